@@ -1,0 +1,80 @@
+// SPDX-License-Identifier: Apache-2.0
+// Datasets with labels and accuracy metrics (COCO-style mAP, Ultralytics conventions).
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cvdeploy/types.h"
+
+namespace cvdeploy {
+
+// One labelled object. Coordinates are NORMALIZED to 0..1 of the image size (YOLO txt
+// convention); COCO json labels are normalized with the sizes the json declares.
+struct GroundTruth {
+  int class_id = -1;
+  BoxXYXY box;                                    // normalized x1,y1,x2,y2
+  std::vector<std::vector<cv::Point2f>> polygons;  // segment labels, normalized
+  std::vector<Keypoint> keypoints;                // pose labels, normalized (v: 0/1/2)
+};
+
+struct LabelledImage {
+  std::string image_path;
+  std::vector<GroundTruth> labels;  // empty: background image
+};
+
+struct Dataset {
+  std::vector<LabelledImage> images;
+  std::vector<std::string> names;  // class names when the dataset declares them
+  bool has_polygons = false;
+  bool has_keypoints = false;
+};
+
+// DIR/images + DIR/labels (YOLO txt "class cx cy w h [polygon | keypoints]", normalized).
+// An image without a label file is a background image. Throws Error(kBadInput) naming the
+// file and line for malformed labels, a missing images/ directory or no images.
+Dataset LoadYoloDataset(const std::string& dir, int num_keypoints = 0);
+// COCO instances json + image directory. Categories map to `model_names` by name when all
+// match, else by sorted category id order.
+Dataset LoadCocoDataset(const std::string& json_path, const std::string& images_dir,
+                        const std::vector<std::string>& model_names);
+
+struct ClassMetrics {
+  int class_id = -1;
+  std::string name;
+  int images = 0;     // images containing this class in the labels
+  int instances = 0;  // labelled objects of this class
+  double precision = 0, recall = 0, map50 = 0, map50_95 = 0;
+};
+
+struct Metrics {
+  double precision = 0, recall = 0, map50 = 0, map50_95 = 0;  // means over classes present
+  std::vector<ClassMetrics> per_class;  // classes present in the labels, by id
+};
+
+struct EvalReport {
+  int images = 0, instances = 0;
+  Metrics box;
+  std::optional<Metrics> mask;  // segment models with polygon labels
+  std::optional<Metrics> pose;  // pose models with keypoint labels (OKS)
+};
+
+// Accumulates matches image by image (10 IoU thresholds 0.50:0.05:0.95), then computes
+// AP with the 101-point interpolated precision envelope. Not thread-safe.
+class Evaluator {
+ public:
+  explicit Evaluator(std::vector<std::string> names, Task task = Task::kDetect);
+  // `labels` normalized as loaded; `prediction` in pixels of a width x height image.
+  void Add(const Result& prediction, const std::vector<GroundTruth>& labels, int width,
+           int height);
+  EvalReport Compute() const;
+
+  struct State;
+
+ private:
+  std::shared_ptr<State> state_;
+};
+
+}  // namespace cvdeploy

@@ -1,0 +1,74 @@
+// SPDX-License-Identifier: Apache-2.0
+// The main entry point: load a YOLO ONNX model once, run it on images.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cvdeploy/model.h"
+#include "cvdeploy/types.h"
+
+namespace cvdeploy {
+
+struct SessionOptions {
+  // "cpu" (default), "cuda[:N]", "tensorrt[:N]". Unavailable providers raise kInvalidArgument.
+  std::string device = "cpu";
+  int intra_op_threads = 0;  // 0: one per physical core
+  // User overrides of what the model's metadata says (or what shapes imply).
+  std::optional<Task> task;
+  std::optional<std::vector<std::string>> names;
+  std::optional<int> imgsz;  // square size; only for models with dynamic spatial axes
+};
+
+struct PredictOptions {
+  float conf = 0.25f;  // minimum confidence
+  float iou = 0.7f;    // NMS IoU threshold
+  int max_det = 300;
+  std::vector<int> classes;  // keep only these class ids (empty: all)
+  bool agnostic = false;     // class-agnostic NMS
+  bool multi_label = false;  // one candidate per (box, class) above conf, as in validation
+  bool all_contours = false;  // segment: keep every contour, not only the largest
+  bool masks = true;          // segment: compute masks (polygons need them)
+};
+
+// A loaded model. Thread safety: Predict/PredictBatch are const and may be called from
+// any number of threads at once on one Predictor; per-call scratch memory is drawn from
+// an internal pool, so steady-state calls do not allocate input tensors.
+class Predictor {
+ public:
+  // Loads from a file. Throws Error(kBadInput) naming the path for a missing, unreadable,
+  // invalid or non-YOLO model; Error(kInvalidArgument) for an unavailable device.
+  static std::unique_ptr<Predictor> Load(const std::string& path, const SessionOptions& options = {});
+  // Loads from memory (e.g. a decrypted package); `name` is used in messages and info.
+  static std::unique_ptr<Predictor> LoadFromMemory(const std::vector<uint8_t>& bytes,
+                                                   const std::string& name,
+                                                   const SessionOptions& options = {});
+  ~Predictor();
+  Predictor(const Predictor&) = delete;
+  Predictor& operator=(const Predictor&) = delete;
+
+  const ModelInfo& info() const;
+  const ModelMeta& meta() const { return info().meta; }
+  // Execution provider actually in use ("CPUExecutionProvider", ...).
+  const std::string& provider() const;
+
+  // `bgr` is an 8-bit BGR (3 channel) or gray image as OpenCV decodes it.
+  Result Predict(const cv::Mat& bgr, const PredictOptions& options = {}) const;
+  // Runs images together when the model's batch axis allows, else one by one.
+  std::vector<Result> PredictBatch(const std::vector<cv::Mat>& images,
+                                   const PredictOptions& options = {}) const;
+
+  struct Impl;
+
+ private:
+  explicit Predictor(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// Reads a model's description without creating an inference session.
+ModelInfo ReadModelInfo(const std::string& path);
+
+}  // namespace cvdeploy

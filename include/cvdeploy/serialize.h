@@ -1,0 +1,23 @@
+// SPDX-License-Identifier: Apache-2.0
+// JSON forms of results and model descriptions, shared by the CLI and the server.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "cvdeploy/eval.h"
+#include "cvdeploy/model.h"
+#include "cvdeploy/types.h"
+
+namespace cvdeploy {
+
+// {"width","height","task","detections":[...],"speed_ms":{...}}; boxes rounded to 0.1 px,
+// confidences to 1e-4. Segment detections carry "polygon" (largest contour) and, when
+// `all_polygons`, "polygons"; pose "keypoints"; obb "angle" and "rotated_box"; classify "top5".
+nlohmann::json ResultToJson(const Result& result, bool all_polygons = false);
+
+nlohmann::json ModelInfoToJson(const ModelInfo& info);
+
+nlohmann::json MetricsToJson(const Metrics& metrics);
+
+}  // namespace cvdeploy

@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Installs everything cvdeploy needs to build and test. Idempotent: when all is
+# present it only checks and returns within a second or two.
+#
+#  - Debian packages through apt-get (only the missing ones).
+#  - ONNX Runtime 1.30 into .deps/onnxruntime/{include,lib}:
+#      library  : bin/napi-v6/linux/x64/libonnxruntime.so.1 out of `npm pack onnxruntime-node`
+#                 (never `npm install`: its install script downloads at install time)
+#      headers  : Debian package libonnxruntime-dev of the trixie suite, fetched with
+#                 `apt-get download` through a private apt configuration whose mirror is
+#                 read from this machine's Debian source configuration.
+#    Downloads are cached under ${XDG_CACHE_HOME:-$HOME/.cache}/cvdeploy so a fresh
+#    clone does not fetch them again. ONNXRUNTIME_ROOT=/path skips all of this.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+DEPS="$ROOT/.deps"
+CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/cvdeploy"
+ORT_VERSION="${CVDEPLOY_ORT_VERSION:-1.30.0}"
+log() { echo "setup-deps: $*" >&2; }
+die() { echo "setup-deps: error: $*" >&2; exit 1; }
+
+# ---------------------------------------------------------------- Debian packages
+PACKAGES=(
+  build-essential cmake ninja-build pkg-config git clang-format
+  libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev libopencv-videoio-dev
+  libboost1.74-dev libssl-dev libsodium-dev nlohmann-json3-dev libcli11-dev libspdlog-dev
+  libonnx-dev libprotobuf-dev protobuf-compiler
+  libgtest-dev libgmock-dev libbenchmark-dev
+)
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  log "installing Debian packages: ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq || die "apt-get update failed"
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null ||
+    die "apt-get install failed for: ${missing[*]}"
+fi
+
+# ---------------------------------------------------------------- ONNX Runtime
+if [ -n "${ONNXRUNTIME_ROOT:-}" ]; then
+  [ -f "$ONNXRUNTIME_ROOT/include/onnxruntime_cxx_api.h" ] ||
+    [ -f "$ONNXRUNTIME_ROOT/include/onnxruntime/onnxruntime_cxx_api.h" ] ||
+    die "ONNXRUNTIME_ROOT=$ONNXRUNTIME_ROOT has no include/onnxruntime_cxx_api.h"
+  log "using ONNX Runtime from ONNXRUNTIME_ROOT=$ONNXRUNTIME_ROOT"
+  exit 0
+fi
+
+ORT_DIR="$DEPS/onnxruntime"
+STAMP="$ORT_DIR/.stamp-$ORT_VERSION"
+if [ -f "$STAMP" ]; then exit 0; fi
+
+mkdir -p "$CACHE" "$ORT_DIR/include" "$ORT_DIR/lib"
+
+# Library from the npm tarball (npm pack only downloads; it runs no install script).
+tgz="$CACHE/onnxruntime-node-$ORT_VERSION.tgz"
+if [ ! -s "$tgz" ]; then
+  log "fetching onnxruntime-node@$ORT_VERSION (npm pack)"
+  tmp="$(mktemp -d)"
+  (cd "$tmp" && npm pack --silent "onnxruntime-node@$ORT_VERSION" >/dev/null 2>&1) ||
+    die "npm pack onnxruntime-node@$ORT_VERSION failed (is the npm registry reachable?)"
+  mv "$tmp"/onnxruntime-node-*.tgz "$tgz"
+  rm -rf "$tmp"
+fi
+tmp="$(mktemp -d)"
+tar -xzf "$tgz" -C "$tmp" package/bin/napi-v6/linux/x64/ ||
+  die "$tgz has no bin/napi-v6/linux/x64 (unexpected package layout)"
+cp "$tmp"/package/bin/napi-v6/linux/x64/libonnxruntime.so.1* "$ORT_DIR/lib/"
+real="$(ls "$ORT_DIR"/lib/libonnxruntime.so.1* | head -n1)"
+ln -sf "$(basename "$real")" "$ORT_DIR/lib/libonnxruntime.so"
+# Execution-provider plugins shipped beside the library (CUDA/TensorRT), if any.
+cp "$tmp"/package/bin/napi-v6/linux/x64/libonnxruntime_providers_*.so "$ORT_DIR/lib/" 2>/dev/null || true
+rm -rf "$tmp"
+
+# Headers from Debian trixie's libonnxruntime-dev via a private apt configuration.
+mirror_uri() {
+  local uri=""
+  if [ -f /etc/apt/sources.list.d/debian.sources ]; then
+    uri="$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources)"
+  fi
+  if [ -z "$uri" ]; then
+    uri="$(grep -hE '^deb\s' /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
+      grep -v security | awk '{for (i=2;i<=NF;i++) if ($i ~ /^[a-z]+:\/\//) {print $i; exit}}' | head -n1)"
+  fi
+  echo "$uri"
+}
+deb="$(ls "$CACHE"/libonnxruntime-dev_*.deb 2>/dev/null | head -n1 || true)"
+if [ -z "$deb" ]; then
+  uri="$(mirror_uri)"
+  [ -n "$uri" ] || die "cannot read a Debian mirror from /etc/apt/sources.list(.d)"
+  apt_root="$CACHE/apt-trixie"
+  mkdir -p "$apt_root"/{state/lists/partial,cache/archives/partial,etc/preferences.d,etc/apt.conf.d}
+  echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $uri trixie main" \
+    >"$apt_root/etc/sources.list"
+  : >"$apt_root/status"
+  APT_OPTS=(-o "Dir::State=$apt_root/state" -o "Dir::State::status=$apt_root/status"
+    -o "Dir::Cache=$apt_root/cache" -o "Dir::Etc::SourceList=$apt_root/etc/sources.list"
+    -o "Dir::Etc::SourceParts=$apt_root/etc/sources.list.d"
+    -o "Dir::Etc::Preferences=$apt_root/etc/preferences"
+    -o "Dir::Etc::PreferencesParts=$apt_root/etc/preferences.d"
+    -o "APT::Architecture=amd64" -o "Debug::NoLocking=1")
+  mkdir -p "$apt_root/etc/sources.list.d"
+  log "fetching libonnxruntime-dev headers from the trixie suite"
+  apt-get "${APT_OPTS[@]}" update -qq >/dev/null 2>&1 || die "private apt update for trixie failed"
+  (cd "$CACHE" && apt-get "${APT_OPTS[@]}" download libonnxruntime-dev >/dev/null 2>&1) ||
+    die "apt-get download libonnxruntime-dev (trixie) failed"
+  deb="$(ls "$CACHE"/libonnxruntime-dev_*.deb | head -n1)"
+fi
+tmp="$(mktemp -d)"
+dpkg-deb -x "$deb" "$tmp"
+hdr="$(dirname "$(find "$tmp" -name onnxruntime_cxx_api.h | head -n1)")"
+[ -d "$hdr" ] || die "$deb does not contain onnxruntime_cxx_api.h"
+cp "$hdr"/*.h "$ORT_DIR/include/"
+rm -rf "$tmp"
+
+rm -f "$ORT_DIR"/.stamp-*
+echo "onnxruntime-node $ORT_VERSION + $(basename "$deb")" >"$STAMP"
+log "ONNX Runtime ready in $ORT_DIR"

@@ -1,0 +1,80 @@
+// SPDX-License-Identifier: Apache-2.0
+// cvdeploy info MODEL [--json]
+#include <cstdio>
+#include <iostream>
+#include <memory>
+
+#include "cli/commands.h"
+#include "cvdeploy/predictor.h"
+#include "cvdeploy/serialize.h"
+
+namespace cvdeploy::cli {
+namespace {
+
+std::string Shape(const std::vector<int64_t>& shape, const std::vector<std::string>& names) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (i) s += ", ";
+    s += shape[i] >= 0 ? std::to_string(shape[i]) : (names[i].empty() ? "?" : names[i]);
+  }
+  return s + "]";
+}
+
+void PrintHuman(const ModelInfo& info) {
+  const ModelMeta& m = info.meta;
+  std::printf("model      %s\n", info.path.c_str());
+  std::printf("size       %llu bytes\n", static_cast<unsigned long long>(info.file_size));
+  std::printf("sha256     %s\n", info.sha256.c_str());
+  std::printf("producer   %s %s, IR %lld, opset", info.producer_name.c_str(),
+              info.producer_version.c_str(), static_cast<long long>(info.ir_version));
+  for (const auto& [domain, version] : info.opsets) {
+    std::printf(" %s:%lld", domain.empty() ? "ai.onnx" : domain.c_str(), static_cast<long long>(version));
+  }
+  std::printf("\ntask       %s\n", std::string(TaskName(m.task)).c_str());
+  std::printf("imgsz      %dx%d (stride %d%s)\n", m.imgsz_w, m.imgsz_h, m.stride,
+              m.dynamic ? ", dynamic spatial axes" : "");
+  std::printf("batch      %s\n", m.batch > 0 ? std::to_string(m.batch).c_str() : "dynamic");
+  if (m.kpt_shape) std::printf("keypoints  %d x %d\n", m.kpt_shape->first, m.kpt_shape->second);
+  std::printf("classes    %zu:", m.names.size());
+  for (size_t i = 0; i < m.names.size(); ++i) {
+    if (i == 12) {
+      std::printf(" ... (%zu more)", m.names.size() - 12);
+      break;
+    }
+    std::printf(" %zu=%s", i, m.names[i].c_str());
+  }
+  std::printf("\n");
+  for (const auto& t : info.inputs) {
+    std::printf("input      %s %s %s\n", t.name.c_str(), t.type.c_str(), Shape(t.shape, t.dim_names).c_str());
+  }
+  for (const auto& t : info.outputs) {
+    std::printf("output     %s %s %s\n", t.name.c_str(), t.type.c_str(), Shape(t.shape, t.dim_names).c_str());
+  }
+  for (const auto& [key, value] : m.raw) {
+    if (key == "names") continue;
+    std::printf("metadata   %s: %.100s%s\n", key.c_str(), value.c_str(), value.size() > 100 ? "..." : "");
+  }
+  for (const auto& note : m.inferred) std::printf("inferred   %s\n", note.c_str());
+  for (const auto& w : info.warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
+}
+
+}  // namespace
+
+void RegisterInfo(CLI::App& app, int* exit_code) {
+  auto* cmd = app.add_subcommand("info", "Describe a model: task, classes, tensors, metadata, sha256");
+  auto model = std::make_shared<std::string>();
+  auto json = std::make_shared<bool>(false);
+  cmd->add_option("model", *model, "ONNX model file")->required();
+  cmd->add_flag("--json", *json, "Print JSON instead of text");
+  cmd->callback([=] {
+    const ModelInfo info = ReadModelInfo(*model);
+    if (*json) {
+      std::cout << ModelInfoToJson(info).dump(2) << "\n";
+    } else {
+      PrintHuman(info);
+    }
+    *exit_code = 0;
+  });
+}
+
+}  // namespace cvdeploy::cli

@@ -1,0 +1,119 @@
+// SPDX-License-Identifier: Apache-2.0
+// cvdeploy validate --model M --data DIR|FILE.json [--images DIR] [options]
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <memory>
+
+#include "cli/commands.h"
+#include "cli/options.h"
+#include "cli/progress.h"
+#include "cvdeploy/error.h"
+#include "cvdeploy/eval.h"
+#include "cvdeploy/image.h"
+#include "cvdeploy/predictor.h"
+#include "cvdeploy/serialize.h"
+
+namespace cvdeploy::cli {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct ValidateArgs {
+  ModelArgs model;
+  ThresholdArgs thresholds;
+  std::string data;
+  std::string images;
+  std::string json;
+};
+
+void PrintTable(const char* title, const Metrics& m, int images, int instances) {
+  std::printf("%s\n%22s %10s %10s %10s %10s %10s %10s\n", title, "Class", "Images", "Instances", "P",
+              "R", "mAP50", "mAP50-95");
+  std::printf("%22s %10d %10d %10.3f %10.3f %10.3f %10.3f\n", "all", images, instances, m.precision,
+              m.recall, m.map50, m.map50_95);
+  for (const ClassMetrics& c : m.per_class) {
+    std::printf("%22.22s %10d %10d %10.3f %10.3f %10.3f %10.3f\n", c.name.c_str(), c.images,
+                c.instances, c.precision, c.recall, c.map50, c.map50_95);
+  }
+}
+
+int Run(const ValidateArgs& args) {
+  const SessionOptions session = args.model.ToSessionOptions();
+  PredictOptions options = args.thresholds.ToPredictOptions();
+  options.multi_label = true;  // as Ultralytics validation: one candidate per (box, class)
+  auto predictor = Predictor::Load(args.model.path, session);
+  const ModelMeta& meta = predictor->meta();
+  if (meta.task == Task::kClassify) {
+    throw InvalidArgument(args.model.path + ": validate supports detect, segment, pose and obb models");
+  }
+  const bool coco = args.data.size() > 5 && args.data.substr(args.data.size() - 5) == ".json";
+  if (coco && args.images.empty()) throw InvalidArgument("--data FILE.json needs --images DIR");
+  const Dataset dataset = coco ? LoadCocoDataset(args.data, args.images, meta.names)
+                               : LoadYoloDataset(args.data, meta.kpt_shape ? meta.kpt_shape->first : 0);
+  std::ofstream json_out;
+  if (!args.json.empty() && args.json != "-") {
+    json_out.open(args.json);
+    if (!json_out) throw BadInput(args.json + ": cannot open --json output for writing");
+  }
+
+  Evaluator evaluator(meta.names, meta.task);
+  StageTimes sum;
+  Progress progress("validate", static_cast<long>(dataset.images.size()));
+  for (const LabelledImage& item : dataset.images) {
+    auto t0 = Clock::now();
+    const cv::Mat image = ReadImage(item.image_path);
+    const double decode = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+    Result r = predictor->Predict(image, options);
+    r.speed_ms.decode = decode;
+    evaluator.Add(r, item.labels, image.cols, image.rows);
+    sum.decode += r.speed_ms.decode;
+    sum.preprocess += r.speed_ms.preprocess;
+    sum.inference += r.speed_ms.inference;
+    sum.postprocess += r.speed_ms.postprocess;
+    progress.Step();
+  }
+  progress.Finish();
+  const EvalReport report = evaluator.Compute();
+  const double n = std::max<size_t>(1, dataset.images.size());
+  const bool json_stdout = args.json == "-";
+  if (!json_stdout) {
+    PrintTable("Box metrics", report.box, report.images, report.instances);
+    if (report.mask) PrintTable("Mask metrics", *report.mask, report.images, report.instances);
+    if (report.pose) PrintTable("Pose (OKS) metrics", *report.pose, report.images, report.instances);
+    std::printf("Speed per image: decode %.1f ms, preprocess %.1f ms, inference %.1f ms, postprocess %.1f ms\n",
+                sum.decode / n, sum.preprocess / n, sum.inference / n, sum.postprocess / n);
+  }
+  if (!args.json.empty()) {
+    nlohmann::json j = MetricsToJson(report.box);
+    j["images"] = report.images;
+    j["instances"] = report.instances;
+    j["model"] = args.model.path;
+    j["data"] = args.data;
+    j["conf"] = options.conf;
+    j["iou"] = options.iou;
+    j["speed_ms"] = {{"decode", sum.decode / n}, {"preprocess", sum.preprocess / n},
+                     {"inference", sum.inference / n}, {"postprocess", sum.postprocess / n}};
+    if (report.mask) j["mask"] = MetricsToJson(*report.mask);
+    if (report.pose) j["pose"] = MetricsToJson(*report.pose);
+    (json_stdout ? std::cout : json_out) << j.dump(2) << "\n";
+  }
+  return 0;
+}
+
+}  // namespace
+
+void RegisterValidate(CLI::App& app, int* exit_code) {
+  auto* cmd = app.add_subcommand("validate", "Measure mAP on a labelled dataset (YOLO txt or COCO json)");
+  auto args = std::make_shared<ValidateArgs>();
+  args->model.Add(*cmd);
+  cmd->add_option("--data", args->data, "Dataset dir with images/ and labels/, or COCO instances json")
+      ->required();
+  cmd->add_option("--images", args->images, "Image directory for a COCO json");
+  args->thresholds.Add(*cmd, 0.001f);
+  cmd->add_option("--json", args->json, "Write metrics JSON to FILE, or '-' for stdout");
+  cmd->callback([args, exit_code] { *exit_code = Run(*args); });
+}
+
+}  // namespace cvdeploy::cli

@@ -1,0 +1,14 @@
+// SPDX-License-Identifier: Apache-2.0
+// Subcommands of the cvdeploy CLI. Each Register* adds its subcommand to `app` and sets
+// `*exit_code` when it runs. Commands throw cvdeploy::Error; main maps it to an exit code.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace cvdeploy::cli {
+
+void RegisterInfo(CLI::App& app, int* exit_code);
+void RegisterPredict(CLI::App& app, int* exit_code);
+void RegisterValidate(CLI::App& app, int* exit_code);
+
+}  // namespace cvdeploy::cli

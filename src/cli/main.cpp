@@ -1,0 +1,52 @@
+// SPDX-License-Identifier: Apache-2.0
+// cvdeploy command line. Exit codes: 0 ok, 2 usage error, 3 bad input, 4 runtime failure.
+// Every error is one line on stderr naming the input and the reason; nothing escapes as an
+// uncaught exception.
+#include <cstdio>
+#include <string>
+
+#include "cli/commands.h"
+#include "cvdeploy/build_info.h"
+#include "cvdeploy/error.h"
+
+namespace {
+
+std::string OneLine(std::string s) {
+  for (char& c : s) {
+    if (c == '\n' || c == '\r') c = ' ';
+  }
+  while (!s.empty() && s.back() == ' ') s.pop_back();
+  return s;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"cvdeploy: run Ultralytics YOLO ONNX models correctly and fast", "cvdeploy"};
+  app.require_subcommand(1, 1);
+  app.set_version_flag("--version", std::string("cvdeploy ") + CVDEPLOY_VERSION + " (" +
+                                        CVDEPLOY_GIT_COMMIT + ")");
+  int exit_code = 0;
+  cvdeploy::cli::RegisterInfo(app, &exit_code);
+  cvdeploy::cli::RegisterPredict(app, &exit_code);
+  cvdeploy::cli::RegisterValidate(app, &exit_code);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::Success& e) {
+    return app.exit(e);  // --help / --version
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "cvdeploy: usage error: %s (see 'cvdeploy --help')\n",
+                 OneLine(e.what()).c_str());
+    return 2;
+  } catch (const cvdeploy::Error& e) {
+    std::fprintf(stderr, "cvdeploy: error: %s\n", OneLine(e.what()).c_str());
+    return static_cast<int>(e.code());
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "cvdeploy: error: out of memory\n");
+    return 4;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "cvdeploy: error: %s\n", OneLine(e.what()).c_str());
+    return 4;
+  }
+  return exit_code;
+}

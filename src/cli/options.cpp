@@ -1,0 +1,57 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "cli/options.h"
+
+#include "cvdeploy/error.h"
+#include "cvdeploy/model.h"
+
+namespace cvdeploy::cli {
+
+void ModelArgs::Add(CLI::App& cmd) {
+  cmd.add_option("--model", path, "ONNX model file")->required();
+  cmd.add_option("--imgsz", imgsz, "Input size (models with dynamic spatial axes)")
+      ->check(CLI::PositiveNumber);
+  cmd.add_option("--threads", threads, "ONNX Runtime intra-op threads (0: physical cores)")
+      ->check(CLI::NonNegativeNumber);
+  cmd.add_option("--device", device, "cpu, cuda[:N] or tensorrt[:N]");
+  cmd.add_option("--task", task, "Override the task: detect, segment, pose, classify, obb");
+  cmd.add_option("--names", names_file, "Override class names from a file");
+}
+
+SessionOptions ModelArgs::ToSessionOptions() const {
+  SessionOptions options;
+  options.device = device;
+  options.intra_op_threads = threads;
+  if (imgsz > 0) options.imgsz = imgsz;
+  if (!task.empty()) {
+    options.task = ParseTask(task);
+    if (!options.task) throw InvalidArgument("--task '" + task + "': expected detect, segment, pose, classify or obb");
+  }
+  if (!names_file.empty()) options.names = ReadNamesFile(names_file);
+  return options;
+}
+
+void ThresholdArgs::Add(CLI::App& cmd, float default_conf) {
+  conf = default_conf;
+  cmd.add_option("--conf", conf, "Confidence threshold")->check(CLI::Range(0.0, 1.0))->capture_default_str();
+  cmd.add_option("--iou", iou, "NMS IoU threshold")->check(CLI::Range(0.0, 1.0))->capture_default_str();
+  cmd.add_option("--max-det", max_det, "Maximum detections per image")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd.add_option("--classes", classes, "Keep only these class ids, e.g. 0,2")
+      ->delimiter(',')
+      ->check(CLI::NonNegativeNumber);
+  cmd.add_flag("--agnostic-nms", agnostic, "Class-agnostic NMS");
+}
+
+PredictOptions ThresholdArgs::ToPredictOptions(bool all_contours) const {
+  PredictOptions options;
+  options.conf = conf;
+  options.iou = iou;
+  options.max_det = max_det;
+  options.classes = classes;
+  options.agnostic = agnostic;
+  options.all_contours = all_contours;
+  return options;
+}
+
+}  // namespace cvdeploy::cli

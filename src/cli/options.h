@@ -1,0 +1,39 @@
+// SPDX-License-Identifier: Apache-2.0
+// Option groups shared by several subcommands, so flags mean the same everywhere.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <string>
+#include <vector>
+
+#include "cvdeploy/predictor.h"
+
+namespace cvdeploy::cli {
+
+// --model, --imgsz, --threads, --device, --task, --names
+struct ModelArgs {
+  std::string path;
+  int imgsz = 0;  // 0: the model's own size
+  int threads = 0;
+  std::string device = "cpu";
+  std::string task;
+  std::string names_file;
+
+  void Add(CLI::App& cmd);
+  // Reads --names and parses --task; throws cvdeploy::Error on bad values.
+  SessionOptions ToSessionOptions() const;
+};
+
+// --conf, --iou, --max-det, --classes, --agnostic-nms
+struct ThresholdArgs {
+  float conf = 0.25f;
+  float iou = 0.7f;
+  int max_det = 300;
+  std::vector<int> classes;
+  bool agnostic = false;
+
+  void Add(CLI::App& cmd, float default_conf);
+  PredictOptions ToPredictOptions(bool all_contours = false) const;
+};
+
+}  // namespace cvdeploy::cli

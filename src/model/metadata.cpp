@@ -1,0 +1,371 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "model/metadata.h"
+
+#include <algorithm>
+#include <cctype>
+#include <fstream>
+#include <sstream>
+
+#include "cvdeploy/error.h"
+
+namespace cvdeploy::model {
+namespace {
+
+std::string Trim(const std::string& s) {
+  size_t b = 0, e = s.size();
+  while (b < e && std::isspace(static_cast<unsigned char>(s[b]))) ++b;
+  while (e > b && std::isspace(static_cast<unsigned char>(s[e - 1]))) --e;
+  return s.substr(b, e - b);
+}
+
+std::string ShapeText(const std::vector<int64_t>& shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) {
+    s += (i ? ", " : "") + (shape[i] < 0 ? std::string("?") : std::to_string(shape[i]));
+  }
+  return s + "]";
+}
+
+// Minimal scanner for the Python literals Ultralytics writes: dicts of int -> str and lists.
+class LiteralScanner {
+ public:
+  explicit LiteralScanner(const std::string& text) : text_(text) {}
+  void SkipSpace() {
+    while (pos_ < text_.size() && std::isspace(static_cast<unsigned char>(text_[pos_]))) ++pos_;
+  }
+  bool Consume(char c) {
+    SkipSpace();
+    if (pos_ < text_.size() && text_[pos_] == c) {
+      ++pos_;
+      return true;
+    }
+    return false;
+  }
+  char Peek() {
+    SkipSpace();
+    return pos_ < text_.size() ? text_[pos_] : '\0';
+  }
+  bool AtEnd() {
+    SkipSpace();
+    return pos_ >= text_.size();
+  }
+  long Integer() {
+    SkipSpace();
+    size_t start = pos_;
+    if (pos_ < text_.size() && (text_[pos_] == '-' || text_[pos_] == '+')) ++pos_;
+    while (pos_ < text_.size() && std::isdigit(static_cast<unsigned char>(text_[pos_]))) ++pos_;
+    if (start == pos_ || !std::isdigit(static_cast<unsigned char>(text_[pos_ - 1]))) {
+      Fail("expected an integer");
+    }
+    return std::stol(text_.substr(start, pos_ - start));
+  }
+  std::string String() {
+    SkipSpace();
+    if (pos_ >= text_.size() || (text_[pos_] != '\'' && text_[pos_] != '"')) {
+      Fail("expected a quoted string");
+    }
+    const char quote = text_[pos_++];
+    std::string out;
+    while (pos_ < text_.size() && text_[pos_] != quote) {
+      char c = text_[pos_++];
+      if (c == '\\' && pos_ < text_.size()) c = text_[pos_++];
+      out.push_back(c);
+    }
+    if (pos_ >= text_.size()) Fail("unterminated string");
+    ++pos_;
+    return out;
+  }
+  [[noreturn]] void Fail(const std::string& what) const {
+    throw BadInput("malformed literal '" + text_.substr(0, 60) + (text_.size() > 60 ? "..." : "") +
+                   "': " + what + " at offset " + std::to_string(pos_));
+  }
+
+ private:
+  const std::string& text_;
+  size_t pos_ = 0;
+};
+
+int64_t Dim(const TensorInfo& t, size_t i) { return i < t.shape.size() ? t.shape[i] : -1; }
+
+std::vector<std::string> DefaultNames(int nc) {
+  std::vector<std::string> names;
+  for (int i = 0; i < nc; ++i) names.push_back("class" + std::to_string(i));
+  return names;
+}
+
+}  // namespace
+
+std::vector<std::string> ParseNamesLiteral(const std::string& text) {
+  LiteralScanner s(text);
+  std::vector<std::string> names;
+  if (s.Consume('{')) {
+    std::map<long, std::string> by_id;
+    while (!s.Consume('}')) {
+      const long id = s.Integer();
+      if (!s.Consume(':')) s.Fail("expected ':'");
+      if (id < 0 || !by_id.emplace(id, s.String()).second) s.Fail("negative or duplicate id");
+      if (!s.Consume(',') && s.Peek() != '}') s.Fail("expected ',' or '}'");
+    }
+    long expected = 0;
+    for (auto& [id, name] : by_id) {
+      if (id != expected++) s.Fail("class ids are not contiguous from 0");
+      names.push_back(std::move(name));
+    }
+  } else if (s.Consume('[')) {
+    while (!s.Consume(']')) {
+      names.push_back(s.String());
+      if (!s.Consume(',') && s.Peek() != ']') s.Fail("expected ',' or ']'");
+    }
+  } else {
+    s.Fail("expected '{' or '['");
+  }
+  if (!s.AtEnd()) s.Fail("trailing characters");
+  return names;
+}
+
+std::vector<int> ParseIntList(const std::string& text) {
+  LiteralScanner s(text);
+  std::vector<int> values;
+  const char open = s.Peek();
+  if (open != '[' && open != '(') {
+    values.push_back(static_cast<int>(s.Integer()));
+  } else {
+    s.Consume(open);
+    const char close = open == '[' ? ']' : ')';
+    while (!s.Consume(close)) {
+      values.push_back(static_cast<int>(s.Integer()));
+      if (!s.Consume(',') && s.Peek() != close) s.Fail("expected ',' or closing bracket");
+    }
+  }
+  if (!s.AtEnd()) s.Fail("trailing characters");
+  return values;
+}
+
+bool ParseBool(const std::string& text) {
+  const std::string t = Trim(text);
+  return t == "True" || t == "true" || t == "1";
+}
+
+std::vector<std::string> ReadNamesFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw BadInput(path + ": cannot open names file");
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  const std::string text = Trim(buffer.str());
+  if (text.empty()) throw BadInput(path + ": names file is empty");
+  try {
+    if (text[0] == '{' || text[0] == '[') return ParseNamesLiteral(text);
+  } catch (const Error& e) {
+    throw BadInput(path + ": " + e.what());
+  }
+  // One name per line; a YAML "names:" block ("  0: person" or "  - person") also works.
+  std::vector<std::string> names;
+  std::istringstream lines(text);
+  std::string line;
+  bool in_block = false;
+  while (std::getline(lines, line)) {
+    std::string t = Trim(line);
+    if (t.empty() || t[0] == '#') continue;
+    if (t.rfind("names:", 0) == 0) {
+      in_block = true;
+      continue;
+    }
+    if (in_block && !std::isspace(static_cast<unsigned char>(line[0]))) break;
+    if (t.rfind("- ", 0) == 0) t = Trim(t.substr(2));
+    if (auto colon = t.find(':'); colon != std::string::npos && in_block) t = Trim(t.substr(colon + 1));
+    if (t.size() >= 2 && (t.front() == '\'' || t.front() == '"') && t.back() == t.front()) {
+      t = t.substr(1, t.size() - 2);
+    }
+    names.push_back(t);
+  }
+  if (names.empty()) throw BadInput(path + ": no class names found");
+  return names;
+}
+
+ModelMeta BuildMeta(const std::string& model_name, const std::map<std::string, std::string>& props,
+                    const std::vector<TensorInfo>& inputs, const std::vector<TensorInfo>& outputs,
+                    const SessionOptions& overrides) {
+  auto fail = [&](const std::string& why) { return BadInput(model_name + ": " + why); };
+  ModelMeta meta;
+  meta.raw = props;
+  auto prop = [&](const char* key) -> const std::string* {
+    auto it = props.find(key);
+    return it == props.end() ? nullptr : &it->second;
+  };
+
+  // --- input: exactly one float image tensor [batch, 3, height, width].
+  if (inputs.size() != 1) {
+    throw fail("not a YOLO image model: expected 1 input, found " + std::to_string(inputs.size()));
+  }
+  const TensorInfo& in = inputs[0];
+  if (in.shape.size() != 4) {
+    throw fail("not a YOLO image model: input '" + in.name + "' has rank " +
+               std::to_string(in.shape.size()) + " " + ShapeText(in.shape) +
+               ", expected rank 4 [batch, 3, height, width]");
+  }
+  if (in.shape[1] != 3) {
+    throw fail("not a YOLO image model: input '" + in.name + "' " + ShapeText(in.shape) +
+               " does not have 3 channels in NCHW order");
+  }
+  if (in.type != "float32" && in.type != "float16") {
+    throw fail("input '" + in.name + "' has element type " + in.type + ", expected float32 or float16");
+  }
+  if (outputs.empty()) throw fail("model has no outputs");
+  meta.half = in.type == "float16";
+  if (auto* h = prop("half")) meta.half = meta.half || ParseBool(*h);
+  meta.batch = static_cast<int>(in.shape[0]);
+  meta.dynamic = in.shape[2] < 0 || in.shape[3] < 0;
+  if (auto* s = prop("stride")) {
+    std::vector<int> v = ParseIntList(*s);
+    if (!v.empty() && v[0] > 0) meta.stride = *std::max_element(v.begin(), v.end());
+  }
+
+  // --- input size: fixed dims win; otherwise metadata imgsz, then 640.
+  if (!meta.dynamic) {
+    meta.imgsz_h = static_cast<int>(in.shape[2]);
+    meta.imgsz_w = static_cast<int>(in.shape[3]);
+  } else if (auto* s = prop("imgsz")) {
+    std::vector<int> v = ParseIntList(*s);
+    if (v.size() == 1) v.push_back(v[0]);
+    if (v.size() != 2 || v[0] <= 0 || v[1] <= 0) throw fail("metadata imgsz '" + *s + "' is invalid");
+    meta.imgsz_h = v[0];
+    meta.imgsz_w = v[1];
+  } else {
+    meta.inferred.push_back("imgsz 640 (dynamic input, no imgsz metadata)");
+  }
+  if (overrides.imgsz) {
+    const int sz = *overrides.imgsz;
+    if (sz <= 0) throw InvalidArgument("--imgsz must be positive, got " + std::to_string(sz));
+    if (!meta.dynamic && (sz != meta.imgsz_h || sz != meta.imgsz_w)) {
+      throw InvalidArgument(model_name + ": input is fixed at " + std::to_string(meta.imgsz_w) + "x" +
+                            std::to_string(meta.imgsz_h) + "; --imgsz " + std::to_string(sz) +
+                            " needs a model exported with dynamic spatial axes");
+    }
+    meta.imgsz_h = meta.imgsz_w = sz;
+  }
+  if (meta.dynamic && (meta.imgsz_h % meta.stride || meta.imgsz_w % meta.stride)) {
+    throw InvalidArgument(model_name + ": imgsz " + std::to_string(meta.imgsz_w) +
+                          " is not a multiple of the model stride " + std::to_string(meta.stride));
+  }
+
+  // --- names, task, keypoints, end2end from metadata.
+  std::optional<std::vector<std::string>> names;
+  if (overrides.names) {
+    names = overrides.names;
+  } else if (auto* n = prop("names")) {
+    try {
+      names = ParseNamesLiteral(*n);
+    } catch (const Error& e) {
+      throw fail(std::string("metadata 'names': ") + e.what());
+    }
+  }
+  std::optional<Task> task = overrides.task;
+  if (!task) {
+    if (auto* t = prop("task")) {
+      task = ParseTask(Trim(*t));
+      if (!task) throw fail("metadata task '" + *t + "' is not one of detect/segment/pose/classify/obb");
+    }
+  }
+  if (auto* k = prop("kpt_shape")) {
+    std::vector<int> v = ParseIntList(*k);
+    if (v.size() != 2 || v[0] <= 0 || (v[1] != 2 && v[1] != 3)) {
+      throw fail("metadata kpt_shape '" + *k + "' is invalid");
+    }
+    meta.kpt_shape = std::make_pair(v[0], v[1]);
+  }
+  if (auto* e = prop("end2end")) meta.end2end = ParseBool(*e);
+
+  const TensorInfo& out = outputs[0];
+  // Infer the task from the output structure when nothing says it.
+  if (!task) {
+    if (outputs.size() >= 2 && outputs[1].shape.size() == 4) {
+      task = Task::kSegment;
+    } else if (out.shape.size() == 2) {
+      task = Task::kClassify;
+    } else if (out.shape.size() == 3 && Dim(out, 1) == 56 && Dim(out, 2) > 56 && !names) {
+      task = Task::kPose;  // 4 box + 1 person + 17 x 3 keypoints: the COCO pose layout
+      meta.kpt_shape = std::make_pair(17, 3);
+    } else {
+      task = Task::kDetect;
+    }
+    meta.inferred.push_back(std::string("task ") + std::string(TaskName(*task)) +
+                            " (from output shapes; no task metadata)");
+  }
+  meta.task = *task;
+
+  if (meta.task == Task::kClassify) {
+    if (out.shape.size() != 2 || Dim(out, 1) <= 0) {
+      throw fail("classify model output '" + out.name + "' " + ShapeText(out.shape) +
+                 " is not [batch, classes]");
+    }
+    meta.layout = OutputLayout::kClassify;
+    const int nc = static_cast<int>(Dim(out, 1));
+    if (names && static_cast<int>(names->size()) != nc) {
+      throw fail("has " + std::to_string(nc) + " classes but " + std::to_string(names->size()) +
+                 " names were given");
+    }
+    meta.names = names ? *names : DefaultNames(nc);
+    return meta;
+  }
+
+  if (out.shape.size() != 3) {
+    throw fail("output '" + out.name + "' " + ShapeText(out.shape) + " is not a YOLO " +
+               std::string(TaskName(meta.task)) + " head (expected rank 3)");
+  }
+  int extra = 0;
+  if (meta.task == Task::kSegment) {
+    if (outputs.size() < 2 || outputs[1].shape.size() != 4 || Dim(outputs[1], 1) <= 0) {
+      throw fail("segment model needs a second output of prototypes [batch, 32, h, w]");
+    }
+    meta.mask_channels = static_cast<int>(Dim(outputs[1], 1));
+    extra = meta.mask_channels;
+  } else if (meta.task == Task::kObb) {
+    extra = 1;
+  }
+  const int64_t a = Dim(out, 1), d = Dim(out, 2);
+  if (meta.task == Task::kPose && !meta.kpt_shape) {
+    // Without kpt_shape metadata assume COCO keypoints when the channel count allows it.
+    meta.kpt_shape = std::make_pair(17, 3);
+    meta.inferred.push_back("kpt_shape [17, 3] (no metadata)");
+  }
+  if (meta.task == Task::kPose) extra = meta.kpt_shape->first * meta.kpt_shape->second;
+
+  int nc = names ? static_cast<int>(names->size()) : -1;
+  if (meta.end2end) {
+    meta.layout = OutputLayout::kEndToEnd;
+    if (d != 6 + extra) {
+      throw fail("end-to-end output '" + out.name + "' " + ShapeText(out.shape) + " should have " +
+                 std::to_string(6 + extra) + " values per detection");
+    }
+    if (nc < 0) {
+      nc = 80;
+      meta.inferred.push_back("80 classes (end-to-end output, no names metadata)");
+    }
+  } else if (nc > 0 && a == 4 + nc + extra) {
+    meta.layout = OutputLayout::kChannelsFirst;
+  } else if (nc > 0 && d == 5 + nc + extra) {
+    meta.layout = OutputLayout::kYoloV5;
+  } else if (nc > 0 && d == 6 + extra && a > d) {
+    meta.layout = OutputLayout::kEndToEnd;
+    meta.end2end = true;
+  } else if (nc < 0 && a > 0 && d > 0 && a < d && a - 4 - extra > 0) {
+    meta.layout = OutputLayout::kChannelsFirst;
+    nc = static_cast<int>(a - 4 - extra);
+  } else if (nc < 0 && a > 0 && d > 0 && a > d && d - 5 - extra > 0) {
+    meta.layout = OutputLayout::kYoloV5;
+    nc = static_cast<int>(d - 5 - extra);
+  } else {
+    throw fail("output '" + out.name + "' " + ShapeText(out.shape) + " matches no YOLO " +
+               std::string(TaskName(meta.task)) + " layout" +
+               (nc > 0 ? " for " + std::to_string(nc) + " classes" : std::string()));
+  }
+  if (!names) meta.inferred.push_back(std::to_string(nc) + " classes (no names metadata)");
+  meta.names = names ? *names : DefaultNames(nc);
+  return meta;
+}
+
+}  // namespace cvdeploy::model
+
+namespace cvdeploy {
+std::vector<std::string> ReadNamesFile(const std::string& path) { return model::ReadNamesFile(path); }
+}  // namespace cvdeploy

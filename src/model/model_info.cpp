@@ -1,0 +1,110 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "model/model_info.h"
+
+#include <onnx/onnx_pb.h>
+
+#include <set>
+
+#include "core/file_util.h"
+#include "cvdeploy/error.h"
+#include "model/metadata.h"
+
+namespace cvdeploy::model {
+namespace {
+
+std::string ElementTypeName(int type) {
+  switch (type) {
+    case onnx::TensorProto::FLOAT:
+      return "float32";
+    case onnx::TensorProto::FLOAT16:
+      return "float16";
+    case onnx::TensorProto::BFLOAT16:
+      return "bfloat16";
+    case onnx::TensorProto::DOUBLE:
+      return "float64";
+    case onnx::TensorProto::UINT8:
+      return "uint8";
+    case onnx::TensorProto::INT8:
+      return "int8";
+    case onnx::TensorProto::INT32:
+      return "int32";
+    case onnx::TensorProto::INT64:
+      return "int64";
+    case onnx::TensorProto::BOOL:
+      return "bool";
+    default:
+      return "type" + std::to_string(type);
+  }
+}
+
+TensorInfo ToTensorInfo(const onnx::ValueInfoProto& value) {
+  TensorInfo info;
+  info.name = value.name();
+  if (value.type().has_tensor_type()) {
+    const auto& tensor = value.type().tensor_type();
+    info.type = ElementTypeName(tensor.elem_type());
+    for (const auto& dim : tensor.shape().dim()) {
+      const bool fixed = dim.has_dim_value() && dim.dim_value() > 0;
+      info.shape.push_back(fixed ? dim.dim_value() : -1);
+      info.dim_names.push_back(fixed ? "" : dim.dim_param());
+    }
+  } else {
+    info.type = "non-tensor";
+  }
+  return info;
+}
+
+}  // namespace
+
+ModelInfo ParseModelInfo(const std::vector<uint8_t>& bytes, const std::string& name,
+                         const SessionOptions& overrides) {
+  if (bytes.empty()) throw BadInput(name + ": file is empty (0 bytes)");
+  onnx::ModelProto proto;
+  if (bytes.size() > static_cast<size_t>(INT32_MAX) ||
+      !proto.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+    throw BadInput(name + ": not a valid ONNX model (protobuf parse failed)");
+  }
+  if (!proto.has_graph() || proto.graph().node_size() == 0 || proto.ir_version() <= 0) {
+    throw BadInput(name + ": not a valid ONNX model (no graph, nodes or IR version)");
+  }
+  ModelInfo info;
+  info.path = name;
+  info.file_size = bytes.size();
+  info.sha256 = core::Sha256Hex(bytes.data(), bytes.size());
+  info.producer_name = proto.producer_name();
+  info.producer_version = proto.producer_version();
+  info.graph_name = proto.graph().name();
+  info.description = proto.doc_string();
+  info.domain = proto.domain();
+  info.ir_version = proto.ir_version();
+  info.model_version = proto.model_version();
+  for (const auto& opset : proto.opset_import()) info.opsets[opset.domain()] = opset.version();
+
+  std::set<std::string> initializers;
+  for (const auto& init : proto.graph().initializer()) initializers.insert(init.name());
+  for (const auto& input : proto.graph().input()) {
+    if (!initializers.count(input.name())) info.inputs.push_back(ToTensorInfo(input));
+  }
+  for (const auto& output : proto.graph().output()) info.outputs.push_back(ToTensorInfo(output));
+
+  std::map<std::string, std::string> props;
+  for (const auto& p : proto.metadata_props()) props[p.key()] = p.value();
+
+  bool dynamic_quant = false;
+  for (const auto& node : proto.graph().node()) {
+    if (node.op_type() == "DynamicQuantizeLinear" || node.op_type() == "ConvInteger") {
+      dynamic_quant = true;
+      break;
+    }
+  }
+  if (dynamic_quant) {
+    info.warnings.push_back(
+        "model uses dynamic quantization (DynamicQuantizeLinear/ConvInteger): activations are "
+        "re-quantized at run time and ONNX Runtime's CPU ConvInteger kernels are slow, so this "
+        "model typically runs slower than its float32 original; prefer static QDQ quantization");
+  }
+  info.meta = BuildMeta(name, props, info.inputs, info.outputs, overrides);
+  return info;
+}
+
+}  // namespace cvdeploy::model

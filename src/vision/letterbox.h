@@ -1,0 +1,32 @@
+// SPDX-License-Identifier: Apache-2.0
+// Ultralytics-identical letterbox: resize keeping aspect ratio (INTER_LINEAR), pad with
+// 114 centred (top = round(dh - 0.1), bottom = round(dh + 0.1)), BGR->RGB, /255, NCHW.
+#pragma once
+
+#include <opencv2/core.hpp>
+
+namespace cvdeploy::vision {
+
+// Geometry of one letterbox: how the original image maps into the network input.
+struct LetterboxInfo {
+  cv::Size src;         // original image size
+  cv::Size dst;         // network input size (w, h)
+  cv::Size resized;     // size of the resized image inside dst
+  float scale = 1.f;    // resized / src (same for both axes)
+  int pad_left = 0, pad_top = 0;  // offset of the resized image inside dst
+
+  // Network-input pixel -> original-image pixel (not clipped).
+  float ToSrcX(float x) const { return (x - pad_left) / scale; }
+  float ToSrcY(float y) const { return (y - pad_top) / scale; }
+};
+
+// Computes the geometry for `src` into `dst`. With `auto_stride` > 0 (dynamic models,
+// "rect" inference) dst is shrunk to the smallest stride multiple that holds the image.
+LetterboxInfo ComputeLetterbox(cv::Size src, cv::Size dst, int auto_stride = 0);
+
+// Writes the letterboxed, normalized RGB image as planar float32 into `chw`, which must
+// hold 3 * info.dst.area() floats. `scratch` is reused between calls to avoid allocations.
+void LetterboxToTensor(const cv::Mat& bgr, const LetterboxInfo& info, float* chw,
+                       cv::Mat& scratch);
+
+}  // namespace cvdeploy::vision
