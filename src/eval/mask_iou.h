@@ -17,9 +17,9 @@ struct RegionMask {
   double area = 0;  // foreground pixels
 };
 
-// The label's polygons (normalized) rasterized with cv::fillPoly at full resolution; a
-// pixel is foreground when its centre is inside. A label without polygons falls back to
-// its box so that mixed datasets still score.
+// The label's polygons (normalized) rasterized at full resolution; a pixel is foreground
+// when its centre is inside (half-open, unlike cv::fillPoly, which adds a boundary pixel).
+// A label without polygons falls back to its box so that mixed datasets still score.
 RegionMask RasterizeLabel(const GroundTruth& label, int width, int height);
 
 // Detection::mask placed at Detection::mask_roi and clipped to the canvas. A mask whose

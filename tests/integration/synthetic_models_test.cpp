@@ -225,6 +225,33 @@ TEST(SyntheticModelsTest, ObbWithAngleLast) {
   ExpectBox(b.box, bb.x1, bb.y1, bb.x2, bb.y2);
 }
 
+TEST(SyntheticModelsTest, PoseKeypointsMapToTheImage) {
+  SyntheticModel m;
+  // [1, 4 + 1 + 2 * 3, N]: box, person score, then (x, y, visibility) per keypoint.
+  m.outputs.push_back(
+      {"output0",
+       {1, 11, kAnchors},
+       ChannelsFirst(11, {{30, {32, 32, 16, 8, 0.85f, 30, 30, 0.9f, 34, 34, 0.4f}}})});
+  m.metadata = testing::UltralyticsMetadata("pose", {"person"});
+  m.metadata["kpt_shape"] = "[2, 3]";
+  auto p = LoadBuilt(m);
+  EXPECT_EQ(p->meta().task, Task::kPose);
+  ASSERT_TRUE(p->meta().kpt_shape.has_value());
+  EXPECT_EQ(*p->meta().kpt_shape, std::make_pair(2, 3));
+  const Result r = p->Predict(WideImage());
+  ASSERT_EQ(r.detections.size(), 1u);
+  const Detection& d = r.detections[0];
+  EXPECT_FLOAT_EQ(d.confidence, 0.85f);
+  ExpectBox(d.box, 48, 24, 80, 40);
+  ASSERT_EQ(d.keypoints.size(), 2u);
+  EXPECT_NEAR(d.keypoints[0].x, 60, 1e-3);
+  EXPECT_NEAR(d.keypoints[0].y, 28, 1e-3);
+  EXPECT_FLOAT_EQ(d.keypoints[0].visibility, 0.9f);
+  EXPECT_NEAR(d.keypoints[1].x, 68, 1e-3);
+  EXPECT_NEAR(d.keypoints[1].y, 36, 1e-3);
+  EXPECT_FLOAT_EQ(d.keypoints[1].visibility, 0.4f);
+}
+
 TEST(SyntheticModelsTest, YoloV5ScoreIsObjectnessTimesClass) {
   SyntheticModel m;
   constexpr int kRows = 3 * kAnchors;

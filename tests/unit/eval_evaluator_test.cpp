@@ -4,6 +4,7 @@
 
 #include <vector>
 
+#include "cvdeploy/error.h"
 #include "cvdeploy/eval.h"
 
 namespace cvdeploy {

@@ -38,12 +38,10 @@ TEST(EvalMaskIou, PolygonRasterizesToTheCoveredPixels) {
   // (0.1, 0.1)-(0.2, 0.2) of 100x100 is x, y in [10, 20): exactly 10 x 10 pixels.
   const RegionMask label = RasterizeLabel(Square(0.1f, 0.1f, 0.2f, 0.2f), 100, 100);
   EXPECT_EQ(label.area, 100);
-  // A right triangle with legs 10 px: pixel centres (i + .5, j + .5) strictly inside
-  // x + y < 10 number 45; the 10 centres on the hypotenuse are filled too (fillPoly
-  // includes edges) -> 55.
-  GroundTruth tri;
-  tri.polygons = {{{0.f, 0.f}, {0.1f, 0.f}, {0.f, 0.1f}}};
-  EXPECT_EQ(RasterizeLabel(tri, 100, 100).area, 55);
+  // Right triangle (0,0), (10,0), (0,10) px: row j (centre j + .5) spans x in
+  // [0, 9.5 - j); column centres i + .5 inside need i < 9 - j, so 9 - j pixels for
+  // j = 0..8: 9 + 8 + ... + 1 = 45 (centres exactly on the hypotenuse are out).
+  EXPECT_EQ(RasterizeLabel(tri, 100, 100).area, 45);
 }
 
 TEST(EvalMaskIou, HalfOverlappingMask) {

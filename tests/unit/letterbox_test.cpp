@@ -1,0 +1,67 @@
+// SPDX-License-Identifier: Apache-2.0
+// The one-pass letterbox must equal the obvious multi-step reference bit for bit.
+#include "vision/letterbox.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <opencv2/imgproc.hpp>
+#include <random>
+
+#include "support/reference.h"
+
+namespace cvdeploy::vision {
+namespace {
+
+cv::Mat RandomImage(int w, int h, unsigned seed) {
+  cv::Mat m(h, w, CV_8UC3);
+  cv::theRNG().state = seed;
+  cv::randu(m, 0, 256);
+  return m;
+}
+
+TEST(LetterboxTest, GeometryOfBusImage) {
+  // bus.jpg is 810x1080: r = 640/1080, resized 480x640, 80 px of padding left and right.
+  const LetterboxInfo info = ComputeLetterbox(cv::Size(810, 1080), cv::Size(640, 640));
+  EXPECT_EQ(info.resized, cv::Size(480, 640));
+  EXPECT_EQ(info.pad_left, 80);
+  EXPECT_EQ(info.pad_top, 0);
+  EXPECT_NEAR(info.ToSrcX(80.f), 0.f, 1e-4);
+  EXPECT_NEAR(info.ToSrcX(560.f), 810.f, 1e-3);
+}
+
+TEST(LetterboxTest, OddPaddingSplitsLikeUltralytics) {
+  // 1000x333 into 640: r = 0.64, 640x213, dh = 213.5 -> top round(213.4)=213, bottom 214.
+  const LetterboxInfo info = ComputeLetterbox(cv::Size(1000, 333), cv::Size(640, 640));
+  EXPECT_EQ(info.resized, cv::Size(640, 213));
+  EXPECT_EQ(info.pad_top, 213);
+}
+
+TEST(LetterboxTest, AutoStrideShrinksToStrideMultiple) {
+  const LetterboxInfo info = ComputeLetterbox(cv::Size(1280, 720), cv::Size(640, 640), 32);
+  EXPECT_EQ(info.dst, cv::Size(640, 384));  // 360 rounded up to a multiple of 32
+  EXPECT_EQ(info.pad_top, 12);
+}
+
+TEST(LetterboxTest, PixelExactAgainstNaiveReference) {
+  const std::vector<std::pair<cv::Size, cv::Size>> cases = {
+      {{810, 1080}, {640, 640}}, {{1280, 720}, {640, 640}}, {{1000, 333}, {640, 640}},
+      {{640, 640}, {640, 640}},  {{100, 37}, {320, 320}},   {{333, 1000}, {480, 480}},
+      {{17, 5}, {64, 64}},       {{1081, 542}, {640, 640}}, {{640, 480}, {320, 256}}};
+  cv::Mat scratch;
+  unsigned seed = 1;
+  for (const auto& [src, dst] : cases) {
+    const cv::Mat image = RandomImage(src.width, src.height, seed++);
+    const LetterboxInfo info = ComputeLetterbox(src, dst);
+    ASSERT_EQ(info.dst, dst);
+    std::vector<float> fast(3 * dst.area(), -1.f);
+    LetterboxToTensor(image, info, fast.data(), scratch);
+    const std::vector<float> naive = cvdeploy::testing::NaiveLetterbox(image, dst);
+    size_t mismatches = 0;
+    for (size_t i = 0; i < fast.size(); ++i) mismatches += fast[i] != naive[i];
+    EXPECT_EQ(mismatches, 0u) << src << " -> " << dst;
+  }
+}
+
+}  // namespace
+}  // namespace cvdeploy::vision
