@@ -38,10 +38,18 @@ TEST(EvalMaskIou, PolygonRasterizesToTheCoveredPixels) {
   // (0.1, 0.1)-(0.2, 0.2) of 100x100 is x, y in [10, 20): exactly 10 x 10 pixels.
   const RegionMask label = RasterizeLabel(Square(0.1f, 0.1f, 0.2f, 0.2f), 100, 100);
   EXPECT_EQ(label.area, 100);
-  // Right triangle (0,0), (10,0), (0,10) px: row j (centre j + .5) spans x in
-  // [0, 9.5 - j); column centres i + .5 inside need i < 9 - j, so 9 - j pixels for
-  // j = 0..8: 9 + 8 + ... + 1 = 45 (centres exactly on the hypotenuse are out).
-  EXPECT_EQ(RasterizeLabel(tri, 100, 100).area, 45);
+  // Right triangle (0,0), (8,0), (0,8) px in a 64 x 64 image (1/8 is exact in binary, so
+  // centres on the hypotenuse are exactly on it). Row j (centre j + .5) spans x in
+  // [0, 7.5 - j); column centres i + .5 inside need i < 7 - j: 7 - j pixels for
+  // j = 0..6, 7 + 6 + ... + 1 = 28 (centres on the hypotenuse are out: half-open).
+  GroundTruth tri;
+  tri.polygons = {{{0.f, 0.f}, {0.125f, 0.f}, {0.f, 0.125f}}};
+  EXPECT_EQ(RasterizeLabel(tri, 64, 64).area, 28);
+  // Two overlapping squares of one label are a union: [0,10)^2 and [5,15)^2 -> 175.
+  GroundTruth two;
+  two.polygons = {{{0.f, 0.f}, {.1f, 0.f}, {.1f, .1f}, {0.f, .1f}},
+                  {{.05f, .05f}, {.15f, .05f}, {.15f, .15f}, {.05f, .15f}}};
+  EXPECT_EQ(RasterizeLabel(two, 100, 100).area, 175);
 }
 
 TEST(EvalMaskIou, HalfOverlappingMask) {

@@ -1,0 +1,23 @@
+// SPDX-License-Identifier: Apache-2.0
+// Runs a program (normally the cvdeploy CLI) and captures its exit code and output.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace cvdeploy::testing {
+
+struct ProcessResult {
+  int exit_code = -1;  // 128 + signal when killed by a signal
+  std::string out, err;
+};
+
+// Runs `program` with `args` in `cwd` ("" = current dir), stdin from /dev/null. Kills the
+// child and reports exit code 124 after `timeout_s` seconds.
+ProcessResult RunProcess(const std::string& program, const std::vector<std::string>& args,
+                         const std::string& cwd = "", int timeout_s = 300);
+
+// RunProcess(CliBinary(), args, cwd).
+ProcessResult RunCli(const std::vector<std::string>& args, const std::string& cwd = "");
+
+}  // namespace cvdeploy::testing
