@@ -14,10 +14,10 @@ namespace cvdeploy {
 // {"width","height","task","detections":[...],"speed_ms":{...}}; boxes rounded to 0.1 px,
 // confidences to 1e-4. Segment detections carry "polygon" (largest contour) and, when
 // `all_polygons`, "polygons"; pose "keypoints"; obb "angle" and "rotated_box"; classify "top5".
-nlohmann::json ResultToJson(const Result& result, bool all_polygons = false);
+nlohmann::ordered_json ResultToJson(const Result& result, bool all_polygons = false);
 
-nlohmann::json ModelInfoToJson(const ModelInfo& info);
+nlohmann::ordered_json ModelInfoToJson(const ModelInfo& info);
 
-nlohmann::json MetricsToJson(const Metrics& metrics);
+nlohmann::ordered_json MetricsToJson(const Metrics& metrics);
 
 }  // namespace cvdeploy

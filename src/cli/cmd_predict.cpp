@@ -51,10 +51,10 @@ class Sink {
   void Emit(const std::string& source, const Result& r, int frame, bool all_polygons,
             bool print_human) {
     if (json_) {
-      nlohmann::json j = ResultToJson(r, all_polygons);
-      nlohmann::json line = {{"source", source}};
+      nlohmann::ordered_json line = {{"source", source}};
       if (frame >= 0) line["frame"] = frame;
-      line.update(j);
+      const nlohmann::ordered_json result = ResultToJson(r, all_polygons);
+      for (auto it = result.begin(); it != result.end(); ++it) line[it.key()] = it.value();
       *json_ << line.dump() << "\n";
       json_->flush();
     }

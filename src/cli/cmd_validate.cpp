@@ -86,7 +86,7 @@ int Run(const ValidateArgs& args) {
                 sum.decode / n, sum.preprocess / n, sum.inference / n, sum.postprocess / n);
   }
   if (!args.json.empty()) {
-    nlohmann::json j = MetricsToJson(report.box);
+    nlohmann::ordered_json j = MetricsToJson(report.box);
     j["images"] = report.images;
     j["instances"] = report.instances;
     j["model"] = args.model.path;

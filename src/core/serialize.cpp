@@ -12,18 +12,18 @@ double Round(double v, int decimals) {
   return std::round(v * scale) / scale;
 }
 
-nlohmann::json PolygonJson(const std::vector<cv::Point>& polygon) {
-  nlohmann::json points = nlohmann::json::array();
+nlohmann::ordered_json PolygonJson(const std::vector<cv::Point>& polygon) {
+  nlohmann::ordered_json points = nlohmann::ordered_json::array();
   for (const cv::Point& p : polygon) points.push_back({p.x, p.y});
   return points;
 }
 
 }  // namespace
 
-nlohmann::json ResultToJson(const Result& result, bool all_polygons) {
-  nlohmann::json dets = nlohmann::json::array();
+nlohmann::ordered_json ResultToJson(const Result& result, bool all_polygons) {
+  nlohmann::ordered_json dets = nlohmann::ordered_json::array();
   for (const Detection& d : result.detections) {
-    nlohmann::json j = {{"class_id", d.class_id},
+    nlohmann::ordered_json j = {{"class_id", d.class_id},
                         {"class_name", d.class_name},
                         {"confidence", Round(d.confidence, 4)},
                         {"box",
@@ -32,15 +32,15 @@ nlohmann::json ResultToJson(const Result& result, bool all_polygons) {
                           {"x2", Round(d.box.x2, 1)},
                           {"y2", Round(d.box.y2, 1)}}}};
     if (result.task == Task::kSegment) {
-      j["polygon"] = d.polygons.empty() ? nlohmann::json::array() : PolygonJson(d.polygons.front());
+      j["polygon"] = d.polygons.empty() ? nlohmann::ordered_json::array() : PolygonJson(d.polygons.front());
       if (all_polygons) {
-        nlohmann::json all = nlohmann::json::array();
+        nlohmann::ordered_json all = nlohmann::ordered_json::array();
         for (const auto& p : d.polygons) all.push_back(PolygonJson(p));
         j["polygons"] = all;
       }
     }
     if (!d.keypoints.empty()) {
-      nlohmann::json kps = nlohmann::json::array();
+      nlohmann::ordered_json kps = nlohmann::ordered_json::array();
       for (const Keypoint& k : d.keypoints) {
         kps.push_back({Round(k.x, 1), Round(k.y, 1), Round(k.visibility, 4)});
       }
@@ -53,7 +53,7 @@ nlohmann::json ResultToJson(const Result& result, bool all_polygons) {
                           {"angle", Round(d.rotated->angle, 5)}};
     }
     if (!d.top5.empty()) {
-      nlohmann::json top = nlohmann::json::array();
+      nlohmann::ordered_json top = nlohmann::ordered_json::array();
       for (const ClassScore& c : d.top5) {
         top.push_back({{"class_id", c.class_id}, {"class_name", c.class_name},
                        {"confidence", Round(c.score, 4)}});
@@ -73,18 +73,18 @@ nlohmann::json ResultToJson(const Result& result, bool all_polygons) {
             {"postprocess", Round(result.speed_ms.postprocess, 3)}}}};
 }
 
-nlohmann::json ModelInfoToJson(const ModelInfo& info) {
+nlohmann::ordered_json ModelInfoToJson(const ModelInfo& info) {
   auto tensors = [](const std::vector<TensorInfo>& list) {
-    nlohmann::json out = nlohmann::json::array();
+    nlohmann::ordered_json out = nlohmann::ordered_json::array();
     for (const TensorInfo& t : list) {
       out.push_back({{"name", t.name}, {"type", t.type}, {"shape", t.shape}, {"dim_names", t.dim_names}});
     }
     return out;
   };
-  nlohmann::json opsets = nlohmann::json::object();
+  nlohmann::ordered_json opsets = nlohmann::ordered_json::object();
   for (const auto& [domain, version] : info.opsets) opsets[domain.empty() ? "ai.onnx" : domain] = version;
   const ModelMeta& m = info.meta;
-  nlohmann::json meta = {{"task", std::string(TaskName(m.task))},
+  nlohmann::ordered_json meta = {{"task", std::string(TaskName(m.task))},
                          {"names", m.names},
                          {"num_classes", m.names.size()},
                          {"imgsz", {m.imgsz_h, m.imgsz_w}},
@@ -112,8 +112,8 @@ nlohmann::json ModelInfoToJson(const ModelInfo& info) {
           {"warnings", info.warnings}};
 }
 
-nlohmann::json MetricsToJson(const Metrics& metrics) {
-  nlohmann::json per_class = nlohmann::json::array();
+nlohmann::ordered_json MetricsToJson(const Metrics& metrics) {
+  nlohmann::ordered_json per_class = nlohmann::ordered_json::array();
   for (const ClassMetrics& c : metrics.per_class) {
     per_class.push_back({{"class_id", c.class_id}, {"class_name", c.name}, {"images", c.images},
                          {"instances", c.instances}, {"precision", c.precision},

@@ -17,24 +17,24 @@ namespace {
 // COCO-17 limbs as pairs of 0-based keypoint indices (nose, eyes, ears, shoulders, elbows,
 // wrists, hips, knees, ankles).
 constexpr std::array<std::pair<int, int>, 19> kCocoSkeleton = {{{15, 13},
-                                                                 {13, 11},
-                                                                 {16, 14},
-                                                                 {14, 12},
-                                                                 {11, 12},
-                                                                 {5, 11},
-                                                                 {6, 12},
-                                                                 {5, 6},
-                                                                 {5, 7},
-                                                                 {6, 8},
-                                                                 {7, 9},
-                                                                 {8, 10},
-                                                                 {1, 2},
-                                                                 {0, 1},
-                                                                 {0, 2},
-                                                                 {1, 3},
-                                                                 {2, 4},
-                                                                 {3, 5},
-                                                                 {4, 6}}};
+                                                                {13, 11},
+                                                                {16, 14},
+                                                                {14, 12},
+                                                                {11, 12},
+                                                                {5, 11},
+                                                                {6, 12},
+                                                                {5, 6},
+                                                                {5, 7},
+                                                                {6, 8},
+                                                                {7, 9},
+                                                                {8, 10},
+                                                                {1, 2},
+                                                                {0, 1},
+                                                                {0, 2},
+                                                                {1, 3},
+                                                                {2, 4},
+                                                                {3, 5},
+                                                                {4, 6}}};
 constexpr float kMinVisibility = 0.5f;
 constexpr double kMaskAlpha = 0.5;
 
@@ -66,10 +66,11 @@ void DrawLabel(cv::Mat& img, const std::string& text, cv::Point anchor, const cv
   const cv::Size size =
       cv::getTextSize(text, cv::FONT_HERSHEY_SIMPLEX, font_scale, thickness, &baseline);
   const int box_h = size.height + baseline + 2;
-  int x = std::clamp(anchor.x, 0, std::max(img.cols - size.width, 0));
+  const int box_w = size.width + thickness;  // glyph strokes overhang the nominal width
+  int x = std::clamp(anchor.x, 0, std::max(img.cols - box_w, 0));
   int y = anchor.y - box_h >= 0 ? anchor.y - box_h : anchor.y;
   y = std::clamp(y, 0, std::max(img.rows - box_h, 0));
-  cv::rectangle(img, cv::Rect(x, y, size.width, box_h), color, cv::FILLED, cv::LINE_AA);
+  cv::rectangle(img, cv::Rect(x, y, box_w, box_h), color, cv::FILLED, cv::LINE_AA);
   // Dark text on bright colours, white on dark ones.
   const double luma = 0.114 * color[0] + 0.587 * color[1] + 0.299 * color[2];
   const cv::Scalar text_color = luma > 150 ? cv::Scalar(0, 0, 0) : cv::Scalar(255, 255, 255);
@@ -125,8 +126,8 @@ void DrawClassification(cv::Mat& img, const Result& result, int lw) {
     const cv::Point origin(lw * 2, y);
     cv::putText(img, text, origin, cv::FONT_HERSHEY_SIMPLEX, font_scale, cv::Scalar(0, 0, 0),
                 thickness + 2, cv::LINE_AA);
-    cv::putText(img, text, origin, cv::FONT_HERSHEY_SIMPLEX, font_scale,
-                cv::Scalar(255, 255, 255), thickness, cv::LINE_AA);
+    cv::putText(img, text, origin, cv::FONT_HERSHEY_SIMPLEX, font_scale, cv::Scalar(255, 255, 255),
+                thickness, cv::LINE_AA);
   }
 }
 
@@ -169,9 +170,8 @@ void Annotate(cv::Mat& bgr, const Result& result) {
       std::vector<cv::Point> poly;
       for (const auto& p : corners) poly.emplace_back(Px(p.x), Px(p.y));
       cv::polylines(bgr, poly, true, color, lw, cv::LINE_AA);
-      label_anchor = *std::min_element(poly.begin(), poly.end(), [](auto& a, auto& b) {
-        return a.y < b.y;
-      });
+      label_anchor =
+          *std::min_element(poly.begin(), poly.end(), [](auto& a, auto& b) { return a.y < b.y; });
     } else {
       cv::rectangle(bgr, cv::Point(Px(d.box.x1), Px(d.box.y1)),
                     cv::Point(Px(d.box.x2), Px(d.box.y2)), color, lw, cv::LINE_AA);

@@ -20,8 +20,7 @@ struct Taps {
 // Maps output pixels [first, first + count) of the original image along one axis to
 // prototype coordinates: original centre -> input pixel (scale, pad) -> prototype cell
 // centre convention (p = x * ratio - 0.5), clamped to [0, size - 1].
-Taps MakeTaps(int first, int count, float scale, int pad, float ratio, int size, int& lo,
-              int& hi) {
+Taps MakeTaps(int first, int count, float scale, int pad, float ratio, int size, int& lo, int& hi) {
   Taps t;
   t.i0.resize(count);
   t.i1.resize(count);
@@ -44,9 +43,8 @@ Taps MakeTaps(int first, int count, float scale, int pad, float ratio, int size,
 
 }  // namespace
 
-void ComputeMask(const Prototypes& protos, std::span<const float> coeffs,
-                 const BoxXYXY& image_box, const LetterboxInfo& lb, cv::Mat& mask,
-                 cv::Rect& roi) {
+void ComputeMask(const Prototypes& protos, std::span<const float> coeffs, const BoxXYXY& image_box,
+                 const LetterboxInfo& lb, cv::Mat& mask, cv::Rect& roi) {
   mask = cv::Mat();
   roi = cv::Rect();
   const int x0 = static_cast<int>(std::floor(image_box.x1));

@@ -27,9 +27,8 @@ struct Prototypes {
 // through the letterbox, and thresholded at 0 (sigmoid > 0.5). Pixels whose centre lies
 // outside `image_box` are 0 (the crop). On return `roi` is the integer pixel rect covering
 // the box and `mask` a CV_8U 0/255 image of roi.size() (both empty for an empty box).
-void ComputeMask(const Prototypes& protos, std::span<const float> coeffs,
-                 const BoxXYXY& image_box, const LetterboxInfo& lb, cv::Mat& mask,
-                 cv::Rect& roi);
+void ComputeMask(const Prototypes& protos, std::span<const float> coeffs, const BoxXYXY& image_box,
+                 const LetterboxInfo& lb, cv::Mat& mask, cv::Rect& roi);
 
 // Outer contours of `mask` (RETR_EXTERNAL, CHAIN_APPROX_SIMPLE) shifted by `offset`, sorted
 // by area descending; only the largest unless `all_contours`.

@@ -18,8 +18,7 @@ float BoxIou(const BoxXYXY& a, const BoxXYXY& b) {
 std::vector<int> OrderByScore(std::span<const float> scores) {
   std::vector<int> order(scores.size());
   std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(),
-                   [&](int a, int b) { return scores[a] > scores[b]; });
+  std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return scores[a] > scores[b]; });
   return order;
 }
 

@@ -158,10 +158,10 @@ struct Decoder {
   const ModelMeta& meta;
   const LetterboxInfo& lb;
   const PredictOptions& options;
-  bool xyxy;                 // end-to-end boxes are corners, others centre + size
-  int64_t extra_offset;      // first channel after boxes and scores
-  Prototypes protos;         // segment only
-  std::vector<float> coeffs; // scratch for one detection's mask coefficients
+  bool xyxy;                  // end-to-end boxes are corners, others centre + size
+  int64_t extra_offset;       // first channel after boxes and scores
+  Prototypes protos;          // segment only
+  std::vector<float> coeffs;  // scratch for one detection's mask coefficients
 
   BoxXYXY InputBox(int i) const {
     const float a = head.At(i, 0), b = head.At(i, 1), c = head.At(i, 2), d = head.At(i, 3);
@@ -221,8 +221,8 @@ Prototypes ProtoView(const std::vector<TensorView>& outputs, int b, int64_t chan
                    ", H, W] as second output");
   }
   const auto& s = outputs[1].shape;
-  return {outputs[1].data + b * s[1] * s[2] * s[3], static_cast<int>(s[1]),
-          static_cast<int>(s[2]), static_cast<int>(s[3])};
+  return {outputs[1].data + b * s[1] * s[2] * s[3], static_cast<int>(s[1]), static_cast<int>(s[2]),
+          static_cast<int>(s[3])};
 }
 
 std::vector<Detection> Classify(const TensorView& t, int b, const ModelMeta& meta,
@@ -277,9 +277,15 @@ std::vector<Detection> Postprocess(const std::vector<TensorView>& outputs, int b
   const int64_t extra = ExtraChannels(meta);
   int64_t extra_offset = 0;
   switch (meta.layout) {
-    case OutputLayout::kChannelsFirst: extra_offset = 4 + nc; break;
-    case OutputLayout::kYoloV5: extra_offset = 5 + nc; break;
-    default: extra_offset = 6; break;
+    case OutputLayout::kChannelsFirst:
+      extra_offset = 4 + nc;
+      break;
+    case OutputLayout::kYoloV5:
+      extra_offset = 5 + nc;
+      break;
+    default:
+      extra_offset = 6;
+      break;
   }
   if (head.channels < extra_offset + extra) {
     throw BadInput("output shape " + ShapeString(outputs[0].shape) + " has too few channels for " +
@@ -288,16 +294,31 @@ std::vector<Detection> Postprocess(const std::vector<TensorView>& outputs, int b
 
   std::vector<Candidate> cands;
   switch (meta.layout) {
-    case OutputLayout::kChannelsFirst: CollectChannelsFirst(head, nc, options, cands); break;
-    case OutputLayout::kYoloV5: CollectYoloV5(head, nc, options, cands); break;
-    default: CollectEndToEnd(head, nc, options, cands); break;
+    case OutputLayout::kChannelsFirst:
+      CollectChannelsFirst(head, nc, options, cands);
+      break;
+    case OutputLayout::kYoloV5:
+      CollectYoloV5(head, nc, options, cands);
+      break;
+    default:
+      CollectEndToEnd(head, nc, options, cands);
+      break;
   }
-  std::stable_sort(cands.begin(), cands.end(),
-                   [](const Candidate& x, const Candidate& y) { return x.score > y.score; });
+  // Score descending, ties in scan order (anchor, then class): the same order as a stable
+  // sort, but it lets nth_element drop everything past max_nms before the full sort.
+  const auto better = [](const Candidate& x, const Candidate& y) {
+    if (x.score != y.score) return x.score > y.score;
+    return x.anchor != y.anchor ? x.anchor < y.anchor : x.class_id < y.class_id;
+  };
+  if (meta.layout != OutputLayout::kEndToEnd && cands.size() > kMaxNms) {
+    std::nth_element(cands.begin(), cands.begin() + kMaxNms, cands.end(), better);
+    cands.resize(kMaxNms);
+  }
+  std::sort(cands.begin(), cands.end(), better);
 
   const bool is_obb = meta.task == Task::kObb;
-  Decoder dec{head, meta, lb, options, meta.layout == OutputLayout::kEndToEnd && !is_obb,
-              extra_offset, {}, {}};
+  Decoder dec{head,         meta, lb, options, meta.layout == OutputLayout::kEndToEnd && !is_obb,
+              extra_offset, {},   {}};
   if (meta.task == Task::kSegment && options.masks) {
     dec.protos = ProtoView(outputs, b, extra);
     dec.coeffs.resize(extra);
@@ -306,11 +327,10 @@ std::vector<Detection> Postprocess(const std::vector<TensorView>& outputs, int b
   std::vector<int> keep;
   if (meta.layout == OutputLayout::kEndToEnd) {
     // NMS-free heads: the model already suppressed duplicates.
-    const size_t n = options.max_det > 0 ? std::min<size_t>(cands.size(), options.max_det)
-                                         : cands.size();
+    const size_t n =
+        options.max_det > 0 ? std::min<size_t>(cands.size(), options.max_det) : cands.size();
     for (size_t k = 0; k < n; ++k) keep.push_back(static_cast<int>(k));
   } else {
-    if (cands.size() > kMaxNms) cands.resize(kMaxNms);
     std::vector<float> scores(cands.size());
     std::vector<int> classes(cands.size());
     for (size_t k = 0; k < cands.size(); ++k) {

@@ -30,8 +30,7 @@ inline std::vector<int> NaiveGreedyNms(size_t n, const std::vector<float>& score
                                        double threshold, int max_det) {
   std::vector<int> order(n);
   std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(),
-                   [&](int a, int b) { return scores[a] > scores[b]; });
+  std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return scores[a] > scores[b]; });
   std::vector<bool> suppressed(n, false);
   std::vector<int> keep;
   for (size_t i = 0; i < n; ++i) {
@@ -47,9 +46,8 @@ inline std::vector<int> NaiveGreedyNms(size_t n, const std::vector<float>& score
 
 // Axis-aligned boxes with the class offset applied the slow way (a shifted copy).
 inline std::vector<int> NaiveNms(const std::vector<BoxXYXY>& boxes,
-                                 const std::vector<float>& scores,
-                                 const std::vector<int>& classes, double threshold,
-                                 bool agnostic, int max_det) {
+                                 const std::vector<float>& scores, const std::vector<int>& classes,
+                                 double threshold, bool agnostic, int max_det) {
   std::vector<BoxXYXY> shifted = boxes;
   for (size_t i = 0; i < boxes.size(); ++i) {
     const float s = agnostic ? 0.f : static_cast<float>(classes[i]) * 7680.f;

@@ -20,8 +20,8 @@ struct RandomBoxes {
 // Boxes clustered around a few centres so that plenty of them overlap.
 RandomBoxes MakeRandomBoxes(int n, int num_classes, uint32_t seed) {
   std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> centre(0.f, 640.f), jitter(-25.f, 25.f),
-      size(10.f, 120.f), score(0.f, 1.f);
+  std::uniform_real_distribution<float> centre(0.f, 640.f), jitter(-25.f, 25.f), size(10.f, 120.f),
+      score(0.f, 1.f);
   std::uniform_int_distribution<int> cls(0, num_classes - 1);
   std::vector<std::pair<float, float>> clusters(12);
   for (auto& c : clusters) c = {centre(rng), centre(rng)};
@@ -47,17 +47,15 @@ TEST(BoxIouTest, BasicValues) {
   EXPECT_EQ(BoxIou(BoxXYXY{}, BoxXYXY{}), 0.f);
 }
 
-TEST(NmsTest, EmptyInput) {
-  EXPECT_TRUE(Nms({}, {}, {}, 0.5f, false, 300).empty());
-}
+TEST(NmsTest, EmptyInput) { EXPECT_TRUE(Nms({}, {}, {}, 0.5f, false, 300).empty()); }
 
 TEST(NmsTest, MatchesNaiveReferenceOnRandomBoxes) {
   for (uint32_t seed = 1; seed <= 20; ++seed) {
     const RandomBoxes r = MakeRandomBoxes(300, 4, seed);
     for (float iou : {0.3f, 0.5f, 0.7f}) {
       for (bool agnostic : {false, true}) {
-        SCOPED_TRACE(::testing::Message() << "seed " << seed << " iou " << iou << " agnostic "
-                                          << agnostic);
+        SCOPED_TRACE(::testing::Message()
+                     << "seed " << seed << " iou " << iou << " agnostic " << agnostic);
         const auto expected = testing::NaiveNms(r.boxes, r.scores, r.classes, iou, agnostic, 0);
         const auto got = Nms(r.boxes, r.scores, r.classes, iou, agnostic, 0);
         EXPECT_EQ(got, expected);

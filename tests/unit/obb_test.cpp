@@ -118,8 +118,7 @@ TEST(NmsRotatedTest, MatchesNaiveReferenceOnRandomBoxes) {
 
 TEST(NmsRotatedTest, SuppressedOnlyByKeptBoxes) {
   // B overlaps A (suppressed); C overlaps B but not A: greedy keeps C.
-  const std::vector<RotatedBox> boxes = {
-      {0, 0, 40, 10, 0}, {12, 0, 40, 10, 0}, {24, 0, 40, 10, 0}};
+  const std::vector<RotatedBox> boxes = {{0, 0, 40, 10, 0}, {12, 0, 40, 10, 0}, {24, 0, 40, 10, 0}};
   const std::vector<float> scores = {0.9f, 0.8f, 0.7f};
   ASSERT_GT(ProbIou(boxes[0], boxes[1]), 0.5f);
   ASSERT_GT(ProbIou(boxes[1], boxes[2]), 0.5f);

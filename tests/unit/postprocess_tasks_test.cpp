@@ -20,7 +20,7 @@ constexpr int kNm = 32, kProto = 160;  // 640 / 4
 struct SegmentCase {
   ModelMeta meta = Meta(Task::kSegment, OutputLayout::kChannelsFirst, 2);
   Tensor head{1, 4 + 2 + kNm, 8};
-  Tensor protos{1, kNm, kProto * kProto};  // [1, 32, 160*160], viewed as [1, 32, 160, 160]
+  Tensor protos{1, kNm, kProto* kProto};  // [1, 32, 160*160], viewed as [1, 32, 160, 160]
   SegmentCase() { meta.mask_channels = kNm; }
   float& Proto(int c, int y, int x) { return protos.At(c, y * kProto + x); }
   // Anchor i: box (input cx, cy, w, h), class 1 with `score`, mask coefficients.
@@ -38,7 +38,8 @@ struct SegmentCase {
   void Square(int x0, int y0, int x1, int y1) {
     for (int y = 0; y < kProto; ++y) {
       for (int x = 0; x < kProto; ++x) {
-        if (Proto(0, y, x) <= 0.f) Proto(0, y, x) = (x >= x0 && x < x1 && y >= y0 && y < y1) ? 1 : -1;
+        if (Proto(0, y, x) <= 0.f)
+          Proto(0, y, x) = (x >= x0 && x < x1 && y >= y0 && y < y1) ? 1 : -1;
       }
     }
   }
@@ -64,8 +65,8 @@ cv::Mat NaiveFullMask(const SegmentCase& s, int anchor, const LetterboxInfo& lb,
   cv::Mat bin(lb.src, CV_8U, cv::Scalar(0));
   for (int y = 0; y < bin.rows; ++y) {
     for (int x = 0; x < bin.cols; ++x) {
-      const bool in_box = x + 0.5f >= box.x1 && x + 0.5f < box.x2 && y + 0.5f >= box.y1 &&
-                          y + 0.5f < box.y2;
+      const bool in_box =
+          x + 0.5f >= box.x1 && x + 0.5f < box.x2 && y + 0.5f >= box.y1 && y + 0.5f < box.y2;
       if (in_box && full.at<float>(y, x) > 0) bin.at<uint8_t>(y, x) = 255;
     }
   }
@@ -101,7 +102,7 @@ TEST(SegmentTest, MaskIsCroppedToTheBox) {
   s.Square(40, 40, 80, 80);
   std::vector<float> coeffs(kNm, 0.f);
   coeffs[0] = 1;
-  s.Add(0, 240, 240, 80, 80, 0.9f, coeffs);   // [200, 280)^2, inside the square
+  s.Add(0, 240, 240, 80, 80, 0.9f, coeffs);    // [200, 280)^2, inside the square
   s.Add(1, 150, 240, 100, 100, 0.8f, coeffs);  // x [100, 200): overlaps the square from 160
   const auto d = s.Run(Identity());
   ASSERT_EQ(d.size(), 2u);
@@ -126,8 +127,8 @@ TEST(SegmentTest, MatchesNaiveReferenceThroughLetterbox) {
     for (float& x : v) x = coeff(rng);
     return v;
   };
-  s.Add(0, 300, 300, 400, 300, 0.9f, coeffs());    // original x [200, 1000), y [20, 620)
-  s.Add(1, 100, 200, 150, 200, 0.8f, coeffs());    // starts in the padding: y clipped to 0
+  s.Add(0, 300, 300, 400, 300, 0.9f, coeffs());     // original x [200, 1000), y [20, 620)
+  s.Add(1, 100, 200, 150, 200, 0.8f, coeffs());     // starts in the padding: y clipped to 0
   s.Add(2, 600, 450, 120, 100.5f, 0.7f, coeffs());  // past the right and bottom edges
   const LetterboxInfo lb = Wide();
   const auto d = s.Run(lb);

@@ -39,9 +39,9 @@ std::vector<RefDet> NaiveDetect(const Tensor& t, int nc, bool v5, const PredictO
     for (int c = 0; c < nc; ++c) s[c] = v5 ? r[4] * r[5 + c] : r[4 + c];
     const BoxXYXY box{r[0] - r[2] / 2, r[1] - r[3] / 2, r[0] + r[2] / 2, r[1] + r[3] / 2};
     for (int c = 0; c < nc; ++c) {
-      const bool take = o.multi_label ? s[c] > o.conf
-                                      : (c == std::max_element(s.begin(), s.end()) - s.begin() &&
-                                         s[c] > o.conf);
+      const bool take =
+          o.multi_label ? s[c] > o.conf
+                        : (c == std::max_element(s.begin(), s.end()) - s.begin() && s[c] > o.conf);
       if (!take) continue;
       if (!o.classes.empty() &&
           std::find(o.classes.begin(), o.classes.end(), c) == o.classes.end()) {
@@ -174,8 +174,9 @@ TEST(PostprocessTest, AtMost30000BoxesEnterNms) {
   Tensor t(1, 5, n);
   for (int i = 0; i < n; ++i) {
     const bool disjoint = i >= 30000;
-    SetAnchor(t, i, {disjoint ? 20.f + 60 * (i - 30000) : 300.f, disjoint ? 20.f : 300.f, 10, 10,
-                     disjoint ? 0.3f : 0.5f + 0.4f * i / n});
+    SetAnchor(t, i,
+              {disjoint ? 20.f + 60 * (i - 30000) : 300.f, disjoint ? 20.f : 300.f, 10, 10,
+               disjoint ? 0.3f : 0.5f + 0.4f * i / n});
   }
   const auto d = Postprocess({t.View()}, 0, Meta(Task::kDetect, OutputLayout::kChannelsFirst, 1),
                              Identity(), PredictOptions{});
@@ -204,12 +205,12 @@ TEST(PostprocessTest, BadShapesThrow) {
                            Identity(), {}),
                Error);
   TensorView rank2{t.data.data(), {1, 20}};
-  EXPECT_THROW(Postprocess({rank2}, 0, Meta(Task::kDetect, OutputLayout::kChannelsFirst, 1),
-                           Identity(), {}),
-               Error);
-  EXPECT_THROW(Postprocess({}, 0, Meta(Task::kDetect, OutputLayout::kChannelsFirst, 1), Identity(),
-                           {}),
-               Error);
+  EXPECT_THROW(
+      Postprocess({rank2}, 0, Meta(Task::kDetect, OutputLayout::kChannelsFirst, 1), Identity(), {}),
+      Error);
+  EXPECT_THROW(
+      Postprocess({}, 0, Meta(Task::kDetect, OutputLayout::kChannelsFirst, 1), Identity(), {}),
+      Error);
 }
 
 TEST(PostprocessTest, YoloV5ObjectnessTimesClass) {
@@ -232,8 +233,8 @@ TEST(PostprocessTest, YoloV5ObjectnessTimesClass) {
 TEST(PostprocessTest, EndToEndHasNoNms) {
   Tensor t(1, 6, 6);
   SetRow(t, 0, {10, 150, 110, 250, 0.9f, 1});
-  SetRow(t, 1, {10, 150, 110, 250, 0.8f, 1});  // duplicate box: kept, no NMS
-  SetRow(t, 2, {10, 150, 110, 250, 0.2f, 0});  // below conf
+  SetRow(t, 1, {10, 150, 110, 250, 0.8f, 1});   // duplicate box: kept, no NMS
+  SetRow(t, 2, {10, 150, 110, 250, 0.2f, 0});   // below conf
   SetRow(t, 3, {10, 150, 110, 250, 0.95f, 7});  // class id out of range: skipped
   SetRow(t, 4, {0, 100, 700, 700, 0.5f, 2});    // clipped
   SetRow(t, 5, {300, 300, 400, 400, 0.95f, 0});
