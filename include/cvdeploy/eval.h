@@ -15,9 +15,9 @@ namespace cvdeploy {
 // convention); COCO json labels are normalized with the sizes the json declares.
 struct GroundTruth {
   int class_id = -1;
-  BoxXYXY box;                                    // normalized x1,y1,x2,y2
+  BoxXYXY box;                                     // normalized x1,y1,x2,y2
   std::vector<std::vector<cv::Point2f>> polygons;  // segment labels, normalized
-  std::vector<Keypoint> keypoints;                // pose labels, normalized (v: 0/1/2)
+  std::vector<Keypoint> keypoints;                 // pose labels, normalized (v: 0/1/2)
 };
 
 struct LabelledImage {
@@ -67,8 +67,7 @@ class Evaluator {
  public:
   explicit Evaluator(std::vector<std::string> names, Task task = Task::kDetect);
   // `labels` normalized as loaded; `prediction` in pixels of a width x height image.
-  void Add(const Result& prediction, const std::vector<GroundTruth>& labels, int width,
-           int height);
+  void Add(const Result& prediction, const std::vector<GroundTruth>& labels, int width, int height);
   EvalReport Compute() const;
 
   struct State;

@@ -14,8 +14,8 @@ namespace cvdeploy {
 
 struct TensorInfo {
   std::string name;
-  std::string type;            // ONNX element type name: "float32", "float16", "uint8", ...
-  std::vector<int64_t> shape;  // -1 for a dynamic dimension
+  std::string type;                    // ONNX element type name: "float32", "float16", "uint8", ...
+  std::vector<int64_t> shape;          // -1 for a dynamic dimension
   std::vector<std::string> dim_names;  // symbolic names of dynamic dims ("" when fixed)
 };
 
@@ -35,12 +35,12 @@ struct ModelMeta {
   std::vector<std::string> names;  // index = class id
   int imgsz_h = 640, imgsz_w = 640;
   int stride = 32;
-  int batch = 1;                           // from metadata or the input's batch dim (-1: dynamic)
+  int batch = 1;  // from metadata or the input's batch dim (-1: dynamic)
   std::optional<std::pair<int, int>> kpt_shape;  // pose: (keypoints, 2 or 3)
-  bool dynamic = false;                    // spatial input axes are dynamic
+  bool dynamic = false;                          // spatial input axes are dynamic
   bool half = false;
   bool end2end = false;
-  int mask_channels = 0;  // segment: prototype channels (32)
+  int mask_channels = 0;                   // segment: prototype channels (32)
   std::map<std::string, std::string> raw;  // every metadata_props entry as stored
   std::vector<std::string> inferred;       // human-readable notes on what was inferred
 };

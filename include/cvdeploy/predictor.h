@@ -27,9 +27,9 @@ struct PredictOptions {
   float conf = 0.25f;  // minimum confidence
   float iou = 0.7f;    // NMS IoU threshold
   int max_det = 300;
-  std::vector<int> classes;  // keep only these class ids (empty: all)
-  bool agnostic = false;     // class-agnostic NMS
-  bool multi_label = false;  // one candidate per (box, class) above conf, as in validation
+  std::vector<int> classes;   // keep only these class ids (empty: all)
+  bool agnostic = false;      // class-agnostic NMS
+  bool multi_label = false;   // one candidate per (box, class) above conf, as in validation
   bool all_contours = false;  // segment: keep every contour, not only the largest
   bool masks = true;          // segment: compute masks (polygons need them)
 };
@@ -41,7 +41,8 @@ class Predictor {
  public:
   // Loads from a file. Throws Error(kBadInput) naming the path for a missing, unreadable,
   // invalid or non-YOLO model; Error(kInvalidArgument) for an unavailable device.
-  static std::unique_ptr<Predictor> Load(const std::string& path, const SessionOptions& options = {});
+  static std::unique_ptr<Predictor> Load(const std::string& path,
+                                         const SessionOptions& options = {});
   // Loads from memory (e.g. a decrypted package); `name` is used in messages and info.
   static std::unique_ptr<Predictor> LoadFromMemory(const std::vector<uint8_t>& bytes,
                                                    const std::string& name,

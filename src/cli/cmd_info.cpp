@@ -28,7 +28,8 @@ void PrintHuman(const ModelInfo& info) {
   std::printf("producer   %s %s, IR %lld, opset", info.producer_name.c_str(),
               info.producer_version.c_str(), static_cast<long long>(info.ir_version));
   for (const auto& [domain, version] : info.opsets) {
-    std::printf(" %s:%lld", domain.empty() ? "ai.onnx" : domain.c_str(), static_cast<long long>(version));
+    std::printf(" %s:%lld", domain.empty() ? "ai.onnx" : domain.c_str(),
+                static_cast<long long>(version));
   }
   std::printf("\ntask       %s\n", std::string(TaskName(m.task)).c_str());
   std::printf("imgsz      %dx%d (stride %d%s)\n", m.imgsz_w, m.imgsz_h, m.stride,
@@ -45,14 +46,17 @@ void PrintHuman(const ModelInfo& info) {
   }
   std::printf("\n");
   for (const auto& t : info.inputs) {
-    std::printf("input      %s %s %s\n", t.name.c_str(), t.type.c_str(), Shape(t.shape, t.dim_names).c_str());
+    std::printf("input      %s %s %s\n", t.name.c_str(), t.type.c_str(),
+                Shape(t.shape, t.dim_names).c_str());
   }
   for (const auto& t : info.outputs) {
-    std::printf("output     %s %s %s\n", t.name.c_str(), t.type.c_str(), Shape(t.shape, t.dim_names).c_str());
+    std::printf("output     %s %s %s\n", t.name.c_str(), t.type.c_str(),
+                Shape(t.shape, t.dim_names).c_str());
   }
   for (const auto& [key, value] : m.raw) {
     if (key == "names") continue;
-    std::printf("metadata   %s: %.100s%s\n", key.c_str(), value.c_str(), value.size() > 100 ? "..." : "");
+    std::printf("metadata   %s: %.100s%s\n", key.c_str(), value.c_str(),
+                value.size() > 100 ? "..." : "");
   }
   for (const auto& note : m.inferred) std::printf("inferred   %s\n", note.c_str());
   for (const auto& w : info.warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
@@ -61,7 +65,8 @@ void PrintHuman(const ModelInfo& info) {
 }  // namespace
 
 void RegisterInfo(CLI::App& app, int* exit_code) {
-  auto* cmd = app.add_subcommand("info", "Describe a model: task, classes, tensors, metadata, sha256");
+  auto* cmd =
+      app.add_subcommand("info", "Describe a model: task, classes, tensors, metadata, sha256");
   auto model = std::make_shared<std::string>();
   auto json = std::make_shared<bool>(false);
   cmd->add_option("model", *model, "ONNX model file")->required();

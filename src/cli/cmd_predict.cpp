@@ -65,7 +65,8 @@ class Sink {
   static std::string Summary(const std::string& source, const Result& r) {
     std::map<std::string, int> counts;
     for (const auto& d : r.detections) counts[d.class_name]++;
-    std::string text = source + " " + std::to_string(r.width) + "x" + std::to_string(r.height) + ": ";
+    std::string text =
+        source + " " + std::to_string(r.width) + "x" + std::to_string(r.height) + ": ";
     if (r.task == Task::kClassify && !r.detections.empty()) {
       for (const auto& c : r.detections[0].top5) {
         char buf[128];
@@ -78,8 +79,10 @@ class Sink {
       for (const auto& [name, n] : counts) text += std::to_string(n) + " " + name + ", ";
     }
     char buf[160];
-    std::snprintf(buf, sizeof(buf), "decode %.1f ms, preprocess %.1f ms, inference %.1f ms, postprocess %.1f ms",
-                  r.speed_ms.decode, r.speed_ms.preprocess, r.speed_ms.inference, r.speed_ms.postprocess);
+    std::snprintf(buf, sizeof(buf),
+                  "decode %.1f ms, preprocess %.1f ms, inference %.1f ms, postprocess %.1f ms",
+                  r.speed_ms.decode, r.speed_ms.preprocess, r.speed_ms.inference,
+                  r.speed_ms.postprocess);
     return text + buf;
   }
 
@@ -94,18 +97,24 @@ void SaveImage(const std::string& save_dir, const std::string& source, cv::Mat& 
   Annotate(image, r);
   fs::path out = fs::path(save_dir) / fs::path(source).filename();
   if (!HasImageExtension(out.string())) out.replace_extension(".jpg");
-  if (!cv::imwrite(out.string(), image)) throw RuntimeError(out.string() + ": cannot write annotated image");
+  if (!cv::imwrite(out.string(), image))
+    throw RuntimeError(out.string() + ": cannot write annotated image");
 }
 
 // Returns the number of frames processed.
 void RunVideo(const Predictor& predictor, const PredictArgs& args, const PredictOptions& options,
               const std::string& source, Sink& sink) {
   cv::VideoCapture cap;
-  try {
-    cap.open(source);
-  } catch (const cv::Exception&) {
+  // FFmpeg first: with any backend, OpenCV falls through to GStreamer on failure, which
+  // logs several lines even with logging silenced.
+  for (int api : {cv::CAP_FFMPEG, cv::CAP_ANY}) {
+    try {
+      if (cap.open(source, api)) break;
+    } catch (const cv::Exception&) {
+    }
   }
-  if (!cap.isOpened()) throw BadInput(source + ": cannot open video (unreadable or unsupported format)");
+  if (!cap.isOpened())
+    throw BadInput(source + ": cannot open video (unreadable or unsupported format)");
   const double fps = cap.get(cv::CAP_PROP_FPS);
   const long total = static_cast<long>(cap.get(cv::CAP_PROP_FRAME_COUNT));
   Progress progress(fs::path(source).filename().string(), total > 0 ? total : 0);
@@ -136,7 +145,8 @@ void RunVideo(const Predictor& predictor, const PredictArgs& args, const Predict
           writer.open(out_path, cv::VideoWriter::fourcc('m', 'p', '4', 'v'), out_fps, frame.size());
           if (!writer.isOpened()) {
             out_path = (fs::path(args.save_dir) / fs::path(source).stem()).string() + ".avi";
-            writer.open(out_path, cv::VideoWriter::fourcc('M', 'J', 'P', 'G'), out_fps, frame.size());
+            writer.open(out_path, cv::VideoWriter::fourcc('M', 'J', 'P', 'G'), out_fps,
+                        frame.size());
           }
           if (!writer.isOpened()) throw RuntimeError(out_path + ": cannot open video writer");
         }
@@ -151,11 +161,12 @@ void RunVideo(const Predictor& predictor, const PredictArgs& args, const Predict
   if (index == 0) throw BadInput(source + ": video contains no readable frames");
   if (sink.human()) {
     const double n = processed;
-    std::printf("%s: %d frames (%d processed, stride %d), %zu detections; mean per frame: decode %.1f ms, "
-                "preprocess %.1f ms, inference %.1f ms, postprocess %.1f ms%s%s\n",
-                source.c_str(), index, processed, args.vid_stride, detections, sum.decode / n,
-                sum.preprocess / n, sum.inference / n, sum.postprocess / n,
-                out_path.empty() ? "" : "; saved ", out_path.c_str());
+    std::printf(
+        "%s: %d frames (%d processed, stride %d), %zu detections; mean per frame: decode %.1f ms, "
+        "preprocess %.1f ms, inference %.1f ms, postprocess %.1f ms%s%s\n",
+        source.c_str(), index, processed, args.vid_stride, detections, sum.decode / n,
+        sum.preprocess / n, sum.inference / n, sum.postprocess / n,
+        out_path.empty() ? "" : "; saved ", out_path.c_str());
   }
 }
 

@@ -29,8 +29,8 @@ struct ValidateArgs {
 };
 
 void PrintTable(const char* title, const Metrics& m, int images, int instances) {
-  std::printf("%s\n%22s %10s %10s %10s %10s %10s %10s\n", title, "Class", "Images", "Instances", "P",
-              "R", "mAP50", "mAP50-95");
+  std::printf("%s\n%22s %10s %10s %10s %10s %10s %10s\n", title, "Class", "Images", "Instances",
+              "P", "R", "mAP50", "mAP50-95");
   std::printf("%22s %10d %10d %10.3f %10.3f %10.3f %10.3f\n", "all", images, instances, m.precision,
               m.recall, m.map50, m.map50_95);
   for (const ClassMetrics& c : m.per_class) {
@@ -46,12 +46,14 @@ int Run(const ValidateArgs& args) {
   auto predictor = Predictor::Load(args.model.path, session);
   const ModelMeta& meta = predictor->meta();
   if (meta.task == Task::kClassify) {
-    throw InvalidArgument(args.model.path + ": validate supports detect, segment, pose and obb models");
+    throw InvalidArgument(args.model.path +
+                          ": validate supports detect, segment, pose and obb models");
   }
   const bool coco = args.data.size() > 5 && args.data.substr(args.data.size() - 5) == ".json";
   if (coco && args.images.empty()) throw InvalidArgument("--data FILE.json needs --images DIR");
-  const Dataset dataset = coco ? LoadCocoDataset(args.data, args.images, meta.names)
-                               : LoadYoloDataset(args.data, meta.kpt_shape ? meta.kpt_shape->first : 0);
+  const Dataset dataset =
+      coco ? LoadCocoDataset(args.data, args.images, meta.names)
+           : LoadYoloDataset(args.data, meta.kpt_shape ? meta.kpt_shape->first : 0);
   std::ofstream json_out;
   if (!args.json.empty() && args.json != "-") {
     json_out.open(args.json);
@@ -81,9 +83,12 @@ int Run(const ValidateArgs& args) {
   if (!json_stdout) {
     PrintTable("Box metrics", report.box, report.images, report.instances);
     if (report.mask) PrintTable("Mask metrics", *report.mask, report.images, report.instances);
-    if (report.pose) PrintTable("Pose (OKS) metrics", *report.pose, report.images, report.instances);
-    std::printf("Speed per image: decode %.1f ms, preprocess %.1f ms, inference %.1f ms, postprocess %.1f ms\n",
-                sum.decode / n, sum.preprocess / n, sum.inference / n, sum.postprocess / n);
+    if (report.pose)
+      PrintTable("Pose (OKS) metrics", *report.pose, report.images, report.instances);
+    std::printf(
+        "Speed per image: decode %.1f ms, preprocess %.1f ms, inference %.1f ms, postprocess %.1f "
+        "ms\n",
+        sum.decode / n, sum.preprocess / n, sum.inference / n, sum.postprocess / n);
   }
   if (!args.json.empty()) {
     nlohmann::ordered_json j = MetricsToJson(report.box);
@@ -93,8 +98,10 @@ int Run(const ValidateArgs& args) {
     j["data"] = args.data;
     j["conf"] = options.conf;
     j["iou"] = options.iou;
-    j["speed_ms"] = {{"decode", sum.decode / n}, {"preprocess", sum.preprocess / n},
-                     {"inference", sum.inference / n}, {"postprocess", sum.postprocess / n}};
+    j["speed_ms"] = {{"decode", sum.decode / n},
+                     {"preprocess", sum.preprocess / n},
+                     {"inference", sum.inference / n},
+                     {"postprocess", sum.postprocess / n}};
     if (report.mask) j["mask"] = MetricsToJson(*report.mask);
     if (report.pose) j["pose"] = MetricsToJson(*report.pose);
     (json_stdout ? std::cout : json_out) << j.dump(2) << "\n";
@@ -105,10 +112,12 @@ int Run(const ValidateArgs& args) {
 }  // namespace
 
 void RegisterValidate(CLI::App& app, int* exit_code) {
-  auto* cmd = app.add_subcommand("validate", "Measure mAP on a labelled dataset (YOLO txt or COCO json)");
+  auto* cmd =
+      app.add_subcommand("validate", "Measure mAP on a labelled dataset (YOLO txt or COCO json)");
   auto args = std::make_shared<ValidateArgs>();
   args->model.Add(*cmd);
-  cmd->add_option("--data", args->data, "Dataset dir with images/ and labels/, or COCO instances json")
+  cmd->add_option("--data", args->data,
+                  "Dataset dir with images/ and labels/, or COCO instances json")
       ->required();
   cmd->add_option("--images", args->images, "Image directory for a COCO json");
   args->thresholds.Add(*cmd, 0.001f);

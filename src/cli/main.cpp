@@ -3,6 +3,8 @@
 // Every error is one line on stderr naming the input and the reason; nothing escapes as an
 // uncaught exception.
 #include <cstdio>
+#include <cstdlib>
+#include <opencv2/core/utils/logger.hpp>
 #include <string>
 
 #include "cli/commands.h"
@@ -22,10 +24,14 @@ std::string OneLine(std::string s) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Library chatter (OpenCV, FFmpeg) would break the one-line error contract on stderr;
+  // failures reach the user as cvdeploy errors instead.
+  setenv("OPENCV_FFMPEG_LOGLEVEL", "-8", 0);
+  cv::utils::logging::setLogLevel(cv::utils::logging::LOG_LEVEL_SILENT);
   CLI::App app{"cvdeploy: run Ultralytics YOLO ONNX models correctly and fast", "cvdeploy"};
   app.require_subcommand(1, 1);
-  app.set_version_flag("--version", std::string("cvdeploy ") + CVDEPLOY_VERSION + " (" +
-                                        CVDEPLOY_GIT_COMMIT + ")");
+  app.set_version_flag(
+      "--version", std::string("cvdeploy ") + CVDEPLOY_VERSION + " (" + CVDEPLOY_GIT_COMMIT + ")");
   int exit_code = 0;
   cvdeploy::cli::RegisterInfo(app, &exit_code);
   cvdeploy::cli::RegisterPredict(app, &exit_code);

@@ -24,7 +24,9 @@ SessionOptions ModelArgs::ToSessionOptions() const {
   if (imgsz > 0) options.imgsz = imgsz;
   if (!task.empty()) {
     options.task = ParseTask(task);
-    if (!options.task) throw InvalidArgument("--task '" + task + "': expected detect, segment, pose, classify or obb");
+    if (!options.task)
+      throw InvalidArgument("--task '" + task +
+                            "': expected detect, segment, pose, classify or obb");
   }
   if (!names_file.empty()) options.names = ReadNamesFile(names_file);
   return options;
@@ -32,8 +34,12 @@ SessionOptions ModelArgs::ToSessionOptions() const {
 
 void ThresholdArgs::Add(CLI::App& cmd, float default_conf) {
   conf = default_conf;
-  cmd.add_option("--conf", conf, "Confidence threshold")->check(CLI::Range(0.0, 1.0))->capture_default_str();
-  cmd.add_option("--iou", iou, "NMS IoU threshold")->check(CLI::Range(0.0, 1.0))->capture_default_str();
+  cmd.add_option("--conf", conf, "Confidence threshold")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  cmd.add_option("--iou", iou, "NMS IoU threshold")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
   cmd.add_option("--max-det", max_det, "Maximum detections per image")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();

@@ -37,10 +37,12 @@ void Progress::Draw(bool force) {
   const double rate = secs > 0 ? done_ / secs : 0;
   if (total_ > 0) {
     constexpr int kWidth = 30;
-    const int filled = static_cast<int>(kWidth * std::min(1.0, static_cast<double>(done_) / total_));
+    const int filled =
+        static_cast<int>(kWidth * std::min(1.0, static_cast<double>(done_) / total_));
     std::string bar(filled, '#');
     bar.resize(kWidth, '.');
-    std::fprintf(stderr, "\r%s [%s] %ld/%ld %.1f/s", label_.c_str(), bar.c_str(), done_, total_, rate);
+    std::fprintf(stderr, "\r%s [%s] %ld/%ld %.1f/s", label_.c_str(), bar.c_str(), done_, total_,
+                 rate);
   } else {
     std::fprintf(stderr, "\r%s %ld %.1f/s", label_.c_str(), done_, rate);
   }

@@ -18,7 +18,8 @@ namespace {
 
 std::string LowerExtension(const std::string& path) {
   std::string ext = std::filesystem::path(path).extension().string();
-  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
+  std::transform(ext.begin(), ext.end(), ext.begin(),
+                 [](unsigned char c) { return std::tolower(c); });
   return ext;
 }
 
@@ -64,19 +65,21 @@ bool HasImageExtension(const std::string& path) {
 }
 
 bool HasVideoExtension(const std::string& path) {
-  static const char* kExts[] = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv"};
+  static const char* kExts[] = {".mp4", ".avi", ".mov",  ".mkv", ".webm",
+                                ".m4v", ".mpg", ".mpeg", ".wmv"};
   const std::string ext = LowerExtension(path);
   return std::any_of(std::begin(kExts), std::end(kExts), [&](const char* e) { return ext == e; });
 }
 
 cv::Mat DecodeImage(const std::vector<uint8_t>& bytes, const std::string& name) {
   if (bytes.empty()) throw BadInput(name + ": file is empty (0 bytes)");
-  if (std::string reason = CheckContainer(bytes); !reason.empty()) throw BadInput(name + ": " + reason);
+  if (std::string reason = CheckContainer(bytes); !reason.empty())
+    throw BadInput(name + ": " + reason);
   cv::Mat image;
   try {
-    image = cv::imdecode(cv::Mat(1, static_cast<int>(bytes.size()), CV_8U,
-                                 const_cast<uint8_t*>(bytes.data())),
-                         cv::IMREAD_COLOR);
+    image = cv::imdecode(
+        cv::Mat(1, static_cast<int>(bytes.size()), CV_8U, const_cast<uint8_t*>(bytes.data())),
+        cv::IMREAD_COLOR);
   } catch (const cv::Exception& e) {
     throw BadInput(name + ": cannot decode image: " + e.err);
   }

@@ -36,7 +36,8 @@ void ValidateOptions(const PredictOptions& o) {
   if (!(o.iou >= 0.f && o.iou <= 1.f)) {
     throw InvalidArgument("iou must be in [0, 1], got " + std::to_string(o.iou));
   }
-  if (o.max_det <= 0) throw InvalidArgument("max_det must be positive, got " + std::to_string(o.max_det));
+  if (o.max_det <= 0)
+    throw InvalidArgument("max_det must be positive, got " + std::to_string(o.max_det));
 }
 
 }  // namespace
@@ -76,8 +77,8 @@ struct Predictor::Impl {
     const int auto_stride = (meta.dynamic && slots == 1) ? meta.stride : 0;
     ws.letterboxes.resize(n);
     for (size_t i = 0; i < n; ++i) {
-      ws.letterboxes[i] = vision::ComputeLetterbox(images[begin + i].size(),
-                                                   cv::Size(meta.imgsz_w, meta.imgsz_h), auto_stride);
+      ws.letterboxes[i] = vision::ComputeLetterbox(
+          images[begin + i].size(), cv::Size(meta.imgsz_w, meta.imgsz_h), auto_stride);
     }
     const cv::Size dst = ws.letterboxes[0].dst;
     const size_t per_image = 3 * static_cast<size_t>(dst.area());
@@ -104,7 +105,8 @@ struct Predictor::Impl {
       r.width = images[begin + i].cols;
       r.height = images[begin + i].rows;
       r.task = meta.task;
-      r.detections = vision::Postprocess(views, static_cast<int>(i), meta, ws.letterboxes[i], options);
+      r.detections =
+          vision::Postprocess(views, static_cast<int>(i), meta, ws.letterboxes[i], options);
       r.speed_ms.preprocess = preprocess / n;
       r.speed_ms.inference = inference / n;
       r.speed_ms.postprocess = MsSince(t2);

@@ -24,15 +24,16 @@ nlohmann::ordered_json ResultToJson(const Result& result, bool all_polygons) {
   nlohmann::ordered_json dets = nlohmann::ordered_json::array();
   for (const Detection& d : result.detections) {
     nlohmann::ordered_json j = {{"class_id", d.class_id},
-                        {"class_name", d.class_name},
-                        {"confidence", Round(d.confidence, 4)},
-                        {"box",
-                         {{"x1", Round(d.box.x1, 1)},
-                          {"y1", Round(d.box.y1, 1)},
-                          {"x2", Round(d.box.x2, 1)},
-                          {"y2", Round(d.box.y2, 1)}}}};
+                                {"class_name", d.class_name},
+                                {"confidence", Round(d.confidence, 4)},
+                                {"box",
+                                 {{"x1", Round(d.box.x1, 1)},
+                                  {"y1", Round(d.box.y1, 1)},
+                                  {"x2", Round(d.box.x2, 1)},
+                                  {"y2", Round(d.box.y2, 1)}}}};
     if (result.task == Task::kSegment) {
-      j["polygon"] = d.polygons.empty() ? nlohmann::ordered_json::array() : PolygonJson(d.polygons.front());
+      j["polygon"] =
+          d.polygons.empty() ? nlohmann::ordered_json::array() : PolygonJson(d.polygons.front());
       if (all_polygons) {
         nlohmann::ordered_json all = nlohmann::ordered_json::array();
         for (const auto& p : d.polygons) all.push_back(PolygonJson(p));
@@ -48,14 +49,17 @@ nlohmann::ordered_json ResultToJson(const Result& result, bool all_polygons) {
     }
     if (d.rotated) {
       j["angle"] = Round(d.rotated->angle, 5);
-      j["rotated_box"] = {{"cx", Round(d.rotated->cx, 1)}, {"cy", Round(d.rotated->cy, 1)},
-                          {"w", Round(d.rotated->w, 1)},   {"h", Round(d.rotated->h, 1)},
+      j["rotated_box"] = {{"cx", Round(d.rotated->cx, 1)},
+                          {"cy", Round(d.rotated->cy, 1)},
+                          {"w", Round(d.rotated->w, 1)},
+                          {"h", Round(d.rotated->h, 1)},
                           {"angle", Round(d.rotated->angle, 5)}};
     }
     if (!d.top5.empty()) {
       nlohmann::ordered_json top = nlohmann::ordered_json::array();
       for (const ClassScore& c : d.top5) {
-        top.push_back({{"class_id", c.class_id}, {"class_name", c.class_name},
+        top.push_back({{"class_id", c.class_id},
+                       {"class_name", c.class_name},
                        {"confidence", Round(c.score, 4)}});
       }
       j["top5"] = top;
@@ -77,23 +81,25 @@ nlohmann::ordered_json ModelInfoToJson(const ModelInfo& info) {
   auto tensors = [](const std::vector<TensorInfo>& list) {
     nlohmann::ordered_json out = nlohmann::ordered_json::array();
     for (const TensorInfo& t : list) {
-      out.push_back({{"name", t.name}, {"type", t.type}, {"shape", t.shape}, {"dim_names", t.dim_names}});
+      out.push_back(
+          {{"name", t.name}, {"type", t.type}, {"shape", t.shape}, {"dim_names", t.dim_names}});
     }
     return out;
   };
   nlohmann::ordered_json opsets = nlohmann::ordered_json::object();
-  for (const auto& [domain, version] : info.opsets) opsets[domain.empty() ? "ai.onnx" : domain] = version;
+  for (const auto& [domain, version] : info.opsets)
+    opsets[domain.empty() ? "ai.onnx" : domain] = version;
   const ModelMeta& m = info.meta;
   nlohmann::ordered_json meta = {{"task", std::string(TaskName(m.task))},
-                         {"names", m.names},
-                         {"num_classes", m.names.size()},
-                         {"imgsz", {m.imgsz_h, m.imgsz_w}},
-                         {"stride", m.stride},
-                         {"batch", m.batch},
-                         {"dynamic", m.dynamic},
-                         {"half", m.half},
-                         {"end2end", m.end2end},
-                         {"inferred", m.inferred}};
+                                 {"names", m.names},
+                                 {"num_classes", m.names.size()},
+                                 {"imgsz", {m.imgsz_h, m.imgsz_w}},
+                                 {"stride", m.stride},
+                                 {"batch", m.batch},
+                                 {"dynamic", m.dynamic},
+                                 {"half", m.half},
+                                 {"end2end", m.end2end},
+                                 {"inferred", m.inferred}};
   static const char* kLayouts[] = {"channels_first", "yolov5", "end2end", "classify"};
   meta["layout"] = kLayouts[static_cast<int>(m.layout)];
   if (m.kpt_shape) meta["kpt_shape"] = {m.kpt_shape->first, m.kpt_shape->second};
@@ -115,12 +121,19 @@ nlohmann::ordered_json ModelInfoToJson(const ModelInfo& info) {
 nlohmann::ordered_json MetricsToJson(const Metrics& metrics) {
   nlohmann::ordered_json per_class = nlohmann::ordered_json::array();
   for (const ClassMetrics& c : metrics.per_class) {
-    per_class.push_back({{"class_id", c.class_id}, {"class_name", c.name}, {"images", c.images},
-                         {"instances", c.instances}, {"precision", c.precision},
-                         {"recall", c.recall}, {"map50", c.map50}, {"map50_95", c.map50_95}});
+    per_class.push_back({{"class_id", c.class_id},
+                         {"class_name", c.name},
+                         {"images", c.images},
+                         {"instances", c.instances},
+                         {"precision", c.precision},
+                         {"recall", c.recall},
+                         {"map50", c.map50},
+                         {"map50_95", c.map50_95}});
   }
-  return {{"map50", metrics.map50},         {"map50_95", metrics.map50_95},
-          {"precision", metrics.precision}, {"recall", metrics.recall},
+  return {{"map50", metrics.map50},
+          {"map50_95", metrics.map50_95},
+          {"precision", metrics.precision},
+          {"recall", metrics.recall},
           {"per_class", per_class}};
 }
 

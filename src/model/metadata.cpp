@@ -172,7 +172,8 @@ std::vector<std::string> ReadNamesFile(const std::string& path) {
     }
     if (in_block && !std::isspace(static_cast<unsigned char>(line[0]))) break;
     if (t.rfind("- ", 0) == 0) t = Trim(t.substr(2));
-    if (auto colon = t.find(':'); colon != std::string::npos && in_block) t = Trim(t.substr(colon + 1));
+    if (auto colon = t.find(':'); colon != std::string::npos && in_block)
+      t = Trim(t.substr(colon + 1));
     if (t.size() >= 2 && (t.front() == '\'' || t.front() == '"') && t.back() == t.front()) {
       t = t.substr(1, t.size() - 2);
     }
@@ -208,7 +209,8 @@ ModelMeta BuildMeta(const std::string& model_name, const std::map<std::string, s
                " does not have 3 channels in NCHW order");
   }
   if (in.type != "float32" && in.type != "float16") {
-    throw fail("input '" + in.name + "' has element type " + in.type + ", expected float32 or float16");
+    throw fail("input '" + in.name + "' has element type " + in.type +
+               ", expected float32 or float16");
   }
   if (outputs.empty()) throw fail("model has no outputs");
   meta.half = in.type == "float16";
@@ -227,7 +229,8 @@ ModelMeta BuildMeta(const std::string& model_name, const std::map<std::string, s
   } else if (auto* s = prop("imgsz")) {
     std::vector<int> v = ParseIntList(*s);
     if (v.size() == 1) v.push_back(v[0]);
-    if (v.size() != 2 || v[0] <= 0 || v[1] <= 0) throw fail("metadata imgsz '" + *s + "' is invalid");
+    if (v.size() != 2 || v[0] <= 0 || v[1] <= 0)
+      throw fail("metadata imgsz '" + *s + "' is invalid");
     meta.imgsz_h = v[0];
     meta.imgsz_w = v[1];
   } else {
@@ -237,8 +240,8 @@ ModelMeta BuildMeta(const std::string& model_name, const std::map<std::string, s
     const int sz = *overrides.imgsz;
     if (sz <= 0) throw InvalidArgument("--imgsz must be positive, got " + std::to_string(sz));
     if (!meta.dynamic && (sz != meta.imgsz_h || sz != meta.imgsz_w)) {
-      throw InvalidArgument(model_name + ": input is fixed at " + std::to_string(meta.imgsz_w) + "x" +
-                            std::to_string(meta.imgsz_h) + "; --imgsz " + std::to_string(sz) +
+      throw InvalidArgument(model_name + ": input is fixed at " + std::to_string(meta.imgsz_w) +
+                            "x" + std::to_string(meta.imgsz_h) + "; --imgsz " + std::to_string(sz) +
                             " needs a model exported with dynamic spatial axes");
     }
     meta.imgsz_h = meta.imgsz_w = sz;
@@ -263,7 +266,8 @@ ModelMeta BuildMeta(const std::string& model_name, const std::map<std::string, s
   if (!task) {
     if (auto* t = prop("task")) {
       task = ParseTask(Trim(*t));
-      if (!task) throw fail("metadata task '" + *t + "' is not one of detect/segment/pose/classify/obb");
+      if (!task)
+        throw fail("metadata task '" + *t + "' is not one of detect/segment/pose/classify/obb");
     }
   }
   if (auto* k = prop("kpt_shape")) {
@@ -367,5 +371,7 @@ ModelMeta BuildMeta(const std::string& model_name, const std::map<std::string, s
 }  // namespace cvdeploy::model
 
 namespace cvdeploy {
-std::vector<std::string> ReadNamesFile(const std::string& path) { return model::ReadNamesFile(path); }
+std::vector<std::string> ReadNamesFile(const std::string& path) {
+  return model::ReadNamesFile(path);
+}
 }  // namespace cvdeploy

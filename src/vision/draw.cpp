@@ -16,25 +16,11 @@ namespace {
 
 // COCO-17 limbs as pairs of 0-based keypoint indices (nose, eyes, ears, shoulders, elbows,
 // wrists, hips, knees, ankles).
-constexpr std::array<std::pair<int, int>, 19> kCocoSkeleton = {{{15, 13},
-                                                                {13, 11},
-                                                                {16, 14},
-                                                                {14, 12},
-                                                                {11, 12},
-                                                                {5, 11},
-                                                                {6, 12},
-                                                                {5, 6},
-                                                                {5, 7},
-                                                                {6, 8},
-                                                                {7, 9},
-                                                                {8, 10},
-                                                                {1, 2},
-                                                                {0, 1},
-                                                                {0, 2},
-                                                                {1, 3},
-                                                                {2, 4},
-                                                                {3, 5},
-                                                                {4, 6}}};
+// clang-format off
+constexpr std::array<std::pair<int, int>, 19> kCocoSkeleton = {{
+    {15, 13}, {13, 11}, {16, 14}, {14, 12}, {11, 12}, {5, 11}, {6, 12}, {5, 6}, {5, 7}, {6, 8},
+    {7, 9}, {8, 10}, {1, 2}, {0, 1}, {0, 2}, {1, 3}, {2, 4}, {3, 5}, {4, 6}}};
+// clang-format on
 constexpr float kMinVisibility = 0.5f;
 constexpr double kMaskAlpha = 0.5;
 

@@ -9,10 +9,10 @@ namespace cvdeploy::vision {
 
 // Geometry of one letterbox: how the original image maps into the network input.
 struct LetterboxInfo {
-  cv::Size src;         // original image size
-  cv::Size dst;         // network input size (w, h)
-  cv::Size resized;     // size of the resized image inside dst
-  float scale = 1.f;    // resized / src (same for both axes)
+  cv::Size src;                   // original image size
+  cv::Size dst;                   // network input size (w, h)
+  cv::Size resized;               // size of the resized image inside dst
+  float scale = 1.f;              // resized / src (same for both axes)
   int pad_left = 0, pad_top = 0;  // offset of the resized image inside dst
 
   // Network-input pixel -> original-image pixel (not clipped).
@@ -26,7 +26,6 @@ LetterboxInfo ComputeLetterbox(cv::Size src, cv::Size dst, int auto_stride = 0);
 
 // Writes the letterboxed, normalized RGB image as planar float32 into `chw`, which must
 // hold 3 * info.dst.area() floats. `scratch` is reused between calls to avoid allocations.
-void LetterboxToTensor(const cv::Mat& bgr, const LetterboxInfo& info, float* chw,
-                       cv::Mat& scratch);
+void LetterboxToTensor(const cv::Mat& bgr, const LetterboxInfo& info, float* chw, cv::Mat& scratch);
 
 }  // namespace cvdeploy::vision

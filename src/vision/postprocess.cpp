@@ -158,9 +158,9 @@ struct Decoder {
   const ModelMeta& meta;
   const LetterboxInfo& lb;
   const PredictOptions& options;
-  bool xyxy;                  // end-to-end boxes are corners, others centre + size
-  int64_t extra_offset;       // first channel after boxes and scores
-  Prototypes protos;          // segment only
+  bool xyxy = false;          // end-to-end boxes are corners, others centre + size
+  int64_t extra_offset = 0;   // first channel after boxes and scores
+  Prototypes protos = {};     // segment only
   std::vector<float> coeffs;  // scratch for one detection's mask coefficients
 
   BoxXYXY InputBox(int i) const {
@@ -317,8 +317,14 @@ std::vector<Detection> Postprocess(const std::vector<TensorView>& outputs, int b
   std::sort(cands.begin(), cands.end(), better);
 
   const bool is_obb = meta.task == Task::kObb;
-  Decoder dec{head,         meta, lb, options, meta.layout == OutputLayout::kEndToEnd && !is_obb,
-              extra_offset, {},   {}};
+  Decoder dec{.head = head,
+              .meta = meta,
+              .lb = lb,
+              .options = options,
+              .xyxy = meta.layout == OutputLayout::kEndToEnd && !is_obb,
+              .extra_offset = extra_offset,
+              .protos = {},
+              .coeffs = {}};
   if (meta.task == Task::kSegment && options.masks) {
     dec.protos = ProtoView(outputs, b, extra);
     dec.coeffs.resize(extra);

@@ -1,14 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // The built CLI on bad input: the documented exit code (2 usage, 3 bad input) and ONE line
 // on stderr that names the input and gives a reason; never an uncaught exception.
-#include <fcntl.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include <cerrno>
 #include <filesystem>
 #include <fstream>
-#include <iterator>
 #include <string>
 #include <vector>
 
@@ -17,63 +12,17 @@
 #include "support/assets.h"
 #include "support/fixtures.h"
 #include "support/onnx_builder.h"
+#include "support/process.h"
 
 namespace cvdeploy::testing {
 namespace {
 
 namespace fs = std::filesystem;
 
-struct CliRun {
-  int exit_code = -1;  // -1: did not exit normally (signal)
-  int signal = 0;
-  std::string out, err;
-};
-
-std::string Slurp(const std::string& path) {
-  std::ifstream file(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>()};
-}
-
-// Runs the CLI with `args` in `cwd`, stdout and stderr captured through files.
-CliRun RunCli(const std::vector<std::string>& args, const std::string& cwd) {
-  const std::string out_path = cwd + "/.stdout", err_path = cwd + "/.stderr";
-  const std::string binary = CliBinary();
-  std::vector<char*> argv;
-  argv.push_back(const_cast<char*>(binary.c_str()));
-  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-
-  const pid_t pid = fork();
-  if (pid == 0) {
-    const int out = open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    const int err = open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    const int null_in = open("/dev/null", O_RDONLY);
-    if (out < 0 || err < 0 || null_in < 0 || chdir(cwd.c_str()) != 0) _exit(127);
-    dup2(null_in, 0);
-    dup2(out, 1);
-    dup2(err, 2);
-    execv(binary.c_str(), argv.data());
-    _exit(127);
-  }
-  CliRun run;
-  if (pid < 0) return run;
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  if (WIFEXITED(status)) run.exit_code = WEXITSTATUS(status);
-  if (WIFSIGNALED(status)) run.signal = WTERMSIG(status);
-  run.out = Slurp(out_path);
-  run.err = Slurp(err_path);
-  fs::remove(out_path);
-  fs::remove(err_path);
-  return run;
-}
-
-std::string Describe(const std::vector<std::string>& args, const CliRun& run) {
+std::string Describe(const std::vector<std::string>& args, const ProcessResult& run) {
   std::string cmd = "cvdeploy";
   for (const auto& a : args) cmd += " " + a;
-  return cmd + "\n  exit " + std::to_string(run.exit_code) + " signal " +
-         std::to_string(run.signal) + "\n  stderr: <<" + run.err + ">>";
+  return cmd + "\n  exit " + std::to_string(run.exit_code) + "\n  stderr: <<" + run.err + ">>";
 }
 
 void ExpectNoCrashText(const std::string& err, const std::string& what) {
@@ -94,7 +43,7 @@ class CliErrorsTest : public ::testing::Test {
 
   // Bad input: exit 3 and exactly one stderr line that contains `names` and says more.
   void ExpectBadInput(const std::vector<std::string>& args, const std::string& names) {
-    const CliRun run = RunCli(args, dir_);
+    const ProcessResult run = RunCli(args, dir_);
     const std::string what = Describe(args, run);
     EXPECT_EQ(run.exit_code, 3) << what;
     std::string err = run.err;
@@ -108,8 +57,8 @@ class CliErrorsTest : public ::testing::Test {
   }
 
   // Usage error: exit 2, something on stderr, no crash text.
-  CliRun ExpectUsage(const std::vector<std::string>& args) {
-    CliRun run = RunCli(args, dir_);
+  ProcessResult ExpectUsage(const std::vector<std::string>& args) {
+    ProcessResult run = RunCli(args, dir_);
     const std::string what = Describe(args, run);
     EXPECT_EQ(run.exit_code, 2) << what;
     EXPECT_FALSE(run.err.empty()) << what;
@@ -180,7 +129,8 @@ TEST_F(CliErrorsTest, ValidateOnAnEmptyDirectory) {
 TEST_F(CliErrorsTest, PredictWithoutArgumentsIsUsage) { ExpectUsage({"predict"}); }
 
 TEST_F(CliErrorsTest, ConfOutOfRangeIsUsage) {
-  const CliRun run = ExpectUsage({"predict", "--model", model_, "--source", image_, "--conf", "2"});
+  const ProcessResult run =
+      ExpectUsage({"predict", "--model", model_, "--source", image_, "--conf", "2"});
   EXPECT_NE(run.err.find("conf"), std::string::npos) << run.err;
 }
 
@@ -189,7 +139,7 @@ TEST_F(CliErrorsTest, ConfOutOfRangeIsUsage) {
 TEST_F(CliErrorsTest, GoodImageSucceeds) {
   const std::vector<std::string> args = {"predict", "--model", model_, "--source",
                                          image_,    "--json",  "-"};
-  const CliRun run = RunCli(args, dir_);
+  const ProcessResult run = RunCli(args, dir_);
   EXPECT_EQ(run.exit_code, 0) << Describe(args, run);
   EXPECT_NE(run.out.find("bus"), std::string::npos) << run.out.substr(0, 400);
 }
@@ -198,7 +148,7 @@ TEST_F(CliErrorsTest, GoodVideoSucceeds) {
   const std::string path = WriteVideo(dir_, "clip.avi", 2);
   const std::vector<std::string> args = {"predict", "--model", model_, "--source",
                                          path,      "--json",  "-"};
-  const CliRun run = RunCli(args, dir_);
+  const ProcessResult run = RunCli(args, dir_);
   EXPECT_EQ(run.exit_code, 0) << Describe(args, run);
 }
 

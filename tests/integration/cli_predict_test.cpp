@@ -44,7 +44,8 @@ TEST(CliPredictTest, JsonLinesToStdoutHaveTheDocumentedFields) {
   EXPECT_EQ(bus["task"], "detect");
   ASSERT_EQ(bus["detections"].size(), 5u);
   for (const auto& d : bus["detections"]) {
-    for (const char* key : {"class_id", "class_name", "confidence", "box"}) EXPECT_TRUE(d.contains(key)) << key;
+    for (const char* key : {"class_id", "class_name", "confidence", "box"})
+      EXPECT_TRUE(d.contains(key)) << key;
     for (const char* key : {"x1", "y1", "x2", "y2"}) EXPECT_TRUE(d["box"].contains(key)) << key;
   }
   for (const char* key : {"decode", "preprocess", "inference", "postprocess"}) {
@@ -54,9 +55,10 @@ TEST(CliPredictTest, JsonLinesToStdoutHaveTheDocumentedFields) {
 }
 
 TEST(CliPredictTest, ClassFilterAgnosticAndThresholdFlags) {
-  const auto run = RunCli({"predict", "--model", Asset("models/yolov8n-dq.onnx"), "--source",
-                           Asset("images/bus.jpg"), "--classes", "5", "--conf", "0.5", "--max-det",
-                           "10", "--agnostic-nms", "--iou", "0.6", "--threads", "1", "--json", "-"});
+  const auto run =
+      RunCli({"predict", "--model", Asset("models/yolov8n-dq.onnx"), "--source",
+              Asset("images/bus.jpg"), "--classes", "5", "--conf", "0.5", "--max-det", "10",
+              "--agnostic-nms", "--iou", "0.6", "--threads", "1", "--json", "-"});
   ASSERT_EQ(run.exit_code, 0) << run.err;
   const auto lines = ParseLines(run.out);
   ASSERT_EQ(lines.size(), 1u);
@@ -95,7 +97,8 @@ TEST(CliPredictTest, DirectoryGlobAndSaveDir) {
 
 TEST(CliPredictTest, VideoFramesAndAnnotatedVideo) {
   const std::string dir = cvdeploy::testing::MakeTempDir("cli-video");
-  const std::string video = cvdeploy::testing::WriteVideo(dir, "clip.avi", 4, cv::Mat(), cv::Size(320, 240));
+  const std::string video =
+      cvdeploy::testing::WriteVideo(dir, "clip.avi", 4, cv::Mat(), cv::Size(320, 240));
   const auto run = RunCli({"predict", "--model", Asset("models/yolo11n-dq.onnx"), "--source", video,
                            "--vid-stride", "2", "--save-dir", dir + "/out", "--json", "-"});
   ASSERT_EQ(run.exit_code, 0) << run.err;
@@ -140,7 +143,8 @@ TEST(CliInfoTest, TextAndJson) {
   ASSERT_EQ(text.exit_code, 0) << text.err;
   EXPECT_NE(text.out.find("task       pose"), std::string::npos) << text.out;
   EXPECT_NE(text.out.find("keypoints  17 x 3"), std::string::npos);
-  EXPECT_NE(text.out.find("bfd92efe03858ce9b4b1724b52b2b9b8d2a928548b1154bb5dac4b01e1fa9ded"), std::string::npos);
+  EXPECT_NE(text.out.find("bfd92efe03858ce9b4b1724b52b2b9b8d2a928548b1154bb5dac4b01e1fa9ded"),
+            std::string::npos);
 
   const auto json = RunCli({"info", Asset("models/yolov8n-seg-dq.onnx"), "--json"});
   ASSERT_EQ(json.exit_code, 0) << json.err;

@@ -27,9 +27,9 @@ TEST(ConcurrencyTest, SharedPredictorMatchesSingleThreaded) {
   SessionOptions session;
   session.intra_op_threads = 1;
   auto predictor = Predictor::Load(Asset("models/yolo11n-dq.onnx"), session);
-  const std::vector<cv::Mat> images = {ReadImage(Asset("images/bus.jpg")),
-                                       ReadImage(Asset("images/zidane.jpg")),
-                                       ReadImage(Asset("datasets/coco128/images/000000000009.jpg"))};
+  const std::vector<cv::Mat> images = {
+      ReadImage(Asset("images/bus.jpg")), ReadImage(Asset("images/zidane.jpg")),
+      ReadImage(Asset("datasets/coco128/images/000000000009.jpg"))};
   std::vector<Result> expected;
   for (const auto& im : images) expected.push_back(predictor->Predict(im));
 

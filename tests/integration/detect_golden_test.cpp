@@ -43,7 +43,8 @@ void ExpectMatchesGolden(const Result& result, const std::vector<Golden>& golden
   }
 }
 
-void ExpectMatchesNaivePipeline(const std::string& model, const cv::Mat& image, const Result& result) {
+void ExpectMatchesNaivePipeline(const std::string& model, const cv::Mat& image,
+                                const Result& result) {
   const auto reference = cvdeploy::testing::NaiveDetect(model, image, 0.25f, 0.7f);
   ASSERT_EQ(reference.size(), result.detections.size());
   for (size_t i = 0; i < reference.size(); ++i) {

@@ -16,7 +16,8 @@ namespace {
 
 using cvdeploy::testing::Asset;
 
-const Detection* FindNear(const Result& r, const std::string& name, float x, float y, float w, float h) {
+const Detection* FindNear(const Result& r, const std::string& name, float x, float y, float w,
+                          float h) {
   for (const Detection& d : r.detections) {
     if (d.class_name == name && std::abs(d.box.x1 - x) <= 3 && std::abs(d.box.y1 - y) <= 3 &&
         std::abs(d.box.x2 - (x + w)) <= 3 && std::abs(d.box.y2 - (y + h)) <= 3) {
@@ -84,7 +85,8 @@ TEST(SegmentTest, ZidaneMasksAndAllContours) {
   }
   PredictOptions no_masks;
   no_masks.masks = false;
-  for (const Detection& d : predictor->Predict(image, no_masks).detections) EXPECT_TRUE(d.mask.empty());
+  for (const Detection& d : predictor->Predict(image, no_masks).detections)
+    EXPECT_TRUE(d.mask.empty());
 }
 
 void ExpectKeypointsInside(const Detection& d) {
@@ -110,7 +112,8 @@ TEST(PoseTest, BusAndZidaneKeypointsInsidePersons) {
   ASSERT_EQ(predictor->meta().task, Task::kPose);
   const Result bus = predictor->Predict(ReadImage(Asset("images/bus.jpg")));
   // Reference: person 0.89 [48,396,198,510]; 0.89 [669,392,141,486]; 0.88 [221,405,123,454].
-  for (auto [x, y, w, h] : {std::array<float, 4>{48, 396, 198, 510}, {669, 392, 141, 486}, {221, 405, 123, 454}}) {
+  for (auto [x, y, w, h] :
+       {std::array<float, 4>{48, 396, 198, 510}, {669, 392, 141, 486}, {221, 405, 123, 454}}) {
     const Detection* d = FindNear(bus, "person", x, y, w, h);
     ASSERT_NE(d, nullptr) << x << "," << y;
     ExpectKeypointsInside(*d);

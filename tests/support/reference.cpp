@@ -32,7 +32,8 @@ std::vector<float> NaiveLetterbox(const cv::Mat& bgr, cv::Size dst, double* rati
   for (int c = 0; c < 3; ++c) {
     for (int y = 0; y < rgb.rows; ++y) {
       for (int x = 0; x < rgb.cols; ++x) {
-        chw[(static_cast<size_t>(c) * rgb.rows + y) * rgb.cols + x] = rgb.at<cv::Vec3b>(y, x)[c] / 255.0f;
+        chw[(static_cast<size_t>(c) * rgb.rows + y) * rgb.cols + x] =
+            rgb.at<cv::Vec3b>(y, x)[c] / 255.0f;
       }
     }
   }
@@ -54,8 +55,8 @@ float Iou(const RefDetection& a, const RefDetection& b) {
 
 }  // namespace
 
-std::vector<RefDetection> NaiveDetect(const std::string& model_path, const cv::Mat& bgr,
-                                      float conf, float iou, int imgsz) {
+std::vector<RefDetection> NaiveDetect(const std::string& model_path, const cv::Mat& bgr, float conf,
+                                      float iou, int imgsz) {
   double r = 1;
   int pad_left = 0, pad_top = 0;
   std::vector<float> input = NaiveLetterbox(bgr, cv::Size(imgsz, imgsz), &r, &pad_left, &pad_top);
@@ -86,8 +87,9 @@ std::vector<RefDetection> NaiveDetect(const std::string& model_path, const cv::M
     candidates.push_back({static_cast<int>(best - row.begin() - 4), *best, row[0] - row[2] / 2,
                           row[1] - row[3] / 2, row[0] + row[2] / 2, row[1] + row[3] / 2});
   }
-  std::stable_sort(candidates.begin(), candidates.end(),
-                   [](const RefDetection& a, const RefDetection& b) { return a.confidence > b.confidence; });
+  std::stable_sort(
+      candidates.begin(), candidates.end(),
+      [](const RefDetection& a, const RefDetection& b) { return a.confidence > b.confidence; });
   std::vector<RefDetection> kept;
   for (const RefDetection& c : candidates) {
     bool suppressed = false;
@@ -97,8 +99,12 @@ std::vector<RefDetection> NaiveDetect(const std::string& model_path, const cv::M
     if (!suppressed) kept.push_back(c);
   }
   for (RefDetection& d : kept) {
-    auto sx = [&](float x) { return std::clamp(static_cast<float>((x - pad_left) / r), 0.f, static_cast<float>(bgr.cols)); };
-    auto sy = [&](float y) { return std::clamp(static_cast<float>((y - pad_top) / r), 0.f, static_cast<float>(bgr.rows)); };
+    auto sx = [&](float x) {
+      return std::clamp(static_cast<float>((x - pad_left) / r), 0.f, static_cast<float>(bgr.cols));
+    };
+    auto sy = [&](float y) {
+      return std::clamp(static_cast<float>((y - pad_top) / r), 0.f, static_cast<float>(bgr.rows));
+    };
     d = {d.class_id, d.confidence, sx(d.x1), sy(d.y1), sx(d.x2), sy(d.y2)};
   }
   return kept;

@@ -21,7 +21,7 @@ struct RefDetection {
 
 // Detect-model reference: naive letterbox, raw ONNX Runtime session, full transpose of
 // [4+nc, N], per-class greedy NMS in O(n^2), rescale and clip. Sorted by confidence.
-std::vector<RefDetection> NaiveDetect(const std::string& model_path, const cv::Mat& bgr,
-                                      float conf, float iou, int imgsz = 640);
+std::vector<RefDetection> NaiveDetect(const std::string& model_path, const cv::Mat& bgr, float conf,
+                                      float iou, int imgsz = 640);
 
 }  // namespace cvdeploy::testing

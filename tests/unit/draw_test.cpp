@@ -14,7 +14,7 @@ namespace {
 Detection Box(float x1, float y1, float x2, float y2, int cls = 0, float conf = 0.87f) {
   Detection d;
   d.class_id = cls;
-  d.class_name = "class" + std::to_string(cls);
+  d.class_name = std::string("class").append(std::to_string(cls));
   d.confidence = conf;
   d.box = {x1, y1, x2, y2};
   return d;
@@ -132,7 +132,8 @@ TEST(DrawTest, ClassificationTop5Text) {
   const cv::Mat original(120, 160, CV_8UC3, cv::Scalar(128, 128, 128));
   cv::Mat img = original.clone();
   Detection d = Box(0, 0, 160, 120, 3, 0.6f);
-  for (int k = 0; k < 5; ++k) d.top5.push_back({k, "cat" + std::to_string(k), 0.1f * (5 - k)});
+  for (int k = 0; k < 5; ++k)
+    d.top5.push_back({k, std::string("cat").append(std::to_string(k)), 0.1f * (5 - k)});
   Annotate(img, Make(Task::kClassify, {d}, 160, 120));
   EXPECT_GT(ChangedPixels(original, img, cv::Rect(0, 0, 80, 40)), 0);
   EXPECT_EQ(ChangedPixels(original, img, cv::Rect(150, 110, 10, 10)), 0);  // no whole-image box

@@ -11,7 +11,8 @@ namespace cvdeploy::model {
 namespace {
 
 TEST(NamesLiteralTest, ParsesUltralyticsDict) {
-  const auto names = ParseNamesLiteral("{0: 'person', 1: \"traffic light\", 2: 'it\\'s', 3: 'a, b: c'}");
+  const auto names =
+      ParseNamesLiteral("{0: 'person', 1: \"traffic light\", 2: 'it\\'s', 3: 'a, b: c'}");
   ASSERT_EQ(names.size(), 4u);
   EXPECT_EQ(names[1], "traffic light");
   EXPECT_EQ(names[2], "it's");
@@ -24,8 +25,8 @@ TEST(NamesLiteralTest, ParsesListAndOrdersDictKeys) {
 }
 
 TEST(NamesLiteralTest, RejectsMalformed) {
-  for (const char* bad : {"", "{0: person}", "{0: 'a', 2: 'c'}", "{0: 'a'", "['a' 'b']", "{0: 'a'} x",
-                          "{-1: 'a'}", "{0: 'a', 0: 'b'}"}) {
+  for (const char* bad : {"", "{0: person}", "{0: 'a', 2: 'c'}", "{0: 'a'", "['a' 'b']",
+                          "{0: 'a'} x", "{-1: 'a'}", "{0: 'a', 0: 'b'}"}) {
     EXPECT_THROW(ParseNamesLiteral(bad), Error) << bad;
   }
 }

@@ -30,11 +30,19 @@ inline LetterboxInfo Wide() {
   return lb;
 }
 
+// "c<id>", the class names of every test model. (Built with += because GCC 12 at -O3 warns
+// falsely, -Wrestrict, on `"c" + std::to_string(id)`.)
+inline std::string ClassName(int id) {
+  std::string name = "c";
+  name += std::to_string(id);
+  return name;
+}
+
 inline ModelMeta Meta(Task task, OutputLayout layout, int nc) {
   ModelMeta m;
   m.task = task;
   m.layout = layout;
-  for (int c = 0; c < nc; ++c) m.names.push_back("c" + std::to_string(c));
+  for (int c = 0; c < nc; ++c) m.names.push_back(ClassName(c));
   return m;
 }
 

@@ -66,7 +66,7 @@ void ExpectSame(const std::vector<Detection>& got, const std::vector<RefDet>& wa
   ASSERT_EQ(got.size(), want.size());
   for (size_t k = 0; k < got.size(); ++k) {
     EXPECT_EQ(got[k].class_id, want[k].cls) << k;
-    EXPECT_EQ(got[k].class_name, "c" + std::to_string(want[k].cls));
+    EXPECT_EQ(got[k].class_name, ClassName(want[k].cls));
     EXPECT_FLOAT_EQ(got[k].confidence, want[k].score) << k;
     EXPECT_NEAR(got[k].box.x1, want[k].box.x1, 1e-3) << k;
     EXPECT_NEAR(got[k].box.y1, want[k].box.y1, 1e-3) << k;

@@ -63,11 +63,13 @@ class OrtContext : public RunContext {
 
 class OrtBackend : public Backend {
  public:
-  OrtBackend(const std::vector<uint8_t>& bytes, const ModelInfo& info, const BackendOptions& options)
+  OrtBackend(const std::vector<uint8_t>& bytes, const ModelInfo& info,
+             const BackendOptions& options)
       : info_(info) {
     const DeviceSpec device = ParseDevice(options.device);
     Ort::SessionOptions so;
-    so.SetIntraOpNumThreads(options.intra_op_threads > 0 ? options.intra_op_threads : PhysicalCores());
+    so.SetIntraOpNumThreads(options.intra_op_threads > 0 ? options.intra_op_threads
+                                                         : PhysicalCores());
     so.SetInterOpNumThreads(1);
     so.SetGraphOptimizationLevel(GraphOptimizationLevel::ORT_ENABLE_ALL);
     if (!options.profile_prefix.empty()) so.EnableProfiling(options.profile_prefix.c_str());
@@ -172,7 +174,8 @@ class OrtBackend : public Backend {
 bool OrtDeviceAvailable(const std::string& device, std::string* reason) {
   const DeviceSpec spec = ParseDevice(device);
   if (spec.kind == "cpu") return true;
-  const std::string wanted = spec.kind == "cuda" ? "CUDAExecutionProvider" : "TensorrtExecutionProvider";
+  const std::string wanted =
+      spec.kind == "cuda" ? "CUDAExecutionProvider" : "TensorrtExecutionProvider";
   for (const std::string& p : Ort::GetAvailableProviders()) {
     if (p == wanted) return true;
   }
