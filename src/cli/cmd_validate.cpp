@@ -26,6 +26,7 @@ struct ValidateArgs {
   std::string data;
   std::string images;
   std::string json;
+  bool multi_label = false;
 };
 
 void PrintTable(const char* title, const Metrics& m, int images, int instances) {
@@ -42,7 +43,9 @@ void PrintTable(const char* title, const Metrics& m, int images, int instances) 
 int Run(const ValidateArgs& args) {
   const SessionOptions session = args.model.ToSessionOptions();
   PredictOptions options = args.thresholds.ToPredictOptions();
-  options.multi_label = true;  // as Ultralytics validation: one candidate per (box, class)
+  // Single label by default: the same decoding as predict, so validate measures what users
+  // get. --multi-label keeps every (box, class) pair above conf, as Ultralytics' val does.
+  options.multi_label = args.multi_label;
   auto predictor = Predictor::Load(args.model.path, session);
   const ModelMeta& meta = predictor->meta();
   if (meta.task == Task::kClassify) {
@@ -98,6 +101,7 @@ int Run(const ValidateArgs& args) {
     j["data"] = args.data;
     j["conf"] = options.conf;
     j["iou"] = options.iou;
+    j["multi_label"] = options.multi_label;
     j["speed_ms"] = {{"decode", sum.decode / n},
                      {"preprocess", sum.preprocess / n},
                      {"inference", sum.inference / n},
@@ -122,6 +126,8 @@ void RegisterValidate(CLI::App& app, int* exit_code) {
   cmd->add_option("--images", args->images, "Image directory for a COCO json");
   args->thresholds.Add(*cmd, 0.001f);
   cmd->add_option("--json", args->json, "Write metrics JSON to FILE, or '-' for stdout");
+  cmd->add_flag("--multi-label", args->multi_label,
+                "One candidate per (box, class) above conf, as Ultralytics' val");
   cmd->callback([args, exit_code] { *exit_code = Run(*args); });
 }
 

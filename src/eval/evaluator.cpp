@@ -98,12 +98,18 @@ void Evaluator::Add(const Result& prediction, const std::vector<GroundTruth>& la
   const std::vector<Detection>& detections = prediction.detections;
   std::vector<int> prediction_classes;
   prediction_classes.reserve(detections.size());
-  for (const Detection& d : detections) prediction_classes.push_back(d.class_id);
+  std::vector<float> confidences;
+  confidences.reserve(detections.size());
+  for (const Detection& d : detections) {
+    prediction_classes.push_back(d.class_id);
+    confidences.push_back(d.confidence);
+  }
 
   const auto box_iou = SimilarityMatrix(label_classes, prediction_classes, [&](size_t l, size_t p) {
     return eval::BoxIou(label_boxes[l], detections[p].box);
   });
-  Append(s.box, detections, eval::MatchGreedy(box_iou, label_classes, prediction_classes));
+  Append(s.box, detections,
+         eval::MatchCocoStyle(box_iou, label_classes, prediction_classes, confidences));
 
   if (s.task == Task::kSegment) {
     std::vector<eval::RegionMask> label_masks;
@@ -120,7 +126,8 @@ void Evaluator::Add(const Result& prediction, const std::vector<GroundTruth>& la
     const auto mask_iou = SimilarityMatrix(
         label_classes, prediction_classes,
         [&](size_t l, size_t p) { return eval::MaskIou(label_masks[l], prediction_masks[p]); });
-    Append(s.mask, detections, eval::MatchGreedy(mask_iou, label_classes, prediction_classes));
+    Append(s.mask, detections,
+           eval::MatchCocoStyle(mask_iou, label_classes, prediction_classes, confidences));
   }
 
   if (s.task == Task::kPose) {
@@ -138,7 +145,8 @@ void Evaluator::Add(const Result& prediction, const std::vector<GroundTruth>& la
       const double area = static_cast<double>(label_boxes[l].Area()) * kOksAreaScale;
       return eval::Oks(label_points[l], detections[p].keypoints, area, sigmas[l]);
     });
-    Append(s.pose, detections, eval::MatchGreedy(oks, label_classes, prediction_classes));
+    Append(s.pose, detections,
+           eval::MatchCocoStyle(oks, label_classes, prediction_classes, confidences));
   }
 }
 

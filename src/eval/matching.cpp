@@ -2,46 +2,45 @@
 #include "eval/matching.h"
 
 #include <algorithm>
+#include <numeric>
 
 #include "eval/average_precision.h"
 
 namespace cvdeploy::eval {
 
-std::vector<uint16_t> MatchGreedy(std::span<const double> similarity,
-                                  std::span<const int> label_classes,
-                                  std::span<const int> prediction_classes) {
+std::vector<uint16_t> MatchCocoStyle(std::span<const double> similarity,
+                                     std::span<const int> label_classes,
+                                     std::span<const int> prediction_classes,
+                                     std::span<const float> prediction_confidences) {
   const size_t num_labels = label_classes.size();
   const size_t num_predictions = prediction_classes.size();
   std::vector<uint16_t> tp(num_predictions, 0);
+  if (num_labels == 0 || num_predictions == 0) return tp;
 
-  struct Pair {
-    double similarity;
-    size_t label;
-    size_t prediction;
-  };
-  std::vector<Pair> pairs;
-  // Prediction-major insertion plus a stable sort gives the documented tie order.
-  for (size_t p = 0; p < num_predictions; ++p) {
-    for (size_t l = 0; l < num_labels; ++l) {
-      const double s = similarity[l * num_predictions + p];
-      if (label_classes[l] == prediction_classes[p] && s >= kThresholds[0]) {
-        pairs.push_back({s, l, p});
-      }
-    }
-  }
-  std::stable_sort(pairs.begin(), pairs.end(),
-                   [](const Pair& a, const Pair& b) { return a.similarity > b.similarity; });
+  std::vector<size_t> order(num_predictions);
+  std::iota(order.begin(), order.end(), size_t{0});
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    return prediction_confidences[a] > prediction_confidences[b];
+  });
 
-  std::vector<char> label_used(num_labels), prediction_used(num_predictions);
+  std::vector<char> label_used(num_labels);
   for (int t = 0; t < kNumThresholds; ++t) {
     std::fill(label_used.begin(), label_used.end(), 0);
-    std::fill(prediction_used.begin(), prediction_used.end(), 0);
-    for (const Pair& pair : pairs) {
-      if (pair.similarity < kThresholds[t]) break;  // sorted: the rest are lower
-      if (label_used[pair.label] || prediction_used[pair.prediction]) continue;
-      label_used[pair.label] = 1;
-      prediction_used[pair.prediction] = 1;
-      tp[pair.prediction] |= static_cast<uint16_t>(1u << t);
+    for (size_t p : order) {
+      double best = kThresholds[t];
+      long best_label = -1;
+      for (size_t l = 0; l < num_labels; ++l) {
+        if (label_used[l] || label_classes[l] != prediction_classes[p]) continue;
+        const double s = similarity[l * num_predictions + p];
+        if (s >= best && (best_label < 0 || s > best)) {
+          best = s;
+          best_label = static_cast<long>(l);
+        }
+      }
+      if (best_label >= 0) {
+        label_used[static_cast<size_t>(best_label)] = 1;
+        tp[p] |= static_cast<uint16_t>(1u << t);
+      }
     }
   }
   return tp;

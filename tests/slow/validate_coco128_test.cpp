@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // `cvdeploy validate` on the 86 labelled coco128 images reproduces independently measured
 // box mAP50-95 (imgsz 640, conf 0.001, IoU 0.7): yolov8n-dq 0.421, yolo11n-dq 0.456 (± 0.01).
+// The references come from the assets MANIFEST: an OpenCV 4.6 pipeline with one class per
+// box and COCO-style (confidence-ordered) matching, the defaults of `cvdeploy validate`.
 #include <gtest/gtest.h>
 
 #include <fstream>

@@ -15,8 +15,9 @@ namespace cvdeploy::backends {
 namespace {
 
 Ort::Env& Environment() {
-  // One environment per process; warnings from the engine would break one-line CLI errors.
-  static Ort::Env env(ORT_LOGGING_LEVEL_ERROR, "cvdeploy");
+  // One environment per process. Engine logs would break one-line CLI errors; every failure
+  // reaches callers as an exception with the engine's message instead.
+  static Ort::Env env(ORT_LOGGING_LEVEL_FATAL, "cvdeploy");
   return env;
 }
 
@@ -66,6 +67,7 @@ class OrtBackend : public Backend {
   OrtBackend(const std::vector<uint8_t>& bytes, const ModelInfo& info,
              const BackendOptions& options)
       : info_(info) {
+    Environment();  // provider registration logs through the environment: create it first
     const DeviceSpec device = ParseDevice(options.device);
     Ort::SessionOptions so;
     so.SetIntraOpNumThreads(options.intra_op_threads > 0 ? options.intra_op_threads
