@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "cvdeploy/error.h"
+#include "eval/yaml_names.h"
 
 namespace cvdeploy::model {
 namespace {
@@ -158,26 +159,16 @@ std::vector<std::string> ReadNamesFile(const std::string& path) {
   } catch (const Error& e) {
     throw BadInput(path + ": " + e.what());
   }
-  // One name per line; a YAML "names:" block ("  0: person" or "  - person") also works.
+  // A dataset YAML's "names:" entry, else one name per line.
   std::vector<std::string> names;
-  std::istringstream lines(text);
-  std::string line;
-  bool in_block = false;
-  while (std::getline(lines, line)) {
-    std::string t = Trim(line);
-    if (t.empty() || t[0] == '#') continue;
-    if (t.rfind("names:", 0) == 0) {
-      in_block = true;
-      continue;
+  if (text.find("names:") != std::string::npos) {
+    names = eval::ParseYamlNames(text);
+  } else {
+    std::istringstream lines(text);
+    std::string line;
+    while (std::getline(lines, line)) {
+      if (const std::string t = Trim(line); !t.empty() && t[0] != '#') names.push_back(t);
     }
-    if (in_block && !std::isspace(static_cast<unsigned char>(line[0]))) break;
-    if (t.rfind("- ", 0) == 0) t = Trim(t.substr(2));
-    if (auto colon = t.find(':'); colon != std::string::npos && in_block)
-      t = Trim(t.substr(colon + 1));
-    if (t.size() >= 2 && (t.front() == '\'' || t.front() == '"') && t.back() == t.front()) {
-      t = t.substr(1, t.size() - 2);
-    }
-    names.push_back(t);
   }
   if (names.empty()) throw BadInput(path + ": no class names found");
   return names;

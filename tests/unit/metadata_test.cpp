@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
+
 #include "cvdeploy/error.h"
 #include "cvdeploy/predictor.h"
 #include "support/assets.h"
@@ -100,6 +102,29 @@ TEST(SampleModelMetadataTest, ImgszOverrideRejectedOnFixedModel) {
   SessionOptions options;
   options.imgsz = 320;
   EXPECT_THROW(Predictor::Load(cvdeploy::testing::Asset("models/yolov8n-dq.onnx"), options), Error);
+}
+
+}  // namespace
+}  // namespace cvdeploy::model
+
+namespace cvdeploy::model {
+namespace {
+
+TEST(NamesFileTest, LinesYamlAndLiteral) {
+  const std::string dir = cvdeploy::testing::MakeTempDir("names");
+  auto write = [&](const std::string& name, const std::string& text) {
+    std::ofstream(dir + "/" + name) << text;
+    return dir + "/" + name;
+  };
+  EXPECT_EQ(ReadNamesFile(write("a.txt", "cat\n\n# comment\ndog\n")),
+            (std::vector<std::string>{"cat", "dog"}));
+  EXPECT_EQ(ReadNamesFile(write("b.yaml", "path: x\nnames:\n  0: cat\n  1: 'hot dog'\n")),
+            (std::vector<std::string>{"cat", "hot dog"}));
+  EXPECT_EQ(ReadNamesFile(write("c.txt", "{0: 'a', 1: 'b'}")),
+            (std::vector<std::string>{"a", "b"}));
+  EXPECT_THROW(ReadNamesFile(write("d.txt", "")), Error);
+  EXPECT_THROW(ReadNamesFile(dir + "/missing.txt"), Error);
+  EXPECT_EQ(ReadNamesFile(cvdeploy::testing::Asset("datasets/coco128/coco128.yaml")).size(), 80u);
 }
 
 }  // namespace
