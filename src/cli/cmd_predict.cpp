@@ -101,7 +101,8 @@ void SaveImage(const std::string& save_dir, const std::string& source, cv::Mat& 
     throw RuntimeError(out.string() + ": cannot write annotated image");
 }
 
-// Returns the number of frames processed.
+// Runs every --vid-stride'th frame; emits one JSON line per processed frame and, with
+// --save-dir, writes the annotated video.
 void RunVideo(const Predictor& predictor, const PredictArgs& args, const PredictOptions& options,
               const std::string& source, Sink& sink) {
   cv::VideoCapture cap;
