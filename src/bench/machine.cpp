@@ -1,0 +1,125 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "bench/machine.h"
+
+#include <sys/utsname.h>
+
+#include <algorithm>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <thread>
+#include <utility>
+
+#include "bench/stats.h"
+
+namespace cvdeploy::bench {
+namespace {
+
+std::string Trim(const std::string& s) {
+  const auto begin = s.find_first_not_of(" \t\r\n");
+  if (begin == std::string::npos) return "";
+  const auto end = s.find_last_not_of(" \t\r\n");
+  return s.substr(begin, end - begin + 1);
+}
+
+std::string ReadWholeFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return "";
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// MemTotal of /proc/meminfo in GiB, 0 when absent.
+double ParseMemTotalGib(const std::string& meminfo) {
+  std::istringstream lines(meminfo);
+  std::string line;
+  while (std::getline(lines, line)) {
+    if (line.rfind("MemTotal:", 0) != 0) continue;
+    std::istringstream fields(line.substr(9));
+    double kib = 0;
+    if (fields >> kib) return kib / (1024.0 * 1024.0);
+  }
+  return 0;
+}
+
+}  // namespace
+
+MachineInfo ParseCpuInfo(const std::string& cpuinfo_text) {
+  MachineInfo info;
+  std::set<std::pair<std::string, std::string>> cores;
+  std::string physical_id, core_id;
+  bool have_flags = false, have_model = false;
+  int processors = 0;
+
+  // Entries are separated by blank lines; a "processor" line starts one too.
+  auto end_entry = [&] {
+    if (!core_id.empty()) cores.emplace(physical_id, core_id);
+    physical_id.clear();
+    core_id.clear();
+  };
+  std::istringstream lines(cpuinfo_text);
+  std::string line;
+  while (std::getline(lines, line)) {
+    const auto colon = line.find(':');
+    if (colon == std::string::npos) {
+      if (Trim(line).empty()) end_entry();
+      continue;
+    }
+    const std::string key = Trim(line.substr(0, colon));
+    const std::string value = Trim(line.substr(colon + 1));
+    if (key == "processor") {
+      end_entry();
+      ++processors;
+    } else if (key == "model name" && !have_model) {
+      info.cpu_model = value.empty() ? "unknown" : value;
+      have_model = true;
+    } else if (key == "physical id") {
+      physical_id = value;
+    } else if (key == "core id") {
+      core_id = value;
+    } else if ((key == "flags" || key == "Features") && !have_flags) {
+      std::set<std::string> present;
+      std::istringstream words(value);
+      for (std::string word; words >> word;) present.insert(word);
+      for (const auto& flag : kIsaFlags) {
+        if (present.count(flag)) info.isa.push_back(flag);
+      }
+      have_flags = true;
+    }
+  }
+  end_entry();
+  info.logical_cores = processors;
+  info.physical_cores = cores.empty() ? processors : static_cast<int>(cores.size());
+  return info;
+}
+
+MachineInfo DetectMachine() {
+  MachineInfo info = ParseCpuInfo(ReadWholeFile("/proc/cpuinfo"));
+  const int hardware = static_cast<int>(std::thread::hardware_concurrency());
+  if (hardware > 0) info.logical_cores = hardware;
+  info.logical_cores = std::max(info.logical_cores, 1);
+  if (info.physical_cores <= 0) info.physical_cores = info.logical_cores;
+
+  struct utsname name {};
+  if (uname(&name) == 0) {
+    info.os = std::string(name.sysname) + " " + name.release;
+  } else {
+    info.os = "unknown";
+  }
+  info.memory_gib = ParseMemTotalGib(ReadWholeFile("/proc/meminfo"));
+  return info;
+}
+
+nlohmann::ordered_json MachineToJson(const MachineInfo& machine) {
+  nlohmann::ordered_json j;
+  j["cpu_model"] = machine.cpu_model;
+  j["logical_cores"] = machine.logical_cores;
+  j["physical_cores"] = machine.physical_cores;
+  j["isa"] = machine.isa;
+  j["os"] = machine.os;
+  j["memory_gib"] = RoundTo(machine.memory_gib, 2);
+  return j;
+}
+
+}  // namespace cvdeploy::bench

@@ -1,0 +1,106 @@
+// SPDX-License-Identifier: Apache-2.0
+// Machine description: /proc/cpuinfo parsing on embedded samples, and detection on this host.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "bench/machine.h"
+
+namespace cvdeploy::bench {
+namespace {
+
+// Two logical processors; the flags are out of report order and include ones not reported.
+std::string X86Sample(const std::string& core_id_of_second) {
+  const std::string flags =
+      "fpu vme de pse tsc msr avx2 sse sse2 ht fma sse4_1 sse4_2 popcnt aes avx f16c bmi1";
+  return "processor\t: 0\n"
+         "vendor_id\t: GenuineIntel\n"
+         "model name\t: Intel(R) Xeon(R) CPU @ 2.20GHz\n"
+         "physical id\t: 0\n"
+         "siblings\t: 2\n"
+         "core id\t\t: 0\n"
+         "cpu cores\t: 1\n"
+         "flags\t\t: " +
+         flags +
+         "\n"
+         "\n"
+         "processor\t: 1\n"
+         "vendor_id\t: GenuineIntel\n"
+         "model name\t: Intel(R) Xeon(R) CPU @ 2.20GHz\n"
+         "physical id\t: 0\n"
+         "siblings\t: 2\n"
+         "core id\t\t: " +
+         core_id_of_second +
+         "\n"
+         "cpu cores\t: 1\n"
+         "flags\t\t: " +
+         flags + "\n\n";
+}
+
+TEST(BenchMachine, ParsesX86HyperthreadsOfOneCore) {
+  const MachineInfo m = ParseCpuInfo(X86Sample("0"));
+  EXPECT_EQ(m.cpu_model, "Intel(R) Xeon(R) CPU @ 2.20GHz");
+  EXPECT_EQ(m.logical_cores, 2);
+  EXPECT_EQ(m.physical_cores, 1);
+  EXPECT_EQ(m.isa, (std::vector<std::string>{"sse4_2", "avx", "avx2", "fma", "f16c"}));
+}
+
+TEST(BenchMachine, ParsesX86TwoCores) {
+  const MachineInfo m = ParseCpuInfo(X86Sample("1"));
+  EXPECT_EQ(m.logical_cores, 2);
+  EXPECT_EQ(m.physical_cores, 2);
+}
+
+TEST(BenchMachine, SameCoreIdOnDifferentSocketsIsTwoCores) {
+  std::string text = X86Sample("0");
+  text.replace(text.rfind("physical id\t: 0"), 15, "physical id\t: 1");
+  EXPECT_EQ(ParseCpuInfo(text).physical_cores, 2);
+}
+
+TEST(BenchMachine, ArmWithoutModelNameOrCoreIds) {
+  const std::string text =
+      "processor\t: 0\nBogoMIPS\t: 50.00\nFeatures\t: fp asimd evtstrm aes crc32 cpuid\n"
+      "CPU implementer\t: 0x41\n\n"
+      "processor\t: 1\nBogoMIPS\t: 50.00\nFeatures\t: fp asimd evtstrm aes crc32 cpuid\n\n"
+      "processor\t: 2\nFeatures\t: fp asimd\n";
+  const MachineInfo m = ParseCpuInfo(text);
+  EXPECT_EQ(m.cpu_model, "unknown");
+  EXPECT_EQ(m.logical_cores, 3);
+  EXPECT_EQ(m.physical_cores, 3);  // no core ids: falls back to logical
+  EXPECT_EQ(m.isa, std::vector<std::string>{"asimd"});
+}
+
+TEST(BenchMachine, EmptyText) {
+  const MachineInfo m = ParseCpuInfo("");
+  EXPECT_EQ(m.cpu_model, "unknown");
+  EXPECT_EQ(m.logical_cores, 0);
+  EXPECT_TRUE(m.isa.empty());
+}
+
+TEST(BenchMachine, DetectsThisHost) {
+  const MachineInfo m = DetectMachine();
+  EXPECT_FALSE(m.cpu_model.empty());
+  EXPECT_GE(m.logical_cores, 1);
+  EXPECT_GE(m.physical_cores, 1);
+  EXPECT_FALSE(m.os.empty());
+  EXPECT_GT(m.memory_gib, 0.0);
+}
+
+TEST(BenchMachine, JsonKeysInOrder) {
+  MachineInfo m = ParseCpuInfo(X86Sample("1"));
+  m.os = "Linux 6.1.0";
+  m.memory_gib = 15.6251;
+  const auto j = MachineToJson(m);
+  std::vector<std::string> keys;
+  for (const auto& [key, value] : j.items()) keys.push_back(key);
+  EXPECT_EQ(keys, (std::vector<std::string>{"cpu_model", "logical_cores", "physical_cores", "isa",
+                                            "os", "memory_gib"}));
+  EXPECT_EQ(j["physical_cores"], 2);
+  EXPECT_TRUE(j["isa"].is_array());
+  EXPECT_EQ(j["isa"][2], "avx2");
+  EXPECT_DOUBLE_EQ(j["memory_gib"].get<double>(), 15.63);
+}
+
+}  // namespace
+}  // namespace cvdeploy::bench
