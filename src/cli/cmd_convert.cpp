@@ -1,0 +1,157 @@
+// SPDX-License-Identifier: Apache-2.0
+// cvdeploy convert --model IN.onnx --output OUT.onnx --dynamic-batch
+// Graph rewrites, each verified by running the result with ONNX Runtime before anything is
+// written. Conversions are flags applied in a fixed order to the model bytes, so further
+// ones (--fp16, ...) are one more flag and one more step in Convert().
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cli/commands.h"
+#include "core/file_util.h"
+#include "cvdeploy/error.h"
+#include "model/graph_edit.h"
+
+namespace cvdeploy::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct ConvertArgs {
+  std::string model;
+  std::string output;
+  bool dynamic_batch = false;
+
+  bool AnyConversion() const { return dynamic_batch; }
+};
+
+fs::path Resolved(const std::string& path) {
+  std::error_code ec;
+  fs::path p = fs::weakly_canonical(fs::absolute(path, ec), ec);
+  return ec ? fs::path(path).lexically_normal() : p;
+}
+
+void CheckUsage(const ConvertArgs& args) {
+  if (!args.AnyConversion()) {
+    throw InvalidArgument(
+        "convert: no conversion requested; give at least one of: --dynamic-batch");
+  }
+  std::error_code ec;
+  if (Resolved(args.model) == Resolved(args.output) ||
+      (fs::exists(args.output, ec) && fs::equivalent(args.model, args.output, ec))) {
+    throw InvalidArgument("convert: --output " + args.output +
+                          " is the input model; write the result to another file");
+  }
+  if (fs::is_directory(args.output, ec)) {
+    throw InvalidArgument("convert: --output " + args.output + " is a directory, not a file");
+  }
+  // Checked before the (slow) conversion; the write itself reports any later failure.
+  const fs::path parent = fs::path(args.output).parent_path();
+  if (!parent.empty() && !fs::is_directory(parent, ec)) {
+    throw InvalidArgument("convert: --output " + args.output + ": directory " + parent.string() +
+                          " does not exist");
+  }
+}
+
+// Writes through a temporary file in the destination directory and renames it over `path`,
+// so readers never see a half-written model and a failure leaves any old file intact.
+void WriteFileAtomically(const std::string& path, const std::vector<uint8_t>& bytes) {
+  const fs::path target(path);
+  const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
+  std::string temp = (dir / ("." + target.filename().string() + ".tmp-XXXXXX")).string();
+  const int fd = mkstemp(temp.data());
+  if (fd < 0) {
+    throw RuntimeError(path + ": cannot create a temporary file in " + dir.string() + ": " +
+                       core::ErrnoText(errno));
+  }
+  auto fail = [&](const std::string& what) {
+    const int err = errno;
+    close(fd);
+    unlink(temp.c_str());
+    return RuntimeError(path + ": " + what + ": " + core::ErrnoText(err));
+  };
+  size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t n = write(fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) throw fail("cannot write");
+    done += static_cast<size_t>(n);
+  }
+  if (fchmod(fd, 0644) != 0 || fsync(fd) != 0) throw fail("cannot finish writing");
+  if (close(fd) != 0) {
+    const int err = errno;
+    unlink(temp.c_str());
+    throw RuntimeError(path + ": cannot write: " + core::ErrnoText(err));
+  }
+  if (rename(temp.c_str(), path.c_str()) != 0) {
+    const int err = errno;
+    unlink(temp.c_str());
+    throw RuntimeError(path +
+                       ": cannot rename the temporary file into place: " + core::ErrnoText(err));
+  }
+}
+
+std::string Format(const char* format, auto... args) {
+  char buf[512];
+  std::snprintf(buf, sizeof(buf), format, args...);
+  return buf;
+}
+
+// Summary lines (stdout, printed once the output is written) and warnings (stderr).
+void DescribeDynamicBatch(const model::DynamicBatchReport& r, std::string& summary,
+                          std::string& warnings) {
+  for (const auto& in : r.inputs) summary += "input      " + in + "\n";
+  for (const auto& note : r.notes) summary += "rewrite    " + note + "\n";
+  summary += Format(
+      "verified   ONNX Runtime, %s vs the original at batch 1: max |diff| %.2e (allowed %.2e, "
+      "largest |output| %.2e); same input twice in one batch: max |diff| %.2e\n",
+      r.batch_dependent ? "batch 2 of one input" : "batch 3 of random inputs", r.max_diff_vs_batch1,
+      r.tolerance_vs_batch1, r.max_abs_output, r.max_diff_within_batch);
+  if (r.batch_dependent) {
+    warnings += Format(
+        "warning: outputs depend on the other images of a batch (DynamicQuantizeLinear scales "
+        "span the batch): batch 3 of random inputs differs from batch 1 by up to %.2e (largest "
+        "|output| %.2e)\n",
+        r.max_diff_from_batch_mates, r.max_abs_output);
+  }
+}
+
+void Convert(const ConvertArgs& args) {
+  CheckUsage(args);
+  std::vector<uint8_t> bytes = core::ReadFileBytes(args.model);
+  std::string summary = "model      " + args.model + "\n", warnings;
+  if (args.dynamic_batch) {
+    model::DynamicBatchReport report;
+    bytes = model::MakeBatchDynamic(bytes, args.model, &report);
+    DescribeDynamicBatch(report, summary, warnings);
+  }
+  WriteFileAtomically(args.output, bytes);
+  summary += "wrote      " + args.output + " (" + std::to_string(bytes.size()) + " bytes)\n";
+  std::fputs(summary.c_str(), stdout);
+  std::fputs(warnings.c_str(), stderr);
+}
+
+}  // namespace
+
+void RegisterConvert(CLI::App& app, int* exit_code) {
+  auto* cmd = app.add_subcommand(
+      "convert", "Rewrite a model (dynamic batch axis); the result is verified before writing");
+  auto args = std::make_shared<ConvertArgs>();
+  cmd->add_option("--model", args->model, "ONNX model to convert")->required();
+  cmd->add_option("--output,-o", args->output, "Where to write the converted model")->required();
+  cmd->add_flag("--dynamic-batch", args->dynamic_batch,
+                "Make axis 0 of every input and output a dynamic 'batch' dimension");
+  cmd->callback([=] {
+    Convert(*args);
+    *exit_code = 0;
+  });
+}
+
+}  // namespace cvdeploy::cli
