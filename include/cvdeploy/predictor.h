@@ -21,6 +21,9 @@ struct SessionOptions {
   std::optional<Task> task;
   std::optional<std::vector<std::string>> names;
   std::optional<int> imgsz;  // square size; only for models with dynamic spatial axes
+  // Non-empty: ONNX Runtime writes its per-operator profile to PREFIX_<date>.json; the
+  // file is complete after Predictor::EndProfiling.
+  std::string profile_prefix;
 };
 
 struct PredictOptions {
@@ -32,6 +35,16 @@ struct PredictOptions {
   bool multi_label = false;   // one candidate per (box, class) above conf, as in validation
   bool all_contours = false;  // segment: keep every contour, not only the largest
   bool masks = true;          // segment: compute masks (polygons need them)
+};
+
+// Benchmark support: the engine alone ("bare engine") on an input tensor letterboxed once
+// up front; each Run is one session run and nothing else (no decode, letterbox,
+// postprocess or result objects). Not thread-safe; one probe per thread.
+class EngineProbe {
+ public:
+  virtual ~EngineProbe() = default;
+  // One session run; returns its wall time in milliseconds.
+  virtual double Run() = 0;
 };
 
 // A loaded model. Thread safety: Predict/PredictBatch are const and may be called from
@@ -55,6 +68,9 @@ class Predictor {
   const ModelMeta& meta() const { return info().meta; }
   // Execution provider actually in use ("CPUExecutionProvider", ...).
   const std::string& provider() const;
+  // Engine version ("1.30.0") and the intra-op threads each session run uses.
+  std::string engine_version() const;
+  int threads() const;
 
   // `bgr` is an 8-bit BGR (3 channel) or gray image as OpenCV decodes it.
   Result Predict(const cv::Mat& bgr, const PredictOptions& options = {}) const;
@@ -62,12 +78,22 @@ class Predictor {
   std::vector<Result> PredictBatch(const std::vector<cv::Mat>& images,
                                    const PredictOptions& options = {}) const;
 
+  // Ends profiling (SessionOptions::profile_prefix) and returns the profile's path.
+  std::string EndProfiling() const;
+
+  // A bare-engine probe whose input holds `images` (the batch filled as PredictBatch would).
+  std::unique_ptr<EngineProbe> NewEngineProbe(const std::vector<cv::Mat>& images) const;
+
   struct Impl;
 
  private:
   explicit Predictor(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
+
+// Maps a result computed on a reduced-resolution decode (DecodeImageForModel) back to the
+// `original` image size: boxes, rotated boxes, keypoints, polygons and masks.
+void RescaleResult(Result& result, cv::Size original);
 
 // Reads a model's description without creating an inference session.
 ModelInfo ReadModelInfo(const std::string& path);

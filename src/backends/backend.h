@@ -38,13 +38,14 @@ class Backend {
   virtual std::string Name() const = 0;      // "onnxruntime"
   virtual std::string Provider() const = 0;  // execution provider in use
   virtual std::string Version() const = 0;
+  virtual int Threads() const = 0;  // intra-op threads of one run
   virtual std::unique_ptr<RunContext> NewContext() const = 0;
   // Runs on an NCHW float32 input of `shape`. Thread-safe across distinct contexts.
   // Throws Error(kRuntime) with the engine's message on failure.
   virtual void Run(RunContext& context, const float* input, const std::vector<int64_t>& shape,
                    std::vector<Tensor>& outputs) const = 0;
   // Ends profiling and returns the profile file path ("" when profiling was off).
-  virtual std::string EndProfiling() { return ""; }
+  virtual std::string EndProfiling() const { return ""; }
 };
 
 // Whether this build of the engine can use the provider named by a --device value.

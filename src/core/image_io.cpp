@@ -10,6 +10,7 @@
 #include <opencv2/imgcodecs.hpp>
 
 #include "core/file_util.h"
+#include "core/jpeg_decode.h"
 #include "cvdeploy/error.h"
 #include "cvdeploy/image.h"
 
@@ -56,6 +57,42 @@ std::string CheckContainer(const std::vector<uint8_t>& b) {
   return "not an image (unrecognized format; expected JPEG, PNG, BMP, WebP or TIFF)";
 }
 
+// Reads a baseline/progressive JPEG's frame size from its SOF marker; false if not found.
+bool JpegSize(const std::vector<uint8_t>& b, cv::Size* size) {
+  size_t i = 2;  // after SOI
+  while (i + 4 <= b.size()) {
+    if (b[i] != 0xFF) return false;
+    const uint8_t marker = b[i + 1];
+    if (marker == 0xFF) {  // fill byte
+      ++i;
+      continue;
+    }
+    const size_t length = (static_cast<size_t>(b[i + 2]) << 8) | b[i + 3];
+    const bool sof =
+        marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC;
+    if (sof) {
+      if (i + 9 > b.size()) return false;
+      size->height = (b[i + 5] << 8) | b[i + 6];
+      size->width = (b[i + 7] << 8) | b[i + 8];
+      return size->width > 0 && size->height > 0;
+    }
+    if (marker == 0xDA || length < 2) return false;  // start of scan before any frame header
+    i += 2 + length;
+  }
+  return false;
+}
+
+// The libjpeg scale denominator (1, 2, 4 or 8) for decoding `full` to feed `model_input`.
+// Checked in both orientations, since EXIF orientation may transpose the decoded image.
+int ReductionFor(cv::Size full, cv::Size model_input) {
+  const int need = std::max(model_input.width, model_input.height);
+  int factor = 1;
+  for (int f : {2, 4, 8}) {
+    if (full.width / f >= need && full.height / f >= need) factor = f;
+  }
+  return factor;
+}
+
 }  // namespace
 
 bool HasImageExtension(const std::string& path) {
@@ -71,23 +108,54 @@ bool HasVideoExtension(const std::string& path) {
   return std::any_of(std::begin(kExts), std::end(kExts), [&](const char* e) { return ext == e; });
 }
 
-cv::Mat DecodeImage(const std::vector<uint8_t>& bytes, const std::string& name) {
+cv::Mat DecodeImageForModel(const std::vector<uint8_t>& bytes, const std::string& name,
+                            cv::Size model_input, cv::Size* original) {
   if (bytes.empty()) throw BadInput(name + ": file is empty (0 bytes)");
   if (std::string reason = CheckContainer(bytes); !reason.empty())
     throw BadInput(name + ": " + reason);
+  int flags = cv::IMREAD_COLOR;
+  cv::Size full;
+  int factor = 1;
+  if (model_input.area() > 0 && JpegSize(bytes, &full)) {
+    factor = ReductionFor(full, model_input);
+    if (factor == 2) flags = cv::IMREAD_REDUCED_COLOR_2;
+    if (factor == 4) flags = cv::IMREAD_REDUCED_COLOR_4;
+    if (factor == 8) flags = cv::IMREAD_REDUCED_COLOR_8;
+  }
   cv::Mat image;
-  try {
-    image = cv::imdecode(
-        cv::Mat(1, static_cast<int>(bytes.size()), CV_8U, const_cast<uint8_t*>(bytes.data())),
-        cv::IMREAD_COLOR);
-  } catch (const cv::Exception& e) {
-    throw BadInput(name + ": cannot decode image: " + e.err);
+  const bool jpeg = StartsWith(bytes, {0xFF, 0xD8, 0xFF});
+  if (!jpeg || !core::DecodeJpegBgr(bytes.data(), bytes.size(), factor, &image)) {
+    try {
+      image = cv::imdecode(
+          cv::Mat(1, static_cast<int>(bytes.size()), CV_8U, const_cast<uint8_t*>(bytes.data())),
+          flags);
+    } catch (const cv::Exception& e) {
+      throw BadInput(name + ": cannot decode image: " + e.err);
+    }
   }
   if (image.empty()) throw BadInput(name + ": corrupt or unsupported image data");
+  if (original) {
+    *original = image.size();
+    if (factor > 1) {
+      // libjpeg rounds scaled sizes up; EXIF orientation may have transposed the image.
+      const int scaled_w = (full.width + factor - 1) / factor;
+      const int scaled_h = (full.height + factor - 1) / factor;
+      const bool transposed = image.cols != scaled_w && image.cols == scaled_h;
+      *original = transposed ? cv::Size(full.height, full.width) : full;
+    }
+  }
   return image;
 }
 
+cv::Mat DecodeImage(const std::vector<uint8_t>& bytes, const std::string& name) {
+  return DecodeImageForModel(bytes, name, cv::Size(), nullptr);
+}
+
 cv::Mat ReadImage(const std::string& path) { return DecodeImage(core::ReadFileBytes(path), path); }
+
+cv::Mat ReadImageForModel(const std::string& path, cv::Size model_input, cv::Size* original) {
+  return DecodeImageForModel(core::ReadFileBytes(path), path, model_input, original);
+}
 
 std::vector<std::string> ExpandSources(const std::vector<std::string>& sources) {
   namespace fs = std::filesystem;

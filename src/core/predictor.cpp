@@ -26,6 +26,7 @@ struct Workspace {
   cv::Mat resize_scratch, converted;
   std::vector<backends::Tensor> outputs;
   std::vector<vision::LetterboxInfo> letterboxes;
+  std::vector<vision::TensorView> views;
   std::unique_ptr<backends::RunContext> context;
 };
 
@@ -67,50 +68,59 @@ struct Predictor::Impl {
     return converted;
   }
 
-  // Runs images[begin, end) as one engine call of batch `slots` (>= end - begin).
-  void RunChunk(const std::vector<cv::Mat>& images, size_t begin, size_t end, int slots,
-                const PredictOptions& options, Workspace& ws, std::vector<Result>& results) const {
+  // Letterboxes images[0, n) into ws.input for an engine call of batch `slots` (>= n).
+  // Returns the input shape.
+  std::vector<int64_t> Preprocess(const cv::Mat* images, size_t n, int slots, Workspace& ws) const {
     const ModelMeta& meta = info.meta;
-    const size_t n = end - begin;
-    auto t0 = Clock::now();
     // Rectangular (stride-aligned) input only for a single image on a dynamic-size model.
     const int auto_stride = (meta.dynamic && slots == 1) ? meta.stride : 0;
     ws.letterboxes.resize(n);
     for (size_t i = 0; i < n; ++i) {
       ws.letterboxes[i] = vision::ComputeLetterbox(
-          images[begin + i].size(), cv::Size(meta.imgsz_w, meta.imgsz_h), auto_stride);
+          images[i].size(), cv::Size(meta.imgsz_w, meta.imgsz_h), auto_stride);
     }
     const cv::Size dst = ws.letterboxes[0].dst;
     const size_t per_image = 3 * static_cast<size_t>(dst.area());
     ws.input.resize(per_image * slots);
     for (size_t i = 0; i < n; ++i) {
-      const cv::Mat& bgr = AsBgr(images[begin + i], ws.converted);
+      const cv::Mat& bgr = AsBgr(images[i], ws.converted);
       vision::LetterboxToTensor(bgr, ws.letterboxes[i], ws.input.data() + i * per_image,
-                                ws.resize_scratch);
+                                ws.resize_scratch, backend->Threads());
     }
     // Unused slots of a fixed-batch model are zero-filled; their outputs are ignored.
     std::fill(ws.input.begin() + static_cast<long>(n * per_image), ws.input.end(), 0.f);
-    const double preprocess = MsSince(t0);
+    return {slots, 3, dst.height, dst.width};
+  }
 
+  // Runs images[0, n) as one engine call of batch `slots` (>= n) into results[0, n).
+  void RunChunk(const cv::Mat* images, size_t n, int slots, const PredictOptions& options,
+                Workspace& ws, Result* results) const {
+    auto t0 = Clock::now();
+    const std::vector<int64_t> shape = Preprocess(images, n, slots, ws);
     auto t1 = Clock::now();
-    backend->Run(*ws.context, ws.input.data(), {slots, 3, dst.height, dst.width}, ws.outputs);
-    const double inference = MsSince(t1);
+    backend->Run(*ws.context, ws.input.data(), shape, ws.outputs);
+    auto t2 = Clock::now();
+    const double preprocess = std::chrono::duration<double, std::milli>(t1 - t0).count();
+    const double inference = std::chrono::duration<double, std::milli>(t2 - t1).count();
 
-    std::vector<vision::TensorView> views;
-    views.reserve(ws.outputs.size());
-    for (const auto& t : ws.outputs) views.push_back({t.data.data(), t.shape});
+    ws.views.clear();
+    for (const auto& t : ws.outputs) ws.views.push_back({t.data.data(), t.shape});
     for (size_t i = 0; i < n; ++i) {
-      auto t2 = Clock::now();
-      Result& r = results[begin + i];
-      r.width = images[begin + i].cols;
-      r.height = images[begin + i].rows;
-      r.task = meta.task;
+      auto t3 = Clock::now();
+      Result& r = results[i];
+      r.width = images[i].cols;
+      r.height = images[i].rows;
+      r.task = info.meta.task;
       r.detections =
-          vision::Postprocess(views, static_cast<int>(i), meta, ws.letterboxes[i], options);
+          vision::Postprocess(ws.views, static_cast<int>(i), info.meta, ws.letterboxes[i], options);
       r.speed_ms.preprocess = preprocess / n;
       r.speed_ms.inference = inference / n;
-      r.speed_ms.postprocess = MsSince(t2);
+      r.speed_ms.postprocess = MsSince(t3);
     }
+  }
+
+  int SlotsFor(size_t n) const {
+    return info.meta.batch > 0 ? info.meta.batch : static_cast<int>(n);
   }
 };
 
@@ -128,6 +138,7 @@ std::unique_ptr<Predictor> Predictor::LoadFromMemory(const std::vector<uint8_t>&
   backends::BackendOptions bo;
   bo.device = options.device;
   bo.intra_op_threads = options.intra_op_threads;
+  bo.profile_prefix = options.profile_prefix;
   impl->backend = backends::CreateOrtBackend(bytes, impl->info, bo);
   impl->provider = impl->backend->Provider();
   return std::unique_ptr<Predictor>(new Predictor(std::move(impl)));
@@ -139,9 +150,50 @@ std::unique_ptr<Predictor> Predictor::Load(const std::string& path, const Sessio
 
 const ModelInfo& Predictor::info() const { return impl_->info; }
 const std::string& Predictor::provider() const { return impl_->provider; }
+std::string Predictor::engine_version() const { return impl_->backend->Version(); }
+int Predictor::threads() const { return impl_->backend->Threads(); }
+std::string Predictor::EndProfiling() const { return impl_->backend->EndProfiling(); }
+
+namespace {
+
+class BareEngine : public EngineProbe {
+ public:
+  BareEngine(const Predictor::Impl& impl, std::vector<int64_t> shape, std::unique_ptr<Workspace> ws)
+      : impl_(impl), shape_(std::move(shape)), ws_(std::move(ws)) {}
+  double Run() override {
+    auto t0 = Clock::now();
+    impl_.backend->Run(*ws_->context, ws_->input.data(), shape_, ws_->outputs);
+    return MsSince(t0);
+  }
+
+ private:
+  const Predictor::Impl& impl_;
+  std::vector<int64_t> shape_;
+  std::unique_ptr<Workspace> ws_;
+};
+
+}  // namespace
+
+std::unique_ptr<EngineProbe> Predictor::NewEngineProbe(const std::vector<cv::Mat>& images) const {
+  if (images.empty()) throw InvalidArgument("engine probe needs at least one image");
+  const int batch = impl_->info.meta.batch;
+  if (batch > 0 && images.size() > static_cast<size_t>(batch)) {
+    throw InvalidArgument("batch " + std::to_string(images.size()) +
+                          " exceeds the model's fixed batch " + std::to_string(batch) +
+                          " (make the batch axis dynamic with cvdeploy convert --dynamic-batch)");
+  }
+  auto ws = std::make_unique<Workspace>();
+  ws->context = impl_->backend->NewContext();
+  auto shape = impl_->Preprocess(images.data(), images.size(), impl_->SlotsFor(images.size()), *ws);
+  return std::make_unique<BareEngine>(*impl_, std::move(shape), std::move(ws));
+}
 
 Result Predictor::Predict(const cv::Mat& image, const PredictOptions& options) const {
-  return PredictBatch({image}, options).front();
+  ValidateOptions(options);
+  Result result;
+  auto ws = impl_->pool.Acquire();
+  impl_->RunChunk(&image, 1, impl_->SlotsFor(1), options, *ws, &result);
+  return result;
 }
 
 std::vector<Result> Predictor::PredictBatch(const std::vector<cv::Mat>& images,
@@ -155,9 +207,9 @@ std::vector<Result> Predictor::PredictBatch(const std::vector<cv::Mat>& images,
   // dynamic-size model then letterboxes every image to the full imgsz so shapes agree.
   const size_t chunk = model_batch > 0 ? static_cast<size_t>(model_batch) : images.size();
   for (size_t begin = 0; begin < images.size(); begin += chunk) {
-    const size_t end = std::min(images.size(), begin + chunk);
-    const int slots = model_batch > 0 ? model_batch : static_cast<int>(end - begin);
-    impl_->RunChunk(images, begin, end, slots, options, *ws, results);
+    const size_t n = std::min(images.size(), begin + chunk) - begin;
+    impl_->RunChunk(images.data() + begin, n, impl_->SlotsFor(n), options, *ws,
+                    results.data() + begin);
   }
   return results;
 }

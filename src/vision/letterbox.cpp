@@ -49,8 +49,8 @@ LetterboxInfo ComputeLetterbox(cv::Size src, cv::Size dst, int auto_stride) {
   return info;
 }
 
-void LetterboxToTensor(const cv::Mat& bgr, const LetterboxInfo& info, float* chw,
-                       cv::Mat& scratch) {
+void LetterboxToTensor(const cv::Mat& bgr, const LetterboxInfo& info, float* chw, cv::Mat& scratch,
+                       int threads) {
   const cv::Mat* resized = &bgr;
   if (bgr.size() != info.resized) {
     cv::resize(bgr, scratch, info.resized, 0, 0, cv::INTER_LINEAR);
@@ -65,26 +65,33 @@ void LetterboxToTensor(const cv::Mat& bgr, const LetterboxInfo& info, float* chw
   float* b_plane = chw + 2 * plane;
   const int x0 = info.pad_left, x1 = info.pad_left + info.resized.width;
   const int y0 = info.pad_top, y1 = info.pad_top + info.resized.height;
-  for (int y = 0; y < height; ++y) {
-    const size_t row = static_cast<size_t>(y) * width;
-    if (y < y0 || y >= y1) {
-      std::fill_n(r_plane + row, width, pad);
-      std::fill_n(g_plane + row, width, pad);
-      std::fill_n(b_plane + row, width, pad);
-      continue;
+  auto rows = [&](const cv::Range& range) {
+    for (int y = range.start; y < range.end; ++y) {
+      const size_t row = static_cast<size_t>(y) * width;
+      if (y < y0 || y >= y1) {
+        std::fill_n(r_plane + row, width, pad);
+        std::fill_n(g_plane + row, width, pad);
+        std::fill_n(b_plane + row, width, pad);
+        continue;
+      }
+      std::fill_n(r_plane + row, x0, pad);
+      std::fill_n(g_plane + row, x0, pad);
+      std::fill_n(b_plane + row, x0, pad);
+      const uint8_t* src = resized->ptr<uint8_t>(y - y0);
+      for (int x = x0; x < x1; ++x, src += 3) {
+        b_plane[row + x] = norm[src[0]];
+        g_plane[row + x] = norm[src[1]];
+        r_plane[row + x] = norm[src[2]];
+      }
+      std::fill_n(r_plane + row + x1, width - x1, pad);
+      std::fill_n(g_plane + row + x1, width - x1, pad);
+      std::fill_n(b_plane + row + x1, width - x1, pad);
     }
-    std::fill_n(r_plane + row, x0, pad);
-    std::fill_n(g_plane + row, x0, pad);
-    std::fill_n(b_plane + row, x0, pad);
-    const uint8_t* src = resized->ptr<uint8_t>(y - y0);
-    for (int x = x0; x < x1; ++x, src += 3) {
-      b_plane[row + x] = norm[src[0]];
-      g_plane[row + x] = norm[src[1]];
-      r_plane[row + x] = norm[src[2]];
-    }
-    std::fill_n(r_plane + row + x1, width - x1, pad);
-    std::fill_n(g_plane + row + x1, width - x1, pad);
-    std::fill_n(b_plane + row + x1, width - x1, pad);
+  };
+  if (threads > 1) {
+    cv::parallel_for_(cv::Range(0, height), rows, threads);
+  } else {
+    rows(cv::Range(0, height));
   }
 }
 

@@ -26,6 +26,9 @@ LetterboxInfo ComputeLetterbox(cv::Size src, cv::Size dst, int auto_stride = 0);
 
 // Writes the letterboxed, normalized RGB image as planar float32 into `chw`, which must
 // hold 3 * info.dst.area() floats. `scratch` is reused between calls to avoid allocations.
-void LetterboxToTensor(const cv::Mat& bgr, const LetterboxInfo& info, float* chw, cv::Mat& scratch);
+// `threads` > 1 splits the rows over OpenCV's thread pool (for a caller whose engine threads
+// sit idle during preprocessing); the output does not depend on it.
+void LetterboxToTensor(const cv::Mat& bgr, const LetterboxInfo& info, float* chw, cv::Mat& scratch,
+                       int threads = 1);
 
 }  // namespace cvdeploy::vision

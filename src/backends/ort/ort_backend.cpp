@@ -57,9 +57,21 @@ DeviceSpec ParseDevice(const std::string& device) {
   return spec;
 }
 
+// Per-caller engine state: an IO binding whose input and output values wrap the caller's
+// buffers. Values are re-created only when a buffer moves or a shape changes, so a
+// steady-state Run allocates nothing on our side and ORT writes outputs in place.
 class OrtContext : public RunContext {
  public:
+  explicit OrtContext(Ort::Session& session) : binding(session) {}
+  Ort::IoBinding binding;
+  Ort::RunOptions run_options;
   std::vector<Ort::Float16_t> half_input;
+  Ort::Value input_value{nullptr};
+  const void* bound_input = nullptr;
+  std::vector<int64_t> bound_input_shape;
+  std::vector<Ort::Value> output_values;
+  std::vector<const float*> bound_outputs;  // nullptr: bound to ORT-allocated memory
+  std::vector<std::vector<int64_t>> bound_output_shapes;
 };
 
 class OrtBackend : public Backend {
@@ -70,11 +82,17 @@ class OrtBackend : public Backend {
     Environment();  // provider registration logs through the environment: create it first
     const DeviceSpec device = ParseDevice(options.device);
     Ort::SessionOptions so;
-    so.SetIntraOpNumThreads(options.intra_op_threads > 0 ? options.intra_op_threads
-                                                         : PhysicalCores());
+    threads_ = options.intra_op_threads > 0 ? options.intra_op_threads : PhysicalCores();
+    so.SetIntraOpNumThreads(threads_);
     so.SetInterOpNumThreads(1);
+    // Engine threads block instead of spinning between runs. Measured with cvdeploy bench on
+    // 2 cores (docs/performance.md): a spinning thread takes the core that decode, letterbox
+    // and postprocess need, so with spinning the whole pipeline was slower over the bare
+    // engine (1.04-1.09x without decode) than without (1.02x) at the same end-to-end latency.
+    so.AddConfigEntry("session.intra_op.allow_spinning", "0");
     so.SetGraphOptimizationLevel(GraphOptimizationLevel::ORT_ENABLE_ALL);
-    if (!options.profile_prefix.empty()) so.EnableProfiling(options.profile_prefix.c_str());
+    profiling_ = !options.profile_prefix.empty();
+    if (profiling_) so.EnableProfiling(options.profile_prefix.c_str());
     provider_ = "CPUExecutionProvider";
     try {
       if (device.kind == "cuda") {
@@ -108,44 +126,129 @@ class OrtBackend : public Backend {
   std::string Name() const override { return "onnxruntime"; }
   std::string Provider() const override { return provider_; }
   std::string Version() const override { return Ort::GetVersionString(); }
-  std::unique_ptr<RunContext> NewContext() const override { return std::make_unique<OrtContext>(); }
+  int Threads() const override { return threads_; }
+  std::unique_ptr<RunContext> NewContext() const override {
+    return std::make_unique<OrtContext>(*session_);
+  }
 
   void Run(RunContext& context, const float* input, const std::vector<int64_t>& shape,
            std::vector<Tensor>& outputs) const override {
     auto& ctx = static_cast<OrtContext&>(context);
-    const Ort::MemoryInfo cpu = Ort::MemoryInfo::CreateCpu(OrtArenaAllocator, OrtMemTypeDefault);
+    try {
+      BindInput(ctx, input, shape);
+      BindOutputs(ctx, shape.empty() ? 1 : shape[0], outputs);
+      session_->Run(ctx.run_options, ctx.binding);
+    } catch (const Ort::Exception& e) {
+      // A failed run may leave bindings half-updated: rebind everything next time.
+      ctx.bound_input = nullptr;
+      ctx.bound_outputs.clear();
+      throw RuntimeError(info_.path + ": inference failed: " + FirstLine(e.what()));
+    }
+    CollectUnboundOutputs(ctx, outputs);
+  }
+
+  std::string EndProfiling() const override {
+    if (!profiling_) return "";
+    Ort::AllocatorWithDefaultOptions allocator;
+    return session_->EndProfilingAllocated(allocator).get();
+  }
+
+ private:
+  static std::string FirstLine(const std::string& s) { return s.substr(0, s.find('\n')); }
+
+  static const Ort::MemoryInfo& CpuMemory() {
+    static const Ort::MemoryInfo cpu =
+        Ort::MemoryInfo::CreateCpu(OrtArenaAllocator, OrtMemTypeDefault);
+    return cpu;
+  }
+
+  void BindInput(OrtContext& ctx, const float* input, const std::vector<int64_t>& shape) const {
     size_t count = 1;
     for (int64_t d : shape) count *= static_cast<size_t>(d);
-    Ort::Value in{nullptr};
     if (half_input_) {
       ctx.half_input.resize(count);
       for (size_t i = 0; i < count; ++i) ctx.half_input[i] = Ort::Float16_t(input[i]);
-      in = Ort::Value::CreateTensor<Ort::Float16_t>(cpu, ctx.half_input.data(), count, shape.data(),
-                                                    shape.size());
+    }
+    const void* data = half_input_ ? static_cast<const void*>(ctx.half_input.data()) : input;
+    if (data == ctx.bound_input && shape == ctx.bound_input_shape) return;
+    if (half_input_) {
+      ctx.input_value = Ort::Value::CreateTensor<Ort::Float16_t>(CpuMemory(), ctx.half_input.data(),
+                                                                 count, shape.data(), shape.size());
     } else {
-      in = Ort::Value::CreateTensor<float>(cpu, const_cast<float*>(input), count, shape.data(),
-                                           shape.size());
+      ctx.input_value = Ort::Value::CreateTensor<float>(CpuMemory(), const_cast<float*>(input),
+                                                        count, shape.data(), shape.size());
     }
-    std::vector<Ort::Value> results;
-    try {
-      results = session_->Run(Ort::RunOptions{nullptr}, input_ptrs_.data(), &in, 1,
-                              output_ptrs_.data(), output_ptrs_.size());
-    } catch (const Ort::Exception& e) {
-      throw RuntimeError(info_.path + ": inference failed: " + FirstLine(e.what()));
+    ctx.binding.BindInput(input_ptrs_[0], ctx.input_value);
+    ctx.bound_input = data;
+    ctx.bound_input_shape = shape;
+  }
+
+  // Output shape for a batch when everything but the batch axis is static; empty otherwise.
+  std::vector<int64_t> StaticOutputShape(size_t i, int64_t batch) const {
+    const TensorInfo& t = info_.outputs[i];
+    if (t.type != "float32" || t.shape.empty()) return {};
+    std::vector<int64_t> shape = t.shape;
+    shape[0] = batch;
+    for (size_t d = 1; d < shape.size(); ++d) {
+      if (shape[d] <= 0) return {};
     }
-    outputs.resize(results.size());
-    for (size_t i = 0; i < results.size(); ++i) {
-      auto type_shape = results[i].GetTensorTypeAndShapeInfo();
+    return shape;
+  }
+
+  // Float32 outputs of a known shape are written by ORT straight into `outputs`; others
+  // (dynamic spatial size, float16) are left to ORT's allocator and converted afterwards.
+  void BindOutputs(OrtContext& ctx, int64_t batch, std::vector<Tensor>& outputs) const {
+    const size_t n = output_names_.size();
+    outputs.resize(n);
+    if (ctx.bound_outputs.size() != n) {
+      ctx.bound_outputs.assign(n, nullptr);
+      ctx.bound_output_shapes.assign(n, {});
+      ctx.output_values.clear();
+      for (size_t i = 0; i < n; ++i) ctx.output_values.emplace_back(nullptr);
+    }
+    for (size_t i = 0; i < n; ++i) {
+      std::vector<int64_t> shape = StaticOutputShape(i, batch);
+      if (shape.empty()) {
+        if (ctx.bound_outputs[i] == nullptr && !ctx.bound_output_shapes[i].empty()) continue;
+        ctx.binding.BindOutput(output_ptrs_[i], CpuMemory());
+        ctx.bound_outputs[i] = nullptr;
+        ctx.bound_output_shapes[i] = {-1};
+        continue;
+      }
+      size_t count = 1;
+      for (int64_t d : shape) count *= static_cast<size_t>(d);
+      outputs[i].data.resize(count);
+      outputs[i].shape = shape;
+      if (ctx.bound_outputs[i] == outputs[i].data.data() && ctx.bound_output_shapes[i] == shape) {
+        continue;
+      }
+      ctx.output_values[i] = Ort::Value::CreateTensor<float>(CpuMemory(), outputs[i].data.data(),
+                                                             count, shape.data(), shape.size());
+      ctx.binding.BindOutput(output_ptrs_[i], ctx.output_values[i]);
+      ctx.bound_outputs[i] = outputs[i].data.data();
+      ctx.bound_output_shapes[i] = std::move(shape);
+    }
+  }
+
+  void CollectUnboundOutputs(OrtContext& ctx, std::vector<Tensor>& outputs) const {
+    if (std::all_of(ctx.bound_outputs.begin(), ctx.bound_outputs.end(),
+                    [](const float* p) { return p != nullptr; })) {
+      return;
+    }
+    std::vector<Ort::Value> values = ctx.binding.GetOutputValues();
+    for (size_t i = 0; i < values.size() && i < outputs.size(); ++i) {
+      if (ctx.bound_outputs[i] != nullptr) continue;
+      auto type_shape = values[i].GetTensorTypeAndShapeInfo();
       outputs[i].shape = type_shape.GetShape();
-      const size_t n = type_shape.GetElementCount();
-      outputs[i].data.resize(n);
+      const size_t count = type_shape.GetElementCount();
+      outputs[i].data.resize(count);
       switch (type_shape.GetElementType()) {
         case ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT:
-          std::copy_n(results[i].GetTensorData<float>(), n, outputs[i].data.data());
+          std::copy_n(values[i].GetTensorData<float>(), count, outputs[i].data.data());
           break;
         case ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16: {
-          const auto* h = results[i].GetTensorData<Ort::Float16_t>();
-          for (size_t j = 0; j < n; ++j) outputs[i].data[j] = h[j].ToFloat();
+          const auto* h = values[i].GetTensorData<Ort::Float16_t>();
+          for (size_t j = 0; j < count; ++j) outputs[i].data[j] = h[j].ToFloat();
           break;
         }
         default:
@@ -155,20 +258,14 @@ class OrtBackend : public Backend {
     }
   }
 
-  std::string EndProfiling() override {
-    Ort::AllocatorWithDefaultOptions allocator;
-    return session_->EndProfilingAllocated(allocator).get();
-  }
-
- private:
-  static std::string FirstLine(const std::string& s) { return s.substr(0, s.find('\n')); }
-
   ModelInfo info_;
   std::unique_ptr<Ort::Session> session_;
   std::string provider_;
   std::vector<std::string> input_names_, output_names_;
   std::vector<const char*> input_ptrs_, output_ptrs_;
   bool half_input_ = false;
+  int threads_ = 1;
+  bool profiling_ = false;
 };
 
 }  // namespace

@@ -1,0 +1,129 @@
+// SPDX-License-Identifier: Apache-2.0
+// The libjpeg-turbo fast path must give exactly what OpenCV's imdecode gives, at full and
+// reduced scale, and step aside for what it does not handle.
+#include "core/jpeg_decode.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <opencv2/imgcodecs.hpp>
+
+#include "core/file_util.h"
+#include "cvdeploy/image.h"
+#include "support/assets.h"
+
+namespace cvdeploy {
+namespace {
+
+using testing::Asset;
+
+cv::Mat OpenCvDecode(const std::vector<uint8_t>& bytes, int flags) {
+  return cv::imdecode(
+      cv::Mat(1, static_cast<int>(bytes.size()), CV_8U, const_cast<uint8_t*>(bytes.data())), flags);
+}
+
+void ExpectIdentical(const cv::Mat& a, const cv::Mat& b, const std::string& what) {
+  ASSERT_EQ(a.size(), b.size()) << what;
+  ASSERT_EQ(a.type(), b.type()) << what;
+  EXPECT_EQ(cv::norm(a, b, cv::NORM_INF), 0) << what;
+}
+
+TEST(JpegDecode, PixelIdenticalToOpenCvOnTheSampleImages) {
+  std::vector<std::string> files = {Asset("images/bus.jpg"), Asset("images/zidane.jpg")};
+  size_t n = 0;
+  for (const auto& e : std::filesystem::directory_iterator(Asset("datasets/coco128/images"))) {
+    if (n++ < 20) files.push_back(e.path().string());
+  }
+  for (const std::string& f : files) {
+    const std::vector<uint8_t> bytes = core::ReadFileBytes(f);
+    cv::Mat fast;
+    ASSERT_TRUE(core::DecodeJpegBgr(bytes.data(), bytes.size(), 1, &fast)) << f;
+    ExpectIdentical(fast, OpenCvDecode(bytes, cv::IMREAD_COLOR), f);
+  }
+}
+
+TEST(JpegDecode, ReducedScalesMatchOpenCvReducedModes) {
+  const std::vector<uint8_t> bytes = core::ReadFileBytes(Asset("images/bus.jpg"));
+  const std::pair<int, int> modes[] = {{2, cv::IMREAD_REDUCED_COLOR_2},
+                                       {4, cv::IMREAD_REDUCED_COLOR_4},
+                                       {8, cv::IMREAD_REDUCED_COLOR_8}};
+  for (const auto& [denom, flags] : modes) {
+    cv::Mat fast;
+    ASSERT_TRUE(core::DecodeJpegBgr(bytes.data(), bytes.size(), denom, &fast));
+    ExpectIdentical(fast, OpenCvDecode(bytes, flags), "1/" + std::to_string(denom));
+  }
+  cv::Mat unused;
+  EXPECT_FALSE(core::DecodeJpegBgr(bytes.data(), bytes.size(), 3, &unused));
+}
+
+// A JPEG whose APP1 Exif segment says orientation `value` (6: rotate 90 degrees clockwise).
+std::vector<uint8_t> WithOrientation(const std::vector<uint8_t>& jpeg, uint16_t value) {
+  const uint8_t tiff[] = {'M',
+                          'M',
+                          0,
+                          42,
+                          0,
+                          0,
+                          0,
+                          8,  // big-endian TIFF, IFD0 at 8
+                          0,
+                          1,  // one entry
+                          0x01,
+                          0x12,
+                          0,
+                          3,
+                          0,
+                          0,
+                          0,
+                          1,  // Orientation, SHORT, count 1
+                          static_cast<uint8_t>(value >> 8),
+                          static_cast<uint8_t>(value),
+                          0,
+                          0,
+                          0,
+                          0,
+                          0,
+                          0};                  // no next IFD
+  const size_t length = 2 + 6 + sizeof(tiff);  // length field + "Exif\0\0" + TIFF
+  std::vector<uint8_t> out;
+  out.reserve(jpeg.size() + length + 2);
+  out.push_back(jpeg[0]);  // SOI
+  out.push_back(jpeg[1]);
+  for (uint8_t b : {uint8_t{0xFF}, uint8_t{0xE1}, static_cast<uint8_t>(length >> 8),
+                    static_cast<uint8_t>(length), uint8_t{'E'}, uint8_t{'x'}, uint8_t{'i'},
+                    uint8_t{'f'}, uint8_t{0}, uint8_t{0}}) {
+    out.push_back(b);
+  }
+  for (uint8_t b : tiff) out.push_back(b);
+  for (size_t i = 2; i < jpeg.size(); ++i) out.push_back(jpeg[i]);
+  return out;
+}
+
+TEST(JpegDecode, ExifOrientationFallsBackToOpenCvWhichRotates) {
+  cv::Mat image(40, 60, CV_8UC3, cv::Scalar(10, 200, 90));
+  std::vector<uint8_t> plain;
+  ASSERT_TRUE(cv::imencode(".jpg", image, plain));
+  const std::vector<uint8_t> rotated = WithOrientation(plain, 6);
+  EXPECT_EQ(core::JpegExifOrientation(plain.data(), plain.size()), 1);
+  EXPECT_EQ(core::JpegExifOrientation(rotated.data(), rotated.size()), 6);
+  cv::Mat fast;
+  EXPECT_FALSE(core::DecodeJpegBgr(rotated.data(), rotated.size(), 1, &fast));
+  // Through the public decoder: OpenCV applies the orientation, so width and height swap.
+  const cv::Mat decoded = DecodeImage(rotated, "rotated.jpg");
+  EXPECT_EQ(decoded.size(), cv::Size(40, 60));
+  const cv::Mat same = DecodeImage(WithOrientation(plain, 1), "upright.jpg");
+  EXPECT_EQ(same.size(), cv::Size(60, 40));
+}
+
+TEST(JpegDecode, CorruptDataIsRefusedNotCrashed) {
+  std::vector<uint8_t> bytes = core::ReadFileBytes(Asset("images/zidane.jpg"));
+  bytes.resize(600);  // headers only, cut inside the tables
+  cv::Mat out;
+  EXPECT_FALSE(core::DecodeJpegBgr(bytes.data(), bytes.size(), 1, &out));
+  EXPECT_TRUE(out.empty());
+  const uint8_t garbage[] = {0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x02, 0x12, 0x34};
+  EXPECT_FALSE(core::DecodeJpegBgr(garbage, sizeof(garbage), 1, &out));
+}
+
+}  // namespace
+}  // namespace cvdeploy
