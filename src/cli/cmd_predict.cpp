@@ -18,6 +18,7 @@
 #include "cvdeploy/image.h"
 #include "cvdeploy/predictor.h"
 #include "cvdeploy/serialize.h"
+#include "pipeline/pipeline.h"
 
 namespace cvdeploy::cli {
 namespace {
@@ -31,6 +32,7 @@ struct PredictArgs {
   ThresholdArgs thresholds;
   std::string save_dir;
   std::string json;
+  PipelineArgs pipeline;
   int vid_stride = 1;
   bool all_contours = false;
 };
@@ -101,80 +103,89 @@ void SaveImage(const std::string& save_dir, const std::string& source, cv::Mat& 
     throw RuntimeError(out.string() + ": cannot write annotated image");
 }
 
-// Runs every --vid-stride'th frame; emits one JSON line per processed frame and, with
-// --save-dir, writes the annotated video.
-void RunVideo(const Predictor& predictor, const PredictArgs& args, const PredictOptions& options,
-              const std::string& source, Sink& sink) {
-  cv::VideoCapture cap;
-  // FFmpeg first: with any backend, OpenCV falls through to GStreamer on failure, which
-  // logs several lines even with logging silenced.
-  for (int api : {cv::CAP_FFMPEG, cv::CAP_ANY}) {
+// Writes the annotated frames of one video and prints its summary line when it ends.
+class VideoOutput {
+ public:
+  VideoOutput(const PredictArgs& args, const Sink& sink) : args_(args), sink_(sink) {}
+  ~VideoOutput() {
     try {
-      if (cap.open(source, api)) break;
-    } catch (const cv::Exception&) {
+      Finish();
+    } catch (...) {
     }
   }
-  if (!cap.isOpened())
-    throw BadInput(source + ": cannot open video (unreadable or unsupported format)");
-  const double fps = cap.get(cv::CAP_PROP_FPS);
-  const long total = static_cast<long>(cap.get(cv::CAP_PROP_FRAME_COUNT));
-  Progress progress(fs::path(source).filename().string(), total > 0 ? total : 0);
-  cv::VideoWriter writer;
-  std::string out_path;
-  cv::Mat frame;
-  int index = 0, processed = 0;
-  StageTimes sum;
-  size_t detections = 0;
-  while (true) {
-    auto t0 = Clock::now();
-    if (!cap.read(frame) || frame.empty()) break;
-    const double decode = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
-    if (index % args.vid_stride == 0) {
-      Result r = predictor.Predict(frame, options);
-      r.speed_ms.decode = decode;
-      sink.Emit(source, r, index, args.all_contours, false);
-      sum.decode += r.speed_ms.decode;
-      sum.preprocess += r.speed_ms.preprocess;
-      sum.inference += r.speed_ms.inference;
-      sum.postprocess += r.speed_ms.postprocess;
-      detections += r.detections.size();
-      ++processed;
-      if (!args.save_dir.empty()) {
-        if (!writer.isOpened()) {
-          out_path = (fs::path(args.save_dir) / fs::path(source).stem()).string() + ".mp4";
-          const double out_fps = (fps > 0 ? fps : 25.0) / args.vid_stride;
-          writer.open(out_path, cv::VideoWriter::fourcc('m', 'p', '4', 'v'), out_fps, frame.size());
-          if (!writer.isOpened()) {
-            out_path = (fs::path(args.save_dir) / fs::path(source).stem()).string() + ".avi";
-            writer.open(out_path, cv::VideoWriter::fourcc('M', 'J', 'P', 'G'), out_fps,
-                        frame.size());
-          }
-          if (!writer.isOpened()) throw RuntimeError(out_path + ": cannot open video writer");
-        }
-        Annotate(frame, r);
-        writer.write(frame);
+
+  void Add(const pipeline::Item& item) {
+    if (item.frame.name != source_) {
+      Finish();
+      source_ = item.frame.name;
+    }
+    const Result& r = item.result;
+    sum_.decode += r.speed_ms.decode;
+    sum_.preprocess += r.speed_ms.preprocess;
+    sum_.inference += r.speed_ms.inference;
+    sum_.postprocess += r.speed_ms.postprocess;
+    detections_ += r.detections.size();
+    ++processed_;
+    last_frame_ = item.frame.frame;
+    if (args_.save_dir.empty()) return;
+    const cv::Mat& frame = item.frame.image;
+    if (!writer_.isOpened()) {
+      cv::VideoCapture probe(source_, cv::CAP_FFMPEG);
+      const double fps = probe.isOpened() ? probe.get(cv::CAP_PROP_FPS) : 0;
+      const fs::path stem = fs::path(args_.save_dir) / fs::path(source_).stem();
+      const double out_fps = (fps > 0 ? fps : 25.0) / args_.vid_stride;
+      out_path_ = stem.string() + ".mp4";
+      writer_.open(out_path_, cv::VideoWriter::fourcc('m', 'p', '4', 'v'), out_fps, frame.size());
+      if (!writer_.isOpened()) {
+        out_path_ = stem.string() + ".avi";
+        writer_.open(out_path_, cv::VideoWriter::fourcc('M', 'J', 'P', 'G'), out_fps, frame.size());
       }
+      if (!writer_.isOpened()) throw RuntimeError(out_path_ + ": cannot open video writer");
     }
-    ++index;
-    progress.Step();
+    cv::Mat annotated = frame.clone();
+    Annotate(annotated, r);
+    writer_.write(annotated);
   }
-  progress.Finish();
-  if (index == 0) throw BadInput(source + ": video contains no readable frames");
-  if (sink.human()) {
-    const double n = processed;
-    std::printf(
-        "%s: %d frames (%d processed, stride %d), %zu detections; mean per frame: decode %.1f ms, "
-        "preprocess %.1f ms, inference %.1f ms, postprocess %.1f ms%s%s\n",
-        source.c_str(), index, processed, args.vid_stride, detections, sum.decode / n,
-        sum.preprocess / n, sum.inference / n, sum.postprocess / n,
-        out_path.empty() ? "" : "; saved ", out_path.c_str());
+
+  void Finish() {
+    if (source_.empty()) return;
+    writer_.release();
+    if (sink_.human()) {
+      const double n = std::max<size_t>(processed_, 1);
+      std::printf(
+          "%s: %ld frames read, %zu processed (stride %d), %zu detections; mean per frame: "
+          "decode %.1f ms, preprocess %.1f ms, inference %.1f ms, postprocess %.1f ms%s%s\n",
+          source_.c_str(), last_frame_ + 1, processed_, args_.vid_stride, detections_,
+          sum_.decode / n, sum_.preprocess / n, sum_.inference / n, sum_.postprocess / n,
+          out_path_.empty() ? "" : "; saved ", out_path_.c_str());
+    }
+    source_.clear();
+    out_path_.clear();
+    sum_ = {};
+    detections_ = processed_ = 0;
   }
-}
+
+ private:
+  const PredictArgs& args_;
+  const Sink& sink_;
+  std::string source_, out_path_;
+  cv::VideoWriter writer_;
+  StageTimes sum_;
+  size_t detections_ = 0, processed_ = 0;
+  long last_frame_ = -1;
+};
 
 int Run(const PredictArgs& args) {
-  const SessionOptions session = args.model.ToSessionOptions();
+  SessionOptions session = args.model.ToSessionOptions();
   const PredictOptions options = args.thresholds.ToPredictOptions(args.all_contours);
   const std::vector<std::string> files = ExpandSources(args.sources);
+  size_t images = 0;
+  for (const auto& f : files) images += HasVideoExtension(f) ? 0 : 1;
+  // A video counts as many inputs: its frames are pipelined too.
+  const size_t inputs = images == files.size() ? images : files.size() + 1;
+  pipeline::Options popts;
+  popts.batch = args.pipeline.batch;
+  args.pipeline.Resolve(inputs, &session.intra_op_threads, &popts.workers);
   auto predictor = Predictor::Load(args.model.path, session);
   for (const auto& w : predictor->info().warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
   if (!args.save_dir.empty()) {
@@ -183,30 +194,34 @@ int Run(const PredictArgs& args) {
     if (ec) throw BadInput(args.save_dir + ": cannot create --save-dir: " + ec.message());
   }
   Sink sink(args.json);
-  size_t images = 0;
-  for (const auto& f : files) images += HasVideoExtension(f) ? 0 : 1;
   Progress progress("predict", images > 1 ? static_cast<long>(images) : 0);
+  VideoOutput video(args, sink);
+  // Annotated output is drawn on the decoded image, so it needs the full resolution.
+  const bool reduced = args.save_dir.empty();
+  const cv::Size model_input(predictor->meta().imgsz_w, predictor->meta().imgsz_h);
+  auto source = pipeline::MediaSource(files, model_input, reduced, args.vid_stride);
   int failures = 0;
-  for (const std::string& source : files) {
-    try {
-      if (HasVideoExtension(source)) {
-        RunVideo(*predictor, args, options, source, sink);
-        continue;
-      }
-      auto t0 = Clock::now();
-      cv::Mat image = ReadImage(source);
-      const double decode = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
-      Result r = predictor->Predict(image, options);
-      r.speed_ms.decode = decode;
-      sink.Emit(source, r, -1, args.all_contours, true);
-      if (!args.save_dir.empty()) SaveImage(args.save_dir, source, image, r);
-    } catch (const Error& e) {
-      if (e.code() != ErrorCode::kBadInput) throw;
-      std::fprintf(stderr, "cvdeploy: error: %s\n", e.what());
+  pipeline::Run(*predictor, *source, options, popts, [&](pipeline::Item& item) {
+    if (item.error) {
+      if (item.frame.frame < 0) video.Finish();
+      std::fprintf(stderr, "cvdeploy: error: %s\n", item.error->what());
       ++failures;
+      if (!HasVideoExtension(item.frame.name)) progress.Step();
+      return;
     }
+    const bool is_video = item.frame.frame >= 0;
+    sink.Emit(item.frame.name, item.result, is_video ? static_cast<int>(item.frame.frame) : -1,
+              args.all_contours, !is_video);
+    if (is_video) {
+      video.Add(item);
+      return;
+    }
+    video.Finish();
+    if (!args.save_dir.empty())
+      SaveImage(args.save_dir, item.frame.name, item.frame.image, item.result);
     if (images > 1) progress.Step();
-  }
+  });
+  video.Finish();
   progress.Finish();
   if (!args.save_dir.empty() && sink.human()) {
     std::printf("annotated results saved to %s\n", args.save_dir.c_str());
@@ -224,6 +239,7 @@ void RegisterPredict(CLI::App& app, int* exit_code) {
       ->required()
       ->expected(1, -1);
   args->thresholds.Add(*cmd, 0.25f);
+  args->pipeline.Add(*cmd);
   cmd->add_option("--save-dir", args->save_dir, "Write annotated images/videos here");
   cmd->add_option("--json", args->json, "Write JSON Lines to FILE, or '-' for stdout");
   cmd->add_option("--vid-stride", args->vid_stride, "Process every Nth video frame")

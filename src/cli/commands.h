@@ -10,5 +10,7 @@ namespace cvdeploy::cli {
 void RegisterInfo(CLI::App& app, int* exit_code);
 void RegisterPredict(CLI::App& app, int* exit_code);
 void RegisterValidate(CLI::App& app, int* exit_code);
+void RegisterConvert(CLI::App& app, int* exit_code);
+void RegisterBench(CLI::App& app, int* exit_code);
 
 }  // namespace cvdeploy::cli

@@ -36,6 +36,8 @@ int main(int argc, char** argv) {
   cvdeploy::cli::RegisterInfo(app, &exit_code);
   cvdeploy::cli::RegisterPredict(app, &exit_code);
   cvdeploy::cli::RegisterValidate(app, &exit_code);
+  cvdeploy::cli::RegisterConvert(app, &exit_code);
+  cvdeploy::cli::RegisterBench(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {

@@ -1,8 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "cli/options.h"
 
+#include <algorithm>
+#include <thread>
+
 #include "cvdeploy/error.h"
 #include "cvdeploy/model.h"
+#include "pipeline/pipeline.h"
 
 namespace cvdeploy::cli {
 
@@ -30,6 +34,34 @@ SessionOptions ModelArgs::ToSessionOptions() const {
   }
   if (!names_file.empty()) options.names = ReadNamesFile(names_file);
   return options;
+}
+
+void PipelineArgs::Add(CLI::App& cmd) {
+  cmd.add_option("--workers", workers,
+                 "Concurrent engine calls for many inputs (0: split the cores automatically)")
+      ->check(CLI::NonNegativeNumber);
+  cmd.add_option("--batch", batch, "Images per engine call (needs a dynamic batch axis)")
+      ->check(CLI::PositiveNumber);
+}
+
+void PipelineArgs::Resolve(size_t inputs, int* threads, int* workers_out) const {
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  if (workers > 0) {
+    *workers_out = workers;
+    if (*threads == 0) *threads = std::max(1, cores / workers);
+    return;
+  }
+  if (inputs <= 1) {
+    *workers_out = 1;  // one image: all cores to its one engine call (threads 0 = auto)
+    return;
+  }
+  if (*threads > 0) {
+    *workers_out = std::max(1, cores / *threads);
+    return;
+  }
+  const pipeline::ThreadSplit split = pipeline::DefaultSplit(cores);
+  *workers_out = split.workers;
+  *threads = split.engine_threads;
 }
 
 void ThresholdArgs::Add(CLI::App& cmd, float default_conf) {

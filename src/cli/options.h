@@ -24,6 +24,18 @@ struct ModelArgs {
   SessionOptions ToSessionOptions() const;
 };
 
+// --workers, --batch: how many images are in flight and how engine threads are split.
+struct PipelineArgs {
+  int workers = 0;  // 0: chosen from the cores and --threads
+  int batch = 1;
+
+  void Add(CLI::App& cmd);
+  // Resolves the thread split for `inputs` images given --threads (0: auto): a single input
+  // gets every core in one engine call; many inputs get pipeline::DefaultSplit unless the
+  // user fixed --workers and/or --threads.
+  void Resolve(size_t inputs, int* threads, int* workers) const;
+};
+
 // --conf, --iou, --max-det, --classes, --agnostic-nms
 struct ThresholdArgs {
   float conf = 0.25f;

@@ -1,0 +1,203 @@
+// SPDX-License-Identifier: Apache-2.0
+// The many-images pipeline: same results as a sequential loop, image by image and in order;
+// bounded in flight; bad inputs become items; failures stop the run cleanly.
+#include "pipeline/pipeline.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include "cvdeploy/image.h"
+#include "support/assets.h"
+#include "support/fixtures.h"
+
+namespace cvdeploy {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::Asset;
+
+std::vector<std::string> Coco(size_t n) {
+  std::vector<std::string> files;
+  for (const auto& e : fs::directory_iterator(Asset("datasets/coco128/images"))) {
+    files.push_back(e.path().string());
+  }
+  std::sort(files.begin(), files.end());
+  files.resize(std::min(n, files.size()));
+  return files;
+}
+
+void ExpectSame(const Result& a, const Result& b, const std::string& what) {
+  ASSERT_EQ(a.width, b.width) << what;
+  ASSERT_EQ(a.height, b.height) << what;
+  ASSERT_EQ(a.detections.size(), b.detections.size()) << what;
+  for (size_t i = 0; i < a.detections.size(); ++i) {
+    const Detection& x = a.detections[i];
+    const Detection& y = b.detections[i];
+    EXPECT_EQ(x.class_id, y.class_id) << what << " #" << i;
+    EXPECT_NEAR(x.confidence, y.confidence, 1e-5) << what << " #" << i;
+    EXPECT_NEAR(x.box.x1, y.box.x1, 1e-3) << what << " #" << i;
+    EXPECT_NEAR(x.box.y1, y.box.y1, 1e-3) << what << " #" << i;
+    EXPECT_NEAR(x.box.x2, y.box.x2, 1e-3) << what << " #" << i;
+    EXPECT_NEAR(x.box.y2, y.box.y2, 1e-3) << what << " #" << i;
+  }
+}
+
+class PipelineTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    SessionOptions one_thread;
+    one_thread.intra_op_threads = 1;
+    predictor_ = Predictor::Load(Asset("models/yolov8n-dq.onnx"), one_thread).release();
+  }
+  static void TearDownTestSuite() { delete predictor_; }
+  static cv::Size Input() { return {predictor_->meta().imgsz_w, predictor_->meta().imgsz_h}; }
+  static Predictor* predictor_;
+};
+Predictor* PipelineTest::predictor_ = nullptr;
+
+TEST_F(PipelineTest, PipelinedResultsEqualSequentialImageByImage) {
+  const std::vector<std::string> files = Coco(10);
+  std::vector<Result> sequential;
+  for (const auto& f : files) sequential.push_back(predictor_->Predict(ReadImage(f)));
+
+  pipeline::Options options;
+  options.workers = 2;
+  auto source = pipeline::MediaSource(files, Input(), true);
+  std::vector<size_t> order;
+  const pipeline::Stats stats =
+      pipeline::Run(*predictor_, *source, {}, options, [&](pipeline::Item& item) {
+        ASSERT_FALSE(item.error) << item.error->what();
+        ASSERT_LT(item.index, files.size());
+        EXPECT_EQ(item.frame.name, files[item.index]);
+        EXPECT_GT(item.result.speed_ms.decode, 0);
+        ExpectSame(item.result, sequential[item.index], files[item.index]);
+        order.push_back(item.index);
+      });
+  ASSERT_EQ(order.size(), files.size());
+  for (size_t i = 0; i < order.size(); ++i) EXPECT_EQ(order[i], i);
+  EXPECT_EQ(stats.items, files.size());
+  EXPECT_EQ(stats.errors, 0u);
+  EXPECT_LE(stats.max_in_flight, 4u);  // default window: 2 x workers x batch
+}
+
+TEST_F(PipelineTest, InFlightStaysWithinTheQueueBound) {
+  const std::vector<std::string> files = Coco(6);
+  pipeline::Options options;
+  options.workers = 2;
+  options.queue = 2;
+  auto source = pipeline::MediaSource(files, Input(), true);
+  size_t delivered = 0;
+  const auto stats =
+      pipeline::Run(*predictor_, *source, {}, options, [&](pipeline::Item&) { ++delivered; });
+  EXPECT_EQ(delivered, files.size());
+  EXPECT_LE(stats.max_in_flight, 2u);
+}
+
+TEST_F(PipelineTest, BadInputsBecomeItemsInPlaceAndTheRestRuns) {
+  const std::string dir = testing::MakeTempDir("pipeline_bad");
+  const std::string empty = testing::WriteZeroByteFile(dir);
+  const std::string truncated = testing::WriteTruncatedJpeg(dir);
+  const std::vector<std::string> files = {Asset("images/bus.jpg"), empty,
+                                          Asset("images/zidane.jpg"), truncated};
+  pipeline::Options options;
+  options.workers = 2;
+  auto source = pipeline::MediaSource(files, Input(), true);
+  std::vector<std::string> seen;
+  const auto stats = pipeline::Run(*predictor_, *source, {}, options, [&](pipeline::Item& item) {
+    seen.push_back(item.error ? std::string("error: ") + item.error->what()
+                              : std::to_string(item.result.detections.size()));
+  });
+  ASSERT_EQ(seen.size(), 4u);
+  EXPECT_NE(seen[0].rfind("error", 0), 0u);
+  EXPECT_NE(seen[1].find(empty), std::string::npos) << seen[1];
+  EXPECT_NE(seen[2].rfind("error", 0), 0u);
+  EXPECT_NE(seen[3].find("truncated JPEG"), std::string::npos) << seen[3];
+  EXPECT_EQ(stats.errors, 2u);
+}
+
+TEST_F(PipelineTest, ReducedDecodeMapsResultsToTheOriginalImage) {
+  // bus.jpg upscaled 3x: decoded at 1/2 scale (>= 640 on both sides), results in full-size
+  // coordinates and close to a full-resolution decode.
+  const std::string dir = testing::MakeTempDir("pipeline_large");
+  const cv::Mat bus = ReadImage(Asset("images/bus.jpg"));
+  cv::Mat large;
+  cv::resize(bus, large, bus.size() * 3, 0, 0, cv::INTER_CUBIC);
+  const std::string path = dir + "/large.jpg";
+  ASSERT_TRUE(cv::imwrite(path, large));
+
+  cv::Size original;
+  const cv::Mat reduced = ReadImageForModel(path, Input(), &original);
+  EXPECT_EQ(original, large.size());
+  EXPECT_EQ(reduced.cols, (large.cols + 1) / 2);  // 2430x3240 -> 1/2 keeps both sides >= 640
+  EXPECT_EQ(reduced.rows, (large.rows + 1) / 2);
+
+  const Result full = predictor_->Predict(large);
+  auto source = pipeline::MediaSource({path}, Input(), true);
+  Result piped;
+  pipeline::Run(*predictor_, *source, {}, {}, [&](pipeline::Item& item) { piped = item.result; });
+  EXPECT_EQ(piped.width, large.cols);
+  EXPECT_EQ(piped.height, large.rows);
+  // Confidences differ slightly between the two decodes, so close ones may swap places:
+  // match each full-resolution detection to its best same-class counterpart.
+  ASSERT_EQ(piped.detections.size(), full.detections.size());
+  for (size_t i = 0; i < full.detections.size(); ++i) {
+    float best = 0;
+    for (const Detection& p : piped.detections) {
+      if (p.class_id != full.detections[i].class_id) continue;
+      const BoxXYXY& a = p.box;
+      const BoxXYXY& b = full.detections[i].box;
+      const float iw = std::max(0.f, std::min(a.x2, b.x2) - std::max(a.x1, b.x1));
+      const float ih = std::max(0.f, std::min(a.y2, b.y2) - std::max(a.y1, b.y1));
+      best = std::max(best, iw * ih / (a.Area() + b.Area() - iw * ih));
+    }
+    EXPECT_GT(best, 0.95f) << "detection " << i;
+  }
+}
+
+TEST_F(PipelineTest, SinkExceptionStopsTheRunAndPropagates) {
+  const std::vector<std::string> files = Coco(8);
+  pipeline::Options options;
+  options.workers = 2;
+  auto source = pipeline::MediaSource(files, Input(), true);
+  size_t calls = 0;
+  EXPECT_THROW(pipeline::Run(*predictor_, *source, {}, options,
+                             [&](pipeline::Item&) {
+                               if (++calls == 2) throw std::runtime_error("disk full");
+                             }),
+               std::runtime_error);
+  EXPECT_EQ(calls, 2u);
+}
+
+TEST_F(PipelineTest, RejectsBadOptions) {
+  auto source = pipeline::MediaSource(Coco(1), Input(), true);
+  pipeline::Options options;
+  options.workers = 0;
+  EXPECT_THROW(pipeline::Run(*predictor_, *source, {}, options, [](pipeline::Item&) {}), Error);
+  options.workers = 1;
+  options.batch = 4;  // the sample model's batch axis is fixed at 1
+  try {
+    pipeline::Run(*predictor_, *source, {}, options, [](pipeline::Item&) {});
+    FAIL() << "batch 4 on a fixed-batch model must be refused";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
+    EXPECT_NE(std::string(e.what()).find("--dynamic-batch"), std::string::npos) << e.what();
+  }
+}
+
+TEST(PipelineSplit, DefaultSplitNeverOversubscribes) {
+  for (int cores = 1; cores <= 64; ++cores) {
+    const auto split = pipeline::DefaultSplit(cores);
+    EXPECT_GE(split.workers, 1);
+    EXPECT_GE(split.engine_threads, 1);
+    EXPECT_LE(split.workers * split.engine_threads, cores) << cores;
+  }
+  EXPECT_EQ(pipeline::DefaultSplit(2).workers, 2);
+  EXPECT_EQ(pipeline::DefaultSplit(2).engine_threads, 1);
+}
+
+}  // namespace
+}  // namespace cvdeploy
