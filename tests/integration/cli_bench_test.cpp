@@ -44,8 +44,8 @@ TEST(CliBench, SingleImageReportHasTheDocumentedKeysAndSaneValues) {
                            "--warmup", "1", "--iters", "4", "--json", json, "--csv", csv});
   ASSERT_EQ(run.exit_code, 0) << run.err;
   const auto j = nlohmann::json::parse(Slurp(json));
-  for (const char* k : {"machine", "ort_version", "provider", "commit", "model", "cold_start",
-                        "results"}) {
+  for (const char* k :
+       {"machine", "ort_version", "provider", "commit", "model", "cold_start", "results"}) {
     EXPECT_TRUE(j.contains(k)) << k;
   }
   EXPECT_EQ(j["ort_version"], "1.30.0");
@@ -112,8 +112,8 @@ TEST(CliBench, DirectoryRunsThePipelineAndMatchesTheSequentialLoop) {
   fs::copy_file(Asset("images/zidane.jpg"), dir + "/b.jpg");
   fs::copy_file(Asset("images/bus.jpg"), dir + "/c.jpg");
   const std::string json = dir + "/out.json";
-  const auto run = RunCli({"bench", "--model", Model(), "--source", dir, "--warmup", "1",
-                           "--iters", "3", "--compare-sequential", "--json", json});
+  const auto run = RunCli({"bench", "--model", Model(), "--source", dir, "--warmup", "1", "--iters",
+                           "3", "--compare-sequential", "--json", json});
   ASSERT_EQ(run.exit_code, 0) << run.err;
   const auto r = nlohmann::json::parse(Slurp(json))["results"][0];
   EXPECT_EQ(r["mode"], "pipeline");
