@@ -21,13 +21,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string Describe(const std::vector<std::string>& args, const ProcessResult& run) {
-  std::string cmd = "cvdeploy";
-  for (const auto& a : args) cmd += " " + a;
-  return cmd + "\n  exit " + std::to_string(run.exit_code) + "\n  stdout: <<" + run.out +
-         ">>\n  stderr: <<" + run.err + ">>";
-}
-
 std::string TrimEnd(std::string s) {
   while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
   return s;
@@ -95,7 +88,7 @@ class CliConvertTest : public ::testing::Test {
   static ProcessResult ExpectError(const std::vector<std::string>& args, int code,
                                    const std::string& names) {
     ProcessResult run = RunCli(args, *dir_);
-    const std::string what = Describe(args, run);
+    const std::string what = DescribeRun(args, run);
     EXPECT_EQ(run.exit_code, code) << what;
     const std::string err = TrimEnd(run.err);
     EXPECT_EQ(err.find('\n'), std::string::npos) << "more than one stderr line: " << what;

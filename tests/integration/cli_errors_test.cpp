@@ -19,12 +19,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string Describe(const std::vector<std::string>& args, const ProcessResult& run) {
-  std::string cmd = "cvdeploy";
-  for (const auto& a : args) cmd += " " + a;
-  return cmd + "\n  exit " + std::to_string(run.exit_code) + "\n  stderr: <<" + run.err + ">>";
-}
-
 void ExpectNoCrashText(const std::string& err, const std::string& what) {
   for (const char* bad : {"terminate", "what()", "Aborted", "core dumped", "Stack trace",
                           "stack trace", "Segmentation"}) {
@@ -44,7 +38,7 @@ class CliErrorsTest : public ::testing::Test {
   // Bad input: exit 3 and exactly one stderr line that contains `names` and says more.
   void ExpectBadInput(const std::vector<std::string>& args, const std::string& names) {
     const ProcessResult run = RunCli(args, dir_);
-    const std::string what = Describe(args, run);
+    const std::string what = DescribeRun(args, run);
     EXPECT_EQ(run.exit_code, 3) << what;
     std::string err = run.err;
     while (!err.empty() && (err.back() == '\n' || err.back() == '\r')) err.pop_back();
@@ -59,7 +53,7 @@ class CliErrorsTest : public ::testing::Test {
   // Usage error: exit 2, something on stderr, no crash text.
   ProcessResult ExpectUsage(const std::vector<std::string>& args) {
     ProcessResult run = RunCli(args, dir_);
-    const std::string what = Describe(args, run);
+    const std::string what = DescribeRun(args, run);
     EXPECT_EQ(run.exit_code, 2) << what;
     EXPECT_FALSE(run.err.empty()) << what;
     ExpectNoCrashText(run.err, what);
@@ -140,7 +134,7 @@ TEST_F(CliErrorsTest, GoodImageSucceeds) {
   const std::vector<std::string> args = {"predict", "--model", model_, "--source",
                                          image_,    "--json",  "-"};
   const ProcessResult run = RunCli(args, dir_);
-  EXPECT_EQ(run.exit_code, 0) << Describe(args, run);
+  EXPECT_EQ(run.exit_code, 0) << DescribeRun(args, run);
   EXPECT_NE(run.out.find("bus"), std::string::npos) << run.out.substr(0, 400);
 }
 
@@ -149,7 +143,7 @@ TEST_F(CliErrorsTest, GoodVideoSucceeds) {
   const std::vector<std::string> args = {"predict", "--model", model_, "--source",
                                          path,      "--json",  "-"};
   const ProcessResult run = RunCli(args, dir_);
-  EXPECT_EQ(run.exit_code, 0) << Describe(args, run);
+  EXPECT_EQ(run.exit_code, 0) << DescribeRun(args, run);
 }
 
 }  // namespace

@@ -83,4 +83,11 @@ ProcessResult RunCli(const std::vector<std::string>& args, const std::string& cw
   return RunProcess(CliBinary(), args, cwd);
 }
 
+std::string DescribeRun(const std::vector<std::string>& args, const ProcessResult& run) {
+  std::string cmd = "cvdeploy";
+  for (const auto& a : args) cmd += " " + a;
+  return cmd + "\n  exit " + std::to_string(run.exit_code) + "\n  stdout: <<" + run.out +
+         ">>\n  stderr: <<" + run.err + ">>";
+}
+
 }  // namespace cvdeploy::testing

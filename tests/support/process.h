@@ -20,4 +20,7 @@ ProcessResult RunProcess(const std::string& program, const std::vector<std::stri
 // RunProcess(CliBinary(), args, cwd).
 ProcessResult RunCli(const std::vector<std::string>& args, const std::string& cwd = "");
 
+// "cvdeploy ARGS" with its exit code, stdout and stderr, for assertion messages.
+std::string DescribeRun(const std::vector<std::string>& args, const ProcessResult& run);
+
 }  // namespace cvdeploy::testing
