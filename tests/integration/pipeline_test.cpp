@@ -10,7 +10,9 @@
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
+#include "core/file_util.h"
 #include "cvdeploy/image.h"
+#include "model/graph_edit.h"
 #include "support/assets.h"
 #include "support/fixtures.h"
 
@@ -186,6 +188,28 @@ TEST_F(PipelineTest, RejectsBadOptions) {
     EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
     EXPECT_NE(std::string(e.what()).find("--dynamic-batch"), std::string::npos) << e.what();
   }
+}
+
+TEST_F(PipelineTest, BatchedRunOnADynamicBatchModelEqualsSequential) {
+  // 5 images in batches of 2: the last engine call holds a single image.
+  const auto bytes = core::ReadFileBytes(Asset("models/yolov8n-dq.onnx"));
+  SessionOptions one_thread;
+  one_thread.intra_op_threads = 1;
+  auto dynamic = Predictor::LoadFromMemory(model::MakeBatchDynamic(bytes, "yolov8n-dq.onnx"),
+                                           "yolov8n-dq (dynamic batch)", one_thread);
+  ASSERT_LT(dynamic->meta().batch, 1);
+  const std::vector<std::string> files = Coco(5);
+  pipeline::Options options;
+  options.workers = 2;
+  options.batch = 2;
+  auto source = pipeline::MediaSource(files, Input(), true);
+  size_t n = 0;
+  pipeline::Run(*dynamic, *source, {}, options, [&](pipeline::Item& item) {
+    ASSERT_FALSE(item.error);
+    ASSERT_EQ(item.index, n++);
+    ExpectSame(item.result, predictor_->Predict(ReadImage(files[item.index])), files[item.index]);
+  });
+  EXPECT_EQ(n, files.size());
 }
 
 TEST(PipelineSplit, DefaultSplitNeverOversubscribes) {
