@@ -2,8 +2,8 @@
 #include "cli/options.h"
 
 #include <algorithm>
-#include <thread>
 
+#include "bench/machine.h"
 #include "cvdeploy/error.h"
 #include "cvdeploy/model.h"
 #include "pipeline/pipeline.h"
@@ -45,7 +45,8 @@ void PipelineArgs::Add(CLI::App& cmd) {
 }
 
 void PipelineArgs::Resolve(size_t inputs, int* threads, int* workers_out) const {
-  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  // Physical cores, as ONNX Runtime's default thread count: SMT siblings share the FP units.
+  const int cores = std::max(1, bench::DetectMachine().physical_cores);
   if (workers > 0) {
     *workers_out = workers;
     if (*threads == 0) *threads = std::max(1, cores / workers);
