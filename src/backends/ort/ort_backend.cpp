@@ -3,12 +3,10 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <fstream>
 #include <mutex>
-#include <set>
-#include <thread>
 
 #include "backends/backend.h"
+#include "bench/machine.h"
 #include "cvdeploy/error.h"
 
 namespace cvdeploy::backends {
@@ -19,20 +17,6 @@ Ort::Env& Environment() {
   // reaches callers as an exception with the engine's message instead.
   static Ort::Env env(ORT_LOGGING_LEVEL_FATAL, "cvdeploy");
   return env;
-}
-
-int PhysicalCores() {
-  // Count distinct (physical id, core id) pairs; fall back to logical CPUs.
-  std::ifstream cpuinfo("/proc/cpuinfo");
-  std::set<std::pair<std::string, std::string>> cores;
-  std::string line, physical = "0";
-  while (std::getline(cpuinfo, line)) {
-    auto value = [&] { return line.substr(line.find(':') + 1); };
-    if (line.rfind("physical id", 0) == 0) physical = value();
-    if (line.rfind("core id", 0) == 0) cores.emplace(physical, value());
-  }
-  const int logical = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  return cores.empty() ? logical : std::min(logical, static_cast<int>(cores.size()));
 }
 
 struct DeviceSpec {
@@ -82,7 +66,8 @@ class OrtBackend : public Backend {
     Environment();  // provider registration logs through the environment: create it first
     const DeviceSpec device = ParseDevice(options.device);
     Ort::SessionOptions so;
-    threads_ = options.intra_op_threads > 0 ? options.intra_op_threads : PhysicalCores();
+    threads_ = options.intra_op_threads > 0 ? options.intra_op_threads
+                                            : bench::DetectMachine().physical_cores;
     so.SetIntraOpNumThreads(threads_);
     so.SetInterOpNumThreads(1);
     // Engine threads block instead of spinning between runs. Measured with cvdeploy bench on
