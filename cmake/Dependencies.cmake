@@ -8,6 +8,7 @@ find_package(spdlog REQUIRED)
 find_package(OpenSSL 3 REQUIRED)
 find_package(ONNX REQUIRED)
 find_package(Protobuf REQUIRED)
+find_package(Boost 1.74 REQUIRED)  # header-only: Beast (HTTP) and Asio
 find_package(JPEG REQUIRED)  # libjpeg-turbo: the fast JPEG path of image decoding
 
 # OpenCV: Debian's per-module -dev packages ship no CMake config, so find the four

@@ -2,6 +2,7 @@
 // Image and video input with errors that name the input and the reason.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -23,7 +24,33 @@ cv::Mat DecodeImage(const std::vector<uint8_t>& bytes, const std::string& name);
 // size; RescaleResult (predictor.h) maps a result back to it. Errors as DecodeImage.
 cv::Mat DecodeImageForModel(const std::vector<uint8_t>& bytes, const std::string& name,
                             cv::Size model_input, cv::Size* original);
+// Same for bytes not owned by a vector (an HTTP request body): `data` is only read, and
+// must stay valid for the duration of the call.
+cv::Mat DecodeImageForModel(const uint8_t* data, size_t size, const std::string& name,
+                            cv::Size model_input, cv::Size* original);
 cv::Mat ReadImageForModel(const std::string& path, cv::Size model_input, cv::Size* original);
+
+enum class ImageFormat { kUnknown, kJpeg, kPng, kWebp, kBmp };
+
+struct ImageHeader {
+  ImageFormat format = ImageFormat::kUnknown;
+  int width = 0;
+  int height = 0;
+};
+
+// Reads the format and pixel dimensions from an encoded image's header without decoding it
+// (so a server can refuse a decompression bomb before allocating). Reads only the bytes it
+// needs (for a JPEG, the segments before the frame header); never allocates for pixels.
+// Returns format kUnknown (0x0) when the magic bytes match none of the formats, including
+// inputs too short to hold the magic. Throws Error(kBadInput) "NAME: reason" for a
+// recognised format whose header is truncated or malformed (e.g. a JPEG without a SOF
+// marker before the data ends, zero or negative dimensions). A successful probe says the
+// header is well formed, not that the rest of the file decodes. JPEG sizes are as stored,
+// before EXIF orientation (which may swap them; the area is the same). TIFF, which
+// DecodeImage accepts, probes as kUnknown.
+ImageHeader ProbeImage(const uint8_t* data, size_t size, const std::string& name);
+// "jpeg", "png", "webp", "bmp" or "unknown".
+std::string ImageFormatName(ImageFormat format);
 
 bool HasImageExtension(const std::string& path);
 bool HasVideoExtension(const std::string& path);

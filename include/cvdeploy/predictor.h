@@ -35,6 +35,16 @@ struct PredictOptions {
   bool multi_label = false;   // one candidate per (box, class) above conf, as in validation
   bool all_contours = false;  // segment: keep every contour, not only the largest
   bool masks = true;          // segment: compute masks (polygons need them)
+  // Square input size for this call; 0: the model's. Only a model with dynamic spatial axes
+  // accepts another size (a multiple of its stride); a fixed-size model accepts its own.
+  int imgsz = 0;
+};
+
+// One engine output as float32, row-major (Predictor::Infer).
+struct OutputTensor {
+  std::string name;
+  std::vector<int64_t> shape;
+  std::vector<float> data;
 };
 
 // Benchmark support: the engine alone ("bare engine") on an input tensor letterboxed once
@@ -77,6 +87,17 @@ class Predictor {
   // Runs images together when the model's batch axis allows, else one by one.
   std::vector<Result> PredictBatch(const std::vector<cv::Mat>& images,
                                    const PredictOptions& options = {}) const;
+  // Same with options per image (a server's batch of independent requests); every image
+  // must use the same imgsz.
+  std::vector<Result> PredictBatch(const std::vector<cv::Mat>& images,
+                                   const std::vector<PredictOptions>& options) const;
+
+  // The engine alone on an already preprocessed NCHW float32 input (KServe v2 tensors):
+  // no letterbox, no postprocessing. The shape must be [B, 3, H, W] with H and W the
+  // model's (any for dynamic spatial axes) and B within a fixed batch axis. Returns every
+  // model output, named as in the model. Throws Error(kInvalidArgument) for a shape the
+  // model cannot take, Error(kRuntime) when the engine fails. Thread-safe.
+  std::vector<OutputTensor> Infer(const float* input, const std::vector<int64_t>& shape) const;
 
   // Ends profiling (SessionOptions::profile_prefix) and returns the profile's path.
   std::string EndProfiling() const;

@@ -38,6 +38,7 @@ int main(int argc, char** argv) {
   cvdeploy::cli::RegisterValidate(app, &exit_code);
   cvdeploy::cli::RegisterConvert(app, &exit_code);
   cvdeploy::cli::RegisterBench(app, &exit_code);
+  cvdeploy::cli::RegisterServe(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {

@@ -24,13 +24,25 @@ std::string LowerExtension(const std::string& path) {
   return ext;
 }
 
-bool StartsWith(const std::vector<uint8_t>& b, std::initializer_list<uint8_t> magic) {
+// The encoded bytes being decoded: a view, so a caller's buffer is never copied.
+struct Bytes {
+  const uint8_t* ptr;
+  size_t n;
+  const uint8_t* data() const { return ptr; }
+  size_t size() const { return n; }
+  bool empty() const { return n == 0; }
+  const uint8_t* begin() const { return ptr; }
+  const uint8_t* end() const { return ptr + n; }
+  uint8_t operator[](size_t i) const { return ptr[i]; }
+};
+
+bool StartsWith(const Bytes& b, std::initializer_list<uint8_t> magic) {
   if (b.size() < magic.size()) return false;
   return std::equal(magic.begin(), magic.end(), b.begin());
 }
 
 // Returns "" when the bytes look like a complete image of a known container, else the reason.
-std::string CheckContainer(const std::vector<uint8_t>& b) {
+std::string CheckContainer(const Bytes& b) {
   if (StartsWith(b, {0xFF, 0xD8, 0xFF})) {
     // A complete JPEG ends with the EOI marker, possibly followed by padding bytes.
     size_t end = b.size();
@@ -58,7 +70,7 @@ std::string CheckContainer(const std::vector<uint8_t>& b) {
 }
 
 // Reads a baseline/progressive JPEG's frame size from its SOF marker; false if not found.
-bool JpegSize(const std::vector<uint8_t>& b, cv::Size* size) {
+bool JpegSize(const Bytes& b, cv::Size* size) {
   size_t i = 2;  // after SOI
   while (i + 4 <= b.size()) {
     if (b[i] != 0xFF) return false;
@@ -110,6 +122,12 @@ bool HasVideoExtension(const std::string& path) {
 
 cv::Mat DecodeImageForModel(const std::vector<uint8_t>& bytes, const std::string& name,
                             cv::Size model_input, cv::Size* original) {
+  return DecodeImageForModel(bytes.data(), bytes.size(), name, model_input, original);
+}
+
+cv::Mat DecodeImageForModel(const uint8_t* data, size_t size, const std::string& name,
+                            cv::Size model_input, cv::Size* original) {
+  const Bytes bytes{data, data == nullptr ? 0 : size};
   if (bytes.empty()) throw BadInput(name + ": file is empty (0 bytes)");
   if (std::string reason = CheckContainer(bytes); !reason.empty())
     throw BadInput(name + ": " + reason);

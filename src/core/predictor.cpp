@@ -30,7 +30,7 @@ struct Workspace {
   std::unique_ptr<backends::RunContext> context;
 };
 
-void ValidateOptions(const PredictOptions& o) {
+void ValidateOptions(const PredictOptions& o, const ModelMeta& meta) {
   if (!(o.conf >= 0.f && o.conf <= 1.f)) {
     throw InvalidArgument("conf must be in [0, 1], got " + std::to_string(o.conf));
   }
@@ -39,6 +39,17 @@ void ValidateOptions(const PredictOptions& o) {
   }
   if (o.max_det <= 0)
     throw InvalidArgument("max_det must be positive, got " + std::to_string(o.max_det));
+  if (o.imgsz < 0) throw InvalidArgument("imgsz must be positive, got " + std::to_string(o.imgsz));
+  if (o.imgsz == 0) return;
+  if (!meta.dynamic && (o.imgsz != meta.imgsz_h || o.imgsz != meta.imgsz_w)) {
+    throw InvalidArgument("imgsz " + std::to_string(o.imgsz) + " differs from the model's fixed " +
+                          std::to_string(meta.imgsz_h) + "x" + std::to_string(meta.imgsz_w) +
+                          " input");
+  }
+  if (meta.dynamic && o.imgsz % meta.stride != 0) {
+    throw InvalidArgument("imgsz " + std::to_string(o.imgsz) + " is not a multiple of the stride " +
+                          std::to_string(meta.stride));
+  }
 }
 
 }  // namespace
@@ -70,14 +81,17 @@ struct Predictor::Impl {
 
   // Letterboxes images[0, n) into ws.input for an engine call of batch `slots` (>= n).
   // Returns the input shape.
-  std::vector<int64_t> Preprocess(const cv::Mat* images, size_t n, int slots, Workspace& ws) const {
+  // `imgsz` 0: the model's size.
+  std::vector<int64_t> Preprocess(const cv::Mat* images, size_t n, int slots, Workspace& ws,
+                                  int imgsz = 0) const {
     const ModelMeta& meta = info.meta;
     // Rectangular (stride-aligned) input only for a single image on a dynamic-size model.
     const int auto_stride = (meta.dynamic && slots == 1) ? meta.stride : 0;
+    const cv::Size target =
+        imgsz > 0 ? cv::Size(imgsz, imgsz) : cv::Size(meta.imgsz_w, meta.imgsz_h);
     ws.letterboxes.resize(n);
     for (size_t i = 0; i < n; ++i) {
-      ws.letterboxes[i] = vision::ComputeLetterbox(
-          images[i].size(), cv::Size(meta.imgsz_w, meta.imgsz_h), auto_stride);
+      ws.letterboxes[i] = vision::ComputeLetterbox(images[i].size(), target, auto_stride);
     }
     const cv::Size dst = ws.letterboxes[0].dst;
     const size_t per_image = 3 * static_cast<size_t>(dst.area());
@@ -92,11 +106,12 @@ struct Predictor::Impl {
     return {slots, 3, dst.height, dst.width};
   }
 
-  // Runs images[0, n) as one engine call of batch `slots` (>= n) into results[0, n).
-  void RunChunk(const cv::Mat* images, size_t n, int slots, const PredictOptions& options,
+  // Runs images[0, n) as one engine call of batch `slots` (>= n) into results[0, n), image i
+  // postprocessed with options[i] (all with the same imgsz).
+  void RunChunk(const cv::Mat* images, size_t n, int slots, const PredictOptions* options,
                 Workspace& ws, Result* results) const {
     auto t0 = Clock::now();
-    const std::vector<int64_t> shape = Preprocess(images, n, slots, ws);
+    const std::vector<int64_t> shape = Preprocess(images, n, slots, ws, options[0].imgsz);
     auto t1 = Clock::now();
     backend->Run(*ws.context, ws.input.data(), shape, ws.outputs);
     auto t2 = Clock::now();
@@ -111,8 +126,8 @@ struct Predictor::Impl {
       r.width = images[i].cols;
       r.height = images[i].rows;
       r.task = info.meta.task;
-      r.detections =
-          vision::Postprocess(ws.views, static_cast<int>(i), info.meta, ws.letterboxes[i], options);
+      r.detections = vision::Postprocess(ws.views, static_cast<int>(i), info.meta,
+                                         ws.letterboxes[i], options[i]);
       r.speed_ms.preprocess = preprocess / n;
       r.speed_ms.inference = inference / n;
       r.speed_ms.postprocess = MsSince(t3);
@@ -189,16 +204,28 @@ std::unique_ptr<EngineProbe> Predictor::NewEngineProbe(const std::vector<cv::Mat
 }
 
 Result Predictor::Predict(const cv::Mat& image, const PredictOptions& options) const {
-  ValidateOptions(options);
+  ValidateOptions(options, impl_->info.meta);
   Result result;
   auto ws = impl_->pool.Acquire();
-  impl_->RunChunk(&image, 1, impl_->SlotsFor(1), options, *ws, &result);
+  impl_->RunChunk(&image, 1, impl_->SlotsFor(1), &options, *ws, &result);
   return result;
 }
 
 std::vector<Result> Predictor::PredictBatch(const std::vector<cv::Mat>& images,
                                             const PredictOptions& options) const {
-  ValidateOptions(options);
+  return PredictBatch(images, std::vector<PredictOptions>(images.size(), options));
+}
+
+std::vector<Result> Predictor::PredictBatch(const std::vector<cv::Mat>& images,
+                                            const std::vector<PredictOptions>& options) const {
+  if (options.size() != images.size()) {
+    throw InvalidArgument("PredictBatch: " + std::to_string(images.size()) + " images but " +
+                          std::to_string(options.size()) + " option sets");
+  }
+  for (const auto& o : options) {
+    ValidateOptions(o, impl_->info.meta);
+    if (o.imgsz != options[0].imgsz) throw InvalidArgument("a batch must use one imgsz");
+  }
   std::vector<Result> results(images.size());
   if (images.empty()) return results;
   auto ws = impl_->pool.Acquire();
@@ -208,10 +235,41 @@ std::vector<Result> Predictor::PredictBatch(const std::vector<cv::Mat>& images,
   const size_t chunk = model_batch > 0 ? static_cast<size_t>(model_batch) : images.size();
   for (size_t begin = 0; begin < images.size(); begin += chunk) {
     const size_t n = std::min(images.size(), begin + chunk) - begin;
-    impl_->RunChunk(images.data() + begin, n, impl_->SlotsFor(n), options, *ws,
+    impl_->RunChunk(images.data() + begin, n, impl_->SlotsFor(n), options.data() + begin, *ws,
                     results.data() + begin);
   }
   return results;
+}
+
+std::vector<OutputTensor> Predictor::Infer(const float* input,
+                                           const std::vector<int64_t>& shape) const {
+  const ModelMeta& meta = impl_->info.meta;
+  auto dims = [&] {
+    std::string s = "[";
+    for (size_t i = 0; i < shape.size(); ++i) s += (i ? "," : "") + std::to_string(shape[i]);
+    return s + "]";
+  };
+  if (shape.size() != 4 || shape[1] != 3 || shape[0] < 1 || shape[2] < 1 || shape[3] < 1) {
+    throw InvalidArgument("input shape " + dims() + " is not [B,3,H,W]");
+  }
+  if (!meta.dynamic && (shape[2] != meta.imgsz_h || shape[3] != meta.imgsz_w)) {
+    throw InvalidArgument("input shape " + dims() + " does not match the model's input [B,3," +
+                          std::to_string(meta.imgsz_h) + "," + std::to_string(meta.imgsz_w) + "]");
+  }
+  if (meta.batch > 0 && shape[0] != meta.batch) {
+    throw InvalidArgument("input shape " + dims() + ": the model's batch axis is fixed at " +
+                          std::to_string(meta.batch));
+  }
+  auto ws = impl_->pool.Acquire();
+  impl_->backend->Run(*ws->context, input, shape, ws->outputs);
+  std::vector<OutputTensor> outputs(ws->outputs.size());
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    outputs[i].name =
+        i < impl_->info.outputs.size() ? impl_->info.outputs[i].name : "output" + std::to_string(i);
+    outputs[i].shape = ws->outputs[i].shape;
+    outputs[i].data = ws->outputs[i].data;
+  }
+  return outputs;
 }
 
 ModelInfo ReadModelInfo(const std::string& path) {

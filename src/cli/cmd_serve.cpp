@@ -1,0 +1,178 @@
+// SPDX-License-Identifier: Apache-2.0
+// cvdeploy serve: the inference server (KServe v2 + image endpoints). Flags map onto
+// server::ServerOptions; everything else lives in src/server/.
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cli/commands.h"
+#include "cvdeploy/error.h"
+#include "server/server.h"
+
+namespace cvdeploy::cli {
+namespace {
+
+struct ServeArgs {
+  std::vector<std::string> models, load_models;
+  std::string repository, control = "", access_log = "-";
+  double poll_interval = 0, read_timeout = 30, idle_timeout = 60, drain_timeout = 30;
+  int metrics_port = -1;
+  int64_t request_timeout_ms = 60000;
+  double max_image_mp = 40;
+  size_t max_body_bytes = 32u << 20, max_header_bytes = 16u << 10, max_connections = 1024;
+  bool exit_on_error = true;
+};
+
+// PATH[:name]; the name defaults to the file name without its extension.
+server::RepositoryOptions::File ParseModelArg(const std::string& arg) {
+  std::string path = arg, name;
+  const size_t colon = arg.rfind(':');
+  if (colon != std::string::npos && arg.find('/', colon) == std::string::npos) {
+    path = arg.substr(0, colon);
+    name = arg.substr(colon + 1);
+    if (name.empty()) throw InvalidArgument("--model " + arg + ": empty model name after ':'");
+  }
+  if (name.empty()) name = std::filesystem::path(path).stem().string();
+  if (name.find_first_of("/ ?#%") != std::string::npos) {
+    throw InvalidArgument("--model " + arg + ": model name '" + name +
+                          "' may not contain '/', ' ', '?', '#' or '%'");
+  }
+  return {name, path};
+}
+
+server::ServerOptions ToOptions(const ServeArgs& a, const std::string& host, int port,
+                                int io_threads, int instances, int threads) {
+  server::ServerOptions o;
+  o.host = host;
+  o.port = port;
+  if (a.metrics_port >= 0) o.metrics_port = a.metrics_port;
+  o.io_threads = io_threads;
+  auto& r = o.repository;
+  r.dir = a.repository;
+  for (const auto& m : a.models) r.files.push_back(ParseModelArg(m));
+  if (r.dir.empty() && r.files.empty()) {
+    throw InvalidArgument("serve: give --model PATH[:name] (repeatable) or --model-repository DIR");
+  }
+  std::string control = a.control;
+  if (control.empty()) control = a.poll_interval > 0 ? "poll" : "none";
+  if (control == "none") {
+    r.control = server::ModelControl::kNone;
+  } else if (control == "poll") {
+    r.control = server::ModelControl::kPoll;
+    if (a.poll_interval <= 0) {
+      throw InvalidArgument("serve: --model-control poll needs --poll-interval SECONDS > 0");
+    }
+  } else {
+    r.control = server::ModelControl::kExplicit;
+  }
+  if (r.control != server::ModelControl::kNone && r.dir.empty()) {
+    throw InvalidArgument("serve: --model-control " + control + " needs --model-repository");
+  }
+  if (!a.load_models.empty() && r.control != server::ModelControl::kExplicit) {
+    throw InvalidArgument("serve: --load-model needs --model-control explicit");
+  }
+  r.poll_interval_s = a.poll_interval;
+  r.load_at_start = a.load_models;
+  r.instances = instances;
+  r.threads = threads;
+  auto ms = [](double s) { return std::chrono::milliseconds(static_cast<int64_t>(s * 1000)); };
+  o.limits.max_body_bytes = a.max_body_bytes;
+  o.limits.max_header_bytes = a.max_header_bytes;
+  o.limits.read_timeout = ms(a.read_timeout);
+  o.limits.idle_timeout = ms(a.idle_timeout);
+  o.limits.max_connections = a.max_connections;
+  o.api.explicit_control = r.control == server::ModelControl::kExplicit;
+  o.api.default_timeout = std::chrono::milliseconds(a.request_timeout_ms);
+  o.api.max_image_pixels = static_cast<uint64_t>(a.max_image_mp * 1e6);
+  o.drain_timeout = ms(a.drain_timeout);
+  o.access_log = a.access_log;
+  o.exit_on_error = a.exit_on_error;
+  return o;
+}
+
+}  // namespace
+
+void RegisterServe(CLI::App& app, int* exit_code) {
+  auto* cmd = app.add_subcommand(
+      "serve", "Serve models over HTTP: KServe v2 (Open Inference Protocol) and image endpoints");
+  auto args = std::make_shared<ServeArgs>();
+  auto host = std::make_shared<std::string>("127.0.0.1");
+  auto port = std::make_shared<int>(8080);
+  auto io_threads = std::make_shared<int>(2);
+  auto instances = std::make_shared<int>(0);
+  auto threads = std::make_shared<int>(0);
+  cmd->add_option("--model", args->models,
+                  "Serve a model file as version 1: PATH[:name] (name defaults to the file "
+                  "name without extension); repeatable");
+  cmd->add_option("--model-repository", args->repository,
+                  "Repository DIR/<name>/<version>/model.onnx [+ DIR/<name>/config.json]");
+  cmd->add_option("--model-control", args->control,
+                  "none (default), poll (reload on change; needs --poll-interval) or explicit "
+                  "(load/unload through the repository API)")
+      ->check(CLI::IsMember({"none", "poll", "explicit"}));
+  cmd->add_option("--load-model", args->load_models,
+                  "With --model-control explicit: models to load at start; repeatable");
+  cmd->add_option("--poll-interval", args->poll_interval,
+                  "Seconds between repository scans (implies --model-control poll)")
+      ->check(CLI::Range(0.0, 86400.0));
+  cmd->add_option("--host", *host, "Address to bind")->capture_default_str();
+  cmd->add_option("--port", *port, "Port (0: any free port)")
+      ->check(CLI::Range(0, 65535))
+      ->capture_default_str();
+  cmd->add_option("--metrics-port", args->metrics_port,
+                  "Serve /metrics on this port instead of the main one")
+      ->check(CLI::Range(0, 65535));
+  cmd->add_option("--io-threads", *io_threads, "HTTP I/O threads")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
+  cmd->add_option("--instances", *instances,
+                  "Default concurrent engine calls per model (0: by cores); config.json overrides")
+      ->check(CLI::Range(0, 64));
+  cmd->add_option("--threads", *threads,
+                  "Default engine threads per call (0: cores / instances); config.json overrides")
+      ->check(CLI::Range(0, 256));
+  cmd->add_option("--request-timeout-ms", args->request_timeout_ms,
+                  "Deadline of a request without X-Request-Timeout-Ms; expired queued work is "
+                  "answered 504 and not run")
+      ->check(CLI::Range(int64_t{1}, int64_t{86400000}))
+      ->capture_default_str();
+  cmd->add_option("--max-body-bytes", args->max_body_bytes, "Largest request body (413 above)")
+      ->check(CLI::Range(size_t{1024}, size_t{1} << 32))
+      ->capture_default_str();
+  cmd->add_option("--max-header-bytes", args->max_header_bytes,
+                  "Largest request line + headers (431 above)")
+      ->check(CLI::Range(size_t{512}, size_t{1} << 20))
+      ->capture_default_str();
+  cmd->add_option("--max-image-mp", args->max_image_mp,
+                  "Largest image in megapixels, read from the image header before decoding")
+      ->check(CLI::Range(0.001, 10000.0))
+      ->capture_default_str();
+  cmd->add_option("--read-timeout", args->read_timeout,
+                  "Seconds a request may take to arrive once started (slow clients are dropped)")
+      ->check(CLI::Range(0.05, 3600.0))
+      ->capture_default_str();
+  cmd->add_option("--idle-timeout", args->idle_timeout,
+                  "Seconds a keep-alive connection may wait for its next request")
+      ->check(CLI::Range(0.05, 86400.0))
+      ->capture_default_str();
+  cmd->add_option("--max-connections", args->max_connections, "Concurrent connections (503 above)")
+      ->check(CLI::Range(size_t{1}, size_t{1000000}))
+      ->capture_default_str();
+  cmd->add_option("--drain-timeout", args->drain_timeout,
+                  "Seconds to let in-flight requests finish after SIGTERM/SIGINT")
+      ->check(CLI::Range(0.0, 3600.0))
+      ->capture_default_str();
+  cmd->add_option("--access-log", args->access_log,
+                  "JSON access log: - (stdout), a file to append to, or '' to disable")
+      ->capture_default_str();
+  cmd->add_option("--exit-on-error", args->exit_on_error,
+                  "Exit (code 3) when a model fails its initial load")
+      ->capture_default_str();
+  cmd->callback([=] {
+    *exit_code =
+        server::RunServer(ToOptions(*args, *host, *port, *io_threads, *instances, *threads));
+  });
+}
+
+}  // namespace cvdeploy::cli

@@ -1,0 +1,237 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "server/api.h"
+
+#include "cvdeploy/build_info.h"
+#include "server/http_error.h"
+#include "server/kserve.h"
+
+namespace cvdeploy::server {
+namespace {
+
+std::vector<std::string> Segments(const std::string& path) {
+  std::vector<std::string> out;
+  size_t start = 1;
+  while (start <= path.size()) {
+    const size_t slash = path.find('/', start);
+    const size_t end = slash == std::string::npos ? path.size() : slash;
+    out.push_back(path.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
+HttpResponse Json(int status, const nlohmann::json& body) {
+  HttpResponse r;
+  r.status = status;
+  r.body = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return r;
+}
+
+HttpResponse MethodNotAllowed(const std::string& allowed) {
+  HttpResponse r = JsonError(405, "method not allowed; use " + allowed);
+  r.headers.emplace_back("Allow", allowed);
+  return r;
+}
+
+}  // namespace
+
+std::optional<int64_t> ParseVersion(const std::string& text) {
+  if (text.empty() || text.size() > 18 || text.find_first_not_of("0123456789") != std::string::npos) {
+    return std::nullopt;
+  }
+  const int64_t v = std::stoll(text);
+  if (v < 1) return std::nullopt;
+  return v;
+}
+
+Api::Api(ModelRepository& repository, Registry& registry, ApiOptions options)
+    : repository_(repository), registry_(registry), options_(options) {}
+
+void Api::Handle(HttpRequest& request, Respond respond) {
+  try {
+    const auto seg = Segments(request.path);
+    const std::string& method = request.method;
+    auto expect = [&](const char* m) {
+      if (method != m) throw HttpError(405, m);
+    };
+    try {
+      if (seg.size() == 1 && seg[0] == "metrics" && options_.serve_metrics) {
+        expect("GET");
+        HttpResponse r;
+        r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+        r.body = registry_.Render();
+        return respond(std::move(r));
+      }
+      if (seg.size() == 1 && seg[0] == "v2") {
+        expect("GET");
+        return ServerMetadata(respond);
+      }
+      if (seg.size() == 3 && seg[0] == "v2" && seg[1] == "health") {
+        expect("GET");
+        if (seg[2] == "live" || seg[2] == "ready") return Health(seg[2], respond);
+      }
+      if (seg.size() >= 3 && seg[0] == "v2" && seg[1] == "repository") {
+        if (seg.size() == 3 && seg[2] == "index") {
+          if (method != "GET" && method != "POST") throw HttpError(405, "GET, POST");
+          return Repository("", "index", respond);
+        }
+        if (seg.size() == 5 && seg[2] == "models" && (seg[4] == "load" || seg[4] == "unload")) {
+          expect("POST");
+          return Repository(seg[3], seg[4], respond);
+        }
+      }
+      if (seg.size() >= 3 && seg[0] == "v2" && seg[1] == "models" && !seg[2].empty()) {
+        const std::string& model = seg[2];
+        std::optional<int64_t> version;
+        size_t next = 3;
+        if (seg.size() >= 5 && seg[3] == "versions") {
+          version = ParseVersion(seg[4]);
+          if (!version) {
+            return respond(JsonError(400, "bad version '" + seg[4] + "': a positive integer"));
+          }
+          next = 5;
+        }
+        if (seg.size() == next) {
+          expect("GET");
+          return ModelMetadata(model, version, respond);
+        }
+        if (seg.size() == next + 1 && seg[next] == "ready") {
+          expect("GET");
+          return ModelReady(model, version, respond);
+        }
+        if (seg.size() == next + 1 && seg[next] == "infer") {
+          expect("POST");
+          return Infer(request, model, version, std::move(respond));
+        }
+      }
+      if (seg.size() == 4 && seg[0] == "v1" && seg[1] == "models" && !seg[2].empty() &&
+          seg[3] == "predict") {
+        expect("POST");
+        return Predict(request, seg[2], std::move(respond));
+      }
+      respond(JsonError(404, "no route for " + request.method + " " + request.path));
+    } catch (const HttpError& e) {
+      if (e.status() == 405) return respond(MethodNotAllowed(e.what()));
+      throw;
+    }
+  } catch (const HttpError& e) {
+    respond(JsonError(e.status(), e.what()));
+  } catch (const std::bad_alloc&) {
+    respond(JsonError(503, "out of memory while handling the request"));
+  } catch (const std::exception& e) {
+    respond(JsonError(500, std::string("internal error: ") + e.what()));
+  }
+}
+
+void Api::Health(const std::string& what, Respond& respond) {
+  if (what == "live") return respond(Json(200, {{"live", true}}));
+  // KServe v2: readiness is the status code (200 true, 4xx false).
+  const bool ready = !draining_ && repository_.AllReady();
+  nlohmann::json body{{"ready", ready}};
+  if (draining_) body["reason"] = "shutting down";
+  respond(Json(ready ? 200 : 400, body));
+}
+
+void Api::ServerMetadata(Respond& respond) {
+  std::vector<std::string> extensions{"binary_tensor_data"};
+  if (options_.explicit_control) extensions.push_back("model_repository");
+  respond(Json(200, kserve::ServerMetadataJson("cvdeploy", CVDEPLOY_VERSION, extensions)));
+}
+
+void Api::ModelMetadata(const std::string& model, std::optional<int64_t> version,
+                        Respond& respond) {
+  int status = 0;
+  std::string why;
+  auto v = repository_.Find(model, version, &status, &why);
+  if (!v) return respond(JsonError(status, why));
+  const ModelInfo& info = v->predictor->info();
+  // The tensor interface is float32 both ways (half models are converted internally).
+  std::vector<kserve::TensorMeta> inputs, outputs;
+  for (const auto& t : info.inputs) inputs.push_back({t.name, "FP32", t.shape});
+  for (const auto& t : info.outputs) outputs.push_back({t.name, "FP32", t.shape});
+  std::vector<std::string> versions;
+  if (version) {
+    versions.push_back(std::to_string(*version));
+  } else {
+    for (int64_t s : repository_.ServedVersions(model)) versions.push_back(std::to_string(s));
+  }
+  auto doc = kserve::ModelMetadataJson(model, versions, "onnxruntime_onnx", inputs, outputs);
+  // cvdeploy extension: what the image endpoint will do with this model.
+  const ModelMeta& meta = info.meta;
+  doc["parameters"] = {{"task", std::string(TaskName(meta.task))},
+                       {"imgsz", {meta.imgsz_h, meta.imgsz_w}},
+                       {"classes", meta.names.size()},
+                       {"max_batch_size", v->config.max_batch_size},
+                       {"instances", v->scheduler->options().instances}};
+  respond(Json(200, doc));
+}
+
+void Api::ModelReady(const std::string& model, std::optional<int64_t> version, Respond& respond) {
+  int status = 0;
+  std::string why;
+  auto v = repository_.Find(model, version, &status, &why);
+  if (!v && status == 404) return respond(JsonError(404, why));
+  nlohmann::json body{{"name", model}, {"ready", v != nullptr}};
+  if (v) body["version"] = v->VersionString();
+  if (!v) body["reason"] = why;
+  respond(Json(v ? 200 : 400, body));
+}
+
+void Api::Repository(const std::string& model, const std::string& action, Respond respond) {
+  if (!options_.explicit_control) {
+    return respond(JsonError(403, "model control is disabled; start the server with "
+                                  "--model-control explicit to use the repository API"));
+  }
+  if (action == "index") return respond(Json(200, repository_.Index()));
+  auto done = [respond](int status, const std::string& error) {
+    if (status == 200) return respond(Json(200, nlohmann::json::object()));
+    respond(JsonError(status, error));
+  };
+  if (action == "load") {
+    repository_.LoadAsync(model, done);
+  } else {
+    repository_.UnloadAsync(model, done);
+  }
+}
+
+Clock::time_point Api::Deadline(const HttpRequest& request) const {
+  auto header = request.Header("x-request-timeout-ms");
+  if (!header) return Clock::now() + options_.default_timeout;
+  const std::string text(*header);
+  if (text.empty() || text.size() > 9 || text.find_first_not_of("0123456789") != std::string::npos ||
+      std::stol(text) < 1) {
+    throw HttpError(400, "X-Request-Timeout-Ms must be a positive integer (milliseconds), got '" +
+                             text.substr(0, 32) + "'");
+  }
+  return Clock::now() + std::chrono::milliseconds(std::stol(text));
+}
+
+void Api::Submit(std::shared_ptr<ModelVersion> version, const std::string& model, bool pinned,
+                 Job job, const Respond& respond) {
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    // Submit takes the job only on acceptance, so it can be offered again.
+    auto admission = version->scheduler->Submit(std::move(job));
+    if (admission == Scheduler::Admission::kAccepted) return;
+    if (admission == Scheduler::Admission::kQueueFull) {
+      version->metrics.failure->Inc();
+      HttpResponse r = JsonError(503, "model '" + model + "' version " + version->VersionString() +
+                                          " is at its queue limit of " +
+                                          std::to_string(version->scheduler->options().max_queue) +
+                                          " requests; retry later");
+      r.headers.emplace_back("Retry-After", "1");
+      r.log.model = model;
+      r.log.version = version->VersionString();
+      return respond(std::move(r));
+    }
+    // kStopped: the version was unloaded between lookup and submission.
+    if (pinned) break;
+    int status = 0;
+    std::string why;
+    version = repository_.Find(model, std::nullopt, &status, &why);
+    if (!version) return respond(JsonError(status, why));
+  }
+  respond(JsonError(503, "model '" + model + "' version " + version->VersionString() +
+                             " is being unloaded"));
+}
+
+}  // namespace cvdeploy::server

@@ -1,0 +1,60 @@
+// SPDX-License-Identifier: Apache-2.0
+// The server's routes: KServe v2 (health, metadata, infer, repository control), the image
+// endpoint /v1/models/{model}/predict and /metrics. Handlers validate on the I/O thread
+// (cheap checks: JSON structure, shapes, image headers, limits) and hand the work to the
+// model's scheduler; they never run inference and never throw (errors become
+// {"error": reason} with a 4xx/5xx status).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "server/http.h"
+#include "server/metrics.h"
+#include "server/model_repository.h"
+
+namespace cvdeploy::server {
+
+struct ApiOptions {
+  bool explicit_control = false;                  // repository load/unload allowed
+  bool serve_metrics = true;                      // /metrics on this listener
+  std::chrono::milliseconds default_timeout{60000};  // request deadline without a header
+  uint64_t max_image_pixels = 40'000'000;
+};
+
+class Api {
+ public:
+  Api(ModelRepository& repository, Registry& registry, ApiOptions options);
+  void Handle(HttpRequest& request, Respond respond);
+  // Readiness turns false while the server drains for shutdown.
+  void SetDraining() { draining_ = true; }
+
+ private:
+  void Health(const std::string& what, Respond& respond);
+  void ServerMetadata(Respond& respond);
+  void ModelMetadata(const std::string& model, std::optional<int64_t> version, Respond& respond);
+  void ModelReady(const std::string& model, std::optional<int64_t> version, Respond& respond);
+  void Infer(HttpRequest& request, const std::string& model, std::optional<int64_t> version,
+             Respond respond);
+  void Predict(HttpRequest& request, const std::string& model, Respond respond);
+  void Repository(const std::string& model, const std::string& action, Respond respond);
+  // Resolves the request's deadline from X-Request-Timeout-Ms; throws HttpError(400).
+  Clock::time_point Deadline(const HttpRequest& request) const;
+  // Submits `job` to the version (or, for an unversioned request racing with an unload,
+  // to the version that replaced it). Answers 503 itself when the queue is full.
+  void Submit(std::shared_ptr<ModelVersion> version, const std::string& model, bool pinned,
+              Job job, const Respond& respond);
+
+  ModelRepository& repository_;
+  Registry& registry_;
+  ApiOptions options_;
+  std::atomic<bool> draining_{false};
+};
+
+// Parses "{model}/versions/{v}"-style version text; nullopt for a non-positive or bad value.
+std::optional<int64_t> ParseVersion(const std::string& text);
+
+}  // namespace cvdeploy::server

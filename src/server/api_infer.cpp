@@ -1,0 +1,162 @@
+// SPDX-License-Identifier: Apache-2.0
+// POST /v2/models/{model}[/versions/{v}]/infer: KServe v2 tensors in and out.
+#include <cstring>
+
+#include "server/api.h"
+#include "server/http_error.h"
+#include "server/kserve.h"
+
+namespace cvdeploy::server {
+namespace {
+
+std::string Dims(const std::vector<int64_t>& shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (i) s += ',';
+    s += std::to_string(shape[i]);
+  }
+  s += ']';
+  return s;
+}
+
+// Checks a request input against the model before it is queued, so a bad request costs
+// no queue slot and gets its reason at once.
+void CheckInput(const kserve::Tensor& t, const ModelVersion& v) {
+  const ModelInfo& info = v.predictor->info();
+  const ModelMeta& meta = info.meta;
+  const std::string& expected = info.inputs.empty() ? "images" : info.inputs[0].name;
+  if (t.name != expected) {
+    throw HttpError(400, "unknown input '" + t.name + "': model '" + v.name + "' takes '" +
+                             expected + "'");
+  }
+  if (t.datatype != kserve::DataType::kFp32) {
+    throw HttpError(400, "input '" + t.name + "': datatype " +
+                             std::string(kserve::DataTypeName(t.datatype)) +
+                             " does not match the model's FP32");
+  }
+  const auto& s = t.shape;
+  const bool spatial_ok = meta.dynamic || (s.size() == 4 && s[2] == meta.imgsz_h &&
+                                           s[3] == meta.imgsz_w);
+  if (s.size() != 4 || s[1] != 3 || s[0] < 1 || s[2] < 1 || s[3] < 1 || !spatial_ok) {
+    throw HttpError(400, "input '" + t.name + "': shape " + Dims(s) +
+                             " does not match the model's [" +
+                             (meta.batch > 0 ? std::to_string(meta.batch) : std::string("-1")) +
+                             ",3," + std::to_string(meta.imgsz_h) + "," +
+                             std::to_string(meta.imgsz_w) + "]");
+  }
+  if (meta.batch > 0 && s[0] != meta.batch) {
+    throw HttpError(400, "input '" + t.name + "': batch " + std::to_string(s[0]) +
+                             " but the model's batch axis is fixed at " +
+                             std::to_string(meta.batch));
+  }
+  if (meta.batch <= 0 && s[0] > std::max(1, v.config.max_batch_size)) {
+    throw HttpError(400, "input '" + t.name + "': batch " + std::to_string(s[0]) +
+                             " exceeds the model's max_batch_size " +
+                             std::to_string(std::max(1, v.config.max_batch_size)));
+  }
+}
+
+}  // namespace
+
+void Api::Infer(HttpRequest& request, const std::string& model, std::optional<int64_t> version,
+                Respond respond) {
+  const auto start = Clock::now();
+  int status = 0;
+  std::string why;
+  auto v = repository_.Find(model, version, &status, &why);
+  if (!v) return respond(JsonError(status, why));
+  LogFields log{model, v->VersionString(), 0};
+  auto fail = [&](int code, const std::string& message) {
+    v->metrics.failure->Inc();
+    HttpResponse r = JsonError(code, message);
+    r.log = log;
+    respond(std::move(r));
+  };
+  kserve::InferRequest parsed;
+  try {
+    std::optional<size_t> header_length;
+    if (auto h = request.Header("inference-header-content-length")) {
+      header_length = kserve::ParseHeaderLength(*h);
+    }
+    parsed = kserve::ParseInferRequest(request.body, header_length);
+    request.body.clear();
+    request.body.shrink_to_fit();
+    if (parsed.inputs.size() != 1) {
+      throw HttpError(400, "model '" + model + "' takes 1 input, the request has " +
+                               std::to_string(parsed.inputs.size()));
+    }
+    CheckInput(parsed.inputs[0], *v);
+    const ModelInfo& info = v->predictor->info();
+    for (const auto& o : parsed.outputs) {
+      bool found = false;
+      for (const auto& t : info.outputs) found = found || t.name == o.name;
+      if (!found) throw HttpError(400, "unknown output '" + o.name + "' of model '" + model + "'");
+    }
+  } catch (const HttpError& e) {
+    return fail(e.status(), e.what());
+  }
+
+  Job job;
+  TensorWork work;
+  kserve::Tensor& input = parsed.inputs[0];
+  work.shape = input.shape;
+  work.data.resize(input.bytes.size() / sizeof(float));
+  std::memcpy(work.data.data(), input.bytes.data(), work.data.size() * sizeof(float));
+  input.bytes = {};
+  job.work = std::move(work);
+  job.enqueued = Clock::now();
+  try {
+    job.deadline = Deadline(request);
+  } catch (const HttpError& e) {
+    return fail(e.status(), e.what());
+  }
+  auto request_info = std::make_shared<kserve::InferRequest>(std::move(parsed));
+  job.done = [v, respond, request_info, log, start, model](JobResult result) mutable {
+    log.batch_size = result.batch_size;
+    auto finish = [&](HttpResponse r) {
+      r.log = log;
+      const double us = std::chrono::duration<double, std::micro>(Clock::now() - start).count();
+      v->metrics.request_us->Observe(us);
+      (r.status == 200 ? v->metrics.success : v->metrics.failure)->Inc();
+      respond(std::move(r));
+    };
+    if (result.status != 200) return finish(JsonError(result.status, result.error));
+    kserve::InferResponse response;
+    response.model_name = model;
+    response.model_version = v->VersionString();
+    response.id = request_info->id;
+    for (auto& o : result.outputs) {
+      if (!request_info->outputs.empty()) {
+        bool wanted = false;
+        for (const auto& r : request_info->outputs) wanted = wanted || r.name == o.name;
+        if (!wanted) continue;
+      }
+      kserve::Tensor t;
+      t.name = o.name;
+      t.datatype = kserve::DataType::kFp32;
+      t.shape = o.shape;
+      t.bytes.resize(o.data.size() * sizeof(float));
+      std::memcpy(t.bytes.data(), o.data.data(), t.bytes.size());
+      t.binary = kserve::OutputWantsBinary(*request_info, o.name);
+      response.outputs.push_back(std::move(t));
+    }
+    try {
+      kserve::EncodedBody body = kserve::EncodeInferResponse(response);
+      HttpResponse r;
+      r.content_type = body.content_type;
+      r.body = std::move(body.body);
+      if (body.header_length) {
+        r.headers.emplace_back(std::string(kserve::kHeaderLengthHeader),
+                               std::to_string(*body.header_length));
+      }
+      finish(std::move(r));
+    } catch (const HttpError& e) {
+      finish(JsonError(e.status(), e.what()));
+    } catch (const std::exception& e) {
+      finish(JsonError(500, std::string("encoding the response failed: ") + e.what()));
+    }
+  };
+  Submit(v, model, version.has_value(), std::move(job), respond);
+}
+
+}  // namespace cvdeploy::server

@@ -1,0 +1,204 @@
+// SPDX-License-Identifier: Apache-2.0
+// POST /v1/models/{model}/predict: an image in, the same JSON object as `cvdeploy predict`
+// for one image out (or, with ?annotate=1, the annotated image as JPEG).
+#include <cmath>
+
+#include "cvdeploy/error.h"
+#include "cvdeploy/image.h"
+#include "cvdeploy/serialize.h"
+#include "server/api.h"
+#include "server/http_error.h"
+#include "server/multipart.h"
+
+namespace cvdeploy::server {
+namespace {
+
+std::string Lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+// The media type without parameters, lower-cased.
+std::string MediaType(std::string_view content_type) {
+  std::string t = Lower(content_type.substr(0, content_type.find(';')));
+  while (!t.empty() && t.back() == ' ') t.pop_back();
+  return t;
+}
+
+float UnitParam(const std::string& key, const std::string& value) {
+  char* end = nullptr;
+  const float v = std::strtof(value.c_str(), &end);
+  if (value.empty() || *end != '\0' || !std::isfinite(v) || v < 0 || v > 1) {
+    throw HttpError(400, "query parameter " + key + "='" + value.substr(0, 32) +
+                             "' must be a number in [0, 1]");
+  }
+  return v;
+}
+
+int IntParam(const std::string& key, const std::string& value, int lo, int hi) {
+  char* end = nullptr;
+  const long v = std::strtol(value.c_str(), &end, 10);
+  if (value.empty() || *end != '\0' || v < lo || v > hi) {
+    throw HttpError(400, "query parameter " + key + "='" + value.substr(0, 32) +
+                             "' must be an integer in [" + std::to_string(lo) + ", " +
+                             std::to_string(hi) + "]");
+  }
+  return static_cast<int>(v);
+}
+
+bool BoolParam(const std::string& key, const std::string& value) {
+  const std::string v = Lower(value);
+  if (v == "1" || v == "true" || v == "yes" || v.empty()) return true;
+  if (v == "0" || v == "false" || v == "no") return false;
+  throw HttpError(400, "query parameter " + key + "='" + value.substr(0, 32) +
+                           "' must be 1/0 or true/false");
+}
+
+PredictOptions OptionsFrom(const HttpRequest& request, const ModelVersion& v, bool* annotate) {
+  PredictOptions o;
+  const ModelConfig& c = v.config;
+  if (c.conf) o.conf = *c.conf;
+  if (c.iou) o.iou = *c.iou;
+  if (c.max_det) o.max_det = *c.max_det;
+  const int classes = static_cast<int>(v.predictor->meta().names.size());
+  for (const auto& [key, value] : request.query) {
+    if (key == "conf") {
+      o.conf = UnitParam(key, value);
+    } else if (key == "iou") {
+      o.iou = UnitParam(key, value);
+    } else if (key == "max_det") {
+      o.max_det = IntParam(key, value, 1, 100000);
+    } else if (key == "imgsz") {
+      o.imgsz = IntParam(key, value, 32, 8192);
+    } else if (key == "classes") {
+      size_t start = 0;
+      while (start <= value.size()) {
+        const size_t comma = value.find(',', start);
+        const std::string item =
+            value.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+        o.classes.push_back(IntParam("classes", item, 0, std::max(0, classes - 1)));
+        if (comma == std::string::npos) break;
+        start = comma + 1;
+      }
+    } else if (key == "agnostic") {
+      o.agnostic = BoolParam(key, value);
+    } else if (key == "annotate") {
+      *annotate = BoolParam(key, value);
+    } else {
+      throw HttpError(400, "unknown query parameter '" + key.substr(0, 64) +
+                               "' (known: conf, iou, max_det, classes, imgsz, agnostic, annotate)");
+    }
+  }
+  const ModelMeta& meta = v.predictor->meta();
+  if (o.imgsz && !meta.dynamic && (o.imgsz != meta.imgsz_h || o.imgsz != meta.imgsz_w)) {
+    throw HttpError(400, "imgsz " + std::to_string(o.imgsz) + ": model '" + v.name +
+                             "' has a fixed " + std::to_string(meta.imgsz_h) + "x" +
+                             std::to_string(meta.imgsz_w) + " input");
+  }
+  if (o.imgsz && meta.dynamic && o.imgsz % meta.stride != 0) {
+    throw HttpError(400, "imgsz " + std::to_string(o.imgsz) + " is not a multiple of the stride " +
+                             std::to_string(meta.stride));
+  }
+  return o;
+}
+
+// Takes the image bytes out of the request: a raw image body or the multipart field
+// "image". Sets *name for messages and the result's "source".
+std::string ImageBytes(HttpRequest& request, std::string* name) {
+  const std::string type = MediaType(request.Header("content-type").value_or(""));
+  if (type == "multipart/form-data") {
+    auto boundary = MultipartBoundary(*request.Header("content-type"));
+    if (!boundary) throw HttpError(400, "multipart/form-data without a boundary parameter");
+    for (const auto& part : ParseMultipart(request.body, *boundary)) {
+      if (part.name != "image") continue;
+      *name = part.filename.empty() ? "image" : part.filename;
+      return std::string(part.body);
+    }
+    throw HttpError(400, "multipart/form-data body has no field named 'image'");
+  }
+  if (!type.empty() && type != "image/jpeg" && type != "image/jpg" && type != "image/png" &&
+      type != "image/webp" && type != "image/bmp" && type != "image/x-ms-bmp" &&
+      type != "application/octet-stream") {
+    throw HttpError(415, "unsupported Content-Type '" + type.substr(0, 64) +
+                             "'; send image/jpeg, image/png, image/webp, image/bmp or "
+                             "multipart/form-data with an 'image' field");
+  }
+  *name = "request body";
+  return std::move(request.body);
+}
+
+}  // namespace
+
+void Api::Predict(HttpRequest& request, const std::string& model, Respond respond) {
+  const auto start = Clock::now();
+  int status = 0;
+  std::string why;
+  auto v = repository_.Find(model, std::nullopt, &status, &why);
+  if (!v) return respond(JsonError(status, why));
+  LogFields log{model, v->VersionString(), 0};
+  auto fail = [&](int code, const std::string& message) {
+    v->metrics.failure->Inc();
+    HttpResponse r = JsonError(code, message);
+    r.log = log;
+    respond(std::move(r));
+  };
+  Job job;
+  ImageWork work;
+  try {
+    work.options = OptionsFrom(request, *v, &work.annotate);
+    work.bytes = ImageBytes(request, &work.name);
+    if (work.bytes.empty()) throw HttpError(400, work.name + " is empty: send an image");
+    // The header tells the size before any pixel is allocated: a small file that expands
+    // to gigabytes (a decompression bomb) is refused here.
+    ImageHeader header;
+    try {
+      header = ProbeImage(reinterpret_cast<const uint8_t*>(work.bytes.data()), work.bytes.size(),
+                          work.name);
+    } catch (const Error& e) {
+      throw HttpError(400, e.what());
+    }
+    if (header.format == ImageFormat::kUnknown) {
+      throw HttpError(415, work.name + " is not a JPEG, PNG, WebP or BMP image");
+    }
+    const uint64_t pixels = static_cast<uint64_t>(header.width) * header.height;
+    if (pixels > options_.max_image_pixels) {
+      char text[160];
+      std::snprintf(text, sizeof(text), "%s is %dx%d = %.1f MP, above the limit of %.1f MP",
+                    work.name.c_str(), header.width, header.height, pixels / 1e6,
+                    options_.max_image_pixels / 1e6);
+      throw HttpError(413, text);
+    }
+    job.deadline = Deadline(request);
+  } catch (const HttpError& e) {
+    return fail(e.status(), e.what());
+  }
+  const std::string source = work.name;
+  const bool annotate = work.annotate;
+  job.work = std::move(work);
+  job.enqueued = Clock::now();
+  job.done = [v, respond, log, start, source, annotate](JobResult result) mutable {
+    log.batch_size = result.batch_size;
+    HttpResponse r;
+    if (result.status != 200) {
+      r = JsonError(result.status, result.error);
+    } else if (annotate) {
+      r.content_type = "image/jpeg";
+      r.body = std::move(result.annotated_jpeg);
+    } else {
+      nlohmann::ordered_json body = {{"source", source}};
+      const nlohmann::ordered_json fields = ResultToJson(result.result);
+      for (auto it = fields.begin(); it != fields.end(); ++it) body[it.key()] = it.value();
+      r.body = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    }
+    r.headers.emplace_back("X-Model-Version", v->VersionString());
+    r.log = log;
+    v->metrics.request_us->Observe(
+        std::chrono::duration<double, std::micro>(Clock::now() - start).count());
+    (r.status == 200 ? v->metrics.success : v->metrics.failure)->Inc();
+    respond(std::move(r));
+  };
+  Submit(v, model, false, std::move(job), respond);
+}
+
+}  // namespace cvdeploy::server

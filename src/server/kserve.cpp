@@ -1,0 +1,784 @@
+// SPDX-License-Identifier: Apache-2.0
+// KServe v2 / Open Inference Protocol REST codec (see kserve.h for the contracts).
+#include "server/kserve.h"
+
+#include <array>
+#include <bit>
+#include <charconv>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <stdexcept>
+#include <type_traits>
+#include <unordered_set>
+#include <utility>
+
+#include "server/http_error.h"
+
+namespace cvdeploy::server::kserve {
+namespace {
+
+using nlohmann::json;
+
+// Binary tensor data is little-endian; copying it straight into Tensor::bytes (and back out)
+// is only right on a little-endian host.
+static_assert(std::endian::native == std::endian::little,
+              "the KServe codec copies little-endian tensor bytes verbatim");
+
+struct DataTypeInfo {
+  DataType type;
+  std::string_view name;
+  size_t size;
+};
+
+constexpr std::array<DataTypeInfo, 13> kDataTypes = {{
+    {DataType::kBool, "BOOL", 1},
+    {DataType::kUint8, "UINT8", 1},
+    {DataType::kUint16, "UINT16", 2},
+    {DataType::kUint32, "UINT32", 4},
+    {DataType::kUint64, "UINT64", 8},
+    {DataType::kInt8, "INT8", 1},
+    {DataType::kInt16, "INT16", 2},
+    {DataType::kInt32, "INT32", 4},
+    {DataType::kInt64, "INT64", 8},
+    {DataType::kFp16, "FP16", 2},
+    {DataType::kFp32, "FP32", 4},
+    {DataType::kFp64, "FP64", 8},
+    {DataType::kBytes, "BYTES", 0},
+}};
+
+const DataTypeInfo& Info(DataType type) {
+  for (const DataTypeInfo& info : kDataTypes) {
+    if (info.type == type) return info;
+  }
+  throw std::invalid_argument("unknown kserve::DataType " + std::to_string(static_cast<int>(type)));
+}
+
+[[noreturn]] void BadRequest(const std::string& message) { throw HttpError(400, message); }
+
+// "[1,3,640,640]"; very long shapes are cut so that a message stays one readable line.
+std::string ShapeString(const std::vector<int64_t>& shape) {
+  constexpr size_t kMaxDims = 16;
+  std::string text = "[";
+  for (size_t i = 0; i < shape.size() && i < kMaxDims; ++i) {
+    if (i > 0) text += ',';
+    text += std::to_string(shape[i]);
+  }
+  if (shape.size() > kMaxDims) text += ",...";
+  return text + "]";
+}
+
+// A JSON value for an error message: serialized, cut to a readable length.
+std::string Excerpt(const json& value) {
+  constexpr size_t kMaxLength = 40;
+  std::string text = value.dump(-1, ' ', false, json::error_handler_t::replace);
+  if (text.size() > kMaxLength) text = text.substr(0, kMaxLength) + "...";
+  return text;
+}
+
+// product(shape), or nullopt when it does not fit in size_t. Dimensions are non-negative.
+std::optional<size_t> ElementCount(const std::vector<int64_t>& shape) {
+  size_t count = 1;
+  for (int64_t dim : shape) {
+    if (dim == 0) return 0;  // before any overflow check: [huge, huge, 0] is empty
+  }
+  for (int64_t dim : shape) {
+    if (__builtin_mul_overflow(count, static_cast<size_t>(dim), &count)) return std::nullopt;
+  }
+  return count;
+}
+
+// IEEE binary16 bits nearest to `value` (ties to even), computed from the double directly so
+// there is no double rounding through float. Requires |value| <= 65504 (the largest half).
+uint16_t DoubleToHalfBits(double value) {
+  const uint16_t sign = std::signbit(value) ? 0x8000 : 0;
+  const double magnitude = std::fabs(value);
+  if (magnitude == 0.0) return sign;
+  int exponent = 0;
+  std::frexp(magnitude, &exponent);  // magnitude in [2^(exponent-1), 2^exponent)
+  int e = exponent - 1;
+  if (e < -14) {
+    // Subnormal: a multiple of 2^-24. Rounding up to 1024 gives the smallest normal, whose
+    // encoding is the same bit pattern.
+    return static_cast<uint16_t>(sign |
+                                 static_cast<uint16_t>(std::nearbyint(std::ldexp(magnitude, 24))));
+  }
+  // nearbyint rounds in the current mode, which is the default ties-to-even.
+  double mantissa = std::nearbyint(std::ldexp(magnitude, 10 - e));  // in [1024, 2048]
+  if (mantissa == 2048.0) {
+    mantissa = 1024.0;
+    ++e;
+  }
+  return static_cast<uint16_t>(sign | ((e + 15) << 10) | (static_cast<int>(mantissa) - 1024));
+}
+
+float HalfBitsToFloat(uint16_t bits) {
+  const int exponent = (bits >> 10) & 0x1f;
+  const int mantissa = bits & 0x3ff;
+  float magnitude = 0.0f;
+  if (exponent == 0) {
+    magnitude = std::ldexp(static_cast<float>(mantissa), -24);
+  } else if (exponent == 31) {
+    magnitude = mantissa == 0 ? std::numeric_limits<float>::infinity()
+                              : std::numeric_limits<float>::quiet_NaN();
+  } else {
+    magnitude = std::ldexp(static_cast<float>(mantissa | 0x400), exponent - 25);
+  }
+  return (bits & 0x8000) ? -magnitude : magnitude;
+}
+
+// ---------------------------------------------------------------------------------------
+// Request decoding.
+
+// Calls fn(leaf) for every non-array value inside the array `data`, depth first (row-major
+// order for nested arrays). Iterative: arbitrarily deep nesting cannot overflow the stack.
+template <typename Fn>
+void ForEachLeaf(const json& data, Fn&& fn) {
+  std::vector<std::pair<const json::array_t*, size_t>> stack;
+  stack.emplace_back(data.get_ptr<const json::array_t*>(), 0);
+  while (!stack.empty()) {
+    auto& [array, next] = stack.back();
+    if (next == array->size()) {
+      stack.pop_back();
+      continue;
+    }
+    const json& item = (*array)[next++];
+    if (item.is_array()) {
+      stack.emplace_back(item.get_ptr<const json::array_t*>(), 0);  // invalidates array/next
+    } else {
+      fn(item);
+    }
+  }
+}
+
+size_t CountLeaves(const json& data) {
+  size_t count = 0;
+  ForEachLeaf(data, [&count](const json&) { ++count; });
+  return count;
+}
+
+// Where a JSON element came from, for error messages.
+struct ElementContext {
+  const std::string& input;
+  DataType type;
+};
+
+[[noreturn]] void BadElement(const ElementContext& context, size_t index, const json& value,
+                             std::string_view problem) {
+  BadRequest("input '" + context.input + "': data[" + std::to_string(index) +
+             "] = " + Excerpt(value) + " " + std::string(problem) + " " +
+             std::string(Info(context.type).name));
+}
+
+template <typename T>
+T ToInteger(const json& value, size_t index, const ElementContext& context) {
+  switch (value.type()) {
+    case json::value_t::number_unsigned: {
+      const auto number = *value.get_ptr<const json::number_unsigned_t*>();
+      if (!std::in_range<T>(number)) BadElement(context, index, value, "is out of range for");
+      return static_cast<T>(number);
+    }
+    case json::value_t::number_integer: {
+      const auto number = *value.get_ptr<const json::number_integer_t*>();
+      if (!std::in_range<T>(number)) BadElement(context, index, value, "is out of range for");
+      return static_cast<T>(number);
+    }
+    case json::value_t::number_float: {
+      // JSON does not distinguish 2 from 2.0; only a fractional part is an error.
+      const double number = *value.get_ptr<const json::number_float_t*>();
+      if (!std::isfinite(number) || number != std::trunc(number)) {
+        BadElement(context, index, value, "is not an integer, as needed by");
+      }
+      // Powers of two are exact doubles, so these bounds are exact even for 64-bit types.
+      constexpr int kDigits = std::numeric_limits<T>::digits;
+      const double lower = std::is_signed_v<T> ? -std::ldexp(1.0, kDigits) : 0.0;
+      const double upper = std::ldexp(1.0, kDigits);
+      if (number < lower || number >= upper) {
+        BadElement(context, index, value, "is out of range for");
+      }
+      return static_cast<T>(number);
+    }
+    default:
+      BadElement(context, index, value, "is not a number, as needed by");
+  }
+}
+
+double ToDouble(const json& value, size_t index, const ElementContext& context) {
+  switch (value.type()) {
+    case json::value_t::number_unsigned:
+      return static_cast<double>(*value.get_ptr<const json::number_unsigned_t*>());
+    case json::value_t::number_integer:
+      return static_cast<double>(*value.get_ptr<const json::number_integer_t*>());
+    case json::value_t::number_float:
+      return *value.get_ptr<const json::number_float_t*>();
+    default:
+      BadElement(context, index, value, "is not a number, as needed by");
+  }
+}
+
+// Converts every leaf of `data` with convert(leaf, index) -> T into tensor.bytes.
+template <typename T, typename Convert>
+void FillFromJson(const json& data, size_t count, Tensor& tensor, Convert convert) {
+  tensor.bytes.resize(count * sizeof(T));
+  uint8_t* out = tensor.bytes.data();
+  size_t index = 0;
+  ForEachLeaf(data, [&](const json& value) {
+    const T element = convert(value, index);
+    std::memcpy(out + index * sizeof(T), &element, sizeof(T));
+    ++index;
+  });
+}
+
+template <typename T>
+void FillIntegers(const json& data, size_t count, Tensor& tensor, const ElementContext& context) {
+  FillFromJson<T>(data, count, tensor, [&context](const json& value, size_t index) {
+    return ToInteger<T>(value, index, context);
+  });
+}
+
+void DecodeJsonData(const json& data, size_t count, Tensor& tensor) {
+  const ElementContext context{tensor.name, tensor.datatype};
+  switch (tensor.datatype) {
+    case DataType::kBool:
+      FillFromJson<uint8_t>(data, count, tensor, [&context](const json& value, size_t index) {
+        if (!value.is_boolean())
+          BadElement(context, index, value, "is not true/false, as needed by");
+        return static_cast<uint8_t>(value.get<bool>() ? 1 : 0);
+      });
+      return;
+    case DataType::kUint8:
+      return FillIntegers<uint8_t>(data, count, tensor, context);
+    case DataType::kUint16:
+      return FillIntegers<uint16_t>(data, count, tensor, context);
+    case DataType::kUint32:
+      return FillIntegers<uint32_t>(data, count, tensor, context);
+    case DataType::kUint64:
+      return FillIntegers<uint64_t>(data, count, tensor, context);
+    case DataType::kInt8:
+      return FillIntegers<int8_t>(data, count, tensor, context);
+    case DataType::kInt16:
+      return FillIntegers<int16_t>(data, count, tensor, context);
+    case DataType::kInt32:
+      return FillIntegers<int32_t>(data, count, tensor, context);
+    case DataType::kInt64:
+      return FillIntegers<int64_t>(data, count, tensor, context);
+    case DataType::kFp16:
+      FillFromJson<uint16_t>(data, count, tensor, [&context](const json& value, size_t index) {
+        const double number = ToDouble(value, index, context);
+        if (std::fabs(number) > 65504.0) BadElement(context, index, value, "is out of range for");
+        return DoubleToHalfBits(number);
+      });
+      return;
+    case DataType::kFp32:
+      FillFromJson<float>(data, count, tensor, [&context](const json& value, size_t index) {
+        const double number = ToDouble(value, index, context);
+        if (std::fabs(number) > std::numeric_limits<float>::max()) {
+          BadElement(context, index, value, "is out of range for");
+        }
+        return static_cast<float>(number);
+      });
+      return;
+    case DataType::kFp64:
+      FillFromJson<double>(data, count, tensor, [&context](const json& value, size_t index) {
+        return ToDouble(value, index, context);
+      });
+      return;
+    case DataType::kBytes:
+      break;
+  }
+  BadRequest("input '" + tensor.name + "': BYTES tensors are not supported");
+}
+
+json ParseJsonPart(std::string_view text) {
+  try {
+    return json::parse(text.data(), text.data() + text.size());
+  } catch (const json::parse_error& error) {
+    // what() starts with "[json.exception.parse_error.101] "; the rest is the useful part.
+    std::string_view reason = error.what();
+    if (const size_t end = reason.find("] "); end != std::string_view::npos) {
+      reason.remove_prefix(end + 2);
+    }
+    BadRequest("request body is not valid JSON: " + std::string(reason));
+  }
+}
+
+std::vector<int64_t> ParseShape(const json& input, const std::string& where) {
+  const auto it = input.find("shape");
+  if (it == input.end()) BadRequest(where + ": \"shape\" is missing");
+  if (!it->is_array()) {
+    BadRequest(where + ": \"shape\" must be an array of non-negative integers, got " +
+               Excerpt(*it));
+  }
+  std::vector<int64_t> shape;
+  shape.reserve(it->size());
+  for (const json& dim : *it) {
+    // number_unsigned is how the parser stores every non-negative integer.
+    if (!dim.is_number_unsigned() ||
+        !std::in_range<int64_t>(*dim.get_ptr<const json::number_unsigned_t*>())) {
+      BadRequest(where + ": \"shape\" " + Excerpt(*it) + " must hold non-negative integers");
+    }
+    shape.push_back(static_cast<int64_t>(*dim.get_ptr<const json::number_unsigned_t*>()));
+  }
+  return shape;
+}
+
+// `parameters` of an input or output: absent (nullptr) or an object.
+const json* FindParameters(const json& object, const std::string& where) {
+  const auto it = object.find("parameters");
+  if (it == object.end()) return nullptr;
+  if (!it->is_object()) BadRequest(where + ": \"parameters\" must be an object");
+  return &*it;
+}
+
+// Decodes inputs[position]; binary data comes from `binary` at `binary_offset`, which it
+// advances.
+Tensor ParseInput(const json& input, size_t position, bool has_header_length,
+                  std::string_view binary, size_t& binary_offset) {
+  if (!input.is_object()) {
+    BadRequest("inputs[" + std::to_string(position) + "] must be an object");
+  }
+  const auto name = input.find("name");
+  if (name == input.end() || !name->is_string()) {
+    BadRequest("inputs[" + std::to_string(position) + "]: \"name\" must be a string");
+  }
+  Tensor tensor;
+  tensor.name = name->get<std::string>();
+  const std::string where = "input '" + tensor.name + "'";
+
+  const auto datatype = input.find("datatype");
+  if (datatype == input.end() || !datatype->is_string()) {
+    BadRequest(where + ": \"datatype\" must be a string such as \"FP32\"");
+  }
+  const std::optional<DataType> type = ParseDataType(datatype->get_ref<const std::string&>());
+  if (!type) BadRequest(where + ": unknown datatype " + Excerpt(*datatype));
+  tensor.datatype = *type;
+  if (tensor.datatype == DataType::kBytes) BadRequest(where + ": BYTES tensors are not supported");
+
+  tensor.shape = ParseShape(input, where);
+  const std::optional<size_t> count = ElementCount(tensor.shape);
+  if (!count) BadRequest(where + ": shape " + ShapeString(tensor.shape) + " is too large");
+
+  const auto data = input.find("data");
+  std::optional<uint64_t> binary_size;
+  if (const json* parameters = FindParameters(input, where)) {
+    if (const auto size = parameters->find("binary_data_size"); size != parameters->end()) {
+      if (!size->is_number_unsigned()) {
+        BadRequest(where + ": parameters.binary_data_size must be a non-negative integer, got " +
+                   Excerpt(*size));
+      }
+      binary_size = size->get<uint64_t>();
+    }
+  }
+  const bool has_data = data != input.end();
+  if (has_data == binary_size.has_value()) {
+    BadRequest(where + (has_data ? ": has both \"data\" and parameters.binary_data_size"
+                                 : ": needs \"data\" or parameters.binary_data_size"));
+  }
+
+  if (binary_size) {
+    if (!has_header_length) {
+      BadRequest(where + ": parameters.binary_data_size needs the " +
+                 std::string(kHeaderLengthHeader) + " header");
+    }
+    const size_t element_size = ElementSize(tensor.datatype);
+    size_t needed = 0;
+    const bool too_large = __builtin_mul_overflow(*count, element_size, &needed);
+    if (too_large || *binary_size != needed) {
+      BadRequest(where + ": binary_data_size is " + std::to_string(*binary_size) + " bytes, " +
+                 std::string(DataTypeName(tensor.datatype)) + " shape " +
+                 ShapeString(tensor.shape) + " needs " +
+                 (too_large ? std::string("more than fits in memory") : std::to_string(needed)));
+    }
+    const size_t left = binary.size() - binary_offset;
+    if (*binary_size > left) {
+      BadRequest(where + ": binary_data_size " + std::to_string(*binary_size) +
+                 " goes past the end of the body (" + std::to_string(left) + " of the " +
+                 std::to_string(binary.size()) + " binary bytes after the JSON header left)");
+    }
+    const auto* begin = reinterpret_cast<const uint8_t*>(binary.data() + binary_offset);
+    tensor.bytes.assign(begin, begin + *binary_size);
+    binary_offset += *binary_size;
+    tensor.binary = true;
+    return tensor;
+  }
+
+  if (!data->is_array()) {
+    BadRequest(where + ": \"data\" must be an array, got " + Excerpt(*data));
+  }
+  const size_t leaves = CountLeaves(*data);
+  if (leaves != *count) {
+    BadRequest(where + ": data has " + std::to_string(leaves) + " elements, shape " +
+               ShapeString(tensor.shape) + " needs " + std::to_string(*count));
+  }
+  DecodeJsonData(*data, leaves, tensor);
+  return tensor;
+}
+
+std::vector<RequestedOutput> ParseOutputs(const json& outputs, bool binary_output) {
+  if (!outputs.is_array()) BadRequest("\"outputs\" must be an array");
+  std::vector<RequestedOutput> result;
+  std::unordered_set<std::string> seen;
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    const json& output = outputs[i];
+    if (!output.is_object()) BadRequest("outputs[" + std::to_string(i) + "] must be an object");
+    const auto name = output.find("name");
+    if (name == output.end() || !name->is_string()) {
+      BadRequest("outputs[" + std::to_string(i) + "]: \"name\" must be a string");
+    }
+    RequestedOutput requested{name->get<std::string>(), binary_output};
+    const std::string where = "output '" + requested.name + "'";
+    if (!seen.insert(requested.name).second) BadRequest(where + " is requested twice");
+    if (const json* parameters = FindParameters(output, where)) {
+      if (const auto binary = parameters->find("binary_data"); binary != parameters->end()) {
+        if (!binary->is_boolean()) {
+          BadRequest(where + ": parameters.binary_data must be true or false");
+        }
+        requested.binary = binary->get<bool>();
+      }
+      if (parameters->contains("classification")) {
+        BadRequest(where + ": parameters.classification is not supported");
+      }
+    }
+    result.push_back(std::move(requested));
+  }
+  return result;
+}
+
+// ---------------------------------------------------------------------------------------
+// Response encoding.
+
+void AppendJsonString(std::string& out, std::string_view text) {
+  out += json(text).dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+template <typename T>
+void AppendNumber(std::string& out, T value) {
+  if constexpr (std::is_floating_point_v<T>) {
+    // to_chars prints "-0", which JSON parsers (nlohmann, Python) read as the integer 0 and
+    // so lose the sign; "-0.0" keeps it.
+    if (value == 0 && std::signbit(value)) {
+      out += "-0.0";
+      return;
+    }
+  }
+  std::array<char, 32> buffer;
+  const auto result = std::to_chars(buffer.data(), buffer.data() + buffer.size(), value);
+  out.append(buffer.data(), result.ptr);
+}
+
+// Appends the elements of `tensor` as comma-separated JSON values via write(out, element).
+template <typename T, typename Write>
+void AppendElements(std::string& out, const Tensor& tensor, Write write) {
+  const size_t count = tensor.bytes.size() / sizeof(T);
+  const uint8_t* bytes = tensor.bytes.data();
+  for (size_t i = 0; i < count; ++i) {
+    T element;
+    std::memcpy(&element, bytes + i * sizeof(T), sizeof(T));
+    if (i > 0) out += ',';
+    write(out, element, i);
+  }
+}
+
+template <typename T>
+void AppendIntegers(std::string& out, const Tensor& tensor) {
+  AppendElements<T>(out, tensor,
+                    [](std::string& o, T element, size_t) { AppendNumber(o, element); });
+}
+
+template <typename T>
+void CheckFinite(const Tensor& tensor, T element, size_t index) {
+  if (!std::isfinite(element)) {
+    throw HttpError(500, "output '" + tensor.name + "': element " + std::to_string(index) + " is " +
+                             (std::isnan(element) ? "NaN" : "infinite") +
+                             ", which JSON cannot represent; request the output as binary data "
+                             "(parameters.binary_data: true)");
+  }
+}
+
+void AppendJsonData(std::string& out, const Tensor& tensor) {
+  switch (tensor.datatype) {
+    case DataType::kBool:
+      AppendElements<uint8_t>(out, tensor, [](std::string& o, uint8_t element, size_t) {
+        o += element != 0 ? "true" : "false";
+      });
+      return;
+    case DataType::kUint8:
+      return AppendIntegers<uint8_t>(out, tensor);
+    case DataType::kUint16:
+      return AppendIntegers<uint16_t>(out, tensor);
+    case DataType::kUint32:
+      return AppendIntegers<uint32_t>(out, tensor);
+    case DataType::kUint64:
+      return AppendIntegers<uint64_t>(out, tensor);
+    case DataType::kInt8:
+      return AppendIntegers<int8_t>(out, tensor);
+    case DataType::kInt16:
+      return AppendIntegers<int16_t>(out, tensor);
+    case DataType::kInt32:
+      return AppendIntegers<int32_t>(out, tensor);
+    case DataType::kInt64:
+      return AppendIntegers<int64_t>(out, tensor);
+    case DataType::kFp16:
+      // A half is exactly a float; the shortest float form parses back to that float and so
+      // converts back to the same half.
+      AppendElements<uint16_t>(out, tensor, [&tensor](std::string& o, uint16_t bits, size_t i) {
+        const float element = HalfBitsToFloat(bits);
+        CheckFinite(tensor, element, i);
+        AppendNumber(o, element);
+      });
+      return;
+    case DataType::kFp32:
+      AppendElements<float>(out, tensor, [&tensor](std::string& o, float element, size_t i) {
+        CheckFinite(tensor, element, i);
+        AppendNumber(o, element);
+      });
+      return;
+    case DataType::kFp64:
+      AppendElements<double>(out, tensor, [&tensor](std::string& o, double element, size_t i) {
+        CheckFinite(tensor, element, i);
+        AppendNumber(o, element);
+      });
+      return;
+    case DataType::kBytes:
+      break;
+  }
+  throw std::invalid_argument("output '" + tensor.name + "': BYTES outputs are not supported");
+}
+
+void CheckOutput(const Tensor& tensor) {
+  if (tensor.datatype == DataType::kBytes) {
+    throw std::invalid_argument("output '" + tensor.name + "': BYTES outputs are not supported");
+  }
+  for (int64_t dim : tensor.shape) {
+    if (dim < 0) {
+      throw std::invalid_argument("output '" + tensor.name + "': shape " +
+                                  ShapeString(tensor.shape) + " has a negative dimension");
+    }
+  }
+  const std::optional<size_t> count = ElementCount(tensor.shape);
+  size_t needed = 0;
+  if (!count || __builtin_mul_overflow(*count, ElementSize(tensor.datatype), &needed) ||
+      needed != tensor.bytes.size()) {
+    throw std::invalid_argument("output '" + tensor.name +
+                                "': " + std::to_string(tensor.bytes.size()) + " bytes, " +
+                                std::string(DataTypeName(tensor.datatype)) + " shape " +
+                                ShapeString(tensor.shape) + " needs " + std::to_string(needed));
+  }
+}
+
+json TensorMetaJson(const TensorMeta& tensor) {
+  return {{"name", tensor.name}, {"datatype", tensor.datatype}, {"shape", tensor.shape}};
+}
+
+}  // namespace
+
+std::optional<DataType> ParseDataType(std::string_view name) {
+  for (const DataTypeInfo& info : kDataTypes) {
+    if (info.name == name) return info.type;
+  }
+  return std::nullopt;
+}
+
+std::string_view DataTypeName(DataType type) { return Info(type).name; }
+
+size_t ElementSize(DataType type) { return Info(type).size; }
+
+std::optional<DataType> DataTypeFromOnnx(std::string_view onnx_type) {
+  // ONNX Runtime spells types "tensor(float)"; the project's model info spells them "float32".
+  if (onnx_type.starts_with("tensor(") && onnx_type.ends_with(")")) {
+    onnx_type = onnx_type.substr(7, onnx_type.size() - 8);
+  }
+  static constexpr std::array<std::pair<std::string_view, DataType>, 15> kOnnxTypes = {{
+      {"bool", DataType::kBool},
+      {"uint8", DataType::kUint8},
+      {"uint16", DataType::kUint16},
+      {"uint32", DataType::kUint32},
+      {"uint64", DataType::kUint64},
+      {"int8", DataType::kInt8},
+      {"int16", DataType::kInt16},
+      {"int32", DataType::kInt32},
+      {"int64", DataType::kInt64},
+      {"float16", DataType::kFp16},
+      {"float32", DataType::kFp32},
+      {"float", DataType::kFp32},
+      {"float64", DataType::kFp64},
+      {"double", DataType::kFp64},
+      {"string", DataType::kBytes},
+  }};
+  for (const auto& [name, type] : kOnnxTypes) {
+    if (name == onnx_type) return type;
+  }
+  return std::nullopt;
+}
+
+size_t ParseHeaderLength(std::string_view value) {
+  size_t length = 0;
+  const char* end = value.data() + value.size();
+  const auto result = std::from_chars(value.data(), end, length);
+  // from_chars accepts neither a sign nor spaces for unsigned types, so digits are all that
+  // can get through.
+  if (value.empty() || result.ec != std::errc() || result.ptr != end) {
+    std::string shown(value.substr(0, 40));
+    BadRequest(std::string(kHeaderLengthHeader) + " '" + shown +
+               "' is not a non-negative decimal integer");
+  }
+  return length;
+}
+
+InferRequest ParseInferRequest(std::string_view body, std::optional<size_t> header_length) {
+  size_t json_length = body.size();
+  if (header_length) {
+    if (*header_length > body.size()) {
+      BadRequest(std::string(kHeaderLengthHeader) + " is " + std::to_string(*header_length) +
+                 " but the body has only " + std::to_string(body.size()) + " bytes");
+    }
+    json_length = *header_length;
+  }
+  const std::string_view binary = body.substr(json_length);
+  const json document = ParseJsonPart(body.substr(0, json_length));
+  if (!document.is_object()) {
+    BadRequest("request body must be a JSON object, got " + std::string(document.type_name()));
+  }
+
+  InferRequest request;
+  if (const auto id = document.find("id"); id != document.end()) {
+    if (!id->is_string()) BadRequest("\"id\" must be a string");
+    request.id = id->get<std::string>();
+  }
+  if (const auto parameters = document.find("parameters"); parameters != document.end()) {
+    if (!parameters->is_object()) BadRequest("\"parameters\" must be an object");
+    request.parameters = *parameters;
+    if (const auto binary_output = parameters->find("binary_data_output");
+        binary_output != parameters->end()) {
+      if (!binary_output->is_boolean()) {
+        BadRequest("parameters.binary_data_output must be true or false");
+      }
+      request.binary_output = binary_output->get<bool>();
+    }
+  }
+
+  const auto inputs = document.find("inputs");
+  if (inputs == document.end()) BadRequest("\"inputs\" is missing");
+  if (!inputs->is_array() || inputs->empty()) {
+    BadRequest("\"inputs\" must be a non-empty array");
+  }
+  std::unordered_set<std::string> seen;
+  size_t binary_offset = 0;
+  request.inputs.reserve(inputs->size());
+  for (size_t i = 0; i < inputs->size(); ++i) {
+    Tensor tensor = ParseInput((*inputs)[i], i, header_length.has_value(), binary, binary_offset);
+    if (!seen.insert(tensor.name).second) BadRequest("input '" + tensor.name + "' appears twice");
+    request.inputs.push_back(std::move(tensor));
+  }
+  if (binary_offset != binary.size()) {
+    BadRequest("the inputs' binary_data_size add up to " + std::to_string(binary_offset) +
+               " bytes, but the body has " + std::to_string(binary.size()) +
+               " bytes after the JSON header");
+  }
+
+  if (const auto outputs = document.find("outputs"); outputs != document.end()) {
+    request.outputs = ParseOutputs(*outputs, request.binary_output);
+  }
+  return request;
+}
+
+bool OutputWantsBinary(const InferRequest& request, std::string_view output_name) {
+  for (const RequestedOutput& output : request.outputs) {
+    if (output.name == output_name) return output.binary;
+  }
+  return request.binary_output;
+}
+
+EncodedBody EncodeInferResponse(const InferResponse& response) {
+  size_t binary_bytes = 0;
+  size_t json_elements = 0;
+  bool any_binary = false;
+  for (const Tensor& output : response.outputs) {
+    CheckOutput(output);
+    if (output.binary) {
+      any_binary = true;
+      binary_bytes += output.bytes.size();
+    } else {
+      json_elements += output.bytes.size() / ElementSize(output.datatype);
+    }
+  }
+
+  EncodedBody encoded;
+  std::string& body = encoded.body;
+  // Rough guess (about 12 characters per JSON number) so large outputs do not regrow often.
+  body.reserve(256 + 64 * response.outputs.size() + 12 * json_elements + binary_bytes);
+  body += "{\"model_name\":";
+  AppendJsonString(body, response.model_name);
+  if (!response.model_version.empty()) {
+    body += ",\"model_version\":";
+    AppendJsonString(body, response.model_version);
+  }
+  if (!response.id.empty()) {
+    body += ",\"id\":";
+    AppendJsonString(body, response.id);
+  }
+  body += ",\"outputs\":[";
+  for (size_t i = 0; i < response.outputs.size(); ++i) {
+    const Tensor& output = response.outputs[i];
+    if (i > 0) body += ',';
+    body += "{\"name\":";
+    AppendJsonString(body, output.name);
+    body += ",\"datatype\":\"";
+    body += DataTypeName(output.datatype);
+    body += "\",\"shape\":[";
+    for (size_t d = 0; d < output.shape.size(); ++d) {
+      if (d > 0) body += ',';
+      AppendNumber(body, output.shape[d]);
+    }
+    body += ']';
+    if (output.binary) {
+      body += ",\"parameters\":{\"binary_data_size\":";
+      AppendNumber(body, output.bytes.size());
+      body += "}}";
+    } else {
+      body += ",\"data\":[";
+      AppendJsonData(body, output);
+      body += "]}";
+    }
+  }
+  body += "]}";
+
+  if (!any_binary) {
+    encoded.content_type = kJsonContentType;
+    return encoded;
+  }
+  encoded.header_length = body.size();
+  encoded.content_type = kBinaryContentType;
+  for (const Tensor& output : response.outputs) {
+    if (output.binary) body.append(output.bytes.begin(), output.bytes.end());
+  }
+  return encoded;
+}
+
+json ErrorJson(std::string_view message) {
+  // Serializing with the replace handler turns invalid UTF-8 into U+FFFD; parsing that back
+  // gives a string that can always be serialized again.
+  const std::string sanitized = json(message).dump(-1, ' ', false, json::error_handler_t::replace);
+  return {{"error", json::parse(sanitized)}};
+}
+
+json ServerMetadataJson(std::string_view name, std::string_view version,
+                        const std::vector<std::string>& extensions) {
+  return {{"name", name}, {"version", version}, {"extensions", extensions}};
+}
+
+json ModelMetadataJson(std::string_view name, const std::vector<std::string>& versions,
+                       std::string_view platform, const std::vector<TensorMeta>& inputs,
+                       const std::vector<TensorMeta>& outputs) {
+  json input_list = json::array();
+  for (const TensorMeta& input : inputs) input_list.push_back(TensorMetaJson(input));
+  json output_list = json::array();
+  for (const TensorMeta& output : outputs) output_list.push_back(TensorMetaJson(output));
+  return {{"name", name},
+          {"versions", versions},
+          {"platform", platform},
+          {"inputs", std::move(input_list)},
+          {"outputs", std::move(output_list)}};
+}
+
+}  // namespace cvdeploy::server::kserve

@@ -1,0 +1,58 @@
+// SPDX-License-Identifier: Apache-2.0
+// A served model's configuration (DIR/<name>/config.json) and the repository layout
+// DIR/<name>/<version>/model.onnx.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace cvdeploy::server {
+
+// Which of the available versions are served (Triton's version_policy).
+struct VersionPolicy {
+  enum class Kind { kLatest, kAll, kSpecific };
+  Kind kind = Kind::kLatest;
+  int latest = 1;                  // kLatest: the N highest versions
+  std::vector<int64_t> versions;   // kSpecific
+  // The versions to serve out of `available` (ascending).
+  std::vector<int64_t> Select(const std::vector<int64_t>& available) const;
+};
+
+struct ModelConfig {
+  // Defaults of the image endpoint (a request's query parameters override them).
+  std::optional<float> conf, iou;
+  std::optional<int> max_det;
+  std::optional<int> imgsz;
+  // Dynamic batching: up to max_batch_size requests per engine call (needs a dynamic batch
+  // axis), waiting at most max_queue_delay_us for the batch to fill. 0/1: no batching.
+  int max_batch_size = 1;
+  int64_t max_queue_delay_us = 0;
+  int instances = 0;        // concurrent engine calls; 0: by cores (batch 1 models) or 1
+  int threads = 0;          // engine threads per call; 0: physical cores / instances
+  int warmup = 2;           // inferences before the version is ready
+  int max_queue_size = 0;   // waiting requests before 503; 0: 16 x instances x batch
+  std::string device = "cpu";
+  VersionPolicy version_policy;
+};
+
+// Parses and validates a config document; unknown keys are errors (they are typos).
+// Throws Error(kBadInput) "WHERE: reason".
+ModelConfig ParseModelConfig(const nlohmann::json& doc, const std::string& where);
+// Reads DIR/<name>/config.json if present (defaults otherwise).
+ModelConfig ReadModelConfig(const std::string& model_dir);
+
+// A version directory's model file and a signature that changes when the file does.
+struct VersionFile {
+  std::string path;
+  std::string signature;  // size and modification time
+};
+// Scans a repository: model name -> version -> file. Directories that are not positive
+// integers, and versions without model.onnx, are skipped.
+std::map<std::string, std::map<int64_t, VersionFile>> ScanRepository(const std::string& dir);
+
+}  // namespace cvdeploy::server

@@ -1,0 +1,532 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "server/model_repository.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <set>
+#include <opencv2/core.hpp>
+
+#include "bench/machine.h"
+#include "cvdeploy/error.h"
+#include "pipeline/pipeline.h"
+#include "server/http_error.h"
+
+namespace cvdeploy::server {
+namespace fs = std::filesystem;
+
+struct ModelRepository::Entry {
+  std::string name;
+  std::string file;      // --model PATH; empty for a repository model
+  bool wanted = true;    // explicit control: loaded (true) or unloaded
+  std::map<int64_t, std::shared_ptr<ModelVersion>> served;
+  std::map<int64_t, std::string> loading;  // version -> signature
+  struct Failure {
+    std::string signature, reason;
+  };
+  std::map<int64_t, Failure> failed;
+  std::string config_error;
+};
+
+namespace {
+
+std::string FileSignature(const std::string& path) {
+  std::error_code ec;
+  const auto size = fs::file_size(path, ec);
+  if (ec) return "";
+  const auto mtime = fs::last_write_time(path, ec).time_since_epoch().count();
+  return std::to_string(size) + "@" + std::to_string(mtime);
+}
+
+}  // namespace
+
+ModelRepository::ModelRepository(RepositoryOptions options, Registry& registry, RepositoryLog log)
+    : options_(std::move(options)), registry_(registry), log_(std::move(log)) {
+  if (!log_) {
+    log_ = [](const std::string& level, const std::string& message) {
+      std::fprintf(stderr, "cvdeploy serve: %s: %s\n", level.c_str(), message.c_str());
+    };
+  }
+  if (!options_.dir.empty()) {
+    std::error_code ec;
+    if (!fs::is_directory(options_.dir, ec)) {
+      throw BadInput(options_.dir + ": model repository is not a directory");
+    }
+  }
+  for (const auto& f : options_.files) {
+    if (entries_.count(f.name)) throw InvalidArgument("model name '" + f.name + "' used twice");
+    std::error_code ec;
+    if (!fs::is_regular_file(f.path, ec)) throw BadInput(f.path + ": no such model file");
+    auto e = std::make_unique<Entry>();
+    e->name = f.name;
+    e->file = f.path;
+    entries_[f.name] = std::move(e);
+  }
+}
+
+ModelRepository::~ModelRepository() {
+  stopping_ = true;
+  task_cv_.notify_all();
+  if (worker_.joinable()) worker_.join();
+  std::vector<std::shared_ptr<ModelVersion>> all;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& [name, e] : entries_) {
+      for (auto& [v, mv] : e->served) all.push_back(mv);
+      e->served.clear();
+    }
+  }
+  for (auto& mv : all) Retire(mv);
+}
+
+void ModelRepository::Start() {
+  worker_ = std::thread([this] { Loop(); });
+  Enqueue([this] { InitialLoad(); });
+}
+
+void ModelRepository::Enqueue(std::function<void()> task) {
+  {
+    std::lock_guard<std::mutex> lock(task_mu_);
+    tasks_.push_back(std::move(task));
+  }
+  task_cv_.notify_all();
+}
+
+void ModelRepository::Loop() {
+  const bool polling = options_.control == ModelControl::kPoll && options_.poll_interval_s > 0;
+  const auto interval = std::chrono::duration_cast<Clock::duration>(
+      std::chrono::duration<double>(std::max(options_.poll_interval_s, 0.01)));
+  auto next_poll = Clock::now() + interval;
+  while (!stopping_) {
+    std::function<void()> task;
+    {
+      std::unique_lock<std::mutex> lock(task_mu_);
+      auto ready = [&] { return stopping_.load() || !tasks_.empty(); };
+      if (polling && startup_done_) {
+        task_cv_.wait_until(lock, next_poll, ready);
+      } else {
+        task_cv_.wait(lock, [&] { return ready() || (polling && startup_done_.load()); });
+      }
+      if (stopping_) return;
+      if (!tasks_.empty()) {
+        task = std::move(tasks_.front());
+        tasks_.pop_front();
+      }
+    }
+    try {
+      if (task) {
+        task();
+      } else if (polling && Clock::now() >= next_poll) {
+        Poll();
+        next_poll = Clock::now() + interval;
+      }
+    } catch (const std::exception& e) {
+      log_("error", std::string("model repository: ") + e.what());
+    }
+  }
+}
+
+void ModelRepository::InitialLoad() {
+  std::vector<std::string> names;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& [name, e] : entries_) names.push_back(name);
+    if (!options_.dir.empty()) {
+      std::vector<std::string> repo_names;
+      if (options_.control == ModelControl::kExplicit) {
+        repo_names = options_.load_at_start;
+      } else {
+        for (const auto& [name, versions] : ScanRepository(options_.dir)) {
+          repo_names.push_back(name);
+        }
+      }
+      for (const auto& n : repo_names) {
+        if (!entries_.count(n)) {
+          EntryFor(n);
+          names.push_back(n);
+        }
+      }
+    }
+  }
+  std::vector<std::string> failures;
+  for (const auto& n : names) {
+    auto f = Reconcile(n);
+    failures.insert(failures.end(), f.begin(), f.end());
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    startup_failures_ = failures;
+  }
+  startup_done_ = true;
+  task_cv_.notify_all();
+}
+
+void ModelRepository::Poll() {
+  std::vector<std::string> names;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& [name, versions] : ScanRepository(options_.dir)) EntryFor(name);
+    for (const auto& [name, e] : entries_) names.push_back(name);
+  }
+  for (const auto& n : names) Reconcile(n);
+}
+
+ModelRepository::Entry& ModelRepository::EntryFor(const std::string& name) {
+  auto& e = entries_[name];
+  if (!e) {
+    e = std::make_unique<Entry>();
+    e->name = name;
+  }
+  return *e;
+}
+
+std::vector<std::string> ModelRepository::StartupFailures() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return startup_failures_;
+}
+
+std::map<int64_t, VersionFile> ModelRepository::Available(const std::string& name) const {
+  std::string file;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = entries_.find(name);
+    if (it != entries_.end()) file = it->second->file;
+  }
+  if (!file.empty()) {
+    const std::string sig = FileSignature(file);
+    if (sig.empty()) return {};
+    return {{1, VersionFile{file, sig}}};
+  }
+  if (options_.dir.empty()) return {};
+  auto all = ScanRepository(options_.dir);
+  auto it = all.find(name);
+  return it == all.end() ? std::map<int64_t, VersionFile>{} : it->second;
+}
+
+std::vector<std::string> ModelRepository::Reconcile(const std::string& name) {
+  std::lock_guard<std::mutex> reconcile_lock(reconcile_mu_);
+  std::vector<std::string> failures;
+  bool wanted = true, from_file = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto& e = *entries_.at(name);
+    wanted = e.wanted;
+    from_file = !e.file.empty();
+  }
+  ModelConfig config;
+  std::string config_error;
+  if (!from_file) {
+    try {
+      config = ReadModelConfig((fs::path(options_.dir) / name).string());
+    } catch (const std::exception& ex) {
+      config_error = ex.what();
+    }
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto& e = *entries_.at(name);
+    if (!config_error.empty() && e.config_error != config_error) {
+      log_("error", "model '" + name + "': " + config_error + "; versions already served keep serving");
+      registry_.GetCounter("cvdeploy_model_load_failures_total",
+                           "Model versions that failed to load or warm up",
+                           {{"model", name}, {"version", ""}})
+          .Inc();
+    }
+    e.config_error = config_error;
+  }
+  if (!config_error.empty()) return {name + ": " + config_error};
+
+  const auto available = wanted ? Available(name) : std::map<int64_t, VersionFile>{};
+  std::vector<int64_t> versions;
+  for (const auto& [v, f] : available) versions.push_back(v);
+  const std::vector<int64_t> desired = config.version_policy.Select(versions);
+  if (wanted && desired.empty()) {
+    const std::string why = available.empty() ? "no version directory with a model.onnx"
+                                              : "no available version matches its version_policy";
+    bool report = false;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      report = entries_.at(name)->served.empty();
+    }
+    if (report) failures.push_back(name + ": " + why);
+  }
+
+  std::vector<std::shared_ptr<ModelVersion>> retire;
+  for (int64_t v : desired) {
+    const VersionFile& file = available.at(v);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto& e = *entries_.at(name);
+      auto s = e.served.find(v);
+      if (s != e.served.end() && s->second->signature == file.signature) continue;
+      auto f = e.failed.find(v);
+      if (f != e.failed.end() && f->second.signature == file.signature) {
+        failures.push_back(name + " version " + std::to_string(v) + ": " + f->second.reason);
+        continue;
+      }
+      e.loading[v] = file.signature;
+    }
+    std::string error;
+    auto mv = LoadVersion(name, v, file, config, &error);
+    std::lock_guard<std::mutex> lock(mu_);
+    auto& e = *entries_.at(name);
+    e.loading.erase(v);
+    if (!mv) {
+      e.failed[v] = Entry::Failure{file.signature, error};
+      failures.push_back(name + " version " + std::to_string(v) + ": " + error);
+      continue;
+    }
+    e.failed.erase(v);
+    auto& slot = e.served[v];
+    if (slot) retire.push_back(slot);  // same version, changed file: swapped atomically
+    slot = mv;
+  }
+  {
+    // Versions that left the policy go only once a desired version serves, so a broken
+    // new version never leaves the model without any.
+    std::lock_guard<std::mutex> lock(mu_);
+    auto& e = *entries_.at(name);
+    const bool any_desired_served = std::any_of(
+        desired.begin(), desired.end(), [&](int64_t v) { return e.served.count(v) > 0; });
+    if (any_desired_served || desired.empty()) {
+      for (auto it = e.served.begin(); it != e.served.end();) {
+        if (std::find(desired.begin(), desired.end(), it->first) == desired.end()) {
+          retire.push_back(it->second);
+          it = e.served.erase(it);
+        } else {
+          ++it;
+        }
+      }
+    }
+  }
+  for (auto& mv : retire) Retire(mv);
+  return failures;
+}
+
+std::shared_ptr<ModelVersion> ModelRepository::LoadVersion(const std::string& name,
+                                                           int64_t version,
+                                                           const VersionFile& file,
+                                                           const ModelConfig& config,
+                                                           std::string* error) {
+  const std::string vs = std::to_string(version);
+  const Labels labels{{"model", name}, {"version", vs}};
+  log_("info", "loading model '" + name + "' version " + vs + " from " + file.path);
+  const auto t0 = Clock::now();
+  auto mv = std::make_shared<ModelVersion>();
+  mv->name = name;
+  mv->version = version;
+  mv->path = file.path;
+  mv->signature = file.signature;
+  mv->config = config;
+  try {
+    const ModelInfo info = ReadModelInfo(file.path);
+    const int cores = std::max(1, bench::DetectMachine().physical_cores);
+    const bool batching = config.max_batch_size > 1;
+    if (batching && info.meta.batch > 0 && info.meta.batch < config.max_batch_size) {
+      throw BadInput("max_batch_size " + std::to_string(config.max_batch_size) +
+                     " needs a dynamic batch axis, but the model's batch is fixed at " +
+                     std::to_string(info.meta.batch) +
+                     " (make it dynamic with cvdeploy convert --dynamic-batch)");
+    }
+    int instances = config.instances ? config.instances : options_.instances;
+    if (!instances) instances = batching ? 1 : pipeline::DefaultSplit(cores).workers;
+    int threads = config.threads ? config.threads : options_.threads;
+    if (!threads) threads = std::max(1, cores / instances);
+    SessionOptions so;
+    so.device = config.device;
+    so.intra_op_threads = threads;
+    if (config.imgsz) so.imgsz = config.imgsz;
+    mv->predictor = Predictor::Load(file.path, so);
+    // Warm-up: first runs allocate the engine's arenas and pick kernels; the version is
+    // not visible to requests until they are done.
+    const ModelMeta& meta = mv->predictor->meta();
+    cv::Mat image(meta.imgsz_h, meta.imgsz_w, CV_8UC3);
+    cv::randu(image, 0, 255);
+    for (int i = 0; i < config.warmup; ++i) mv->predictor->Predict(image);
+    if (batching && config.warmup > 0) {
+      mv->predictor->PredictBatch(std::vector<cv::Mat>(config.max_batch_size, image));
+    }
+    mv->metrics = VersionMetrics::Create(registry_, name, vs);
+    SchedulerOptions so2;
+    so2.instances = instances;
+    so2.max_batch = std::max(1, config.max_batch_size);
+    so2.max_delay = std::chrono::microseconds(config.max_queue_delay_us);
+    so2.max_queue = config.max_queue_size
+                        ? static_cast<size_t>(config.max_queue_size)
+                        : static_cast<size_t>(16 * instances * std::max(1, config.max_batch_size));
+    mv->scheduler = std::make_unique<Scheduler>(mv->predictor, so2, &mv->metrics);
+    mv->load_ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+    registry_.GetGauge("cvdeploy_model_load_duration_us",
+                       "Time to load and warm up the model version, microseconds", labels)
+        .Set(mv->load_ms * 1000);
+    registry_.GetGauge("cvdeploy_model_ready", "1 while the model version serves requests", labels)
+        .Set(1);
+    log_("info", "model '" + name + "' version " + vs + " ready in " +
+                     std::to_string(static_cast<long>(mv->load_ms)) + " ms (" +
+                     std::to_string(so2.instances) + " instance(s) x " + std::to_string(threads) +
+                     " thread(s), max batch " + std::to_string(so2.max_batch) + ")");
+    return mv;
+  } catch (const std::exception& e) {
+    *error = e.what();
+    registry_.GetCounter("cvdeploy_model_load_failures_total",
+                         "Model versions that failed to load or warm up", labels)
+        .Inc();
+    log_("error", "model '" + name + "' version " + vs + " failed to load: " + *error +
+                      "; versions already served keep serving");
+    return nullptr;
+  }
+}
+
+void ModelRepository::Retire(const std::shared_ptr<ModelVersion>& v) {
+  log_("info", "unloading model '" + v->name + "' version " + v->VersionString() +
+                   " after its queue drains");
+  if (v->scheduler) v->scheduler->Stop();
+  bool still_served = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = entries_.find(v->name);
+    still_served = it != entries_.end() && it->second->served.count(v->version) > 0;
+  }
+  if (!still_served) {
+    registry_.GetGauge("cvdeploy_model_ready", "1 while the model version serves requests",
+                       {{"model", v->name}, {"version", v->VersionString()}})
+        .Set(0);
+  }
+}
+
+bool ModelRepository::AllReady() const {
+  if (!startup_done_) return false;
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& [name, e] : entries_) {
+    if (e->wanted && e->served.empty()) return false;
+  }
+  return true;
+}
+
+std::shared_ptr<ModelVersion> ModelRepository::Find(const std::string& name,
+                                                    std::optional<int64_t> version, int* status,
+                                                    std::string* why) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = entries_.find(name);
+  if (it == entries_.end() || !it->second->wanted) {
+    *status = 404;
+    *why = "unknown model '" + name + "'";
+    return nullptr;
+  }
+  const Entry& e = *it->second;
+  if (version) {
+    const std::string what = "model '" + name + "' version " + std::to_string(*version);
+    if (auto s = e.served.find(*version); s != e.served.end()) return s->second;
+    *status = 503;
+    if (e.loading.count(*version)) {
+      *why = what + " is loading";
+    } else if (auto f = e.failed.find(*version); f != e.failed.end()) {
+      *why = what + " failed to load: " + f->second.reason;
+    } else {
+      *status = 404;
+      *why = "unknown " + what;
+    }
+    return nullptr;
+  }
+  if (!e.served.empty()) return e.served.rbegin()->second;
+  *status = 503;
+  if (!e.failed.empty()) {
+    *why = "model '" + name + "' is not ready: version " + std::to_string(e.failed.rbegin()->first) +
+           " failed to load: " + e.failed.rbegin()->second.reason;
+  } else if (!e.config_error.empty()) {
+    *why = "model '" + name + "' is not ready: " + e.config_error;
+  } else {
+    *why = "model '" + name + "' is not ready yet (loading)";
+  }
+  return nullptr;
+}
+
+bool ModelRepository::Known(const std::string& name) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = entries_.find(name);
+  return it != entries_.end() && it->second->wanted;
+}
+
+std::vector<int64_t> ModelRepository::ServedVersions(const std::string& name) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<int64_t> out;
+  auto it = entries_.find(name);
+  if (it == entries_.end()) return out;
+  for (const auto& [v, mv] : it->second->served) out.push_back(v);
+  return out;
+}
+
+nlohmann::json ModelRepository::Index() const {
+  nlohmann::json out = nlohmann::json::array();
+  std::set<std::string> listed;
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& [name, e] : entries_) {
+    listed.insert(name);
+    if (!e->wanted) {
+      out.push_back({{"name", name}, {"state", "UNAVAILABLE"}, {"reason", "unloaded"}});
+      continue;
+    }
+    for (const auto& [v, mv] : e->served) {
+      out.push_back({{"name", name}, {"version", std::to_string(v)}, {"state", "READY"}, {"reason", ""}});
+    }
+    for (const auto& [v, sig] : e->loading) {
+      out.push_back({{"name", name}, {"version", std::to_string(v)}, {"state", "LOADING"}, {"reason", ""}});
+    }
+    for (const auto& [v, f] : e->failed) {
+      if (e->served.count(v)) continue;
+      out.push_back({{"name", name}, {"version", std::to_string(v)}, {"state", "UNAVAILABLE"},
+                     {"reason", f.reason}});
+    }
+  }
+  if (!options_.dir.empty()) {
+    for (const auto& [name, versions] : ScanRepository(options_.dir)) {
+      if (!listed.count(name)) {
+        out.push_back({{"name", name}, {"state", "UNAVAILABLE"}, {"reason", "not loaded"}});
+      }
+    }
+  }
+  return out;
+}
+
+void ModelRepository::LoadAsync(const std::string& name, ControlDone done) {
+  Enqueue([this, name, done] {
+    bool present = false;
+    if (!options_.dir.empty()) present = ScanRepository(options_.dir).count(name) > 0;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = entries_.find(name);
+      if (it != entries_.end() && !it->second->file.empty()) present = true;
+      if (!present) {
+        done(404, "model '" + name + "' is not in the model repository");
+        return;
+      }
+      EntryFor(name).wanted = true;
+    }
+    const auto failures = Reconcile(name);
+    if (failures.empty()) return done(200, "");
+    std::string joined;
+    for (const auto& f : failures) joined += (joined.empty() ? "" : "; ") + f;
+    done(400, "failed to load " + joined);
+  });
+}
+
+void ModelRepository::UnloadAsync(const std::string& name, ControlDone done) {
+  Enqueue([this, name, done] {
+    std::vector<std::shared_ptr<ModelVersion>> retire;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = entries_.find(name);
+      if (it == entries_.end() || !it->second->wanted) {
+        done(404, "model '" + name + "' is not loaded");
+        return;
+      }
+      it->second->wanted = false;
+      for (auto& [v, mv] : it->second->served) retire.push_back(mv);
+      it->second->served.clear();
+      it->second->failed.clear();
+    }
+    for (auto& mv : retire) Retire(mv);
+    done(200, "");
+  });
+}
+
+}  // namespace cvdeploy::server

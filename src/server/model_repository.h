@@ -1,0 +1,123 @@
+// SPDX-License-Identifier: Apache-2.0
+// The served models: loaded from a repository (DIR/<name>/<version>/model.onnx with an
+// optional DIR/<name>/config.json) and/or single files (--model PATH[:name], version 1).
+// A version becomes visible to requests only after its warm-up; a new or changed version
+// is loaded and warmed in the background and swapped in atomically; versions that leave
+// the policy are removed from lookup first and unloaded after their queue drains. A
+// version that fails to load is reported (log, metric, index) and the versions already
+// serving keep serving.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "cvdeploy/predictor.h"
+#include "server/metrics.h"
+#include "server/model_config.h"
+#include "server/scheduler.h"
+
+namespace cvdeploy::server {
+
+struct ModelVersion {
+  std::string name;
+  int64_t version = 0;
+  std::string path, signature;
+  ModelConfig config;
+  std::shared_ptr<const Predictor> predictor;
+  VersionMetrics metrics;
+  std::unique_ptr<Scheduler> scheduler;
+  double load_ms = 0;
+  std::string VersionString() const { return std::to_string(version); }
+};
+
+enum class ModelControl { kNone, kPoll, kExplicit };
+
+struct RepositoryOptions {
+  std::string dir;  // empty: no repository
+  struct File {
+    std::string name, path;
+  };
+  std::vector<File> files;  // --model PATH[:name]
+  ModelControl control = ModelControl::kNone;
+  double poll_interval_s = 0;
+  std::vector<std::string> load_at_start;  // kExplicit: models loaded at start
+  int instances = 0, threads = 0;          // server-wide defaults for configs that leave them 0
+};
+
+// Log sink for load events (one line each); defaults to stderr.
+using RepositoryLog = std::function<void(const std::string& level, const std::string& message)>;
+
+class ModelRepository {
+ public:
+  ModelRepository(RepositoryOptions options, Registry& registry, RepositoryLog log);
+  ~ModelRepository();  // stops polling, drains and unloads every version
+
+  // Loads everything configured on a background thread, then starts polling (kPoll).
+  void Start();
+  // Initial load finished (successfully or not).
+  bool StartupDone() const { return startup_done_.load(); }
+  // Failures of the initial load ("name version N: reason"); valid once StartupDone().
+  std::vector<std::string> StartupFailures() const;
+  // Every model that should be served has a ready version (and the initial load is over).
+  bool AllReady() const;
+
+  // Looks up a ready version: `version` nullopt: the highest served one. On failure returns
+  // null and sets *status (404 unknown model/version, 503 not ready) and *why.
+  std::shared_ptr<ModelVersion> Find(const std::string& name, std::optional<int64_t> version,
+                                     int* status, std::string* why) const;
+  // Whether `name` is known (configured, loading, served or failed).
+  bool Known(const std::string& name) const;
+  // Served versions, ascending.
+  std::vector<int64_t> ServedVersions(const std::string& name) const;
+  // KServe repository index: [{"name","version","state","reason"}].
+  nlohmann::json Index() const;
+
+  // Explicit model control, run on the repository's thread (never an I/O thread); `done`
+  // gets 200, or 404 for a model the repository lacks, or 400 with the load failures.
+  using ControlDone = std::function<void(int status, const std::string& error)>;
+  void LoadAsync(const std::string& name, ControlDone done);
+  void UnloadAsync(const std::string& name, ControlDone done);
+
+ private:
+  struct Entry;
+  void Enqueue(std::function<void()> task);
+  void Loop();
+  void InitialLoad();
+  void Poll();
+  Entry& EntryFor(const std::string& name);  // creates a repository entry; mu_ held
+  // Brings `name` to its desired versions: loads what is new or changed, retires what left.
+  // Returns failure messages of this pass.
+  std::vector<std::string> Reconcile(const std::string& name);
+  std::map<int64_t, VersionFile> Available(const std::string& name) const;
+  std::shared_ptr<ModelVersion> LoadVersion(const std::string& name, int64_t version,
+                                            const VersionFile& file, const ModelConfig& config,
+                                            std::string* error);
+  void Retire(const std::shared_ptr<ModelVersion>& v);
+
+  RepositoryOptions options_;
+  Registry& registry_;
+  RepositoryLog log_;
+  mutable std::mutex mu_;
+  std::map<std::string, std::unique_ptr<Entry>> entries_;
+  std::mutex reconcile_mu_;  // one reconcile at a time (poll thread vs. explicit control)
+  std::atomic<bool> startup_done_{false}, stopping_{false};
+  std::vector<std::string> startup_failures_;
+  std::thread worker_;
+  std::mutex task_mu_;
+  std::condition_variable task_cv_;
+  std::deque<std::function<void()>> tasks_;
+};
+
+}  // namespace cvdeploy::server

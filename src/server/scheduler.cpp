@@ -1,0 +1,303 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "server/scheduler.h"
+
+#include <opencv2/imgcodecs.hpp>
+
+#include "cvdeploy/annotate.h"
+#include "cvdeploy/error.h"
+#include "cvdeploy/image.h"
+
+namespace cvdeploy::server {
+namespace {
+
+double UsSince(Clock::time_point t) {
+  return std::chrono::duration<double, std::micro>(Clock::now() - t).count();
+}
+
+int Inputs(const Job& job) {
+  if (const auto* t = std::get_if<TensorWork>(&job.work)) return static_cast<int>(t->shape[0]);
+  return 1;
+}
+
+bool Compatible(const Job& a, const Job& b) {
+  if (a.work.index() != b.work.index()) return false;
+  if (const auto* ia = std::get_if<ImageWork>(&a.work)) {
+    return ia->options.imgsz == std::get<ImageWork>(b.work).options.imgsz;
+  }
+  const auto& ta = std::get<TensorWork>(a.work).shape;
+  const auto& tb = std::get<TensorWork>(b.work).shape;
+  return std::equal(ta.begin() + 1, ta.end(), tb.begin() + 1, tb.end());
+}
+
+// Maps a core error to the HTTP status of a request that caused it.
+int StatusOf(const Error& e) {
+  switch (e.code()) {
+    case ErrorCode::kInvalidArgument:
+      return 400;
+    case ErrorCode::kBadInput:
+      return 422;
+    case ErrorCode::kRuntime:
+    default:
+      return 500;
+  }
+}
+
+void Fail(Job& job, int status, const std::string& message) {
+  JobResult r;
+  r.status = status;
+  r.error = message;
+  job.done(std::move(r));
+}
+
+}  // namespace
+
+Scheduler::Scheduler(std::shared_ptr<const Predictor> predictor, SchedulerOptions options,
+                     const VersionMetrics* metrics)
+    : predictor_(std::move(predictor)), options_(options), metrics_(metrics) {
+  options_.instances = std::max(1, options_.instances);
+  options_.max_batch = std::max(1, options_.max_batch);
+  for (int i = 0; i < options_.instances; ++i) workers_.emplace_back([this] { Worker(); });
+}
+
+Scheduler::~Scheduler() { Stop(); }
+
+Scheduler::Admission Scheduler::Submit(Job&& job) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) return Admission::kStopped;
+    if (queue_.size() >= options_.max_queue) return Admission::kQueueFull;
+    queue_.push_back(std::move(job));
+    if (metrics_) metrics_->pending->Set(static_cast<double>(queue_.size()));
+  }
+  cv_.notify_one();
+  return Admission::kAccepted;
+}
+
+void Scheduler::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  for (auto& t : workers_) {
+    if (t.joinable()) t.join();
+  }
+}
+
+size_t Scheduler::Pending() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return queue_.size();
+}
+
+void Scheduler::TakeCompatible(std::vector<Job>& batch) {
+  int size = 0;
+  for (const auto& j : batch) size += Inputs(j);
+  for (auto it = queue_.begin(); it != queue_.end() && size < options_.max_batch;) {
+    if (Compatible(batch.front(), *it) && size + Inputs(*it) <= options_.max_batch) {
+      size += Inputs(*it);
+      batch.push_back(std::move(*it));
+      it = queue_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+void Scheduler::Worker() {
+  std::vector<Job> batch;
+  while (true) {
+    batch.clear();
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stopping and drained
+      batch.push_back(std::move(queue_.front()));
+      queue_.pop_front();
+      if (options_.max_batch > 1) {
+        // Wait for the batch to fill, but never keep the oldest request beyond max_delay.
+        const auto fill_by = batch.front().enqueued + options_.max_delay;
+        while (true) {
+          TakeCompatible(batch);
+          int size = 0;
+          for (const auto& j : batch) size += Inputs(j);
+          if (size >= options_.max_batch || stopping_ || Clock::now() >= fill_by) break;
+          cv_.wait_until(lock, fill_by);
+        }
+      }
+      if (metrics_) metrics_->pending->Set(static_cast<double>(queue_.size()));
+    }
+    Execute(batch);
+  }
+}
+
+void Scheduler::Execute(std::vector<Job>& batch) {
+  // A request whose deadline passed while it waited is answered, not run late.
+  const auto now = Clock::now();
+  std::vector<Job> live;
+  live.reserve(batch.size());
+  for (auto& job : batch) {
+    const double waited_us = std::chrono::duration<double, std::micro>(now - job.enqueued).count();
+    if (metrics_) metrics_->queue_us->Observe(waited_us);
+    if (now > job.deadline) {
+      Fail(job, 504,
+           "deadline passed after " + std::to_string(static_cast<long>(waited_us / 1000)) +
+               " ms in the queue; the request was not executed");
+    } else {
+      live.push_back(std::move(job));
+    }
+  }
+  if (live.empty()) return;
+  if (std::holds_alternative<ImageWork>(live.front().work)) {
+    ExecuteImages(live);
+  } else {
+    ExecuteTensors(live);
+  }
+}
+
+void Scheduler::ExecuteImages(std::vector<Job>& batch) {
+  const ModelMeta& meta = predictor_->meta();
+  std::vector<cv::Mat> images;
+  std::vector<cv::Size> originals;
+  std::vector<PredictOptions> options;
+  std::vector<Job*> jobs;
+  std::vector<double> decode_ms;
+  for (auto& job : batch) {
+    auto& w = std::get<ImageWork>(job.work);
+    const int side = w.options.imgsz;
+    const cv::Size model_input = side > 0 ? cv::Size(side, side) : cv::Size(meta.imgsz_w, meta.imgsz_h);
+    const auto t0 = Clock::now();
+    try {
+      cv::Size original;
+      const auto* data = reinterpret_cast<const uint8_t*>(w.bytes.data());
+      cv::Mat image;
+      if (w.annotate) {  // drawing needs the full-resolution image
+        image = DecodeImage(std::vector<uint8_t>(data, data + w.bytes.size()), w.name);
+        original = image.size();
+      } else {
+        image = DecodeImageForModel(data, w.bytes.size(), w.name, model_input, &original);
+      }
+      const double us = UsSince(t0);
+      if (metrics_) metrics_->decode_us->Observe(us);
+      images.push_back(std::move(image));
+      originals.push_back(original);
+      options.push_back(w.options);
+      jobs.push_back(&job);
+      decode_ms.push_back(us / 1000);
+    } catch (const Error& e) {
+      Fail(job, 422, e.what());
+    } catch (const std::exception& e) {
+      Fail(job, 500, std::string("decoding failed: ") + e.what());
+    }
+  }
+  if (jobs.empty()) return;
+
+  std::vector<Result> results;
+  try {
+    results = predictor_->PredictBatch(images, options);
+  } catch (const Error& e) {
+    for (Job* j : jobs) Fail(*j, StatusOf(e) == 422 ? 400 : StatusOf(e), e.what());
+    return;
+  } catch (const std::exception& e) {
+    for (Job* j : jobs) Fail(*j, 500, std::string("inference failed: ") + e.what());
+    return;
+  }
+  const int n = static_cast<int>(jobs.size());
+  if (metrics_) {
+    metrics_->inference_count->Inc(n);
+    metrics_->exec_count->Inc(meta.batch > 0 ? (n + meta.batch - 1) / meta.batch : 1);
+  }
+  for (int i = 0; i < n; ++i) {
+    Result& r = results[i];
+    if (originals[i] != images[i].size()) RescaleResult(r, originals[i]);
+    r.speed_ms.decode = decode_ms[i];
+    if (metrics_) {
+      metrics_->preprocess_us->Observe(r.speed_ms.preprocess * 1000);
+      metrics_->inference_us->Observe(r.speed_ms.inference * 1000);
+      metrics_->postprocess_us->Observe(r.speed_ms.postprocess * 1000);
+    }
+    JobResult out;
+    out.batch_size = n;
+    auto& w = std::get<ImageWork>(jobs[i]->work);
+    if (w.annotate) {
+      try {
+        Annotate(images[i], r);
+        std::vector<uint8_t> jpeg;
+        cv::imencode(".jpg", images[i], jpeg, {cv::IMWRITE_JPEG_QUALITY, 90});
+        out.annotated_jpeg.assign(jpeg.begin(), jpeg.end());
+      } catch (const std::exception& e) {
+        Fail(*jobs[i], 500, std::string("annotation failed: ") + e.what());
+        continue;
+      }
+    }
+    w.bytes.clear();
+    out.result = std::move(r);
+    jobs[i]->done(std::move(out));
+  }
+}
+
+void Scheduler::ExecuteTensors(std::vector<Job>& batch) {
+  const auto t0 = Clock::now();
+  std::vector<OutputTensor> outputs;
+  int64_t total = 0;
+  try {
+    if (batch.size() == 1) {
+      auto& w = std::get<TensorWork>(batch[0].work);
+      total = w.shape[0];
+      outputs = predictor_->Infer(w.data.data(), w.shape);
+    } else {
+      // Concatenate along the batch axis; every job has the same [., 3, H, W].
+      std::vector<int64_t> shape = std::get<TensorWork>(batch[0].work).shape;
+      std::vector<float> data;
+      for (auto& job : batch) {
+        auto& w = std::get<TensorWork>(job.work);
+        total += w.shape[0];
+        data.insert(data.end(), w.data.begin(), w.data.end());
+      }
+      shape[0] = total;
+      outputs = predictor_->Infer(data.data(), shape);
+    }
+  } catch (const Error& e) {
+    for (auto& j : batch) Fail(j, StatusOf(e) == 422 ? 400 : StatusOf(e), e.what());
+    return;
+  } catch (const std::exception& e) {
+    for (auto& j : batch) Fail(j, 500, std::string("inference failed: ") + e.what());
+    return;
+  }
+  const double us = UsSince(t0);
+  if (metrics_) {
+    metrics_->inference_count->Inc(static_cast<double>(total));
+    metrics_->exec_count->Inc();
+    metrics_->inference_us->Observe(us / static_cast<double>(total));
+  }
+  if (batch.size() == 1) {
+    JobResult out;
+    out.batch_size = static_cast<int>(total);
+    out.outputs = std::move(outputs);
+    batch[0].done(std::move(out));
+    return;
+  }
+  // Split every output along its batch axis.
+  int64_t offset = 0;
+  for (auto& job : batch) {
+    const int64_t b = std::get<TensorWork>(job.work).shape[0];
+    JobResult out;
+    out.batch_size = static_cast<int>(total);
+    for (const auto& o : outputs) {
+      if (o.shape.empty() || o.shape[0] != total) {
+        out.status = 500;
+        out.error = "output '" + o.name + "' has no batch axis of " + std::to_string(total);
+        break;
+      }
+      const size_t per = o.data.size() / static_cast<size_t>(total);
+      OutputTensor part{o.name, o.shape, {}};
+      part.shape[0] = b;
+      part.data.assign(o.data.begin() + static_cast<long>(offset * per),
+                       o.data.begin() + static_cast<long>((offset + b) * per));
+      out.outputs.push_back(std::move(part));
+    }
+    offset += b;
+    job.done(std::move(out));
+  }
+}
+
+}  // namespace cvdeploy::server

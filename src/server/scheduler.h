@@ -1,0 +1,100 @@
+// SPDX-License-Identifier: Apache-2.0
+// Per-model-version request scheduling: a bounded queue served by `instances` worker
+// threads, each running one engine call at a time. With max_batch > 1 a worker groups
+// compatible requests until the batch is full or the oldest has waited max_delay (dynamic
+// batching). Requests whose deadline passes while queued are answered 504 and never run.
+// Workers also decode images, so I/O threads only parse HTTP.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <variant>
+#include <vector>
+
+#include "cvdeploy/predictor.h"
+#include "server/model_metrics.h"
+
+namespace cvdeploy::server {
+
+using Clock = std::chrono::steady_clock;
+
+// An encoded image for the image endpoint.
+struct ImageWork {
+  std::string bytes;  // as received
+  std::string name;   // for messages ("request body", "form field 'image'")
+  PredictOptions options;
+  bool annotate = false;  // also return the annotated image as JPEG
+};
+
+// A preprocessed tensor for KServe v2 infer: [B, 3, H, W] float32.
+struct TensorWork {
+  std::vector<float> data;
+  std::vector<int64_t> shape;
+};
+
+struct JobResult {
+  int status = 200;  // 200, or the HTTP status of the failure
+  std::string error;
+  Result result;                       // ImageWork
+  std::string annotated_jpeg;          // ImageWork with annotate
+  std::vector<OutputTensor> outputs;   // TensorWork
+  int batch_size = 0;                  // inputs in the engine call that served it
+};
+
+struct Job {
+  std::variant<ImageWork, TensorWork> work;
+  Clock::time_point enqueued, deadline;
+  // Called exactly once, on a worker thread (or by Stop for a job never run).
+  std::function<void(JobResult)> done;
+};
+
+struct SchedulerOptions {
+  int instances = 1;
+  int max_batch = 1;
+  std::chrono::microseconds max_delay{0};
+  size_t max_queue = 64;
+};
+
+class Scheduler {
+ public:
+  // `metrics` must outlive the scheduler.
+  Scheduler(std::shared_ptr<const Predictor> predictor, SchedulerOptions options,
+            const VersionMetrics* metrics);
+  ~Scheduler();  // Stop()
+  Scheduler(const Scheduler&) = delete;
+  Scheduler& operator=(const Scheduler&) = delete;
+
+  enum class Admission { kAccepted, kQueueFull, kStopped };
+  // On kAccepted the job is moved in and its `done` will be called; otherwise `job` is left
+  // untouched and `done` is not called.
+  Admission Submit(Job&& job);
+  // Stops accepting, lets the workers finish every queued job, joins them. Idempotent.
+  void Stop();
+  size_t Pending() const;
+  const SchedulerOptions& options() const { return options_; }
+
+ private:
+  void Worker();
+  // Moves up to max_batch jobs compatible with the first into `batch`; lock held.
+  void TakeCompatible(std::vector<Job>& batch);
+  void Execute(std::vector<Job>& batch);
+  void ExecuteImages(std::vector<Job>& batch);
+  void ExecuteTensors(std::vector<Job>& batch);
+
+  std::shared_ptr<const Predictor> predictor_;
+  SchedulerOptions options_;
+  const VersionMetrics* metrics_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Job> queue_;
+  bool stopping_ = false;
+  std::vector<std::thread> workers_;
+};
+
+}  // namespace cvdeploy::server

@@ -1,0 +1,158 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "server/server.h"
+
+#include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/signal_set.hpp>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <thread>
+
+#include "cvdeploy/error.h"
+#include "server/http_error.h"
+#include "server/metrics.h"
+
+namespace cvdeploy::server {
+namespace {
+
+void Log(const std::string& level, const std::string& message) {
+  std::fprintf(stderr, "cvdeploy serve: %s: %s\n", level.c_str(), message.c_str());
+  std::fflush(stderr);
+}
+
+// One JSON object per line; the time comes from spdlog's pattern, the rest from the record.
+std::shared_ptr<spdlog::logger> AccessLogger(const std::string& target) {
+  if (target.empty()) return nullptr;
+  std::shared_ptr<spdlog::logger> logger;
+  try {
+    if (target == "-") {
+      logger = std::make_shared<spdlog::logger>("access",
+                                                std::make_shared<spdlog::sinks::stdout_sink_mt>());
+    } else {
+      logger = std::make_shared<spdlog::logger>(
+          "access", std::make_shared<spdlog::sinks::basic_file_sink_mt>(target, false));
+    }
+  } catch (const spdlog::spdlog_ex& e) {
+    throw BadInput(target + ": cannot open the access log: " + e.what());
+  }
+  logger->set_pattern(R"({"time":"%Y-%m-%dT%H:%M:%S.%f%z",%v})");
+  logger->flush_on(spdlog::level::info);
+  return logger;
+}
+
+void LogExchange(spdlog::logger& logger, const Exchange& x) {
+  nlohmann::ordered_json record = {{"method", x.method},
+                           {"path", x.path},
+                           {"status", x.response ? x.response->status : 0},
+                           {"latency_ms", std::round(x.latency_ms * 1000) / 1000},
+                           {"model", x.response ? x.response->log.model : ""},
+                           {"version", x.response ? x.response->log.version : ""},
+                           {"batch_size", x.response ? x.response->log.batch_size : 0},
+                           {"bytes_in", x.bytes_in},
+                           {"bytes_out", x.bytes_out},
+                           {"client", x.client},
+                           {"request_id", x.request_id}};
+  std::string text = record.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  // Drop the braces: the pattern supplies the object around the time field.
+  logger.info(std::string_view(text).substr(1, text.size() - 2));
+}
+
+}  // namespace
+
+int RunServer(const ServerOptions& options) {
+  Registry registry;
+  AddProcessMetrics(registry);
+  auto& http_requests = registry.GetCounter("cvdeploy_http_requests_total",
+                                            "HTTP requests answered, all routes", {});
+  auto access = AccessLogger(options.access_log);
+
+  ModelRepository repository(options.repository, registry, Log);
+  boost::asio::io_context io;
+  ApiOptions api_options = options.api;
+  api_options.serve_metrics = !options.metrics_port || *options.metrics_port == options.port;
+  Api api(repository, registry, api_options);
+  auto observer = [&](const Exchange& x) {
+    http_requests.Inc();
+    if (access) LogExchange(*access, x);
+  };
+  std::shared_ptr<HttpListener> main, metrics;
+  try {
+    main = HttpListener::Create(
+        io, options.host, options.port, options.limits,
+        [&api](HttpRequest& r, Respond respond) { api.Handle(r, std::move(respond)); }, observer);
+    if (!api_options.serve_metrics) {
+      metrics = HttpListener::Create(
+          io, options.host, *options.metrics_port, options.limits,
+          [&registry](HttpRequest& r, Respond respond) {
+            if (r.path != "/metrics") return respond(JsonError(404, "only /metrics is served here"));
+            HttpResponse res;
+            res.content_type = "text/plain; version=0.0.4; charset=utf-8";
+            res.body = registry.Render();
+            respond(std::move(res));
+          },
+          observer);
+    }
+  } catch (const HttpError& e) {
+    throw InvalidArgument(e.what());
+  }
+
+  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+  std::atomic<bool> stop_requested{false};
+  signals.async_wait([&](const boost::system::error_code& ec, int) {
+    if (!ec) stop_requested = true;
+  });
+  main->Start();
+  if (metrics) metrics->Start();
+  Log("info", "listening on http://" + options.host + ":" + std::to_string(main->port()) +
+                  (metrics ? " (metrics on port " + std::to_string(metrics->port()) + ")" : ""));
+  repository.Start();
+
+  std::vector<std::thread> io_threads;
+  for (int i = 0; i < std::max(1, options.io_threads); ++i) {
+    io_threads.emplace_back([&io] { io.run(); });
+  }
+  int exit_code = 0;
+  bool reported_ready = false;
+  while (!stop_requested) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    if (!reported_ready && repository.StartupDone()) {
+      reported_ready = true;
+      const auto failures = repository.StartupFailures();
+      for (const auto& f : failures) Log("error", f);
+      if (!failures.empty() && options.exit_on_error) {
+        Log("error", "a model failed to load; exiting (start with --exit-on-error=false to serve "
+                     "the others)");
+        exit_code = 3;
+        break;
+      }
+      if (repository.AllReady()) Log("info", "ready");
+    }
+  }
+
+  // Drain: readiness goes false, no new connections, idle ones close; requests in progress
+  // finish (bounded by the drain timeout).
+  api.SetDraining();
+  if (exit_code == 0) Log("info", "shutting down: draining in-flight requests");
+  main->BeginShutdown();
+  if (metrics) metrics->BeginShutdown();
+  const auto drain_until = Clock::now() + options.drain_timeout;
+  while (Clock::now() < drain_until &&
+         (main->BusyConnections() > 0 || (metrics && metrics->BusyConnections() > 0))) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  const bool drained = main->BusyConnections() == 0;
+  io.stop();
+  for (auto& t : io_threads) t.join();
+  if (!drained) {
+    Log("warning", "drain timeout passed with requests in progress; exiting without them");
+    std::fflush(stdout);
+    std::_Exit(exit_code);  // queued work would otherwise run to completion in destructors
+  }
+  if (exit_code == 0) Log("info", "stopped");
+  return exit_code;
+}
+
+}  // namespace cvdeploy::server

@@ -1,0 +1,387 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "server/transport.h"
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <optional>
+#include <random>
+
+#include "server/http_error.h"
+
+namespace cvdeploy::server {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+class ConnectionBase {
+ public:
+  virtual ~ConnectionBase() = default;
+  virtual void CloseIfIdle() = 0;
+};
+
+std::string NewRequestId() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  static const char* kHex = "0123456789abcdef";
+  std::string id(16, '0');
+  uint64_t v = rng();
+  for (char& c : id) {
+    c = kHex[v & 15];
+    v >>= 4;
+  }
+  return id;
+}
+
+// A client-chosen id is echoed only when it is short and printable (it lands in logs).
+bool UsableRequestId(std::string_view id) {
+  if (id.empty() || id.size() > 128) return false;
+  for (char c : id) {
+    if (c < 0x21 || c > 0x7e || c == '"' || c == '\\') return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+struct HttpListener::State {
+  explicit State(asio::io_context& io_context) : io(io_context), acceptor(asio::make_strand(io)) {}
+  asio::io_context& io;
+  tcp::acceptor acceptor;
+  TransportLimits limits;
+  Handler handler;
+  ExchangeObserver observer;
+  std::atomic<size_t> active{0}, busy{0};
+  std::atomic<bool> shutting_down{false};
+  std::mutex mu;
+  std::vector<std::weak_ptr<ConnectionBase>> connections;  // pruned on accept
+};
+
+namespace {
+
+// One client connection. Runs on its own strand; every member is touched only there.
+template <class Stream>
+class Connection : public ConnectionBase,
+                   public std::enable_shared_from_this<Connection<Stream>> {
+ public:
+  Connection(Stream stream, std::shared_ptr<HttpListener::State> state)
+      : stream_(std::move(stream)), state_(std::move(state)) {
+    ++state_->active;
+  }
+  ~Connection() override {
+    if (busy_) --state_->busy;
+    --state_->active;
+  }
+
+  void Run(bool reject) {
+    if (reject) {
+      keep_alive_ = false;
+      Write(JsonError(503, "too many connections (limit " +
+                               std::to_string(state_->limits.max_connections) + ")"));
+      return;
+    }
+    ReadRequest();
+  }
+
+  void CloseIfIdle() override {
+    asio::post(stream_.get_executor(), [self = this->shared_from_this()] {
+      self->closing_ = true;
+      if (!self->busy_) self->Close();
+    });
+  }
+
+ private:
+  using Self = Connection<Stream>;
+
+  void SetBusy(bool busy) {
+    if (busy == busy_) return;
+    busy_ = busy;
+    if (busy) {
+      ++state_->busy;
+    } else {
+      --state_->busy;
+    }
+  }
+
+  void ReadRequest() {
+    SetBusy(false);
+    if (closing_ || state_->shutting_down) return Close();
+    parser_.emplace();
+    parser_->body_limit(state_->limits.max_body_bytes);
+    parser_->header_limit(static_cast<std::uint32_t>(state_->limits.max_header_bytes));
+    bytes_in_ = 0;
+    // Waiting for a new request is bounded by the idle timeout; once its first byte is
+    // here, the whole request must arrive within the read timeout.
+    stream_.expires_after(buffer_.size() ? state_->limits.read_timeout
+                                         : state_->limits.idle_timeout);
+    http::async_read_some(stream_, buffer_, *parser_,
+                          beast::bind_front_handler(&Self::OnFirstBytes, this->shared_from_this()));
+  }
+
+  void OnFirstBytes(beast::error_code ec, size_t n) {
+    if (ec) return OnReadError(ec);
+    bytes_in_ += n;
+    started_ = Clock::now();
+    SetBusy(true);
+    stream_.expires_after(state_->limits.read_timeout);
+    if (parser_->is_header_done()) return OnHeader({}, 0);
+    http::async_read_header(stream_, buffer_, *parser_,
+                            beast::bind_front_handler(&Self::OnHeader, this->shared_from_this()));
+  }
+
+  void OnHeader(beast::error_code ec, size_t n) {
+    if (ec) return OnReadError(ec);
+    bytes_in_ += n;
+    auto& req = parser_->get();
+    if (!parser_->is_done() && beast::iequals(req[http::field::expect], "100-continue")) {
+      auto cont = std::make_shared<http::response<http::empty_body>>(http::status::continue_,
+                                                                     req.version());
+      http::async_write(stream_, *cont,
+                        [self = this->shared_from_this(), cont](beast::error_code wec, size_t) {
+                          if (wec) return self->Close();
+                          self->ReadBody();
+                        });
+      return;
+    }
+    ReadBody();
+  }
+
+  void ReadBody() {
+    if (parser_->is_done()) return OnRead({}, 0);
+    http::async_read(stream_, buffer_, *parser_,
+                     beast::bind_front_handler(&Self::OnRead, this->shared_from_this()));
+  }
+
+  void OnReadError(beast::error_code ec) {
+    keep_alive_ = false;
+    if (ec == http::error::body_limit) {
+      return Write(JsonError(413, "request body exceeds the limit of " +
+                                      std::to_string(state_->limits.max_body_bytes) + " bytes"));
+    }
+    if (ec == http::error::header_limit) {
+      return Write(JsonError(431, "request headers exceed the limit of " +
+                                      std::to_string(state_->limits.max_header_bytes) + " bytes"));
+    }
+    // A closed, reset or timed-out connection (a slow client) is simply dropped; a request
+    // that is not HTTP gets a 400.
+    if (ec.category() == http::make_error_code(http::error::bad_target).category() &&
+        ec != http::error::end_of_stream && ec != http::error::partial_message) {
+      return Write(JsonError(400, "malformed HTTP request: " + ec.message()));
+    }
+    Close();
+  }
+
+  void OnRead(beast::error_code ec, size_t n) {
+    if (ec) return OnReadError(ec);
+    bytes_in_ += n;
+    auto req = parser_->release();
+    version_ = req.version();
+    keep_alive_ = req.keep_alive();
+    request_ = HttpRequest{};
+    request_.method = std::string(req.method_string());
+    request_.target = std::string(req.target());
+    for (const auto& field : req) {
+      std::string name(field.name_string());
+      for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      request_.headers[name] = std::string(field.value());
+    }
+    request_.body = std::move(req.body());
+    beast::error_code addr_ec;
+    auto remote = stream_.socket().remote_endpoint(addr_ec);
+    if (!addr_ec) request_.client = remote.address().to_string() + ":" + std::to_string(remote.port());
+    auto id = request_.Header("x-request-id");
+    request_.request_id = id && UsableRequestId(*id) ? std::string(*id) : NewRequestId();
+
+    if (!ParseTarget(request_.target, &request_.path, &request_.query)) {
+      return Write(JsonError(400, "malformed request target"));
+    }
+    auto answered = std::make_shared<std::atomic<bool>>(false);
+    Respond respond = [self = this->shared_from_this(), answered](HttpResponse response) {
+      if (answered->exchange(true)) return;  // a handler bug must not write twice
+      asio::post(self->stream_.get_executor(),
+                 [self, response = std::move(response)]() mutable {
+                   self->Write(std::move(response));
+                 });
+    };
+    try {
+      state_->handler(request_, respond);
+    } catch (const std::exception& e) {
+      respond(JsonError(500, std::string("internal error: ") + e.what()));
+    }
+  }
+
+  void Write(HttpResponse response) {
+    response_ = std::move(response);
+    auto res = std::make_shared<http::response<http::string_body>>(
+        static_cast<http::status>(response_.status), version_ ? version_ : 11);
+    res->set(http::field::server, "cvdeploy");
+    res->set(http::field::content_type, response_.content_type);
+    if (!request_.request_id.empty()) res->set("X-Request-Id", request_.request_id);
+    for (const auto& [name, value] : response_.headers) res->set(name, value);
+    res->body() = std::move(response_.body);
+    res->keep_alive(keep_alive_ && !closing_ && !state_->shutting_down);
+    res->prepare_payload();
+    bytes_out_ = res->body().size();
+    stream_.expires_after(state_->limits.read_timeout);
+    http::async_write(stream_, *res,
+                      [self = this->shared_from_this(), res](beast::error_code ec, size_t n) {
+                        self->OnWrite(ec, n, res->need_eof());
+                      });
+  }
+
+  void OnWrite(beast::error_code ec, size_t n, bool close) {
+    if (state_->observer) {
+      Exchange x;
+      const bool parsed = !request_.method.empty();
+      x.request = parsed ? &request_ : nullptr;
+      x.response = &response_;
+      x.method = request_.method;
+      x.path = request_.path;
+      x.client = request_.client;
+      x.request_id = request_.request_id;
+      x.latency_ms = started_ == Clock::time_point{}
+                         ? 0
+                         : std::chrono::duration<double, std::milli>(Clock::now() - started_).count();
+      x.bytes_in = bytes_in_;
+      x.bytes_out = n ? n : bytes_out_;
+      try {
+        state_->observer(x);
+      } catch (...) {
+        // Logging must never take a connection down.
+      }
+    }
+    request_ = HttpRequest{};
+    started_ = {};
+    if (ec || close) return Close();
+    ReadRequest();
+  }
+
+  // Half-closes, then drains what the client still sends (bounded) so that an early answer
+  // such as 413 reaches it instead of being lost to a reset.
+  void Close() {
+    if (closed_) return;
+    closed_ = true;
+    SetBusy(false);
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    if (ec) {
+      stream_.close();
+      return;
+    }
+    stream_.expires_after(std::chrono::seconds(2));
+    Drain();
+  }
+
+  void Drain() {
+    auto scratch = std::make_shared<std::array<char, 16384>>();
+    stream_.async_read_some(asio::buffer(*scratch),
+                            [self = this->shared_from_this(), scratch](beast::error_code ec,
+                                                                      size_t) {
+                              if (ec) {
+                                self->stream_.close();
+                                return;
+                              }
+                              self->Drain();
+                            });
+  }
+
+  Stream stream_;
+  std::shared_ptr<HttpListener::State> state_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  HttpRequest request_;
+  HttpResponse response_;
+  unsigned version_ = 11;
+  bool keep_alive_ = true, busy_ = false, closing_ = false, closed_ = false;
+  Clock::time_point started_{};
+  size_t bytes_in_ = 0, bytes_out_ = 0;
+};
+
+}  // namespace
+
+std::shared_ptr<HttpListener> HttpListener::Create(asio::io_context& io, const std::string& host,
+                                                   int port, const TransportLimits& limits,
+                                                   Handler handler, ExchangeObserver observer) {
+  auto listener = std::shared_ptr<HttpListener>(new HttpListener());
+  auto state = std::make_shared<State>(io);
+  state->limits = limits;
+  state->handler = std::move(handler);
+  state->observer = std::move(observer);
+  const std::string where = host + ":" + std::to_string(port);
+  try {
+    tcp::resolver resolver(io);
+    auto results = resolver.resolve(host, std::to_string(port),
+                                    tcp::resolver::passive | tcp::resolver::numeric_service);
+    if (results.empty()) throw HttpError(500, "cannot resolve " + host);
+    const tcp::endpoint endpoint = results.begin()->endpoint();
+    state->acceptor.open(endpoint.protocol());
+    state->acceptor.set_option(asio::socket_base::reuse_address(true));
+    state->acceptor.bind(endpoint);
+    state->acceptor.listen(asio::socket_base::max_listen_connections);
+    listener->port_ = state->acceptor.local_endpoint().port();
+  } catch (const boost::system::system_error& e) {
+    throw HttpError(500, "cannot listen on " + where + ": " + e.code().message());
+  }
+  listener->state_ = std::move(state);
+  return listener;
+}
+
+HttpListener::~HttpListener() = default;
+
+size_t HttpListener::ActiveConnections() const { return state_->active.load(); }
+size_t HttpListener::BusyConnections() const { return state_->busy.load(); }
+
+void HttpListener::Start() { Accept(); }
+
+void HttpListener::Accept() {
+  auto state = state_;
+  state->acceptor.async_accept(
+      asio::make_strand(state->io), [state, self = shared_from_this()](beast::error_code ec,
+                                                                       tcp::socket socket) {
+        if (state->shutting_down) return;
+        if (ec) {
+          if (ec == asio::error::operation_aborted) return;
+          // Out of descriptors and similar: back off briefly instead of spinning.
+          auto timer = std::make_shared<asio::steady_timer>(state->io, std::chrono::milliseconds(50));
+          timer->async_wait([self, timer](beast::error_code) { self->Accept(); });
+          return;
+        }
+        beast::error_code nodelay_ec;
+        socket.set_option(tcp::no_delay(true), nodelay_ec);
+        const bool reject = state->active.load() >= state->limits.max_connections;
+        auto connection =
+            std::make_shared<Connection<beast::tcp_stream>>(beast::tcp_stream(std::move(socket)), state);
+        {
+          std::lock_guard<std::mutex> lock(state->mu);
+          std::erase_if(state->connections, [](const auto& w) { return w.expired(); });
+          state->connections.push_back(connection);
+        }
+        connection->Run(reject);
+        self->Accept();
+      });
+}
+
+void HttpListener::BeginShutdown() {
+  state_->shutting_down = true;
+  asio::post(state_->acceptor.get_executor(), [state = state_] {
+    beast::error_code ec;
+    state->acceptor.close(ec);
+  });
+  std::vector<std::shared_ptr<ConnectionBase>> live;
+  {
+    std::lock_guard<std::mutex> lock(state_->mu);
+    for (auto& w : state_->connections) {
+      if (auto c = w.lock()) live.push_back(std::move(c));
+    }
+  }
+  for (auto& c : live) c->CloseIfIdle();
+}
+
+}  // namespace cvdeploy::server

@@ -1,0 +1,71 @@
+// SPDX-License-Identifier: Apache-2.0
+// HTTP/1.1 transport on Boost.Beast: asynchronous accept, read and write; keep-alive;
+// pipelined requests answered one at a time in order (the next request is read only after
+// the previous response is written). Handlers run on I/O threads only long enough to hand
+// work off: they answer through a Respond callback from any thread.
+//
+// The connection logic is a template over the stream type so that TLS (asio::ssl over the
+// same tcp_stream) is one more instantiation, not a change to handlers.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+
+#include "server/http.h"
+
+namespace cvdeploy::server {
+
+struct TransportLimits {
+  size_t max_body_bytes = 32u << 20;     // larger bodies: 413 before they are read
+  size_t max_header_bytes = 16u << 10;   // request line + headers; larger: 431
+  std::chrono::milliseconds read_timeout{30000};  // a whole request, from its first byte
+  std::chrono::milliseconds idle_timeout{60000};  // keep-alive wait for the next request
+  size_t max_connections = 1024;                  // more: 503 and close
+};
+
+// One completed exchange, for the access log and request metrics.
+struct Exchange {
+  const HttpRequest* request = nullptr;  // null when the request could not be parsed
+  const HttpResponse* response = nullptr;
+  std::string method, path, client, request_id;
+  double latency_ms = 0;
+  size_t bytes_in = 0, bytes_out = 0;
+};
+using ExchangeObserver = std::function<void(const Exchange&)>;
+
+// Accepts on one address and serves `handler`. Thread safety: Start/BeginShutdown/
+// ActiveConnections/BusyConnections may be called from any thread.
+class HttpListener : public std::enable_shared_from_this<HttpListener> {
+ public:
+  // Throws HttpError(500) naming the address when it cannot bind.
+  static std::shared_ptr<HttpListener> Create(boost::asio::io_context& io, const std::string& host,
+                                              int port, const TransportLimits& limits,
+                                              Handler handler, ExchangeObserver observer);
+  ~HttpListener();
+  int port() const { return port_; }  // the bound port (resolves port 0)
+  void Start();
+  // Stops accepting and closes idle keep-alive connections; a connection with a request in
+  // progress is closed after its response is written.
+  void BeginShutdown();
+  size_t ActiveConnections() const;
+  // Connections between a request's first byte and its response's last.
+  size_t BusyConnections() const;
+
+  struct State;  // shared with the connections, which may outlive the listener
+
+ private:
+  HttpListener() = default;
+  void Accept();
+
+  int port_ = 0;
+  std::shared_ptr<State> state_;
+};
+
+}  // namespace cvdeploy::server

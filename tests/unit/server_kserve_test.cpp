@@ -1,0 +1,1007 @@
+// SPDX-License-Identifier: Apache-2.0
+// KServe v2 codec: request decoding against hand-written fixtures (valid and invalid, JSON and
+// binary tensor data), response encoding checked by an independent hand-written checker of
+// the v2 response and metadata schemas, and exact round trips of JSON and binary tensors.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <charconv>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <limits>
+#include <optional>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "server/http_error.h"
+#include "server/kserve.h"
+
+namespace cvdeploy::server::kserve {
+namespace {
+
+using nlohmann::json;
+
+const std::string kFixtureDir = std::string(CVDEPLOY_SOURCE_DIR) + "/tests/fixtures/kserve/";
+
+std::string ReadFixture(const std::string& name) {
+  std::ifstream file(kFixtureDir + name, std::ios::binary);
+  if (!file) throw std::runtime_error("cannot open fixture " + kFixtureDir + name);
+  return std::string(std::istreambuf_iterator<char>(file), {});
+}
+
+template <typename T>
+std::vector<uint8_t> ToBytes(const std::vector<T>& values) {
+  std::vector<uint8_t> bytes(values.size() * sizeof(T));
+  if (!bytes.empty()) std::memcpy(bytes.data(), values.data(), bytes.size());
+  return bytes;
+}
+
+template <typename T>
+std::vector<T> FromBytes(const std::vector<uint8_t>& bytes) {
+  std::vector<T> values(bytes.size() / sizeof(T));
+  if (!values.empty()) std::memcpy(values.data(), bytes.data(), values.size() * sizeof(T));
+  return values;
+}
+
+const Tensor& FindInput(const InferRequest& request, const std::string& name) {
+  for (const Tensor& tensor : request.inputs) {
+    if (tensor.name == name) return tensor;
+  }
+  throw std::runtime_error("no input " + name);
+}
+
+// The HttpError a parse throws; fails the test if it throws nothing or something else.
+std::optional<HttpError> ParseError(std::string_view body, std::optional<size_t> header_length) {
+  try {
+    ParseInferRequest(body, header_length);
+  } catch (const HttpError& error) {
+    return error;
+  } catch (const std::exception& error) {
+    ADD_FAILURE() << "unexpected exception type: " << error.what();
+    return std::nullopt;
+  }
+  ADD_FAILURE() << "request was accepted";
+  return std::nullopt;
+}
+
+// ---------------------------------------------------------------------------------------
+// An independent checker of the v2 documents, written from the protocol text (it does not
+// use the codec's own type table). Each returns the problems found; empty means valid.
+
+const std::set<std::string> kV2TypeNames = {"BOOL", "UINT8", "UINT16", "UINT32", "UINT64",
+                                            "INT8", "INT16", "INT32",  "INT64",  "FP16",
+                                            "FP32", "FP64",  "BYTES"};
+
+size_t V2ElementBytes(const std::string& type) {
+  if (type == "BOOL" || type == "UINT8" || type == "INT8") return 1;
+  if (type == "UINT16" || type == "INT16" || type == "FP16") return 2;
+  if (type == "UINT32" || type == "INT32" || type == "FP32") return 4;
+  if (type == "BYTES") return 0;
+  return 8;
+}
+
+bool IsString(const json& object, const char* key) {
+  return object.contains(key) && object.at(key).is_string();
+}
+
+// Checks `shape` is an array of integers >= min_dim; returns the element count (dynamic
+// dimensions count as 1).
+std::optional<uint64_t> CheckShape(const json& object, int64_t min_dim, const std::string& where,
+                                   std::vector<std::string>& problems) {
+  if (!object.contains("shape") || !object.at("shape").is_array()) {
+    problems.push_back(where + ": shape must be an array");
+    return std::nullopt;
+  }
+  uint64_t count = 1;
+  for (const json& dim : object.at("shape")) {
+    if (!dim.is_number_integer() || dim.get<int64_t>() < min_dim) {
+      problems.push_back(where + ": bad dimension " + dim.dump());
+      return std::nullopt;
+    }
+    if (dim.get<int64_t>() >= 0) count *= dim.get<uint64_t>();
+  }
+  return count;
+}
+
+std::vector<std::string> CheckInferResponse(const json& doc, size_t binary_section_size) {
+  std::vector<std::string> problems;
+  if (!doc.is_object()) return {"response is not an object"};
+  if (!IsString(doc, "model_name")) problems.push_back("model_name must be a string");
+  if (doc.contains("model_version") && !doc.at("model_version").is_string()) {
+    problems.push_back("model_version must be a string");
+  }
+  if (doc.contains("id") && !doc.at("id").is_string()) problems.push_back("id must be a string");
+  if (!doc.contains("outputs") || !doc.at("outputs").is_array()) {
+    problems.push_back("outputs must be an array");
+    return problems;
+  }
+  uint64_t binary_total = 0;
+  for (const json& output : doc.at("outputs")) {
+    if (!output.is_object()) {
+      problems.push_back("output is not an object");
+      continue;
+    }
+    if (!IsString(output, "name")) problems.push_back("output name must be a string");
+    const std::string where = "output " + output.value("name", std::string("?"));
+    if (!IsString(output, "datatype") || !kV2TypeNames.count(output.at("datatype"))) {
+      problems.push_back(where + ": unknown datatype");
+      continue;
+    }
+    const std::string type = output.at("datatype");
+    const std::optional<uint64_t> count = CheckShape(output, 0, where, problems);
+    if (!count) continue;
+    const bool binary = output.contains("parameters") && output.at("parameters").is_object() &&
+                        output.at("parameters").contains("binary_data_size");
+    if (binary) {
+      const json& size = output.at("parameters").at("binary_data_size");
+      if (!size.is_number_unsigned()) {
+        problems.push_back(where + ": binary_data_size must be a non-negative integer");
+        continue;
+      }
+      if (output.contains("data")) problems.push_back(where + ": both data and binary data");
+      if (size.get<uint64_t>() != *count * V2ElementBytes(type)) {
+        problems.push_back(where + ": binary_data_size does not match the shape");
+      }
+      binary_total += size.get<uint64_t>();
+      continue;
+    }
+    if (!output.contains("data") || !output.at("data").is_array()) {
+      problems.push_back(where + ": data must be an array");
+      continue;
+    }
+    const json& data = output.at("data");
+    if (data.size() != *count) {
+      problems.push_back(where + ": data has " + std::to_string(data.size()) +
+                         " elements, shape needs " + std::to_string(*count));
+    }
+    for (const json& element : data) {
+      const bool ok = type == "BOOL"                            ? element.is_boolean()
+                      : type == "BYTES"                         ? element.is_string()
+                      : type.starts_with("FP")                  ? element.is_number()
+                      : type.starts_with("U") || type[0] == 'I' ? element.is_number_integer()
+                                                                : false;
+      if (!ok) {
+        problems.push_back(where + ": element " + element.dump() + " does not fit " + type);
+        break;
+      }
+    }
+  }
+  if (binary_total != binary_section_size) {
+    problems.push_back("binary_data_size values add up to " + std::to_string(binary_total) +
+                       ", binary section has " + std::to_string(binary_section_size));
+  }
+  return problems;
+}
+
+std::vector<std::string> CheckTensorMetadataList(const json& doc, const char* key) {
+  std::vector<std::string> problems;
+  if (!doc.contains(key) || !doc.at(key).is_array())
+    return {std::string(key) + " must be an array"};
+  for (const json& tensor : doc.at(key)) {
+    const std::string where = std::string(key) + " " + tensor.value("name", std::string("?"));
+    if (!tensor.is_object() || !IsString(tensor, "name")) {
+      problems.push_back(where + ": name must be a string");
+      continue;
+    }
+    if (!IsString(tensor, "datatype") || !kV2TypeNames.count(tensor.at("datatype"))) {
+      problems.push_back(where + ": unknown datatype");
+    }
+    CheckShape(tensor, -1, where, problems);
+  }
+  return problems;
+}
+
+std::vector<std::string> CheckModelMetadata(const json& doc) {
+  if (!doc.is_object()) return {"model metadata is not an object"};
+  std::vector<std::string> problems;
+  if (!IsString(doc, "name")) problems.push_back("name must be a string");
+  if (!IsString(doc, "platform")) problems.push_back("platform must be a string");
+  if (doc.contains("versions")) {
+    const json& versions = doc.at("versions");
+    if (!versions.is_array() || !std::all_of(versions.begin(), versions.end(),
+                                             [](const json& v) { return v.is_string(); })) {
+      problems.push_back("versions must be an array of strings");
+    }
+  }
+  for (const char* key : {"inputs", "outputs"}) {
+    for (std::string& problem : CheckTensorMetadataList(doc, key)) problems.push_back(problem);
+  }
+  return problems;
+}
+
+std::vector<std::string> CheckServerMetadata(const json& doc) {
+  if (!doc.is_object()) return {"server metadata is not an object"};
+  std::vector<std::string> problems;
+  if (!IsString(doc, "name")) problems.push_back("name must be a string");
+  if (!IsString(doc, "version")) problems.push_back("version must be a string");
+  const json* extensions = doc.contains("extensions") ? &doc.at("extensions") : nullptr;
+  if (!extensions || !extensions->is_array() ||
+      !std::all_of(extensions->begin(), extensions->end(),
+                   [](const json& v) { return v.is_string(); })) {
+    problems.push_back("extensions must be an array of strings");
+  }
+  return problems;
+}
+
+// The JSON part of an encoded body, and the binary section after it.
+struct SplitBody {
+  json header;
+  std::string_view binary;
+};
+
+SplitBody Split(const EncodedBody& encoded) {
+  const size_t length = encoded.header_length.value_or(encoded.body.size());
+  const std::string_view body = encoded.body;
+  return {json::parse(body.substr(0, length)), body.substr(length)};
+}
+
+// ---------------------------------------------------------------------------------------
+// Data types.
+
+TEST(KServeDataType, NamesRoundTripAndSizes) {
+  const std::vector<std::pair<DataType, size_t>> all = {
+      {DataType::kBool, 1},   {DataType::kUint8, 1}, {DataType::kUint16, 2}, {DataType::kUint32, 4},
+      {DataType::kUint64, 8}, {DataType::kInt8, 1},  {DataType::kInt16, 2},  {DataType::kInt32, 4},
+      {DataType::kInt64, 8},  {DataType::kFp16, 2},  {DataType::kFp32, 4},   {DataType::kFp64, 8},
+      {DataType::kBytes, 0}};
+  std::set<std::string> names;
+  for (const auto& [type, size] : all) {
+    const std::string name(DataTypeName(type));
+    EXPECT_TRUE(kV2TypeNames.count(name)) << name;
+    names.insert(name);
+    EXPECT_EQ(ParseDataType(name), type) << name;
+    EXPECT_EQ(ElementSize(type), size) << name;
+  }
+  EXPECT_EQ(names, kV2TypeNames);
+  EXPECT_EQ(ParseDataType("FP32"), DataType::kFp32);
+  EXPECT_FALSE(ParseDataType("fp32"));
+  EXPECT_FALSE(ParseDataType("FLOAT32"));
+  EXPECT_FALSE(ParseDataType("BF16"));
+  EXPECT_FALSE(ParseDataType(""));
+}
+
+TEST(KServeDataType, FromOnnx) {
+  EXPECT_EQ(DataTypeFromOnnx("float32"), DataType::kFp32);
+  EXPECT_EQ(DataTypeFromOnnx("float"), DataType::kFp32);
+  EXPECT_EQ(DataTypeFromOnnx("tensor(float)"), DataType::kFp32);
+  EXPECT_EQ(DataTypeFromOnnx("float16"), DataType::kFp16);
+  EXPECT_EQ(DataTypeFromOnnx("float64"), DataType::kFp64);
+  EXPECT_EQ(DataTypeFromOnnx("double"), DataType::kFp64);
+  EXPECT_EQ(DataTypeFromOnnx("uint8"), DataType::kUint8);
+  EXPECT_EQ(DataTypeFromOnnx("int8"), DataType::kInt8);
+  EXPECT_EQ(DataTypeFromOnnx("int32"), DataType::kInt32);
+  EXPECT_EQ(DataTypeFromOnnx("int64"), DataType::kInt64);
+  EXPECT_EQ(DataTypeFromOnnx("tensor(int64)"), DataType::kInt64);
+  EXPECT_EQ(DataTypeFromOnnx("bool"), DataType::kBool);
+  EXPECT_EQ(DataTypeFromOnnx("uint64"), DataType::kUint64);
+  EXPECT_EQ(DataTypeFromOnnx("string"), DataType::kBytes);
+  EXPECT_FALSE(DataTypeFromOnnx("bfloat16"));
+  EXPECT_FALSE(DataTypeFromOnnx("type17"));
+  EXPECT_FALSE(DataTypeFromOnnx("FP32"));
+}
+
+TEST(KServeHeaderLength, ParsesDigitsOnly) {
+  EXPECT_EQ(ParseHeaderLength("0"), 0u);
+  EXPECT_EQ(ParseHeaderLength("123"), 123u);
+  for (const char* bad :
+       {"", "-1", "+1", " 12", "12 ", "12a", "0x10", "1.5", "99999999999999999999999"}) {
+    try {
+      ParseHeaderLength(bad);
+      ADD_FAILURE() << "accepted '" << bad << "'";
+    } catch (const HttpError& error) {
+      EXPECT_EQ(error.status(), 400);
+      EXPECT_NE(std::string(error.what()).find("Inference-Header-Content-Length"),
+                std::string::npos);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Valid requests.
+
+TEST(KServeRequest, Fp32FlatFixture) {
+  const InferRequest request =
+      ParseInferRequest(ReadFixture("request_fp32_flat.json"), std::nullopt);
+  EXPECT_EQ(request.id, "req-1");
+  ASSERT_EQ(request.inputs.size(), 1u);
+  const Tensor& images = request.inputs[0];
+  EXPECT_EQ(images.name, "images");
+  EXPECT_EQ(images.datatype, DataType::kFp32);
+  EXPECT_EQ(images.shape, (std::vector<int64_t>{1, 3, 2, 2}));
+  EXPECT_FALSE(images.binary);
+  const std::vector<float> expected = {0.0f,
+                                       0.5f,
+                                       1.0f,
+                                       -1.5f,
+                                       0.1f,
+                                       255.0f,
+                                       std::numeric_limits<float>::max(),
+                                       -0.0025f,
+                                       std::numeric_limits<float>::denorm_min(),
+                                       7.0f,
+                                       -0.0f,
+                                       9.0f};
+  EXPECT_EQ(images.bytes, ToBytes(expected));  // bit-exact, including the sign of -0
+  ASSERT_EQ(request.outputs.size(), 1u);
+  EXPECT_EQ(request.outputs[0].name, "output0");
+  EXPECT_FALSE(request.outputs[0].binary);
+  EXPECT_FALSE(request.binary_output);
+  EXPECT_TRUE(request.parameters.is_object());
+  EXPECT_TRUE(request.parameters.empty());
+}
+
+TEST(KServeRequest, NestedIntegerFixtureAtTypeLimits) {
+  const InferRequest request =
+      ParseInferRequest(ReadFixture("request_nested_integers.json"), std::nullopt);
+  EXPECT_TRUE(request.id.empty());
+  EXPECT_TRUE(request.outputs.empty());
+  const Tensor& i64 = FindInput(request, "i64");
+  EXPECT_EQ(i64.shape, (std::vector<int64_t>{2, 3}));
+  EXPECT_EQ(FromBytes<int64_t>(i64.bytes),
+            (std::vector<int64_t>{1, -2, 3, std::numeric_limits<int64_t>::max(),
+                                  std::numeric_limits<int64_t>::min(), 0}));
+  EXPECT_EQ(FindInput(request, "u8").bytes, (std::vector<uint8_t>{0, 255, 128, 2}));
+  EXPECT_EQ(FromBytes<int8_t>(FindInput(request, "i8").bytes), (std::vector<int8_t>{-128, 127, 0}));
+  EXPECT_EQ(FromBytes<uint16_t>(FindInput(request, "u16").bytes),
+            (std::vector<uint16_t>{65535, 1}));
+  EXPECT_EQ(FromBytes<int16_t>(FindInput(request, "i16").bytes),
+            (std::vector<int16_t>{-32768, 32767}));
+  EXPECT_EQ(FromBytes<uint32_t>(FindInput(request, "u32").bytes),
+            (std::vector<uint32_t>{4294967295u, 0}));
+  EXPECT_EQ(FromBytes<int32_t>(FindInput(request, "i32").bytes),
+            (std::vector<int32_t>{std::numeric_limits<int32_t>::min(), 2147483647}));
+  EXPECT_EQ(FromBytes<uint64_t>(FindInput(request, "u64").bytes),
+            (std::vector<uint64_t>{std::numeric_limits<uint64_t>::max(), 0}));
+}
+
+TEST(KServeRequest, BoolFp16Fp64Fixture) {
+  const InferRequest request =
+      ParseInferRequest(ReadFixture("request_bool_fp16_fp64.json"), std::nullopt);
+  EXPECT_EQ(FindInput(request, "flags").bytes, (std::vector<uint8_t>{1, 0, 0, 1}));
+  // Expected bits from Python's struct.pack('<e', x), which rounds the double to nearest
+  // even directly: ties (1 + 2^-11, 1 + 3 * 2^-11, 2^-25), subnormals, the largest half, and
+  // 1 + 2^-11 + 2^-40, which rounding through float first would get wrong (0x3c00).
+  EXPECT_EQ(FromBytes<uint16_t>(FindInput(request, "half").bytes),
+            (std::vector<uint16_t>{0x3c00, 0x7bff, 0x868e, 0x3555, 0x3c00, 0x3c02, 0x0001, 0x0000,
+                                   0x3c01, 0x0001}));
+  EXPECT_EQ(FromBytes<double>(FindInput(request, "wide").bytes),
+            (std::vector<double>{0.1, -1e300, std::numeric_limits<double>::denorm_min()}));
+  const Tensor& empty = FindInput(request, "empty");
+  EXPECT_EQ(empty.shape, (std::vector<int64_t>{0, 3}));
+  EXPECT_TRUE(empty.bytes.empty());
+}
+
+TEST(KServeRequest, BinaryOutputParametersResolvePerOutput) {
+  const InferRequest request =
+      ParseInferRequest(ReadFixture("request_binary_output.json"), std::nullopt);
+  EXPECT_EQ(request.id, "abc");
+  EXPECT_TRUE(request.binary_output);
+  EXPECT_EQ(request.parameters.at("priority"), 2);  // kept verbatim for the caller
+  ASSERT_EQ(request.outputs.size(), 3u);
+  EXPECT_TRUE(request.outputs[0].binary);   // inherits binary_data_output
+  EXPECT_FALSE(request.outputs[1].binary);  // its own binary_data: false wins
+  EXPECT_TRUE(request.outputs[2].binary);
+  EXPECT_TRUE(OutputWantsBinary(request, "output0"));
+  EXPECT_FALSE(OutputWantsBinary(request, "aux"));
+  EXPECT_TRUE(OutputWantsBinary(request, "not_listed"));  // falls back to binary_data_output
+
+  const InferRequest plain = ParseInferRequest(ReadFixture("request_fp32_flat.json"), std::nullopt);
+  EXPECT_FALSE(OutputWantsBinary(plain, "output0"));
+  EXPECT_FALSE(OutputWantsBinary(plain, "other"));
+}
+
+// The binary fixture's JSON header followed by 48 bytes of FP32 and 4 bytes of FP16.
+struct BinaryRequest {
+  std::string body;
+  size_t header_length = 0;
+  std::vector<float> images;
+  std::vector<uint16_t> scale;
+};
+
+BinaryRequest MakeBinaryRequest() {
+  BinaryRequest request;
+  request.body = ReadFixture("request_binary_header.json");
+  request.header_length = request.body.size();
+  request.images = {0.25f,
+                    -1.0f,
+                    3.5f,
+                    1e-30f,
+                    std::numeric_limits<float>::quiet_NaN(),
+                    std::numeric_limits<float>::infinity(),
+                    -0.0f,
+                    1.0f,
+                    2.0f,
+                    3.0f,
+                    4.0f,
+                    5.0f};
+  request.scale = {0x3c00, 0xfbff};
+  const std::vector<uint8_t> images = ToBytes(request.images);
+  const std::vector<uint8_t> scale = ToBytes(request.scale);
+  request.body.append(images.begin(), images.end());
+  request.body.append(scale.begin(), scale.end());
+  return request;
+}
+
+TEST(KServeRequest, BinaryInputsSliceTheTailInOrder) {
+  const BinaryRequest binary = MakeBinaryRequest();
+  const InferRequest request = ParseInferRequest(binary.body, binary.header_length);
+  ASSERT_EQ(request.inputs.size(), 3u);
+  const Tensor& images = FindInput(request, "images");
+  EXPECT_TRUE(images.binary);
+  EXPECT_EQ(images.shape, (std::vector<int64_t>{1, 3, 2, 2}));
+  // Binary data is copied untouched: NaN and infinity are fine here.
+  EXPECT_EQ(images.bytes, ToBytes(binary.images));
+  const Tensor& mask = FindInput(request, "mask");
+  EXPECT_FALSE(mask.binary);
+  EXPECT_EQ(mask.bytes, (std::vector<uint8_t>{1, 2, 3, 4}));
+  const Tensor& scale = FindInput(request, "scale");
+  EXPECT_TRUE(scale.binary);
+  EXPECT_EQ(scale.bytes, ToBytes(binary.scale));
+  ASSERT_EQ(request.outputs.size(), 1u);
+  EXPECT_TRUE(request.outputs[0].binary);
+}
+
+TEST(KServeRequest, HeaderLengthOfWholeJsonBodyIsAccepted) {
+  const std::string body = ReadFixture("request_fp32_flat.json");
+  EXPECT_EQ(ParseInferRequest(body, body.size()).inputs.size(), 1u);
+}
+
+// ---------------------------------------------------------------------------------------
+// Invalid requests: every invalid_*.json fixture with the reason it must produce.
+
+struct InvalidCase {
+  const char* fixture;
+  std::optional<size_t> tail_bytes;  // set: zero bytes appended, header length = fixture size
+  const char* reason;                // substring of the one-line message
+};
+
+const std::vector<InvalidCase>& InvalidCases() {
+  static const std::vector<InvalidCase> cases = {
+      {"invalid_not_json.json", std::nullopt, "request body is not valid JSON"},
+      {"invalid_not_object.json", std::nullopt, "must be a JSON object, got array"},
+      {"invalid_missing_inputs.json", std::nullopt, "\"inputs\" is missing"},
+      {"invalid_empty_inputs.json", std::nullopt, "\"inputs\" must be a non-empty array"},
+      {"invalid_unknown_datatype.json", std::nullopt,
+       "input 'images': unknown datatype \"FLOAT32\""},
+      {"invalid_shape_mismatch.json", std::nullopt,
+       "input 'images': data has 10 elements, shape [1,3,2,2] needs 12"},
+      {"invalid_uint8_out_of_range.json", std::nullopt,
+       "input 'pixels': data[1] = 300 is out of range for UINT8"},
+      {"invalid_int32_fraction.json", std::nullopt,
+       "input 'ids': data[2] = 1.5 is not an integer, as needed by INT32"},
+      {"invalid_int64_out_of_range.json", std::nullopt,
+       "input 'big': data[0] = 9223372036854775808 is out of range for INT64"},
+      {"invalid_fp32_out_of_range.json", std::nullopt,
+       "input 'f': data[1] = 1e+39 is out of range for FP32"},
+      {"invalid_fp16_out_of_range.json", std::nullopt,
+       "input 'h': data[0] = 70000 is out of range for FP16"},
+      {"invalid_string_element.json", std::nullopt,
+       "input 'f': data[1] = \"2.0\" is not a number, as needed by FP32"},
+      {"invalid_bool_from_number.json", std::nullopt,
+       "input 'flags': data[0] = 1 is not true/false, as needed by BOOL"},
+      {"invalid_negative_shape.json", std::nullopt,
+       "input 'images': \"shape\" [-1,3] must hold non-negative integers"},
+      {"invalid_missing_shape.json", std::nullopt, "input 'images': \"shape\" is missing"},
+      {"invalid_duplicate_input.json", std::nullopt, "input 'x' appears twice"},
+      {"invalid_data_and_binary.json", std::nullopt,
+       "input 'x': has both \"data\" and parameters.binary_data_size"},
+      {"invalid_no_data.json", std::nullopt,
+       "input 'x': needs \"data\" or parameters.binary_data_size"},
+      {"invalid_data_not_array.json", std::nullopt,
+       "input 'x': \"data\" must be an array, got 1.0"},
+      {"invalid_name_not_string.json", std::nullopt, "inputs[0]: \"name\" must be a string"},
+      {"invalid_bytes.json", std::nullopt, "input 'text': BYTES tensors are not supported"},
+      {"invalid_id_not_string.json", std::nullopt, "\"id\" must be a string"},
+      {"invalid_binary_output_flag.json", std::nullopt,
+       "parameters.binary_data_output must be true or false"},
+      {"invalid_duplicate_output.json", std::nullopt, "output 'y' is requested twice"},
+      {"invalid_classification.json", std::nullopt,
+       "output 'y': parameters.classification is not supported"},
+      {"invalid_binary_without_header.json", std::nullopt,
+       "input 'x': parameters.binary_data_size needs the Inference-Header-Content-Length header"},
+      {"invalid_binary_size_mismatch.json", 12,
+       "input 'images': binary_data_size is 12 bytes, FP32 shape [1,3,2,2] needs 48"},
+  };
+  return cases;
+}
+
+TEST(KServeRequest, InvalidFixturesAreRejectedWithTheirReason) {
+  for (const InvalidCase& c : InvalidCases()) {
+    SCOPED_TRACE(c.fixture);
+    std::string body = ReadFixture(c.fixture);
+    std::optional<size_t> header_length;
+    if (c.tail_bytes) {
+      header_length = body.size();
+      body.append(*c.tail_bytes, '\0');
+    }
+    const std::optional<HttpError> error = ParseError(body, header_length);
+    if (!error) continue;
+    EXPECT_EQ(error->status(), 400);
+    const std::string message = error->what();
+    EXPECT_NE(message.find(c.reason), std::string::npos) << "message: " << message;
+    EXPECT_EQ(message.find('\n'), std::string::npos) << "not one line: " << message;
+  }
+}
+
+TEST(KServeRequest, EveryInvalidFixtureHasACase) {
+  std::set<std::string> covered;
+  for (const InvalidCase& c : InvalidCases()) covered.insert(c.fixture);
+  size_t fixtures = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(kFixtureDir)) {
+    const std::string name = entry.path().filename().string();
+    if (!name.starts_with("invalid_")) continue;
+    ++fixtures;
+    EXPECT_TRUE(covered.count(name)) << name << " has no expected reason";
+  }
+  EXPECT_EQ(fixtures, covered.size());
+}
+
+TEST(KServeRequest, HeaderLengthBeyondBody) {
+  const std::string body = ReadFixture("request_fp32_flat.json");
+  const std::optional<HttpError> error = ParseError(body, body.size() + 1);
+  ASSERT_TRUE(error);
+  EXPECT_EQ(error->status(), 400);
+  EXPECT_NE(std::string(error->what())
+                .find("Inference-Header-Content-Length is " + std::to_string(body.size() + 1) +
+                      " but the body has only " + std::to_string(body.size()) + " bytes"),
+            std::string::npos)
+      << error->what();
+}
+
+TEST(KServeRequest, HeaderLengthCuttingTheJson) {
+  const BinaryRequest binary = MakeBinaryRequest();
+  const std::optional<HttpError> error = ParseError(binary.body, binary.header_length - 5);
+  ASSERT_TRUE(error);
+  EXPECT_NE(std::string(error->what()).find("not valid JSON"), std::string::npos);
+}
+
+TEST(KServeRequest, BinarySizesMustSumToTheTail) {
+  BinaryRequest binary = MakeBinaryRequest();
+  // Stray bytes after the last binary input.
+  std::optional<HttpError> error = ParseError(binary.body + "abc", binary.header_length);
+  ASSERT_TRUE(error);
+  EXPECT_NE(std::string(error->what())
+                .find("the inputs' binary_data_size add up to 52 bytes, but the body has 55 "
+                      "bytes after the JSON header"),
+            std::string::npos)
+      << error->what();
+  // A tail one byte short: the last binary input runs past the end.
+  error = ParseError(std::string_view(binary.body).substr(0, binary.body.size() - 1),
+                     binary.header_length);
+  ASSERT_TRUE(error);
+  EXPECT_NE(std::string(error->what())
+                .find("input 'scale': binary_data_size 4 goes past the end of the body"),
+            std::string::npos)
+      << error->what();
+  // Binary data without the header: the JSON parser sees the tail as trailing garbage.
+  error = ParseError(binary.body, std::nullopt);
+  ASSERT_TRUE(error);
+  // Stray bytes after a JSON-only request with a header length.
+  const std::string json_only = ReadFixture("request_fp32_flat.json");
+  error = ParseError(json_only + "xyz", json_only.size());
+  ASSERT_TRUE(error);
+  EXPECT_NE(std::string(error->what()).find("add up to 0 bytes, but the body has 3 bytes"),
+            std::string::npos)
+      << error->what();
+}
+
+TEST(KServeRequest, HugeShapesFailWithoutAllocating) {
+  const std::string overflow =
+      R"({"inputs":[{"name":"x","shape":[4294967296,4294967296,16],"datatype":"FP32","data":[1]}]})";
+  std::optional<HttpError> error = ParseError(overflow, std::nullopt);
+  ASSERT_TRUE(error);
+  EXPECT_NE(std::string(error->what()).find("is too large"), std::string::npos) << error->what();
+  // Representable element count, but far more data than the body holds.
+  const std::string lying =
+      R"({"inputs":[{"name":"x","shape":[1000000000000],"datatype":"FP32","data":[1, 2]}]})";
+  error = ParseError(lying, std::nullopt);
+  ASSERT_TRUE(error);
+  EXPECT_NE(std::string(error->what()).find("data has 2 elements, shape [1000000000000] needs"),
+            std::string::npos)
+      << error->what();
+  const std::string header =
+      R"({"inputs":[{"name":"x","shape":[1000000000000],"datatype":"FP32","parameters":{"binary_data_size":4000000000000}}]})";
+  error = ParseError(header + "abcd", header.size());
+  ASSERT_TRUE(error);
+  EXPECT_NE(std::string(error->what()).find("goes past the end of the body"), std::string::npos)
+      << error->what();
+}
+
+TEST(KServeRequest, ZeroDimensionMakesAnyShapeEmpty) {
+  // The product would overflow before reaching the 0; the tensor is still just empty.
+  const std::string body =
+      R"({"inputs":[{"name":"x","shape":[4294967296,4294967296,0],"datatype":"FP32","data":[]}]})";
+  const InferRequest request = ParseInferRequest(body, std::nullopt);
+  EXPECT_EQ(request.inputs[0].shape, (std::vector<int64_t>{4294967296, 4294967296, 0}));
+  EXPECT_TRUE(request.inputs[0].bytes.empty());
+}
+
+TEST(KServeRequest, DeeplyNestedDataDoesNotOverflowTheStack) {
+  constexpr int kDepth = 100000;
+  std::string body = R"({"inputs":[{"name":"x","shape":[1],"datatype":"INT32","data":)";
+  body.append(kDepth, '[');
+  body += "7";
+  body.append(kDepth, ']');
+  body += "}]}";
+  const InferRequest request = ParseInferRequest(body, std::nullopt);
+  EXPECT_EQ(FromBytes<int32_t>(request.inputs[0].bytes), (std::vector<int32_t>{7}));
+}
+
+// ---------------------------------------------------------------------------------------
+// Large inputs: a 1x3x640x640 FP32 tensor as JSON (~1.2M numbers) and as binary data.
+
+TEST(KServeRequest, LargeJsonAndBinaryInputs) {
+  constexpr size_t kCount = 3 * 640 * 640;
+  std::vector<float> values(kCount);
+  for (size_t i = 0; i < kCount; ++i) values[i] = static_cast<float>(i % 256) / 255.0f;
+
+  std::string body =
+      R"({"inputs":[{"name":"images","shape":[1,3,640,640],"datatype":"FP32","data":[)";
+  body.reserve(kCount * 12);
+  for (size_t i = 0; i < kCount; ++i) {
+    if (i > 0) body += ',';
+    char buffer[32];
+    const auto result = std::to_chars(buffer, buffer + sizeof(buffer), values[i]);
+    body.append(buffer, result.ptr);
+  }
+  body += "]}]}";
+
+  auto start = std::chrono::steady_clock::now();
+  InferRequest request = ParseInferRequest(body, std::nullopt);
+  const double json_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_EQ(request.inputs[0].bytes, ToBytes(values));
+
+  std::string binary_body =
+      R"({"inputs":[{"name":"images","shape":[1,3,640,640],"datatype":"FP32","parameters":{"binary_data_size":)" +
+      std::to_string(kCount * 4) + "}}]}";
+  const size_t header_length = binary_body.size();
+  const std::vector<uint8_t> bytes = ToBytes(values);
+  binary_body.append(bytes.begin(), bytes.end());
+  start = std::chrono::steady_clock::now();
+  request = ParseInferRequest(binary_body, header_length);
+  const double binary_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_EQ(request.inputs[0].bytes, bytes);
+
+  std::cout << "1x3x640x640 FP32: JSON " << body.size() / 1e6 << " MB parsed in " << json_ms
+            << " ms; binary " << bytes.size() / 1e6 << " MB in " << binary_ms << " ms\n";
+  // Generous bounds that only catch super-linear work, not a slow machine.
+  EXPECT_LT(json_ms, 20000.0);
+  EXPECT_LT(binary_ms, 2000.0);
+}
+
+// ---------------------------------------------------------------------------------------
+// Responses.
+
+Tensor MakeTensor(std::string name, DataType type, std::vector<int64_t> shape,
+                  std::vector<uint8_t> bytes, bool binary) {
+  Tensor tensor;
+  tensor.name = std::move(name);
+  tensor.datatype = type;
+  tensor.shape = std::move(shape);
+  tensor.bytes = std::move(bytes);
+  tensor.binary = binary;
+  return tensor;
+}
+
+// Decodes a JSON "data" array of a response output back to tensor bytes, independently of
+// the codec, for bit-exact comparison.
+std::vector<uint8_t> DecodeJsonOutput(const json& output) {
+  const std::string type = output.at("datatype");
+  const json& data = output.at("data");
+  std::vector<uint8_t> bytes;
+  auto append = [&bytes](const auto& value) {
+    const auto* begin = reinterpret_cast<const uint8_t*>(&value);
+    bytes.insert(bytes.end(), begin, begin + sizeof(value));
+  };
+  for (const json& element : data) {
+    if (type == "FP32")
+      append(static_cast<float>(element.get<double>()));
+    else if (type == "FP64")
+      append(element.get<double>());
+    else if (type == "INT64")
+      append(element.get<int64_t>());
+    else if (type == "UINT64")
+      append(element.get<uint64_t>());
+    else if (type == "INT32")
+      append(element.get<int32_t>());
+    else if (type == "UINT8")
+      append(element.get<uint8_t>());
+    else if (type == "INT8")
+      append(element.get<int8_t>());
+    else if (type == "BOOL")
+      append(static_cast<uint8_t>(element.get<bool>() ? 1 : 0));
+    else
+      throw std::runtime_error("test decoder does not handle " + type);
+  }
+  return bytes;
+}
+
+TEST(KServeResponse, JsonOnlyResponseMatchesSchemaAndRoundTrips) {
+  const std::vector<float> scores = {0.1f,
+                                     1.0f / 3.0f,
+                                     std::numeric_limits<float>::max(),
+                                     std::numeric_limits<float>::lowest(),
+                                     std::numeric_limits<float>::min(),
+                                     std::numeric_limits<float>::denorm_min(),
+                                     -0.0f,
+                                     0.0f,
+                                     16777216.0f,
+                                     1e20f,
+                                     -2.5e-7f,
+                                     0.99999994f};
+  const std::vector<double> wide = {0.1, 1e-310, -1.7976931348623157e308, -0.0};
+  const std::vector<int64_t> labels = {0, -1, std::numeric_limits<int64_t>::min(),
+                                       std::numeric_limits<int64_t>::max()};
+  const std::vector<uint64_t> big = {std::numeric_limits<uint64_t>::max(), 0};
+  const std::vector<int32_t> ids = {-7, 2147483647};
+  const std::vector<int8_t> small = {-128, 127};
+
+  InferResponse response;
+  response.model_name = "yolo\"11n";  // needs escaping
+  response.model_version = "1";
+  response.id = "req-42";
+  response.outputs = {
+      MakeTensor("scores", DataType::kFp32, {3, 4}, ToBytes(scores), false),
+      MakeTensor("wide", DataType::kFp64, {4}, ToBytes(wide), false),
+      MakeTensor("labels", DataType::kInt64, {2, 2}, ToBytes(labels), false),
+      MakeTensor("big", DataType::kUint64, {2}, ToBytes(big), false),
+      MakeTensor("ids", DataType::kInt32, {1, 2}, ToBytes(ids), false),
+      MakeTensor("small", DataType::kInt8, {2}, ToBytes(small), false),
+      MakeTensor("mask", DataType::kUint8, {3}, {0, 128, 255}, false),
+      MakeTensor("flags", DataType::kBool, {3}, {1, 0, 1}, false),
+      MakeTensor("none", DataType::kFp32, {0, 6}, {}, false),
+  };
+  const EncodedBody encoded = EncodeInferResponse(response);
+  EXPECT_FALSE(encoded.header_length);
+  EXPECT_EQ(encoded.content_type, "application/json");
+  const SplitBody split = Split(encoded);
+  EXPECT_TRUE(split.binary.empty());
+  EXPECT_EQ(CheckInferResponse(split.header, 0), std::vector<std::string>()) << encoded.body;
+  EXPECT_EQ(split.header.at("model_name"), "yolo\"11n");
+  EXPECT_EQ(split.header.at("model_version"), "1");
+  EXPECT_EQ(split.header.at("id"), "req-42");
+  const json& outputs = split.header.at("outputs");
+  ASSERT_EQ(outputs.size(), response.outputs.size());
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    const Tensor& tensor = response.outputs[i];
+    SCOPED_TRACE(tensor.name);
+    EXPECT_EQ(outputs[i].at("name"), tensor.name);
+    EXPECT_EQ(outputs[i].at("datatype"), std::string(DataTypeName(tensor.datatype)));
+    EXPECT_EQ(outputs[i].at("shape").get<std::vector<int64_t>>(), tensor.shape);
+    EXPECT_FALSE(outputs[i].contains("parameters"));
+    EXPECT_EQ(DecodeJsonOutput(outputs[i]), tensor.bytes);  // bit-exact, -0 included
+  }
+  // Shortest round-trip forms, not 17-digit doubles.
+  EXPECT_NE(encoded.body.find("\"data\":[0.1,0.33333334,3.4028235e+38,"), std::string::npos)
+      << encoded.body;
+}
+
+TEST(KServeResponse, OptionalFieldsAreOmittedWhenEmpty) {
+  InferResponse response;
+  response.model_name = "m";
+  const EncodedBody encoded = EncodeInferResponse(response);
+  const json doc = json::parse(encoded.body);
+  EXPECT_EQ(doc, json::parse(R"({"model_name":"m","outputs":[]})"));
+  EXPECT_EQ(CheckInferResponse(doc, 0), std::vector<std::string>());
+}
+
+TEST(KServeResponse, Fp16JsonOutputIsExact) {
+  // Every finite half: the printed float must convert back to the same half.
+  std::vector<uint16_t> halves;
+  for (uint32_t bits = 0; bits < 0x10000; ++bits) {
+    if (((bits >> 10) & 0x1f) != 0x1f) halves.push_back(static_cast<uint16_t>(bits));
+  }
+  InferResponse response;
+  response.model_name = "m";
+  response.outputs = {MakeTensor("h", DataType::kFp16, {static_cast<int64_t>(halves.size())},
+                                 ToBytes(halves), false)};
+  const EncodedBody encoded = EncodeInferResponse(response);
+  const json doc = json::parse(encoded.body);
+  EXPECT_EQ(CheckInferResponse(doc, 0), std::vector<std::string>());
+  // Feed the printed numbers back through the request decoder as FP16 data.
+  json request = {{"inputs", json::array({{{"name", "h"},
+                                           {"datatype", "FP16"},
+                                           {"shape", {halves.size()}},
+                                           {"data", doc.at("outputs")[0].at("data")}}})}};
+  const InferRequest decoded = ParseInferRequest(request.dump(), std::nullopt);
+  EXPECT_EQ(FromBytes<uint16_t>(decoded.inputs[0].bytes), halves);
+}
+
+TEST(KServeResponse, BinaryOutputsRoundTripExactly) {
+  std::vector<float> boxes(2 * 3 * 4);
+  for (size_t i = 0; i < boxes.size(); ++i) boxes[i] = static_cast<float>(i) * 0.37f - 3.0f;
+  boxes[1] = std::numeric_limits<float>::quiet_NaN();  // binary carries what JSON cannot
+  boxes[2] = -std::numeric_limits<float>::infinity();
+  boxes[3] = -0.0f;
+  boxes[4] = std::numeric_limits<float>::denorm_min();
+  const std::vector<float> scores = {0.5f, 0.25f};
+
+  InferResponse response;
+  response.model_name = "detector";
+  response.id = "r";
+  response.outputs = {
+      MakeTensor("boxes", DataType::kFp32, {2, 3, 4}, ToBytes(boxes), true),
+      MakeTensor("scores", DataType::kFp32, {2}, ToBytes(scores), false),
+      MakeTensor("mask", DataType::kUint8, {5}, {9, 8, 7, 6, 5}, true),
+      MakeTensor("nothing", DataType::kFp32, {0}, {}, true),
+  };
+  const EncodedBody encoded = EncodeInferResponse(response);
+  ASSERT_TRUE(encoded.header_length);
+  EXPECT_EQ(encoded.content_type, "application/octet-stream");
+  EXPECT_EQ(encoded.body.size(), *encoded.header_length + boxes.size() * 4 + 5);
+  const SplitBody split = Split(encoded);
+  EXPECT_EQ(CheckInferResponse(split.header, split.binary.size()), std::vector<std::string>());
+
+  // Walk the outputs like a client: binary ones take consecutive slices of the tail.
+  size_t offset = 0;
+  const json& outputs = split.header.at("outputs");
+  ASSERT_EQ(outputs.size(), 4u);
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    const Tensor& tensor = response.outputs[i];
+    SCOPED_TRACE(tensor.name);
+    if (!tensor.binary) {
+      EXPECT_FALSE(outputs[i].contains("parameters"));
+      EXPECT_EQ(DecodeJsonOutput(outputs[i]), tensor.bytes);
+      continue;
+    }
+    EXPECT_FALSE(outputs[i].contains("data"));
+    const size_t size = outputs[i].at("parameters").at("binary_data_size").get<size_t>();
+    ASSERT_LE(offset + size, split.binary.size());
+    const std::string_view slice = split.binary.substr(offset, size);
+    offset += size;
+    ASSERT_EQ(size, tensor.bytes.size());
+    EXPECT_TRUE(std::equal(slice.begin(), slice.end(), tensor.bytes.begin(),
+                           [](char a, uint8_t b) { return static_cast<uint8_t>(a) == b; }));
+  }
+  EXPECT_EQ(offset, split.binary.size());
+}
+
+TEST(KServeResponse, BinaryResponseBytesParseBackAsABinaryRequest) {
+  // The same layout rules serve both directions: turn the encoded response into a request
+  // (rename outputs to inputs) and decode it with the request parser.
+  std::vector<float> values(17);
+  for (size_t i = 0; i < values.size(); ++i) values[i] = std::ldexp(1.0f, static_cast<int>(i) - 8);
+  InferResponse response;
+  response.model_name = "m";
+  response.outputs = {MakeTensor("y", DataType::kFp32, {17}, ToBytes(values), true)};
+  const EncodedBody encoded = EncodeInferResponse(response);
+  const SplitBody split = Split(encoded);
+  const json header = {{"inputs", split.header.at("outputs")}};
+  std::string body = header.dump();
+  const size_t header_length = body.size();
+  body.append(split.binary);
+  const InferRequest request = ParseInferRequest(body, header_length);
+  EXPECT_EQ(request.inputs[0].bytes, ToBytes(values));
+}
+
+TEST(KServeResponse, NonFiniteJsonOutputFailsClearly) {
+  for (float bad :
+       {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity()}) {
+    InferResponse response;
+    response.model_name = "m";
+    response.outputs = {
+        MakeTensor("scores", DataType::kFp32, {3}, ToBytes(std::vector<float>{1, bad, 2}), false)};
+    try {
+      EncodeInferResponse(response);
+      ADD_FAILURE() << "non-finite value encoded as JSON";
+    } catch (const HttpError& error) {
+      EXPECT_EQ(error.status(), 500);
+      const std::string message = error.what();
+      EXPECT_NE(message.find("output 'scores': element 1 is"), std::string::npos) << message;
+      EXPECT_NE(message.find("binary"), std::string::npos) << message;
+    }
+    // The same tensor as binary data is fine.
+    response.outputs[0].binary = true;
+    EXPECT_NO_THROW(EncodeInferResponse(response));
+  }
+}
+
+TEST(KServeResponse, MalformedOutputTensorIsACallerBug) {
+  InferResponse response;
+  response.model_name = "m";
+  response.outputs = {MakeTensor("y", DataType::kFp32, {2, 2}, std::vector<uint8_t>(15), false)};
+  EXPECT_THROW(EncodeInferResponse(response), std::invalid_argument);
+  response.outputs = {MakeTensor("y", DataType::kFp32, {-1, 2}, {}, false)};
+  EXPECT_THROW(EncodeInferResponse(response), std::invalid_argument);
+  response.outputs = {MakeTensor("y", DataType::kBytes, {1}, {}, false)};
+  EXPECT_THROW(EncodeInferResponse(response), std::invalid_argument);
+}
+
+// ---------------------------------------------------------------------------------------
+// Error and metadata documents.
+
+TEST(KServeDocuments, ErrorJson) {
+  EXPECT_EQ(ErrorJson("bad input"), json::parse(R"({"error":"bad input"})"));
+  // Invalid UTF-8 is replaced so the document always serializes.
+  const json error = ErrorJson("bad \xff byte");
+  EXPECT_NO_THROW(error.dump());
+  EXPECT_EQ(error.at("error"), "bad \xEF\xBF\xBD byte");
+}
+
+TEST(KServeDocuments, ServerMetadataMatchesSchema) {
+  const json doc = ServerMetadataJson("cvdeploy", "0.1.0", {"binary_tensor_data"});
+  EXPECT_EQ(CheckServerMetadata(doc), std::vector<std::string>());
+  EXPECT_EQ(
+      doc,
+      json::parse(R"({"name":"cvdeploy","version":"0.1.0","extensions":["binary_tensor_data"]})"));
+  EXPECT_EQ(CheckServerMetadata(ServerMetadataJson("s", "1", {})), std::vector<std::string>());
+}
+
+TEST(KServeDocuments, ModelMetadataMatchesSchema) {
+  const json doc = ModelMetadataJson("yolo11n", {"1"}, "onnxruntime_onnx",
+                                     {{"images", "FP32", {-1, 3, 640, 640}}},
+                                     {{"output0", "FP32", {-1, 84, 8400}}, {"aux", "INT64", {}}});
+  EXPECT_EQ(CheckModelMetadata(doc), std::vector<std::string>()) << doc.dump();
+  EXPECT_EQ(doc, json::parse(R"({"name":"yolo11n","versions":["1"],"platform":"onnxruntime_onnx",
+      "inputs":[{"name":"images","datatype":"FP32","shape":[-1,3,640,640]}],
+      "outputs":[{"name":"output0","datatype":"FP32","shape":[-1,84,8400]},
+                 {"name":"aux","datatype":"INT64","shape":[]}]})"));
+  EXPECT_EQ(CheckModelMetadata(ModelMetadataJson("m", {}, "p", {}, {})),
+            std::vector<std::string>());
+}
+
+// The checker must itself catch broken documents, or passing it means nothing.
+TEST(KServeDocuments, CheckerRejectsBrokenDocuments) {
+  EXPECT_FALSE(CheckInferResponse(json::parse(R"({"outputs":[]})"), 0).empty());
+  EXPECT_FALSE(CheckInferResponse(json::parse(R"({"model_name":"m"})"), 0).empty());
+  EXPECT_FALSE(
+      CheckInferResponse(json::parse(R"({"model_name":"m","id":3,"outputs":[]})"), 0).empty());
+  EXPECT_FALSE(
+      CheckInferResponse(json::parse(R"({"model_name":"m","outputs":[{"name":"y","datatype":"FP32",
+                   "shape":[2],"data":[1]}]})"),
+                         0)
+          .empty());
+  EXPECT_FALSE(
+      CheckInferResponse(json::parse(R"({"model_name":"m","outputs":[{"name":"y","datatype":"FLOAT",
+                   "shape":[1],"data":[1]}]})"),
+                         0)
+          .empty());
+  EXPECT_FALSE(
+      CheckInferResponse(json::parse(R"({"model_name":"m","outputs":[{"name":"y","datatype":"INT32",
+                   "shape":[1],"data":[1.5]}]})"),
+                         0)
+          .empty());
+  EXPECT_FALSE(
+      CheckInferResponse(json::parse(R"({"model_name":"m","outputs":[{"name":"y","datatype":"FP32",
+                   "shape":[-1],"data":[]}]})"),
+                         0)
+          .empty());
+  EXPECT_FALSE(
+      CheckInferResponse(json::parse(R"({"model_name":"m","outputs":[{"name":"y","datatype":"FP32",
+                   "shape":[2],"parameters":{"binary_data_size":8}}]})"),
+                         4)
+          .empty());
+  EXPECT_TRUE(
+      CheckInferResponse(json::parse(R"({"model_name":"m","outputs":[{"name":"y","datatype":"FP32",
+                  "shape":[2],"parameters":{"binary_data_size":8}}]})"),
+                         8)
+          .empty());
+  EXPECT_FALSE(CheckModelMetadata(json::parse(R"({"name":"m","inputs":[],"outputs":[]})")).empty());
+  EXPECT_FALSE(
+      CheckModelMetadata(json::parse(
+                             R"({"name":"m","platform":"p","inputs":[{"name":"x","datatype":"FP32",
+                   "shape":[-2]}],"outputs":[]})"))
+          .empty());
+  EXPECT_FALSE(
+      CheckModelMetadata(
+          json::parse(R"({"name":"m","platform":"p","versions":[1],"inputs":[],"outputs":[]})"))
+          .empty());
+  EXPECT_FALSE(CheckServerMetadata(json::parse(R"({"name":"s","version":"1"})")).empty());
+  EXPECT_FALSE(
+      CheckServerMetadata(json::parse(R"({"name":"s","version":1,"extensions":[]})")).empty());
+}
+
+}  // namespace
+}  // namespace cvdeploy::server::kserve
