@@ -3,8 +3,9 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <set>
 #include <opencv2/core.hpp>
+#include <opencv2/imgcodecs.hpp>
+#include <set>
 
 #include "bench/machine.h"
 #include "cvdeploy/error.h"
@@ -16,8 +17,8 @@ namespace fs = std::filesystem;
 
 struct ModelRepository::Entry {
   std::string name;
-  std::string file;      // --model PATH; empty for a repository model
-  bool wanted = true;    // explicit control: loaded (true) or unloaded
+  std::string file;    // --model PATH; empty for a repository model
+  bool wanted = true;  // explicit control: loaded (true) or unloaded
   std::map<int64_t, std::shared_ptr<ModelVersion>> served;
   std::map<int64_t, std::string> loading;  // version -> signature
   struct Failure {
@@ -35,6 +36,51 @@ std::string FileSignature(const std::string& path) {
   if (ec) return "";
   const auto mtime = fs::last_write_time(path, ec).time_since_epoch().count();
   return std::to_string(size) + "@" + std::to_string(mtime);
+}
+
+// Warm-up through the path live requests take (JPEG decode, letterbox, engine, NMS), on every
+// instance at once and in full batches: the engine's arenas, each instance's workspace and
+// the decoder's buffers are allocated before the version is visible, so neither the first
+// requests' latency nor the resident memory moves once it serves. A scheduler without
+// metrics runs it, so warm-up inferences are not counted as traffic.
+void WarmUp(const ModelVersion& mv, SchedulerOptions options) {
+  const int rounds = mv.config.warmup;
+  if (rounds <= 0) return;
+  const ModelMeta& meta = mv.predictor->meta();
+  // Larger than the model input (a typical camera frame after resizing), below the 2x at
+  // which JPEGs decode at reduced scale.
+  cv::Mat image(meta.imgsz_h * 19 / 10, meta.imgsz_w * 19 / 10, CV_8UC3);
+  cv::randu(image, 0, 255);
+  std::vector<uint8_t> jpeg;
+  cv::imencode(".jpg", image, jpeg);
+  const int jobs = rounds * options.instances * options.max_batch;
+  options.max_queue = static_cast<size_t>(jobs);
+  Scheduler scheduler(mv.predictor, options, nullptr);
+  std::mutex mu;
+  std::condition_variable cv;
+  int left = jobs;
+  std::string failure;
+  for (int i = 0; i < jobs; ++i) {
+    Job job;
+    job.work = ImageWork{std::string(jpeg.begin(), jpeg.end()), "warm-up image", {}, false};
+    job.enqueued = Clock::now();
+    job.deadline = job.enqueued + std::chrono::hours(24);
+    job.done = [&](JobResult r) {
+      std::lock_guard<std::mutex> lock(mu);
+      if (r.status != 200 && failure.empty()) failure = r.error;
+      if (--left == 0) cv.notify_all();
+    };
+    if (scheduler.Submit(std::move(job)) != Scheduler::Admission::kAccepted) {
+      std::lock_guard<std::mutex> lock(mu);
+      --left;
+    }
+  }
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [&] { return left == 0; });
+  }
+  scheduler.Stop();
+  if (!failure.empty()) throw RuntimeError("warm-up failed: " + failure);
 }
 
 }  // namespace
@@ -225,10 +271,12 @@ std::vector<std::string> ModelRepository::Reconcile(const std::string& name) {
     std::lock_guard<std::mutex> lock(mu_);
     auto& e = *entries_.at(name);
     if (!config_error.empty() && e.config_error != config_error) {
-      log_("error", "model '" + name + "': " + config_error + "; versions already served keep serving");
-      registry_.GetCounter("cvdeploy_model_load_failures_total",
-                           "Model versions that failed to load or warm up",
-                           {{"model", name}, {"version", ""}})
+      log_("error",
+           "model '" + name + "': " + config_error + "; versions already served keep serving");
+      registry_
+          .GetCounter("cvdeploy_model_load_failures_total",
+                      "Model versions that failed to load or warm up",
+                      {{"model", name}, {"version", ""}})
           .Inc();
     }
     e.config_error = config_error;
@@ -285,8 +333,8 @@ std::vector<std::string> ModelRepository::Reconcile(const std::string& name) {
     // new version never leaves the model without any.
     std::lock_guard<std::mutex> lock(mu_);
     auto& e = *entries_.at(name);
-    const bool any_desired_served = std::any_of(
-        desired.begin(), desired.end(), [&](int64_t v) { return e.served.count(v) > 0; });
+    const bool any_desired_served = std::any_of(desired.begin(), desired.end(),
+                                                [&](int64_t v) { return e.served.count(v) > 0; });
     if (any_desired_served || desired.empty()) {
       for (auto it = e.served.begin(); it != e.served.end();) {
         if (std::find(desired.begin(), desired.end(), it->first) == desired.end()) {
@@ -302,8 +350,7 @@ std::vector<std::string> ModelRepository::Reconcile(const std::string& name) {
   return failures;
 }
 
-std::shared_ptr<ModelVersion> ModelRepository::LoadVersion(const std::string& name,
-                                                           int64_t version,
+std::shared_ptr<ModelVersion> ModelRepository::LoadVersion(const std::string& name, int64_t version,
                                                            const VersionFile& file,
                                                            const ModelConfig& config,
                                                            std::string* error) {
@@ -336,15 +383,6 @@ std::shared_ptr<ModelVersion> ModelRepository::LoadVersion(const std::string& na
     so.intra_op_threads = threads;
     if (config.imgsz) so.imgsz = config.imgsz;
     mv->predictor = Predictor::Load(file.path, so);
-    // Warm-up: first runs allocate the engine's arenas and pick kernels; the version is
-    // not visible to requests until they are done.
-    const ModelMeta& meta = mv->predictor->meta();
-    cv::Mat image(meta.imgsz_h, meta.imgsz_w, CV_8UC3);
-    cv::randu(image, 0, 255);
-    for (int i = 0; i < config.warmup; ++i) mv->predictor->Predict(image);
-    if (batching && config.warmup > 0) {
-      mv->predictor->PredictBatch(std::vector<cv::Mat>(config.max_batch_size, image));
-    }
     mv->metrics = VersionMetrics::Create(registry_, name, vs);
     SchedulerOptions so2;
     so2.instances = instances;
@@ -353,10 +391,12 @@ std::shared_ptr<ModelVersion> ModelRepository::LoadVersion(const std::string& na
     so2.max_queue = config.max_queue_size
                         ? static_cast<size_t>(config.max_queue_size)
                         : static_cast<size_t>(16 * instances * std::max(1, config.max_batch_size));
+    WarmUp(*mv, so2);
     mv->scheduler = std::make_unique<Scheduler>(mv->predictor, so2, &mv->metrics);
     mv->load_ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
-    registry_.GetGauge("cvdeploy_model_load_duration_us",
-                       "Time to load and warm up the model version, microseconds", labels)
+    registry_
+        .GetGauge("cvdeploy_model_load_duration_us",
+                  "Time to load and warm up the model version, microseconds", labels)
         .Set(mv->load_ms * 1000);
     registry_.GetGauge("cvdeploy_model_ready", "1 while the model version serves requests", labels)
         .Set(1);
@@ -367,8 +407,9 @@ std::shared_ptr<ModelVersion> ModelRepository::LoadVersion(const std::string& na
     return mv;
   } catch (const std::exception& e) {
     *error = e.what();
-    registry_.GetCounter("cvdeploy_model_load_failures_total",
-                         "Model versions that failed to load or warm up", labels)
+    registry_
+        .GetCounter("cvdeploy_model_load_failures_total",
+                    "Model versions that failed to load or warm up", labels)
         .Inc();
     log_("error", "model '" + name + "' version " + vs + " failed to load: " + *error +
                       "; versions already served keep serving");
@@ -387,8 +428,9 @@ void ModelRepository::Retire(const std::shared_ptr<ModelVersion>& v) {
     still_served = it != entries_.end() && it->second->served.count(v->version) > 0;
   }
   if (!still_served) {
-    registry_.GetGauge("cvdeploy_model_ready", "1 while the model version serves requests",
-                       {{"model", v->name}, {"version", v->VersionString()}})
+    registry_
+        .GetGauge("cvdeploy_model_ready", "1 while the model version serves requests",
+                  {{"model", v->name}, {"version", v->VersionString()}})
         .Set(0);
   }
 }
@@ -430,7 +472,8 @@ std::shared_ptr<ModelVersion> ModelRepository::Find(const std::string& name,
   if (!e.served.empty()) return e.served.rbegin()->second;
   *status = 503;
   if (!e.failed.empty()) {
-    *why = "model '" + name + "' is not ready: version " + std::to_string(e.failed.rbegin()->first) +
+    *why = "model '" + name + "' is not ready: version " +
+           std::to_string(e.failed.rbegin()->first) +
            " failed to load: " + e.failed.rbegin()->second.reason;
   } else if (!e.config_error.empty()) {
     *why = "model '" + name + "' is not ready: " + e.config_error;
@@ -466,14 +509,18 @@ nlohmann::json ModelRepository::Index() const {
       continue;
     }
     for (const auto& [v, mv] : e->served) {
-      out.push_back({{"name", name}, {"version", std::to_string(v)}, {"state", "READY"}, {"reason", ""}});
+      out.push_back(
+          {{"name", name}, {"version", std::to_string(v)}, {"state", "READY"}, {"reason", ""}});
     }
     for (const auto& [v, sig] : e->loading) {
-      out.push_back({{"name", name}, {"version", std::to_string(v)}, {"state", "LOADING"}, {"reason", ""}});
+      out.push_back(
+          {{"name", name}, {"version", std::to_string(v)}, {"state", "LOADING"}, {"reason", ""}});
     }
     for (const auto& [v, f] : e->failed) {
       if (e->served.count(v)) continue;
-      out.push_back({{"name", name}, {"version", std::to_string(v)}, {"state", "UNAVAILABLE"},
+      out.push_back({{"name", name},
+                     {"version", std::to_string(v)},
+                     {"state", "UNAVAILABLE"},
                      {"reason", f.reason}});
     }
   }

@@ -5,6 +5,7 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <chrono>
 #include <csignal>
@@ -45,16 +46,16 @@ std::shared_ptr<spdlog::logger> AccessLogger(const std::string& target) {
 
 void LogExchange(spdlog::logger& logger, const Exchange& x) {
   nlohmann::ordered_json record = {{"method", x.method},
-                           {"path", x.path},
-                           {"status", x.response ? x.response->status : 0},
-                           {"latency_ms", std::round(x.latency_ms * 1000) / 1000},
-                           {"model", x.response ? x.response->log.model : ""},
-                           {"version", x.response ? x.response->log.version : ""},
-                           {"batch_size", x.response ? x.response->log.batch_size : 0},
-                           {"bytes_in", x.bytes_in},
-                           {"bytes_out", x.bytes_out},
-                           {"client", x.client},
-                           {"request_id", x.request_id}};
+                                   {"path", x.path},
+                                   {"status", x.response ? x.response->status : 0},
+                                   {"latency_ms", std::round(x.latency_ms * 1000) / 1000},
+                                   {"model", x.response ? x.response->log.model : ""},
+                                   {"version", x.response ? x.response->log.version : ""},
+                                   {"batch_size", x.response ? x.response->log.batch_size : 0},
+                                   {"bytes_in", x.bytes_in},
+                                   {"bytes_out", x.bytes_out},
+                                   {"client", x.client},
+                                   {"request_id", x.request_id}};
   std::string text = record.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   // Drop the braces: the pattern supplies the object around the time field.
   logger.info(std::string_view(text).substr(1, text.size() - 2));
@@ -65,14 +66,16 @@ void LogExchange(spdlog::logger& logger, const Exchange& x) {
 int RunServer(const ServerOptions& options) {
   Registry registry;
   AddProcessMetrics(registry);
-  auto& http_requests = registry.GetCounter("cvdeploy_http_requests_total",
-                                            "HTTP requests answered, all routes", {});
+  auto& http_requests =
+      registry.GetCounter("cvdeploy_http_requests_total", "HTTP requests answered, all routes", {});
   auto access = AccessLogger(options.access_log);
 
   ModelRepository repository(options.repository, registry, Log);
   boost::asio::io_context io;
   ApiOptions api_options = options.api;
-  api_options.serve_metrics = !options.metrics_port || *options.metrics_port == options.port;
+  // Port 0 means "any free port" for each listener, so two zeros are two listeners.
+  api_options.serve_metrics =
+      !options.metrics_port || (*options.metrics_port == options.port && options.port != 0);
   Api api(repository, registry, api_options);
   auto observer = [&](const Exchange& x) {
     http_requests.Inc();
@@ -87,7 +90,8 @@ int RunServer(const ServerOptions& options) {
       metrics = HttpListener::Create(
           io, options.host, *options.metrics_port, options.limits,
           [&registry](HttpRequest& r, Respond respond) {
-            if (r.path != "/metrics") return respond(JsonError(404, "only /metrics is served here"));
+            if (r.path != "/metrics")
+              return respond(JsonError(404, "only /metrics is served here"));
             HttpResponse res;
             res.content_type = "text/plain; version=0.0.4; charset=utf-8";
             res.body = registry.Render();
@@ -110,6 +114,10 @@ int RunServer(const ServerOptions& options) {
                   (metrics ? " (metrics on port " + std::to_string(metrics->port()) + ")" : ""));
   repository.Start();
 
+  // Keeps io.run() going while every connection waits on a scheduler: once the acceptor
+  // closes for the drain there may be no pending operation, and the responses of requests
+  // still in flight are posted later.
+  auto keep_running = boost::asio::make_work_guard(io);
   std::vector<std::thread> io_threads;
   for (int i = 0; i < std::max(1, options.io_threads); ++i) {
     io_threads.emplace_back([&io] { io.run(); });
@@ -123,8 +131,9 @@ int RunServer(const ServerOptions& options) {
       const auto failures = repository.StartupFailures();
       for (const auto& f : failures) Log("error", f);
       if (!failures.empty() && options.exit_on_error) {
-        Log("error", "a model failed to load; exiting (start with --exit-on-error=false to serve "
-                     "the others)");
+        Log("error",
+            "a model failed to load; exiting (start with --exit-on-error=false to serve "
+            "the others)");
         exit_code = 3;
         break;
       }

@@ -68,8 +68,7 @@ namespace {
 
 // One client connection. Runs on its own strand; every member is touched only there.
 template <class Stream>
-class Connection : public ConnectionBase,
-                   public std::enable_shared_from_this<Connection<Stream>> {
+class Connection : public ConnectionBase, public std::enable_shared_from_this<Connection<Stream>> {
  public:
   Connection(Stream stream, std::shared_ptr<HttpListener::State> state)
       : stream_(std::move(stream)), state_(std::move(state)) {
@@ -195,7 +194,8 @@ class Connection : public ConnectionBase,
     request_.body = std::move(req.body());
     beast::error_code addr_ec;
     auto remote = stream_.socket().remote_endpoint(addr_ec);
-    if (!addr_ec) request_.client = remote.address().to_string() + ":" + std::to_string(remote.port());
+    if (!addr_ec)
+      request_.client = remote.address().to_string() + ":" + std::to_string(remote.port());
     auto id = request_.Header("x-request-id");
     request_.request_id = id && UsableRequestId(*id) ? std::string(*id) : NewRequestId();
 
@@ -205,10 +205,9 @@ class Connection : public ConnectionBase,
     auto answered = std::make_shared<std::atomic<bool>>(false);
     Respond respond = [self = this->shared_from_this(), answered](HttpResponse response) {
       if (answered->exchange(true)) return;  // a handler bug must not write twice
-      asio::post(self->stream_.get_executor(),
-                 [self, response = std::move(response)]() mutable {
-                   self->Write(std::move(response));
-                 });
+      asio::post(self->stream_.get_executor(), [self, response = std::move(response)]() mutable {
+        self->Write(std::move(response));
+      });
     };
     try {
       state_->handler(request_, respond);
@@ -225,7 +224,8 @@ class Connection : public ConnectionBase,
     res->set(http::field::content_type, response_.content_type);
     if (!request_.request_id.empty()) res->set("X-Request-Id", request_.request_id);
     for (const auto& [name, value] : response_.headers) res->set(name, value);
-    res->body() = std::move(response_.body);
+    // A HEAD answer carries the headers only (a body would corrupt the next response).
+    if (request_.method != "HEAD") res->body() = std::move(response_.body);
     res->keep_alive(keep_alive_ && !closing_ && !state_->shutting_down);
     res->prepare_payload();
     bytes_out_ = res->body().size();
@@ -246,9 +246,10 @@ class Connection : public ConnectionBase,
       x.path = request_.path;
       x.client = request_.client;
       x.request_id = request_.request_id;
-      x.latency_ms = started_ == Clock::time_point{}
-                         ? 0
-                         : std::chrono::duration<double, std::milli>(Clock::now() - started_).count();
+      x.latency_ms =
+          started_ == Clock::time_point{}
+              ? 0
+              : std::chrono::duration<double, std::milli>(Clock::now() - started_).count();
       x.bytes_in = bytes_in_;
       x.bytes_out = n ? n : bytes_out_;
       try {
@@ -281,15 +282,14 @@ class Connection : public ConnectionBase,
 
   void Drain() {
     auto scratch = std::make_shared<std::array<char, 16384>>();
-    stream_.async_read_some(asio::buffer(*scratch),
-                            [self = this->shared_from_this(), scratch](beast::error_code ec,
-                                                                      size_t) {
-                              if (ec) {
-                                self->stream_.close();
-                                return;
-                              }
-                              self->Drain();
-                            });
+    stream_.async_read_some(asio::buffer(*scratch), [self = this->shared_from_this(), scratch](
+                                                        beast::error_code ec, size_t) {
+      if (ec) {
+        self->stream_.close();
+        return;
+      }
+      self->Drain();
+    });
   }
 
   Stream stream_;
@@ -343,21 +343,22 @@ void HttpListener::Start() { Accept(); }
 void HttpListener::Accept() {
   auto state = state_;
   state->acceptor.async_accept(
-      asio::make_strand(state->io), [state, self = shared_from_this()](beast::error_code ec,
-                                                                       tcp::socket socket) {
+      asio::make_strand(state->io),
+      [state, self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
         if (state->shutting_down) return;
         if (ec) {
           if (ec == asio::error::operation_aborted) return;
           // Out of descriptors and similar: back off briefly instead of spinning.
-          auto timer = std::make_shared<asio::steady_timer>(state->io, std::chrono::milliseconds(50));
+          auto timer =
+              std::make_shared<asio::steady_timer>(state->io, std::chrono::milliseconds(50));
           timer->async_wait([self, timer](beast::error_code) { self->Accept(); });
           return;
         }
         beast::error_code nodelay_ec;
         socket.set_option(tcp::no_delay(true), nodelay_ec);
         const bool reject = state->active.load() >= state->limits.max_connections;
-        auto connection =
-            std::make_shared<Connection<beast::tcp_stream>>(beast::tcp_stream(std::move(socket)), state);
+        auto connection = std::make_shared<Connection<beast::tcp_stream>>(
+            beast::tcp_stream(std::move(socket)), state);
         {
           std::lock_guard<std::mutex> lock(state->mu);
           std::erase_if(state->connections, [](const auto& w) { return w.expired(); });
