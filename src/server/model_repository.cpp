@@ -210,7 +210,10 @@ void ModelRepository::Poll() {
   std::vector<std::string> names;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    for (const auto& [name, versions] : ScanRepository(options_.dir)) EntryFor(name);
+    // A model directory without any version yet (being deployed) is not a model yet.
+    for (const auto& [name, versions] : ScanRepository(options_.dir)) {
+      if (!versions.empty()) EntryFor(name);
+    }
     for (const auto& [name, e] : entries_) names.push_back(name);
   }
   for (const auto& n : names) Reconcile(n);
@@ -347,6 +350,17 @@ std::vector<std::string> ModelRepository::Reconcile(const std::string& name) {
     }
   }
   for (auto& mv : retire) Retire(mv);
+  // A polled model whose versions all left the repository is forgotten once retired: it
+  // no longer holds readiness down, and requests for it are answered 404, not "loading".
+  if (!from_file && wanted && available.empty() && options_.control == ModelControl::kPoll &&
+      startup_done_) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = entries_.find(name);
+    if (it != entries_.end() && it->second->served.empty() && it->second->loading.empty()) {
+      entries_.erase(it);
+      if (!retire.empty()) log_("info", "model '" + name + "' left the model repository");
+    }
+  }
   return failures;
 }
 
