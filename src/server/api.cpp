@@ -36,7 +36,8 @@ HttpResponse MethodNotAllowed(const std::string& allowed) {
 }  // namespace
 
 std::optional<int64_t> ParseVersion(const std::string& text) {
-  if (text.empty() || text.size() > 18 || text.find_first_not_of("0123456789") != std::string::npos) {
+  if (text.empty() || text.size() > 18 ||
+      text.find_first_not_of("0123456789") != std::string::npos) {
     return std::nullopt;
   }
   const int64_t v = std::stoll(text);
@@ -179,8 +180,9 @@ void Api::ModelReady(const std::string& model, std::optional<int64_t> version, R
 
 void Api::Repository(const std::string& model, const std::string& action, Respond respond) {
   if (!options_.explicit_control) {
-    return respond(JsonError(403, "model control is disabled; start the server with "
-                                  "--model-control explicit to use the repository API"));
+    return respond(JsonError(403,
+                             "model control is disabled; start the server with "
+                             "--model-control explicit to use the repository API"));
   }
   if (action == "index") return respond(Json(200, repository_.Index()));
   auto done = [respond](int status, const std::string& error) {
@@ -198,12 +200,20 @@ Clock::time_point Api::Deadline(const HttpRequest& request) const {
   auto header = request.Header("x-request-timeout-ms");
   if (!header) return Clock::now() + options_.default_timeout;
   const std::string text(*header);
-  if (text.empty() || text.size() > 9 || text.find_first_not_of("0123456789") != std::string::npos ||
-      std::stol(text) < 1) {
+  if (text.empty() || text.size() > 9 ||
+      text.find_first_not_of("0123456789") != std::string::npos || std::stol(text) < 1) {
     throw HttpError(400, "X-Request-Timeout-Ms must be a positive integer (milliseconds), got '" +
                              text.substr(0, 32) + "'");
   }
   return Clock::now() + std::chrono::milliseconds(std::stol(text));
+}
+
+void Api::Reject(const ModelVersion& version, int status, const std::string& message,
+                 const Respond& respond) {
+  version.metrics.failure->Inc();
+  HttpResponse r = JsonError(status, message);
+  r.log = LogFields{version.name, version.VersionString(), 0};
+  respond(std::move(r));
 }
 
 void Api::Submit(std::shared_ptr<ModelVersion> version, const std::string& model, bool pinned,
@@ -230,8 +240,8 @@ void Api::Submit(std::shared_ptr<ModelVersion> version, const std::string& model
     version = repository_.Find(model, std::nullopt, &status, &why);
     if (!version) return respond(JsonError(status, why));
   }
-  respond(JsonError(503, "model '" + model + "' version " + version->VersionString() +
-                             " is being unloaded"));
+  respond(JsonError(
+      503, "model '" + model + "' version " + version->VersionString() + " is being unloaded"));
 }
 
 }  // namespace cvdeploy::server

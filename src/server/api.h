@@ -19,8 +19,8 @@
 namespace cvdeploy::server {
 
 struct ApiOptions {
-  bool explicit_control = false;                  // repository load/unload allowed
-  bool serve_metrics = true;                      // /metrics on this listener
+  bool explicit_control = false;                     // repository load/unload allowed
+  bool serve_metrics = true;                         // /metrics on this listener
   std::chrono::milliseconds default_timeout{60000};  // request deadline without a header
   uint64_t max_image_pixels = 40'000'000;
 };
@@ -45,8 +45,12 @@ class Api {
   Clock::time_point Deadline(const HttpRequest& request) const;
   // Submits `job` to the version (or, for an unversioned request racing with an unload,
   // to the version that replaced it). Answers 503 itself when the queue is full.
-  void Submit(std::shared_ptr<ModelVersion> version, const std::string& model, bool pinned,
-              Job job, const Respond& respond);
+  void Submit(std::shared_ptr<ModelVersion> version, const std::string& model, bool pinned, Job job,
+              const Respond& respond);
+
+  // Answers a request refused before it reached the queue; counted as a failure of `version`.
+  static void Reject(const ModelVersion& version, int status, const std::string& message,
+                     const Respond& respond);
 
   ModelRepository& repository_;
   Registry& registry_;

@@ -26,8 +26,8 @@ void CheckInput(const kserve::Tensor& t, const ModelVersion& v) {
   const ModelMeta& meta = info.meta;
   const std::string& expected = info.inputs.empty() ? "images" : info.inputs[0].name;
   if (t.name != expected) {
-    throw HttpError(400, "unknown input '" + t.name + "': model '" + v.name + "' takes '" +
-                             expected + "'");
+    throw HttpError(
+        400, "unknown input '" + t.name + "': model '" + v.name + "' takes '" + expected + "'");
   }
   if (t.datatype != kserve::DataType::kFp32) {
     throw HttpError(400, "input '" + t.name + "': datatype " +
@@ -35,14 +35,13 @@ void CheckInput(const kserve::Tensor& t, const ModelVersion& v) {
                              " does not match the model's FP32");
   }
   const auto& s = t.shape;
-  const bool spatial_ok = meta.dynamic || (s.size() == 4 && s[2] == meta.imgsz_h &&
-                                           s[3] == meta.imgsz_w);
+  const bool spatial_ok =
+      meta.dynamic || (s.size() == 4 && s[2] == meta.imgsz_h && s[3] == meta.imgsz_w);
   if (s.size() != 4 || s[1] != 3 || s[0] < 1 || s[2] < 1 || s[3] < 1 || !spatial_ok) {
-    throw HttpError(400, "input '" + t.name + "': shape " + Dims(s) +
-                             " does not match the model's [" +
-                             (meta.batch > 0 ? std::to_string(meta.batch) : std::string("-1")) +
-                             ",3," + std::to_string(meta.imgsz_h) + "," +
-                             std::to_string(meta.imgsz_w) + "]");
+    throw HttpError(400,
+                    "input '" + t.name + "': shape " + Dims(s) + " does not match the model's [" +
+                        (meta.batch > 0 ? std::to_string(meta.batch) : std::string("-1")) + ",3," +
+                        std::to_string(meta.imgsz_h) + "," + std::to_string(meta.imgsz_w) + "]");
   }
   if (meta.batch > 0 && s[0] != meta.batch) {
     throw HttpError(400, "input '" + t.name + "': batch " + std::to_string(s[0]) +
@@ -66,12 +65,7 @@ void Api::Infer(HttpRequest& request, const std::string& model, std::optional<in
   auto v = repository_.Find(model, version, &status, &why);
   if (!v) return respond(JsonError(status, why));
   LogFields log{model, v->VersionString(), 0};
-  auto fail = [&](int code, const std::string& message) {
-    v->metrics.failure->Inc();
-    HttpResponse r = JsonError(code, message);
-    r.log = log;
-    respond(std::move(r));
-  };
+  auto fail = [&](int code, const std::string& message) { Reject(*v, code, message, respond); };
   kserve::InferRequest parsed;
   try {
     std::optional<size_t> header_length;

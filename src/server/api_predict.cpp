@@ -51,8 +51,8 @@ bool BoolParam(const std::string& key, const std::string& value) {
   const std::string v = Lower(value);
   if (v == "1" || v == "true" || v == "yes" || v.empty()) return true;
   if (v == "0" || v == "false" || v == "no") return false;
-  throw HttpError(400, "query parameter " + key + "='" + value.substr(0, 32) +
-                           "' must be 1/0 or true/false");
+  throw HttpError(
+      400, "query parameter " + key + "='" + value.substr(0, 32) + "' must be 1/0 or true/false");
 }
 
 PredictOptions OptionsFrom(const HttpRequest& request, const ModelVersion& v, bool* annotate) {
@@ -137,12 +137,7 @@ void Api::Predict(HttpRequest& request, const std::string& model, Respond respon
   auto v = repository_.Find(model, std::nullopt, &status, &why);
   if (!v) return respond(JsonError(status, why));
   LogFields log{model, v->VersionString(), 0};
-  auto fail = [&](int code, const std::string& message) {
-    v->metrics.failure->Inc();
-    HttpResponse r = JsonError(code, message);
-    r.log = log;
-    respond(std::move(r));
-  };
+  auto fail = [&](int code, const std::string& message) { Reject(*v, code, message, respond); };
   Job job;
   ImageWork work;
   try {
