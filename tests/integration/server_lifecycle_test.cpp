@@ -767,5 +767,37 @@ TEST(ServerLifecycle, StartupErrors) {
   }
 }
 
+TEST(ServerLifecycle, ConnectionsBeyondTheLimitAre503) {
+  Repository repo;
+  repo.Link("m", 1, ModelAsset("yolov8n-dq.onnx"));
+  repo.Config("m", {{"warmup", 1}, {"instances", 1}});
+  ServerProcess server({"--model-repository", repo.dir(), "--max-connections", "2"});
+  const int port = server.port();
+  ASSERT_TRUE(server.WaitReady(60)) << server.Stderr();
+  // Two keep-alive connections, each proven accepted by an answered request.
+  std::vector<int> held;
+  for (int i = 0; i < 2; ++i) {
+    const int fd = ConnectRaw(port);
+    ASSERT_GE(fd, 0);
+    held.push_back(fd);
+    ASSERT_TRUE(SendRaw(fd, "GET /v2/health/live HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"));
+    const std::string answer = ReadRaw(fd, 1.0);
+    ASSERT_TRUE(Contains(answer, "HTTP/1.1 200")) << answer;
+  }
+  // A third one is answered 503 with a reason and closed.
+  const int extra = ConnectRaw(port);
+  ASSERT_GE(extra, 0);
+  SendRaw(extra, "GET /v2/health/live HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+  const std::string refused = ReadRaw(extra, 5.0);
+  EXPECT_TRUE(Contains(refused, "HTTP/1.1 503")) << refused;
+  EXPECT_TRUE(Contains(refused, "too many connections")) << refused;
+  close(extra);
+  // Once one is released, a new connection is served again.
+  close(held[0]);
+  EXPECT_TRUE(
+      WaitFor([&] { return Http(port, "GET", "/v2/health/live", "", {}, 5).status == 200; }, 10));
+  close(held[1]);
+}
+
 }  // namespace
 }  // namespace cvdeploy::testing
