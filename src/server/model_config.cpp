@@ -37,8 +37,8 @@ namespace {
 int IntIn(const nlohmann::json& v, const std::string& where, const std::string& key, int lo,
           int hi) {
   if (!v.is_number_integer() || v.get<int64_t>() < lo || v.get<int64_t>() > hi) {
-    throw BadInput(where + ": \"" + key + "\" must be an integer in [" + std::to_string(lo) +
-                   ", " + std::to_string(hi) + "]");
+    throw BadInput(where + ": \"" + key + "\" must be an integer in [" + std::to_string(lo) + ", " +
+                   std::to_string(hi) + "]");
   }
   return v.get<int>();
 }
@@ -51,8 +51,9 @@ float UnitIn(const nlohmann::json& v, const std::string& where, const std::strin
 }
 
 VersionPolicy ParsePolicy(const nlohmann::json& v, const std::string& where) {
-  const std::string what = where + ": \"version_policy\" must be {\"latest\": N}, "
-                                   "{\"all\": true} or {\"specific\": [versions]}";
+  const std::string what = where +
+                           ": \"version_policy\" must be {\"latest\": N}, "
+                           "{\"all\": true} or {\"specific\": [versions]}";
   if (!v.is_object() || v.size() != 1) throw BadInput(what);
   VersionPolicy p;
   if (v.contains("latest")) {

@@ -17,8 +17,8 @@ namespace cvdeploy::server {
 struct VersionPolicy {
   enum class Kind { kLatest, kAll, kSpecific };
   Kind kind = Kind::kLatest;
-  int latest = 1;                  // kLatest: the N highest versions
-  std::vector<int64_t> versions;   // kSpecific
+  int latest = 1;                 // kLatest: the N highest versions
+  std::vector<int64_t> versions;  // kSpecific
   // The versions to serve out of `available` (ascending).
   std::vector<int64_t> Select(const std::vector<int64_t>& available) const;
 };
@@ -32,10 +32,10 @@ struct ModelConfig {
   // axis), waiting at most max_queue_delay_us for the batch to fill. 0/1: no batching.
   int max_batch_size = 1;
   int64_t max_queue_delay_us = 0;
-  int instances = 0;        // concurrent engine calls; 0: by cores (batch 1 models) or 1
-  int threads = 0;          // engine threads per call; 0: physical cores / instances
-  int warmup = 2;           // inferences before the version is ready
-  int max_queue_size = 0;   // waiting requests before 503; 0: 16 x instances x batch
+  int instances = 0;       // concurrent engine calls; 0: by cores (batch 1 models) or 1
+  int threads = 0;         // engine threads per call; 0: physical cores / instances
+  int warmup = 2;          // inferences before the version is ready
+  int max_queue_size = 0;  // waiting requests before 503; 0: 16 x instances x batch
   std::string device = "cpu";
   VersionPolicy version_policy;
 };

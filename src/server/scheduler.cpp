@@ -164,7 +164,8 @@ void Scheduler::ExecuteImages(std::vector<Job>& batch) {
   for (auto& job : batch) {
     auto& w = std::get<ImageWork>(job.work);
     const int side = w.options.imgsz;
-    const cv::Size model_input = side > 0 ? cv::Size(side, side) : cv::Size(meta.imgsz_w, meta.imgsz_h);
+    const cv::Size model_input =
+        side > 0 ? cv::Size(side, side) : cv::Size(meta.imgsz_w, meta.imgsz_h);
     const auto t0 = Clock::now();
     try {
       cv::Size original;

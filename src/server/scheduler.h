@@ -41,10 +41,10 @@ struct TensorWork {
 struct JobResult {
   int status = 200;  // 200, or the HTTP status of the failure
   std::string error;
-  Result result;                       // ImageWork
-  std::string annotated_jpeg;          // ImageWork with annotate
-  std::vector<OutputTensor> outputs;   // TensorWork
-  int batch_size = 0;                  // inputs in the engine call that served it
+  Result result;                      // ImageWork
+  std::string annotated_jpeg;         // ImageWork with annotate
+  std::vector<OutputTensor> outputs;  // TensorWork
+  int batch_size = 0;                 // inputs in the engine call that served it
 };
 
 struct Job {
