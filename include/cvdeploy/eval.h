@@ -2,11 +2,13 @@
 // Datasets with labels and accuracy metrics (COCO-style mAP, Ultralytics conventions).
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "cvdeploy/predictor.h"
 #include "cvdeploy/types.h"
 
 namespace cvdeploy {
@@ -75,5 +77,16 @@ class Evaluator {
  private:
   std::shared_ptr<State> state_;
 };
+
+struct Validation {
+  EvalReport report;
+  StageTimes mean_ms;  // per image, decode included
+};
+
+// Runs `predictor` over every image of `dataset` (decoded with ReadImage) and evaluates the
+// results with the model's names and task. `step`, when set, is called after each image.
+// Used by `validate`, the quantization accuracy gate and `compare`.
+Validation ValidateModel(const Predictor& predictor, const Dataset& dataset,
+                         const PredictOptions& options, const std::function<void()>& step = {});
 
 }  // namespace cvdeploy

@@ -3,26 +3,19 @@
 // Graph rewrites, each verified by running the result with ONNX Runtime before anything is
 // written. Conversions are flags applied in a fixed order to the model bytes, so further
 // ones (--fp16, ...) are one more flag and one more step in Convert().
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <cerrno>
 #include <cstdio>
-#include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/options.h"
 #include "core/file_util.h"
 #include "cvdeploy/error.h"
 #include "model/graph_edit.h"
 
 namespace cvdeploy::cli {
 namespace {
-
-namespace fs = std::filesystem;
 
 struct ConvertArgs {
   std::string model;
@@ -32,70 +25,12 @@ struct ConvertArgs {
   bool AnyConversion() const { return dynamic_batch; }
 };
 
-fs::path Resolved(const std::string& path) {
-  std::error_code ec;
-  fs::path p = fs::weakly_canonical(fs::absolute(path, ec), ec);
-  return ec ? fs::path(path).lexically_normal() : p;
-}
-
 void CheckUsage(const ConvertArgs& args) {
   if (!args.AnyConversion()) {
     throw InvalidArgument(
         "convert: no conversion requested; give at least one of: --dynamic-batch");
   }
-  std::error_code ec;
-  if (Resolved(args.model) == Resolved(args.output) ||
-      (fs::exists(args.output, ec) && fs::equivalent(args.model, args.output, ec))) {
-    throw InvalidArgument("convert: --output " + args.output +
-                          " is the input model; write the result to another file");
-  }
-  if (fs::is_directory(args.output, ec)) {
-    throw InvalidArgument("convert: --output " + args.output + " is a directory, not a file");
-  }
-  // Checked before the (slow) conversion; the write itself reports any later failure.
-  const fs::path parent = fs::path(args.output).parent_path();
-  if (!parent.empty() && !fs::is_directory(parent, ec)) {
-    throw InvalidArgument("convert: --output " + args.output + ": directory " + parent.string() +
-                          " does not exist");
-  }
-}
-
-// Writes through a temporary file in the destination directory and renames it over `path`,
-// so readers never see a half-written model and a failure leaves any old file intact.
-void WriteFileAtomically(const std::string& path, const std::vector<uint8_t>& bytes) {
-  const fs::path target(path);
-  const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
-  std::string temp = (dir / ("." + target.filename().string() + ".tmp-XXXXXX")).string();
-  const int fd = mkstemp(temp.data());
-  if (fd < 0) {
-    throw RuntimeError(path + ": cannot create a temporary file in " + dir.string() + ": " +
-                       core::ErrnoText(errno));
-  }
-  auto fail = [&](const std::string& what) {
-    const int err = errno;
-    close(fd);
-    unlink(temp.c_str());
-    return RuntimeError(path + ": " + what + ": " + core::ErrnoText(err));
-  };
-  size_t done = 0;
-  while (done < bytes.size()) {
-    const ssize_t n = write(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) throw fail("cannot write");
-    done += static_cast<size_t>(n);
-  }
-  if (fchmod(fd, 0644) != 0 || fsync(fd) != 0) throw fail("cannot finish writing");
-  if (close(fd) != 0) {
-    const int err = errno;
-    unlink(temp.c_str());
-    throw RuntimeError(path + ": cannot write: " + core::ErrnoText(err));
-  }
-  if (rename(temp.c_str(), path.c_str()) != 0) {
-    const int err = errno;
-    unlink(temp.c_str());
-    throw RuntimeError(path +
-                       ": cannot rename the temporary file into place: " + core::ErrnoText(err));
-  }
+  CheckOutputPath("convert", args.model, "--output", args.output);
 }
 
 std::string Format(const char* format, auto... args) {
@@ -132,7 +67,7 @@ void Convert(const ConvertArgs& args) {
     bytes = model::MakeBatchDynamic(bytes, args.model, &report);
     DescribeDynamicBatch(report, summary, warnings);
   }
-  WriteFileAtomically(args.output, bytes);
+  core::WriteFileAtomically(args.output, bytes);
   summary += "wrote      " + args.output + " (" + std::to_string(bytes.size()) + " bytes)\n";
   std::fputs(summary.c_str(), stdout);
   std::fputs(warnings.c_str(), stderr);

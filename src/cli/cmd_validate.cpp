@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
 // cvdeploy validate --model M --data DIR|FILE.json [--images DIR] [options]
-#include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -17,8 +16,6 @@
 
 namespace cvdeploy::cli {
 namespace {
-
-using Clock = std::chrono::steady_clock;
 
 struct ValidateArgs {
   ModelArgs model;
@@ -63,25 +60,12 @@ int Run(const ValidateArgs& args) {
     if (!json_out) throw BadInput(args.json + ": cannot open --json output for writing");
   }
 
-  Evaluator evaluator(meta.names, meta.task);
-  StageTimes sum;
   Progress progress("validate", static_cast<long>(dataset.images.size()));
-  for (const LabelledImage& item : dataset.images) {
-    auto t0 = Clock::now();
-    const cv::Mat image = ReadImage(item.image_path);
-    const double decode = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
-    Result r = predictor->Predict(image, options);
-    r.speed_ms.decode = decode;
-    evaluator.Add(r, item.labels, image.cols, image.rows);
-    sum.decode += r.speed_ms.decode;
-    sum.preprocess += r.speed_ms.preprocess;
-    sum.inference += r.speed_ms.inference;
-    sum.postprocess += r.speed_ms.postprocess;
-    progress.Step();
-  }
+  const Validation validation =
+      ValidateModel(*predictor, dataset, options, [&progress] { progress.Step(); });
   progress.Finish();
-  const EvalReport report = evaluator.Compute();
-  const double n = std::max<size_t>(1, dataset.images.size());
+  const EvalReport& report = validation.report;
+  const StageTimes& speed = validation.mean_ms;
   const bool json_stdout = args.json == "-";
   if (!json_stdout) {
     PrintTable("Box metrics", report.box, report.images, report.instances);
@@ -91,7 +75,7 @@ int Run(const ValidateArgs& args) {
     std::printf(
         "Speed per image: decode %.1f ms, preprocess %.1f ms, inference %.1f ms, postprocess %.1f "
         "ms\n",
-        sum.decode / n, sum.preprocess / n, sum.inference / n, sum.postprocess / n);
+        speed.decode, speed.preprocess, speed.inference, speed.postprocess);
   }
   if (!args.json.empty()) {
     nlohmann::ordered_json j = MetricsToJson(report.box);
@@ -102,10 +86,10 @@ int Run(const ValidateArgs& args) {
     j["conf"] = options.conf;
     j["iou"] = options.iou;
     j["multi_label"] = options.multi_label;
-    j["speed_ms"] = {{"decode", sum.decode / n},
-                     {"preprocess", sum.preprocess / n},
-                     {"inference", sum.inference / n},
-                     {"postprocess", sum.postprocess / n}};
+    j["speed_ms"] = {{"decode", speed.decode},
+                     {"preprocess", speed.preprocess},
+                     {"inference", speed.inference},
+                     {"postprocess", speed.postprocess}};
     if (report.mask) j["mask"] = MetricsToJson(*report.mask);
     if (report.pose) j["pose"] = MetricsToJson(*report.pose);
     (json_stdout ? std::cout : json_out) << j.dump(2) << "\n";

@@ -2,6 +2,7 @@
 #include "cli/options.h"
 
 #include <algorithm>
+#include <filesystem>
 
 #include "bench/machine.h"
 #include "cvdeploy/error.h"
@@ -91,6 +92,34 @@ PredictOptions ThresholdArgs::ToPredictOptions(bool all_contours) const {
   options.agnostic = agnostic;
   options.all_contours = all_contours;
   return options;
+}
+
+namespace {
+
+std::filesystem::path Resolved(const std::string& path) {
+  std::error_code ec;
+  std::filesystem::path p =
+      std::filesystem::weakly_canonical(std::filesystem::absolute(path, ec), ec);
+  return ec ? std::filesystem::path(path).lexically_normal() : p;
+}
+
+}  // namespace
+
+void CheckOutputPath(const std::string& command, const std::string& model, const std::string& flag,
+                     const std::string& output) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const std::string what = command + ": " + flag + " " + output;
+  if (Resolved(model) == Resolved(output) ||
+      (fs::exists(output, ec) && fs::equivalent(model, output, ec))) {
+    throw InvalidArgument(what + " is the input model; write the result to another file");
+  }
+  if (fs::is_directory(output, ec)) throw InvalidArgument(what + " is a directory, not a file");
+  // Checked before the (slow) tool runs; the write itself reports any later failure.
+  const fs::path parent = fs::path(output).parent_path();
+  if (!parent.empty() && !fs::is_directory(parent, ec)) {
+    throw InvalidArgument(what + ": directory " + parent.string() + " does not exist");
+  }
 }
 
 }  // namespace cvdeploy::cli

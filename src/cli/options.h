@@ -48,4 +48,9 @@ struct ThresholdArgs {
   PredictOptions ToPredictOptions(bool all_contours = false) const;
 };
 
+// Checks an output path before a slow model tool runs: not the input model itself, not a
+// directory, and its directory exists. Throws Error(kInvalidArgument) "COMMAND: FLAG PATH ...".
+void CheckOutputPath(const std::string& command, const std::string& model, const std::string& flag,
+                     const std::string& output);
+
 }  // namespace cvdeploy::cli

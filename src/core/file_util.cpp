@@ -1,12 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "core/file_util.h"
 
+#include <fcntl.h>
 #include <openssl/evp.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <memory>
 
 #include "cvdeploy/error.h"
@@ -47,6 +50,44 @@ std::string Sha256Hex(const uint8_t* data, size_t size) {
     hex.push_back(kHex[digest[i] & 15]);
   }
   return hex;
+}
+
+void WriteFileAtomically(const std::string& path, const std::vector<uint8_t>& bytes) {
+  const std::filesystem::path target(path);
+  const std::filesystem::path dir =
+      target.has_parent_path() ? target.parent_path() : std::filesystem::path(".");
+  std::string leaf = ".";
+  leaf.append(target.filename().string()).append(".tmp-XXXXXX");
+  std::string temp = (dir / leaf).string();
+  const int fd = mkstemp(temp.data());
+  if (fd < 0) {
+    throw RuntimeError(path + ": cannot create a temporary file in " + dir.string() + ": " +
+                       ErrnoText(errno));
+  }
+  auto fail = [&](const std::string& what) {
+    const int err = errno;
+    close(fd);
+    unlink(temp.c_str());
+    return RuntimeError(path + ": " + what + ": " + ErrnoText(err));
+  };
+  size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t n = write(fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) throw fail("cannot write");
+    done += static_cast<size_t>(n);
+  }
+  if (fchmod(fd, 0644) != 0 || fsync(fd) != 0) throw fail("cannot finish writing");
+  if (close(fd) != 0) {
+    const int err = errno;
+    unlink(temp.c_str());
+    throw RuntimeError(path + ": cannot write: " + ErrnoText(err));
+  }
+  if (rename(temp.c_str(), path.c_str()) != 0) {
+    const int err = errno;
+    unlink(temp.c_str());
+    throw RuntimeError(path + ": cannot rename the temporary file into place: " + ErrnoText(err));
+  }
 }
 
 }  // namespace cvdeploy::core

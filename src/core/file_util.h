@@ -15,6 +15,11 @@ std::vector<uint8_t> ReadFileBytes(const std::string& path, bool allow_empty = f
 // Lower-case hex SHA-256 of a buffer.
 std::string Sha256Hex(const uint8_t* data, size_t size);
 
+// Writes `bytes` through a temporary file in the destination directory (fsync, mode 0644)
+// renamed over `path`, so readers never see a half-written file and a failure leaves any old
+// file intact. Throws Error(kRuntime) "PATH: reason".
+void WriteFileAtomically(const std::string& path, const std::vector<uint8_t>& bytes);
+
 // "No such file or directory" style text for errno, for one-line messages.
 std::string ErrnoText(int err);
 
