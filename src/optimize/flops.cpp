@@ -1,0 +1,118 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "optimize/flops.h"
+
+#include <set>
+
+#include "optimize/onnx_model.h"
+
+namespace cvdeploy::optimize {
+namespace {
+
+// Ops that only move or reinterpret data: no arithmetic to count.
+const std::set<std::string>& DataMovementOps() {
+  static const std::set<std::string> ops = {
+      "Reshape",   "Transpose",       "Concat",   "Split",        "Slice",
+      "Gather",    "Shape",           "Constant", "Identity",     "Squeeze",
+      "Unsqueeze", "Flatten",         "Expand",   "Cast",         "Pad",
+      "Tile",      "ConstantOfShape", "Range",    "DepthToSpace", "SpaceToDepth"};
+  return ops;
+}
+
+// -1 when any dim is unknown (symbolic) or the shape itself is unknown.
+int64_t KnownElements(const std::vector<int64_t>& shape) {
+  if (shape.empty()) return -1;
+  int64_t n = 1;
+  for (int64_t d : shape) {
+    if (d < 0) return -1;
+    n *= d;
+  }
+  return n;
+}
+
+int64_t Product(const std::vector<int64_t>& dims, size_t from) {
+  int64_t n = 1;
+  for (size_t i = from; i < dims.size(); ++i) n *= dims[i];
+  return n;
+}
+
+// Constant inputs of `node` that hold learned parameters.
+std::vector<int> ParameterInputs(const onnx::NodeProto& node) {
+  const std::string& op = node.op_type();
+  if (op == "Conv" || op == "ConvTranspose" || op == "Gemm") return {1, 2};
+  if (op == "MatMul") return {0, 1};  // a constant operand is a weight matrix
+  if (op == "BatchNormalization") return {1, 2};
+  return {};
+}
+
+// MACs of one node, or -1 when a needed shape is unknown; 0 for ops without MACs.
+int64_t NodeMacs(const onnx::NodeProto& node, const GraphIndex& index) {
+  const std::string& op = node.op_type();
+  if (op != "Conv" && op != "ConvTranspose" && op != "MatMul" && op != "Gemm") return 0;
+  if (node.input_size() < 2 || node.output_size() < 1) return -1;
+  const int64_t out = KnownElements(index.Shape(node.output(0)));
+  if (op == "Conv" || op == "ConvTranspose") {
+    // Weight [Cout, Cin/group, k...] (Conv) or [Cin, Cout/group, k...] (ConvTranspose): each
+    // output (input) element takes prod(dims[1:]) multiply-adds.
+    const std::vector<int64_t> w = index.Shape(node.input(1));
+    if (w.size() < 3 || KnownElements(w) < 0) return -1;
+    const int64_t per = Product(w, 1);
+    const int64_t n = op == "Conv" ? out : KnownElements(index.Shape(node.input(0)));
+    return n < 0 ? -1 : n * per;
+  }
+  const std::vector<int64_t> a = index.Shape(node.input(0));
+  if (out < 0 || a.empty()) return -1;
+  int64_t k = 0;
+  if (op == "MatMul") {
+    k = a.back();
+  } else {  // Gemm: A is [M, K], or [K, M] with transA
+    if (a.size() != 2) return -1;
+    k = IntAttribute(node, "transA", 0) ? a[0] : a[1];
+  }
+  return k < 0 ? -1 : out * k;
+}
+
+}  // namespace
+
+GraphCost CountCost(const onnx::ModelProto& model) {
+  onnx::ModelProto copy = model;
+  InferShapes(copy);
+  const onnx::GraphProto& graph = copy.graph();
+  const GraphIndex index(graph);
+
+  GraphCost cost;
+  std::set<std::string> counted_params;
+  for (const auto& node : graph.node()) {
+    NodeCost nc;
+    nc.name = node.name().empty() && node.output_size() ? node.output(0) : node.name();
+    nc.op_type = node.op_type();
+    for (int i : ParameterInputs(node)) {
+      if (i >= node.input_size() || node.input(i).empty()) continue;
+      const onnx::TensorProto* t = index.Constant(node.input(i));
+      if (!t || !counted_params.insert(node.input(i)).second) continue;
+      nc.params += NumElements(*t);
+    }
+    if (node.output_size() > 0) nc.output_shape = index.Shape(node.output(0));
+    const int64_t macs = NodeMacs(node, index);
+    if (macs < 0) {
+      cost.uncounted.push_back(NodeLabel(node));
+    } else {
+      nc.flops = 2.0 * static_cast<double>(macs);
+    }
+    if (macs == 0 && !DataMovementOps().count(node.op_type())) {
+      for (const auto& output : node.output()) {
+        const int64_t n = KnownElements(index.Shape(output));
+        if (n > 0) cost.elementwise_ops += static_cast<double>(n);
+      }
+    }
+    OpCost& op = cost.by_op[node.op_type()];
+    ++op.nodes;
+    op.params += nc.params;
+    op.flops += nc.flops;
+    cost.params += nc.params;
+    cost.flops += nc.flops;
+    if (nc.params > 0 || nc.flops > 0) cost.nodes.push_back(std::move(nc));
+  }
+  return cost;
+}
+
+}  // namespace cvdeploy::optimize

@@ -1,0 +1,290 @@
+// SPDX-License-Identifier: Apache-2.0
+// The prune tool around PruneChannels: checker, proof by execution in ONNX Runtime that the
+// pruned graph runs and keeps its outputs, and the optimization record.
+#include <onnxruntime_cxx_api.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <set>
+
+#include "cvdeploy/error.h"
+#include "cvdeploy/image.h"
+#include "optimize/onnx_model.h"
+#include "optimize/prune.h"
+#include "vision/letterbox.h"
+
+namespace cvdeploy::optimize {
+namespace {
+
+Ort::Env& Environment() {
+  // One ONNX Runtime environment per process (ref-counted); logs off, failures throw.
+  static Ort::Env env(ORT_LOGGING_LEVEL_FATAL, "cvdeploy");
+  return env;
+}
+
+struct RunOutput {
+  std::string name;
+  std::vector<int64_t> shape;
+  std::vector<float> values;  // empty for non-float outputs
+};
+
+std::string ShapeText(const std::vector<int64_t>& shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (i) s += ", ";
+    s += std::to_string(shape[i]);
+  }
+  return s + "]";
+}
+
+// Runs `bytes` once on pseudo-random float input in [0, 1) (the range of a normalized
+// image), the same for every call; a dynamic dim is 1 for the batch, 64 elsewhere.
+std::vector<RunOutput> RunOnce(const std::vector<uint8_t>& bytes) {
+  Ort::SessionOptions options;
+  options.SetGraphOptimizationLevel(GraphOptimizationLevel::ORT_ENABLE_ALL);
+  Ort::Session session(Environment(), bytes.data(), bytes.size(), options);
+  Ort::AllocatorWithDefaultOptions allocator;
+  std::vector<std::string> in_names, out_names;
+  std::vector<std::vector<float>> buffers;
+  std::vector<Ort::Value> inputs;
+  const Ort::MemoryInfo memory = Ort::MemoryInfo::CreateCpu(OrtArenaAllocator, OrtMemTypeDefault);
+  std::mt19937 rng(20240605);
+  std::uniform_real_distribution<float> uniform(0.f, 1.f);
+  for (size_t i = 0; i < session.GetInputCount(); ++i) {
+    in_names.push_back(session.GetInputNameAllocated(i, allocator).get());
+    const Ort::TypeInfo type = session.GetInputTypeInfo(i);
+    const auto info = type.GetTensorTypeAndShapeInfo();
+    if (info.GetElementType() != ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT) {
+      throw BadInput("input '" + in_names.back() + "' is not float32");
+    }
+    std::vector<int64_t> shape = info.GetShape();
+    for (size_t d = 0; d < shape.size(); ++d) {
+      if (shape[d] <= 0) shape[d] = d == 0 ? 1 : 64;
+    }
+    size_t count = 1;
+    for (int64_t d : shape) count *= static_cast<size_t>(d);
+    buffers.emplace_back(count);
+    for (float& v : buffers.back()) v = uniform(rng);
+    inputs.push_back(Ort::Value::CreateTensor<float>(memory, buffers.back().data(), count,
+                                                     shape.data(), shape.size()));
+  }
+  for (size_t i = 0; i < session.GetOutputCount(); ++i)
+    out_names.push_back(session.GetOutputNameAllocated(i, allocator).get());
+  std::vector<const char*> in_ptrs, out_ptrs;
+  for (const auto& n : in_names) in_ptrs.push_back(n.c_str());
+  for (const auto& n : out_names) out_ptrs.push_back(n.c_str());
+  std::vector<Ort::Value> values =
+      session.Run(Ort::RunOptions{nullptr}, in_ptrs.data(), inputs.data(), inputs.size(),
+                  out_ptrs.data(), out_ptrs.size());
+  std::vector<RunOutput> outputs;
+  for (size_t i = 0; i < values.size(); ++i) {
+    const auto info = values[i].GetTensorTypeAndShapeInfo();
+    RunOutput out{out_names[i], info.GetShape(), {}};
+    if (info.GetElementType() == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT) {
+      const float* data = values[i].GetTensorData<float>();
+      out.values.assign(data, data + info.GetElementCount());
+    }
+    outputs.push_back(std::move(out));
+  }
+  return outputs;
+}
+
+std::string FirstLine(const std::string& s) { return s.substr(0, s.find('\n')); }
+
+PruneVerification Verify(const std::vector<uint8_t>& original, const std::vector<uint8_t>& pruned,
+                         const std::string& name) {
+  std::vector<RunOutput> before, after;
+  try {
+    before = RunOnce(original);
+  } catch (const Ort::Exception& e) {
+    throw BadInput(name + ": ONNX Runtime cannot run the model: " + FirstLine(e.what()));
+  }
+  try {
+    after = RunOnce(pruned);
+  } catch (const Ort::Exception& e) {
+    throw RuntimeError(name +
+                       ": the pruned model does not run in ONNX Runtime: " + FirstLine(e.what()));
+  }
+  PruneVerification v;
+  for (size_t i = 0; i < before.size(); ++i) {
+    const RunOutput& b = before[i];
+    if (i >= after.size() || after[i].name != b.name || after[i].shape != b.shape) {
+      throw RuntimeError(name + ": pruning changed output '" + b.name + "' " + ShapeText(b.shape) +
+                         " (a bug of the prune tool)");
+    }
+    v.outputs.push_back(b.name + " " + ShapeText(b.shape));
+    for (size_t k = 0; k < b.values.size() && k < after[i].values.size(); ++k) {
+      v.max_abs_output = std::max(v.max_abs_output, std::fabs(static_cast<double>(b.values[k])));
+      v.max_abs_diff = std::max(v.max_abs_diff,
+                                std::fabs(static_cast<double>(b.values[k]) - after[i].values[k]));
+    }
+  }
+  return v;
+}
+
+std::vector<std::string> ImagesIn(const std::string& dir, int max_images) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) throw BadInput(dir + ": not a directory of images");
+  std::vector<std::string> paths;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    std::string ext = entry.path().extension().string();
+    std::transform(ext.begin(), ext.end(), ext.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    if (entry.is_regular_file() &&
+        (ext == ".jpg" || ext == ".jpeg" || ext == ".png" || ext == ".bmp" || ext == ".webp")) {
+      paths.push_back(entry.path().string());
+    }
+  }
+  if (ec) throw BadInput(dir + ": cannot list the directory: " + ec.message());
+  if (paths.empty()) throw BadInput(dir + ": no JPEG/PNG/BMP/WebP image in the directory");
+  std::sort(paths.begin(), paths.end());
+  if (max_images > 0 && static_cast<int>(paths.size()) > max_images) paths.resize(max_images);
+  return paths;
+}
+
+ActivationStats Measure(const std::vector<uint8_t>& bytes, const std::vector<std::string>& tensors,
+                        const std::vector<std::string>& images, const std::string& image_dir,
+                        int* images_used) {
+  Ort::SessionOptions options;
+  Ort::Session session(Environment(), bytes.data(), bytes.size(), options);
+  Ort::AllocatorWithDefaultOptions allocator;
+  const std::string input_name = session.GetInputNameAllocated(0, allocator).get();
+  std::vector<int64_t> shape = session.GetInputTypeInfo(0).GetTensorTypeAndShapeInfo().GetShape();
+  if (shape.size() != 4) throw BadInput(image_dir + ": the model input is not an NCHW image");
+  shape[0] = 1;
+  for (size_t d = 2; d < 4; ++d) {
+    if (shape[d] <= 0) shape[d] = 640;
+  }
+  std::vector<float> input(static_cast<size_t>(3 * shape[2] * shape[3]));
+  cv::Mat scratch;
+  const auto memory = Ort::MemoryInfo::CreateCpu(OrtArenaAllocator, OrtMemTypeDefault);
+  std::vector<const char*> names;
+  for (const auto& t : tensors) names.push_back(t.c_str());
+  const char* in_name = input_name.c_str();
+  std::map<std::string, std::vector<double>> sums, squares;  // per-image means of x and x^2
+  for (const std::string& path : images) {
+    const cv::Mat bgr = ReadImage(path);
+    const vision::LetterboxInfo info = vision::ComputeLetterbox(
+        bgr.size(), cv::Size(static_cast<int>(shape[3]), static_cast<int>(shape[2])));
+    vision::LetterboxToTensor(bgr, info, input.data(), scratch);
+    Ort::Value tensor = Ort::Value::CreateTensor<float>(memory, input.data(), input.size(),
+                                                        shape.data(), shape.size());
+    std::vector<Ort::Value> values =
+        session.Run(Ort::RunOptions{nullptr}, &in_name, &tensor, 1, names.data(), names.size());
+    for (size_t t = 0; t < tensors.size(); ++t) {
+      const auto ti = values[t].GetTensorTypeAndShapeInfo();
+      const std::vector<int64_t> dims = ti.GetShape();
+      if (dims.size() < 2) continue;
+      const int64_t channels = dims[1];
+      const int64_t per = static_cast<int64_t>(ti.GetElementCount()) / (dims[0] * channels);
+      const float* data = values[t].GetTensorData<float>();
+      std::vector<double>& sum = sums[tensors[t]];
+      std::vector<double>& square = squares[tensors[t]];
+      sum.resize(static_cast<size_t>(channels), 0.0);
+      square.resize(static_cast<size_t>(channels), 0.0);
+      for (int64_t c = 0; c < channels; ++c) {
+        double s = 0, s2 = 0;
+        for (int64_t k = 0; k < per; ++k) {
+          const double v = data[c * per + k];
+          s += v;
+          s2 += v * v;
+        }
+        sum[static_cast<size_t>(c)] += s / static_cast<double>(per);
+        square[static_cast<size_t>(c)] += s2 / static_cast<double>(per);
+      }
+    }
+  }
+  ActivationStats stats;
+  const double n = static_cast<double>(images.size());
+  for (const auto& [name, sum] : sums) {
+    ChannelStats& cs = stats[name];
+    for (size_t c = 0; c < sum.size(); ++c) {
+      const double mean = sum[c] / n;
+      cs.mean.push_back(mean);
+      cs.std.push_back(std::sqrt(std::max(0.0, squares[name][c] / n - mean * mean)));
+    }
+  }
+  if (images_used) *images_used = static_cast<int>(images.size());
+  return stats;
+}
+
+}  // namespace
+
+ActivationStats MeasureActivations(const std::vector<uint8_t>& model_bytes,
+                                   const std::string& image_dir, int max_images, int* images_used) {
+  const std::vector<std::string> images = ImagesIn(image_dir, max_images);
+  onnx::ModelProto model = ParseModel(model_bytes, image_dir);
+  std::set<std::string> outputs, initializers;
+  for (const auto& o : model.graph().output()) outputs.insert(o.name());
+  for (const auto& i : model.graph().initializer()) initializers.insert(i.name());
+  std::vector<std::string> tensors;
+  for (const auto& node : model.graph().node()) {
+    if (node.op_type() != "Conv" || initializers.count(node.input(0))) continue;
+    if (std::find(tensors.begin(), tensors.end(), node.input(0)) != tensors.end()) continue;
+    tensors.push_back(node.input(0));
+    if (outputs.count(node.input(0))) continue;
+    auto* v = model.mutable_graph()->add_output();
+    v->set_name(node.input(0));
+    v->mutable_type()->mutable_tensor_type()->set_elem_type(onnx::TensorProto::FLOAT);
+  }
+  try {
+    return Measure(SerializeModel(model), tensors, images, image_dir, images_used);
+  } catch (const Ort::Exception& e) {
+    throw BadInput(image_dir + ": ONNX Runtime cannot run the model to measure activations: " +
+                   FirstLine(e.what()));
+  }
+}
+
+std::vector<uint8_t> PruneModel(const std::vector<uint8_t>& model_bytes, const std::string& name,
+                                const PruneOptions& options, PruneReport* report,
+                                PruneVerification* verification) {
+  onnx::ModelProto model = ParseModel(model_bytes, name);
+  ActivationStats stats;
+  int images = 0;
+  if (!options.calib_dir.empty())
+    stats = MeasureActivations(model_bytes, options.calib_dir, options.calib_size, &images);
+  PruneReport r = PruneChannels(model, options, name, images ? &stats : nullptr);
+  r.calib_images = images;
+  CheckModel(model, name);
+
+  nlohmann::ordered_json skipped = nlohmann::ordered_json::array();
+  int pruned_groups = 0;
+  for (const PruneGroup& g : r.groups) {
+    if (g.skip_reason.empty()) {
+      ++pruned_groups;
+      continue;
+    }
+    nlohmann::ordered_json entry = {{"convs", g.convs}, {"channels", g.channels}};
+    if (!g.piece.empty()) entry["piece"] = g.piece;
+    entry["reason"] = g.skip_reason;
+    skipped.push_back(std::move(entry));
+  }
+  nlohmann::ordered_json step = {{"tool", "prune"},
+                                 {"ratio", options.ratio},
+                                 {"method", ToString(options.method)},
+                                 {"channel_multiple", options.channel_multiple},
+                                 {"mean_compensation_images", r.calib_images},
+                                 {"convs_compensated", r.convs_compensated},
+                                 {"exclude", options.exclude},
+                                 {"params_before", r.before.params},
+                                 {"params_after", r.after.params},
+                                 {"flops_before", r.before.flops},
+                                 {"flops_after", r.after.flops},
+                                 {"flops_definition", "2 x MACs of Conv/ConvTranspose/MatMul/Gemm"},
+                                 {"groups_pruned", pruned_groups},
+                                 {"channels_removed", r.channels_removed},
+                                 {"skipped_groups", std::move(skipped)}};
+  AddOptimizationRecord(model, std::move(step));
+  std::vector<uint8_t> bytes = SerializeModel(model);
+  PruneVerification v = Verify(model_bytes, bytes, name);
+  if (report) *report = std::move(r);
+  if (verification) *verification = std::move(v);
+  return bytes;
+}
+
+}  // namespace cvdeploy::optimize
