@@ -3,10 +3,13 @@
 #include <cstdio>
 #include <iostream>
 #include <memory>
+#include <optional>
 
 #include "cli/commands.h"
 #include "cvdeploy/predictor.h"
 #include "cvdeploy/serialize.h"
+#include "optimize/flops.h"
+#include "optimize/onnx_model.h"
 
 namespace cvdeploy::cli {
 namespace {
@@ -20,7 +23,17 @@ std::string Shape(const std::vector<int64_t>& shape, const std::vector<std::stri
   return s + "]";
 }
 
-void PrintHuman(const ModelInfo& info) {
+// Parameters and FLOPs from the graph (optimize::CountCost); nullopt when the graph cannot be
+// counted, which must not stop `info` from describing the model.
+std::optional<optimize::GraphCost> Cost(const std::string& path) {
+  try {
+    return optimize::CountCost(optimize::LoadModel(path));
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
+void PrintHuman(const ModelInfo& info, const std::optional<optimize::GraphCost>& cost) {
   const ModelMeta& m = info.meta;
   std::printf("model      %s\n", info.path.c_str());
   std::printf("size       %llu bytes\n", static_cast<unsigned long long>(info.file_size));
@@ -59,6 +72,11 @@ void PrintHuman(const ModelInfo& info) {
                 value.size() > 100 ? "..." : "");
   }
   for (const auto& note : m.inferred) std::printf("inferred   %s\n", note.c_str());
+  if (cost) {
+    std::printf("cost       %.3f M parameters, %.3f GFLOPs (2 x MACs of Conv/MatMul/Gemm)%s\n",
+                static_cast<double>(cost->params) / 1e6, cost->gflops(),
+                cost->uncounted.empty() ? "" : ", some nodes uncounted (dynamic shapes)");
+  }
   for (const auto& w : info.warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
 }
 
@@ -73,10 +91,18 @@ void RegisterInfo(CLI::App& app, int* exit_code) {
   cmd->add_flag("--json", *json, "Print JSON instead of text");
   cmd->callback([=] {
     const ModelInfo info = ReadModelInfo(*model);
+    const auto cost = Cost(*model);
     if (*json) {
-      std::cout << ModelInfoToJson(info).dump(2) << "\n";
+      auto j = ModelInfoToJson(info);
+      if (cost) {
+        j["cost"] = {{"params", cost->params},
+                     {"flops", cost->flops},
+                     {"gflops", cost->gflops()},
+                     {"complete", cost->uncounted.empty()}};
+      }
+      std::cout << j.dump(2) << "\n";
     } else {
-      PrintHuman(info);
+      PrintHuman(info, cost);
     }
     *exit_code = 0;
   });

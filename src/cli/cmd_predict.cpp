@@ -186,8 +186,7 @@ int Run(const PredictArgs& args) {
   pipeline::Options popts;
   popts.batch = args.pipeline.batch;
   args.pipeline.Resolve(inputs, &session.intra_op_threads, &popts.workers);
-  auto predictor = Predictor::Load(args.model.path, session);
-  for (const auto& w : predictor->info().warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
+  auto predictor = LoadPredictor(args.model.path, session);
   if (!args.save_dir.empty()) {
     std::error_code ec;
     fs::create_directories(args.save_dir, ec);

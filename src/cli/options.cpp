@@ -2,6 +2,7 @@
 #include "cli/options.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <filesystem>
 
 #include "bench/machine.h"
@@ -104,6 +105,12 @@ std::filesystem::path Resolved(const std::string& path) {
 }
 
 }  // namespace
+
+std::unique_ptr<Predictor> LoadPredictor(const std::string& path, const SessionOptions& session) {
+  auto predictor = Predictor::Load(path, session);
+  for (const auto& w : predictor->info().warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
+  return predictor;
+}
 
 void CheckOutputPath(const std::string& command, const std::string& model, const std::string& flag,
                      const std::string& output) {

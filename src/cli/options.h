@@ -3,6 +3,7 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -47,6 +48,10 @@ struct ThresholdArgs {
   void Add(CLI::App& cmd, float default_conf);
   PredictOptions ToPredictOptions(bool all_contours = false) const;
 };
+
+// Predictor::Load plus the model's load-time warnings (e.g. the slow dynamic-quantization
+// format) printed to stderr as "warning: ..." lines.
+std::unique_ptr<Predictor> LoadPredictor(const std::string& path, const SessionOptions& session);
 
 // Checks an output path before a slow model tool runs: not the input model itself, not a
 // directory, and its directory exists. Throws Error(kInvalidArgument) "COMMAND: FLAG PATH ...".

@@ -397,6 +397,9 @@ std::shared_ptr<ModelVersion> ModelRepository::LoadVersion(const std::string& na
     so.intra_op_threads = threads;
     if (config.imgsz) so.imgsz = config.imgsz;
     mv->predictor = Predictor::Load(file.path, so);
+    for (const auto& w : mv->predictor->info().warnings) {
+      log_("warning", "model '" + name + "' version " + vs + ": " + w);
+    }
     mv->metrics = VersionMetrics::Create(registry_, name, vs);
     SchedulerOptions so2;
     so2.instances = instances;
