@@ -13,5 +13,9 @@ void RegisterValidate(CLI::App& app, int* exit_code);
 void RegisterConvert(CLI::App& app, int* exit_code);
 void RegisterBench(CLI::App& app, int* exit_code);
 void RegisterServe(CLI::App& app, int* exit_code);
+void RegisterQuantize(CLI::App& app, int* exit_code);
+void RegisterFp16(CLI::App& app, int* exit_code);
+void RegisterPrune(CLI::App& app, int* exit_code);
+void RegisterCompare(CLI::App& app, int* exit_code);
 
 }  // namespace cvdeploy::cli

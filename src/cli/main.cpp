@@ -39,6 +39,10 @@ int main(int argc, char** argv) {
   cvdeploy::cli::RegisterConvert(app, &exit_code);
   cvdeploy::cli::RegisterBench(app, &exit_code);
   cvdeploy::cli::RegisterServe(app, &exit_code);
+  cvdeploy::cli::RegisterQuantize(app, &exit_code);
+  cvdeploy::cli::RegisterFp16(app, &exit_code);
+  cvdeploy::cli::RegisterPrune(app, &exit_code);
+  cvdeploy::cli::RegisterCompare(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {

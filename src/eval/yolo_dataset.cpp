@@ -140,7 +140,7 @@ Dataset LoadYoloDataset(const std::string& dir, int num_keypoints) {
   std::vector<fs::path> relative;
   for (const auto& entry : fs::recursive_directory_iterator(images_dir)) {
     if (entry.is_regular_file() && IsImageFile(entry.path())) {
-      relative.push_back(fs::relative(entry.path(), images_dir));
+      relative.push_back(entry.path().lexically_relative(images_dir));
     }
   }
   if (relative.empty()) {

@@ -1,0 +1,291 @@
+// SPDX-License-Identifier: Apache-2.0
+// `cvdeploy quantize` on the sample models with a few calibration images: the result passes
+// the ONNX checker, runs in ONNX Runtime, keeps the input/output names, shapes and metadata,
+// is in QDQ form (int8 weights, uint8 activations) with the head decode left float, and
+// detects what the float model detects on bus.jpg. A saved calibration table reproduces the
+// same graph; error paths give exit codes 2/3 and one stderr line.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "core/file_util.h"
+#include "cvdeploy/image.h"
+#include "cvdeploy/predictor.h"
+#include "optimize/onnx_model.h"
+#include "support/assets.h"
+#include "support/process.h"
+
+namespace cvdeploy::testing {
+namespace {
+
+namespace fs = std::filesystem;
+
+// A directory holding the first `n` coco128 images (sorted), as symlinks.
+std::string CalibDir(int n) {
+  const std::string dir = MakeTempDir("quant_calib");
+  std::vector<fs::path> images;
+  for (const auto& e : fs::directory_iterator(Asset("datasets/coco128/images"))) {
+    images.push_back(e.path());
+  }
+  std::sort(images.begin(), images.end());
+  for (int i = 0; i < n && i < static_cast<int>(images.size()); ++i) {
+    fs::create_symlink(images[i], fs::path(dir) / images[i].filename());
+  }
+  return dir;
+}
+
+int CountLines(const std::string& s) {
+  return static_cast<int>(std::count(s.begin(), s.end(), '\n'));
+}
+
+std::map<std::string, int> OpCounts(const onnx::ModelProto& model) {
+  std::map<std::string, int> counts;
+  for (const auto& node : model.graph().node()) ++counts[node.op_type()];
+  return counts;
+}
+
+const onnx::NodeProto* FindNode(const onnx::ModelProto& model, const std::string& name) {
+  for (const auto& node : model.graph().node()) {
+    if (node.name() == name) return &node;
+  }
+  return nullptr;
+}
+
+class QuantizeTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new std::string(MakeTempDir("quantize"));
+    calib_ = new std::string(CalibDir(4));
+    const std::vector<std::string> args = {"quantize",
+                                           "--model",
+                                           Asset("models/yolov8n-dq.onnx"),
+                                           "--calib",
+                                           *calib_,
+                                           "--out",
+                                           *dir_ + "/v8_int8.onnx",
+                                           "--save-calibration",
+                                           *dir_ + "/v8_calib.json"};
+    first_ = new ProcessResult(RunCli(args));
+    ASSERT_EQ(first_->exit_code, 0) << DescribeRun(args, *first_);
+  }
+  static void TearDownTestSuite() {
+    delete first_;
+    delete dir_;
+    delete calib_;
+  }
+  static std::string* dir_;
+  static std::string* calib_;
+  static ProcessResult* first_;
+};
+std::string* QuantizeTest::dir_ = nullptr;
+std::string* QuantizeTest::calib_ = nullptr;
+ProcessResult* QuantizeTest::first_ = nullptr;
+
+TEST_F(QuantizeTest, ProducesACheckedQdqModelThatKeepsTheInterface) {
+  const std::string path = *dir_ + "/v8_int8.onnx";
+  const onnx::ModelProto original = optimize::LoadModel(Asset("models/yolov8n-dq.onnx"));
+  const onnx::ModelProto q = optimize::LoadModel(path);
+  EXPECT_NO_THROW(optimize::CheckModel(q, path));
+  EXPECT_GE(optimize::DefaultOpset(q), 13);  // per-axis DequantizeLinear
+
+  ASSERT_EQ(q.graph().input_size(), original.graph().input_size());
+  ASSERT_EQ(q.graph().output_size(), original.graph().output_size());
+  EXPECT_EQ(q.graph().input(0).SerializeAsString(), original.graph().input(0).SerializeAsString());
+  EXPECT_EQ(q.graph().output(0).SerializeAsString(),
+            original.graph().output(0).SerializeAsString());
+  for (const auto& [key, value] : optimize::Metadata(original)) {
+    EXPECT_EQ(optimize::Metadata(q)[key], value) << key;
+  }
+  const auto record = optimize::OptimizationRecord(q);
+  ASSERT_FALSE(record.empty());
+  EXPECT_EQ(record.back()["tool"], "quantize");
+  EXPECT_EQ(record.back()["calibration_images"], 4);
+  EXPECT_FALSE(record.back()["excluded"].empty());
+
+  // QDQ form: every learned Conv reads int8 weights through a per-channel DequantizeLinear;
+  // activations are uint8.
+  const auto ops = OpCounts(q);
+  EXPECT_GT(ops.at("QuantizeLinear"), 100);
+  EXPECT_GT(ops.at("DequantizeLinear"), 100);
+  std::map<std::string, const onnx::TensorProto*> inits;
+  for (const auto& t : q.graph().initializer()) inits[t.name()] = &t;
+  std::map<std::string, const onnx::NodeProto*> producer;
+  for (const auto& n : q.graph().node()) {
+    for (const auto& o : n.output()) producer[o] = &n;
+  }
+  int int8_convs = 0;
+  for (const auto& n : q.graph().node()) {
+    if (n.op_type() == "QuantizeLinear") {
+      EXPECT_EQ(inits.at(n.input(2))->data_type(), onnx::TensorProto::UINT8) << n.name();
+    }
+    if (n.op_type() != "Conv" || !producer.count(n.input(1))) continue;
+    const onnx::NodeProto* dq = producer.at(n.input(1));
+    ASSERT_EQ(dq->op_type(), "DequantizeLinear");
+    EXPECT_EQ(inits.at(dq->input(0))->data_type(), onnx::TensorProto::INT8);
+    EXPECT_EQ(optimize::NumElements(*inits.at(dq->input(1))), inits.at(dq->input(0))->dims(0));
+    ++int8_convs;
+  }
+  // 64 Convs: the DFL projection (decode) and the Conv on the image stay float.
+  EXPECT_EQ(int8_convs, 62);
+  for (const char* name : {"/model.22/dfl/conv/Conv", "/model.0/conv/Conv"}) {
+    const onnx::NodeProto* conv = FindNode(q, name);
+    ASSERT_NE(conv, nullptr) << name;
+    EXPECT_TRUE(inits.count(conv->input(1))) << name << " should read its float weight";
+  }
+  EXPECT_EQ(producer.at("output0")->op_type(), "Concat");
+
+  EXPECT_NE(first_->out.find("quantized"), std::string::npos) << first_->out;
+  EXPECT_NE(first_->out.find("decode"), std::string::npos) << first_->out;
+  EXPECT_LT(fs::file_size(path), fs::file_size(Asset("models/yolov8n-dq.onnx")) / 2);
+}
+
+TEST_F(QuantizeTest, DetectsWhatTheFloatModelDetects) {
+  auto f = Predictor::Load(Asset("models/yolov8n-dq.onnx"));
+  auto q = Predictor::Load(*dir_ + "/v8_int8.onnx");
+  const cv::Mat image = ReadImage(Asset("images/bus.jpg"));
+  const Result rf = f->Predict(image), rq = q->Predict(image);
+  std::multiset<int> cf, cq;
+  for (const auto& d : rf.detections) {
+    if (d.confidence > 0.5f) cf.insert(d.class_id);
+  }
+  for (const auto& d : rq.detections) {
+    if (d.confidence > 0.4f) cq.insert(d.class_id);
+  }
+  // Every confident float detection (4 persons and the bus) has an int8 counterpart.
+  ASSERT_FALSE(cf.empty());
+  for (int c : cf) {
+    EXPECT_GE(cq.count(c), cf.count(c)) << "class " << c;
+  }
+}
+
+TEST_F(QuantizeTest, SavedCalibrationReproducesTheGraph) {
+  const std::vector<std::string> args = {"quantize",
+                                         "--model",
+                                         Asset("models/yolov8n-dq.onnx"),
+                                         "--load-calibration",
+                                         *dir_ + "/v8_calib.json",
+                                         "--out",
+                                         *dir_ + "/v8_int8_loaded.onnx"};
+  const ProcessResult run = RunCli(args);
+  ASSERT_EQ(run.exit_code, 0) << DescribeRun(args, run);
+  const onnx::ModelProto a = optimize::LoadModel(*dir_ + "/v8_int8.onnx");
+  const onnx::ModelProto b = optimize::LoadModel(*dir_ + "/v8_int8_loaded.onnx");
+  // The record's timestamp may differ; the graph must not.
+  EXPECT_TRUE(a.graph().SerializeAsString() == b.graph().SerializeAsString());
+}
+
+TEST_F(QuantizeTest, ExcludeKeepsNamedNodesFloatAndOtherMethodsWork) {
+  const std::string out = *dir_ + "/v8_excl.onnx";
+  const std::vector<std::string> args = {"quantize",
+                                         "--model",
+                                         Asset("models/yolov8n-dq.onnx"),
+                                         "--load-calibration",
+                                         *dir_ + "/v8_calib.json",
+                                         "--out",
+                                         out,
+                                         "--method",
+                                         "entropy",
+                                         "--per-tensor",
+                                         "--exclude",
+                                         "/model.2/cv1/conv/Conv,/model.22/cv3.0/cv3.0.2/Conv"};
+  const ProcessResult run = RunCli(args);
+  ASSERT_EQ(run.exit_code, 0) << DescribeRun(args, run);
+  const onnx::ModelProto q = optimize::LoadModel(out);
+  std::set<std::string> inits;
+  for (const auto& t : q.graph().initializer()) inits.insert(t.name());
+  for (const char* name : {"/model.2/cv1/conv/Conv", "/model.22/cv3.0/cv3.0.2/Conv"}) {
+    const onnx::NodeProto* conv = FindNode(q, name);
+    ASSERT_NE(conv, nullptr) << name;
+    EXPECT_TRUE(inits.count(conv->input(1))) << name << " should keep its float weight";
+  }
+  EXPECT_NE(run.out.find("--exclude"), std::string::npos) << run.out;
+  EXPECT_EQ(optimize::OptimizationRecord(q).back()["method"], "entropy");
+}
+
+TEST(QuantizeYolo11Test, QuantizesAndRuns) {
+  const std::string dir = MakeTempDir("quantize11");
+  const std::string out = dir + "/y11_int8.onnx";
+  const std::vector<std::string> args = {"quantize", "--model",   Asset("models/yolo11n-dq.onnx"),
+                                         "--calib",  CalibDir(2), "--out",
+                                         out,        "--method",  "minmax"};
+  const ProcessResult run = RunCli(args);
+  ASSERT_EQ(run.exit_code, 0) << DescribeRun(args, run);
+  const onnx::ModelProto q = optimize::LoadModel(out);
+  EXPECT_NO_THROW(optimize::CheckModel(q, out));
+  auto predictor = Predictor::Load(out);
+  const Result r = predictor->Predict(ReadImage(Asset("images/bus.jpg")));
+  int persons = 0;
+  for (const auto& d : r.detections) persons += d.class_id == 0 && d.confidence > 0.4f;
+  EXPECT_GE(persons, 3);
+}
+
+// Error paths: exit code and one line on stderr naming the problem; nothing written.
+struct ErrorCase {
+  std::string label;
+  std::vector<std::string> args;
+  int exit_code;
+  std::string message;
+};
+
+TEST_F(QuantizeTest, ErrorPaths) {
+  const std::string model = Asset("models/yolov8n-dq.onnx");
+  const std::string out = *dir_ + "/never.onnx";
+  const std::string not_onnx = *dir_ + "/not_onnx.onnx";
+  core::WriteFileAtomically(not_onnx, {'h', 'e', 'l', 'l', 'o'});
+  const std::string calib = *calib_;
+  const std::vector<ErrorCase> cases = {
+      {"missing calib dir",
+       {"quantize", "--model", model, "--calib", *dir_ + "/nope", "--out", out},
+       3,
+       "--calib"},
+      {"no calibration source", {"quantize", "--model", model, "--out", out}, 2, "--calib"},
+      {"bad method",
+       {"quantize", "--model", model, "--calib", calib, "--out", out, "--method", "median"},
+       2,
+       "median"},
+      {"bad percentile",
+       {"quantize", "--model", model, "--calib", calib, "--out", out, "--percentile", "20"},
+       2,
+       "--percentile"},
+      {"unknown exclude",
+       {"quantize", "--model", model, "--calib", calib, "--out", out, "--exclude", "/no/such"},
+       2,
+       "/no/such"},
+      {"not an onnx model",
+       {"quantize", "--model", not_onnx, "--calib", calib, "--out", out},
+       3,
+       "not an ONNX model"},
+      {"missing model",
+       {"quantize", "--model", *dir_ + "/missing.onnx", "--calib", calib, "--out", out},
+       3,
+       "missing.onnx"},
+      {"table of another model",
+       {"quantize", "--model", Asset("models/yolo11n-dq.onnx"), "--load-calibration",
+        *dir_ + "/v8_calib.json", "--out", out},
+       3,
+       "another model"},
+      {"corrupt table",
+       {"quantize", "--model", model, "--load-calibration", not_onnx, "--out", out},
+       3,
+       not_onnx},
+      {"missing val dir",
+       {"quantize", "--model", model, "--calib", calib, "--out", out, "--val", *dir_ + "/noval"},
+       3,
+       "--val"},
+  };
+  for (const auto& c : cases) {
+    const ProcessResult run = RunCli(c.args);
+    EXPECT_EQ(run.exit_code, c.exit_code) << c.label << "\n" << DescribeRun(c.args, run);
+    EXPECT_EQ(CountLines(run.err), 1) << c.label << "\n" << run.err;
+    EXPECT_NE(run.err.find(c.message), std::string::npos) << c.label << "\n" << run.err;
+  }
+  EXPECT_FALSE(fs::exists(out));
+}
+
+}  // namespace
+}  // namespace cvdeploy::testing
