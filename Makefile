@@ -8,7 +8,7 @@ CVDEPLOY_ASSETS ?= $(abspath ../shared/assets)
 export CVDEPLOY_ASSETS
 CVDEPLOY := $(BUILD_DIR)/cvdeploy
 
-.PHONY: all deps configure build test test-unit demo serve bench-serve format clean
+.PHONY: all deps configure build test test-unit demo serve bench-serve bench-optimize format clean
 
 all: build
 
@@ -61,6 +61,10 @@ serve: build
 # Server load test with wrk (about 3 minutes plus the 10,000-request memory phase).
 bench-serve: build
 	@python3 bench/serve_bench.py --cvdeploy $(CVDEPLOY) --assets $(CVDEPLOY_ASSETS) $(BENCH_ARGS)
+
+# float / int8 / fp16 / pruned table of docs/optimization.md, with PASS/FAIL per target.
+bench-optimize: build
+	@python3 bench/optimize_bench.py --cvdeploy $(CVDEPLOY) --assets $(CVDEPLOY_ASSETS) --out runs/optimize $(BENCH_ARGS)
 
 format:
 	@git ls-files '*.cpp' '*.h' | xargs clang-format -i

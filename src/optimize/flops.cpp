@@ -87,8 +87,18 @@ GraphCost CountCost(const onnx::ModelProto& model) {
     nc.op_type = node.op_type();
     for (int i : ParameterInputs(node)) {
       if (i >= node.input_size() || node.input(i).empty()) continue;
-      const onnx::TensorProto* t = index.Constant(node.input(i));
-      if (!t || !counted_params.insert(node.input(i)).second) continue;
+      std::string name = node.input(i);
+      const onnx::TensorProto* t = index.Constant(name);
+      // A quantized (QDQ) model stores the weight as an integer constant read through a
+      // DequantizeLinear: count that constant.
+      if (!t) {
+        const int producer = index.Producer(name);
+        if (producer >= 0 && graph.node(producer).op_type() == "DequantizeLinear") {
+          name = graph.node(producer).input(0);
+          t = index.Constant(name);
+        }
+      }
+      if (!t || !counted_params.insert(name).second) continue;
       nc.params += NumElements(*t);
     }
     if (node.output_size() > 0) nc.output_shape = index.Shape(node.output(0));
