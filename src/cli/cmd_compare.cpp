@@ -97,16 +97,6 @@ std::string Format(const char* format, auto... args) {
   return buf;
 }
 
-std::string Dims(const std::vector<int64_t>& shape) {
-  std::string s = "[";
-  for (size_t i = 0; i < shape.size(); ++i) {
-    if (i) s.append(",");
-    s.append(std::to_string(shape[i]));
-  }
-  s.append("]");
-  return s;
-}
-
 std::string DiffRow(const std::string& name, const std::string& shape, const eval::DiffStats& s) {
   std::string row =
       Format("  %-20.20s %-16.16s %11.3e %11.3e %11.3e %11.3e", name.c_str(), shape.c_str(),
@@ -141,7 +131,7 @@ std::string HumanReport(const CompareArgs& args, const Predictor& a, const Predi
       out.append(Format("  %-20.20s skipped: %s\n", d.name.c_str(), d.skipped.c_str()));
       continue;
     }
-    out.append(DiffRow(d.name, Dims(d.shape_a), d.total));
+    out.append(DiffRow(d.name, eval::Dims(d.shape_a), d.total));
     for (const auto& [part, stats] : d.parts) out.append(DiffRow("  " + part.name, "", stats));
   }
 

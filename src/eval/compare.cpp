@@ -168,8 +168,6 @@ void DiffStats::Add(float a, float b) {
   ++elements;
 }
 
-namespace {
-
 std::string Dims(const std::vector<int64_t>& shape) {
   std::string s = "[";
   for (size_t i = 0; i < shape.size(); ++i) {
@@ -179,6 +177,8 @@ std::string Dims(const std::vector<int64_t>& shape) {
   s.append("]");
   return s;
 }
+
+namespace {
 
 // Shape of one batch item (the batch axis dropped).
 std::vector<int64_t> ItemShape(const std::vector<int64_t>& shape) {

@@ -201,4 +201,7 @@ CompareReport CompareModels(const Predictor& a, const Predictor& b,
 // rounded (an fp32 round-off of 1e-7 must stay visible); milliseconds to 0.001.
 nlohmann::ordered_json CompareReportToJson(const CompareReport& report);
 
+// "[1,84,8400]": a shape for reports and messages.
+std::string Dims(const std::vector<int64_t>& shape);
+
 }  // namespace cvdeploy::eval
