@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "optimize/calibration.h"
+#include "optimize/onnx_model.h"
 
 namespace cvdeploy::optimize {
 
@@ -37,6 +38,9 @@ struct QuantizeOptions {
   bool unify_concat = true;
   // Quantize the Conv that reads the model input (off: it stays float, see quantize_plan).
   bool quantize_input_conv = false;
+  // Run quantized nearest-neighbour upsampling (Resize with integer factors) as uint8
+  // Transpose/Reshape/Expand instead of Resize (see NearestUpsampleNodes).
+  bool rewrite_upsample = true;
 };
 
 // A unit the accuracy gate returns to float as a whole: a Conv with its activation (SiLU:
@@ -92,6 +96,28 @@ struct QuantParams {
 };
 // uint8 asymmetric parameters of a real interval containing 0.
 QuantParams ActivationParams(const TensorRange& range);
+
+// Integer factors of a Resize that is exact nearest-neighbour upsampling of an NCHW tensor
+// with static C, H and W: output pixel (y, x) is input pixel (y / rows, x / cols) for every
+// pixel, whatever the coordinate transformation and rounding modes say in general (checked
+// position by position). Zero factors when the Resize is anything else.
+struct UpsampleFactors {
+  int64_t rows = 0, cols = 0;
+  explicit operator bool() const { return rows > 0 && cols > 0; }
+};
+UpsampleFactors NearestUpsampleFactors(const onnx::NodeProto& resize, const GraphIndex& index);
+
+// Nodes computing such an upsampling of `input` (shape `nchw`, batch may be -1) into
+// `output` by data movement only: Transpose to NHWC, Reshape [N, H, 1, W, 1, C], Expand by
+// the factors, Reshape, Transpose back. ONNX Runtime's CPU provider upsamples uint8 NCHW
+// with a per-element loop (about 1.5 ns per output byte); here the Expand copies whole
+// C-byte pixels, and in a QLinearConv graph, which ORT runs in NHWC, both Transposes cancel
+// against the layout transposes ORT inserts. Shape constants are appended to `initializers`.
+std::vector<onnx::NodeProto> NearestUpsampleNodes(const std::string& input,
+                                                  const std::string& output,
+                                                  const std::vector<int64_t>& nchw,
+                                                  UpsampleFactors factors, GraphIndex& names,
+                                                  std::vector<onnx::TensorProto>& initializers);
 
 // Rewrites a prepared model according to `plan`, with activation ranges from `table`
 // (method and percentile of `options`). Throws Error(kBadInput) naming a tensor the table

@@ -49,6 +49,15 @@ class Rewriter {
   Rewriter(const onnx::ModelProto& prepared, const QuantPlan& plan, const QuantizeOptions& options)
       : source_(prepared.graph()), index_(prepared.graph()), plan_(plan), options_(options) {
     for (const auto& n : plan.quantized) quantized_names_.insert(n);
+    for (int i = 0; options.rewrite_upsample && i < source_.node_size(); ++i) {
+      const onnx::NodeProto& node = source_.node(i);
+      if (!IsQuantized(i) || node.op_type() != "Resize") continue;
+      const UpsampleFactors f = NearestUpsampleFactors(node, index_);
+      // Byte copies are exact only when input and output share scale and zero point.
+      if (f && plan.param_source.at(node.input(0)) == plan.param_source.at(node.output(0))) {
+        upsample_[i] = f;
+      }
+    }
   }
 
   onnx::ModelProto Run(const onnx::ModelProto& prepared, const CalibrationTable& table) {
@@ -70,6 +79,19 @@ class Rewriter {
     for (const auto& t : first) EmitPair(t);
     for (int i = 0; i < source_.node_size(); ++i) {
       onnx::NodeProto node = source_.node(i);
+      if (auto up = upsample_.find(i); up != upsample_.end()) {
+        // uint8 in, uint8 out: the output's pair reduces to its DequantizeLinear.
+        const std::string& y = node.output(0);
+        uint8_of_[y] = index_.UniqueName(y + "_quantized");
+        for (auto& n : NearestUpsampleNodes(uint8_of_.at(node.input(0)), uint8_of_[y],
+                                            index_.Shape(node.input(0)), up->second, index_,
+                                            new_initializers_)) {
+          nodes_.push_back(std::move(n));
+        }
+        prequant_[y] = "";
+        for (const auto& t : after[i]) EmitPair(t);
+        continue;
+      }
       if (IsQuantized(i)) {
         // Quantized consumers read the DQ copy of float-produced tensors.
         const bool first_only = node.op_type() == "Conv" || IsSingleInputOp(node.op_type());
@@ -161,14 +183,20 @@ class Rewriter {
   }
   static constexpr float kSiluFloor = 6.0f;
 
+  // The Q->DQ pair of tensor t (only the DQ when t was produced in uint8).
   void EmitPair(const std::string& t) {
     const std::string& root = plan_.param_source.at(t);
     const bool from_quantized = prequant_.count(t) > 0;
-    const std::string q_in = from_quantized ? prequant_.at(t) : t;
-    const std::string q_out = index_.UniqueName(t + "_quantized");
+    const bool uint8_produced = uint8_of_.count(t) > 0;
+    const std::string q_out =
+        uint8_produced ? uint8_of_.at(t) : index_.UniqueName(t + "_quantized");
+    uint8_of_[t] = q_out;
     const std::string dq_out = from_quantized ? t : dq_of_float_.at(t);
-    nodes_.push_back(MakeNode("QuantizeLinear", index_.UniqueName(t + "_QuantizeLinear"),
-                              {q_in, scale_name_.at(root), zero_name_.at(root)}, q_out));
+    if (!uint8_produced) {
+      const std::string q_in = from_quantized ? prequant_.at(t) : t;
+      nodes_.push_back(MakeNode("QuantizeLinear", index_.UniqueName(t + "_QuantizeLinear"),
+                                {q_in, scale_name_.at(root), zero_name_.at(root)}, q_out));
+    }
     nodes_.push_back(MakeNode("DequantizeLinear", index_.UniqueName(t + "_DequantizeLinear"),
                               {q_out, scale_name_.at(root), zero_name_.at(root)}, dq_out));
   }
@@ -289,6 +317,10 @@ class Rewriter {
   std::unordered_map<std::string, QuantParams> params_;
   std::unordered_map<std::string, std::string> scale_name_, zero_name_;
   std::unordered_map<std::string, std::string> dq_of_float_, prequant_;
+  // Activation tensor -> its uint8 tensor (the output of its QuantizeLinear, or of the
+  // uint8 nodes that replaced its producer).
+  std::unordered_map<std::string, std::string> uint8_of_;
+  std::unordered_map<int, UpsampleFactors> upsample_;  // quantized Resize node -> factors
   std::vector<onnx::NodeProto> nodes_, weight_nodes_;
   std::vector<onnx::TensorProto> new_initializers_;
 };

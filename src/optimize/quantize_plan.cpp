@@ -129,6 +129,7 @@ onnx::ModelProto PrepareForQuantization(const onnx::ModelProto& model, const std
   for (auto& node : *prepared.mutable_graph()->mutable_node()) {
     if (node.name().empty()) node.set_name(index.UniqueName(node.op_type()));
   }
+  InferShapes(prepared);  // static shapes for rewrites that need them (upsampling)
   return prepared;
 }
 

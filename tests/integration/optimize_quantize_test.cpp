@@ -16,7 +16,9 @@
 #include "core/file_util.h"
 #include "cvdeploy/image.h"
 #include "cvdeploy/predictor.h"
+#include "optimize/calibration.h"
 #include "optimize/onnx_model.h"
+#include "optimize/quantize.h"
 #include "support/assets.h"
 #include "support/process.h"
 
@@ -177,6 +179,46 @@ TEST_F(QuantizeTest, SavedCalibrationReproducesTheGraph) {
   const onnx::ModelProto b = optimize::LoadModel(*dir_ + "/v8_int8_loaded.onnx");
   // The record's timestamp may differ; the graph must not.
   EXPECT_TRUE(a.graph().SerializeAsString() == b.graph().SerializeAsString());
+}
+
+// The neck's nearest Resizes run as uint8 Transpose/Reshape/Expand (ORT's uint8 Resize is a
+// per-element loop); the model computes exactly what it computes with Resize.
+TEST_F(QuantizeTest, UpsamplingIsRewrittenWithoutChangingTheOutput) {
+  const onnx::ModelProto q = optimize::LoadModel(*dir_ + "/v8_int8.onnx");
+  const auto ops = OpCounts(q);
+  EXPECT_EQ(ops.count("Resize"), 0u);
+  EXPECT_EQ(ops.at("Expand"), 2);
+
+  const onnx::ModelProto prepared = optimize::PrepareForQuantization(
+      optimize::LoadModel(Asset("models/yolov8n-dq.onnx")), "yolov8n-dq");
+  const optimize::CalibrationTable table = optimize::LoadCalibration(*dir_ + "/v8_calib.json");
+  optimize::QuantizeOptions options;
+  const optimize::QuantPlan plan = optimize::PlanQuantization(prepared, options);
+  const std::string with = *dir_ + "/v8_upsample_rewritten.onnx";
+  const std::string without = *dir_ + "/v8_upsample_resize.onnx";
+  core::WriteFileAtomically(
+      with, optimize::SerializeModel(optimize::ApplyQuantization(prepared, plan, table, options)));
+  options.rewrite_upsample = false;
+  const onnx::ModelProto resize_model = optimize::ApplyQuantization(prepared, plan, table, options);
+  EXPECT_EQ(OpCounts(resize_model).at("Resize"), 2);
+  core::WriteFileAtomically(without, optimize::SerializeModel(resize_model));
+
+  auto a = Predictor::Load(with);
+  auto b = Predictor::Load(without);
+  std::vector<float> input(3 * 640 * 640);
+  for (size_t i = 0; i < input.size(); ++i) input[i] = static_cast<float>((i * 7919) % 256) / 255;
+  const auto oa = a->Infer(input.data(), {1, 3, 640, 640});
+  const auto ob = b->Infer(input.data(), {1, 3, 640, 640});
+  ASSERT_EQ(oa.size(), ob.size());
+  for (size_t k = 0; k < oa.size(); ++k) EXPECT_EQ(oa[k].data, ob[k].data) << "output " << k;
+  const cv::Mat image = ReadImage(Asset("images/bus.jpg"));
+  const Result ra = a->Predict(image), rb = b->Predict(image);
+  ASSERT_EQ(ra.detections.size(), rb.detections.size());
+  for (size_t i = 0; i < ra.detections.size(); ++i) {
+    EXPECT_EQ(ra.detections[i].confidence, rb.detections[i].confidence);
+    EXPECT_EQ(ra.detections[i].box.x1, rb.detections[i].box.x1);
+    EXPECT_EQ(ra.detections[i].box.y2, rb.detections[i].box.y2);
+  }
 }
 
 TEST_F(QuantizeTest, ExcludeKeepsNamedNodesFloatAndOtherMethodsWork) {
