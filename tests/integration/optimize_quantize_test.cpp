@@ -266,6 +266,47 @@ TEST(QuantizeYolo11Test, QuantizesAndRuns) {
   EXPECT_GE(persons, 3);
 }
 
+// Segmentation and pose heads: their decode stays float, the mask prototypes and keypoint
+// convolutions are quantized, and the int8 model finds the float model's people on bus.jpg
+// with masks and keypoints.
+TEST(QuantizeOtherTasksTest, SegmentAndPoseModelsQuantizeAndKeepTheirOutputs) {
+  const std::string dir = MakeTempDir("quantize_tasks");
+  const std::string calib = CalibDir(4);
+  const cv::Mat image = ReadImage(Asset("images/bus.jpg"));
+  for (const std::string name : {"yolov8n-seg-dq", "yolo11n-pose-dq"}) {
+    const std::string in = Asset("models/" + name + ".onnx");
+    const std::string out = dir + "/" + name + "_int8.onnx";
+    const std::vector<std::string> args = {"quantize", "--model", in, "--calib",
+                                           calib,      "--out",   out};
+    const ProcessResult run = RunCli(args);
+    ASSERT_EQ(run.exit_code, 0) << DescribeRun(args, run);
+    const onnx::ModelProto original = optimize::LoadModel(in);
+    const onnx::ModelProto q = optimize::LoadModel(out);
+    EXPECT_NO_THROW(optimize::CheckModel(q, out));
+    ASSERT_EQ(q.graph().output_size(), original.graph().output_size()) << name;
+    for (int i = 0; i < q.graph().output_size(); ++i) {
+      EXPECT_EQ(q.graph().output(i).SerializeAsString(),
+                original.graph().output(i).SerializeAsString())
+          << name << " output " << i;
+    }
+    EXPECT_GT(OpCounts(q).at("DequantizeLinear"), 100) << name;
+
+    auto predictor = Predictor::Load(out);
+    const Result r = predictor->Predict(image);
+    int persons = 0;
+    for (const auto& d : r.detections) {
+      if (d.class_id != 0 || d.confidence < 0.4f) continue;
+      ++persons;
+      if (name == "yolov8n-seg-dq") {
+        EXPECT_GT(cv::countNonZero(d.mask), 0) << name;
+      } else {
+        EXPECT_EQ(d.keypoints.size(), 17u) << name;
+      }
+    }
+    EXPECT_GE(persons, 3) << name;
+  }
+}
+
 // Error paths: exit code and one line on stderr naming the problem; nothing written.
 struct ErrorCase {
   std::string label;
