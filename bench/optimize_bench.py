@@ -24,37 +24,12 @@ import os
 import platform
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 
+from benchlib import Checks, load_json, run
+
 MODELS = ["yolov8n-dq", "yolo11n-dq"]
-
-
-def run(cmd, ok_codes=(0,)):
-    print("$ " + " ".join(cmd), flush=True)
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode not in ok_codes:
-        sys.stderr.write(proc.stdout + proc.stderr)
-        raise SystemExit(f"command failed with exit code {proc.returncode}: {' '.join(cmd)}")
-    return proc
-
-
-def load_json(path):
-    with open(path) as f:
-        return json.load(f)
-
-
-class Checks:
-    def __init__(self):
-        self.failed = 0
-        self.lines = []
-
-    def check(self, name, ok, detail):
-        line = f"{'PASS' if ok else 'FAIL'}  {name}: {detail}"
-        print(line, flush=True)
-        self.lines.append(line)
-        self.failed += 0 if ok else 1
 
 
 def cpu_model():

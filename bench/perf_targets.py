@@ -15,9 +15,11 @@ Exit status: 0 when every target passes (or, with --smoke, every run works), 1 o
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
+
+import benchlib
+from benchlib import Checks
 
 MODELS = ["yolov8n-dq", "yolo11n-dq"]
 # YOLOs-CPP 1.1.0 on this machine type (issue figures): single-image e2e p50 (ms) and
@@ -27,31 +29,15 @@ YOLOS_CPP = {"yolo11n-dq": (82.9, 13.0), "yolov8n-dq": (92.6, 11.8)}
 
 
 def run(cmd, **kw):
-    shown = cmd[3:] if len(cmd) > 2 and cmd[1] == "-c" else cmd  # hide the RSS probe wrapper
-    print("$ " + " ".join(shown), flush=True)
-    proc = subprocess.run(cmd, capture_output=True, text=True, **kw)
-    if proc.returncode != 0:
-        sys.stderr.write(proc.stdout + proc.stderr)
-        raise SystemExit(f"command failed with exit code {proc.returncode}: {' '.join(cmd)}")
-    return proc
+    # The RSS probe wraps a command in `python -c PROBE`: show the wrapped command.
+    shown = cmd[3:] if len(cmd) > 2 and cmd[1] == "-c" else cmd
+    return benchlib.run(cmd, shown=shown, **kw)
 
 
 def bench(cli, model, source, out_json, extra):
     run([cli, "bench", "--model", model, "--source", source, "--json", out_json] + extra)
     with open(out_json) as f:
         return json.load(f)
-
-
-class Checks:
-    def __init__(self):
-        self.failed = 0
-        self.lines = []
-
-    def check(self, name, ok, detail):
-        line = f"{'PASS' if ok else 'FAIL'}  {name}: {detail}"
-        print(line, flush=True)
-        self.lines.append(line)
-        self.failed += 0 if ok else 1
 
 
 def main():

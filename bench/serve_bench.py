@@ -31,6 +31,8 @@ import threading
 import time
 import urllib.request
 
+from benchlib import run
+
 LUA_POST = """
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "image/jpeg"
@@ -39,15 +41,6 @@ wrk.body = f:read("*a")
 f:close()
 """
 
-
-
-def run(cmd, **kw):
-    print("$ " + " ".join(cmd), flush=True)
-    proc = subprocess.run(cmd, capture_output=True, text=True, **kw)
-    if proc.returncode != 0:
-        sys.stderr.write(proc.stdout + proc.stderr)
-        raise SystemExit(f"command failed with exit code {proc.returncode}: {' '.join(cmd)}")
-    return proc
 
 
 def offline(cli, model, bus, tmp, smoke):

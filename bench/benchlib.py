@@ -1,0 +1,36 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Helpers shared by the benchmark scripts in bench/: running a command with its output
+captured, reading JSON, and the PASS/FAIL list of targets."""
+import json
+import subprocess
+import sys
+
+
+def run(cmd, ok_codes=(0,), shown=None, **kw):
+    """Runs cmd (printing it, or `shown` in its place); exits the script with the command's
+    output when its exit code is not in ok_codes."""
+    print("$ " + " ".join(shown if shown is not None else cmd), flush=True)
+    proc = subprocess.run(cmd, capture_output=True, text=True, **kw)
+    if proc.returncode not in ok_codes:
+        sys.stderr.write(proc.stdout + proc.stderr)
+        raise SystemExit(f"command failed with exit code {proc.returncode}: {' '.join(cmd)}")
+    return proc
+
+
+def load_json(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+class Checks:
+    """Targets checked by a benchmark: prints one PASS/FAIL line each and counts failures."""
+
+    def __init__(self):
+        self.failed = 0
+        self.lines = []
+
+    def check(self, name, ok, detail):
+        line = f"{'PASS' if ok else 'FAIL'}  {name}: {detail}"
+        print(line, flush=True)
+        self.lines.append(line)
+        self.failed += 0 if ok else 1
