@@ -88,7 +88,6 @@ class Rewriter {
                                             new_initializers_)) {
           nodes_.push_back(std::move(n));
         }
-        prequant_[y] = "";
         for (const auto& t : after[i]) EmitPair(t);
         continue;
       }
@@ -183,11 +182,12 @@ class Rewriter {
   }
   static constexpr float kSiluFloor = 6.0f;
 
-  // The Q->DQ pair of tensor t (only the DQ when t was produced in uint8).
+  // The Q->DQ pair of tensor t (only the DQ when t was produced in uint8). The DQ output
+  // keeps t's name when a quantized node produced t, so every reader finds it unchanged.
   void EmitPair(const std::string& t) {
     const std::string& root = plan_.param_source.at(t);
-    const bool from_quantized = prequant_.count(t) > 0;
     const bool uint8_produced = uint8_of_.count(t) > 0;
+    const bool from_quantized = prequant_.count(t) > 0 || uint8_produced;
     const std::string q_out =
         uint8_produced ? uint8_of_.at(t) : index_.UniqueName(t + "_quantized");
     uint8_of_[t] = q_out;
