@@ -87,9 +87,13 @@ int DefaultOpset(const onnx::ModelProto& model) {
 void ConvertOpset(onnx::ModelProto& model, int target, const std::string& name) {
   const int current = DefaultOpset(model);
   if (current >= target) return;
+  // Adapters such as Softmax 12 -> 13 need the rank of their input: give the converter the
+  // shapes inference derives (a model whose batch axis was made dynamic may carry none).
+  onnx::ModelProto shaped = model;
+  InferShapes(shaped);
   onnx::ModelProto converted;
   try {
-    converted = onnx::version_conversion::ConvertVersion(model, target);
+    converted = onnx::version_conversion::ConvertVersion(shaped, target);
   } catch (const std::exception& e) {
     throw BadInput(name + ": cannot convert from opset " + std::to_string(current) + " to " +
                    std::to_string(target) + ": " + FirstLine(e.what()));

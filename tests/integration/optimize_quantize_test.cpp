@@ -307,6 +307,43 @@ TEST(QuantizeOtherTasksTest, SegmentAndPoseModelsQuantizeAndKeepTheirOutputs) {
   }
 }
 
+// A model whose batch axis `convert --dynamic-batch` made dynamic (opset 12: the Softmax
+// 12 -> 13 conversion needs shapes inferred first) quantizes, keeps the dynamic batch, and a
+// batch of two gives what the images give one by one.
+TEST(QuantizeDynamicBatchTest, QuantizesAndBatchesExactly) {
+  const std::string dir = MakeTempDir("quantize_dynamic");
+  const std::string dynamic = dir + "/v8_dynamic.onnx";
+  const std::string out = dir + "/v8_dynamic_int8.onnx";
+  const std::vector<std::string> convert = {"convert",  "--model", Asset("models/yolov8n-dq.onnx"),
+                                            "--output", dynamic,   "--dynamic-batch"};
+  const ProcessResult converted = RunCli(convert);
+  ASSERT_EQ(converted.exit_code, 0) << DescribeRun(convert, converted);
+  const std::vector<std::string> args = {"quantize",  "--model", dynamic, "--calib",
+                                         CalibDir(2), "--out",   out};
+  const ProcessResult run = RunCli(args);
+  ASSERT_EQ(run.exit_code, 0) << DescribeRun(args, run);
+  const onnx::ModelProto q = optimize::LoadModel(out);
+  EXPECT_FALSE(q.graph().input(0).type().tensor_type().shape().dim(0).dim_param().empty());
+  EXPECT_EQ(OpCounts(q).count("Resize"), 0u);
+
+  auto predictor = Predictor::Load(out);
+  const std::vector<cv::Mat> images = {ReadImage(Asset("images/bus.jpg")),
+                                       ReadImage(Asset("images/zidane.jpg"))};
+  const std::vector<Result> batch = predictor->PredictBatch(images);
+  ASSERT_EQ(batch.size(), 2u);
+  for (size_t i = 0; i < images.size(); ++i) {
+    const Result single = predictor->Predict(images[i]);
+    ASSERT_EQ(single.detections.size(), batch[i].detections.size()) << "image " << i;
+    EXPECT_FALSE(single.detections.empty());
+    for (size_t k = 0; k < single.detections.size(); ++k) {
+      EXPECT_EQ(single.detections[k].class_id, batch[i].detections[k].class_id);
+      EXPECT_EQ(single.detections[k].confidence, batch[i].detections[k].confidence);
+      EXPECT_EQ(single.detections[k].box.x1, batch[i].detections[k].box.x1);
+      EXPECT_EQ(single.detections[k].box.y2, batch[i].detections[k].box.y2);
+    }
+  }
+}
+
 // Error paths: exit code and one line on stderr naming the problem; nothing written.
 struct ErrorCase {
   std::string label;
