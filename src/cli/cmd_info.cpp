@@ -73,9 +73,13 @@ void PrintHuman(const ModelInfo& info, const std::optional<optimize::GraphCost>&
   }
   for (const auto& note : m.inferred) std::printf("inferred   %s\n", note.c_str());
   if (cost) {
+    std::string note;
+    if (!cost->assumed_input.empty()) {
+      note += ", for input " + Shape(cost->assumed_input, {});
+    }
+    if (!cost->uncounted.empty()) note += ", some nodes uncounted (dynamic shapes)";
     std::printf("cost       %.3f M parameters, %.3f GFLOPs (2 x MACs of Conv/MatMul/Gemm)%s\n",
-                static_cast<double>(cost->params) / 1e6, cost->gflops(),
-                cost->uncounted.empty() ? "" : ", some nodes uncounted (dynamic shapes)");
+                static_cast<double>(cost->params) / 1e6, cost->gflops(), note.c_str());
   }
   for (const auto& w : info.warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
 }
@@ -99,6 +103,7 @@ void RegisterInfo(CLI::App& app, int* exit_code) {
                      {"flops", cost->flops},
                      {"gflops", cost->gflops()},
                      {"complete", cost->uncounted.empty()}};
+        if (!cost->assumed_input.empty()) j["cost"]["assumed_input"] = cost->assumed_input;
       }
       std::cout << j.dump(2) << "\n";
     } else {

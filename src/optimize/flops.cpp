@@ -71,15 +71,62 @@ int64_t NodeMacs(const onnx::NodeProto& node, const GraphIndex& index) {
   return k < 0 ? -1 : out * k;
 }
 
+// Ultralytics' "imgsz" metadata ("[640, 640]") as {h, w}; empty when absent or malformed.
+std::vector<int64_t> MetadataImgsz(const onnx::ModelProto& model) {
+  for (const auto& p : model.metadata_props()) {
+    if (p.key() != "imgsz") continue;
+    std::vector<int64_t> v;
+    std::string digits;
+    for (char c : p.value() + ",") {
+      if (c >= '0' && c <= '9') {
+        digits += c;
+      } else if (!digits.empty()) {
+        v.push_back(std::stoll(digits));
+        digits.clear();
+      }
+    }
+    if (v.size() == 1) v.push_back(v[0]);
+    return v.size() == 2 && v[0] > 0 && v[1] > 0 ? v : std::vector<int64_t>{};
+  }
+  return {};
+}
+
+// Gives the first graph input of rank 4 concrete batch (1) and, from the metadata, height and
+// width where they are symbolic; returns the resulting shape, or {} when nothing changed.
+std::vector<int64_t> FixSymbolicInput(onnx::ModelProto& model) {
+  onnx::GraphProto* graph = model.mutable_graph();
+  if (graph->input_size() == 0) return {};
+  auto* shape = graph->mutable_input(0)->mutable_type()->mutable_tensor_type()->mutable_shape();
+  if (shape->dim_size() != 4) return {};
+  const std::vector<int64_t> imgsz = MetadataImgsz(model);
+  bool changed = false;
+  std::vector<int64_t> dims;
+  for (int i = 0; i < 4; ++i) {
+    auto* d = shape->mutable_dim(i);
+    if (!d->has_dim_value()) {
+      int64_t value = -1;
+      if (i == 0) value = 1;
+      if ((i == 2 || i == 3) && !imgsz.empty()) value = imgsz[i - 2];
+      if (value > 0) {
+        d->set_dim_value(value);  // replaces dim_param (a oneof)
+        changed = true;
+      }
+    }
+    dims.push_back(d->has_dim_value() ? d->dim_value() : -1);
+  }
+  return changed ? dims : std::vector<int64_t>{};
+}
+
 }  // namespace
 
 GraphCost CountCost(const onnx::ModelProto& model) {
   onnx::ModelProto copy = model;
+  GraphCost cost;
+  cost.assumed_input = FixSymbolicInput(copy);
   InferShapes(copy);
   const onnx::GraphProto& graph = copy.graph();
   const GraphIndex index(graph);
 
-  GraphCost cost;
   std::set<std::string> counted_params;
   for (const auto& node : graph.node()) {
     NodeCost nc;

@@ -54,12 +54,17 @@ struct GraphCost {
   // Nodes whose FLOPs could not be counted because a shape is unknown or dynamic (their
   // parameters are counted). Empty for the fixed-size models cvdeploy works with.
   std::vector<std::string> uncounted;
+  // When the model input has symbolic dims, the input shape the figures are for: batch 1 and
+  // the Ultralytics `imgsz` of the metadata (empty for fixed-size models).
+  std::vector<int64_t> assumed_input;
 
   double gflops() const { return flops / 1e9; }
 };
 
-// Counts `model` (not modified: shape inference runs on a copy). Symbolic or unknown dims make
-// the affected nodes land in `uncounted` instead of throwing.
+// Counts `model` (not modified: shape inference runs on a copy). A symbolic batch dim of the
+// first input counts as 1 and symbolic height/width as the metadata's `imgsz` (what
+// Ultralytics reports for such a model); dims still unknown make the affected nodes land in
+// `uncounted` instead of throwing.
 GraphCost CountCost(const onnx::ModelProto& model);
 
 }  // namespace cvdeploy::optimize

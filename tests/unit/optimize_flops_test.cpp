@@ -154,6 +154,33 @@ TEST(OptimizeFlopsTest, SymbolicShapesAreReportedNotGuessed) {
   EXPECT_DOUBLE_EQ(cost.by_op.at("Conv").flops, 0);
 }
 
+// A dynamic batch, height and width (an Ultralytics `dynamic=True` export) count at batch 1
+// and the metadata's imgsz, as Ultralytics reports them.
+TEST(OptimizeFlopsTest, DynamicAxesCountAtBatchOneAndTheMetadataImgsz) {
+  onnx::ModelProto model = TinyModel(true);
+  auto* batch = model.mutable_graph()
+                    ->mutable_input(0)
+                    ->mutable_type()
+                    ->mutable_tensor_type()
+                    ->mutable_shape()
+                    ->mutable_dim(0);
+  batch->set_dim_param("batch");
+  auto* imgsz = model.add_metadata_props();
+  imgsz->set_key("imgsz");
+  imgsz->set_value("[8, 8]");
+  const optimize::GraphCost cost = optimize::CountCost(model);
+  const optimize::GraphCost fixed = optimize::CountCost(TinyModel(false));
+  EXPECT_TRUE(cost.uncounted.empty());
+  EXPECT_DOUBLE_EQ(cost.flops, fixed.flops);
+  EXPECT_EQ(cost.assumed_input, (std::vector<int64_t>{1, 3, 8, 8}));
+  EXPECT_TRUE(fixed.assumed_input.empty());
+  // Without the metadata only the batch is known: height and width stay uncounted.
+  model.clear_metadata_props();
+  const optimize::GraphCost partial = optimize::CountCost(model);
+  EXPECT_EQ(partial.assumed_input, (std::vector<int64_t>{1, 3, -1, -1}));
+  EXPECT_EQ(partial.uncounted.size(), 3u);
+}
+
 TEST(OptimizeFlopsTest, CountingDoesNotModifyTheModel) {
   const onnx::ModelProto model = TinyModel(false);
   const std::string before = model.SerializeAsString();
