@@ -1,9 +1,23 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Helpers shared by the benchmark scripts in bench/: running a command with its output
-captured, reading JSON, and the PASS/FAIL list of targets."""
+"""Helpers shared by the benchmark scripts in bench/: the common command-line options,
+running a command with its output captured, reading JSON, and the PASS/FAIL list of targets."""
+import argparse
 import json
+import os
 import subprocess
 import sys
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def argument_parser(doc):
+    """A parser described by the first line of `doc`, with --cvdeploy (the binary) and
+    --assets (the sample models and data; $CVDEPLOY_ASSETS or ../shared/assets)."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
+    ap.add_argument("--cvdeploy", default=os.path.join(REPO_ROOT, "build", "cvdeploy"))
+    ap.add_argument("--assets", default=os.environ.get(
+        "CVDEPLOY_ASSETS", os.path.join(REPO_ROOT, "..", "shared", "assets")))
+    return ap
 
 
 def run(cmd, ok_codes=(0,), shown=None, **kw):

@@ -18,7 +18,6 @@ the quantized accuracy somewhat; the docs say so.
 tools working; its figures mean nothing, so it checks that every step succeeds, not targets.
 Exit status: 0 when every target passes (or, with --smoke, every step works), 1 otherwise.
 """
-import argparse
 import json
 import os
 import platform
@@ -27,6 +26,7 @@ import statistics
 import sys
 import tempfile
 
+import benchlib
 from benchlib import Checks, load_json, run
 
 MODELS = ["yolov8n-dq", "yolo11n-dq"]
@@ -61,12 +61,8 @@ def small_dataset(coco, out, n):
 
 
 def main():
-    here = os.path.dirname(os.path.abspath(__file__))
-    root = os.path.dirname(here)
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--cvdeploy", default=os.path.join(root, "build", "cvdeploy"))
-    ap.add_argument("--assets", default=os.environ.get("CVDEPLOY_ASSETS",
-                                                       os.path.join(root, "..", "shared", "assets")))
+    root = benchlib.REPO_ROOT
+    ap = benchlib.argument_parser(__doc__)
     ap.add_argument("--out", default=None, help="keep the models, JSON and Markdown here")
     ap.add_argument("--models", default=",".join(MODELS))
     ap.add_argument("--method", default="percentile", help="quantize --method")

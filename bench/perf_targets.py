@@ -12,7 +12,6 @@ comparisons with the published YOLOs-CPP figures, which are marked as such.
 mean nothing, so it checks that every run succeeds and reports sane values, not targets.
 Exit status: 0 when every target passes (or, with --smoke, every run works), 1 otherwise.
 """
-import argparse
 import json
 import os
 import sys
@@ -41,12 +40,7 @@ def bench(cli, model, source, out_json, extra):
 
 
 def main():
-    here = os.path.dirname(os.path.abspath(__file__))
-    root = os.path.dirname(here)
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--cvdeploy", default=os.path.join(root, "build", "cvdeploy"))
-    ap.add_argument("--assets", default=os.environ.get("CVDEPLOY_ASSETS",
-                                                       os.path.join(root, "..", "shared", "assets")))
+    ap = benchlib.argument_parser(__doc__)
     ap.add_argument("--out", default=None, help="keep JSON/Markdown outputs here")
     ap.add_argument("--smoke", action="store_true", help="few iterations; check the tool only")
     ap.add_argument("--skip-sweep", action="store_true", help="skip the threads x batch sweep")

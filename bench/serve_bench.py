@@ -18,7 +18,6 @@ everything so CI keeps the script working; its timings mean nothing and targets 
 checked (only that every request succeeded).
 Exit status: 0 when every target passes (with --smoke: when everything ran), 1 otherwise.
 """
-import argparse
 import http.client
 import json
 import os
@@ -31,6 +30,7 @@ import threading
 import time
 import urllib.request
 
+import benchlib
 from benchlib import run
 
 LUA_POST = """
@@ -168,12 +168,7 @@ def send_requests(port, path, body, total, connections):
 
 
 def main():
-    here = os.path.dirname(os.path.abspath(__file__))
-    root = os.path.dirname(here)
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--cvdeploy", default=os.path.join(root, "build", "cvdeploy"))
-    ap.add_argument("--assets", default=os.environ.get("CVDEPLOY_ASSETS",
-                                                       os.path.join(root, "..", "shared", "assets")))
+    ap = benchlib.argument_parser(__doc__)
     ap.add_argument("--model", default="yolov8n-dq")
     ap.add_argument("--duration", type=int, default=20)
     ap.add_argument("--concurrency", default="1,4,16")
