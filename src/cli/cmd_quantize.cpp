@@ -224,6 +224,16 @@ int Quantize(const QuantizeArgs& args) {
   step["calibration_images"] = table.images;
   step["opset"] = optimize::DefaultOpset(quantized);
   step["quantized_nodes"] = plan.quantized.size();
+  // Quantized Resizes that ApplyQuantization rewrote as uint8 upsampling (no Resize left).
+  int upsampling = 0;
+  for (const auto& node : prepared.graph().node()) {
+    upsampling += node.op_type() == "Resize" &&
+                  std::find(plan.quantized.begin(), plan.quantized.end(), node.name()) !=
+                      plan.quantized.end();
+  }
+  for (const auto& node : quantized.graph().node()) upsampling -= node.op_type() == "Resize";
+  upsampling = std::max(upsampling, 0);
+  step["uint8_upsampling"] = upsampling;
   std::map<std::string, std::vector<std::string>> float_by_reason;
   for (const auto& node : prepared.graph().node()) {
     auto it = plan.float_reason.find(node.name());
@@ -258,6 +268,11 @@ int Quantize(const QuantizeArgs& args) {
              (args.reduce_range ? " (reduce-range, 7-bit)" : "") + "\n";
   summary += Format("quantized  %zu nodes: ", plan.quantized.size()) +
              CountByOp(prepared.graph(), plan.quantized) + "\n";
+  if (upsampling > 0) {
+    summary +=
+        Format("  %d nearest Resize run as uint8 Transpose/Reshape/Expand (byte copies, exact)\n",
+               upsampling);
+  }
   for (const auto& [reason, nodes] : float_by_reason) {
     summary += Format("float      %zu nodes (%s): ", nodes.size(), reason.c_str()) +
                CountByOp(prepared.graph(), nodes) + "\n";

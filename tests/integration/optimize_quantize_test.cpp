@@ -188,6 +188,8 @@ TEST_F(QuantizeTest, UpsamplingIsRewrittenWithoutChangingTheOutput) {
   const auto ops = OpCounts(q);
   EXPECT_EQ(ops.count("Resize"), 0u);
   EXPECT_EQ(ops.at("Expand"), 2);
+  EXPECT_NE(first_->out.find("2 nearest Resize run as uint8"), std::string::npos) << first_->out;
+  EXPECT_EQ(optimize::OptimizationRecord(q).back()["uint8_upsampling"], 2);
 
   const onnx::ModelProto prepared = optimize::PrepareForQuantization(
       optimize::LoadModel(Asset("models/yolov8n-dq.onnx")), "yolov8n-dq");
