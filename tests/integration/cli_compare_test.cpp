@@ -273,10 +273,7 @@ TEST(CliCompareTest, MapEqualsWhatValidatePrints) {
 }
 
 void ExpectError(const std::vector<std::string>& args, int code, const std::string& needle) {
-  const auto run = RunCli(args);
-  EXPECT_EQ(run.exit_code, code) << DescribeRun(args, run);
-  EXPECT_EQ(Lines(run.err), 1u) << DescribeRun(args, run);
-  EXPECT_NE(run.err.find(needle), std::string::npos) << DescribeRun(args, run);
+  testing::ExpectCliError(args, code, needle);
 }
 
 TEST(CliCompareTest, ErrorPaths) {

@@ -21,11 +21,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string TrimEnd(std::string s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
-  return s;
-}
-
 float IoU(const BoxXYXY& a, const BoxXYXY& b) {
   const BoxXYXY i{std::max(a.x1, b.x1), std::max(a.y1, b.y1), std::min(a.x2, b.x2),
                   std::min(a.y2, b.y2)};
@@ -84,18 +79,9 @@ class CliConvertTest : public ::testing::Test {
     return it->second;
   }
 
-  // Bad input or usage: `code`, and exactly one stderr line containing `names`.
   static ProcessResult ExpectError(const std::vector<std::string>& args, int code,
                                    const std::string& names) {
-    ProcessResult run = RunCli(args, *dir_);
-    const std::string what = DescribeRun(args, run);
-    EXPECT_EQ(run.exit_code, code) << what;
-    const std::string err = TrimEnd(run.err);
-    EXPECT_EQ(err.find('\n'), std::string::npos) << "more than one stderr line: " << what;
-    EXPECT_NE(err.find(names), std::string::npos)
-        << "stderr does not name " << names << ": " << what;
-    EXPECT_EQ(err.find("terminate"), std::string::npos) << what;
-    return run;
+    return ExpectCliError(args, code, names, *dir_);
   }
 
   static void ExpectNoLeftovers() {

@@ -139,11 +139,6 @@ void ExpectFlopsMatchOrt(const onnx::ModelProto& model, const std::string& label
   EXPECT_EQ(compared, independent.size()) << label;
 }
 
-std::string TrimEnd(std::string s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
-  return s;
-}
-
 struct Pruned {
   optimize::PruneReport report;
   optimize::PruneVerification verification;
@@ -196,14 +191,7 @@ class OptimizePruneTest : public ::testing::Test {
 
   static ProcessResult ExpectError(const std::vector<std::string>& args, int code,
                                    const std::string& names) {
-    ProcessResult run = RunCli(args, *dir_);
-    const std::string what = DescribeRun(args, run);
-    EXPECT_EQ(run.exit_code, code) << what;
-    const std::string err = TrimEnd(run.err);
-    EXPECT_EQ(err.find('\n'), std::string::npos) << "more than one stderr line: " << what;
-    EXPECT_NE(err.find(names), std::string::npos)
-        << "stderr does not name " << names << ": " << what;
-    return run;
+    return ExpectCliError(args, code, names, *dir_);
   }
 
   static std::string* dir_;

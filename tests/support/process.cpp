@@ -7,6 +7,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <gtest/gtest.h>
+
 #include <chrono>
 #include <stdexcept>
 
@@ -88,6 +90,19 @@ std::string DescribeRun(const std::vector<std::string>& args, const ProcessResul
   for (const auto& a : args) cmd += " " + a;
   return cmd + "\n  exit " + std::to_string(run.exit_code) + "\n  stdout: <<" + run.out +
          ">>\n  stderr: <<" + run.err + ">>";
+}
+
+ProcessResult ExpectCliError(const std::vector<std::string>& args, int code,
+                             const std::string& names, const std::string& cwd) {
+  ProcessResult run = RunCli(args, cwd);
+  const std::string what = DescribeRun(args, run);
+  EXPECT_EQ(run.exit_code, code) << what;
+  std::string err = run.err;
+  while (!err.empty() && (err.back() == '\n' || err.back() == '\r')) err.pop_back();
+  EXPECT_EQ(err.find('\n'), std::string::npos) << "more than one stderr line: " << what;
+  EXPECT_NE(err.find(names), std::string::npos) << "stderr does not name " << names << ": " << what;
+  EXPECT_EQ(err.find("terminate"), std::string::npos) << what;
+  return run;
 }
 
 }  // namespace cvdeploy::testing

@@ -23,4 +23,9 @@ ProcessResult RunCli(const std::vector<std::string>& args, const std::string& cw
 // "cvdeploy ARGS" with its exit code, stdout and stderr, for assertion messages.
 std::string DescribeRun(const std::vector<std::string>& args, const ProcessResult& run);
 
+// Runs the CLI in `cwd` and records a GoogleTest failure unless it exits with `code` and
+// writes exactly one stderr line that contains `names` (and no uncaught-exception text).
+ProcessResult ExpectCliError(const std::vector<std::string>& args, int code,
+                             const std::string& names, const std::string& cwd = "");
+
 }  // namespace cvdeploy::testing
