@@ -139,7 +139,7 @@ class Session:
             return x, None
         down = False
         if self.server.attached:
-            down = x.refused and not self.server.ready()
+            down = not self.server.live()
         else:
             # A killed process closes its sockets while exiting: give it a moment to be reaped.
             down = self.server.wait_exit(2.0 if x.refused else 0.15) is not None
@@ -567,7 +567,7 @@ def parse_args():
                     help="the server's --read-timeout (2 when started here; 30 with --url)")
     ap.add_argument("--request-timeout", type=float, default=30.0,
                     help="seconds to wait for one answer")
-    ap.add_argument("--max-restarts", type=int, default=12)
+    ap.add_argument("--max-restarts", type=int, default=20)
     ap.add_argument("--max-saved-findings", type=int, default=200)
     ap.add_argument("--max-connections-per-client", type=int, default=None,
                     help=f"with --url: the server's limit (the case is skipped without it); "
@@ -665,8 +665,11 @@ def summarize(s, mutations_sent, aborted):
     if len(s.findings) > 40:
         print(f"  ... {len(s.findings) - 40} more in attack_summary.json")
     rss = summary["rss_mb"]
-    print(f"server RSS: before {rss['before']} MB, after {rss['after']} MB"
-          + ("" if rss["same_process"] else " (not the same process: it was restarted)"))
+    if s.server.attached:
+        print("server RSS: n/a (attached to a server this script did not start)")
+    else:
+        print(f"server RSS: before {rss['before']} MB, after {rss['after']} MB"
+              + ("" if rss["same_process"] else " (not the same process: it was restarted)"))
     print(f"summary: {os.path.join(s.out, 'attack_summary.json')}")
     if s.findings or s.crashes:
         return 1
@@ -697,8 +700,9 @@ def main():
         print("== replay cases ==", flush=True)
         try:
             while s.families and s.time_left() > 0:
-                family = s.families.pop(0)
+                family = s.families[0]
                 family(s)
+                s.families.pop(0)
                 s.health(f"after {family.__name__}")
             print(f"== {args.requests} mutations (seed {args.seed}) ==", flush=True)
             mutations_sent = mutation_phase(s, args.requests)
@@ -706,8 +710,8 @@ def main():
         except Abort as e:
             aborted = str(e)
             print(f"  ABORT: {e}", flush=True)
-        for family in s.families:
-            s.cases.append({"case": family.__name__, "expected": "", "result": "not run",
+        for family in s.families:  # an aborted family may have recorded some of its cases
+            s.cases.append({"case": family.__name__, "expected": "-", "result": "not run",
                             "detail": "aborted" if aborted else "time limit"})
         return summarize(s, mutations_sent, aborted)
     except KeyboardInterrupt:

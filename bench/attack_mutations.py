@@ -205,8 +205,13 @@ class Mutator:
             size = self.rng.choice([100, 5000, 20000])
             headers, what = headers + [("X-Long", "v" * size)], f"long-header-{size}"
         else:
-            headers = headers + [("X-Request-Id", self.junk().decode("latin-1"))]
-            what = "request-id"
+            value = self.junk().decode("latin-1")
+            headers, what = headers + [("X-Request-Id", value)], "request-id"
+            if "\r" in value or "\n" in value:
+                # A CR or LF ends the header early: the framing is no longer the one we meant.
+                return Mutant(f"{t.name}:{what}-crlf",
+                              request_bytes(t.method, t.target, headers, t.body),
+                              due=False, single=False)
         return Mutant(f"{t.name}:{what}", request_bytes(t.method, t.target, headers, t.body))
 
     def request_line(self, t):

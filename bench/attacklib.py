@@ -276,6 +276,17 @@ class Server:
                      timeout=5.0)
         return bool(x.responses) and x.responses[0].status == 200
 
+    def live(self, tries=3):
+        """True when GET /v2/health/live answers 200 (retried briefly: a dying process may
+        still hold its listening socket for a moment)."""
+        for i in range(tries):
+            x = exchange(self.port, request_bytes("GET", "/v2/health/live", [("Host", "x")]),
+                         timeout=5.0)
+            if x.responses and x.responses[0].status == 200:
+                return True
+            time.sleep(0.2)
+        return False
+
     def wait_ready(self, timeout):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
