@@ -177,7 +177,10 @@ class Session:
         self.restarts += 1
         self.server.stop()
         print(f"  restarting the server ({why})", flush=True)
-        self.server.start()
+        try:
+            self.server.start()
+        except SystemExit as e:  # it would not come back: stop here, with the summary
+            raise Abort(f"restart failed: {e}") from None
 
     # -- health ---------------------------------------------------------------------------------
 
@@ -373,7 +376,8 @@ def summarize(s, mutations_sent, aborted):
     print(f"cases: {summary['cases_held']} held, {summary['cases_failed']} failed, "
           f"{summary['cases_not_applicable']} not applicable, {len(not_run)} not run")
     for c in s.cases:
-        print(f"  {c['result']:7s} {c['case']:28s} expected {c['expected']}")
+        what = c["detail"] if c["result"] == "not run" else f"expected {c['expected']}"
+        print(f"  {c['result']:7s} {c['case']:28s} {what}")
     print(f"findings: {len(s.findings)}, crashes: {len(s.crashes)}, restarts: {s.restarts}"
           + (f", aborted: {aborted}" if aborted else ""))
     for f_ in s.findings[:40]:

@@ -33,10 +33,15 @@ def expect(s, name, expected, data, statuses, check=None, **kw):
     detail = answer(x, crash)
     held = (not crash and not x.problem and len(x.responses) == 1
             and x.responses[0].status in statuses)
-    if held and check is not None:
+    complaint = None
+    if held and x.responses[0].status >= 400:
+        doc = x.responses[0].json()
+        if not isinstance(doc, dict) or not isinstance(doc.get("error"), str):
+            complaint = "an error without a JSON {\"error\": ...} body"
+    if held and check is not None and complaint is None:
         complaint = check(x.responses[0])
-        if complaint:
-            held, detail = False, f"{detail} ({complaint})"
+    if complaint:
+        held, detail = False, f"{detail} ({complaint})"
     s.case(name, expected, held, detail, data, crashed=bool(crash))
     return x
 
@@ -56,7 +61,9 @@ def case_exif(s):
     def check(r):
         if r.status == 200 and r.header("content-type") == "image/jpeg":
             return None if r.body[:2] == b"\xff\xd8" else "annotated answer is not a JPEG"
-        if r.status == 200 and not isinstance((r.json() or {}).get("detections"), list):
+        doc = r.json()
+        if r.status == 200 and not (isinstance(doc, dict) and isinstance(doc.get("detections"),
+                                                                          list)):
             return "200 without detections"
         return None
     for little in (True, False):
@@ -136,7 +143,7 @@ def case_thin_images(s):
     """1x20000, 20000x1 and 8000x4 PNGs must be processed (letterbox side >= 1 px)."""
     for w, h in ((1, 20000), (20000, 1), (8000, 4)):
         def check(r, w=w, h=h):
-            doc = r.json() or {}
+            doc = r.json() if isinstance(r.json(), dict) else {}
             return None if (doc.get("width"), doc.get("height")) == (w, h) else \
                 f"width/height {doc.get('width')}x{doc.get('height')}"
         expect(s, f"thin-png-{w}x{h}", f"200 with width {w}, height {h}",
@@ -155,7 +162,7 @@ def case_corrupt_jpeg(s):
 def case_nul(s):
     """A NUL in a path and in a JSON name: the error quotes past it, escaped."""
     def check(r):
-        text = (r.json() or {}).get("error")
+        text = r.json().get("error") if isinstance(r.json(), dict) else None
         if not isinstance(text, str):
             return "no JSON error"
         if "TAIL" not in text:

@@ -333,6 +333,7 @@ def self_test():
         ("503 is allowed", judge(due, x(resp(503, ok_json))), False),
         ("error without JSON", judge(due, x(resp(400, b"oops"))), True),
         ("200 JSON that is not JSON", judge(due, x(resp(200, b"{"))), True),
+        ("bare NaN is not JSON", judge(due, x(resp(200, b'{"a":NaN}'))), True),
         ("body cut short", judge(due, x(resp(400, ok_json)[:-3])), True),
         ("bad status line", judge(due, x(b"HTTP/1.1 2000 OK\r\n\r\n")), True),
         ("no Content-Length", judge(due, x(b"HTTP/1.1 400 X\r\n\r\n" + ok_json)), True),

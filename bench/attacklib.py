@@ -51,6 +51,10 @@ def request_bytes(method, target, headers, body=b"", content_length=True):
     return head + body
 
 
+def _reject_constant(name):
+    raise ValueError(f"{name} is not JSON")
+
+
 class Response:
     def __init__(self, status, reason, headers, body):
         self.status, self.reason, self.headers, self.body = status, reason, headers, body
@@ -63,9 +67,9 @@ class Response:
         return None
 
     def json(self):
-        """The body as JSON, or None when it is not JSON."""
+        """The body as strict JSON (RFC 8259: no bare NaN or Infinity), or None."""
         try:
-            return json.loads(self.body.decode("utf-8"))
+            return json.loads(self.body.decode("utf-8"), parse_constant=_reject_constant)
         except (UnicodeDecodeError, ValueError):
             return None
 
