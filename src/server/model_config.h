@@ -43,7 +43,14 @@ struct ModelConfig {
 // Parses and validates a config document; unknown keys are errors (they are typos).
 // Throws Error(kBadInput) "WHERE: reason".
 ModelConfig ParseModelConfig(const nlohmann::json& doc, const std::string& where);
-// Reads DIR/<name>/config.json if present (defaults otherwise).
+// config.json files larger than this are refused before they are read.
+inline constexpr uint64_t kMaxModelConfigBytes = 1 << 20;
+
+// Reads DIR/<name>/config.json if present (defaults otherwise: a removed config.json reverts
+// the model to the defaults). Throws Error(kBadInput) "PATH: reason" when it is not a regular
+// file (checked with stat, so a FIFO never blocks the caller), is larger than
+// kMaxModelConfigBytes, is not JSON, is nested deeper than core::kMaxJsonDepth, or does not
+// validate (ParseModelConfig).
 ModelConfig ReadModelConfig(const std::string& model_dir);
 
 // A version directory's model file and a signature that changes when the file does.
