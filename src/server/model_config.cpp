@@ -224,6 +224,25 @@ ModelConfig ReadModelConfig(const std::string& model_dir) {
   return ParseModelConfig(core::ParseJsonBounded(text, path), path);
 }
 
+std::optional<VersionFile> ProbeModelFile(const std::string& path) {
+  struct stat link {};
+  if (::lstat(path.c_str(), &link) != 0 && (errno == ENOENT || errno == ENOTDIR)) {
+    return std::nullopt;
+  }
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    const std::string why = StatFailure(path, errno);
+    return VersionFile{path, "!" + why, why};
+  }
+  if (!S_ISREG(st.st_mode)) {
+    const std::string why = NotRegularReason(path, st.st_mode);
+    return VersionFile{path, "!" + why, why};
+  }
+  const int64_t mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 +
+                           static_cast<int64_t>(st.st_mtim.tv_nsec);
+  return VersionFile{path, std::to_string(st.st_size) + "@" + std::to_string(mtime_ns), ""};
+}
+
 std::map<std::string, std::map<int64_t, VersionFile>> ScanRepository(const std::string& dir) {
   std::map<std::string, std::map<int64_t, VersionFile>> out;
   std::error_code ec;
@@ -238,13 +257,10 @@ std::map<std::string, std::map<int64_t, VersionFile>> ScanRepository(const std::
           v.find_first_not_of("0123456789") != std::string::npos || v[0] == '0') {
         continue;
       }
-      const fs::path file = vdir.path() / "model.onnx";
-      std::error_code fec;
-      const auto size = fs::file_size(file, fec);
-      if (fec) continue;
-      const auto mtime = fs::last_write_time(file, fec).time_since_epoch().count();
-      versions[std::stoll(v)] =
-          VersionFile{file.string(), std::to_string(size) + "@" + std::to_string(mtime)};
+      // A model.onnx that exists but is not a regular file is a broken version, listed with
+      // its error, so that the version it replaced keeps serving instead of vanishing.
+      auto file = ProbeModelFile((vdir.path() / "model.onnx").string());
+      if (file) versions[std::stoll(v)] = std::move(*file);
     }
   }
   return out;

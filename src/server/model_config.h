@@ -57,9 +57,16 @@ ModelConfig ReadModelConfig(const std::string& model_dir);
 struct VersionFile {
   std::string path;
   std::string signature;  // size and modification time
+  // Non-empty: `path` exists but is not a regular file, or cannot be examined ("not a regular
+  // file (a directory)"); the version is broken, and `signature` names what was found instead.
+  std::string error;
 };
+// Examines a model file with stat only (never opens it, so a FIFO cannot block). nullopt: the
+// path does not exist at all (not even as a dangling symlink).
+std::optional<VersionFile> ProbeModelFile(const std::string& path);
 // Scans a repository: model name -> version -> file. Directories that are not positive
-// integers, and versions without model.onnx, are skipped.
+// integers, and versions without model.onnx, are skipped; a model.onnx that is not a regular
+// file is listed with its error (a broken version, not a missing one).
 std::map<std::string, std::map<int64_t, VersionFile>> ScanRepository(const std::string& dir);
 
 }  // namespace cvdeploy::server

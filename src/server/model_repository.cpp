@@ -30,13 +30,9 @@ struct ModelRepository::Entry {
 
 namespace {
 
-std::string FileSignature(const std::string& path) {
-  std::error_code ec;
-  const auto size = fs::file_size(path, ec);
-  if (ec) return "";
-  const auto mtime = fs::last_write_time(path, ec).time_since_epoch().count();
-  return std::to_string(size) + "@" + std::to_string(mtime);
-}
+const char kLoadFailuresHelp[] =
+    "Model versions that failed to load or warm up, broken model files, rejected config.json "
+    "(version \"\")";
 
 // Warm-up through the path live requests take (JPEG decode, letterbox, engine, NMS), on every
 // instance at once and in full batches: the engine's arenas, each instance's workspace and
@@ -241,9 +237,9 @@ std::map<int64_t, VersionFile> ModelRepository::Available(const std::string& nam
     if (it != entries_.end()) file = it->second->file;
   }
   if (!file.empty()) {
-    const std::string sig = FileSignature(file);
-    if (sig.empty()) return {};
-    return {{1, VersionFile{file, sig}}};
+    auto probe = ProbeModelFile(file);
+    if (!probe) return {};
+    return {{1, std::move(*probe)}};
   }
   if (options_.dir.empty()) return {};
   auto all = ScanRepository(options_.dir);
@@ -277,8 +273,7 @@ std::vector<std::string> ModelRepository::Reconcile(const std::string& name) {
       log_("error",
            "model '" + name + "': " + config_error + "; versions already served keep serving");
       registry_
-          .GetCounter("cvdeploy_model_load_failures_total",
-                      "Model versions that failed to load or warm up",
+          .GetCounter("cvdeploy_model_load_failures_total", kLoadFailuresHelp,
                       {{"model", name}, {"version", ""}})
           .Inc();
     }
@@ -304,17 +299,10 @@ std::vector<std::string> ModelRepository::Reconcile(const std::string& name) {
   std::vector<std::shared_ptr<ModelVersion>> retire;
   for (int64_t v : desired) {
     const VersionFile& file = available.at(v);
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      auto& e = *entries_.at(name);
-      auto s = e.served.find(v);
-      if (s != e.served.end() && s->second->signature == file.signature) continue;
-      auto f = e.failed.find(v);
-      if (f != e.failed.end() && f->second.signature == file.signature) {
-        failures.push_back(name + " version " + std::to_string(v) + ": " + f->second.reason);
-        continue;
-      }
-      e.loading[v] = file.signature;
+    std::string failure;
+    if (!NeedsLoad(name, v, file, &failure)) {
+      if (!failure.empty()) failures.push_back(failure);
+      continue;
     }
     std::string error;
     auto mv = LoadVersion(name, v, file, config, &error);
@@ -362,6 +350,48 @@ std::vector<std::string> ModelRepository::Reconcile(const std::string& name) {
     }
   }
   return failures;
+}
+
+bool ModelRepository::NeedsLoad(const std::string& name, int64_t version, const VersionFile& file,
+                                std::string* failure) {
+  const std::string vs = std::to_string(version);
+  std::lock_guard<std::mutex> lock(mu_);
+  auto& e = *entries_.at(name);
+  const auto served = e.served.find(version);
+  const bool serving = served != e.served.end();
+  const auto failed = e.failed.find(version);
+  if (!file.error.empty()) {
+    // model.onnx is there but is not a regular file (a directory, a FIFO, ...): a broken
+    // version, never opened; a version already loaded from it keeps serving.
+    const std::string reason = file.path + ": " + file.error;
+    if (failed == e.failed.end() || failed->second.signature != file.signature) {
+      e.failed[version] = Entry::Failure{file.signature, reason};
+      log_("warning", "model '" + name + "' version " + vs + ": " + reason + "; " +
+                          (serving ? "the version already loaded keeps serving" : "not loaded"));
+      registry_
+          .GetCounter("cvdeploy_model_load_failures_total", kLoadFailuresHelp,
+                      {{"model", name}, {"version", vs}})
+          .Inc();
+    }
+    *failure = name + " version " + vs + ": " + reason;
+    return false;
+  }
+  if (serving && served->second->signature == file.signature) {
+    if (failed != e.failed.end()) {
+      // The served file is back (e.g. after a broken replacement): nothing to load, nothing
+      // failed any more.
+      e.failed.erase(failed);
+      log_("info", "model '" + name + "' version " + vs +
+                       ": back to the file it serves from; earlier failure cleared");
+    }
+    return false;
+  }
+  if (failed != e.failed.end() && failed->second.signature == file.signature) {
+    *failure = name + " version " + vs + ": " + failed->second.reason;
+    return false;
+  }
+  e.loading[version] = file.signature;
+  return true;
 }
 
 std::shared_ptr<ModelVersion> ModelRepository::LoadVersion(const std::string& name, int64_t version,
@@ -424,10 +454,7 @@ std::shared_ptr<ModelVersion> ModelRepository::LoadVersion(const std::string& na
     return mv;
   } catch (const std::exception& e) {
     *error = e.what();
-    registry_
-        .GetCounter("cvdeploy_model_load_failures_total",
-                    "Model versions that failed to load or warm up", labels)
-        .Inc();
+    registry_.GetCounter("cvdeploy_model_load_failures_total", kLoadFailuresHelp, labels).Inc();
     log_("error", "model '" + name + "' version " + vs + " failed to load: " + *error +
                       "; versions already served keep serving");
     return nullptr;

@@ -101,6 +101,12 @@ class ModelRepository {
   // Returns failure messages of this pass.
   std::vector<std::string> Reconcile(const std::string& name);
   std::map<int64_t, VersionFile> Available(const std::string& name) const;
+  // Whether `version` must be (re)loaded from `file`: it is not served from that file and did
+  // not already fail with it. Marks it loading when true. Sets *failure when the version is
+  // broken (a model.onnx that is not a regular file: logged, counted, never loaded) or failed
+  // before with the same file.
+  bool NeedsLoad(const std::string& name, int64_t version, const VersionFile& file,
+                 std::string* failure);
   std::shared_ptr<ModelVersion> LoadVersion(const std::string& name, int64_t version,
                                             const VersionFile& file, const ModelConfig& config,
                                             std::string* error);

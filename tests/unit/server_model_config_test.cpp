@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-// config.json reading: depth bound, size bound, and non-regular files that must neither block
-// nor be mistaken for a config.
+// config.json reading (depth bound, size bound, non-regular files that must neither block nor
+// be mistaken for a config) and the repository scan's view of a model.onnx that is not a
+// regular file (a broken version, not a missing one).
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -155,6 +156,59 @@ TEST(ModelConfigFile, NonRegularFilesAreRefusedWithoutBlocking) {
     const std::string error = ConfigError(dir.path());
     EXPECT_TRUE(Contains(error, "config.json: a symbolic link to a missing file")) << error;
   }
+}
+
+TEST(ModelFileProbe, KindsOfModelFile) {
+  TempDir dir;
+  EXPECT_FALSE(ProbeModelFile(dir / "absent.onnx").has_value());
+
+  Write(dir / "model.onnx", "bytes");
+  auto regular = ProbeModelFile(dir / "model.onnx");
+  ASSERT_TRUE(regular.has_value());
+  EXPECT_EQ(regular->error, "");
+  EXPECT_EQ(regular->signature.rfind("5@", 0), 0u) << regular->signature;
+  // A symlink to a regular file is that file.
+  fs::create_symlink(dir / "model.onnx", dir / "link.onnx");
+  EXPECT_EQ(ProbeModelFile(dir / "link.onnx")->signature, regular->signature);
+
+  fs::create_directory(dir / "d.onnx");
+  fs::create_symlink(dir / "d.onnx", dir / "dlink.onnx");
+  ASSERT_EQ(::mkfifo((dir / "fifo.onnx").c_str(), 0600), 0);
+  fs::create_symlink(dir / "absent.onnx", dir / "dangling.onnx");
+  const std::pair<const char*, const char*> broken[] = {
+      {"d.onnx", "not a regular file (a directory)"},
+      {"dlink.onnx", "not a regular file (a symbolic link to a directory)"},
+      {"fifo.onnx", "not a regular file (a FIFO)"},
+      {"dangling.onnx", "a symbolic link to a missing file"},
+  };
+  for (const auto& [name, reason] : broken) {
+    const auto probe = ProbeModelFile(dir / name);
+    ASSERT_TRUE(probe.has_value()) << name;
+    EXPECT_EQ(probe->error, reason) << name;
+    EXPECT_EQ(probe->path, dir / name);
+    EXPECT_NE(probe->signature, regular->signature) << name;
+  }
+}
+
+// The scan lists a version whose model.onnx is not a regular file, with its error, instead of
+// dropping it (which made poll mode unload the version as if it had been deleted).
+TEST(ModelFileProbe, ScanListsBrokenVersions) {
+  TempDir dir;
+  fs::create_directories(dir / "m/1/model.onnx");  // a directory named model.onnx
+  fs::create_directories(dir / "m/2");
+  Write(dir / "m/2/model.onnx", "bytes");
+  fs::create_directories(dir / "m/3");  // no model.onnx yet: not a version
+  fs::create_directories(dir / "m/4");
+  ASSERT_EQ(::mkfifo((dir / "m/4/model.onnx").c_str(), 0600), 0);
+
+  const auto repo = ScanRepository(dir.path());
+  ASSERT_EQ(repo.count("m"), 1u);
+  const auto& versions = repo.at("m");
+  ASSERT_EQ(versions.size(), 3u);
+  EXPECT_EQ(versions.at(1).error, "not a regular file (a directory)");
+  EXPECT_EQ(versions.at(2).error, "");
+  EXPECT_EQ(versions.at(4).error, "not a regular file (a FIFO)");
+  EXPECT_EQ(versions.count(3), 0u);
 }
 
 }  // namespace
