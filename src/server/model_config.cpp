@@ -38,6 +38,12 @@ std::vector<int64_t> VersionPolicy::Select(const std::vector<int64_t>& available
   }
 }
 
+bool ModelConfig::LoadsAlike(const ModelConfig& other) const {
+  ModelConfig a = *this, b = other;
+  a.version_policy = b.version_policy = VersionPolicy{};
+  return a == b;
+}
+
 namespace {
 
 // What a stat mode is, for messages ("a directory").

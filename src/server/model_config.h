@@ -21,6 +21,7 @@ struct VersionPolicy {
   std::vector<int64_t> versions;  // kSpecific
   // The versions to serve out of `available` (ascending).
   std::vector<int64_t> Select(const std::vector<int64_t>& available) const;
+  bool operator==(const VersionPolicy&) const = default;
 };
 
 struct ModelConfig {
@@ -38,6 +39,10 @@ struct ModelConfig {
   int max_queue_size = 0;  // waiting requests before 503; 0: 16 x instances x batch
   std::string device = "cpu";
   VersionPolicy version_policy;
+  bool operator==(const ModelConfig&) const = default;
+  // Whether a version loaded with `other` behaves exactly as one loaded with this config:
+  // every key but version_policy (which only selects versions) is equal.
+  bool LoadsAlike(const ModelConfig& other) const;
 };
 
 // Parses and validates a config document; unknown keys are errors (they are typos).

@@ -21,11 +21,14 @@ struct ModelRepository::Entry {
   bool wanted = true;  // explicit control: loaded (true) or unloaded
   std::map<int64_t, std::shared_ptr<ModelVersion>> served;
   std::map<int64_t, std::string> loading;  // version -> signature
+  // A version that failed: retried only when its file or the config it loads with changes.
   struct Failure {
     std::string signature, reason;
+    ModelConfig config;
   };
   std::map<int64_t, Failure> failed;
-  std::string config_error;
+  std::string config_error;      // why config.json is rejected; empty while it is valid
+  std::string config_error_key;  // reason + config.json's size and mtime: logged/counted once
 };
 
 namespace {
@@ -258,28 +261,10 @@ std::vector<std::string> ModelRepository::Reconcile(const std::string& name) {
     from_file = !e.file.empty();
   }
   ModelConfig config;
-  std::string config_error;
-  if (!from_file) {
-    try {
-      config = ReadModelConfig((fs::path(options_.dir) / name).string());
-    } catch (const std::exception& ex) {
-      config_error = ex.what();
-    }
-  }
-  {
+  if (!CurrentConfig(name, from_file, &config)) {
     std::lock_guard<std::mutex> lock(mu_);
-    auto& e = *entries_.at(name);
-    if (!config_error.empty() && e.config_error != config_error) {
-      log_("error",
-           "model '" + name + "': " + config_error + "; versions already served keep serving");
-      registry_
-          .GetCounter("cvdeploy_model_load_failures_total", kLoadFailuresHelp,
-                      {{"model", name}, {"version", ""}})
-          .Inc();
-    }
-    e.config_error = config_error;
+    return {name + ": " + entries_.at(name)->config_error};
   }
-  if (!config_error.empty()) return {name + ": " + config_error};
 
   const auto available = wanted ? Available(name) : std::map<int64_t, VersionFile>{};
   std::vector<int64_t> versions;
@@ -300,7 +285,7 @@ std::vector<std::string> ModelRepository::Reconcile(const std::string& name) {
   for (int64_t v : desired) {
     const VersionFile& file = available.at(v);
     std::string failure;
-    if (!NeedsLoad(name, v, file, &failure)) {
+    if (!NeedsLoad(name, v, file, config, &failure)) {
       if (!failure.empty()) failures.push_back(failure);
       continue;
     }
@@ -310,13 +295,15 @@ std::vector<std::string> ModelRepository::Reconcile(const std::string& name) {
     auto& e = *entries_.at(name);
     e.loading.erase(v);
     if (!mv) {
-      e.failed[v] = Entry::Failure{file.signature, error};
+      e.failed[v] = Entry::Failure{file.signature, error, config};
       failures.push_back(name + " version " + std::to_string(v) + ": " + error);
       continue;
     }
     e.failed.erase(v);
     auto& slot = e.served[v];
-    if (slot) retire.push_back(slot);  // same version, changed file: swapped atomically
+    // Same version, changed file or config: swapped atomically; requests already queued on
+    // the old one finish there.
+    if (slot) retire.push_back(slot);
     slot = mv;
   }
   {
@@ -352,8 +339,46 @@ std::vector<std::string> ModelRepository::Reconcile(const std::string& name) {
   return failures;
 }
 
+bool ModelRepository::CurrentConfig(const std::string& name, bool from_file, ModelConfig* config) {
+  *config = ModelConfig{};
+  if (from_file) return true;
+  const std::string dir = (fs::path(options_.dir) / name).string();
+  std::string error;
+  try {
+    *config = ReadModelConfig(dir);
+  } catch (const std::exception& ex) {
+    error = ex.what();  // "DIR/config.json: reason"
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  auto& e = *entries_.at(name);
+  if (error.empty()) {
+    if (!e.config_error.empty()) {
+      log_("info", "model '" + name + "': " + dir + "/config.json accepted again");
+    }
+    e.config_error.clear();
+    e.config_error_key.clear();
+    return true;
+  }
+  // Read on every scan, but reported once per distinct content: the reason plus the file's
+  // size and mtime (a rewrite with the same mistake is reported again).
+  const auto probe = ProbeModelFile(dir + "/config.json");
+  const std::string key = error + "\n" + (probe ? probe->signature : "");
+  if (key != e.config_error_key) {
+    log_("warning", "model '" + name + "': " + error + "; " +
+                        (e.served.empty() ? "the model is not loaded"
+                                          : "its versions keep serving with their current config"));
+    registry_
+        .GetCounter("cvdeploy_model_load_failures_total", kLoadFailuresHelp,
+                    {{"model", name}, {"version", ""}})
+        .Inc();
+  }
+  e.config_error = error;
+  e.config_error_key = key;
+  return false;
+}
+
 bool ModelRepository::NeedsLoad(const std::string& name, int64_t version, const VersionFile& file,
-                                std::string* failure) {
+                                const ModelConfig& config, std::string* failure) {
   const std::string vs = std::to_string(version);
   std::lock_guard<std::mutex> lock(mu_);
   auto& e = *entries_.at(name);
@@ -365,7 +390,7 @@ bool ModelRepository::NeedsLoad(const std::string& name, int64_t version, const 
     // version, never opened; a version already loaded from it keeps serving.
     const std::string reason = file.path + ": " + file.error;
     if (failed == e.failed.end() || failed->second.signature != file.signature) {
-      e.failed[version] = Entry::Failure{file.signature, reason};
+      e.failed[version] = Entry::Failure{file.signature, reason, config};
       log_("warning", "model '" + name + "' version " + vs + ": " + reason + "; " +
                           (serving ? "the version already loaded keeps serving" : "not loaded"));
       registry_
@@ -376,19 +401,25 @@ bool ModelRepository::NeedsLoad(const std::string& name, int64_t version, const 
     *failure = name + " version " + vs + ": " + reason;
     return false;
   }
-  if (serving && served->second->signature == file.signature) {
+  if (serving && served->second->signature == file.signature &&
+      served->second->config.LoadsAlike(config)) {
     if (failed != e.failed.end()) {
-      // The served file is back (e.g. after a broken replacement): nothing to load, nothing
-      // failed any more.
+      // The served file is back (e.g. after a broken replacement), or config.json returned to
+      // the config this version serves with: nothing to load, nothing failed any more.
       e.failed.erase(failed);
       log_("info", "model '" + name + "' version " + vs +
-                       ": back to the file it serves from; earlier failure cleared");
+                       ": back to the file and config it serves with; earlier failure cleared");
     }
     return false;
   }
-  if (failed != e.failed.end() && failed->second.signature == file.signature) {
+  if (failed != e.failed.end() && failed->second.signature == file.signature &&
+      failed->second.config.LoadsAlike(config)) {
     *failure = name + " version " + vs + ": " + failed->second.reason;
     return false;
+  }
+  if (serving && served->second->signature == file.signature) {
+    log_("info", "model '" + name + "' version " + vs +
+                     ": config.json changed; reloading it with the new config");
   }
   e.loading[version] = file.signature;
   return true;

@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 // Poll mode against real server processes and model repositories in temp dirs: a model.onnx
 // replaced by something that is not a regular file (a directory, a symlink to one, a FIFO) is a
-// broken version while the served one keeps serving: one warning line and one count.
+// broken version while the served one keeps serving; config.json changes are applied by an
+// atomic reload, or rejected (invalid JSON, nesting beyond 64 levels, invalid values, a config
+// the model cannot load with) while the old config keeps serving; removing config.json
+// reverts to the defaults. Every rejection is one warning line and one count.
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -141,6 +144,14 @@ std::string FailuresSeries(const std::string& version) {
   return "cvdeploy_model_load_failures_total{model=\"m\",version=\"" + version + "\"}";
 }
 
+// parameters.instances of GET /v2/models/m (-1 when it does not answer 200).
+int Instances(int port) {
+  const HttpReply r = Http(port, "GET", "/v2/models/m");
+  const json body = json::parse(r.body, nullptr, false);
+  if (r.status != 200 || !body.is_object() || !body.contains("parameters")) return -1;
+  return body["parameters"].value("instances", -1);
+}
+
 // A client that predicts in a loop until stopped and remembers every answer that differs
 // from `expected` (a status other than 200 or another result): there must be none while a
 // model version is replaced, broken or reconfigured.
@@ -258,6 +269,87 @@ TEST(ServerRepositoryPoll, NonRegularModelFileIsABrokenVersionNotADeletedOne) {
   EXPECT_EQ(MetricOf(port, FailuresSeries("1")), failures);
   std::error_code ec;
   fs::remove_all(elsewhere, ec);
+}
+
+TEST(ServerRepositoryPoll, ConfigChangesAreAppliedOrRejected) {
+  Repository repo;
+  repo.Config(R"({"warmup": 0, "instances": 1, "threads": 1})");
+  ServerProcess server({"--model-repository", repo.dir(), "--poll-interval", kPollInterval});
+  const int port = server.port();
+  ASSERT_TRUE(server.WaitReady(120)) << server.Stderr();
+  // conf is the observable key: 0.5 keeps fewer of bus.jpg's detections than the default 0.25.
+  const std::string at_default = Summary(PredictM(port));
+  const std::string at_half = Summary(PredictM(port, "?conf=0.5"));
+  ASSERT_NE(at_default, at_half) << "bus.jpg must have detections between conf 0.25 and 0.5";
+  ASSERT_EQ(Instances(port), 1);
+
+  {
+    // A valid change is applied by an atomic reload: no request fails meanwhile.
+    Client client(port, [&](const HttpReply& r) {
+      return r.status == 200 && (Summary(r) == at_default || Summary(r) == at_half);
+    });
+    repo.Config(R"({"warmup": 0, "instances": 2, "threads": 1, "conf": 0.5})");
+    EXPECT_TRUE(WaitFor([&] { return Instances(port) == 2; }, 60)) << server.Stderr();
+    EXPECT_EQ(Summary(PredictM(port)), at_half);
+    EXPECT_TRUE(Contains(server.Stderr(), "config.json changed; reloading")) << server.Stderr();
+    ExpectNoBadAnswers(client);
+  }
+
+  // Rejected configs: the old one keeps serving; one warning line and one count each.
+  const std::string path = repo.ConfigPath().string();
+  Client client(port, [&](const HttpReply& r) { return r.status == 200 && Summary(r) == at_half; });
+  struct Case {
+    std::string what, text, reason;
+  };
+  const std::vector<Case> cases = {
+      {"invalid JSON", "{\"instances\": 2,", "invalid JSON"},
+      {"100,000-deep JSON", std::string(100000, '[') + std::string(100000, ']'),
+       "JSON nested deeper than 64 levels"},
+      {"an invalid value", R"({"warmup": 0, "instances": 0})",
+       "\"instances\" must be an integer in [1, 64]"},
+      {"an unknown key", R"({"warmup": 0, "instancez": 1})", "unknown key \"instancez\""},
+  };
+  double rejected = 0;
+  for (const auto& c : cases) {
+    SCOPED_TRACE("config.json with " + c.what);
+    repo.Config(c.text);
+    ++rejected;
+    ASSERT_TRUE(WaitFor([&] { return MetricOf(port, FailuresSeries("")) == rejected; }, 30))
+        << MetricOf(port, FailuresSeries("")) << "\n"
+        << server.Stderr();
+    std::this_thread::sleep_for(kSeveralScans);
+    EXPECT_EQ(LinesWith(server.Stderr(), {"warning:", path + ": " + c.reason}), 1)
+        << server.Stderr();
+    EXPECT_EQ(MetricOf(port, FailuresSeries("")), rejected) << "counted again by a later scan";
+    EXPECT_EQ(Instances(port), 2);
+    EXPECT_EQ(Summary(PredictM(port)), at_half);
+    EXPECT_EQ(Http(port, "GET", "/v2/health/ready").status, 200);
+  }
+
+  {
+    // Valid, but the model cannot load with it (fixed batch axis): a failed load of version
+    // 1, counted once under it; version 1 keeps serving with its config.
+    SCOPED_TRACE("config.json the model cannot load with");
+    repo.Config(R"({"warmup": 0, "instances": 1, "threads": 1, "max_batch_size": 4})");
+    ASSERT_TRUE(WaitFor([&] { return MetricOf(port, FailuresSeries("1")) == 1; }, 60))
+        << server.Stderr();
+    std::this_thread::sleep_for(kSeveralScans);
+    EXPECT_EQ(MetricOf(port, FailuresSeries("1")), 1) << "retried by a later scan";
+    EXPECT_EQ(
+        LinesWith(server.Stderr(), {"model 'm' version 1 failed to load", "max_batch_size 4"}), 1)
+        << server.Stderr();
+    EXPECT_EQ(Instances(port), 2);
+    EXPECT_EQ(Summary(PredictM(port)), at_half);
+  }
+  ExpectNoBadAnswers(client);
+  EXPECT_EQ(MetricOf(port, FailuresSeries("")), rejected);
+
+  // No config.json: the defaults (conf 0.25 again).
+  fs::remove(repo.ConfigPath());
+  EXPECT_TRUE(WaitFor([&] { return Summary(PredictM(port)) == at_default; }, 60))
+      << Summary(PredictM(port)) << "\n"
+      << server.Stderr();
+  EXPECT_EQ(Http(port, "GET", "/v2/health/ready").status, 200);
 }
 
 }  // namespace

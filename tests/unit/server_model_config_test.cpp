@@ -158,6 +158,18 @@ TEST(ModelConfigFile, NonRegularFilesAreRefusedWithoutBlocking) {
   }
 }
 
+TEST(ModelConfigFile, LoadsAlikeIgnoresOnlyTheVersionPolicy) {
+  ModelConfig a, b;
+  b.version_policy.kind = VersionPolicy::Kind::kAll;
+  EXPECT_TRUE(a.LoadsAlike(b));
+  EXPECT_FALSE(a == b);
+  b.instances = 2;
+  EXPECT_FALSE(a.LoadsAlike(b));
+  ModelConfig c;
+  c.conf = 0.5f;
+  EXPECT_FALSE(a.LoadsAlike(c));
+}
+
 TEST(ModelFileProbe, KindsOfModelFile) {
   TempDir dir;
   EXPECT_FALSE(ProbeModelFile(dir / "absent.onnx").has_value());
