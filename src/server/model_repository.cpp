@@ -392,7 +392,8 @@ bool ModelRepository::NeedsLoad(const std::string& name, int64_t version, const 
     if (failed == e.failed.end() || failed->second.signature != file.signature) {
       e.failed[version] = Entry::Failure{file.signature, reason, config};
       log_("warning", "model '" + name + "' version " + vs + ": " + reason + "; " +
-                          (serving ? "the version already loaded keeps serving" : "not loaded"));
+                          (serving ? "the version already loaded from it keeps serving"
+                                   : "not loaded; versions already served keep serving"));
       registry_
           .GetCounter("cvdeploy_model_load_failures_total", kLoadFailuresHelp,
                       {{"model", name}, {"version", vs}})

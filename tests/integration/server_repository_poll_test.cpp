@@ -2,8 +2,8 @@
 // Poll mode against real server processes and model repositories in temp dirs: a model.onnx
 // replaced by something that is not a regular file (a directory, a symlink to one, a FIFO) is a
 // broken version while the served one keeps serving; config.json changes are applied by an
-// atomic reload, or rejected (invalid JSON, nesting beyond 64 levels, invalid values, a config
-// the model cannot load with) while the old config keeps serving; removing config.json
+// atomic reload, or rejected (invalid JSON, a FIFO, nesting beyond 64 levels, invalid values, a
+// config the model cannot load with) while the old config keeps serving; removing config.json
 // reverts to the defaults. Every rejection is one warning line and one count.
 
 #include <fcntl.h>
@@ -300,9 +300,11 @@ TEST(ServerRepositoryPoll, ConfigChangesAreAppliedOrRejected) {
   Client client(port, [&](const HttpReply& r) { return r.status == 200 && Summary(r) == at_half; });
   struct Case {
     std::string what, text, reason;
+    bool fifo = false;  // config.json becomes a FIFO (the scan must not block on it)
   };
   const std::vector<Case> cases = {
       {"invalid JSON", "{\"instances\": 2,", "invalid JSON"},
+      {"a FIFO", "", "not a regular file (a FIFO)", true},
       {"100,000-deep JSON", std::string(100000, '[') + std::string(100000, ']'),
        "JSON nested deeper than 64 levels"},
       {"an invalid value", R"({"warmup": 0, "instances": 0})",
@@ -312,7 +314,13 @@ TEST(ServerRepositoryPoll, ConfigChangesAreAppliedOrRejected) {
   double rejected = 0;
   for (const auto& c : cases) {
     SCOPED_TRACE("config.json with " + c.what);
-    repo.Config(c.text);
+    if (c.fifo) {
+      const fs::path fifo = repo.ConfigPath().parent_path() / ".fifo";
+      ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+      fs::rename(fifo, repo.ConfigPath());
+    } else {
+      repo.Config(c.text);
+    }
     ++rejected;
     ASSERT_TRUE(WaitFor([&] { return MetricOf(port, FailuresSeries("")) == rejected; }, 30))
         << MetricOf(port, FailuresSeries("")) << "\n"
