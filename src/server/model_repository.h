@@ -2,9 +2,10 @@
 // The served models: loaded from a repository (DIR/<name>/<version>/model.onnx with an
 // optional DIR/<name>/config.json) and/or single files (--model PATH[:name], version 1).
 // A version becomes visible to requests only after its warm-up; a new or changed version
-// is loaded and warmed in the background and swapped in atomically; versions that leave
-// the policy are removed from lookup first and unloaded after their queue drains. A
-// version that fails to load is reported (log, metric, index) and the versions already
+// (model file or config.json) is loaded and warmed in the background and swapped in
+// atomically; versions that leave the policy are removed from lookup first and unloaded after
+// their queue drains. A version that fails to load, a model.onnx that is not a regular file
+// and a rejected config.json are reported (log, metric, index) and the versions already
 // serving keep serving.
 #pragma once
 
