@@ -1,11 +1,17 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "server/model_config.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <set>
 
+#include "core/json_limits.h"
 #include "cvdeploy/error.h"
 
 namespace cvdeploy::server {
@@ -32,7 +38,106 @@ std::vector<int64_t> VersionPolicy::Select(const std::vector<int64_t>& available
   }
 }
 
+bool ModelConfig::LoadsAlike(const ModelConfig& other) const {
+  ModelConfig a = *this, b = other;
+  a.version_policy = b.version_policy = VersionPolicy{};
+  return a == b;
+}
+
 namespace {
+
+// What a stat mode is, for messages ("a directory").
+std::string KindOf(mode_t mode) {
+  if (S_ISDIR(mode)) return "a directory";
+  if (S_ISFIFO(mode)) return "a FIFO";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  if (S_ISSOCK(mode)) return "a socket";
+  return "not a plain file";
+}
+
+// Why `path` (which stat() says is not a regular file) cannot be a model or config file,
+// e.g. "not a regular file (a symbolic link to a directory)". lstat tells a link from its
+// target; a FIFO is never opened.
+std::string NotRegularReason(const std::string& path, mode_t mode) {
+  struct stat link {};
+  const bool via_link = ::lstat(path.c_str(), &link) == 0 && S_ISLNK(link.st_mode);
+  return "not a regular file (" + std::string(via_link ? "a symbolic link to " : "") +
+         KindOf(mode) + ")";
+}
+
+// The reason stat() failed on an existing name: a dangling symlink, a loop, a permission.
+std::string StatFailure(const std::string& path, int error) {
+  struct stat link {};
+  if (error == ENOENT && ::lstat(path.c_str(), &link) == 0 && S_ISLNK(link.st_mode)) {
+    return "a symbolic link to a missing file";
+  }
+  return std::string("cannot be examined: ") + std::strerror(error);
+}
+
+// Reads a small regular file without ever blocking: opened non-blocking (a FIFO swapped in
+// after a check cannot stall the caller) and checked with fstat on the open descriptor.
+// Returns false with *error set ("not a regular file (a FIFO)", "larger than N bytes", ...);
+// *absent is set when the name does not exist at all.
+bool ReadSmallRegularFile(const std::string& path, uint64_t max_bytes, std::string* text,
+                          std::string* error, bool* absent) {
+  *absent = false;
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    const int e = errno;
+    struct stat link {};
+    if ((e == ENOENT || e == ENOTDIR) && ::lstat(path.c_str(), &link) != 0) {
+      *absent = true;
+    } else {
+      *error = StatFailure(path, e);
+    }
+    return false;
+  }
+  // Devices and FIFOs are refused before open(): opening some devices has side effects.
+  if (!S_ISREG(st.st_mode)) {
+    *error = NotRegularReason(path, st.st_mode);
+    return false;
+  }
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0) {
+    *error = std::string("cannot be read: ") + std::strerror(errno);
+    return false;
+  }
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  // Checked again on the descriptor: the name may have been swapped since stat().
+  if (::fstat(fd, &st) != 0) {
+    *error = std::string("cannot be examined: ") + std::strerror(errno);
+    return false;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    *error = NotRegularReason(path, st.st_mode);
+    return false;
+  }
+  const std::string too_large = "larger than " + std::to_string(max_bytes) + " bytes";
+  if (static_cast<uint64_t>(st.st_size) > max_bytes) {
+    *error = too_large + " (" + std::to_string(st.st_size) + ")";
+    return false;
+  }
+  text->clear();
+  char buffer[65536];
+  for (;;) {
+    const ssize_t n = ::read(fd, buffer, sizeof buffer);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      *error = std::string("cannot be read: ") + std::strerror(errno);
+      return false;
+    }
+    if (n == 0) return true;
+    text->append(buffer, static_cast<size_t>(n));
+    if (text->size() > max_bytes) {  // it grew after fstat
+      *error = too_large;
+      return false;
+    }
+  }
+}
 
 int IntIn(const nlohmann::json& v, const std::string& where, const std::string& key, int lo,
           int hi) {
@@ -114,14 +219,34 @@ ModelConfig ParseModelConfig(const nlohmann::json& doc, const std::string& where
 }
 
 ModelConfig ReadModelConfig(const std::string& model_dir) {
-  const fs::path path = fs::path(model_dir) / "config.json";
-  std::error_code ec;
-  if (!fs::exists(path, ec)) return ModelConfig{};
-  std::ifstream in(path);
-  if (!in) throw BadInput(path.string() + ": cannot be read");
-  nlohmann::json doc = nlohmann::json::parse(in, nullptr, false);
-  if (doc.is_discarded()) throw BadInput(path.string() + ": not valid JSON");
-  return ParseModelConfig(doc, path.string());
+  const std::string path = (fs::path(model_dir) / "config.json").string();
+  std::string text, error;
+  bool absent = false;
+  if (!ReadSmallRegularFile(path, kMaxModelConfigBytes, &text, &error, &absent)) {
+    if (absent) return ModelConfig{};
+    throw BadInput(path + ": " + error);
+  }
+  // Depth-bounded before any tree exists: error messages and comparisons walk it recursively.
+  return ParseModelConfig(core::ParseJsonBounded(text, path), path);
+}
+
+std::optional<VersionFile> ProbeModelFile(const std::string& path) {
+  struct stat link {};
+  if (::lstat(path.c_str(), &link) != 0 && (errno == ENOENT || errno == ENOTDIR)) {
+    return std::nullopt;
+  }
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    const std::string why = StatFailure(path, errno);
+    return VersionFile{path, "!" + why, why};
+  }
+  if (!S_ISREG(st.st_mode)) {
+    const std::string why = NotRegularReason(path, st.st_mode);
+    return VersionFile{path, "!" + why, why};
+  }
+  const int64_t mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 +
+                           static_cast<int64_t>(st.st_mtim.tv_nsec);
+  return VersionFile{path, std::to_string(st.st_size) + "@" + std::to_string(mtime_ns), ""};
 }
 
 std::map<std::string, std::map<int64_t, VersionFile>> ScanRepository(const std::string& dir) {
@@ -138,13 +263,10 @@ std::map<std::string, std::map<int64_t, VersionFile>> ScanRepository(const std::
           v.find_first_not_of("0123456789") != std::string::npos || v[0] == '0') {
         continue;
       }
-      const fs::path file = vdir.path() / "model.onnx";
-      std::error_code fec;
-      const auto size = fs::file_size(file, fec);
-      if (fec) continue;
-      const auto mtime = fs::last_write_time(file, fec).time_since_epoch().count();
-      versions[std::stoll(v)] =
-          VersionFile{file.string(), std::to_string(size) + "@" + std::to_string(mtime)};
+      // A model.onnx that exists but is not a regular file is a broken version, listed with
+      // its error, so that the version it replaced keeps serving instead of vanishing.
+      auto file = ProbeModelFile((vdir.path() / "model.onnx").string());
+      if (file) versions[std::stoll(v)] = std::move(*file);
     }
   }
   return out;

@@ -21,6 +21,7 @@ struct VersionPolicy {
   std::vector<int64_t> versions;  // kSpecific
   // The versions to serve out of `available` (ascending).
   std::vector<int64_t> Select(const std::vector<int64_t>& available) const;
+  bool operator==(const VersionPolicy&) const = default;
 };
 
 struct ModelConfig {
@@ -38,21 +39,39 @@ struct ModelConfig {
   int max_queue_size = 0;  // waiting requests before 503; 0: 16 x instances x batch
   std::string device = "cpu";
   VersionPolicy version_policy;
+  bool operator==(const ModelConfig&) const = default;
+  // Whether a version loaded with `other` behaves exactly as one loaded with this config:
+  // every key but version_policy (which only selects versions) is equal.
+  bool LoadsAlike(const ModelConfig& other) const;
 };
 
 // Parses and validates a config document; unknown keys are errors (they are typos).
 // Throws Error(kBadInput) "WHERE: reason".
 ModelConfig ParseModelConfig(const nlohmann::json& doc, const std::string& where);
-// Reads DIR/<name>/config.json if present (defaults otherwise).
+// config.json files larger than this are refused before they are read.
+inline constexpr uint64_t kMaxModelConfigBytes = 1 << 20;
+
+// Reads DIR/<name>/config.json if present (defaults otherwise: a removed config.json reverts
+// the model to the defaults). Throws Error(kBadInput) "PATH: reason" when it is not a regular
+// file (checked with stat, so a FIFO never blocks the caller), is larger than
+// kMaxModelConfigBytes, is not JSON, is nested deeper than core::kMaxJsonDepth, or does not
+// validate (ParseModelConfig).
 ModelConfig ReadModelConfig(const std::string& model_dir);
 
 // A version directory's model file and a signature that changes when the file does.
 struct VersionFile {
   std::string path;
   std::string signature;  // size and modification time
+  // Non-empty: `path` exists but is not a regular file, or cannot be examined ("not a regular
+  // file (a directory)"); the version is broken, and `signature` names what was found instead.
+  std::string error;
 };
+// Examines a model file with stat only (never opens it, so a FIFO cannot block). nullopt: the
+// path does not exist at all (not even as a dangling symlink).
+std::optional<VersionFile> ProbeModelFile(const std::string& path);
 // Scans a repository: model name -> version -> file. Directories that are not positive
-// integers, and versions without model.onnx, are skipped.
+// integers, and versions without model.onnx, are skipped; a model.onnx that is not a regular
+// file is listed with its error (a broken version, not a missing one).
 std::map<std::string, std::map<int64_t, VersionFile>> ScanRepository(const std::string& dir);
 
 }  // namespace cvdeploy::server

@@ -21,22 +21,21 @@ struct ModelRepository::Entry {
   bool wanted = true;  // explicit control: loaded (true) or unloaded
   std::map<int64_t, std::shared_ptr<ModelVersion>> served;
   std::map<int64_t, std::string> loading;  // version -> signature
+  // A version that failed: retried only when its file or the config it loads with changes.
   struct Failure {
     std::string signature, reason;
+    ModelConfig config;
   };
   std::map<int64_t, Failure> failed;
-  std::string config_error;
+  std::string config_error;      // why config.json is rejected; empty while it is valid
+  std::string config_error_key;  // reason + config.json's size and mtime: logged/counted once
 };
 
 namespace {
 
-std::string FileSignature(const std::string& path) {
-  std::error_code ec;
-  const auto size = fs::file_size(path, ec);
-  if (ec) return "";
-  const auto mtime = fs::last_write_time(path, ec).time_since_epoch().count();
-  return std::to_string(size) + "@" + std::to_string(mtime);
-}
+const char kLoadFailuresHelp[] =
+    "Model versions that failed to load or warm up, broken model files, rejected config.json "
+    "(version \"\")";
 
 // Warm-up through the path live requests take (JPEG decode, letterbox, engine, NMS), on every
 // instance at once and in full batches: the engine's arenas, each instance's workspace and
@@ -241,9 +240,9 @@ std::map<int64_t, VersionFile> ModelRepository::Available(const std::string& nam
     if (it != entries_.end()) file = it->second->file;
   }
   if (!file.empty()) {
-    const std::string sig = FileSignature(file);
-    if (sig.empty()) return {};
-    return {{1, VersionFile{file, sig}}};
+    auto probe = ProbeModelFile(file);
+    if (!probe) return {};
+    return {{1, std::move(*probe)}};
   }
   if (options_.dir.empty()) return {};
   auto all = ScanRepository(options_.dir);
@@ -262,29 +261,10 @@ std::vector<std::string> ModelRepository::Reconcile(const std::string& name) {
     from_file = !e.file.empty();
   }
   ModelConfig config;
-  std::string config_error;
-  if (!from_file) {
-    try {
-      config = ReadModelConfig((fs::path(options_.dir) / name).string());
-    } catch (const std::exception& ex) {
-      config_error = ex.what();
-    }
-  }
-  {
+  if (!CurrentConfig(name, from_file, &config)) {
     std::lock_guard<std::mutex> lock(mu_);
-    auto& e = *entries_.at(name);
-    if (!config_error.empty() && e.config_error != config_error) {
-      log_("error",
-           "model '" + name + "': " + config_error + "; versions already served keep serving");
-      registry_
-          .GetCounter("cvdeploy_model_load_failures_total",
-                      "Model versions that failed to load or warm up",
-                      {{"model", name}, {"version", ""}})
-          .Inc();
-    }
-    e.config_error = config_error;
+    return {name + ": " + entries_.at(name)->config_error};
   }
-  if (!config_error.empty()) return {name + ": " + config_error};
 
   const auto available = wanted ? Available(name) : std::map<int64_t, VersionFile>{};
   std::vector<int64_t> versions;
@@ -304,17 +284,10 @@ std::vector<std::string> ModelRepository::Reconcile(const std::string& name) {
   std::vector<std::shared_ptr<ModelVersion>> retire;
   for (int64_t v : desired) {
     const VersionFile& file = available.at(v);
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      auto& e = *entries_.at(name);
-      auto s = e.served.find(v);
-      if (s != e.served.end() && s->second->signature == file.signature) continue;
-      auto f = e.failed.find(v);
-      if (f != e.failed.end() && f->second.signature == file.signature) {
-        failures.push_back(name + " version " + std::to_string(v) + ": " + f->second.reason);
-        continue;
-      }
-      e.loading[v] = file.signature;
+    std::string failure;
+    if (!NeedsLoad(name, v, file, config, &failure)) {
+      if (!failure.empty()) failures.push_back(failure);
+      continue;
     }
     std::string error;
     auto mv = LoadVersion(name, v, file, config, &error);
@@ -322,13 +295,15 @@ std::vector<std::string> ModelRepository::Reconcile(const std::string& name) {
     auto& e = *entries_.at(name);
     e.loading.erase(v);
     if (!mv) {
-      e.failed[v] = Entry::Failure{file.signature, error};
+      e.failed[v] = Entry::Failure{file.signature, error, config};
       failures.push_back(name + " version " + std::to_string(v) + ": " + error);
       continue;
     }
     e.failed.erase(v);
     auto& slot = e.served[v];
-    if (slot) retire.push_back(slot);  // same version, changed file: swapped atomically
+    // Same version, changed file or config: swapped atomically; requests already queued on
+    // the old one finish there.
+    if (slot) retire.push_back(slot);
     slot = mv;
   }
   {
@@ -362,6 +337,93 @@ std::vector<std::string> ModelRepository::Reconcile(const std::string& name) {
     }
   }
   return failures;
+}
+
+bool ModelRepository::CurrentConfig(const std::string& name, bool from_file, ModelConfig* config) {
+  *config = ModelConfig{};
+  if (from_file) return true;
+  const std::string dir = (fs::path(options_.dir) / name).string();
+  std::string error;
+  try {
+    *config = ReadModelConfig(dir);
+  } catch (const std::exception& ex) {
+    error = ex.what();  // "DIR/config.json: reason"
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  auto& e = *entries_.at(name);
+  if (error.empty()) {
+    if (!e.config_error.empty()) {
+      log_("info", "model '" + name + "': " + dir + "/config.json accepted again");
+    }
+    e.config_error.clear();
+    e.config_error_key.clear();
+    return true;
+  }
+  // Read on every scan, but reported once per distinct content: the reason plus the file's
+  // size and mtime (a rewrite with the same mistake is reported again).
+  const auto probe = ProbeModelFile(dir + "/config.json");
+  const std::string key = error + "\n" + (probe ? probe->signature : "");
+  if (key != e.config_error_key) {
+    log_("warning", "model '" + name + "': " + error + "; " +
+                        (e.served.empty() ? "the model is not loaded"
+                                          : "its versions keep serving with their current config"));
+    registry_
+        .GetCounter("cvdeploy_model_load_failures_total", kLoadFailuresHelp,
+                    {{"model", name}, {"version", ""}})
+        .Inc();
+  }
+  e.config_error = error;
+  e.config_error_key = key;
+  return false;
+}
+
+bool ModelRepository::NeedsLoad(const std::string& name, int64_t version, const VersionFile& file,
+                                const ModelConfig& config, std::string* failure) {
+  const std::string vs = std::to_string(version);
+  std::lock_guard<std::mutex> lock(mu_);
+  auto& e = *entries_.at(name);
+  const auto served = e.served.find(version);
+  const bool serving = served != e.served.end();
+  const auto failed = e.failed.find(version);
+  if (!file.error.empty()) {
+    // model.onnx is there but is not a regular file (a directory, a FIFO, ...): a broken
+    // version, never opened; a version already loaded from it keeps serving.
+    const std::string reason = file.path + ": " + file.error;
+    if (failed == e.failed.end() || failed->second.signature != file.signature) {
+      e.failed[version] = Entry::Failure{file.signature, reason, config};
+      log_("warning", "model '" + name + "' version " + vs + ": " + reason + "; " +
+                          (serving ? "the version already loaded from it keeps serving"
+                                   : "not loaded; versions already served keep serving"));
+      registry_
+          .GetCounter("cvdeploy_model_load_failures_total", kLoadFailuresHelp,
+                      {{"model", name}, {"version", vs}})
+          .Inc();
+    }
+    *failure = name + " version " + vs + ": " + reason;
+    return false;
+  }
+  if (serving && served->second->signature == file.signature &&
+      served->second->config.LoadsAlike(config)) {
+    if (failed != e.failed.end()) {
+      // The served file is back (e.g. after a broken replacement), or config.json returned to
+      // the config this version serves with: nothing to load, nothing failed any more.
+      e.failed.erase(failed);
+      log_("info", "model '" + name + "' version " + vs +
+                       ": back to the file and config it serves with; earlier failure cleared");
+    }
+    return false;
+  }
+  if (failed != e.failed.end() && failed->second.signature == file.signature &&
+      failed->second.config.LoadsAlike(config)) {
+    *failure = name + " version " + vs + ": " + failed->second.reason;
+    return false;
+  }
+  if (serving && served->second->signature == file.signature) {
+    log_("info", "model '" + name + "' version " + vs +
+                     ": config.json changed; reloading it with the new config");
+  }
+  e.loading[version] = file.signature;
+  return true;
 }
 
 std::shared_ptr<ModelVersion> ModelRepository::LoadVersion(const std::string& name, int64_t version,
@@ -424,10 +486,7 @@ std::shared_ptr<ModelVersion> ModelRepository::LoadVersion(const std::string& na
     return mv;
   } catch (const std::exception& e) {
     *error = e.what();
-    registry_
-        .GetCounter("cvdeploy_model_load_failures_total",
-                    "Model versions that failed to load or warm up", labels)
-        .Inc();
+    registry_.GetCounter("cvdeploy_model_load_failures_total", kLoadFailuresHelp, labels).Inc();
     log_("error", "model '" + name + "' version " + vs + " failed to load: " + *error +
                       "; versions already served keep serving");
     return nullptr;

@@ -2,9 +2,10 @@
 // The served models: loaded from a repository (DIR/<name>/<version>/model.onnx with an
 // optional DIR/<name>/config.json) and/or single files (--model PATH[:name], version 1).
 // A version becomes visible to requests only after its warm-up; a new or changed version
-// is loaded and warmed in the background and swapped in atomically; versions that leave
-// the policy are removed from lookup first and unloaded after their queue drains. A
-// version that fails to load is reported (log, metric, index) and the versions already
+// (model file or config.json) is loaded and warmed in the background and swapped in
+// atomically; versions that leave the policy are removed from lookup first and unloaded after
+// their queue drains. A version that fails to load, a model.onnx that is not a regular file
+// and a rejected config.json are reported (log, metric, index) and the versions already
 // serving keep serving.
 #pragma once
 
@@ -101,6 +102,16 @@ class ModelRepository {
   // Returns failure messages of this pass.
   std::vector<std::string> Reconcile(const std::string& name);
   std::map<int64_t, VersionFile> Available(const std::string& name) const;
+  // The config `name` loads with now: its config.json, read and validated on every scan. A
+  // rejected one (unreadable, not JSON, too deep, invalid) is logged and counted once per
+  // distinct content, and false is returned: the versions serving keep their config.
+  bool CurrentConfig(const std::string& name, bool from_file, ModelConfig* config);
+  // Whether `version` must be (re)loaded from `file` with `config`: it is not served from
+  // that file with an equivalent config, and did not already fail with both. Marks it loading
+  // when true. Sets *failure when the version is broken (a model.onnx that is not a regular
+  // file: logged, counted, never loaded) or failed before with the same file and config.
+  bool NeedsLoad(const std::string& name, int64_t version, const VersionFile& file,
+                 const ModelConfig& config, std::string* failure);
   std::shared_ptr<ModelVersion> LoadVersion(const std::string& name, int64_t version,
                                             const VersionFile& file, const ModelConfig& config,
                                             std::string* error);
