@@ -6,6 +6,7 @@
 #include "cvdeploy/annotate.h"
 #include "cvdeploy/error.h"
 #include "cvdeploy/image.h"
+#include "server/http_error.h"
 
 namespace cvdeploy::server {
 namespace {
@@ -27,19 +28,6 @@ bool Compatible(const Job& a, const Job& b) {
   const auto& ta = std::get<TensorWork>(a.work).shape;
   const auto& tb = std::get<TensorWork>(b.work).shape;
   return std::equal(ta.begin() + 1, ta.end(), tb.begin() + 1, tb.end());
-}
-
-// Maps a core error to the HTTP status of a request that caused it.
-int StatusOf(const Error& e) {
-  switch (e.code()) {
-    case ErrorCode::kInvalidArgument:
-      return 400;
-    case ErrorCode::kBadInput:
-      return 422;
-    case ErrorCode::kRuntime:
-    default:
-      return 500;
-  }
 }
 
 void Fail(Job& job, int status, const std::string& message) {
@@ -196,7 +184,7 @@ void Scheduler::ExecuteImages(std::vector<Job>& batch) {
   try {
     results = predictor_->PredictBatch(images, options);
   } catch (const Error& e) {
-    for (Job* j : jobs) Fail(*j, StatusOf(e) == 422 ? 400 : StatusOf(e), e.what());
+    for (Job* j : jobs) Fail(*j, HttpStatusOf(e) == 422 ? 400 : HttpStatusOf(e), e.what());
     return;
   } catch (const std::exception& e) {
     for (Job* j : jobs) Fail(*j, 500, std::string("inference failed: ") + e.what());
@@ -258,7 +246,7 @@ void Scheduler::ExecuteTensors(std::vector<Job>& batch) {
       outputs = predictor_->Infer(data.data(), shape);
     }
   } catch (const Error& e) {
-    for (auto& j : batch) Fail(j, StatusOf(e) == 422 ? 400 : StatusOf(e), e.what());
+    for (auto& j : batch) Fail(j, HttpStatusOf(e) == 422 ? 400 : HttpStatusOf(e), e.what());
     return;
   } catch (const std::exception& e) {
     for (auto& j : batch) Fail(j, 500, std::string("inference failed: ") + e.what());
