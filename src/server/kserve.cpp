@@ -16,6 +16,7 @@
 #include "core/json_limits.h"
 #include "cvdeploy/error.h"
 #include "server/http_error.h"
+#include "server/json_excerpt.h"
 
 namespace cvdeploy::server::kserve {
 namespace {
@@ -70,57 +71,8 @@ std::string ShapeString(const std::vector<int64_t>& shape) {
   return text + "]";
 }
 
-// A JSON value for an error message, at most about 40 characters: scalars as JSON, arrays and
-// objects as a prefix of their JSON text. Iterative and bounded: it looks at no more of the
-// value than it prints, so a huge or deeply nested value costs nothing (no recursive dump).
-std::string Excerpt(const json& value) {
-  constexpr size_t kMaxLength = 40;
-  std::string text;
-  auto scalar = [&text](const json& v) {
-    if (v.is_string()) {
-      // Only a prefix of a long string is serialized.
-      const std::string& s = v.get_ref<const std::string&>();
-      text += json(s.substr(0, kMaxLength)).dump(-1, ' ', false, json::error_handler_t::replace);
-    } else {
-      text += v.dump();  // a number, bool or null: not recursive
-    }
-  };
-  // (container, next child index) pairs; keys of objects are printed before their values.
-  std::vector<std::pair<const json*, size_t>> stack;
-  if (!value.is_structured()) {
-    scalar(value);
-  } else {
-    text += value.is_array() ? '[' : '{';
-    stack.emplace_back(&value, 0);
-  }
-  while (!stack.empty() && text.size() <= kMaxLength) {
-    auto& [container, next] = stack.back();
-    if (next == container->size()) {
-      text += container->is_array() ? ']' : '}';
-      stack.pop_back();
-      continue;
-    }
-    if (next > 0) text += ',';
-    const json* child = nullptr;
-    if (container->is_array()) {
-      child = &(*container)[next];
-    } else {
-      auto it = container->begin();
-      std::advance(it, static_cast<std::ptrdiff_t>(next));  // objects in errors are small
-      text += json(it.key()).dump(-1, ' ', false, json::error_handler_t::replace) + ":";
-      child = &it.value();
-    }
-    ++next;
-    if (child->is_structured()) {
-      text += child->is_array() ? '[' : '{';
-      stack.emplace_back(child, 0);  // invalidates container/next
-    } else {
-      scalar(*child);
-    }
-  }
-  if (text.size() > kMaxLength || !stack.empty()) text = text.substr(0, kMaxLength) + "...";
-  return text;
-}
+// A JSON value for an error message: a short prefix, built without recursion.
+std::string Excerpt(const json& value) { return JsonExcerpt(value); }
 
 // product(shape), or nullopt when it does not fit in size_t. Dimensions are non-negative.
 std::optional<size_t> ElementCount(const std::vector<int64_t>& shape) {

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "server/http_error.h"
+#include "server/json_excerpt.h"
 #include "server/kserve.h"
 
 namespace cvdeploy::server::kserve {
@@ -121,6 +122,17 @@ TEST(KServeLimits, ExcerptsStayShort) {
       std::string(R"({"inputs":[)") + kInput + R"("shape":")" + std::string(100000, 'x') + "\"}]}");
   ASSERT_TRUE(string_error);
   EXPECT_LT(std::string(string_error->what()).size(), 200u);
+}
+
+TEST(KServeLimits, JsonExcerptIsBoundedAndIterative) {
+  EXPECT_EQ(JsonExcerpt(nlohmann::json::parse(R"({"a":[1,2.5,"x"],"b":null})")),
+            R"({"a":[1,2.5,"x"],"b":null})");
+  EXPECT_EQ(JsonExcerpt(nlohmann::json::parse("[[],{}]")), "[[],{}]");
+  EXPECT_EQ(JsonExcerpt(nlohmann::json::parse("[1,2,3,4,5]"), 6), "[1,2,3...");
+  // A value nested 100,000 deep (built in code, as no parser would) is quoted by its prefix.
+  nlohmann::json deep = nlohmann::json::array();
+  for (int i = 0; i < 100000; ++i) deep = nlohmann::json::array({std::move(deep)});
+  EXPECT_EQ(JsonExcerpt(deep), std::string(40, '[') + "...");
 }
 
 TEST(KServeLimits, ParametersAreKeptVerbatim) {
