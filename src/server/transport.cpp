@@ -132,6 +132,14 @@ struct HttpListener::State {
 
 namespace {
 
+// Gives back the per-client slot a connection from `client` held ("" : none).
+void ReleaseClient(HttpListener::State& state, const std::string& client) noexcept {
+  if (client.empty()) return;
+  std::lock_guard<std::mutex> lock(state.clients_mu);
+  auto it = state.per_client.find(client);
+  if (it != state.per_client.end() && --it->second == 0) state.per_client.erase(it);
+}
+
 // One client connection. Runs on its own strand; every member is touched only there.
 template <class Stream>
 class Connection : public ConnectionBase, public std::enable_shared_from_this<Connection<Stream>> {
@@ -145,11 +153,7 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
   ~Connection() override {
     if (busy_) --state_->busy;
     --state_->active;
-    if (!client_.empty()) {
-      std::lock_guard<std::mutex> lock(state_->clients_mu);
-      auto it = state_->per_client.find(client_);
-      if (it != state_->per_client.end() && --it->second == 0) state_->per_client.erase(it);
-    }
+    ReleaseClient(*state_, client_);
   }
 
   // `refusal`: empty to serve the connection, else the reason it is answered 503 and closed
@@ -454,6 +458,56 @@ size_t HttpListener::BusyConnections() const { return state_->busy.load(); }
 
 void HttpListener::Start() { Accept(); }
 
+namespace {
+
+// Counts a new connection against the limits and starts it (or its 503 refusal).
+void ServeConnection(const std::shared_ptr<HttpListener::State>& state, tcp::socket socket) {
+  beast::error_code nodelay_ec;
+  socket.set_option(tcp::no_delay(true), nodelay_ec);
+  std::string refusal, reason, client = RemoteAddress(socket);
+  if (state->active.load() >= state->limits.max_connections) {
+    reason = "total";
+    refusal = "too many connections (limit " + std::to_string(state->limits.max_connections) + ")";
+  } else if (!client.empty()) {
+    std::lock_guard<std::mutex> lock(state->clients_mu);
+    size_t& open = state->per_client[client];
+    if (open >= state->limits.max_connections_per_client) {
+      reason = "per_client";
+      refusal = "too many connections from " + client + " (limit " +
+                std::to_string(state->limits.max_connections_per_client) + " per client)";
+      if (open == 0) state->per_client.erase(client);
+    } else {
+      ++open;
+    }
+  }
+  if (!refusal.empty()) {
+    client.clear();  // a refused connection does not count against its client
+    if (state->on_refused) {
+      try {
+        state->on_refused(reason);
+      } catch (...) {
+        // Counting must never take the listener down.
+      }
+    }
+  }
+  std::shared_ptr<Connection<beast::tcp_stream>> connection;
+  try {
+    connection = std::make_shared<Connection<beast::tcp_stream>>(
+        beast::tcp_stream(std::move(socket)), state, client);
+  } catch (...) {
+    ReleaseClient(*state, client);  // from here on, the connection's destructor does it
+    throw;
+  }
+  {
+    std::lock_guard<std::mutex> lock(state->mu);
+    std::erase_if(state->connections, [](const auto& w) { return w.expired(); });
+    state->connections.push_back(connection);
+  }
+  connection->Run(refusal);
+}
+
+}  // namespace
+
 void HttpListener::Accept() {
   auto state = state_;
   state->acceptor.async_accept(
@@ -468,43 +522,12 @@ void HttpListener::Accept() {
           timer->async_wait([self, timer](beast::error_code) { self->Accept(); });
           return;
         }
-        beast::error_code nodelay_ec;
-        socket.set_option(tcp::no_delay(true), nodelay_ec);
-        std::string refusal, reason, client = RemoteAddress(socket);
-        if (state->active.load() >= state->limits.max_connections) {
-          reason = "total";
-          refusal =
-              "too many connections (limit " + std::to_string(state->limits.max_connections) + ")";
-        } else if (!client.empty()) {
-          std::lock_guard<std::mutex> lock(state->clients_mu);
-          size_t& open = state->per_client[client];
-          if (open >= state->limits.max_connections_per_client) {
-            reason = "per_client";
-            refusal = "too many connections from " + client + " (limit " +
-                      std::to_string(state->limits.max_connections_per_client) + " per client)";
-            if (open == 0) state->per_client.erase(client);
-          } else {
-            ++open;
-          }
+        try {
+          ServeConnection(state, std::move(socket));
+        } catch (...) {
+          // Out of memory setting the connection up: this one is dropped (its socket closes
+          // as it unwinds), the listener goes on accepting.
         }
-        if (!refusal.empty()) {
-          client.clear();  // a refused connection does not count against its client
-          if (state->on_refused) {
-            try {
-              state->on_refused(reason);
-            } catch (...) {
-              // Counting must never take the listener down.
-            }
-          }
-        }
-        auto connection = std::make_shared<Connection<beast::tcp_stream>>(
-            beast::tcp_stream(std::move(socket)), state, std::move(client));
-        {
-          std::lock_guard<std::mutex> lock(state->mu);
-          std::erase_if(state->connections, [](const auto& w) { return w.expired(); });
-          state->connections.push_back(connection);
-        }
-        connection->Run(refusal);
         self->Accept();
       });
 }
