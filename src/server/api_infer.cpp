@@ -140,8 +140,12 @@ void Api::Infer(HttpRequest& request, const std::string& model, std::optional<in
     log.batch_size = result.batch_size;
     HttpResponse r;
     try {
-      r = result.status == 200 ? InferResponseFor(result, *request_info, model, v->VersionString())
-                               : JsonError(result.status, result.error);
+      if (result.status == 200) {
+        r = InferResponseFor(result, *request_info, model, v->VersionString());
+      } else {
+        r = JsonError(result.status, result.error);
+        if (r.status == 503) r.headers.emplace_back("Retry-After", "1");
+      }
     } catch (...) {
       r = CurrentExceptionResponse();
     }

@@ -179,6 +179,7 @@ void Api::Predict(HttpRequest& request, const std::string& model, const Respond&
     try {
       if (result.status != 200) {
         r = JsonError(result.status, result.error);
+        if (r.status == 503) r.headers.emplace_back("Retry-After", "1");
       } else if (annotate) {
         r.content_type = "image/jpeg";
         r.body = std::move(result.annotated_jpeg);

@@ -5,6 +5,7 @@
 // answer with a 4xx/503 status, Handle never throws, and the API serves normally afterwards.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdlib>
@@ -25,15 +26,19 @@
 #include "support/onnx_builder.h"
 
 // ---------------------------------------------------------------------------------------
-// Allocation fault injection: while g_fail_above is set on a thread, any allocation of more
-// than that many bytes on that thread throws std::bad_alloc, as a real out-of-memory would.
+// Allocation fault injection: while g_fail_above is set on a thread (g_fail_above_anywhere:
+// on any thread), an allocation of more than that many bytes throws std::bad_alloc, as a real
+// out-of-memory would.
 
 namespace {
-thread_local size_t g_fail_above = 0;  // 0: never fail
+thread_local size_t g_fail_above = 0;          // 0: never fail
+std::atomic<size_t> g_fail_above_anywhere{0};  // 0: never fail
 }  // namespace
 
 void* operator new(std::size_t size) {
   if (g_fail_above != 0 && size > g_fail_above) throw std::bad_alloc();
+  const size_t anywhere = g_fail_above_anywhere.load(std::memory_order_relaxed);
+  if (anywhere != 0 && size > anywhere) throw std::bad_alloc();
   if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
   throw std::bad_alloc();
 }
@@ -57,6 +62,8 @@ namespace {
 
 using json = nlohmann::json;
 namespace fs = std::filesystem;
+
+constexpr int64_t kBigAnchors = 60000;
 
 // Collects the answers of one request; Wait blocks until one arrived (answers from a
 // scheduler thread) or the timeout passed.
@@ -96,8 +103,13 @@ class ApiFaultTest : public ::testing::Test {
     m.metadata = testing::UltralyticsMetadata("detect", {"a", "b"});
     const std::string path = *dir_ + "/m.onnx";
     testing::WriteModel(m, path);
+    // "big": a 1.4 MB output, copied out of the engine with operator new on a worker thread.
+    m.outputs[0] = {"output0", {1, 6, kBigAnchors}, std::vector<float>(6 * kBigAnchors, 0.0f)};
+    const std::string big = *dir_ + "/big.onnx";
+    testing::WriteModel(m, big);
     RepositoryOptions options;
     options.files.push_back({"m", path});
+    options.files.push_back({"big", big});
     options.instances = 1;
     options.threads = 1;
     registry_ = new Registry();
@@ -122,10 +134,10 @@ class ApiFaultTest : public ::testing::Test {
 
   // One POST to the model's infer route; returns the answers seen within `wait_s`.
   static std::vector<HttpResponse> Infer(std::string body, size_t fail_above = 0,
-                                         double wait_s = 0.2) {
+                                         double wait_s = 0.2, const std::string& model = "m") {
     HttpRequest request;
     request.method = "POST";
-    request.path = "/v2/models/m/infer";
+    request.path = "/v2/models/" + model + "/infer";
     request.target = request.path;
     request.body = std::move(body);
     Answers answers;
@@ -173,6 +185,22 @@ TEST_F(ApiFaultTest, OutOfMemoryWhileParsingIs503AndTheApiServesOn) {
   const auto after = Infer(InferBody("0.5"));
   ASSERT_EQ(after.size(), 1u);
   EXPECT_EQ(after[0].status, 200) << after[0].body;
+}
+
+TEST_F(ApiFaultTest, OutOfMemoryOnAWorkerIs503AndTheWorkerServesOn) {
+  // Allocations above 1 MiB fail on every thread while the request runs: the copy of the
+  // engine's 1.4 MB output on the model's worker.
+  g_fail_above_anywhere = 1 << 20;
+  const auto answers = Infer(InferBody("0.5"), 0, 0.2, "big");
+  g_fail_above_anywhere = 0;
+  ASSERT_EQ(answers.size(), 1u);
+  EXPECT_EQ(answers[0].status, 503) << answers[0].body;
+  EXPECT_NE(Reason(answers[0]).find("out of memory"), std::string::npos) << answers[0].body;
+  ASSERT_EQ(answers[0].headers.size(), 1u);
+  EXPECT_EQ(answers[0].headers[0], std::make_pair(std::string("Retry-After"), std::string("1")));
+  const auto after = Infer(InferBody("0.5"), 0, 0.2, "big");
+  ASSERT_EQ(after.size(), 1u);
+  EXPECT_EQ(after[0].status, 200) << after[0].body.substr(0, 200);
 }
 
 TEST_F(ApiFaultTest, NumbersOutOfRangeAre400) {
