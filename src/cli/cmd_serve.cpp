@@ -21,6 +21,7 @@ struct ServeArgs {
   int64_t request_timeout_ms = 60000;
   double max_image_mp = 40;
   size_t max_body_bytes = 32u << 20, max_header_bytes = 16u << 10, max_connections = 1024;
+  size_t max_connections_per_client = 64;
   bool exit_on_error = true;
 };
 
@@ -82,6 +83,7 @@ server::ServerOptions ToOptions(const ServeArgs& a, const std::string& host, int
   o.limits.read_timeout = ms(a.read_timeout);
   o.limits.idle_timeout = ms(a.idle_timeout);
   o.limits.max_connections = a.max_connections;
+  o.limits.max_connections_per_client = a.max_connections_per_client;
   o.api.explicit_control = r.control == server::ModelControl::kExplicit;
   o.api.default_timeout = std::chrono::milliseconds(a.request_timeout_ms);
   o.api.max_image_pixels = static_cast<uint64_t>(a.max_image_mp * 1e6);
@@ -149,7 +151,8 @@ void RegisterServe(CLI::App& app, int* exit_code) {
       ->check(CLI::Range(0.001, 10000.0))
       ->capture_default_str();
   cmd->add_option("--read-timeout", args->read_timeout,
-                  "Seconds a request may take to arrive once started (slow clients are dropped)")
+                  "Seconds a request, header included, may take to arrive from its first byte "
+                  "(slow clients are dropped)")
       ->check(CLI::Range(0.05, 3600.0))
       ->capture_default_str();
   cmd->add_option("--idle-timeout", args->idle_timeout,
@@ -157,6 +160,10 @@ void RegisterServe(CLI::App& app, int* exit_code) {
       ->check(CLI::Range(0.05, 86400.0))
       ->capture_default_str();
   cmd->add_option("--max-connections", args->max_connections, "Concurrent connections (503 above)")
+      ->check(CLI::Range(size_t{1}, size_t{1000000}))
+      ->capture_default_str();
+  cmd->add_option("--max-connections-per-client", args->max_connections_per_client,
+                  "Concurrent connections from one client address (503 and close above)")
       ->check(CLI::Range(size_t{1}, size_t{1000000}))
       ->capture_default_str();
   cmd->add_option("--drain-timeout", args->drain_timeout,

@@ -48,7 +48,7 @@ std::optional<int64_t> ParseVersion(const std::string& text) {
 Api::Api(ModelRepository& repository, Registry& registry, ApiOptions options)
     : repository_(repository), registry_(registry), options_(options) {}
 
-void Api::Handle(HttpRequest& request, Respond respond) {
+void Api::Handle(HttpRequest& request, const Respond& respond) noexcept {
   try {
     const auto seg = Segments(request.path);
     const std::string& method = request.method;
@@ -102,29 +102,27 @@ void Api::Handle(HttpRequest& request, Respond respond) {
         }
         if (seg.size() == next + 1 && seg[next] == "infer") {
           expect("POST");
-          return Infer(request, model, version, std::move(respond));
+          return Infer(request, model, version, respond);
         }
       }
       if (seg.size() == 4 && seg[0] == "v1" && seg[1] == "models" && !seg[2].empty() &&
           seg[3] == "predict") {
         expect("POST");
-        return Predict(request, seg[2], std::move(respond));
+        return Predict(request, seg[2], respond);
       }
       respond(JsonError(404, "no route for " + request.method + " " + request.path));
     } catch (const HttpError& e) {
       if (e.status() == 405) return respond(MethodNotAllowed(e.what()));
       throw;
     }
-  } catch (const HttpError& e) {
-    respond(JsonError(e.status(), e.what()));
-  } catch (const std::bad_alloc&) {
-    respond(JsonError(503, "out of memory while handling the request"));
-  } catch (const std::exception& e) {
-    respond(JsonError(500, std::string("internal error: ") + e.what()));
+  } catch (...) {
+    // `respond` is still usable here whatever a handler did with its copies; an answer given
+    // before the exception stands and this one is ignored.
+    respond(CurrentExceptionResponse());
   }
 }
 
-void Api::Health(const std::string& what, Respond& respond) {
+void Api::Health(const std::string& what, const Respond& respond) {
   if (what == "live") return respond(Json(200, {{"live", true}}));
   // KServe v2: readiness is the status code (200 true, 4xx false).
   const bool ready = !draining_ && repository_.AllReady();
@@ -133,14 +131,14 @@ void Api::Health(const std::string& what, Respond& respond) {
   respond(Json(ready ? 200 : 400, body));
 }
 
-void Api::ServerMetadata(Respond& respond) {
+void Api::ServerMetadata(const Respond& respond) {
   std::vector<std::string> extensions{"binary_tensor_data"};
   if (options_.explicit_control) extensions.push_back("model_repository");
   respond(Json(200, kserve::ServerMetadataJson("cvdeploy", CVDEPLOY_VERSION, extensions)));
 }
 
 void Api::ModelMetadata(const std::string& model, std::optional<int64_t> version,
-                        Respond& respond) {
+                        const Respond& respond) {
   int status = 0;
   std::string why;
   auto v = repository_.Find(model, version, &status, &why);
@@ -167,7 +165,8 @@ void Api::ModelMetadata(const std::string& model, std::optional<int64_t> version
   respond(Json(200, doc));
 }
 
-void Api::ModelReady(const std::string& model, std::optional<int64_t> version, Respond& respond) {
+void Api::ModelReady(const std::string& model, std::optional<int64_t> version,
+                     const Respond& respond) {
   int status = 0;
   std::string why;
   auto v = repository_.Find(model, version, &status, &why);
@@ -178,7 +177,7 @@ void Api::ModelReady(const std::string& model, std::optional<int64_t> version, R
   respond(Json(v ? 200 : 400, body));
 }
 
-void Api::Repository(const std::string& model, const std::string& action, Respond respond) {
+void Api::Repository(const std::string& model, const std::string& action, const Respond& respond) {
   if (!options_.explicit_control) {
     return respond(JsonError(403,
                              "model control is disabled; start the server with "
@@ -208,12 +207,10 @@ Clock::time_point Api::Deadline(const HttpRequest& request) const {
   return Clock::now() + std::chrono::milliseconds(std::stol(text));
 }
 
-void Api::Reject(const ModelVersion& version, int status, const std::string& message,
-                 const Respond& respond) {
+void Api::Reject(const ModelVersion& version, HttpResponse response, const Respond& respond) {
   version.metrics.failure->Inc();
-  HttpResponse r = JsonError(status, message);
-  r.log = LogFields{version.name, version.VersionString(), 0};
-  respond(std::move(r));
+  response.log = LogFields{version.name, version.VersionString(), 0};
+  respond(std::move(response));
 }
 
 void Api::Submit(std::shared_ptr<ModelVersion> version, const std::string& model, bool pinned,

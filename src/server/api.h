@@ -3,7 +3,7 @@
 // endpoint /v1/models/{model}/predict and /metrics. Handlers validate on the I/O thread
 // (cheap checks: JSON structure, shapes, image headers, limits) and hand the work to the
 // model's scheduler; they never run inference and never throw (errors become
-// {"error": reason} with a 4xx/5xx status).
+// {"error": reason} with a 4xx/5xx status, mapped in one place: CurrentExceptionResponse).
 #pragma once
 
 #include <atomic>
@@ -28,19 +28,21 @@ struct ApiOptions {
 class Api {
  public:
   Api(ModelRepository& repository, Registry& registry, ApiOptions options);
-  void Handle(HttpRequest& request, Respond respond);
+  // Answers exactly once through `respond` (a copy of which may outlive the call); never throws.
+  void Handle(HttpRequest& request, const Respond& respond) noexcept;
   // Readiness turns false while the server drains for shutdown.
   void SetDraining() { draining_ = true; }
 
  private:
-  void Health(const std::string& what, Respond& respond);
-  void ServerMetadata(Respond& respond);
-  void ModelMetadata(const std::string& model, std::optional<int64_t> version, Respond& respond);
-  void ModelReady(const std::string& model, std::optional<int64_t> version, Respond& respond);
+  void Health(const std::string& what, const Respond& respond);
+  void ServerMetadata(const Respond& respond);
+  void ModelMetadata(const std::string& model, std::optional<int64_t> version,
+                     const Respond& respond);
+  void ModelReady(const std::string& model, std::optional<int64_t> version, const Respond& respond);
   void Infer(HttpRequest& request, const std::string& model, std::optional<int64_t> version,
-             Respond respond);
-  void Predict(HttpRequest& request, const std::string& model, Respond respond);
-  void Repository(const std::string& model, const std::string& action, Respond respond);
+             const Respond& respond);
+  void Predict(HttpRequest& request, const std::string& model, const Respond& respond);
+  void Repository(const std::string& model, const std::string& action, const Respond& respond);
   // Resolves the request's deadline from X-Request-Timeout-Ms; throws HttpError(400).
   Clock::time_point Deadline(const HttpRequest& request) const;
   // Submits `job` to the version (or, for an unversioned request racing with an unload,
@@ -49,8 +51,7 @@ class Api {
               const Respond& respond);
 
   // Answers a request refused before it reached the queue; counted as a failure of `version`.
-  static void Reject(const ModelVersion& version, int status, const std::string& message,
-                     const Respond& respond);
+  static void Reject(const ModelVersion& version, HttpResponse response, const Respond& respond);
 
   ModelRepository& repository_;
   Registry& registry_;

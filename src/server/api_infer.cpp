@@ -55,18 +55,53 @@ void CheckInput(const kserve::Tensor& t, const ModelVersion& v) {
   }
 }
 
+// The response to a finished inference: the KServe document of the outputs the request asked
+// for. Throws HttpError / std::bad_alloc, mapped by the caller.
+HttpResponse InferResponseFor(JobResult& result, const kserve::InferRequest& request,
+                              const std::string& model, const std::string& version) {
+  kserve::InferResponse response;
+  response.model_name = model;
+  response.model_version = version;
+  response.id = request.id;
+  for (auto& o : result.outputs) {
+    if (!request.outputs.empty()) {
+      bool wanted = false;
+      for (const auto& r : request.outputs) wanted = wanted || r.name == o.name;
+      if (!wanted) continue;
+    }
+    kserve::Tensor t;
+    t.name = o.name;
+    t.datatype = kserve::DataType::kFp32;
+    t.shape = o.shape;
+    t.bytes.resize(o.data.size() * sizeof(float));
+    std::memcpy(t.bytes.data(), o.data.data(), t.bytes.size());
+    o.data = {};
+    t.binary = kserve::OutputWantsBinary(request, o.name);
+    response.outputs.push_back(std::move(t));
+  }
+  kserve::EncodedBody body = kserve::EncodeInferResponse(response);
+  HttpResponse r;
+  r.content_type = body.content_type;
+  r.body = std::move(body.body);
+  if (body.header_length) {
+    r.headers.emplace_back(std::string(kserve::kHeaderLengthHeader),
+                           std::to_string(*body.header_length));
+  }
+  return r;
+}
+
 }  // namespace
 
 void Api::Infer(HttpRequest& request, const std::string& model, std::optional<int64_t> version,
-                Respond respond) {
+                const Respond& respond) {
   const auto start = Clock::now();
   int status = 0;
   std::string why;
   auto v = repository_.Find(model, version, &status, &why);
   if (!v) return respond(JsonError(status, why));
   LogFields log{model, v->VersionString(), 0};
-  auto fail = [&](int code, const std::string& message) { Reject(*v, code, message, respond); };
   kserve::InferRequest parsed;
+  Job job;
   try {
     std::optional<size_t> header_length;
     if (auto h = request.Header("inference-header-content-length")) {
@@ -86,69 +121,39 @@ void Api::Infer(HttpRequest& request, const std::string& model, std::optional<in
       for (const auto& t : info.outputs) found = found || t.name == o.name;
       if (!found) throw HttpError(400, "unknown output '" + o.name + "' of model '" + model + "'");
     }
-  } catch (const HttpError& e) {
-    return fail(e.status(), e.what());
-  }
-
-  Job job;
-  TensorWork work;
-  kserve::Tensor& input = parsed.inputs[0];
-  work.shape = input.shape;
-  work.data.resize(input.bytes.size() / sizeof(float));
-  std::memcpy(work.data.data(), input.bytes.data(), work.data.size() * sizeof(float));
-  input.bytes = {};
-  job.work = std::move(work);
-  job.enqueued = Clock::now();
-  try {
+    TensorWork work;
+    kserve::Tensor& input = parsed.inputs[0];
+    work.shape = input.shape;
+    work.data.resize(input.bytes.size() / sizeof(float));
+    std::memcpy(work.data.data(), input.bytes.data(), work.data.size() * sizeof(float));
+    input.bytes = {};
+    job.work = std::move(work);
+    job.enqueued = Clock::now();
     job.deadline = Deadline(request);
-  } catch (const HttpError& e) {
-    return fail(e.status(), e.what());
+  } catch (...) {
+    // Bad JSON, a tensor that does not fit the model, out of memory: counted against the model.
+    return Reject(*v, CurrentExceptionResponse(), respond);
   }
   auto request_info = std::make_shared<kserve::InferRequest>(std::move(parsed));
-  job.done = [v, respond, request_info, log, start, model](JobResult result) mutable {
+  // Runs on a scheduler thread, which must never see an exception.
+  job.done = [v, respond, request_info, log, start, model](JobResult result) mutable noexcept {
     log.batch_size = result.batch_size;
-    auto finish = [&](HttpResponse r) {
-      r.log = log;
-      const double us = std::chrono::duration<double, std::micro>(Clock::now() - start).count();
-      v->metrics.request_us->Observe(us);
-      (r.status == 200 ? v->metrics.success : v->metrics.failure)->Inc();
-      respond(std::move(r));
-    };
-    if (result.status != 200) return finish(JsonError(result.status, result.error));
-    kserve::InferResponse response;
-    response.model_name = model;
-    response.model_version = v->VersionString();
-    response.id = request_info->id;
-    for (auto& o : result.outputs) {
-      if (!request_info->outputs.empty()) {
-        bool wanted = false;
-        for (const auto& r : request_info->outputs) wanted = wanted || r.name == o.name;
-        if (!wanted) continue;
-      }
-      kserve::Tensor t;
-      t.name = o.name;
-      t.datatype = kserve::DataType::kFp32;
-      t.shape = o.shape;
-      t.bytes.resize(o.data.size() * sizeof(float));
-      std::memcpy(t.bytes.data(), o.data.data(), t.bytes.size());
-      t.binary = kserve::OutputWantsBinary(*request_info, o.name);
-      response.outputs.push_back(std::move(t));
-    }
+    HttpResponse r;
     try {
-      kserve::EncodedBody body = kserve::EncodeInferResponse(response);
-      HttpResponse r;
-      r.content_type = body.content_type;
-      r.body = std::move(body.body);
-      if (body.header_length) {
-        r.headers.emplace_back(std::string(kserve::kHeaderLengthHeader),
-                               std::to_string(*body.header_length));
+      if (result.status == 200) {
+        r = InferResponseFor(result, *request_info, model, v->VersionString());
+      } else {
+        r = JsonError(result.status, result.error);
+        if (r.status == 503) r.headers.emplace_back("Retry-After", "1");
       }
-      finish(std::move(r));
-    } catch (const HttpError& e) {
-      finish(JsonError(e.status(), e.what()));
-    } catch (const std::exception& e) {
-      finish(JsonError(500, std::string("encoding the response failed: ") + e.what()));
+    } catch (...) {
+      r = CurrentExceptionResponse();
     }
+    r.log = std::move(log);
+    const double us = std::chrono::duration<double, std::micro>(Clock::now() - start).count();
+    v->metrics.request_us->Observe(us);
+    (r.status == 200 ? v->metrics.success : v->metrics.failure)->Inc();
+    respond(std::move(r));
   };
   Submit(v, model, version.has_value(), std::move(job), respond);
 }

@@ -112,7 +112,8 @@ std::string ImageBytes(HttpRequest& request, std::string* name) {
     if (!boundary) throw HttpError(400, "multipart/form-data without a boundary parameter");
     for (const auto& part : ParseMultipart(request.body, *boundary)) {
       if (part.name != "image") continue;
-      *name = part.filename.empty() ? "image" : part.filename;
+      // The file name lands in messages (also through C strings): control bytes escaped.
+      *name = part.filename.empty() ? "image" : EscapeControlBytes(part.filename);
       return std::string(part.body);
     }
     throw HttpError(400, "multipart/form-data body has no field named 'image'");
@@ -130,14 +131,13 @@ std::string ImageBytes(HttpRequest& request, std::string* name) {
 
 }  // namespace
 
-void Api::Predict(HttpRequest& request, const std::string& model, Respond respond) {
+void Api::Predict(HttpRequest& request, const std::string& model, const Respond& respond) {
   const auto start = Clock::now();
   int status = 0;
   std::string why;
   auto v = repository_.Find(model, std::nullopt, &status, &why);
   if (!v) return respond(JsonError(status, why));
   LogFields log{model, v->VersionString(), 0};
-  auto fail = [&](int code, const std::string& message) { Reject(*v, code, message, respond); };
   Job job;
   ImageWork work;
   try {
@@ -165,29 +165,35 @@ void Api::Predict(HttpRequest& request, const std::string& model, Respond respon
       throw HttpError(413, text);
     }
     job.deadline = Deadline(request);
-  } catch (const HttpError& e) {
-    return fail(e.status(), e.what());
+  } catch (...) {
+    return Reject(*v, CurrentExceptionResponse(), respond);
   }
   const std::string source = work.name;
   const bool annotate = work.annotate;
   job.work = std::move(work);
   job.enqueued = Clock::now();
-  job.done = [v, respond, log, start, source, annotate](JobResult result) mutable {
+  // Runs on a scheduler thread, which must never see an exception.
+  job.done = [v, respond, log, start, source, annotate](JobResult result) mutable noexcept {
     log.batch_size = result.batch_size;
     HttpResponse r;
-    if (result.status != 200) {
-      r = JsonError(result.status, result.error);
-    } else if (annotate) {
-      r.content_type = "image/jpeg";
-      r.body = std::move(result.annotated_jpeg);
-    } else {
-      nlohmann::ordered_json body = {{"source", source}};
-      const nlohmann::ordered_json fields = ResultToJson(result.result);
-      for (auto it = fields.begin(); it != fields.end(); ++it) body[it.key()] = it.value();
-      r.body = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    try {
+      if (result.status != 200) {
+        r = JsonError(result.status, result.error);
+        if (r.status == 503) r.headers.emplace_back("Retry-After", "1");
+      } else if (annotate) {
+        r.content_type = "image/jpeg";
+        r.body = std::move(result.annotated_jpeg);
+      } else {
+        nlohmann::ordered_json body = {{"source", source}};
+        const nlohmann::ordered_json fields = ResultToJson(result.result);
+        for (auto it = fields.begin(); it != fields.end(); ++it) body[it.key()] = it.value();
+        r.body = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+      }
+      r.headers.emplace_back("X-Model-Version", v->VersionString());
+    } catch (...) {
+      r = CurrentExceptionResponse();
     }
-    r.headers.emplace_back("X-Model-Version", v->VersionString());
-    r.log = log;
+    r.log = std::move(log);
     v->metrics.request_us->Observe(
         std::chrono::duration<double, std::micro>(Clock::now() - start).count());
     (r.status == 200 ? v->metrics.success : v->metrics.failure)->Inc();

@@ -6,6 +6,7 @@
 
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -42,18 +43,64 @@ struct HttpResponse {
   LogFields log;
 };
 
-// A handler answers by calling `respond` exactly once, from any thread, possibly after it
-// has returned (inference completes on a scheduler thread). It must not throw.
-using Respond = std::function<void(HttpResponse)>;
+// The one answer to one request. A handler answers by calling it with a response, from any
+// thread, possibly after it has returned (inference completes on a scheduler thread).
+//  - Copies share one answer: the first call sends it, later calls are ignored. So a handler
+//    may hand copies to asynchronous work and an error path may still answer.
+//  - It is never empty: it declares no move operations, so std::move(respond) copies and no
+//    moved-from Respond exists whose call could fail (std::bad_function_call).
+//  - When every copy is gone unanswered (a handler bug, work dropped at shutdown), the request
+//    is answered 503 then, so no connection waits forever.
+// Calling it never throws. Thread-safe.
+class Respond {
+ public:
+  using Send = std::function<void(HttpResponse)>;
+  // `send` delivers the response (the transport posts it to its connection); it is called
+  // at most once.
+  explicit Respond(Send send);
+  Respond(const Respond&) = default;
+  Respond& operator=(const Respond&) = default;
+  void operator()(HttpResponse response) const noexcept;
+  bool answered() const noexcept;
+
+ private:
+  struct State;
+  std::shared_ptr<State> state_;
+};
+
 using Handler = std::function<void(HttpRequest&, Respond)>;
+
+// The answer for the exception being handled (call inside a catch block): HttpError -> its
+// status; cvdeploy::Error -> HttpStatusOf; a nlohmann JSON exception (the request's JSON has
+// the wrong shape) -> 400; std::bad_alloc -> 503 with Retry-After; anything else -> 500.
+HttpResponse CurrentExceptionResponse() noexcept;
+
+// Runs `handler` and answers through `respond` with CurrentExceptionResponse() when it throws
+// (ignored when the handler had already answered). Never throws: the transport's last line.
+void Dispatch(const Handler& handler, HttpRequest& request, const Respond& respond) noexcept;
 
 // {"error": message} with `status`.
 HttpResponse JsonError(int status, std::string_view message);
 // Percent-decodes a path or query component ('+' is a space only when `plus_is_space`).
 // nullopt for a malformed escape.
 std::optional<std::string> PercentDecode(std::string_view in, bool plus_is_space);
-// Splits a target into its decoded path and query map; nullopt when malformed.
+// Splits an origin-form target ("/path?query") into its decoded path and query map; false
+// when malformed.
 bool ParseTarget(std::string_view target, std::string* path,
                  std::map<std::string, std::string>* query);
+
+// A request target in one of the forms of RFC 9112 section 3.2 that a server must accept.
+struct RequestTarget {
+  enum class Form { kOrigin, kAbsolute, kAsterisk };
+  Form form = Form::kOrigin;
+  std::string path;  // decoded; "/" for an absolute-form target without a path; "*"
+  std::map<std::string, std::string> query;
+  std::string authority;  // absolute-form only: "host[:port]", which replaces Host
+};
+// Parses origin-form, absolute-form ("http://host/path?query" or https; the scheme is
+// case-insensitive; the authority must be non-empty and carry no userinfo, RFC 9110 4.2.4)
+// and asterisk-form ("*"). nullopt for anything else (authority-form, other schemes, bad
+// escapes).
+std::optional<RequestTarget> ParseRequestTarget(std::string_view target);
 
 }  // namespace cvdeploy::server

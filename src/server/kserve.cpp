@@ -13,7 +13,10 @@
 #include <unordered_set>
 #include <utility>
 
+#include "core/json_limits.h"
+#include "cvdeploy/error.h"
 #include "server/http_error.h"
+#include "server/json_excerpt.h"
 
 namespace cvdeploy::server::kserve {
 namespace {
@@ -68,13 +71,8 @@ std::string ShapeString(const std::vector<int64_t>& shape) {
   return text + "]";
 }
 
-// A JSON value for an error message: serialized, cut to a readable length.
-std::string Excerpt(const json& value) {
-  constexpr size_t kMaxLength = 40;
-  std::string text = value.dump(-1, ' ', false, json::error_handler_t::replace);
-  if (text.size() > kMaxLength) text = text.substr(0, kMaxLength) + "...";
-  return text;
-}
+// A JSON value for an error message: a short prefix, built without recursion.
+std::string Excerpt(const json& value) { return JsonExcerpt(value); }
 
 // product(shape), or nullopt when it does not fit in size_t. Dimensions are non-negative.
 std::optional<size_t> ElementCount(const std::vector<int64_t>& shape) {
@@ -289,16 +287,20 @@ void DecodeJsonData(const json& data, size_t count, Tensor& tensor) {
   BadRequest("input '" + tensor.name + "': BYTES tensors are not supported");
 }
 
+// The JSON part of a request. Bounded nesting (core::ParseJsonBounded) before any tree exists;
+// invalid JSON, including numbers out of range such as 1e400, is a 400.
 json ParseJsonPart(std::string_view text) {
   try {
-    return json::parse(text.data(), text.data() + text.size());
-  } catch (const json::parse_error& error) {
-    // what() starts with "[json.exception.parse_error.101] "; the rest is the useful part.
-    std::string_view reason = error.what();
-    if (const size_t end = reason.find("] "); end != std::string_view::npos) {
-      reason.remove_prefix(end + 2);
+    return core::ParseJsonBounded(text, "request body");
+  } catch (const Error& error) {
+    // Drop nlohmann's "[json.exception.parse_error.101] " tag; the rest is the useful part.
+    std::string reason = error.what();
+    if (const size_t tag = reason.find("[json.exception."); tag != std::string::npos) {
+      if (const size_t end = reason.find("] ", tag); end != std::string::npos) {
+        reason.erase(tag, end + 2 - tag);
+      }
     }
-    BadRequest("request body is not valid JSON: " + std::string(reason));
+    BadRequest(reason);
   }
 }
 
@@ -485,13 +487,17 @@ void AppendIntegers(std::string& out, const Tensor& tensor) {
                     [](std::string& o, T element, size_t) { AppendNumber(o, element); });
 }
 
+// JSON numbers cannot be NaN or infinite; such elements are written as the strings "NaN",
+// "Infinity" and "-Infinity" (the spellings of JavaScript and Python's json module), so the
+// document stays valid JSON and the client can still tell the three apart.
 template <typename T>
-void CheckFinite(const Tensor& tensor, T element, size_t index) {
-  if (!std::isfinite(element)) {
-    throw HttpError(500, "output '" + tensor.name + "': element " + std::to_string(index) + " is " +
-                             (std::isnan(element) ? "NaN" : "infinite") +
-                             ", which JSON cannot represent; request the output as binary data "
-                             "(parameters.binary_data: true)");
+void AppendFloat(std::string& out, T value) {
+  if (std::isnan(value)) {
+    out += "\"NaN\"";
+  } else if (std::isinf(value)) {
+    out += value > 0 ? "\"Infinity\"" : "\"-Infinity\"";
+  } else {
+    AppendNumber(out, value);
   }
 }
 
@@ -521,23 +527,17 @@ void AppendJsonData(std::string& out, const Tensor& tensor) {
     case DataType::kFp16:
       // A half is exactly a float; the shortest float form parses back to that float and so
       // converts back to the same half.
-      AppendElements<uint16_t>(out, tensor, [&tensor](std::string& o, uint16_t bits, size_t i) {
-        const float element = HalfBitsToFloat(bits);
-        CheckFinite(tensor, element, i);
-        AppendNumber(o, element);
+      AppendElements<uint16_t>(out, tensor, [](std::string& o, uint16_t bits, size_t) {
+        AppendFloat(o, HalfBitsToFloat(bits));
       });
       return;
     case DataType::kFp32:
-      AppendElements<float>(out, tensor, [&tensor](std::string& o, float element, size_t i) {
-        CheckFinite(tensor, element, i);
-        AppendNumber(o, element);
-      });
+      AppendElements<float>(out, tensor,
+                            [](std::string& o, float element, size_t) { AppendFloat(o, element); });
       return;
     case DataType::kFp64:
-      AppendElements<double>(out, tensor, [&tensor](std::string& o, double element, size_t i) {
-        CheckFinite(tensor, element, i);
-        AppendNumber(o, element);
-      });
+      AppendElements<double>(
+          out, tensor, [](std::string& o, double element, size_t) { AppendFloat(o, element); });
       return;
     case DataType::kBytes:
       break;
@@ -635,7 +635,8 @@ InferRequest ParseInferRequest(std::string_view body, std::optional<size_t> head
     json_length = *header_length;
   }
   const std::string_view binary = body.substr(json_length);
-  const json document = ParseJsonPart(body.substr(0, json_length));
+  // Not const: request-level parameters are moved out of it, never deep-copied.
+  json document = ParseJsonPart(body.substr(0, json_length));
   if (!document.is_object()) {
     BadRequest("request body must be a JSON object, got " + std::string(document.type_name()));
   }
@@ -647,7 +648,6 @@ InferRequest ParseInferRequest(std::string_view body, std::optional<size_t> head
   }
   if (const auto parameters = document.find("parameters"); parameters != document.end()) {
     if (!parameters->is_object()) BadRequest("\"parameters\" must be an object");
-    request.parameters = *parameters;
     if (const auto binary_output = parameters->find("binary_data_output");
         binary_output != parameters->end()) {
       if (!binary_output->is_boolean()) {
@@ -655,6 +655,7 @@ InferRequest ParseInferRequest(std::string_view body, std::optional<size_t> head
       }
       request.binary_output = binary_output->get<bool>();
     }
+    request.parameters = std::move(*parameters);
   }
 
   const auto inputs = document.find("inputs");

@@ -84,7 +84,9 @@ size_t ParseHeaderLength(std::string_view value);
 // Inference-Header-Content-Length (nullopt: the whole body is JSON); the bytes after the
 // header are the binary section.
 // Validates, throwing HttpError 400 with a one-line reason naming the field or tensor:
-//  - header_length <= body size; the JSON part parses to an object;
+//  - header_length <= body size; the JSON part nests at most core::kMaxJsonDepth (64) levels,
+//    checked by a flat scan before it is parsed ("request body: JSON nested deeper than 64
+//    levels"), and parses to an object (numbers out of range such as 1e400 are invalid JSON);
 //  - "id" is a string if present; "parameters" an object if present, its
 //    "binary_data_output" a bool if present;
 //  - "inputs" is a non-empty array; each input an object with a string "name" (unique), a
@@ -131,9 +133,8 @@ struct EncodedBody {
 // get parameters.binary_data_size and their bytes appended after the JSON in output order;
 // then header_length is the JSON length and content_type application/octet-stream,
 // otherwise header_length is nullopt and content_type application/json.
-// JSON cannot represent NaN or infinity: a non-binary floating output containing one throws
-// HttpError 500 naming the output and element and pointing at binary output; the codec does
-// not silently switch the output to binary, since a JSON-only client could not read it.
+// JSON numbers cannot be NaN or infinite: in a non-binary floating output such an element is
+// the string "NaN", "Infinity" or "-Infinity" (binary output carries the IEEE bits as they are).
 // A tensor whose byte count does not match its shape, or a BYTES output, is a caller bug:
 // std::invalid_argument.
 EncodedBody EncodeInferResponse(const InferResponse& response);

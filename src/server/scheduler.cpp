@@ -6,6 +6,7 @@
 #include "cvdeploy/annotate.h"
 #include "cvdeploy/error.h"
 #include "cvdeploy/image.h"
+#include "server/http_error.h"
 
 namespace cvdeploy::server {
 namespace {
@@ -29,25 +30,23 @@ bool Compatible(const Job& a, const Job& b) {
   return std::equal(ta.begin() + 1, ta.end(), tb.begin() + 1, tb.end());
 }
 
-// Maps a core error to the HTTP status of a request that caused it.
-int StatusOf(const Error& e) {
-  switch (e.code()) {
-    case ErrorCode::kInvalidArgument:
-      return 400;
-    case ErrorCode::kBadInput:
-      return 422;
-    case ErrorCode::kRuntime:
-    default:
-      return 500;
-  }
+// Answers `job`. Its callback is taken out first, so that the safety net in Execute never
+// answers a job twice.
+void Finish(Job& job, JobResult result) {
+  auto done = std::move(job.done);
+  job.done = nullptr;
+  if (done) done(std::move(result));
 }
 
 void Fail(Job& job, int status, const std::string& message) {
   JobResult r;
   r.status = status;
   r.error = message;
-  job.done(std::move(r));
+  Finish(job, std::move(r));
 }
+
+// Running out of memory is the server's momentary state, not the request's fault: 503, retry.
+constexpr char kOutOfMemory[] = "out of memory while running the request; retry later";
 
 }  // namespace
 
@@ -147,10 +146,26 @@ void Scheduler::Execute(std::vector<Job>& batch) {
     }
   }
   if (live.empty()) return;
-  if (std::holds_alternative<ImageWork>(live.front().work)) {
-    ExecuteImages(live);
-  } else {
-    ExecuteTensors(live);
+  try {
+    if (std::holds_alternative<ImageWork>(live.front().work)) {
+      ExecuteImages(live);
+    } else {
+      ExecuteTensors(live);
+    }
+  } catch (...) {
+    // Whatever escaped (out of memory splitting a batch's outputs, ...): the jobs not answered
+    // yet are answered now, and the worker thread goes on.
+    bool out_of_memory = false;
+    try {
+      throw;
+    } catch (const std::bad_alloc&) {
+      out_of_memory = true;
+    } catch (...) {
+    }
+    for (auto& job : live) {
+      Fail(job, out_of_memory ? 503 : 500,
+           out_of_memory ? kOutOfMemory : "internal error while running the request");
+    }
   }
 }
 
@@ -186,6 +201,8 @@ void Scheduler::ExecuteImages(std::vector<Job>& batch) {
       decode_ms.push_back(us / 1000);
     } catch (const Error& e) {
       Fail(job, 422, e.what());
+    } catch (const std::bad_alloc&) {
+      Fail(job, 503, kOutOfMemory);
     } catch (const std::exception& e) {
       Fail(job, 500, std::string("decoding failed: ") + e.what());
     }
@@ -196,7 +213,10 @@ void Scheduler::ExecuteImages(std::vector<Job>& batch) {
   try {
     results = predictor_->PredictBatch(images, options);
   } catch (const Error& e) {
-    for (Job* j : jobs) Fail(*j, StatusOf(e) == 422 ? 400 : StatusOf(e), e.what());
+    for (Job* j : jobs) Fail(*j, HttpStatusOf(e) == 422 ? 400 : HttpStatusOf(e), e.what());
+    return;
+  } catch (const std::bad_alloc&) {
+    for (Job* j : jobs) Fail(*j, 503, kOutOfMemory);
     return;
   } catch (const std::exception& e) {
     for (Job* j : jobs) Fail(*j, 500, std::string("inference failed: ") + e.what());
@@ -225,6 +245,9 @@ void Scheduler::ExecuteImages(std::vector<Job>& batch) {
         std::vector<uint8_t> jpeg;
         cv::imencode(".jpg", images[i], jpeg, {cv::IMWRITE_JPEG_QUALITY, 90});
         out.annotated_jpeg.assign(jpeg.begin(), jpeg.end());
+      } catch (const std::bad_alloc&) {
+        Fail(*jobs[i], 503, kOutOfMemory);
+        continue;
       } catch (const std::exception& e) {
         Fail(*jobs[i], 500, std::string("annotation failed: ") + e.what());
         continue;
@@ -232,7 +255,7 @@ void Scheduler::ExecuteImages(std::vector<Job>& batch) {
     }
     w.bytes.clear();
     out.result = std::move(r);
-    jobs[i]->done(std::move(out));
+    Finish(*jobs[i], std::move(out));
   }
 }
 
@@ -258,7 +281,10 @@ void Scheduler::ExecuteTensors(std::vector<Job>& batch) {
       outputs = predictor_->Infer(data.data(), shape);
     }
   } catch (const Error& e) {
-    for (auto& j : batch) Fail(j, StatusOf(e) == 422 ? 400 : StatusOf(e), e.what());
+    for (auto& j : batch) Fail(j, HttpStatusOf(e) == 422 ? 400 : HttpStatusOf(e), e.what());
+    return;
+  } catch (const std::bad_alloc&) {
+    for (auto& j : batch) Fail(j, 503, kOutOfMemory);
     return;
   } catch (const std::exception& e) {
     for (auto& j : batch) Fail(j, 500, std::string("inference failed: ") + e.what());
@@ -274,7 +300,7 @@ void Scheduler::ExecuteTensors(std::vector<Job>& batch) {
     JobResult out;
     out.batch_size = static_cast<int>(total);
     out.outputs = std::move(outputs);
-    batch[0].done(std::move(out));
+    Finish(batch[0], std::move(out));
     return;
   }
   // Split every output along its batch axis.
@@ -297,7 +323,7 @@ void Scheduler::ExecuteTensors(std::vector<Job>& batch) {
       out.outputs.push_back(std::move(part));
     }
     offset += b;
-    job.done(std::move(out));
+    Finish(job, std::move(out));
   }
 }
 

@@ -50,7 +50,8 @@ struct JobResult {
 struct Job {
   std::variant<ImageWork, TensorWork> work;
   Clock::time_point enqueued, deadline;
-  // Called exactly once, on a worker thread (or by Stop for a job never run).
+  // Called exactly once, on a worker thread (or by Stop for a job never run), with status 503
+  // when the server ran out of memory running it.
   std::function<void(JobResult)> done;
 };
 

@@ -69,6 +69,16 @@ int RunServer(const ServerOptions& options) {
   auto& http_requests =
       registry.GetCounter("cvdeploy_http_requests_total", "HTTP requests answered, all routes", {});
   auto access = AccessLogger(options.access_log);
+  const std::string refused_help =
+      "Connections refused at accept: over --max-connections (reason=\"total\") or over "
+      "--max-connections-per-client (reason=\"per_client\")";
+  auto& refused_total = registry.GetCounter("cvdeploy_http_connections_refused_total", refused_help,
+                                            {{"reason", "total"}});
+  auto& refused_per_client = registry.GetCounter("cvdeploy_http_connections_refused_total",
+                                                 refused_help, {{"reason", "per_client"}});
+  auto on_refused = [&](std::string_view reason) {
+    (reason == "per_client" ? refused_per_client : refused_total).Inc();
+  };
 
   ModelRepository repository(options.repository, registry, Log);
   boost::asio::io_context io;
@@ -85,7 +95,7 @@ int RunServer(const ServerOptions& options) {
   try {
     main = HttpListener::Create(
         io, options.host, options.port, options.limits,
-        [&api](HttpRequest& r, Respond respond) { api.Handle(r, std::move(respond)); }, observer);
+        [&api](HttpRequest& r, Respond respond) { api.Handle(r, respond); }, observer, on_refused);
     if (!api_options.serve_metrics) {
       metrics = HttpListener::Create(
           io, options.host, *options.metrics_port, options.limits,
@@ -97,7 +107,7 @@ int RunServer(const ServerOptions& options) {
             res.body = registry.Render();
             respond(std::move(res));
           },
-          observer);
+          observer, on_refused);
     }
   } catch (const HttpError& e) {
     throw InvalidArgument(e.what());
@@ -120,7 +130,20 @@ int RunServer(const ServerOptions& options) {
   auto keep_running = boost::asio::make_work_guard(io);
   std::vector<std::thread> io_threads;
   for (int i = 0; i < std::max(1, options.io_threads); ++i) {
-    io_threads.emplace_back([&io] { io.run(); });
+    io_threads.emplace_back([&io] {
+      // An exception out of a completion handler (out of memory while Beast reads a body) ends
+      // only the connection it came from, whose handler state unwinds; the thread serves on.
+      for (;;) {
+        try {
+          io.run();
+          return;
+        } catch (const std::exception& e) {
+          Log("warning", std::string("I/O thread: ") + e.what() + "; a connection was dropped");
+        } catch (...) {
+          Log("warning", "I/O thread: unknown exception; a connection was dropped");
+        }
+      }
+    });
   }
   int exit_code = 0;
   bool reported_ready = false;

@@ -7,8 +7,10 @@
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <map>
 #include <optional>
 #include <random>
+#include <string_view>
 
 #include "server/http_error.h"
 
@@ -49,6 +51,67 @@ bool UsableRequestId(std::string_view id) {
   return true;
 }
 
+// A refusal of a request's framing (RFC 9112 section 6): the status and reason.
+struct FramingError {
+  int status;
+  std::string message;
+};
+
+// The comma-separated elements of every `field` line, trimmed and lower-cased (parameters
+// after ';' kept); empty elements are dropped as the list syntax allows.
+std::vector<std::string> ListValues(const http::fields& fields, http::field field) {
+  std::vector<std::string> out;
+  for (const auto& f : fields) {
+    if (f.name() != field) continue;
+    const std::string_view value(f.value().data(), f.value().size());
+    size_t start = 0;
+    while (start <= value.size()) {
+      const size_t comma = std::min(value.find(',', start), value.size());
+      std::string item(value.substr(start, comma - start));
+      for (char& c : item) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      const size_t first = item.find_first_not_of(" \t");
+      const size_t last = item.find_last_not_of(" \t");
+      if (first != std::string::npos) out.push_back(item.substr(first, last - first + 1));
+      start = comma + 1;
+    }
+  }
+  return out;
+}
+
+// Checks how the request's body is delimited before it is read. Beast treats a
+// Transfer-Encoding whose final coding is not chunked as "no body", which would let the body
+// be read as a second request (request smuggling), and accepts Content-Length after such a
+// Transfer-Encoding; both are refused here, and the connection is closed after the answer.
+std::optional<FramingError> CheckFraming(const http::request_parser<http::string_body>& parser) {
+  const auto& req = parser.get();
+  const std::vector<std::string> codings = ListValues(req, http::field::transfer_encoding);
+  const bool has_te = req.find(http::field::transfer_encoding) != req.end();
+  if (has_te && req.version() < 11) {
+    return FramingError{400, "Transfer-Encoding in an HTTP/1.0 request"};
+  }
+  if (has_te && req.find(http::field::content_length) != req.end()) {
+    return FramingError{400, "both Content-Length and Transfer-Encoding"};
+  }
+  const std::vector<std::string> lengths = ListValues(req, http::field::content_length);
+  for (const std::string& length : lengths) {
+    if (length != lengths.front()) return FramingError{400, "conflicting Content-Length values"};
+  }
+  if (!has_te) return std::nullopt;
+  std::string list;
+  for (const std::string& coding : codings) list += (list.empty() ? "" : ", ") + coding;
+  list = "Transfer-Encoding '" + list.substr(0, 64) + "'";
+  if (codings.empty() || codings.back() != "chunked") {
+    return FramingError{400, list + ": the final coding must be chunked"};
+  }
+  if (std::count(codings.begin(), codings.end(), "chunked") > 1) {
+    return FramingError{400, list + ": chunked is applied more than once"};
+  }
+  if (codings.size() > 1) {
+    return FramingError{501, list + ": only chunked is supported"};
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 struct HttpListener::State {
@@ -60,30 +123,45 @@ struct HttpListener::State {
   ExchangeObserver observer;
   std::atomic<size_t> active{0}, busy{0};
   std::atomic<bool> shutting_down{false};
+  std::function<void(std::string_view reason)> on_refused;
   std::mutex mu;
   std::vector<std::weak_ptr<ConnectionBase>> connections;  // pruned on accept
+  std::mutex clients_mu;
+  std::map<std::string, size_t> per_client;  // open connections by remote address
 };
 
 namespace {
+
+// Gives back the per-client slot a connection from `client` held ("" : none).
+void ReleaseClient(HttpListener::State& state, const std::string& client) noexcept {
+  if (client.empty()) return;
+  std::lock_guard<std::mutex> lock(state.clients_mu);
+  auto it = state.per_client.find(client);
+  if (it != state.per_client.end() && --it->second == 0) state.per_client.erase(it);
+}
 
 // One client connection. Runs on its own strand; every member is touched only there.
 template <class Stream>
 class Connection : public ConnectionBase, public std::enable_shared_from_this<Connection<Stream>> {
  public:
-  Connection(Stream stream, std::shared_ptr<HttpListener::State> state)
-      : stream_(std::move(stream)), state_(std::move(state)) {
+  // `client`: the remote address this connection counts against in State::per_client
+  // (empty: not counted).
+  Connection(Stream stream, std::shared_ptr<HttpListener::State> state, std::string client)
+      : stream_(std::move(stream)), state_(std::move(state)), client_(std::move(client)) {
     ++state_->active;
   }
   ~Connection() override {
     if (busy_) --state_->busy;
     --state_->active;
+    ReleaseClient(*state_, client_);
   }
 
-  void Run(bool reject) {
-    if (reject) {
+  // `refusal`: empty to serve the connection, else the reason it is answered 503 and closed
+  // without reading a request.
+  void Run(const std::string& refusal) {
+    if (!refusal.empty()) {
       keep_alive_ = false;
-      Write(JsonError(503, "too many connections (limit " +
-                               std::to_string(state_->limits.max_connections) + ")"));
+      Write(JsonError(503, refusal));
       return;
     }
     ReadRequest();
@@ -116,21 +194,29 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
     parser_->body_limit(state_->limits.max_body_bytes);
     parser_->header_limit(static_cast<std::uint32_t>(state_->limits.max_header_bytes));
     bytes_in_ = 0;
-    // Waiting for a new request is bounded by the idle timeout; once its first byte is
-    // here, the whole request must arrive within the read timeout.
-    stream_.expires_after(buffer_.size() ? state_->limits.read_timeout
-                                         : state_->limits.idle_timeout);
-    http::async_read_some(stream_, buffer_, *parser_,
-                          beast::bind_front_handler(&Self::OnFirstBytes, this->shared_from_this()));
+    // Bytes of a pipelined request already here: it has started.
+    if (buffer_.size() > 0) return StartRequest();
+    // Waiting for a new request is bounded by the idle timeout. The first byte is read on its
+    // own (Beast's parser reports nothing until the whole header is there), so that the read
+    // timeout can start with it.
+    stream_.expires_after(state_->limits.idle_timeout);
+    stream_.async_read_some(
+        buffer_.prepare(kFirstReadBytes),
+        beast::bind_front_handler(&Self::OnFirstBytes, this->shared_from_this()));
   }
 
   void OnFirstBytes(beast::error_code ec, size_t n) {
     if (ec) return OnReadError(ec);
-    bytes_in_ += n;
+    buffer_.commit(n);
+    StartRequest();
+  }
+
+  // From a request's first byte, the whole of it (header and body) must arrive within the
+  // read timeout.
+  void StartRequest() {
     started_ = Clock::now();
     SetBusy(true);
     stream_.expires_after(state_->limits.read_timeout);
-    if (parser_->is_header_done()) return OnHeader({}, 0);
     http::async_read_header(stream_, buffer_, *parser_,
                             beast::bind_front_handler(&Self::OnHeader, this->shared_from_this()));
   }
@@ -138,6 +224,12 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
   void OnHeader(beast::error_code ec, size_t n) {
     if (ec) return OnReadError(ec);
     bytes_in_ += n;
+    if (auto framing = CheckFraming(*parser_)) {
+      // The body's extent is unknown: nothing after this header can be trusted as a request.
+      keep_alive_ = false;
+      version_ = parser_->get().version();
+      return Write(JsonError(framing->status, framing->message));
+    }
     auto& req = parser_->get();
     if (!parser_->is_done() && beast::iequals(req[http::field::expect], "100-continue")) {
       auto cont = std::make_shared<http::response<http::empty_body>>(http::status::continue_,
@@ -199,21 +291,33 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
     auto id = request_.Header("x-request-id");
     request_.request_id = id && UsableRequestId(*id) ? std::string(*id) : NewRequestId();
 
-    if (!ParseTarget(request_.target, &request_.path, &request_.query)) {
-      return Write(JsonError(400, "malformed request target"));
+    auto target = ParseRequestTarget(request_.target);
+    if (!target) return Write(JsonError(400, "malformed request target"));
+    if (target->form == RequestTarget::Form::kAsterisk) return AnswerAsterisk();
+    if (target->form == RequestTarget::Form::kAbsolute) {
+      // RFC 9112 3.2.2: the target's authority replaces the Host field.
+      request_.headers["host"] = target->authority;
     }
-    auto answered = std::make_shared<std::atomic<bool>>(false);
-    Respond respond = [self = this->shared_from_this(), answered](HttpResponse response) {
-      if (answered->exchange(true)) return;  // a handler bug must not write twice
+    request_.path = std::move(target->path);
+    request_.query = std::move(target->query);
+    Respond respond([self = this->shared_from_this()](HttpResponse response) {
       asio::post(self->stream_.get_executor(), [self, response = std::move(response)]() mutable {
         self->Write(std::move(response));
       });
-    };
-    try {
-      state_->handler(request_, respond);
-    } catch (const std::exception& e) {
-      respond(JsonError(500, std::string("internal error: ") + e.what()));
+    });
+    Dispatch(state_->handler, request_, respond);
+  }
+
+  // "OPTIONS *" asks about the server as a whole; any other method with "*" is malformed.
+  void AnswerAsterisk() {
+    if (request_.method != "OPTIONS") {
+      return Write(JsonError(400, "request target '*' is only valid with OPTIONS"));
     }
+    HttpResponse r;
+    r.status = 204;
+    r.content_type.clear();
+    r.headers.emplace_back("Allow", "GET, POST");
+    Write(std::move(r));
   }
 
   void Write(HttpResponse response) {
@@ -221,7 +325,9 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
     auto res = std::make_shared<http::response<http::string_body>>(
         static_cast<http::status>(response_.status), version_ ? version_ : 11);
     res->set(http::field::server, "cvdeploy");
-    res->set(http::field::content_type, response_.content_type);
+    if (!response_.content_type.empty()) {
+      res->set(http::field::content_type, response_.content_type);
+    }
     if (!request_.request_id.empty()) res->set("X-Request-Id", request_.request_id);
     for (const auto& [name, value] : response_.headers) res->set(name, value);
     // A HEAD answer carries the headers only (a body would corrupt the next response).
@@ -292,8 +398,11 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
     });
   }
 
+  static constexpr size_t kFirstReadBytes = 4096;
+
   Stream stream_;
   std::shared_ptr<HttpListener::State> state_;
+  const std::string client_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   HttpRequest request_;
@@ -304,16 +413,25 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
   size_t bytes_in_ = 0, bytes_out_ = 0;
 };
 
+// The peer's address without the port ("" when the socket no longer has one).
+std::string RemoteAddress(const tcp::socket& socket) {
+  beast::error_code ec;
+  const auto endpoint = socket.remote_endpoint(ec);
+  return ec ? std::string() : endpoint.address().to_string();
+}
+
 }  // namespace
 
 std::shared_ptr<HttpListener> HttpListener::Create(asio::io_context& io, const std::string& host,
                                                    int port, const TransportLimits& limits,
-                                                   Handler handler, ExchangeObserver observer) {
+                                                   Handler handler, ExchangeObserver observer,
+                                                   RefusalObserver on_refused) {
   auto listener = std::shared_ptr<HttpListener>(new HttpListener());
   auto state = std::make_shared<State>(io);
   state->limits = limits;
   state->handler = std::move(handler);
   state->observer = std::move(observer);
+  state->on_refused = std::move(on_refused);
   const std::string where = host + ":" + std::to_string(port);
   try {
     tcp::resolver resolver(io);
@@ -340,6 +458,56 @@ size_t HttpListener::BusyConnections() const { return state_->busy.load(); }
 
 void HttpListener::Start() { Accept(); }
 
+namespace {
+
+// Counts a new connection against the limits and starts it (or its 503 refusal).
+void ServeConnection(const std::shared_ptr<HttpListener::State>& state, tcp::socket socket) {
+  beast::error_code nodelay_ec;
+  socket.set_option(tcp::no_delay(true), nodelay_ec);
+  std::string refusal, reason, client = RemoteAddress(socket);
+  if (state->active.load() >= state->limits.max_connections) {
+    reason = "total";
+    refusal = "too many connections (limit " + std::to_string(state->limits.max_connections) + ")";
+  } else if (!client.empty()) {
+    std::lock_guard<std::mutex> lock(state->clients_mu);
+    size_t& open = state->per_client[client];
+    if (open >= state->limits.max_connections_per_client) {
+      reason = "per_client";
+      refusal = "too many connections from " + client + " (limit " +
+                std::to_string(state->limits.max_connections_per_client) + " per client)";
+      if (open == 0) state->per_client.erase(client);
+    } else {
+      ++open;
+    }
+  }
+  if (!refusal.empty()) {
+    client.clear();  // a refused connection does not count against its client
+    if (state->on_refused) {
+      try {
+        state->on_refused(reason);
+      } catch (...) {
+        // Counting must never take the listener down.
+      }
+    }
+  }
+  std::shared_ptr<Connection<beast::tcp_stream>> connection;
+  try {
+    connection = std::make_shared<Connection<beast::tcp_stream>>(
+        beast::tcp_stream(std::move(socket)), state, client);
+  } catch (...) {
+    ReleaseClient(*state, client);  // from here on, the connection's destructor does it
+    throw;
+  }
+  {
+    std::lock_guard<std::mutex> lock(state->mu);
+    std::erase_if(state->connections, [](const auto& w) { return w.expired(); });
+    state->connections.push_back(connection);
+  }
+  connection->Run(refusal);
+}
+
+}  // namespace
+
 void HttpListener::Accept() {
   auto state = state_;
   state->acceptor.async_accept(
@@ -354,17 +522,12 @@ void HttpListener::Accept() {
           timer->async_wait([self, timer](beast::error_code) { self->Accept(); });
           return;
         }
-        beast::error_code nodelay_ec;
-        socket.set_option(tcp::no_delay(true), nodelay_ec);
-        const bool reject = state->active.load() >= state->limits.max_connections;
-        auto connection = std::make_shared<Connection<beast::tcp_stream>>(
-            beast::tcp_stream(std::move(socket)), state);
-        {
-          std::lock_guard<std::mutex> lock(state->mu);
-          std::erase_if(state->connections, [](const auto& w) { return w.expired(); });
-          state->connections.push_back(connection);
+        try {
+          ServeConnection(state, std::move(socket));
+        } catch (...) {
+          // Out of memory setting the connection up: this one is dropped (its socket closes
+          // as it unwinds), the listener goes on accepting.
         }
-        connection->Run(reject);
         self->Accept();
       });
 }

@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 // HTTP/1.1 transport on Boost.Beast: asynchronous accept, read and write; keep-alive;
 // pipelined requests answered one at a time in order (the next request is read only after
-// the previous response is written). Handlers run on I/O threads only long enough to hand
-// work off: they answer through a Respond callback from any thread.
+// the previous response is written). Request framing follows RFC 9112: a Transfer-Encoding
+// other than a final, single chunked is refused (400, or 501 for codings such as gzip) and
+// the connection closed; absolute-form targets are accepted; "OPTIONS *" is answered 204. Handlers
+// run on I/O threads only long enough to hand work off: they answer through a Respond callback from
+// any thread.
 //
 // The connection logic is a template over the stream type so that TLS (asio::ssl over the
 // same tcp_stream) is one more instantiation, not a change to handlers.
@@ -14,6 +17,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
@@ -25,9 +29,13 @@ namespace cvdeploy::server {
 struct TransportLimits {
   size_t max_body_bytes = 32u << 20;              // larger bodies: 413 before they are read
   size_t max_header_bytes = 16u << 10;            // request line + headers; larger: 431
-  std::chrono::milliseconds read_timeout{30000};  // a whole request, from its first byte
+  std::chrono::milliseconds read_timeout{30000};  // a whole request, header included, from
+                                                  // its first byte
   std::chrono::milliseconds idle_timeout{60000};  // keep-alive wait for the next request
   size_t max_connections = 1024;                  // more: 503 and close
+  // Open connections from one remote address (port ignored); more: 503 and close, so that one
+  // client cannot take every connection.
+  size_t max_connections_per_client = 64;
 };
 
 // One completed exchange, for the access log and request metrics.
@@ -39,6 +47,8 @@ struct Exchange {
   size_t bytes_in = 0, bytes_out = 0;
 };
 using ExchangeObserver = std::function<void(const Exchange&)>;
+// Told of each connection refused at accept; reason "total" (max_connections) or "per_client".
+using RefusalObserver = std::function<void(std::string_view reason)>;
 
 // Accepts on one address and serves `handler`. Thread safety: Start/BeginShutdown/
 // ActiveConnections/BusyConnections may be called from any thread.
@@ -47,7 +57,8 @@ class HttpListener : public std::enable_shared_from_this<HttpListener> {
   // Throws HttpError(500) naming the address when it cannot bind.
   static std::shared_ptr<HttpListener> Create(boost::asio::io_context& io, const std::string& host,
                                               int port, const TransportLimits& limits,
-                                              Handler handler, ExchangeObserver observer);
+                                              Handler handler, ExchangeObserver observer,
+                                              RefusalObserver on_refused = {});
   ~HttpListener();
   int port() const { return port_; }  // the bound port (resolves port 0)
   void Start();
