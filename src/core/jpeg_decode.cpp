@@ -33,24 +33,33 @@ uint32_t Read32(const uint8_t* p, bool little) {
                 : ((static_cast<uint32_t>(p[0]) << 24) | (p[1] << 16) | (p[2] << 8) | p[3]);
 }
 
-// Orientation from a TIFF structure (the body of an Exif APP1 segment after "Exif\0\0").
+}  // namespace
+
+// Every offset and count below comes from the file, so each is widened to uint64_t before
+// any addition and compared against the bytes that remain: no sum can wrap (a 32-bit
+// "ifd + 2 > n" wrapped for ifd 0xFFFFFFFE and read 4 GB past the buffer).
 int TiffOrientation(const uint8_t* t, size_t n) {
-  if (n < 8) return 1;
+  if (t == nullptr || n < 8) return 1;
   const bool little = t[0] == 'I' && t[1] == 'I';
   if (!little && !(t[0] == 'M' && t[1] == 'M')) return 1;
-  const uint32_t ifd = Read32(t + 4, little);
-  if (ifd + 2 > n) return 1;
-  const uint16_t entries = Read16(t + ifd, little);
-  for (uint32_t i = 0; i < entries; ++i) {
-    const size_t e = ifd + 2 + 12 * static_cast<size_t>(i);
-    if (e + 12 > n) return 1;
+  if (Read16(t + 2, little) != 42) return 1;  // TIFF magic
+  const uint64_t size = n;
+  const uint64_t ifd = Read32(t + 4, little);
+  if (ifd > size || size - ifd < 2) return 1;  // no room for the entry count
+  const uint64_t entries = Read16(t + ifd, little);
+  const uint64_t table = ifd + 2;  // <= size, checked above
+  for (uint64_t i = 0; i < entries; ++i) {
+    const uint64_t e = table + 12 * i;        // at most 2^32 + 2 + 12 * 65535: no wrap
+    if (e > size || size - e < 12) return 1;  // entry table truncated
     if (Read16(t + e, little) == 0x0112) {
-      const int v = Read16(t + e + 8, little);
+      const int v = Read16(t + e + 8, little);  // SHORT value, left-justified in 4 bytes
       return v >= 1 && v <= 8 ? v : 1;
     }
   }
   return 1;
 }
+
+namespace {
 
 // The decode proper. No C++ object with a destructor may live in this frame: a libjpeg
 // error longjmps back to the setjmp below.
@@ -90,16 +99,19 @@ bool Decode(const uint8_t* data, size_t size, int denom, cv::Mat* out) {
 }  // namespace
 
 int JpegExifOrientation(const uint8_t* data, size_t size) {
-  size_t i = 2;  // after SOI
+  if (data == nullptr || size < 4 || data[0] != 0xFF || data[1] != 0xD8) return 1;
+  uint64_t i = 2;  // after SOI
   while (i + 4 <= size && data[i] == 0xFF) {
     const uint8_t marker = data[i + 1];
-    const size_t length = (static_cast<size_t>(data[i + 2]) << 8) | data[i + 3];
-    if (marker == 0xDA || length < 2) break;  // image data starts: no more metadata
-    if (marker == 0xE1 && i + 4 + length - 2 <= size && length >= 8 &&
-        std::memcmp(data + i + 4, "Exif\0\0", 6) == 0) {
-      return TiffOrientation(data + i + 10, length - 8);
+    const uint64_t length = (static_cast<uint64_t>(data[i + 2]) << 8) | data[i + 3];
+    if (marker == 0xDA || marker == 0xD9 || length < 2) break;  // no more metadata
+    const uint64_t body = i + 4;  // the segment's bytes after its length field
+    const uint64_t body_size = length - 2;
+    if (body_size > size - body) break;  // segment runs past the data
+    if (marker == 0xE1 && body_size >= 6 && std::memcmp(data + body, "Exif\0\0", 6) == 0) {
+      return TiffOrientation(data + body + 6, body_size - 6);
     }
-    i += 2 + length;
+    i = body + body_size;
   }
   return 1;
 }

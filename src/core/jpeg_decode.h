@@ -18,6 +18,13 @@ namespace cvdeploy::core {
 bool DecodeJpegBgr(const uint8_t* data, size_t size, int denom, cv::Mat* out);
 
 // EXIF orientation tag (1..8) of a JPEG's APP1 segment; 1 when absent or unreadable.
+// Safe on any bytes (the JPEG comes from a client): reads only inside [data, data + size),
+// every offset checked in 64-bit arithmetic; a malformed segment means "1", never a throw.
 int JpegExifOrientation(const uint8_t* data, size_t size);
+
+// Orientation (1..8) from a TIFF structure: the body of an Exif APP1 segment after
+// "Exif\0\0" (byte order mark, magic 42, IFD0 offset, IFD0 entries). 1 when the tag is
+// absent or any offset, count or entry lies outside [t, t + n). Same safety contract.
+int TiffOrientation(const uint8_t* t, size_t n);
 
 }  // namespace cvdeploy::core

@@ -11,6 +11,7 @@
 #include "core/file_util.h"
 #include "cvdeploy/image.h"
 #include "support/assets.h"
+#include "support/crafted_images.h"
 
 namespace cvdeploy {
 namespace {
@@ -123,6 +124,83 @@ TEST(JpegDecode, CorruptDataIsRefusedNotCrashed) {
   EXPECT_TRUE(out.empty());
   const uint8_t garbage[] = {0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x02, 0x12, 0x34};
   EXPECT_FALSE(core::DecodeJpegBgr(garbage, sizeof(garbage), 1, &out));
+}
+
+// --- Exif reader on hostile segments (issue 12, item 1) ---------------------------------
+// Each TIFF is copied into a buffer of exactly its size, so any read past it is a read past
+// a heap block (AddressSanitizer flags it; without ASan an IFD offset near 4 GB faults).
+
+int OrientationOfTiff(const std::vector<uint8_t>& tiff) {
+  const std::vector<uint8_t> exact(tiff);
+  return core::TiffOrientation(exact.data(), exact.size());
+}
+
+TEST(JpegExif, IfdOffsetsNear4GiBAreIgnoredInBothByteOrders) {
+  const std::vector<uint8_t> bus = testing::ReadBytes(Asset("images/bus.jpg"));
+  const cv::Mat plain = DecodeImage(bus, "bus.jpg");
+  for (const bool little : {true, false}) {
+    for (const uint32_t ifd : {0xFFFFFFFEu, 0xFFFFFFFFu, 0xFFFFFFF4u, 0x80000000u}) {
+      const std::string what = std::string(little ? "II" : "MM") + " ifd " + std::to_string(ifd);
+      const std::vector<uint8_t> tiff = testing::ExifTiff(little, ifd);
+      EXPECT_EQ(OrientationOfTiff(tiff), 1) << what;
+      const std::vector<uint8_t> crafted = testing::JpegWithExif(bus, tiff);
+      EXPECT_EQ(core::JpegExifOrientation(crafted.data(), crafted.size()), 1) << what;
+      // The crafted file decodes to exactly the original picture (the Exif is ignored).
+      ExpectIdentical(DecodeImage(crafted, "crafted.jpg"), plain, what);
+    }
+  }
+}
+
+TEST(JpegExif, ValidOrientationIsReadInBothByteOrders) {
+  for (const bool little : {true, false}) {
+    for (uint16_t v = 1; v <= 8; ++v) {
+      EXPECT_EQ(OrientationOfTiff(testing::ExifTiffWithOrientation(little, v)), v) << little;
+    }
+    EXPECT_EQ(OrientationOfTiff(testing::ExifTiffWithOrientation(little, 9)), 1);
+    EXPECT_EQ(OrientationOfTiff(testing::ExifTiffWithOrientation(little, 0)), 1);
+  }
+}
+
+TEST(JpegExif, TruncatedAndOverlongEntryTables) {
+  for (const bool little : {true, false}) {
+    const std::vector<uint8_t> good = testing::ExifTiffWithOrientation(little, 6);
+    // Every prefix: the Orientation entry ends at byte 22; shorter means "absent".
+    for (size_t n = 0; n <= good.size(); ++n) {
+      const std::vector<uint8_t> prefix(good.begin(), good.begin() + n);
+      EXPECT_EQ(OrientationOfTiff(prefix), n >= 22 ? 6 : 1) << little << " prefix " << n;
+    }
+    // An entry count of 65535 with one entry present: the table runs past the segment.
+    std::vector<uint8_t> many = testing::ExifTiff(little, 8, {0xFF, 0xFF});
+    many.resize(many.size() + 12, 0);  // one entry that is not Orientation
+    EXPECT_EQ(OrientationOfTiff(many), 1);
+    // IFD offset at the last byte, exactly at the end, and one past it.
+    const std::vector<uint8_t> base = testing::ExifTiff(little, 8, {0, 0});
+    for (uint32_t ifd : {9u, 10u, 11u}) {
+      EXPECT_EQ(OrientationOfTiff(testing::ExifTiff(little, ifd, {0, 0})), 1) << ifd;
+    }
+    EXPECT_EQ(OrientationOfTiff(base), 1);  // zero entries
+  }
+  // Not TIFF: wrong byte order mark or magic.
+  EXPECT_EQ(OrientationOfTiff({'I', 'M', 42, 0, 8, 0, 0, 0, 0, 0}), 1);
+  EXPECT_EQ(OrientationOfTiff({'I', 'I', 43, 0, 8, 0, 0, 0, 0, 0}), 1);
+  EXPECT_EQ(core::TiffOrientation(nullptr, 100), 1);
+}
+
+TEST(JpegExif, SegmentLengthsThatLieAreIgnored) {
+  const std::vector<uint8_t> tiff = testing::ExifTiffWithOrientation(true, 6);
+  std::vector<uint8_t> jpeg = testing::JpegWithExif({0xFF, 0xD8}, tiff);
+  ASSERT_EQ(core::JpegExifOrientation(jpeg.data(), jpeg.size()), 6);
+  // Every truncation of the segment: never a read past the end, "1" once it is cut.
+  for (size_t n = 0; n < jpeg.size(); ++n) {
+    const std::vector<uint8_t> cut(jpeg.begin(), jpeg.begin() + n);
+    EXPECT_EQ(core::JpegExifOrientation(cut.data(), cut.size()), 1) << n;
+  }
+  jpeg[4] = 0xFF;  // segment length 0xFF.. : longer than the data
+  EXPECT_EQ(core::JpegExifOrientation(jpeg.data(), jpeg.size()), 1);
+  jpeg[4] = 0;
+  jpeg[5] = 7;  // too short to hold "Exif\0\0"
+  EXPECT_EQ(core::JpegExifOrientation(jpeg.data(), jpeg.size()), 1);
+  EXPECT_EQ(core::JpegExifOrientation(nullptr, 0), 1);
 }
 
 }  // namespace
