@@ -4,8 +4,11 @@
 #include <csetjmp>
 #include <cstdio>  // jpeglib.h needs FILE
 #include <cstring>
+#include <string>
 
 #include <jpeglib.h>
+// jerror.h after jpeglib.h: the message codes (J_MESSAGE_CODE).
+#include <jerror.h>
 
 namespace cvdeploy::core {
 namespace {
@@ -13,14 +16,22 @@ namespace {
 struct ErrorManager {
   jpeg_error_mgr base;  // first member: libjpeg casts the pointer back
   std::jmp_buf jump;
+  char message[JMSG_LENGTH_MAX];  // the libjpeg message that ended the decode
 };
 
+// Any libjpeg error ends the decode: format its message, never print it (libjpeg's default
+// writes to stderr, which any client could then fill).
 [[noreturn]] void OnError(j_common_ptr info) {
-  std::longjmp(reinterpret_cast<ErrorManager*>(info->err)->jump, 1);
+  auto* errors = reinterpret_cast<ErrorManager*>(info->err);
+  (*info->err->format_message)(info, errors->message);
+  std::longjmp(errors->jump, 1);
 }
-// Counts warnings (corrupt or truncated data) without printing them.
-void Silent(j_common_ptr info, int level) {
-  if (level < 0) ++info->err->num_warnings;
+
+// Warnings (level -1) mean corrupt or missing data ("Premature end of JPEG file", "Corrupt
+// JPEG data: bad Huffman code", ...): libjpeg would go on and fill the rest with grey, so a
+// warning is an error here. Trace messages (level >= 0) are ignored.
+void OnMessage(j_common_ptr info, int level) {
+  if (level < 0) OnError(info);
 }
 void SilentOutput(j_common_ptr) {}
 
@@ -61,39 +72,57 @@ int TiffOrientation(const uint8_t* t, size_t n) {
 
 namespace {
 
-// The decode proper. No C++ object with a destructor may live in this frame: a libjpeg
-// error longjmps back to the setjmp below.
-bool Decode(const uint8_t* data, size_t size, int denom, cv::Mat* out) {
+enum class Outcome { kDecoded, kCmyk, kCorrupt };
+
+// The decode proper, into `out` (keep_pixels) or into one scratch row from libjpeg's pool,
+// only to check the data. No C++ object with a destructor may live in this frame: a libjpeg
+// error or warning longjmps back to the setjmp below. `errors` outlives the call.
+Outcome Decode(const uint8_t* data, size_t size, unsigned int denom, bool keep_pixels, cv::Mat* out,
+               ErrorManager* errors) {
   jpeg_decompress_struct info;
-  ErrorManager errors;
-  info.err = jpeg_std_error(&errors.base);
-  errors.base.error_exit = OnError;
-  errors.base.emit_message = Silent;
-  errors.base.output_message = SilentOutput;
+  info.err = jpeg_std_error(&errors->base);
+  errors->base.error_exit = OnError;
+  errors->base.emit_message = OnMessage;
+  errors->base.output_message = SilentOutput;
+  errors->message[0] = '\0';
   jpeg_create_decompress(&info);
-  if (setjmp(errors.jump)) {
+  if (setjmp(errors->jump)) {
     jpeg_destroy_decompress(&info);
-    return false;
+    return Outcome::kCorrupt;
   }
   jpeg_mem_src(&info, data, static_cast<unsigned long>(size));
   jpeg_read_header(&info, TRUE);
-  if (info.jpeg_color_space == JCS_CMYK || info.jpeg_color_space == JCS_YCCK) {
+  const bool cmyk = info.jpeg_color_space == JCS_CMYK || info.jpeg_color_space == JCS_YCCK;
+  if (cmyk && keep_pixels) {
     jpeg_destroy_decompress(&info);
-    return false;
+    return Outcome::kCmyk;
   }
   info.scale_num = 1;
-  info.scale_denom = static_cast<unsigned int>(denom);
-  info.out_color_space = JCS_EXT_BGR;
+  info.scale_denom = denom;
+  info.out_color_space = cmyk ? JCS_CMYK : JCS_EXT_BGR;
   jpeg_start_decompress(&info);
-  out->create(static_cast<int>(info.output_height), static_cast<int>(info.output_width), CV_8UC3);
-  while (info.output_scanline < info.output_height) {
-    JSAMPROW row = out->ptr<uint8_t>(static_cast<int>(info.output_scanline));
-    jpeg_read_scanlines(&info, &row, 1);
+  if (keep_pixels) {
+    out->create(static_cast<int>(info.output_height), static_cast<int>(info.output_width), CV_8UC3);
+    while (info.output_scanline < info.output_height) {
+      JSAMPROW row = out->ptr<uint8_t>(static_cast<int>(info.output_scanline));
+      jpeg_read_scanlines(&info, &row, 1);
+    }
+  } else {
+    JSAMPARRAY row = (*info.mem->alloc_sarray)(reinterpret_cast<j_common_ptr>(&info), JPOOL_IMAGE,
+                                               info.output_width * info.output_components, 1);
+    while (info.output_scanline < info.output_height) jpeg_read_scanlines(&info, row, 1);
   }
   jpeg_finish_decompress(&info);
-  const bool clean = errors.base.num_warnings == 0;
   jpeg_destroy_decompress(&info);
-  return clean;
+  return Outcome::kDecoded;
+}
+
+// libjpeg's text without its own "Corrupt JPEG data: " prefix (the caller adds one).
+std::string Reason(const char* message) {
+  static constexpr char kPrefix[] = "Corrupt JPEG data: ";
+  std::string text = message[0] != '\0' ? message : "libjpeg error";
+  if (text.rfind(kPrefix, 0) == 0) text.erase(0, sizeof(kPrefix) - 1);
+  return text;
 }
 
 }  // namespace
@@ -116,13 +145,32 @@ int JpegExifOrientation(const uint8_t* data, size_t size) {
   return 1;
 }
 
-bool DecodeJpegBgr(const uint8_t* data, size_t size, int denom, cv::Mat* out) {
-  if (denom != 1 && denom != 2 && denom != 4 && denom != 8) return false;
-  if (JpegExifOrientation(data, size) != 1) return false;  // OpenCV applies the rotation
-  cv::Mat image;
-  if (!Decode(data, size, denom, &image)) return false;
-  *out = image;
-  return true;
+JpegDecodeStatus DecodeJpegBgr(const uint8_t* data, size_t size, int denom, cv::Mat* out,
+                               std::string* reason) {
+  ErrorManager errors;
+  const bool scale_ok = denom == 1 || denom == 2 || denom == 4 || denom == 8;
+  // EXIF orientation other than "normal": OpenCV decodes, as it applies the rotation.
+  if (scale_ok && JpegExifOrientation(data, size) == 1) {
+    cv::Mat image;
+    const Outcome outcome =
+        Decode(data, size, static_cast<unsigned int>(denom), true, &image, &errors);
+    if (outcome == Outcome::kDecoded) {
+      *out = image;
+      return JpegDecodeStatus::kDecoded;
+    }
+    if (outcome == Outcome::kCorrupt) {
+      if (reason) *reason = Reason(errors.message);
+      return JpegDecodeStatus::kCorrupt;
+    }
+  }
+  // OpenCV will decode it with the same libjpeg, which prints its warnings to stderr and
+  // fills missing data with grey: check the data here first. At 1/8 scale the entropy
+  // decoding, where corruption shows, is still complete; only the IDCT is cheaper.
+  if (Decode(data, size, 8, false, nullptr, &errors) == Outcome::kCorrupt) {
+    if (reason) *reason = Reason(errors.message);
+    return JpegDecodeStatus::kCorrupt;
+  }
+  return JpegDecodeStatus::kUseOpenCv;
 }
 
 }  // namespace cvdeploy::core
