@@ -126,7 +126,13 @@ std::string Sha256Hex(const uint8_t* data, size_t size) {
 }
 
 void WriteFileAtomically(const std::string& path, const std::vector<uint8_t>& bytes) {
-  OutputFile out(path);
+  std::unique_ptr<OutputFile> opened;
+  try {
+    opened = std::make_unique<OutputFile>(path);
+  } catch (const Error& e) {
+    throw RuntimeError(e.what());  // this function's contract: every failure is kRuntime
+  }
+  OutputFile& out = *opened;
   out.Write(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
   out.Commit();
 }

@@ -48,7 +48,8 @@ std::string Sha256Hex(const uint8_t* data, size_t size);
 // Writes `bytes` through a temporary file in the destination directory (fsync, mode 0644)
 // renamed over `path`, so readers never see a half-written file and a failure leaves any old
 // file intact. An existing non-regular `path` (a device such as /dev/null or /dev/full, a
-// FIFO) is written in place instead (never replaced). Throws Error(kRuntime) "PATH: reason".
+// FIFO) is written in place instead (never replaced). Throws Error(kRuntime) "PATH: reason"
+// for every failure, a missing directory included.
 void WriteFileAtomically(const std::string& path, const std::vector<uint8_t>& bytes);
 
 // An output written progressively and published by Commit(). "-" is standard output
