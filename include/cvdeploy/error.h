@@ -23,6 +23,19 @@ class Error : public std::runtime_error {
   ErrorCode code_;
 };
 
+// A configured size limit refused an input (kBadInput). `setting` names the limit in the
+// core's terms ("max_model_bytes", "max_pixels"), so a front end can point at its own flag
+// or configuration key; the message itself names no flag.
+class LimitError : public Error {
+ public:
+  LimitError(const std::string& setting, const std::string& message)
+      : Error(ErrorCode::kBadInput, message), setting_(setting) {}
+  const std::string& setting() const noexcept { return setting_; }
+
+ private:
+  std::string setting_;
+};
+
 // Shorthands: `throw BadInput(path + ": not a JPEG")`.
 inline Error BadInput(const std::string& message) { return Error(ErrorCode::kBadInput, message); }
 inline Error InvalidArgument(const std::string& message) {

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "cvdeploy/image.h"
 #include "cvdeploy/predictor.h"
 #include "cvdeploy/types.h"
 
@@ -32,12 +33,22 @@ struct Dataset {
   std::vector<std::string> names;  // class names when the dataset declares them
   bool has_polygons = false;
   bool has_keypoints = false;
+  // One line per label file with removed or refused lines ("FILE: N corrupt label line(s),
+  // image ignored (first: FILE:LINE: reason)"), for the front end to show as warnings.
+  std::vector<std::string> warnings;
 };
 
 // DIR/images + DIR/labels (YOLO txt "class cx cy w h [polygon | keypoints]", normalized).
 // An image without a label file is a background image. Throws Error(kBadInput) naming the
-// file and line for malformed labels, a missing images/ directory or no images.
-Dataset LoadYoloDataset(const std::string& dir, int num_keypoints = 0);
+// file and line for malformed labels (not numbers, wrong value counts, a fractional class
+// id), a label path that is not a regular file, a missing images/ directory or no images.
+// As Ultralytics' verify_image_label: duplicate label lines are removed, and an image with
+// a corrupt label line (class id >= the number of classes, a value below -0.01, a
+// coordinate above 1.01; and, beyond Ultralytics' check, a box width or height <= 0) is left
+// out of the dataset; both are reported in Dataset::warnings. The number of classes is that of the
+// dataset's YAML names when it has them, else `num_classes` (0: class ids are not checked against
+// it).
+Dataset LoadYoloDataset(const std::string& dir, int num_keypoints = 0, int num_classes = 0);
 // COCO instances json + image directory. Categories map to `model_names` by name when all
 // match, else by sorted category id order.
 Dataset LoadCocoDataset(const std::string& json_path, const std::string& images_dir,
@@ -85,8 +96,10 @@ struct Validation {
 
 // Runs `predictor` over every image of `dataset` (decoded with ReadImage) and evaluates the
 // results with the model's names and task. `step`, when set, is called after each image.
-// Used by `validate`, the quantization accuracy gate and `compare`.
+// An image with more than `max_pixels` pixels (0: no limit) ends the run with ReadImage's
+// LimitError. Used by `validate`, the quantization accuracy gate and `compare`.
 Validation ValidateModel(const Predictor& predictor, const Dataset& dataset,
-                         const PredictOptions& options, const std::function<void()>& step = {});
+                         const PredictOptions& options, const std::function<void()>& step = {},
+                         uint64_t max_pixels = kDefaultMaxPixels);
 
 }  // namespace cvdeploy

@@ -11,9 +11,15 @@
 
 namespace cvdeploy {
 
+// Largest image decoded from a file by default, in pixels (width x height): the server's
+// default too (serve --max-image-mp 40). A 40-megapixel BGR image takes 120 MB decoded.
+inline constexpr uint64_t kDefaultMaxPixels = 40'000'000;
+
 // Decodes an image file to 8-bit BGR. Throws Error(kBadInput) "PATH: reason" for a missing,
-// empty, unreadable, truncated or non-image file.
-cv::Mat ReadImage(const std::string& path);
+// empty, unreadable, truncated, corrupt or non-image file, and for anything but a regular
+// file (directory, FIFO, device). An image whose header says it has more than `max_pixels`
+// pixels (0: no limit) is refused before decoding (CheckImagePixels).
+cv::Mat ReadImage(const std::string& path, uint64_t max_pixels = kDefaultMaxPixels);
 // Same for bytes in memory; `name` appears in messages.
 cv::Mat DecodeImage(const std::vector<uint8_t>& bytes, const std::string& name);
 
@@ -28,7 +34,15 @@ cv::Mat DecodeImageForModel(const std::vector<uint8_t>& bytes, const std::string
 // must stay valid for the duration of the call.
 cv::Mat DecodeImageForModel(const uint8_t* data, size_t size, const std::string& name,
                             cv::Size model_input, cv::Size* original);
-cv::Mat ReadImageForModel(const std::string& path, cv::Size model_input, cv::Size* original);
+cv::Mat ReadImageForModel(const std::string& path, cv::Size model_input, cv::Size* original,
+                          uint64_t max_pixels = kDefaultMaxPixels);
+
+// Throws LimitError (setting "max_pixels", code kBadInput) "NAME: image is WxH = N pixels,
+// more than the limit M" when the header of the encoded image (ProbeImage) says it has more
+// than `max_pixels` pixels; 0 means no limit. Errors of ProbeImage propagate; formats it does
+// not know (TIFF) pass unchecked.
+void CheckImagePixels(const uint8_t* data, size_t size, const std::string& name,
+                      uint64_t max_pixels);
 
 enum class ImageFormat { kUnknown, kJpeg, kPng, kWebp, kBmp };
 
@@ -56,7 +70,8 @@ bool HasImageExtension(const std::string& path);
 bool HasVideoExtension(const std::string& path);
 
 // Expands predict sources: files, directories (their images and videos, sorted), globs.
-// Throws Error(kBadInput) for a missing path, an empty directory or a glob matching nothing.
+// Throws Error(kBadInput) for a missing path, an empty directory, a glob matching nothing,
+// or a source that exists but is neither a directory nor a regular file (a FIFO, /dev/zero).
 std::vector<std::string> ExpandSources(const std::vector<std::string>& sources);
 
 }  // namespace cvdeploy

@@ -13,6 +13,9 @@
 
 namespace cvdeploy {
 
+// Default of SessionOptions::max_model_bytes: 2 GiB, the largest protobuf (ONNX) message.
+inline constexpr uint64_t kDefaultMaxModelBytes = uint64_t{1} << 31;
+
 struct SessionOptions {
   // "cpu" (default), "cuda[:N]", "tensorrt[:N]". Unavailable providers raise kInvalidArgument.
   std::string device = "cpu";
@@ -24,6 +27,8 @@ struct SessionOptions {
   // Non-empty: ONNX Runtime writes its per-operator profile to PREFIX_<date>.json; the
   // file is complete after Predictor::EndProfiling.
   std::string profile_prefix;
+  // Largest model file Load reads, in bytes; a larger file is refused before it is read.
+  uint64_t max_model_bytes = kDefaultMaxModelBytes;
 };
 
 struct PredictOptions {
@@ -63,7 +68,9 @@ class EngineProbe {
 class Predictor {
  public:
   // Loads from a file. Throws Error(kBadInput) naming the path for a missing, unreadable,
-  // invalid or non-YOLO model; Error(kInvalidArgument) for an unavailable device.
+  // non-regular (directory, FIFO, device), invalid or non-YOLO model, and a LimitError
+  // (setting "max_model_bytes") before reading a file larger than options.max_model_bytes;
+  // Error(kInvalidArgument) for an unavailable device.
   static std::unique_ptr<Predictor> Load(const std::string& path,
                                          const SessionOptions& options = {});
   // Loads from memory (e.g. a decrypted package); `name` is used in messages and info.
@@ -116,7 +123,8 @@ class Predictor {
 // `original` image size: boxes, rotated boxes, keypoints, polygons and masks.
 void RescaleResult(Result& result, cv::Size original);
 
-// Reads a model's description without creating an inference session.
-ModelInfo ReadModelInfo(const std::string& path);
+// Reads a model's description without creating an inference session. Model files larger
+// than `max_model_bytes` are refused as by Predictor::Load.
+ModelInfo ReadModelInfo(const std::string& path, uint64_t max_model_bytes = kDefaultMaxModelBytes);
 
 }  // namespace cvdeploy

@@ -384,15 +384,12 @@ void PrintProfile(const BenchArgs& args, const Config& c, const Input& input,
   out = {{"file", args.profile}, {"runs", summary.runs}, {"top_operators", top}};
 }
 
+// Checked and atomic (a temporary renamed into place); "-" is stdout. Failures: exit 4.
 void WriteText(const std::string& path, const std::string& text) {
-  if (path == "-") {
-    std::cout << text;
-    return;
-  }
-  std::ofstream out(path);
-  if (!out) throw BadInput(path + ": cannot open for writing");
-  out << text;
-  if (!out) throw RuntimeError(path + ": write failed");
+  std::cout.flush();  // keep stdout's order when text goes there too
+  core::OutputFile out(path);
+  out.Write(text);
+  out.Commit();
 }
 
 int Run(const BenchArgs& args) {

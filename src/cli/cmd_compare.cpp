@@ -15,6 +15,7 @@
 #include "cli/commands.h"
 #include "cli/options.h"
 #include "cli/progress.h"
+#include "core/file_util.h"
 #include "cvdeploy/error.h"
 #include "cvdeploy/eval.h"
 #include "cvdeploy/image.h"
@@ -29,6 +30,7 @@ constexpr int kDisagreementExit = 6;
 
 struct CompareArgs {
   std::vector<std::string> models;
+  uint64_t max_model_bytes = kDefaultMaxModelBytes;
   std::vector<std::string> devices;
   int threads = 0;
   int imgsz = 0;
@@ -209,14 +211,13 @@ int Run(const CompareArgs& args) {
   if (args.data.empty() == args.source.empty()) {
     throw InvalidArgument("compare: give the images with --data DIR (labelled) or --source SRC");
   }
-  std::ofstream json_out;
-  if (!args.json.empty() && args.json != "-") {
-    json_out.open(args.json);
-    if (!json_out) throw BadInput(args.json + ": cannot open --json output for writing");
-  }
+  // Checked, atomic output (a temporary renamed into place at the end); "-" is stdout.
+  std::unique_ptr<core::OutputFile> json_out;
+  if (!args.json.empty()) json_out = std::make_unique<core::OutputFile>(args.json);
   SessionOptions session_a;
   session_a.device = pair.device_a;
   session_a.intra_op_threads = args.threads;
+  session_a.max_model_bytes = args.max_model_bytes;
   if (args.imgsz > 0) session_a.imgsz = args.imgsz;
   SessionOptions session_b = session_a;
   session_b.device = pair.device_b;
@@ -261,8 +262,9 @@ int Run(const CompareArgs& args) {
     j.update(eval::CompareReportToJson(report));
     j["min_agreement"] = args.min_agreement;
     j["passed"] = passed;
-    (json_stdout ? std::cout : json_out) << j.dump(2) << "\n";
-    if (json_stdout) std::cout.flush();
+    std::cout.flush();
+    json_out->Write(j.dump(2) + "\n");
+    json_out->Commit();
   }
   if (passed) return 0;
   std::fprintf(stderr,
@@ -281,6 +283,7 @@ void RegisterCompare(CLI::App& app, int* exit_code) {
       "Compare two models (or one model on two devices) on the same images: raw output "
       "differences, detection agreement, mAP, speed; exit 6 under --min-agreement");
   auto args = std::make_shared<CompareArgs>();
+  AddMaxModelBytes(*cmd, &args->max_model_bytes);
   cmd->add_option("--model", args->models, "Model A, then model B (one model: give two --device)")
       ->required();
   cmd->add_option("--device", args->devices,

@@ -19,6 +19,7 @@ namespace {
 
 struct ConvertArgs {
   std::string model;
+  uint64_t max_model_bytes = kDefaultMaxModelBytes;
   std::string output;
   bool dynamic_batch = false;
 
@@ -60,7 +61,7 @@ void DescribeDynamicBatch(const model::DynamicBatchReport& r, std::string& summa
 
 void Convert(const ConvertArgs& args) {
   CheckUsage(args);
-  std::vector<uint8_t> bytes = core::ReadFileBytes(args.model);
+  std::vector<uint8_t> bytes = core::ReadModelBytes(args.model, args.max_model_bytes);
   std::string summary = "model      " + args.model + "\n", warnings;
   if (args.dynamic_batch) {
     model::DynamicBatchReport report;
@@ -80,6 +81,7 @@ void RegisterConvert(CLI::App& app, int* exit_code) {
       "convert", "Rewrite a model (dynamic batch axis); the result is verified before writing");
   auto args = std::make_shared<ConvertArgs>();
   cmd->add_option("--model", args->model, "ONNX model to convert")->required();
+  AddMaxModelBytes(*cmd, &args->max_model_bytes);
   cmd->add_option("--output,-o", args->output, "Where to write the converted model")->required();
   cmd->add_flag("--dynamic-batch", args->dynamic_batch,
                 "Make axis 0 of every input and output a dynamic 'batch' dimension");

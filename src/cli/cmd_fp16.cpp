@@ -25,6 +25,7 @@ namespace {
 
 struct Fp16Args {
   std::string model;
+  uint64_t max_model_bytes = kDefaultMaxModelBytes;
   std::string output;
   bool keep_io_types = false;  // the default anyway; accepted for the documented usage line
   bool fp16_io = false;
@@ -138,7 +139,7 @@ void Convert(const Fp16Args& args) {
   options.emulate = args.emulate;
   CheckOutputPath("fp16", args.model, "--out", args.output);
 
-  const std::vector<uint8_t> bytes = core::ReadFileBytes(args.model);
+  const std::vector<uint8_t> bytes = core::ReadModelBytes(args.model, args.max_model_bytes);
   optimize::Fp16Report report;
   const std::vector<uint8_t> out_bytes =
       optimize::ConvertToFloat16(bytes, args.model, options, &report);
@@ -195,6 +196,7 @@ void RegisterFp16(CLI::App& app, int* exit_code) {
       "Convert weights and compute to float16 (for GPU providers); verified before writing");
   auto args = std::make_shared<Fp16Args>();
   cmd->add_option("--model", args->model, "float32 ONNX model to convert")->required();
+  AddMaxModelBytes(*cmd, &args->max_model_bytes);
   cmd->add_option("--out,--output,-o", args->output, "Where to write the float16 model")
       ->required();
   cmd->add_flag("--keep-io-types", args->keep_io_types,

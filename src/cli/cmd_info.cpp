@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "cli/commands.h"
+#include "cli/options.h"
 #include "cvdeploy/predictor.h"
 #include "cvdeploy/serialize.h"
 #include "optimize/flops.h"
@@ -91,10 +92,12 @@ void RegisterInfo(CLI::App& app, int* exit_code) {
       app.add_subcommand("info", "Describe a model: task, classes, tensors, metadata, sha256");
   auto model = std::make_shared<std::string>();
   auto json = std::make_shared<bool>(false);
+  auto max_model_bytes = std::make_shared<uint64_t>(kDefaultMaxModelBytes);
   cmd->add_option("model", *model, "ONNX model file")->required();
+  AddMaxModelBytes(*cmd, max_model_bytes.get());
   cmd->add_flag("--json", *json, "Print JSON instead of text");
   cmd->callback([=] {
-    const ModelInfo info = ReadModelInfo(*model);
+    const ModelInfo info = ReadModelInfo(*model, *max_model_bytes);
     const auto cost = Cost(*model);
     if (*json) {
       auto j = ModelInfoToJson(info);

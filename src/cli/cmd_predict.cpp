@@ -13,6 +13,7 @@
 #include "cli/commands.h"
 #include "cli/options.h"
 #include "cli/progress.h"
+#include "core/file_util.h"
 #include "cvdeploy/annotate.h"
 #include "cvdeploy/error.h"
 #include "cvdeploy/image.h"
@@ -35,19 +36,16 @@ struct PredictArgs {
   PipelineArgs pipeline;
   int vid_stride = 1;
   bool all_contours = false;
+  uint64_t max_pixels = kDefaultMaxPixels;
 };
 
-// Where results go: JSON Lines (file or stdout) and/or a human-readable summary.
+// Where results go: JSON Lines (file or stdout) and/or a human-readable summary. A --json
+// FILE is written to a temporary file and renamed into place by Finish(), so an interrupted
+// or failed run leaves no partial file; every write is checked (exit 4 on failure).
 class Sink {
  public:
   explicit Sink(const std::string& json_path) {
-    if (json_path == "-") {
-      json_ = &std::cout;
-    } else if (!json_path.empty()) {
-      file_.open(json_path);
-      if (!file_) throw BadInput(json_path + ": cannot open --json output for writing");
-      json_ = &file_;
-    }
+    if (!json_path.empty()) json_ = std::make_unique<core::OutputFile>(json_path);
     human_ = json_path != "-";
   }
   void Emit(const std::string& source, const Result& r, int frame, bool all_polygons,
@@ -57,12 +55,16 @@ class Sink {
       if (frame >= 0) line["frame"] = frame;
       const nlohmann::ordered_json result = ResultToJson(r, all_polygons);
       for (auto it = result.begin(); it != result.end(); ++it) line[it.key()] = it.value();
-      *json_ << line.dump() << "\n";
-      json_->flush();
+      json_->Write(line.dump() + "\n");
+      json_->Flush();  // a reader of stdout sees each result as it is produced
     }
     if (human_ && print_human) std::cout << Summary(source, r) << std::endl;
   }
   bool human() const { return human_; }
+  // Publishes the --json output (renames the temporary file into place).
+  void Finish() {
+    if (json_) json_->Commit();
+  }
 
   static std::string Summary(const std::string& source, const Result& r) {
     std::map<std::string, int> counts;
@@ -89,8 +91,7 @@ class Sink {
   }
 
  private:
-  std::ofstream file_;
-  std::ostream* json_ = nullptr;
+  std::unique_ptr<core::OutputFile> json_;
   bool human_ = true;
 };
 
@@ -99,8 +100,17 @@ void SaveImage(const std::string& save_dir, const std::string& source, cv::Mat& 
   Annotate(image, r);
   fs::path out = fs::path(save_dir) / fs::path(source).filename();
   if (!HasImageExtension(out.string())) out.replace_extension(".jpg");
-  if (!cv::imwrite(out.string(), image))
-    throw RuntimeError(out.string() + ": cannot write annotated image");
+  // Encoded in memory and written with checked, atomic writes: cv::imwrite reports success
+  // even when the disk is full.
+  std::vector<uint8_t> encoded;
+  try {
+    if (!cv::imencode(out.extension().string(), image, encoded)) {
+      throw RuntimeError(out.string() + ": cannot encode annotated image");
+    }
+  } catch (const cv::Exception& e) {
+    throw RuntimeError(out.string() + ": cannot encode annotated image: " + e.err);
+  }
+  core::WriteFileAtomically(out.string(), encoded);
 }
 
 // Writes the annotated frames of one video and prints its summary line when it ends.
@@ -198,7 +208,8 @@ int Run(const PredictArgs& args) {
   // Annotated output is drawn on the decoded image, so it needs the full resolution.
   const bool reduced = args.save_dir.empty();
   const cv::Size model_input(predictor->meta().imgsz_w, predictor->meta().imgsz_h);
-  auto source = pipeline::MediaSource(files, model_input, reduced, args.vid_stride);
+  auto source =
+      pipeline::MediaSource(files, model_input, reduced, args.vid_stride, args.max_pixels);
   int failures = 0;
   pipeline::Run(*predictor, *source, options, popts, [&](pipeline::Item& item) {
     if (item.error) {
@@ -222,6 +233,7 @@ int Run(const PredictArgs& args) {
   });
   video.Finish();
   progress.Finish();
+  sink.Finish();
   if (!args.save_dir.empty() && sink.human()) {
     std::printf("annotated results saved to %s\n", args.save_dir.c_str());
   }
@@ -244,6 +256,7 @@ void RegisterPredict(CLI::App& app, int* exit_code) {
   cmd->add_option("--vid-stride", args->vid_stride, "Process every Nth video frame")
       ->check(CLI::PositiveNumber);
   cmd->add_flag("--all-contours", args->all_contours, "Segment: emit every mask contour");
+  AddMaxPixels(*cmd, &args->max_pixels);
   cmd->callback([args, exit_code] { *exit_code = Run(*args); });
 }
 

@@ -19,6 +19,7 @@ namespace {
 
 struct PruneArgs {
   std::string model;
+  uint64_t max_model_bytes = kDefaultMaxModelBytes;
   std::string output;
   double ratio = 0;
   std::string method = "l1";
@@ -75,7 +76,7 @@ std::string GroupName(const optimize::PruneGroup& g) {
 
 void Prune(const PruneArgs& args) {
   const optimize::PruneOptions options = CheckUsage(args);
-  const std::vector<uint8_t> bytes = core::ReadFileBytes(args.model);
+  const std::vector<uint8_t> bytes = core::ReadModelBytes(args.model, args.max_model_bytes);
   optimize::PruneReport report;
   optimize::PruneVerification verification;
   const std::vector<uint8_t> pruned =
@@ -152,6 +153,7 @@ void RegisterPrune(CLI::App& app, int* exit_code) {
       "norm (and the matching consumer inputs); the result is verified before writing");
   auto args = std::make_shared<PruneArgs>();
   cmd->add_option("--model", args->model, "ONNX model to prune")->required();
+  AddMaxModelBytes(*cmd, &args->max_model_bytes);
   cmd->add_option("--out,--output,-o", args->output, "Where to write the pruned model")->required();
   cmd->add_option("--ratio", args->ratio,
                   "Fraction of the channels of each group to remove, in (0, 1)")

@@ -38,6 +38,7 @@ constexpr int kExitAccuracy = 5;  // the accuracy gate could not meet --max-map-
 
 struct QuantizeArgs {
   std::string model;
+  uint64_t max_model_bytes = kDefaultMaxModelBytes;
   std::string calib;
   std::string output;
   int calib_size = 100;
@@ -169,7 +170,7 @@ void Verify(const onnx::ModelProto& model, const std::vector<uint8_t>& bytes,
 int Quantize(const QuantizeArgs& args) {
   CheckUsage(args);
   const optimize::CalibrationMethod method = optimize::ParseCalibrationMethod(args.method);
-  const std::vector<uint8_t> float_bytes = core::ReadFileBytes(args.model);
+  const std::vector<uint8_t> float_bytes = core::ReadModelBytes(args.model, args.max_model_bytes);
   const onnx::ModelProto model = optimize::ParseModel(float_bytes, args.model);
   const std::string sha = core::Sha256Hex(float_bytes.data(), float_bytes.size());
   const onnx::ModelProto prepared = optimize::PrepareForQuantization(model, args.model);
@@ -322,6 +323,7 @@ void RegisterQuantize(CLI::App& app, int* exit_code) {
       "Static INT8 quantization (QDQ) with calibration images and an optional accuracy gate");
   auto args = std::make_shared<QuantizeArgs>();
   cmd->add_option("--model", args->model, "Float ONNX model")->required();
+  AddMaxModelBytes(*cmd, &args->max_model_bytes);
   cmd->add_option("--calib", args->calib, "Directory of calibration images");
   cmd->add_option("--out,--output,-o", args->output, "Where to write the quantized model")
       ->required();

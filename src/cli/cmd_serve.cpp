@@ -23,6 +23,7 @@ struct ServeArgs {
   size_t max_body_bytes = 32u << 20, max_header_bytes = 16u << 10, max_connections = 1024;
   size_t max_connections_per_client = 64;
   bool exit_on_error = true;
+  uint64_t max_model_bytes = kDefaultMaxModelBytes;
 };
 
 // PATH[:name]; the name defaults to the file name without its extension.
@@ -77,6 +78,7 @@ server::ServerOptions ToOptions(const ServeArgs& a, const std::string& host, int
   r.load_at_start = a.load_models;
   r.instances = instances;
   r.threads = threads;
+  r.max_model_bytes = a.max_model_bytes;
   auto ms = [](double s) { return std::chrono::milliseconds(static_cast<int64_t>(s * 1000)); };
   o.limits.max_body_bytes = a.max_body_bytes;
   o.limits.max_header_bytes = a.max_header_bytes;
@@ -145,6 +147,10 @@ void RegisterServe(CLI::App& app, int* exit_code) {
   cmd->add_option("--max-header-bytes", args->max_header_bytes,
                   "Largest request line + headers (431 above)")
       ->check(CLI::Range(size_t{512}, size_t{1} << 20))
+      ->capture_default_str();
+  cmd->add_option("--max-model-bytes", args->max_model_bytes,
+                  "Largest model file to load, in bytes (larger files are refused unread)")
+      ->check(CLI::PositiveNumber)
       ->capture_default_str();
   cmd->add_option("--max-image-mp", args->max_image_mp,
                   "Largest image in megapixels, read from the image header before decoding")

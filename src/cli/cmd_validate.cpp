@@ -8,6 +8,7 @@
 #include "cli/commands.h"
 #include "cli/options.h"
 #include "cli/progress.h"
+#include "core/file_util.h"
 #include "cvdeploy/error.h"
 #include "cvdeploy/eval.h"
 #include "cvdeploy/image.h"
@@ -24,6 +25,7 @@ struct ValidateArgs {
   std::string images;
   std::string json;
   bool multi_label = false;
+  uint64_t max_pixels = kDefaultMaxPixels;
 };
 
 void PrintTable(const char* title, const Metrics& m, int images, int instances) {
@@ -53,16 +55,16 @@ int Run(const ValidateArgs& args) {
   if (coco && args.images.empty()) throw InvalidArgument("--data FILE.json needs --images DIR");
   const Dataset dataset =
       coco ? LoadCocoDataset(args.data, args.images, meta.names)
-           : LoadYoloDataset(args.data, meta.kpt_shape ? meta.kpt_shape->first : 0);
-  std::ofstream json_out;
-  if (!args.json.empty() && args.json != "-") {
-    json_out.open(args.json);
-    if (!json_out) throw BadInput(args.json + ": cannot open --json output for writing");
-  }
+           : LoadYoloDataset(args.data, meta.kpt_shape ? meta.kpt_shape->first : 0,
+                             static_cast<int>(meta.names.size()));
+  for (const std::string& w : dataset.warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
+  // Opened (a temporary beside FILE) before the slow part, so a bad path fails early.
+  std::unique_ptr<core::OutputFile> json_out;
+  if (!args.json.empty()) json_out = std::make_unique<core::OutputFile>(args.json);
 
   Progress progress("validate", static_cast<long>(dataset.images.size()));
-  const Validation validation =
-      ValidateModel(*predictor, dataset, options, [&progress] { progress.Step(); });
+  const Validation validation = ValidateModel(
+      *predictor, dataset, options, [&progress] { progress.Step(); }, args.max_pixels);
   progress.Finish();
   const EvalReport& report = validation.report;
   const StageTimes& speed = validation.mean_ms;
@@ -92,7 +94,8 @@ int Run(const ValidateArgs& args) {
                      {"postprocess", speed.postprocess}};
     if (report.mask) j["mask"] = MetricsToJson(*report.mask);
     if (report.pose) j["pose"] = MetricsToJson(*report.pose);
-    (json_stdout ? std::cout : json_out) << j.dump(2) << "\n";
+    json_out->Write(j.dump(2) + "\n");
+    json_out->Commit();
   }
   return 0;
 }
@@ -112,6 +115,7 @@ void RegisterValidate(CLI::App& app, int* exit_code) {
   cmd->add_option("--json", args->json, "Write metrics JSON to FILE, or '-' for stdout");
   cmd->add_flag("--multi-label", args->multi_label,
                 "One candidate per (box, class) above conf, as Ultralytics' val");
+  AddMaxPixels(*cmd, &args->max_pixels);
   cmd->callback([args, exit_code] { *exit_code = Run(*args); });
 }
 

@@ -4,10 +4,12 @@
 // uncaught exception.
 #include <cstdio>
 #include <cstdlib>
+#include <iostream>
 #include <opencv2/core/utils/logger.hpp>
 #include <string>
 
 #include "cli/commands.h"
+#include "core/file_util.h"
 #include "cvdeploy/build_info.h"
 #include "cvdeploy/error.h"
 
@@ -19,6 +21,19 @@ std::string OneLine(std::string s) {
   }
   while (!s.empty() && s.back() == ' ') s.pop_back();
   return s;
+}
+
+// " (--max-model-bytes)" for a limit whose setting is "max_model_bytes", when the command
+// that ran has that flag: the core names its limits, the CLI names the flag that sets it.
+std::string FlagHint(const CLI::App& app, const std::string& setting) {
+  std::string flag = "--" + setting;
+  for (char& c : flag) {
+    if (c == '_') c = '-';
+  }
+  for (const CLI::App* sub : app.get_subcommands()) {
+    if (sub->get_option_no_throw(flag) != nullptr) return " (" + flag + ")";
+  }
+  return "";
 }
 
 }  // namespace
@@ -45,12 +60,19 @@ int main(int argc, char** argv) {
   cvdeploy::cli::RegisterCompare(app, &exit_code);
   try {
     app.parse(argc, argv);
+    // Whatever a command printed must have arrived: `> /dev/full` is a failure, not success.
+    std::cout.flush();
+    cvdeploy::core::CheckStdout();
   } catch (const CLI::Success& e) {
     return app.exit(e);  // --help / --version
   } catch (const CLI::ParseError& e) {
     std::fprintf(stderr, "cvdeploy: usage error: %s (see 'cvdeploy --help')\n",
                  OneLine(e.what()).c_str());
     return 2;
+  } catch (const cvdeploy::LimitError& e) {
+    std::fprintf(stderr, "cvdeploy: error: %s%s\n", OneLine(e.what()).c_str(),
+                 FlagHint(app, e.setting()).c_str());
+    return static_cast<int>(e.code());
   } catch (const cvdeploy::Error& e) {
     std::fprintf(stderr, "cvdeploy: error: %s\n", OneLine(e.what()).c_str());
     return static_cast<int>(e.code());

@@ -12,8 +12,23 @@
 
 namespace cvdeploy::cli {
 
+void AddMaxModelBytes(CLI::App& cmd, uint64_t* max_model_bytes) {
+  cmd.add_option("--max-model-bytes", *max_model_bytes,
+                 "Largest model file to read, in bytes (larger files are refused unread)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+}
+
+void AddMaxPixels(CLI::App& cmd, uint64_t* max_pixels) {
+  cmd.add_option("--max-pixels", *max_pixels,
+                 "Largest image in pixels (width x height), read from the image header before "
+                 "decoding; 0: no limit")
+      ->capture_default_str();
+}
+
 void ModelArgs::Add(CLI::App& cmd) {
   cmd.add_option("--model", path, "ONNX model file")->required();
+  AddMaxModelBytes(cmd, &max_model_bytes);
   cmd.add_option("--imgsz", imgsz, "Input size (models with dynamic spatial axes)")
       ->check(CLI::PositiveNumber);
   cmd.add_option("--threads", threads, "ONNX Runtime intra-op threads (0: physical cores)")
@@ -27,6 +42,7 @@ SessionOptions ModelArgs::ToSessionOptions() const {
   SessionOptions options;
   options.device = device;
   options.intra_op_threads = threads;
+  options.max_model_bytes = max_model_bytes;
   if (imgsz > 0) options.imgsz = imgsz;
   if (!task.empty()) {
     options.task = ParseTask(task);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -11,9 +12,15 @@
 
 namespace cvdeploy::cli {
 
-// --model, --imgsz, --threads, --device, --task, --names
+// --max-model-bytes BYTES on `cmd`: the largest model file read (refused before reading).
+void AddMaxModelBytes(CLI::App& cmd, uint64_t* max_model_bytes);
+// --max-pixels N on `cmd`: the largest image decoded (checked from its header first).
+void AddMaxPixels(CLI::App& cmd, uint64_t* max_pixels);
+
+// --model, --imgsz, --threads, --device, --task, --names, --max-model-bytes
 struct ModelArgs {
   std::string path;
+  uint64_t max_model_bytes = kDefaultMaxModelBytes;
   int imgsz = 0;  // 0: the model's own size
   int threads = 0;
   std::string device = "cpu";

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cctype>
 #include <filesystem>
+#include <limits>
 #include <opencv2/imgcodecs.hpp>
 
 #include "core/file_util.h"
@@ -141,8 +142,20 @@ cv::Mat DecodeImageForModel(const uint8_t* data, size_t size, const std::string&
     if (factor == 8) flags = cv::IMREAD_REDUCED_COLOR_8;
   }
   cv::Mat image;
-  const bool jpeg = StartsWith(bytes, {0xFF, 0xD8, 0xFF});
-  if (!jpeg || !core::DecodeJpegBgr(bytes.data(), bytes.size(), factor, &image)) {
+  if (StartsWith(bytes, {0xFF, 0xD8, 0xFF})) {
+    // The libjpeg-turbo path decodes or refuses; OpenCV only gets JPEGs it has checked (so
+    // OpenCV's lenient fallback never turns corrupt data into a half-grey picture).
+    std::string reason;
+    if (core::DecodeJpegBgr(bytes.data(), bytes.size(), factor, &image, &reason) ==
+        core::JpegDecodeStatus::kCorrupt) {
+      throw BadInput(name + ": corrupt JPEG data: " + reason);
+    }
+  }
+  if (image.empty()) {
+    if (bytes.size() > static_cast<size_t>(std::numeric_limits<int>::max())) {
+      throw BadInput(name + ": image file is " + std::to_string(bytes.size()) +
+                     " bytes, more than the decoder accepts (2147483647)");
+    }
     try {
       image = cv::imdecode(
           cv::Mat(1, static_cast<int>(bytes.size()), CV_8U, const_cast<uint8_t*>(bytes.data())),
@@ -169,10 +182,29 @@ cv::Mat DecodeImage(const std::vector<uint8_t>& bytes, const std::string& name) 
   return DecodeImageForModel(bytes, name, cv::Size(), nullptr);
 }
 
-cv::Mat ReadImage(const std::string& path) { return DecodeImage(core::ReadFileBytes(path), path); }
+void CheckImagePixels(const uint8_t* data, size_t size, const std::string& name,
+                      uint64_t max_pixels) {
+  if (max_pixels == 0) return;
+  const ImageHeader header = ProbeImage(data, size, name);
+  const uint64_t pixels =
+      static_cast<uint64_t>(header.width) * static_cast<uint64_t>(header.height);
+  if (pixels > max_pixels) {
+    throw LimitError("max_pixels", name + ": image is " + std::to_string(header.width) + "x" +
+                                       std::to_string(header.height) + " = " +
+                                       std::to_string(pixels) + " pixels, more than the limit " +
+                                       std::to_string(max_pixels));
+  }
+}
 
-cv::Mat ReadImageForModel(const std::string& path, cv::Size model_input, cv::Size* original) {
-  return DecodeImageForModel(core::ReadFileBytes(path), path, model_input, original);
+cv::Mat ReadImage(const std::string& path, uint64_t max_pixels) {
+  return ReadImageForModel(path, cv::Size(), nullptr, max_pixels);
+}
+
+cv::Mat ReadImageForModel(const std::string& path, cv::Size model_input, cv::Size* original,
+                          uint64_t max_pixels) {
+  const std::vector<uint8_t> bytes = core::ReadFileBytes(path);
+  CheckImagePixels(bytes.data(), bytes.size(), path, max_pixels);
+  return DecodeImageForModel(bytes, path, model_input, original);
 }
 
 std::vector<std::string> ExpandSources(const std::vector<std::string>& sources) {
@@ -204,6 +236,7 @@ std::vector<std::string> ExpandSources(const std::vector<std::string>& sources) 
       std::sort(entries.begin(), entries.end());
       files.insert(files.end(), entries.begin(), entries.end());
     } else if (fs::exists(source, ec)) {
+      core::RefuseNonRegularFile(source);  // a FIFO or /dev/zero: refused, never read
       files.push_back(source);
     } else {
       throw BadInput(source + ": No such file or directory");

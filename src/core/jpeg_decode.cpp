@@ -4,8 +4,11 @@
 #include <csetjmp>
 #include <cstdio>  // jpeglib.h needs FILE
 #include <cstring>
+#include <string>
 
 #include <jpeglib.h>
+// jerror.h after jpeglib.h: the message codes (J_MESSAGE_CODE).
+#include <jerror.h>
 
 namespace cvdeploy::core {
 namespace {
@@ -13,14 +16,22 @@ namespace {
 struct ErrorManager {
   jpeg_error_mgr base;  // first member: libjpeg casts the pointer back
   std::jmp_buf jump;
+  char message[JMSG_LENGTH_MAX];  // the libjpeg message that ended the decode
 };
 
+// Any libjpeg error ends the decode: format its message, never print it (libjpeg's default
+// writes to stderr, which any client could then fill).
 [[noreturn]] void OnError(j_common_ptr info) {
-  std::longjmp(reinterpret_cast<ErrorManager*>(info->err)->jump, 1);
+  auto* errors = reinterpret_cast<ErrorManager*>(info->err);
+  (*info->err->format_message)(info, errors->message);
+  std::longjmp(errors->jump, 1);
 }
-// Counts warnings (corrupt or truncated data) without printing them.
-void Silent(j_common_ptr info, int level) {
-  if (level < 0) ++info->err->num_warnings;
+
+// Warnings (level -1) mean corrupt or missing data ("Premature end of JPEG file", "Corrupt
+// JPEG data: bad Huffman code", ...): libjpeg would go on and fill the rest with grey, so a
+// warning is an error here. Trace messages (level >= 0) are ignored.
+void OnMessage(j_common_ptr info, int level) {
+  if (level < 0) OnError(info);
 }
 void SilentOutput(j_common_ptr) {}
 
@@ -33,84 +44,133 @@ uint32_t Read32(const uint8_t* p, bool little) {
                 : ((static_cast<uint32_t>(p[0]) << 24) | (p[1] << 16) | (p[2] << 8) | p[3]);
 }
 
-// Orientation from a TIFF structure (the body of an Exif APP1 segment after "Exif\0\0").
+}  // namespace
+
+// Every offset and count below comes from the file, so each is widened to uint64_t before
+// any addition and compared against the bytes that remain: no sum can wrap (a 32-bit
+// "ifd + 2 > n" wrapped for ifd 0xFFFFFFFE and read 4 GB past the buffer).
 int TiffOrientation(const uint8_t* t, size_t n) {
-  if (n < 8) return 1;
+  if (t == nullptr || n < 8) return 1;
   const bool little = t[0] == 'I' && t[1] == 'I';
   if (!little && !(t[0] == 'M' && t[1] == 'M')) return 1;
-  const uint32_t ifd = Read32(t + 4, little);
-  if (ifd + 2 > n) return 1;
-  const uint16_t entries = Read16(t + ifd, little);
-  for (uint32_t i = 0; i < entries; ++i) {
-    const size_t e = ifd + 2 + 12 * static_cast<size_t>(i);
-    if (e + 12 > n) return 1;
+  if (Read16(t + 2, little) != 42) return 1;  // TIFF magic
+  const uint64_t size = n;
+  const uint64_t ifd = Read32(t + 4, little);
+  if (ifd > size || size - ifd < 2) return 1;  // no room for the entry count
+  const uint64_t entries = Read16(t + ifd, little);
+  const uint64_t table = ifd + 2;  // <= size, checked above
+  for (uint64_t i = 0; i < entries; ++i) {
+    const uint64_t e = table + 12 * i;        // at most 2^32 + 2 + 12 * 65535: no wrap
+    if (e > size || size - e < 12) return 1;  // entry table truncated
     if (Read16(t + e, little) == 0x0112) {
-      const int v = Read16(t + e + 8, little);
+      const int v = Read16(t + e + 8, little);  // SHORT value, left-justified in 4 bytes
       return v >= 1 && v <= 8 ? v : 1;
     }
   }
   return 1;
 }
 
-// The decode proper. No C++ object with a destructor may live in this frame: a libjpeg
-// error longjmps back to the setjmp below.
-bool Decode(const uint8_t* data, size_t size, int denom, cv::Mat* out) {
+namespace {
+
+enum class Outcome { kDecoded, kCmyk, kCorrupt };
+
+// The decode proper, into `out` (keep_pixels) or into one scratch row from libjpeg's pool,
+// only to check the data. No C++ object with a destructor may live in this frame: a libjpeg
+// error or warning longjmps back to the setjmp below. `errors` outlives the call.
+Outcome Decode(const uint8_t* data, size_t size, unsigned int denom, bool keep_pixels, cv::Mat* out,
+               ErrorManager* errors) {
   jpeg_decompress_struct info;
-  ErrorManager errors;
-  info.err = jpeg_std_error(&errors.base);
-  errors.base.error_exit = OnError;
-  errors.base.emit_message = Silent;
-  errors.base.output_message = SilentOutput;
+  info.err = jpeg_std_error(&errors->base);
+  errors->base.error_exit = OnError;
+  errors->base.emit_message = OnMessage;
+  errors->base.output_message = SilentOutput;
+  errors->message[0] = '\0';
   jpeg_create_decompress(&info);
-  if (setjmp(errors.jump)) {
+  if (setjmp(errors->jump)) {
     jpeg_destroy_decompress(&info);
-    return false;
+    return Outcome::kCorrupt;
   }
   jpeg_mem_src(&info, data, static_cast<unsigned long>(size));
   jpeg_read_header(&info, TRUE);
-  if (info.jpeg_color_space == JCS_CMYK || info.jpeg_color_space == JCS_YCCK) {
+  const bool cmyk = info.jpeg_color_space == JCS_CMYK || info.jpeg_color_space == JCS_YCCK;
+  if (cmyk && keep_pixels) {
     jpeg_destroy_decompress(&info);
-    return false;
+    return Outcome::kCmyk;
   }
   info.scale_num = 1;
-  info.scale_denom = static_cast<unsigned int>(denom);
-  info.out_color_space = JCS_EXT_BGR;
+  info.scale_denom = denom;
+  info.out_color_space = cmyk ? JCS_CMYK : JCS_EXT_BGR;
   jpeg_start_decompress(&info);
-  out->create(static_cast<int>(info.output_height), static_cast<int>(info.output_width), CV_8UC3);
-  while (info.output_scanline < info.output_height) {
-    JSAMPROW row = out->ptr<uint8_t>(static_cast<int>(info.output_scanline));
-    jpeg_read_scanlines(&info, &row, 1);
+  if (keep_pixels) {
+    out->create(static_cast<int>(info.output_height), static_cast<int>(info.output_width), CV_8UC3);
+    while (info.output_scanline < info.output_height) {
+      JSAMPROW row = out->ptr<uint8_t>(static_cast<int>(info.output_scanline));
+      jpeg_read_scanlines(&info, &row, 1);
+    }
+  } else {
+    JSAMPARRAY row = (*info.mem->alloc_sarray)(reinterpret_cast<j_common_ptr>(&info), JPOOL_IMAGE,
+                                               info.output_width * info.output_components, 1);
+    while (info.output_scanline < info.output_height) jpeg_read_scanlines(&info, row, 1);
   }
   jpeg_finish_decompress(&info);
-  const bool clean = errors.base.num_warnings == 0;
   jpeg_destroy_decompress(&info);
-  return clean;
+  return Outcome::kDecoded;
+}
+
+// libjpeg's text without its own "Corrupt JPEG data: " prefix (the caller adds one).
+std::string Reason(const char* message) {
+  static constexpr char kPrefix[] = "Corrupt JPEG data: ";
+  std::string text = message[0] != '\0' ? message : "libjpeg error";
+  if (text.rfind(kPrefix, 0) == 0) text.erase(0, sizeof(kPrefix) - 1);
+  return text;
 }
 
 }  // namespace
 
 int JpegExifOrientation(const uint8_t* data, size_t size) {
-  size_t i = 2;  // after SOI
+  if (data == nullptr || size < 4 || data[0] != 0xFF || data[1] != 0xD8) return 1;
+  uint64_t i = 2;  // after SOI
   while (i + 4 <= size && data[i] == 0xFF) {
     const uint8_t marker = data[i + 1];
-    const size_t length = (static_cast<size_t>(data[i + 2]) << 8) | data[i + 3];
-    if (marker == 0xDA || length < 2) break;  // image data starts: no more metadata
-    if (marker == 0xE1 && i + 4 + length - 2 <= size && length >= 8 &&
-        std::memcmp(data + i + 4, "Exif\0\0", 6) == 0) {
-      return TiffOrientation(data + i + 10, length - 8);
+    const uint64_t length = (static_cast<uint64_t>(data[i + 2]) << 8) | data[i + 3];
+    if (marker == 0xDA || marker == 0xD9 || length < 2) break;  // no more metadata
+    const uint64_t body = i + 4;  // the segment's bytes after its length field
+    const uint64_t body_size = length - 2;
+    if (body_size > size - body) break;  // segment runs past the data
+    if (marker == 0xE1 && body_size >= 6 && std::memcmp(data + body, "Exif\0\0", 6) == 0) {
+      return TiffOrientation(data + body + 6, body_size - 6);
     }
-    i += 2 + length;
+    i = body + body_size;
   }
   return 1;
 }
 
-bool DecodeJpegBgr(const uint8_t* data, size_t size, int denom, cv::Mat* out) {
-  if (denom != 1 && denom != 2 && denom != 4 && denom != 8) return false;
-  if (JpegExifOrientation(data, size) != 1) return false;  // OpenCV applies the rotation
-  cv::Mat image;
-  if (!Decode(data, size, denom, &image)) return false;
-  *out = image;
-  return true;
+JpegDecodeStatus DecodeJpegBgr(const uint8_t* data, size_t size, int denom, cv::Mat* out,
+                               std::string* reason) {
+  ErrorManager errors;
+  const bool scale_ok = denom == 1 || denom == 2 || denom == 4 || denom == 8;
+  // EXIF orientation other than "normal": OpenCV decodes, as it applies the rotation.
+  if (scale_ok && JpegExifOrientation(data, size) == 1) {
+    cv::Mat image;
+    const Outcome outcome =
+        Decode(data, size, static_cast<unsigned int>(denom), true, &image, &errors);
+    if (outcome == Outcome::kDecoded) {
+      *out = image;
+      return JpegDecodeStatus::kDecoded;
+    }
+    if (outcome == Outcome::kCorrupt) {
+      if (reason) *reason = Reason(errors.message);
+      return JpegDecodeStatus::kCorrupt;
+    }
+  }
+  // OpenCV will decode it with the same libjpeg, which prints its warnings to stderr and
+  // fills missing data with grey: check the data here first. At 1/8 scale the entropy
+  // decoding, where corruption shows, is still complete; only the IDCT is cheaper.
+  if (Decode(data, size, 8, false, nullptr, &errors) == Outcome::kCorrupt) {
+    if (reason) *reason = Reason(errors.message);
+    return JpegDecodeStatus::kCorrupt;
+  }
+  return JpegDecodeStatus::kUseOpenCv;
 }
 
 }  // namespace cvdeploy::core

@@ -13,6 +13,8 @@
 #include "vision/postprocess.h"
 
 namespace cvdeploy {
+
+static_assert(kDefaultMaxModelBytes == core::kDefaultMaxModelBytes);
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -160,7 +162,7 @@ std::unique_ptr<Predictor> Predictor::LoadFromMemory(const std::vector<uint8_t>&
 }
 
 std::unique_ptr<Predictor> Predictor::Load(const std::string& path, const SessionOptions& options) {
-  return LoadFromMemory(core::ReadFileBytes(path), path, options);
+  return LoadFromMemory(core::ReadModelBytes(path, options.max_model_bytes), path, options);
 }
 
 const ModelInfo& Predictor::info() const { return impl_->info; }
@@ -272,8 +274,8 @@ std::vector<OutputTensor> Predictor::Infer(const float* input,
   return outputs;
 }
 
-ModelInfo ReadModelInfo(const std::string& path) {
-  return model::ParseModelInfo(core::ReadFileBytes(path), path, SessionOptions{});
+ModelInfo ReadModelInfo(const std::string& path, uint64_t max_model_bytes) {
+  return model::ParseModelInfo(core::ReadModelBytes(path, max_model_bytes), path, SessionOptions{});
 }
 
 }  // namespace cvdeploy

@@ -1,15 +1,18 @@
 // SPDX-License-Identifier: Apache-2.0
 // COCO instances/person-keypoints json + image directory, normalized like YOLO labels.
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <filesystem>
-#include <fstream>
+#include <limits>
 #include <map>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "core/file_util.h"
+#include "core/json_limits.h"
 #include "cvdeploy/error.h"
 #include "cvdeploy/eval.h"
 
@@ -49,7 +52,12 @@ std::vector<float> Numbers(const json& array, const std::string& where) {
   std::vector<float> out;
   for (const json& v : array) {
     if (!v.is_number()) throw BadInput(where + ": non-numeric coordinate");
-    out.push_back(v.get<float>());
+    // A double outside float's range (1e300) would make the conversion undefined.
+    const double d = v.get<double>();
+    if (!(std::abs(d) <= std::numeric_limits<float>::max())) {
+      throw BadInput(where + ": coordinate " + v.dump() + " out of range");
+    }
+    out.push_back(static_cast<float>(d));
   }
   return out;
 }
@@ -125,14 +133,8 @@ GroundTruth ParseAnnotation(const json& ann, int class_id, const ImageInfo& imag
 
 Dataset LoadCocoDataset(const std::string& json_path, const std::string& images_dir,
                         const std::vector<std::string>& model_names) {
-  std::ifstream in(json_path);
-  if (!in) throw BadInput(json_path + ": cannot open COCO json");
-  json root;
-  try {
-    root = json::parse(in);
-  } catch (const json::exception& e) {
-    throw BadInput(json_path + ": invalid json: " + e.what());
-  }
+  // A regular file only; nesting beyond 64 levels is refused before a tree is built.
+  const json root = core::ParseJsonBounded(core::ReadFileText(json_path), json_path);
   if (!root.is_object()) throw BadInput(json_path + ": expected a json object at top level");
 
   Dataset dataset;

@@ -8,14 +8,15 @@
 namespace cvdeploy {
 
 Validation ValidateModel(const Predictor& predictor, const Dataset& dataset,
-                         const PredictOptions& options, const std::function<void()>& step) {
+                         const PredictOptions& options, const std::function<void()>& step,
+                         uint64_t max_pixels) {
   using Clock = std::chrono::steady_clock;
   const ModelMeta& meta = predictor.meta();
   Evaluator evaluator(meta.names, meta.task);
   StageTimes sum;
   for (const LabelledImage& item : dataset.images) {
     const auto t0 = Clock::now();
-    const cv::Mat image = ReadImage(item.image_path);
+    const cv::Mat image = ReadImage(item.image_path, max_pixels);
     const double decode = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
     Result r = predictor.Predict(image, options);
     evaluator.Add(r, item.labels, image.cols, image.rows);

@@ -6,6 +6,8 @@
 #include <optional>
 #include <utility>
 
+#include "cvdeploy/error.h"
+
 namespace cvdeploy::eval {
 namespace {
 
@@ -66,13 +68,24 @@ struct Entry {
   std::string value;
 };
 
+// Largest class id accepted in a mapping: Assemble fills every id below it, so a key such as
+// 2000000000 would otherwise allocate two billion names.
+constexpr int kMaxClassId = (1 << 20) - 1;
+
 // "3: traffic light" -> {3, "traffic light"}; nullopt when the key is not an integer.
+// Throws Error(kBadInput) for an integer key outside [0, kMaxClassId].
 std::optional<Entry> ParseMappingEntry(std::string_view s) {
   const size_t colon = s.find(':');
   if (colon == std::string_view::npos) return std::nullopt;
   const std::string key_text = Unquote(s.substr(0, colon));
+  const bool digits = !key_text.empty() && std::all_of(key_text.begin(), key_text.end(),
+                                                       [](char c) { return c >= '0' && c <= '9'; });
   int key = -1;
   const auto [end, ec] = std::from_chars(key_text.data(), key_text.data() + key_text.size(), key);
+  if (digits && (ec != std::errc() || key > kMaxClassId)) {
+    throw BadInput("names: class id " + key_text + " out of range (at most " +
+                   std::to_string(kMaxClassId) + ")");
+  }
   if (ec != std::errc() || end != key_text.data() + key_text.size() || key < 0) {
     return std::nullopt;
   }

@@ -12,6 +12,8 @@ namespace cvdeploy::eval {
 // Accepts a block list ("- person"), a block mapping ("0: person"), and inline
 // "[person, 'traffic light']" or "{0: person, 1: bicycle}". Quotes and "# comments" are
 // stripped. Mapping gaps are named by their index. Returns {} when there is no names entry.
+// Throws Error(kBadInput) "names: class id N out of range (at most 1048575)" for a mapping
+// key beyond that (every id below a key gets a name, so a huge key would exhaust memory).
 std::vector<std::string> ParseYamlNames(std::string_view text);
 
 }  // namespace cvdeploy::eval

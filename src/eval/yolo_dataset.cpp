@@ -5,11 +5,13 @@
 #include <charconv>
 #include <cmath>
 #include <filesystem>
-#include <fstream>
+#include <limits>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "core/file_util.h"
 #include "cvdeploy/error.h"
 #include "cvdeploy/eval.h"
 #include "eval/yaml_names.h"
@@ -19,6 +21,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
+constexpr uint64_t kMaxLabelFileBytes = 64u << 20;  // far beyond any real label file
+
 bool IsImageFile(const fs::path& path) {
   std::string ext = path.extension().string();
   std::transform(ext.begin(), ext.end(), ext.begin(),
@@ -27,11 +31,8 @@ bool IsImageFile(const fs::path& path) {
 }
 
 std::string ReadText(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw BadInput(path.string() + ": cannot read");
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
+  // Regular files only: a FIFO or /dev/zero named like a label file is refused, never read.
+  return core::ReadFileText(path.string(), kMaxLabelFileBytes);
 }
 
 // Whole-token parse: "0.5x" and "nan" are errors, not 0.5 or NaN.
@@ -45,24 +46,62 @@ double ParseNumber(const std::string& token, const std::string& where) {
   return value;
 }
 
-std::vector<GroundTruth> ReadLabelFile(const fs::path& path, int num_keypoints,
-                                       bool& has_polygons) {
+// Label lines that Ultralytics' verify_image_label refuses, and duplicate lines it removes.
+struct LabelCheck {
+  int num_classes = 0;  // 0: unknown, class ids are only checked against int range
+  int corrupt = 0;
+  std::string first_corrupt;  // "FILE:LINE: reason"
+  int duplicates = 0;
+};
+
+// Why the values of one line are corrupt by Ultralytics' rules ("" when they are not):
+// class id >= number of classes, a value below -0.01 or a coordinate above 1.01 (its 1%
+// tolerance), and a box of zero or negative width or height. `coords` are the values
+// that must lie in [0, 1]; `token0` is the class id as written.
+std::string CorruptReason(const std::vector<double>& v, const std::vector<double>& coords,
+                          const std::string& token0, const LabelCheck& check) {
+  if (v[0] < 0) return "negative class id " + token0;
+  if (v[0] > std::numeric_limits<int>::max()) return "class id " + token0 + " out of range";
+  if (check.num_classes > 0 && v[0] >= check.num_classes) {
+    return "class id " + token0 + " out of range (the dataset has " +
+           std::to_string(check.num_classes) + " classes)";
+  }
+  for (double c : coords) {
+    if (c < -0.01) return "negative coordinate " + std::to_string(c);
+    if (c > 1.01) return "coordinate " + std::to_string(c) + " above 1 (not normalized)";
+  }
+  return "";
+}
+
+std::vector<GroundTruth> ReadLabelFile(const fs::path& path, int num_keypoints, bool& has_polygons,
+                                       LabelCheck& check) {
   std::vector<GroundTruth> labels;
   std::istringstream text(ReadText(path));
   std::string line;
+  std::set<std::vector<double>> seen;
   for (int line_no = 1; std::getline(text, line); ++line_no) {
     const std::string where = path.string() + ":" + std::to_string(line_no);
     std::istringstream tokens(line);
     std::vector<double> v;
-    for (std::string token; tokens >> token;) v.push_back(ParseNumber(token, where));
+    std::string token0;
+    for (std::string token; tokens >> token;) {
+      if (v.empty()) token0 = token;
+      v.push_back(ParseNumber(token, where));
+    }
     if (v.empty()) continue;  // blank lines are harmless
     const size_t n = v.size();
     const size_t k = static_cast<size_t>(num_keypoints);
+    if (v[0] != std::floor(v[0])) throw BadInput(where + ": class id is not an integer");
+    if (!seen.insert(v).second) {  // Ultralytics removes duplicate rows
+      ++check.duplicates;
+      continue;
+    }
+    auto corrupt = [&](const std::string& reason) {
+      if (check.corrupt++ == 0) check.first_corrupt = where + ": " + reason;
+    };
 
     GroundTruth gt;
-    if (v[0] < 0) throw BadInput(where + ": negative class id");
-    if (v[0] != std::floor(v[0])) throw BadInput(where + ": class id is not an integer");
-    gt.class_id = static_cast<int>(v[0]);
+    std::vector<double> coords;  // values that must lie in [0, 1]
     if (k > 0) {
       if (n != 5 + 3 * k && n != 5 + 2 * k) {
         throw BadInput(where + ": expected " + std::to_string(5 + 3 * k) + " or " +
@@ -70,13 +109,19 @@ std::vector<GroundTruth> ReadLabelFile(const fs::path& path, int num_keypoints,
                        std::to_string(k) + " keypoints), got " + std::to_string(n));
       }
       const size_t dims = (n - 5) / k;
+      coords.assign(v.begin() + 1, v.begin() + 5);
       for (size_t i = 0; i < k; ++i) {
         Keypoint p;
         p.x = static_cast<float>(v[5 + i * dims]);
         p.y = static_cast<float>(v[5 + i * dims + 1]);
-        // x/y-only labels mark unlabelled points with negative coordinates (Ultralytics).
+        // x/y-only labels mark unlabelled points with negative coordinates (Ultralytics), so
+        // only labelled points are range-checked.
         p.visibility =
             dims == 3 ? static_cast<float>(v[5 + i * dims + 2]) : (p.x < 0 || p.y < 0 ? 0.f : 1.f);
+        if (dims == 3 || p.visibility > 0) {
+          coords.push_back(p.x);
+          coords.push_back(p.y);
+        }
         gt.keypoints.push_back(p);
       }
     } else if (n > 5) {
@@ -85,6 +130,12 @@ std::vector<GroundTruth> ReadLabelFile(const fs::path& path, int num_keypoints,
         throw BadInput(where + ": expected 5 values (class cx cy w h) or a polygon (class " +
                        "x1 y1 x2 y2 x3 y3 ...), got " + std::to_string(n));
       }
+      coords.assign(v.begin() + 1, v.end());
+      if (const std::string why = CorruptReason(v, coords, token0, check); !why.empty()) {
+        corrupt(why);
+        continue;
+      }
+      gt.class_id = static_cast<int>(v[0]);
       std::vector<cv::Point2f> polygon;
       for (size_t i = 1; i + 1 < n; i += 2) {
         polygon.emplace_back(static_cast<float>(v[i]), static_cast<float>(v[i + 1]));
@@ -100,7 +151,18 @@ std::vector<GroundTruth> ReadLabelFile(const fs::path& path, int num_keypoints,
       continue;
     } else if (n != 5) {
       throw BadInput(where + ": expected 5 values (class cx cy w h), got " + std::to_string(n));
+    } else {
+      coords.assign(v.begin() + 1, v.end());
     }
+    if (const std::string why = CorruptReason(v, coords, token0, check); !why.empty()) {
+      corrupt(why);
+      continue;
+    }
+    if (v[3] <= 0 || v[4] <= 0) {
+      corrupt("box width or height is not positive");
+      continue;
+    }
+    gt.class_id = static_cast<int>(v[0]);  // in [0, INT_MAX]: checked above
     const float cx = static_cast<float>(v[1]), cy = static_cast<float>(v[2]);
     const float w = static_cast<float>(v[3]), h = static_cast<float>(v[4]);
     gt.box = {cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2};
@@ -118,7 +180,12 @@ std::vector<std::string> ReadNames(const fs::path& dir) {
   }
   std::sort(yamls.begin(), yamls.end());
   for (const fs::path& yaml : yamls) {
-    std::vector<std::string> names = eval::ParseYamlNames(ReadText(yaml));
+    std::vector<std::string> names;
+    try {
+      names = eval::ParseYamlNames(ReadText(yaml));
+    } catch (const Error& e) {
+      throw BadInput(yaml.string() + ": " + e.what());
+    }
     if (!names.empty()) return names;
   }
   return {};
@@ -126,7 +193,7 @@ std::vector<std::string> ReadNames(const fs::path& dir) {
 
 }  // namespace
 
-Dataset LoadYoloDataset(const std::string& dir, int num_keypoints) {
+Dataset LoadYoloDataset(const std::string& dir, int num_keypoints, int num_classes) {
   if (num_keypoints < 0) throw InvalidArgument("num_keypoints must be >= 0");
   const fs::path root(dir);
   std::error_code ec;
@@ -151,15 +218,38 @@ Dataset LoadYoloDataset(const std::string& dir, int num_keypoints) {
   Dataset dataset;
   dataset.names = ReadNames(root);
   const fs::path labels_dir = root / "labels";
+  size_t ignored = 0;
+  std::string first_ignored;
   for (const fs::path& rel : relative) {
     LabelledImage image;
     image.image_path = (images_dir / rel).string();
     const fs::path label_path = (labels_dir / rel).replace_extension(".txt");
-    if (fs::is_regular_file(label_path, ec)) {
-      image.labels = ReadLabelFile(label_path, num_keypoints, dataset.has_polygons);
+    // A label path that exists but is no regular file (a directory, a FIFO) is an error,
+    // reported by ReadText; only a missing one means "no objects".
+    if (fs::exists(label_path, ec)) {
+      LabelCheck check;
+      check.num_classes = !dataset.names.empty() ? static_cast<int>(dataset.names.size())
+                                                 : std::max(0, num_classes);
+      image.labels = ReadLabelFile(label_path, num_keypoints, dataset.has_polygons, check);
+      if (check.duplicates > 0) {
+        dataset.warnings.push_back(label_path.string() + ": " + std::to_string(check.duplicates) +
+                                   " duplicate label line(s) removed");
+      }
+      if (check.corrupt > 0) {
+        // Ultralytics ignores the whole image when any of its label lines is corrupt.
+        dataset.warnings.push_back(
+            label_path.string() + ": " + std::to_string(check.corrupt) +
+            " corrupt label line(s), image ignored (first: " + check.first_corrupt + ")");
+        if (ignored++ == 0) first_ignored = check.first_corrupt;
+        continue;
+      }
       dataset.has_keypoints = dataset.has_keypoints || (num_keypoints > 0 && !image.labels.empty());
     }
     dataset.images.push_back(std::move(image));
+  }
+  if (dataset.images.empty()) {
+    throw BadInput(images_dir.string() + ": no images left: all " + std::to_string(ignored) +
+                   " have corrupt labels (first: " + first_ignored + ")");
   }
   return dataset;
 }

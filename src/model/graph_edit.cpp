@@ -506,7 +506,8 @@ std::vector<uint8_t> MakeBatchDynamic(const std::vector<uint8_t>& model_bytes,
   }
 
   std::vector<uint8_t> bytes(model.ByteSizeLong());
-  if (!model.SerializeToArray(bytes.data(), static_cast<int>(bytes.size()))) {
+  if (bytes.size() > static_cast<size_t>(INT32_MAX) ||
+      !model.SerializeToArray(bytes.data(), static_cast<int>(bytes.size()))) {
     throw RuntimeError(name + ": cannot serialize the converted model");
   }
   // 4. Verify by running it.

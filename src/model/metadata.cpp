@@ -3,14 +3,19 @@
 
 #include <algorithm>
 #include <cctype>
-#include <fstream>
+#include <charconv>
+#include <cstdint>
+#include <limits>
 #include <sstream>
 
+#include "core/file_util.h"
 #include "cvdeploy/error.h"
 #include "eval/yaml_names.h"
 
 namespace cvdeploy::model {
 namespace {
+
+constexpr uint64_t kMaxNamesFileBytes = 16u << 20;
 
 std::string Trim(const std::string& s) {
   size_t b = 0, e = s.size();
@@ -50,7 +55,10 @@ class LiteralScanner {
     SkipSpace();
     return pos_ >= text_.size();
   }
-  long Integer() {
+  // A decimal integer in [lo, hi]; anything else (e.g. 99999999999999999999, which
+  // std::stol answered with a bare "stol" exception) fails with the offending digits.
+  int64_t Integer(int64_t lo = std::numeric_limits<int64_t>::min(),
+                  int64_t hi = std::numeric_limits<int64_t>::max()) {
     SkipSpace();
     size_t start = pos_;
     if (pos_ < text_.size() && (text_[pos_] == '-' || text_[pos_] == '+')) ++pos_;
@@ -58,7 +66,19 @@ class LiteralScanner {
     if (start == pos_ || !std::isdigit(static_cast<unsigned char>(text_[pos_ - 1]))) {
       Fail("expected an integer");
     }
-    return std::stol(text_.substr(start, pos_ - start));
+    const char* first = text_.data() + start + (text_[start] == '+' ? 1 : 0);
+    const char* last = text_.data() + pos_;
+    int64_t value = 0;
+    const auto [end, ec] = std::from_chars(first, last, value);
+    if (ec != std::errc() || end != last || value < lo || value > hi) {
+      pos_ = start;
+      Fail("integer " + std::string(text_.data() + start, last) + " out of range");
+    }
+    return value;
+  }
+  int Int() {
+    return static_cast<int>(
+        Integer(std::numeric_limits<int>::min(), std::numeric_limits<int>::max()));
   }
   std::string String() {
     SkipSpace();
@@ -100,14 +120,14 @@ std::vector<std::string> ParseNamesLiteral(const std::string& text) {
   LiteralScanner s(text);
   std::vector<std::string> names;
   if (s.Consume('{')) {
-    std::map<long, std::string> by_id;
+    std::map<int64_t, std::string> by_id;
     while (!s.Consume('}')) {
-      const long id = s.Integer();
+      const int64_t id = s.Int();
       if (!s.Consume(':')) s.Fail("expected ':'");
       if (id < 0 || !by_id.emplace(id, s.String()).second) s.Fail("negative or duplicate id");
       if (!s.Consume(',') && s.Peek() != '}') s.Fail("expected ',' or '}'");
     }
-    long expected = 0;
+    int64_t expected = 0;
     for (auto& [id, name] : by_id) {
       if (id != expected++) s.Fail("class ids are not contiguous from 0");
       names.push_back(std::move(name));
@@ -129,12 +149,12 @@ std::vector<int> ParseIntList(const std::string& text) {
   std::vector<int> values;
   const char open = s.Peek();
   if (open != '[' && open != '(') {
-    values.push_back(static_cast<int>(s.Integer()));
+    values.push_back(s.Int());
   } else {
     s.Consume(open);
     const char close = open == '[' ? ']' : ')';
     while (!s.Consume(close)) {
-      values.push_back(static_cast<int>(s.Integer()));
+      values.push_back(s.Int());
       if (!s.Consume(',') && s.Peek() != close) s.Fail("expected ',' or closing bracket");
     }
   }
@@ -148,11 +168,9 @@ bool ParseBool(const std::string& text) {
 }
 
 std::vector<std::string> ReadNamesFile(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw BadInput(path + ": cannot open names file");
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  const std::string text = Trim(buffer.str());
+  // A regular file only (a FIFO or /dev/zero is refused, never read), at most 16 MiB: a names
+  // file holds a few thousand short names at most.
+  const std::string text = Trim(core::ReadFileText(path, kMaxNamesFileBytes));
   if (text.empty()) throw BadInput(path + ": names file is empty");
   try {
     if (text[0] == '{' || text[0] == '[') return ParseNamesLiteral(text);
@@ -162,7 +180,11 @@ std::vector<std::string> ReadNamesFile(const std::string& path) {
   // A dataset YAML's "names:" entry, else one name per line.
   std::vector<std::string> names;
   if (text.find("names:") != std::string::npos) {
-    names = eval::ParseYamlNames(text);
+    try {
+      names = eval::ParseYamlNames(text);
+    } catch (const Error& e) {
+      throw BadInput(path + ": " + e.what());
+    }
   } else {
     std::istringstream lines(text);
     std::string line;
@@ -183,6 +205,14 @@ ModelMeta BuildMeta(const std::string& model_name, const std::map<std::string, s
   auto prop = [&](const char* key) -> const std::string* {
     auto it = props.find(key);
     return it == props.end() ? nullptr : &it->second;
+  };
+  // ParseIntList on a metadata value; errors name the model and the key.
+  auto int_list = [&](const char* key, const std::string& text) {
+    try {
+      return ParseIntList(text);
+    } catch (const Error& e) {
+      throw fail(std::string("metadata '") + key + "': " + e.what());
+    }
   };
 
   // --- input: exactly one float image tensor [batch, 3, height, width].
@@ -209,7 +239,7 @@ ModelMeta BuildMeta(const std::string& model_name, const std::map<std::string, s
   meta.batch = static_cast<int>(in.shape[0]);
   meta.dynamic = in.shape[2] < 0 || in.shape[3] < 0;
   if (auto* s = prop("stride")) {
-    std::vector<int> v = ParseIntList(*s);
+    std::vector<int> v = int_list("stride", *s);
     if (!v.empty() && v[0] > 0) meta.stride = *std::max_element(v.begin(), v.end());
   }
 
@@ -218,7 +248,7 @@ ModelMeta BuildMeta(const std::string& model_name, const std::map<std::string, s
     meta.imgsz_h = static_cast<int>(in.shape[2]);
     meta.imgsz_w = static_cast<int>(in.shape[3]);
   } else if (auto* s = prop("imgsz")) {
-    std::vector<int> v = ParseIntList(*s);
+    std::vector<int> v = int_list("imgsz", *s);
     if (v.size() == 1) v.push_back(v[0]);
     if (v.size() != 2 || v[0] <= 0 || v[1] <= 0)
       throw fail("metadata imgsz '" + *s + "' is invalid");
@@ -262,7 +292,7 @@ ModelMeta BuildMeta(const std::string& model_name, const std::map<std::string, s
     }
   }
   if (auto* k = prop("kpt_shape")) {
-    std::vector<int> v = ParseIntList(*k);
+    std::vector<int> v = int_list("kpt_shape", *k);
     if (v.size() != 2 || v[0] <= 0 || (v[1] != 2 && v[1] != 3)) {
       throw fail("metadata kpt_shape '" + *k + "' is invalid");
     }

@@ -20,6 +20,7 @@
 
 #include "bench/machine.h"
 #include "core/file_util.h"
+#include "core/json_limits.h"
 #include "cvdeploy/error.h"
 #include "cvdeploy/image.h"
 #include "cvdeploy/predictor.h"
@@ -526,10 +527,15 @@ void SaveCalibration(const CalibrationTable& table, const std::string& path) {
 CalibrationTable LoadCalibration(const std::string& path) {
   const std::vector<uint8_t> bytes = core::ReadFileBytes(path);
   const TableReader reader(path);
+  // Depth-checked before any tree exists: a table nests 4 levels, an attack 100,000.
+  if (core::JsonNestingDepth(std::string_view(reinterpret_cast<const char*>(bytes.data()),
+                                              bytes.size())) > core::kMaxJsonDepth) {
+    reader.Fail("JSON nested deeper than " + std::to_string(core::kMaxJsonDepth) + " levels");
+  }
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(bytes.begin(), bytes.end());
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range (1e400)
     std::string what = e.what();
     reader.Fail("not JSON (" + what.substr(0, what.find('\n')) + ")");
   }

@@ -12,6 +12,7 @@
 #include <ctime>
 
 #include "core/file_util.h"
+#include "core/json_limits.h"
 #include "cvdeploy/build_info.h"
 #include "cvdeploy/error.h"
 
@@ -40,19 +41,26 @@ std::string UtcNow() {
 
 onnx::ModelProto ParseModel(const std::vector<uint8_t>& bytes, const std::string& name) {
   onnx::ModelProto model;
-  if (bytes.empty() || !model.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())) ||
-      !model.has_graph()) {
+  // Protobuf takes an int size: anything above INT32_MAX cannot be a model (and must not be
+  // truncated into a smaller, negative or wrong size).
+  if (bytes.empty() || bytes.size() > static_cast<size_t>(INT32_MAX) ||
+      !model.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())) || !model.has_graph()) {
     throw BadInput(name + ": not an ONNX model (the protobuf does not parse or has no graph)");
   }
   return model;
 }
 
 onnx::ModelProto LoadModel(const std::string& path) {
-  return ParseModel(core::ReadFileBytes(path), path);
+  return ParseModel(core::ReadModelBytes(path), path);
 }
 
 std::vector<uint8_t> SerializeModel(const onnx::ModelProto& model) {
-  std::vector<uint8_t> bytes(model.ByteSizeLong());
+  const size_t size = model.ByteSizeLong();
+  if (size > static_cast<size_t>(INT32_MAX)) {
+    throw RuntimeError("cannot serialize the ONNX model: " + std::to_string(size) +
+                       " bytes, more than protobuf's 2 GB limit");
+  }
+  std::vector<uint8_t> bytes(size);
   if (!model.SerializeToArray(bytes.data(), static_cast<int>(bytes.size()))) {
     throw RuntimeError("cannot serialize the ONNX model (larger than 2 GB?)");
   }
@@ -315,6 +323,9 @@ void AddOptimizationRecord(onnx::ModelProto& model, nlohmann::ordered_json step)
 nlohmann::ordered_json OptimizationRecord(const onnx::ModelProto& model) {
   for (const auto& prop : model.metadata_props()) {
     if (prop.key() != kOptimizationKey) continue;
+    // Model metadata is input like any other: a record nested deeper than JSON's limit is
+    // ignored like an unparsable one, before any tree is built.
+    if (core::JsonNestingDepth(prop.value()) > core::kMaxJsonDepth) continue;
     auto parsed = nlohmann::ordered_json::parse(prop.value(), nullptr, /*allow_exceptions=*/false);
     if (parsed.is_array()) return parsed;
   }

@@ -16,10 +16,12 @@ double MsSince(Clock::time_point t) {
 
 class Media : public Source {
  public:
-  Media(std::vector<std::string> paths, cv::Size model_input, bool reduced, int vid_stride)
+  Media(std::vector<std::string> paths, cv::Size model_input, bool reduced, int vid_stride,
+        uint64_t max_pixels)
       : paths_(std::move(paths)),
         model_input_(reduced ? model_input : cv::Size()),
-        vid_stride_(std::max(1, vid_stride)) {}
+        vid_stride_(std::max(1, vid_stride)),
+        max_pixels_(max_pixels) {}
 
   std::optional<Loader> Claim() override {
     while (true) {
@@ -30,11 +32,11 @@ class Media : public Source {
       if (next_ >= paths_.size()) return std::nullopt;
       const std::string& path = paths_[next_++];
       if (!HasVideoExtension(path)) {
-        return Loader([path, size = model_input_] {
+        return Loader([path, size = model_input_, max_pixels = max_pixels_] {
           Frame f;
           f.name = path;
           auto t0 = Clock::now();
-          f.image = ReadImageForModel(path, size, &f.original);
+          f.image = ReadImageForModel(path, size, &f.original, max_pixels);
           f.decode_ms = MsSince(t0);
           return f;
         });
@@ -96,6 +98,7 @@ class Media : public Source {
   size_t next_ = 0;
   cv::Size model_input_;
   int vid_stride_;
+  uint64_t max_pixels_;
   cv::VideoCapture video_;
   std::string video_path_;
   long frame_index_ = 0;
@@ -104,8 +107,9 @@ class Media : public Source {
 }  // namespace
 
 std::unique_ptr<Source> MediaSource(std::vector<std::string> paths, cv::Size model_input,
-                                    bool reduced_decode, int vid_stride) {
-  return std::make_unique<Media>(std::move(paths), model_input, reduced_decode, vid_stride);
+                                    bool reduced_decode, int vid_stride, uint64_t max_pixels) {
+  return std::make_unique<Media>(std::move(paths), model_input, reduced_decode, vid_stride,
+                                 max_pixels);
 }
 
 }  // namespace cvdeploy::pipeline

@@ -13,6 +13,7 @@
 #include <opencv2/core.hpp>
 
 #include "cvdeploy/error.h"
+#include "cvdeploy/image.h"
 #include "cvdeploy/predictor.h"
 
 namespace cvdeploy::pipeline {
@@ -41,9 +42,11 @@ class Source {
 // Images and videos in the given order. Image files are decoded by the workers (reduced
 // JPEG decoding for a model input of `model_input` when `reduced_decode`); videos are read
 // frame by frame, every `vid_stride`'th frame. A file that cannot be read yields one item
-// carrying the error.
+// carrying the error; so does an image whose header says it has more than `max_pixels`
+// pixels (0: no limit), checked before decoding.
 std::unique_ptr<Source> MediaSource(std::vector<std::string> paths, cv::Size model_input,
-                                    bool reduced_decode, int vid_stride = 1);
+                                    bool reduced_decode, int vid_stride = 1,
+                                    uint64_t max_pixels = kDefaultMaxPixels);
 
 struct Options {
   int workers = 1;  // concurrent engine calls, each with predictor.threads() engine threads

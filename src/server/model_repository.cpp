@@ -441,7 +441,7 @@ std::shared_ptr<ModelVersion> ModelRepository::LoadVersion(const std::string& na
   mv->signature = file.signature;
   mv->config = config;
   try {
-    const ModelInfo info = ReadModelInfo(file.path);
+    const ModelInfo info = ReadModelInfo(file.path, options_.max_model_bytes);
     const int cores = std::max(1, bench::DetectMachine().physical_cores);
     const bool batching = config.max_batch_size > 1;
     if (batching && info.meta.batch > 0 && info.meta.batch < config.max_batch_size) {
@@ -457,6 +457,7 @@ std::shared_ptr<ModelVersion> ModelRepository::LoadVersion(const std::string& na
     SessionOptions so;
     so.device = config.device;
     so.intra_op_threads = threads;
+    so.max_model_bytes = options_.max_model_bytes;
     if (config.imgsz) so.imgsz = config.imgsz;
     mv->predictor = Predictor::Load(file.path, so);
     for (const auto& w : mv->predictor->info().warnings) {

@@ -55,6 +55,7 @@ struct RepositoryOptions {
   double poll_interval_s = 0;
   std::vector<std::string> load_at_start;  // kExplicit: models loaded at start
   int instances = 0, threads = 0;          // server-wide defaults for configs that leave them 0
+  uint64_t max_model_bytes = kDefaultMaxModelBytes;  // larger model files are refused unread
 };
 
 // Log sink for load events (one line each); defaults to stderr.

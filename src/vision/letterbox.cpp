@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "vision/letterbox.h"
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <opencv2/imgproc.hpp>
@@ -29,7 +30,11 @@ LetterboxInfo ComputeLetterbox(cv::Size src, cv::Size dst, int auto_stride) {
   info.src = src;
   const double r = std::min(static_cast<double>(dst.height) / src.height,
                             static_cast<double>(dst.width) / src.width);
-  info.resized = cv::Size(PyRound(src.width * r), PyRound(src.height * r));
+  // Ultralytics computes round(side * r) and lets cv2.resize fail when a side of a very thin
+  // image (1x20000, 8000x4) rounds to 0; a side of at least one pixel keeps such images
+  // working (everything else is unchanged: the max only acts where the round gives 0).
+  info.resized =
+      cv::Size(std::max(1, PyRound(src.width * r)), std::max(1, PyRound(src.height * r)));
   double dw = dst.width - info.resized.width;
   double dh = dst.height - info.resized.height;
   if (auto_stride > 0) {

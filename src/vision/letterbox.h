@@ -20,8 +20,10 @@ struct LetterboxInfo {
   float ToSrcY(float y) const { return (y - pad_top) / scale; }
 };
 
-// Computes the geometry for `src` into `dst`. With `auto_stride` > 0 (dynamic models,
-// "rect" inference) dst is shrunk to the smallest stride multiple that holds the image.
+// Computes the geometry for `src` (both sides >= 1) into `dst`. Each resized side is at least
+// one pixel, so very thin images (1x20000) letterbox instead of failing in cv::resize. With
+// `auto_stride` > 0 (dynamic models, "rect" inference) dst is shrunk to the smallest stride
+// multiple that holds the image.
 LetterboxInfo ComputeLetterbox(cv::Size src, cv::Size dst, int auto_stride = 0);
 
 // Writes the letterboxed, normalized RGB image as planar float32 into `chw`, which must

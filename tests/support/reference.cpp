@@ -13,8 +13,9 @@ std::vector<float> NaiveLetterbox(const cv::Mat& bgr, cv::Size dst, double* rati
                                   int* pad_top) {
   const double r = std::min(static_cast<double>(dst.height) / bgr.rows,
                             static_cast<double>(dst.width) / bgr.cols);
-  const int new_w = static_cast<int>(std::nearbyint(bgr.cols * r));
-  const int new_h = static_cast<int>(std::nearbyint(bgr.rows * r));
+  // round(side * r) as Ultralytics, but never 0 (cv::resize refuses an empty size).
+  const int new_w = std::max(1, static_cast<int>(std::nearbyint(bgr.cols * r)));
+  const int new_h = std::max(1, static_cast<int>(std::nearbyint(bgr.rows * r)));
   const double dw = (dst.width - new_w) / 2.0, dh = (dst.height - new_h) / 2.0;
   cv::Mat resized = bgr;
   if (bgr.cols != new_w || bgr.rows != new_h) {

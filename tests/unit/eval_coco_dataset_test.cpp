@@ -100,7 +100,10 @@ void ExpectBadInput(const std::string& json, const std::string& fragment,
 
 TEST(EvalCocoDataset, Errors) {
   EXPECT_THROW(LoadCocoDataset("/nonexistent/x.json", "/tmp", {}), Error);
-  ExpectBadInput("{\"images\": [", "invalid json");
+  ExpectBadInput("{\"images\": [", "invalid JSON");
+  // Issue 12, item 2: nesting is bounded before any tree is built (core::ParseJsonBounded).
+  ExpectBadInput("{\"images\": " + std::string(100000, '[') + std::string(100000, ']') + "}",
+                 "instances.json: JSON nested deeper than 64 levels");
   ExpectBadInput(R"({"images": [], "annotations": []})", "missing key 'categories'");
   ExpectBadInput(R"({"images": [{"id": 1, "file_name": "a.jpg", "width": 5}],
                      "annotations": [], "categories": []})",

@@ -2,6 +2,8 @@
 // YOLO txt dataset loading: label forms, names YAML, and every documented error.
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -44,7 +46,9 @@ TEST(EvalYoloDataset, BoxesPolygonsBackgroundAndNames) {
   const fs::path dir = MakeDataset({"b.png", "a.jpg", "c.JPG", "notes.txt"});
   Write(dir / "labels" / "a.txt", "0 0.5 0.5 0.2 0.4\n\n3 0.25 0.25 0.5 0.5\n");
   Write(dir / "labels" / "b.txt", "1 0.1 0.1 0.3 0.1 0.2 0.4\n");
-  Write(dir / "data.yaml", "path: .\nnames:\n  0: person\n  1: 'traffic light'  # quoted\n");
+  // Four names: class 3 is a valid id (a class id >= the number of names is a corrupt line).
+  Write(dir / "data.yaml",
+        "path: .\nnames:\n  0: person\n  1: 'traffic light'  # quoted\n  2: car\n  3: dog\n");
   const Dataset ds = LoadYoloDataset(dir.string());
   ASSERT_EQ(ds.images.size(), 3u);  // notes.txt is not an image
   EXPECT_EQ(fs::path(ds.images[0].image_path).filename(), "a.jpg");
@@ -74,7 +78,8 @@ TEST(EvalYoloDataset, BoxesPolygonsBackgroundAndNames) {
   EXPECT_TRUE(ds.images[2].labels.empty());  // no label file: background
   EXPECT_TRUE(ds.has_polygons);
   EXPECT_FALSE(ds.has_keypoints);
-  EXPECT_EQ(ds.names, (std::vector<std::string>{"person", "traffic light"}));
+  EXPECT_EQ(ds.names, (std::vector<std::string>{"person", "traffic light", "car", "dog"}));
+  EXPECT_TRUE(ds.warnings.empty());
 }
 
 TEST(EvalYoloDataset, Keypoints) {
@@ -117,8 +122,78 @@ TEST(EvalYoloDataset, Errors) {
   ExpectBadInput(with_label("0 0.5 0.5 0.2\n"), "x.txt:1: expected 5 values");
   ExpectBadInput(with_label("0 0.5 0.5 0.2 0.2 0.3\n"), "x.txt:1: expected 5 values");
   ExpectBadInput(with_label("0 0.1 0.1 0.2 0.2 0.3 0.3 0.4\n"), "x.txt:1: expected 5 values");
-  ExpectBadInput(with_label("-1 0.5 0.5 0.2 0.2\n"), "x.txt:1: negative class id");
+  // Not a regular file: refused, never read (a FIFO would block the read forever).
+  const fs::path fifo_dir = MakeDataset({"x.jpg"});
+  fs::create_directories(fifo_dir / "labels");
+  ASSERT_EQ(mkfifo((fifo_dir / "labels" / "x.txt").c_str(), 0644), 0);
+  ExpectBadInput(fifo_dir.string(), "x.txt: is a FIFO (named pipe), expected a regular file");
+  const fs::path dir_dir = MakeDataset({"x.jpg"});
+  fs::create_directories(dir_dir / "labels" / "x.txt");
+  ExpectBadInput(dir_dir.string(), "x.txt: is a directory");
   ExpectBadInput(with_label("1.5 0.5 0.5 0.2 0.2\n"), "x.txt:1: class id is not an integer");
+}
+
+// Issue 12, item 14: lines that Ultralytics' verify_image_label refuses were accepted (and a
+// class id of 1e20 went through static_cast<int>, undefined behaviour). As Ultralytics, an
+// image with such a line is left out, duplicates are removed, and both are reported.
+TEST(EvalYoloDataset, CorruptLinesIgnoreTheImageAsUltralytics) {
+  struct Case {
+    std::string line, reason;
+  };
+  const Case cases[] = {
+      {"99999999999999999999 0.5 0.5 0.2 0.2",
+       "x.txt:2: class id 99999999999999999999 out of range"},
+      {"-1 0.5 0.5 0.2 0.2", "x.txt:2: negative class id -1"},
+      {"2 0.5 0.5 0.2 0.2", "x.txt:2: class id 2 out of range (the dataset has 2 classes)"},
+      {"0 -0.5 0.5 0.2 0.2", "x.txt:2: negative coordinate"},
+      {"0 0.5 1.5 0.2 0.2", "x.txt:2: coordinate 1.500000 above 1"},
+      {"0 0.5 0.5 0 0.2", "x.txt:2: box width or height is not positive"},
+      {"1 0.1 0.1 0.2 0.1 1.2 0.3", "x.txt:2: coordinate 1.200000 above 1"},
+  };
+  for (const Case& c : cases) {
+    const fs::path dir = MakeDataset({"x.jpg", "y.jpg"});
+    Write(dir / "labels" / "x.txt", "0 0.5 0.5 0.2 0.2\n" + c.line + "\n1 0.5 0.5 0.1 0.1\n");
+    Write(dir / "labels" / "y.txt", "1 0.5 0.5 0.2 0.2\n");
+    const Dataset d = LoadYoloDataset(dir.string(), 0, 2);
+    ASSERT_EQ(d.images.size(), 1u) << c.line;
+    EXPECT_NE(d.images[0].image_path.find("y.jpg"), std::string::npos);
+    ASSERT_EQ(d.warnings.size(), 1u) << c.line;
+    EXPECT_NE(d.warnings[0].find("x.txt: 1 corrupt label line(s), image ignored"),
+              std::string::npos)
+        << d.warnings[0];
+    EXPECT_NE(d.warnings[0].find(c.reason), std::string::npos) << d.warnings[0];
+  }
+  // The 1% tolerance of Ultralytics: -0.01 and 1.01 pass. Unknown class count: only the
+  // int range is checked.
+  const fs::path ok = MakeDataset({"x.jpg"});
+  Write(ok / "labels" / "x.txt", "5 1.01 0.5 0.2 0.2\n0 -0.01 0.5 0.2 0.2\n");
+  EXPECT_EQ(LoadYoloDataset(ok.string()).images[0].labels.size(), 2u);
+  // Every image corrupt: an error naming the first bad line.
+  const fs::path all = MakeDataset({"x.jpg"});
+  Write(all / "labels" / "x.txt", "99999999999999999999 0.5 0.5 0.2 0.2\n");
+  ExpectBadInput(all.string(), "x.txt:1: class id 99999999999999999999 out of range");
+}
+
+TEST(EvalYoloDataset, DuplicateLinesAreRemoved) {
+  const fs::path dir = MakeDataset({"x.jpg"});
+  Write(dir / "labels" / "x.txt",
+        "0 0.5 0.5 0.2 0.2\n0 0.5 0.5 0.2 0.2\n0 0.50 0.5 0.2 0.2\n1 0.1 0.1 0.1 0.1\n");
+  const Dataset d = LoadYoloDataset(dir.string());
+  ASSERT_EQ(d.images.size(), 1u);
+  EXPECT_EQ(d.images[0].labels.size(), 2u);
+  ASSERT_EQ(d.warnings.size(), 1u);
+  EXPECT_NE(d.warnings[0].find("x.txt: 2 duplicate label line(s) removed"), std::string::npos)
+      << d.warnings[0];
+}
+
+TEST(EvalYamlNames, HugeMappingKeyIsRefusedNotAllocated) {
+  try {
+    eval::ParseYamlNames("names:\n  0: person\n  2000000000: huge\n");
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("class id 2000000000 out of range"), std::string::npos)
+        << e.what();
+  }
 }
 
 TEST(EvalYamlNames, Forms) {

@@ -9,8 +9,10 @@
 #include <opencv2/imgcodecs.hpp>
 
 #include "core/file_util.h"
+#include "cvdeploy/error.h"
 #include "cvdeploy/image.h"
 #include "support/assets.h"
+#include "support/crafted_images.h"
 
 namespace cvdeploy {
 namespace {
@@ -30,14 +32,16 @@ void ExpectIdentical(const cv::Mat& a, const cv::Mat& b, const std::string& what
 
 TEST(JpegDecode, PixelIdenticalToOpenCvOnTheSampleImages) {
   std::vector<std::string> files = {Asset("images/bus.jpg"), Asset("images/zidane.jpg")};
-  size_t n = 0;
   for (const auto& e : std::filesystem::directory_iterator(Asset("datasets/coco128/images"))) {
-    if (n++ < 20) files.push_back(e.path().string());
+    // Every coco128 image: none may be taken for corrupt (validate would refuse it).
+    if (HasImageExtension(e.path().string())) files.push_back(e.path().string());
   }
   for (const std::string& f : files) {
     const std::vector<uint8_t> bytes = core::ReadFileBytes(f);
     cv::Mat fast;
-    ASSERT_TRUE(core::DecodeJpegBgr(bytes.data(), bytes.size(), 1, &fast)) << f;
+    ASSERT_EQ(core::DecodeJpegBgr(bytes.data(), bytes.size(), 1, &fast),
+              core::JpegDecodeStatus::kDecoded)
+        << f;
     ExpectIdentical(fast, OpenCvDecode(bytes, cv::IMREAD_COLOR), f);
   }
 }
@@ -49,11 +53,13 @@ TEST(JpegDecode, ReducedScalesMatchOpenCvReducedModes) {
                                        {8, cv::IMREAD_REDUCED_COLOR_8}};
   for (const auto& [denom, flags] : modes) {
     cv::Mat fast;
-    ASSERT_TRUE(core::DecodeJpegBgr(bytes.data(), bytes.size(), denom, &fast));
+    ASSERT_EQ(core::DecodeJpegBgr(bytes.data(), bytes.size(), denom, &fast),
+              core::JpegDecodeStatus::kDecoded);
     ExpectIdentical(fast, OpenCvDecode(bytes, flags), "1/" + std::to_string(denom));
   }
   cv::Mat unused;
-  EXPECT_FALSE(core::DecodeJpegBgr(bytes.data(), bytes.size(), 3, &unused));
+  EXPECT_EQ(core::DecodeJpegBgr(bytes.data(), bytes.size(), 3, &unused),
+            core::JpegDecodeStatus::kUseOpenCv);
 }
 
 // A JPEG whose APP1 Exif segment says orientation `value` (6: rotate 90 degrees clockwise).
@@ -107,7 +113,8 @@ TEST(JpegDecode, ExifOrientationFallsBackToOpenCvWhichRotates) {
   EXPECT_EQ(core::JpegExifOrientation(plain.data(), plain.size()), 1);
   EXPECT_EQ(core::JpegExifOrientation(rotated.data(), rotated.size()), 6);
   cv::Mat fast;
-  EXPECT_FALSE(core::DecodeJpegBgr(rotated.data(), rotated.size(), 1, &fast));
+  EXPECT_EQ(core::DecodeJpegBgr(rotated.data(), rotated.size(), 1, &fast),
+            core::JpegDecodeStatus::kUseOpenCv);
   // Through the public decoder: OpenCV applies the orientation, so width and height swap.
   const cv::Mat decoded = DecodeImage(rotated, "rotated.jpg");
   EXPECT_EQ(decoded.size(), cv::Size(40, 60));
@@ -119,10 +126,139 @@ TEST(JpegDecode, CorruptDataIsRefusedNotCrashed) {
   std::vector<uint8_t> bytes = core::ReadFileBytes(Asset("images/zidane.jpg"));
   bytes.resize(600);  // headers only, cut inside the tables
   cv::Mat out;
-  EXPECT_FALSE(core::DecodeJpegBgr(bytes.data(), bytes.size(), 1, &out));
+  EXPECT_EQ(core::DecodeJpegBgr(bytes.data(), bytes.size(), 1, &out),
+            core::JpegDecodeStatus::kCorrupt);
   EXPECT_TRUE(out.empty());
   const uint8_t garbage[] = {0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x02, 0x12, 0x34};
-  EXPECT_FALSE(core::DecodeJpegBgr(garbage, sizeof(garbage), 1, &out));
+  EXPECT_EQ(core::DecodeJpegBgr(garbage, sizeof(garbage), 1, &out),
+            core::JpegDecodeStatus::kCorrupt);
+}
+
+// --- Exif reader on hostile segments (issue 12, item 1) ---------------------------------
+// Each TIFF is copied into a buffer of exactly its size, so any read past it is a read past
+// a heap block (AddressSanitizer flags it; without ASan an IFD offset near 4 GB faults).
+
+int OrientationOfTiff(const std::vector<uint8_t>& tiff) {
+  const std::vector<uint8_t> exact(tiff);
+  return core::TiffOrientation(exact.data(), exact.size());
+}
+
+TEST(JpegExif, IfdOffsetsNear4GiBAreIgnoredInBothByteOrders) {
+  const std::vector<uint8_t> bus = testing::ReadBytes(Asset("images/bus.jpg"));
+  const cv::Mat plain = DecodeImage(bus, "bus.jpg");
+  for (const bool little : {true, false}) {
+    for (const uint32_t ifd : {0xFFFFFFFEu, 0xFFFFFFFFu, 0xFFFFFFF4u, 0x80000000u}) {
+      const std::string what = std::string(little ? "II" : "MM") + " ifd " + std::to_string(ifd);
+      const std::vector<uint8_t> tiff = testing::ExifTiff(little, ifd);
+      EXPECT_EQ(OrientationOfTiff(tiff), 1) << what;
+      const std::vector<uint8_t> crafted = testing::JpegWithExif(bus, tiff);
+      EXPECT_EQ(core::JpegExifOrientation(crafted.data(), crafted.size()), 1) << what;
+      // The crafted file decodes to exactly the original picture (the Exif is ignored).
+      ExpectIdentical(DecodeImage(crafted, "crafted.jpg"), plain, what);
+    }
+  }
+}
+
+TEST(JpegExif, ValidOrientationIsReadInBothByteOrders) {
+  for (const bool little : {true, false}) {
+    for (uint16_t v = 1; v <= 8; ++v) {
+      EXPECT_EQ(OrientationOfTiff(testing::ExifTiffWithOrientation(little, v)), v) << little;
+    }
+    EXPECT_EQ(OrientationOfTiff(testing::ExifTiffWithOrientation(little, 9)), 1);
+    EXPECT_EQ(OrientationOfTiff(testing::ExifTiffWithOrientation(little, 0)), 1);
+  }
+}
+
+TEST(JpegExif, TruncatedAndOverlongEntryTables) {
+  for (const bool little : {true, false}) {
+    const std::vector<uint8_t> good = testing::ExifTiffWithOrientation(little, 6);
+    // Every prefix: the Orientation entry ends at byte 22; shorter means "absent".
+    for (size_t n = 0; n <= good.size(); ++n) {
+      const std::vector<uint8_t> prefix(good.begin(), good.begin() + n);
+      EXPECT_EQ(OrientationOfTiff(prefix), n >= 22 ? 6 : 1) << little << " prefix " << n;
+    }
+    // An entry count of 65535 with one entry present: the table runs past the segment.
+    std::vector<uint8_t> many = testing::ExifTiff(little, 8, {0xFF, 0xFF});
+    many.resize(many.size() + 12, 0);  // one entry that is not Orientation
+    EXPECT_EQ(OrientationOfTiff(many), 1);
+    // IFD offset at the last byte, exactly at the end, and one past it.
+    const std::vector<uint8_t> base = testing::ExifTiff(little, 8, {0, 0});
+    for (uint32_t ifd : {9u, 10u, 11u}) {
+      EXPECT_EQ(OrientationOfTiff(testing::ExifTiff(little, ifd, {0, 0})), 1) << ifd;
+    }
+    EXPECT_EQ(OrientationOfTiff(base), 1);  // zero entries
+  }
+  // Not TIFF: wrong byte order mark or magic.
+  EXPECT_EQ(OrientationOfTiff({'I', 'M', 42, 0, 8, 0, 0, 0, 0, 0}), 1);
+  EXPECT_EQ(OrientationOfTiff({'I', 'I', 43, 0, 8, 0, 0, 0, 0, 0}), 1);
+  EXPECT_EQ(core::TiffOrientation(nullptr, 100), 1);
+}
+
+TEST(JpegExif, SegmentLengthsThatLieAreIgnored) {
+  const std::vector<uint8_t> tiff = testing::ExifTiffWithOrientation(true, 6);
+  std::vector<uint8_t> jpeg = testing::JpegWithExif({0xFF, 0xD8}, tiff);
+  ASSERT_EQ(core::JpegExifOrientation(jpeg.data(), jpeg.size()), 6);
+  // Every truncation of the segment: never a read past the end, "1" once it is cut.
+  for (size_t n = 0; n < jpeg.size(); ++n) {
+    const std::vector<uint8_t> cut(jpeg.begin(), jpeg.begin() + n);
+    EXPECT_EQ(core::JpegExifOrientation(cut.data(), cut.size()), 1) << n;
+  }
+  jpeg[4] = 0xFF;  // segment length 0xFF.. : longer than the data
+  EXPECT_EQ(core::JpegExifOrientation(jpeg.data(), jpeg.size()), 1);
+  jpeg[4] = 0;
+  jpeg[5] = 7;  // too short to hold "Exif\0\0"
+  EXPECT_EQ(core::JpegExifOrientation(jpeg.data(), jpeg.size()), 1);
+  EXPECT_EQ(core::JpegExifOrientation(nullptr, 0), 1);
+}
+
+// --- Corrupt JPEG data (issue 12, item 11) ----------------------------------------------
+// libjpeg only warns about these and fills what is missing with grey; OpenCV's fallback
+// decoded them (a half-grey bus, a 6300-pixel-wide image). They are refused now, with
+// libjpeg's reason, in every path: the fast path, the check before OpenCV (EXIF-rotated
+// images), and the public decoder.
+
+void ExpectCorrupt(const std::vector<uint8_t>& bytes, const std::string& what) {
+  for (int denom : {1, 2, 8}) {
+    cv::Mat out;
+    std::string reason;
+    EXPECT_EQ(core::DecodeJpegBgr(bytes.data(), bytes.size(), denom, &out, &reason),
+              core::JpegDecodeStatus::kCorrupt)
+        << what << " 1/" << denom;
+    EXPECT_FALSE(reason.empty()) << what;
+    EXPECT_TRUE(out.empty()) << what;
+  }
+  try {
+    DecodeImage(bytes, "x.jpg");
+    ADD_FAILURE() << what << ": decoded";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kBadInput) << what;
+    EXPECT_EQ(std::string(e.what()).rfind("x.jpg: corrupt JPEG data: ", 0), 0u) << e.what();
+  }
+}
+
+TEST(JpegCorrupt, TruncatedScanWithEoiAppendedIsRefused) {
+  const std::vector<uint8_t> bus = testing::ReadBytes(Asset("images/bus.jpg"));
+  for (double fraction : {0.3, 0.5, 0.9}) {
+    const auto keep = static_cast<size_t>(static_cast<double>(bus.size()) * fraction);
+    ExpectCorrupt(testing::TruncatedJpegWithEoi(bus, keep), "truncated " + std::to_string(keep));
+  }
+}
+
+TEST(JpegCorrupt, FrameSizeThatDisagreesWithTheDataIsRefused) {
+  const std::vector<uint8_t> bus = testing::ReadBytes(Asset("images/bus.jpg"));  // 810x1080
+  ExpectCorrupt(testing::JpegWithFrameSize(bus, 6300, 1080), "6300x1080");
+  ExpectCorrupt(testing::JpegWithFrameSize(bus, 810, 2160), "810x2160");
+}
+
+TEST(JpegCorrupt, RotatedImagesAreCheckedBeforeOpenCvDecodesThem) {
+  const std::vector<uint8_t> bus = testing::ReadBytes(Asset("images/bus.jpg"));
+  const std::vector<uint8_t> rotated =
+      testing::JpegWithExif(bus, testing::ExifTiffWithOrientation(false, 6));
+  cv::Mat out;
+  ASSERT_EQ(core::DecodeJpegBgr(rotated.data(), rotated.size(), 1, &out),
+            core::JpegDecodeStatus::kUseOpenCv);
+  EXPECT_EQ(DecodeImage(rotated, "rotated.jpg").size(), cv::Size(1080, 810));
+  ExpectCorrupt(testing::TruncatedJpegWithEoi(rotated, rotated.size() / 2), "rotated, truncated");
 }
 
 }  // namespace

@@ -65,5 +65,48 @@ TEST(LetterboxTest, PixelExactAgainstNaiveReference) {
   }
 }
 
+// Issue 12, item 5: a side that rounds to 0 (1x20000 into 640: 0.032 px) made cv::resize
+// assert (HTTP 500). Each side is at least one pixel; the naive reference agrees.
+TEST(LetterboxTest, VeryThinImagesKeepAtLeastOnePixel) {
+  struct Case {
+    cv::Size src, resized;
+  };
+  const Case cases[] = {{{1, 20000}, {1, 640}},
+                        {{20000, 1}, {640, 1}},
+                        {{8000, 4}, {640, 1}},  // 4 * 0.08 = 0.32 rounds to 0
+                        {{4, 8000}, {1, 640}},
+                        {{1, 1}, {640, 640}}};
+  cv::Mat scratch;
+  unsigned seed = 100;
+  for (const Case& c : cases) {
+    const cv::Size dst(640, 640);
+    const LetterboxInfo info = ComputeLetterbox(c.src, dst);
+    EXPECT_EQ(info.resized, c.resized) << c.src;
+    EXPECT_EQ(info.dst, dst) << c.src;
+    EXPECT_GE(info.pad_left, 0) << c.src;
+    EXPECT_GE(info.pad_top, 0) << c.src;
+    EXPECT_LE(info.pad_left + info.resized.width, dst.width) << c.src;
+    EXPECT_LE(info.pad_top + info.resized.height, dst.height) << c.src;
+    const cv::Mat image = RandomImage(c.src.width, c.src.height, seed++);
+    double ratio = 0;
+    int pad_left = -1, pad_top = -1;
+    const std::vector<float> naive =
+        cvdeploy::testing::NaiveLetterbox(image, dst, &ratio, &pad_left, &pad_top);
+    EXPECT_EQ(info.pad_left, pad_left) << c.src;
+    EXPECT_EQ(info.pad_top, pad_top) << c.src;
+    std::vector<float> fast(3 * dst.area(), -1.f);
+    LetterboxToTensor(image, info, fast.data(), scratch);
+    ASSERT_EQ(fast.size(), naive.size()) << c.src;
+    size_t mismatches = 0;
+    for (size_t i = 0; i < fast.size(); ++i) mismatches += fast[i] != naive[i];
+    EXPECT_EQ(mismatches, 0u) << c.src;
+    // "rect" inference (dynamic models) shrinks dst to a stride multiple that still holds it.
+    const LetterboxInfo rect = ComputeLetterbox(c.src, dst, 32);
+    EXPECT_GE(rect.dst.width, rect.resized.width) << c.src;
+    EXPECT_GE(rect.dst.height, rect.resized.height) << c.src;
+    EXPECT_GT(rect.resized.area(), 0) << c.src;
+  }
+}
+
 }  // namespace
 }  // namespace cvdeploy::vision

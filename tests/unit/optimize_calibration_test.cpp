@@ -18,6 +18,7 @@
 
 #include "cvdeploy/error.h"
 #include "optimize/calibration_math.h"
+#include "optimize/onnx_model.h"
 #include "support/assets.h"
 
 namespace cvdeploy::optimize {
@@ -501,6 +502,15 @@ TEST(CalibrationTableTest, LoadRejectsMalformedFilesNamingPathAndReason) {
   ExpectBadTable(WriteText(dir, "text.json", "hello"), "not JSON");
   ExpectBadTable(WriteText(dir, "array.json", "[1, 2]"), "not a JSON object");
   ExpectBadTable(WriteText(dir, "other.json", R"({"format": "other"})"), "format");
+  // Issue 12, item 2: nesting is bounded before parsing, and a number beyond double
+  // (nlohmann's out_of_range, which escaped as a non-cvdeploy error) is "not JSON".
+  ExpectBadTable(
+      WriteText(dir, "deep.json",
+                "{\"format\": " + std::string(100000, '[') + std::string(100000, ']') + "}"),
+      "JSON nested deeper than 64 levels");
+  ExpectBadTable(WriteText(dir, "huge.json", R"({"format": 1e400})"), "not JSON");
+  // A directory or a FIFO is refused, never read.
+  ExpectBadTable(testing::MakeTempDir("calib-dir"), "is a directory");
 
   const std::string good_path = dir + "/good.json";
   SaveCalibration(SampleTable(), good_path);
@@ -532,6 +542,18 @@ TEST(CalibrationTableTest, LoadRejectsMalformedFilesNamingPathAndReason) {
         j["tensors"][t]["bins"] = std::vector<int>(j["tensors"][t]["bins"].size(), 0);
       },
       "holds no values");
+}
+
+// The optimization record in ONNX metadata is model input too: a record nested deeper than
+// 64 levels is ignored like an unparsable one (a caller would dump it recursively).
+TEST(OnnxMetadataJsonTest, DeeplyNestedOptimizationRecordIsIgnored) {
+  onnx::ModelProto model;
+  auto* prop = model.add_metadata_props();
+  prop->set_key(optimize::kOptimizationKey);
+  prop->set_value(std::string(100000, '[') + std::string(100000, ']'));
+  EXPECT_TRUE(optimize::OptimizationRecord(model).empty());
+  prop->set_value(R"([{"tool": "quantize"}])");
+  ASSERT_EQ(optimize::OptimizationRecord(model).size(), 1u);
 }
 
 TEST(CalibrationTableTest, SaveNamesAnUnwritablePath) {
