@@ -8,7 +8,16 @@ CVDEPLOY_ASSETS ?= $(abspath ../shared/assets)
 export CVDEPLOY_ASSETS
 CVDEPLOY := $(BUILD_DIR)/cvdeploy
 
-.PHONY: all deps configure build test test-unit demo serve bench-serve bench-optimize format clean
+# Fuzzing (clang + libFuzzer, in its own build directory) and the sanitizer build (g++).
+FUZZ_BUILD_DIR ?= build-fuzz
+FUZZ_SECONDS ?= 10
+FUZZ_SMOKE_SECONDS ?= 10
+FUZZ_JOBS ?= 2
+SANITIZE_BUILD_DIR ?= build-sanitize
+LSAN_SUPPRESSIONS := $(abspath tests/sanitizers/lsan.supp)
+
+.PHONY: all deps configure build test test-unit demo serve bench-serve bench-optimize format clean \
+        fuzz-build fuzz fuzz-long test-sanitize
 
 all: build
 
@@ -21,12 +30,43 @@ configure: deps
 build: configure
 	@cmake --build $(BUILD_DIR) -j $(JOBS)
 
-# The whole suite: unit, integration and slow tests.
+# The whole suite: unit, integration and slow tests, then a short run of every fuzz target
+# (regression inputs and seeds, then FUZZ_SMOKE_SECONDS of fuzzing each) so the harness
+# cannot rot.
 test: build
 	@ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS)
+	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(FUZZ_SMOKE_SECONDS)
 
 test-unit: build
 	@ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS) -L unit
+
+# libFuzzer targets of tests/fuzz: only the parser sources are compiled (cmake/Fuzz.cmake).
+fuzz-build:
+	@scripts/setup-deps.sh --fuzz
+	@cmake -S . -B $(FUZZ_BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_COMPILER=clang++ \
+	  -DCVDEPLOY_FUZZ=ON -DCVDEPLOY_BUILD_TESTS=OFF $(CMAKE_ARGS) >/dev/null
+	@cmake --build $(FUZZ_BUILD_DIR) --target fuzz_targets -j $(JOBS)
+
+# Every target for FUZZ_SECONDS each, FUZZ_JOBS at a time; nonzero exit on any crash.
+fuzz: fuzz-build
+	@python3 tests/fuzz/run_fuzz.py --build $(FUZZ_BUILD_DIR) --seconds $(FUZZ_SECONDS) --jobs $(FUZZ_JOBS)
+
+# The long run (1,000,000 executions or 10 minutes per target) and its Markdown table.
+fuzz-long: fuzz-build
+	@FUZZ_BUILD_DIR=$(FUZZ_BUILD_DIR) FUZZ_JOBS=$(FUZZ_JOBS) scripts/fuzz-long.sh
+
+# Unit and integration tests under AddressSanitizer + UndefinedBehaviorSanitizer (g++), every
+# finding fatal. Leak detection stays on; tests/sanitizers/lsan.supp names the one known leak
+# (inside ONNX Runtime). SANITIZE_TARGETS / SANITIZE_TESTS narrow the build / the ctest run.
+test-sanitize: deps
+	@cmake -S . -B $(SANITIZE_BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DCVDEPLOY_SANITIZE=address,undefined $(CMAKE_ARGS) >/dev/null
+	@cmake --build $(SANITIZE_BUILD_DIR) -j $(JOBS) $(if $(SANITIZE_TARGETS),--target $(SANITIZE_TARGETS))
+	@ASAN_OPTIONS=halt_on_error=1:detect_leaks=1 \
+	  UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	  LSAN_OPTIONS=suppressions=$(LSAN_SUPPRESSIONS):print_suppressions=0 \
+	  ctest --test-dir $(SANITIZE_BUILD_DIR) --output-on-failure -j $(JOBS) -L 'unit|integration' \
+	  $(if $(SANITIZE_TESTS),-R '$(SANITIZE_TESTS)')
 
 demo: build
 	@echo "== cvdeploy info (yolo11n-dq)"
@@ -70,4 +110,4 @@ format:
 	@git ls-files '*.cpp' '*.h' | xargs clang-format -i
 
 clean:
-	@rm -rf $(BUILD_DIR)
+	@rm -rf $(BUILD_DIR) $(FUZZ_BUILD_DIR) $(SANITIZE_BUILD_DIR)

@@ -21,6 +21,16 @@ ORT_VERSION="${CVDEPLOY_ORT_VERSION:-1.30.0}"
 log() { echo "setup-deps: $*" >&2; }
 die() { echo "setup-deps: error: $*" >&2; exit 1; }
 
+# --fuzz: also what the libFuzzer build needs (make fuzz): clang, its runtime libraries
+# (libFuzzer, sanitizers) and lld.
+FUZZ=0
+for arg in "$@"; do
+  case "$arg" in
+    --fuzz) FUZZ=1 ;;
+    *) die "unknown option $arg (known: --fuzz)" ;;
+  esac
+done
+
 # ---------------------------------------------------------------- Debian packages
 PACKAGES=(
   build-essential cmake ninja-build pkg-config git clang-format
@@ -30,6 +40,7 @@ PACKAGES=(
   libonnx-dev libprotobuf-dev protobuf-compiler
   libgtest-dev libgmock-dev libbenchmark-dev
 )
+((FUZZ)) && PACKAGES+=(clang-14 libclang-rt-14-dev lld-14)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
