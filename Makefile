@@ -33,9 +33,10 @@ build: configure
 # The whole suite: unit, integration and slow tests, then a short run of every fuzz target
 # (regression inputs and seeds, then FUZZ_SMOKE_SECONDS of fuzzing each) so the harness
 # cannot rot.
+# The fuzz smoke runs first so that CTest's summary is the run's closing line.
 test: build
-	@ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS)
 	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(FUZZ_SMOKE_SECONDS)
+	@ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS)
 
 test-unit: build
 	@ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS) -L unit

@@ -40,6 +40,7 @@ set(CVDEPLOY_FUZZ_PARSER_SOURCES
     src/optimize/calibration.cpp
     src/optimize/calibration_math.cpp
     src/server/http.cpp
+    src/server/json_excerpt.cpp
     src/server/kserve.cpp
     src/server/model_config.cpp
     src/server/multipart.cpp

@@ -46,6 +46,11 @@ Json Parse(std::string_view text, const std::string& what, int max_depth) {
   if (JsonNestingDepth(text, max_depth) > max_depth) {
     throw BadInput(JsonTooDeepMessage(what, max_depth));
   }
+  // nlohmann's lexer ends the document at a NUL byte and ignores what follows; JSON text
+  // never contains one (inside strings it must be escaped), so refuse it instead.
+  if (const size_t nul = text.find('\0'); nul != std::string_view::npos) {
+    throw BadInput(what + ": invalid JSON: NUL byte at offset " + std::to_string(nul));
+  }
   try {
     return Json::parse(text.begin(), text.end());
   } catch (const nlohmann::json::exception& e) {

@@ -268,8 +268,10 @@ ModelMeta BuildMeta(const std::string& model_name, const std::map<std::string, s
     meta.imgsz_h = meta.imgsz_w = sz;
   }
   if (meta.dynamic && (meta.imgsz_h % meta.stride || meta.imgsz_w % meta.stride)) {
-    throw InvalidArgument(model_name + ": imgsz " + std::to_string(meta.imgsz_w) +
-                          " is not a multiple of the model stride " + std::to_string(meta.stride));
+    // The caller's choice (an override) is a usage error; the file's own metadata is bad input.
+    const std::string why = model_name + ": imgsz " + std::to_string(meta.imgsz_w) +
+                            " is not a multiple of the model stride " + std::to_string(meta.stride);
+    throw overrides.imgsz ? InvalidArgument(why) : BadInput(why);
   }
 
   // --- names, task, keypoints, end2end from metadata.

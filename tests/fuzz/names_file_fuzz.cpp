@@ -13,7 +13,11 @@
 #include "model/metadata.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  (void)cvdeploy::eval::ParseYamlNames(cvdeploy::fuzz::AsText(data, size));
+  try {
+    (void)cvdeploy::eval::ParseYamlNames(cvdeploy::fuzz::AsText(data, size));
+  } catch (const cvdeploy::Error& e) {  // e.g. a class id out of range
+    if (e.code() != cvdeploy::ErrorCode::kBadInput) std::abort();
+  }
   const std::string path = cvdeploy::fuzz::ScratchDir::Get().Write("names.txt", data, size);
   try {
     (void)cvdeploy::model::ReadNamesFile(path);

@@ -58,5 +58,21 @@ TEST(JsonLimits, InvalidJsonAndHugeNumbersAreBadInput) {
   }
 }
 
+TEST(JsonLimits, NulByteIsBadInputNotTheEndOfTheDocument) {
+  // nlohmann alone would parse "0" and ignore the rest (its lexer stops at NUL).
+  for (const std::string& text : {std::string("0\0[", 3), std::string("{\"a\":1}\0{\"b\":", 13),
+                                  std::string("[\"x\0y\"]", 7)}) {
+    try {
+      ParseJsonBounded(text, "body");
+      FAIL() << "accepted a NUL byte";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::kBadInput);
+      EXPECT_NE(std::string(e.what()).find("body: invalid JSON: NUL byte at offset"),
+                std::string::npos)
+          << e.what();
+    }
+  }
+}
+
 }  // namespace
 }  // namespace cvdeploy::core
