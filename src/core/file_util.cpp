@@ -15,20 +15,20 @@
 #include "cvdeploy/error.h"
 
 namespace cvdeploy::core {
-namespace {
-
-// "a directory", "a FIFO (named pipe)", ... for a mode that is not a regular file.
-std::string KindOf(mode_t mode) {
+std::string FileKindOf(mode_t mode) {
   if (S_ISDIR(mode)) return "a directory";
-  if (S_ISFIFO(mode)) return "a FIFO (named pipe)";
+  if (S_ISFIFO(mode)) return "a FIFO";
   if (S_ISCHR(mode)) return "a character device";
   if (S_ISBLK(mode)) return "a block device";
   if (S_ISSOCK(mode)) return "a socket";
+  if (S_ISLNK(mode)) return "a symbolic link";
   return "not a regular file";
 }
 
+namespace {
+
 std::string NotRegularMessage(const std::string& path, mode_t mode) {
-  return path + ": is " + KindOf(mode) + ", expected a regular file";
+  return path + ": is " + FileKindOf(mode) + ", expected a regular file";
 }
 
 // Closes a descriptor on scope exit.

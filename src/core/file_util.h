@@ -2,6 +2,8 @@
 // Whole-file reads and checked writes with errors that name the file.
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <cstdio>
 #include <string>
@@ -87,5 +89,9 @@ void CheckStdout();
 
 // "No such file or directory" style text for errno, for one-line messages.
 std::string ErrnoText(int err);
+
+// What a file that is not a regular one is, for messages: "a directory", "a FIFO",
+// "a character device", "a block device", "a socket", "a symbolic link" (from lstat).
+std::string FileKindOf(mode_t mode);
 
 }  // namespace cvdeploy::core

@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <set>
 
+#include "core/file_util.h"
 #include "core/json_limits.h"
 #include "cvdeploy/error.h"
 
@@ -46,16 +47,6 @@ bool ModelConfig::LoadsAlike(const ModelConfig& other) const {
 
 namespace {
 
-// What a stat mode is, for messages ("a directory").
-std::string KindOf(mode_t mode) {
-  if (S_ISDIR(mode)) return "a directory";
-  if (S_ISFIFO(mode)) return "a FIFO";
-  if (S_ISCHR(mode)) return "a character device";
-  if (S_ISBLK(mode)) return "a block device";
-  if (S_ISSOCK(mode)) return "a socket";
-  return "not a plain file";
-}
-
 // Why `path` (which stat() says is not a regular file) cannot be a model or config file,
 // e.g. "not a regular file (a symbolic link to a directory)". lstat tells a link from its
 // target; a FIFO is never opened.
@@ -63,7 +54,7 @@ std::string NotRegularReason(const std::string& path, mode_t mode) {
   struct stat link {};
   const bool via_link = ::lstat(path.c_str(), &link) == 0 && S_ISLNK(link.st_mode);
   return "not a regular file (" + std::string(via_link ? "a symbolic link to " : "") +
-         KindOf(mode) + ")";
+         core::FileKindOf(mode) + ")";
 }
 
 // The reason stat() failed on an existing name: a dangling symlink, a loop, a permission.

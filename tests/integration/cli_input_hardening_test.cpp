@@ -24,16 +24,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::vector<nlohmann::json> JsonLines(const std::string& text) {
-  std::vector<nlohmann::json> lines;
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (!line.empty()) lines.push_back(nlohmann::json::parse(line));
-  }
-  return lines;
-}
-
 class CliInputHardeningTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -59,7 +49,7 @@ TEST_F(CliInputHardeningTest, CraftedExifOffsetsPredictLikeThePlainImage) {
   }
   const ProcessResult run = RunCli(args);
   ASSERT_EQ(run.exit_code, 0) << DescribeRun(args, run);
-  const std::vector<nlohmann::json> lines = JsonLines(run.out);
+  const std::vector<nlohmann::json> lines = ParseJsonLines(run.out);
   ASSERT_EQ(lines.size(), 5u) << run.out;
   ASSERT_EQ(lines[0]["detections"].size(), 5u);
   for (size_t i = 1; i < lines.size(); ++i) {
@@ -80,7 +70,7 @@ TEST_F(CliInputHardeningTest, VeryThinImagesArePredicted) {
   }
   const ProcessResult run = RunCli(args);
   ASSERT_EQ(run.exit_code, 0) << DescribeRun(args, run);
-  const std::vector<nlohmann::json> lines = JsonLines(run.out);
+  const std::vector<nlohmann::json> lines = ParseJsonLines(run.out);
   ASSERT_EQ(lines.size(), 3u) << run.out;
   EXPECT_EQ(lines[0]["width"], 1);
   EXPECT_EQ(lines[0]["height"], 20000);
@@ -106,8 +96,8 @@ TEST_F(CliInputHardeningTest, CorruptJpegDataIsRefusedWithOneLine) {
                                            "-",       "--source", path,   bus_};
     const ProcessResult mixed = RunCli(both);
     EXPECT_EQ(mixed.exit_code, 3) << DescribeRun(both, mixed);
-    ASSERT_EQ(JsonLines(mixed.out).size(), 1u) << mixed.out;
-    EXPECT_EQ(JsonLines(mixed.out)[0]["detections"].size(), 5u);
+    ASSERT_EQ(ParseJsonLines(mixed.out).size(), 1u) << mixed.out;
+    EXPECT_EQ(ParseJsonLines(mixed.out)[0]["detections"].size(), 5u);
   }
 }
 
@@ -139,7 +129,7 @@ TEST_F(CliInputHardeningTest, NonRegularFilesAreRefusedQuickly) {
   fs::create_directories(a_dir);
   // Model: FIFO, character device, directory.
   ExpectCliError({"predict", "--model", fifo, "--source", bus_}, 3,
-                 "pipe.onnx: is a FIFO (named pipe), expected a regular file");
+                 "pipe.onnx: is a FIFO, expected a regular file");
   ExpectCliError({"predict", "--model", "/dev/zero", "--source", bus_}, 3,
                  "/dev/zero: is a character device, expected a regular file");
   ExpectCliError({"info", a_dir}, 3, "model_dir.onnx: is a directory");
@@ -147,7 +137,7 @@ TEST_F(CliInputHardeningTest, NonRegularFilesAreRefusedQuickly) {
   ExpectCliError({"predict", "--model", model_, "--source", "/dev/zero"}, 3,
                  "/dev/zero: is a character device, expected a regular file");
   ExpectCliError({"predict", "--model", model_, "--source", fifo_jpg}, 3,
-                 "pipe.jpg: is a FIFO (named pipe), expected a regular file");
+                 "pipe.jpg: is a FIFO, expected a regular file");
   // Names file.
   ExpectCliError({"predict", "--model", model_, "--source", bus_, "--names", names_fifo}, 3,
                  "names.txt: is a FIFO");
@@ -208,7 +198,7 @@ TEST_F(CliInputHardeningTest, JsonFileIsWrittenAtomically) {
   EXPECT_EQ(ReadFileText(out), "old content\n");
   const ProcessResult run = RunCli({"predict", "--model", model_, "--source", bus_, "--json", out});
   ASSERT_EQ(run.exit_code, 0) << run.err;
-  ASSERT_EQ(JsonLines(ReadFileText(out)).size(), 1u);
+  ASSERT_EQ(ParseJsonLines(ReadFileText(out)).size(), 1u);
   size_t files = 0;
   for (const auto& e : fs::directory_iterator(dir_ + "/out")) files += e.is_regular_file() ? 1 : 0;
   EXPECT_EQ(files, 1u) << "a temporary file was left behind";

@@ -19,23 +19,14 @@ namespace {
 
 namespace fs = std::filesystem;
 using cvdeploy::testing::Asset;
+using cvdeploy::testing::ParseJsonLines;
 using cvdeploy::testing::RunCli;
-
-std::vector<nlohmann::json> ParseLines(const std::string& text) {
-  std::vector<nlohmann::json> lines;
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (!line.empty()) lines.push_back(nlohmann::json::parse(line));
-  }
-  return lines;
-}
 
 TEST(CliPredictTest, JsonLinesToStdoutHaveTheDocumentedFields) {
   const auto run = RunCli({"predict", "--model", Asset("models/yolov8n-dq.onnx"), "--source",
                            Asset("images/bus.jpg"), Asset("images/zidane.jpg"), "--json", "-"});
   ASSERT_EQ(run.exit_code, 0) << run.err;
-  const auto lines = ParseLines(run.out);
+  const auto lines = ParseJsonLines(run.out);
   ASSERT_EQ(lines.size(), 2u);
   const auto& bus = lines[0];
   EXPECT_EQ(bus["source"], Asset("images/bus.jpg"));
@@ -60,7 +51,7 @@ TEST(CliPredictTest, ClassFilterAgnosticAndThresholdFlags) {
               Asset("images/bus.jpg"), "--classes", "5", "--conf", "0.5", "--max-det", "10",
               "--agnostic-nms", "--iou", "0.6", "--threads", "1", "--json", "-"});
   ASSERT_EQ(run.exit_code, 0) << run.err;
-  const auto lines = ParseLines(run.out);
+  const auto lines = ParseJsonLines(run.out);
   ASSERT_EQ(lines.size(), 1u);
   ASSERT_EQ(lines[0]["detections"].size(), 1u);
   EXPECT_EQ(lines[0]["detections"][0]["class_name"], "bus");
@@ -85,12 +76,12 @@ TEST(CliPredictTest, DirectoryGlobAndSaveDir) {
   std::ifstream in(json);
   std::stringstream text;
   text << in.rdbuf();
-  EXPECT_EQ(ParseLines(text.str()).size(), 2u);
+  EXPECT_EQ(ParseJsonLines(text.str()).size(), 2u);
 
   const auto glob = RunCli({"predict", "--model", Asset("models/yolo11n-dq.onnx"), "--source",
                             Asset("images") + "/z*.jpg", "--json", "-"});
   ASSERT_EQ(glob.exit_code, 0) << glob.err;
-  const auto lines = ParseLines(glob.out);
+  const auto lines = ParseJsonLines(glob.out);
   ASSERT_EQ(lines.size(), 1u);
   EXPECT_EQ(lines[0]["source"], Asset("images/zidane.jpg"));
 }
@@ -102,7 +93,7 @@ TEST(CliPredictTest, VideoFramesAndAnnotatedVideo) {
   const auto run = RunCli({"predict", "--model", Asset("models/yolo11n-dq.onnx"), "--source", video,
                            "--vid-stride", "2", "--save-dir", dir + "/out", "--json", "-"});
   ASSERT_EQ(run.exit_code, 0) << run.err;
-  const auto lines = ParseLines(run.out);
+  const auto lines = ParseJsonLines(run.out);
   ASSERT_EQ(lines.size(), 2u);  // frames 0 and 2 of 4
   EXPECT_EQ(lines[0]["frame"], 0);
   EXPECT_EQ(lines[1]["frame"], 2);
@@ -123,14 +114,14 @@ TEST(CliPredictTest, SegmentAndPoseJsonExtras) {
   const auto seg = RunCli({"predict", "--model", Asset("models/yolov8n-seg-dq.onnx"), "--source",
                            Asset("images/zidane.jpg"), "--json", "-"});
   ASSERT_EQ(seg.exit_code, 0) << seg.err;
-  const auto s = ParseLines(seg.out).at(0);
+  const auto s = ParseJsonLines(seg.out).at(0);
   EXPECT_EQ(s["task"], "segment");
   for (const auto& d : s["detections"]) EXPECT_GE(d["polygon"].size(), 3u);
 
   const auto pose = RunCli({"predict", "--model", Asset("models/yolo11n-pose-dq.onnx"), "--source",
                             Asset("images/zidane.jpg"), "--json", "-"});
   ASSERT_EQ(pose.exit_code, 0) << pose.err;
-  const auto p = ParseLines(pose.out).at(0);
+  const auto p = ParseJsonLines(pose.out).at(0);
   EXPECT_EQ(p["task"], "pose");
   for (const auto& d : p["detections"]) {
     ASSERT_EQ(d["keypoints"].size(), 17u);

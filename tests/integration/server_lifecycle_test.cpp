@@ -140,16 +140,6 @@ std::vector<HttpReply> Concurrently(int n, const std::function<HttpReply(int)>& 
   return replies;
 }
 
-// Polls `condition` every 20 ms until it holds (true) or `timeout_s` passes (false).
-bool WaitFor(const std::function<bool()>& condition, double timeout_s) {
-  const auto deadline = Clock::now() + std::chrono::duration<double>(timeout_s);
-  while (Clock::now() < deadline) {
-    if (condition()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return condition();
-}
-
 // The value of one series (`name{labels}` exactly as rendered) in the server's /metrics.
 std::optional<double> Metric(int port, const std::string& series) {
   const HttpReply r = Http(port, "GET", "/metrics");

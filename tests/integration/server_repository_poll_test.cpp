@@ -60,16 +60,6 @@ int LinesWith(const std::string& text, const std::vector<std::string>& parts) {
   return n;
 }
 
-// Polls `condition` every 20 ms until it holds (true) or `timeout_s` passes (false).
-bool WaitFor(const std::function<bool()>& condition, double timeout_s) {
-  const auto deadline = Clock::now() + std::chrono::duration<double>(timeout_s);
-  while (Clock::now() < deadline) {
-    if (condition()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return condition();
-}
-
 // Swaps two paths atomically, whatever they are (a file and a directory included): a scan sees
 // either the old or the new model.onnx, never a missing one.
 void Exchange(const fs::path& a, const fs::path& b) {

@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <sstream>
 #include <stdexcept>
 
 #include "support/assets.h"
@@ -79,6 +80,15 @@ ProcessResult RunProcess(const std::string& program, const std::vector<std::stri
     result.exit_code = 128 + WTERMSIG(status);
   }
   return result;
+}
+
+std::vector<nlohmann::json> ParseJsonLines(const std::string& text) {
+  std::vector<nlohmann::json> lines;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty()) lines.push_back(nlohmann::json::parse(line));
+  }
+  return lines;
 }
 
 ProcessResult RunCli(const std::vector<std::string>& args, const std::string& cwd) {

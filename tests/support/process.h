@@ -2,6 +2,7 @@
 // Runs a program (normally the cvdeploy CLI) and captures its exit code and output.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,9 @@ ProcessResult RunProcess(const std::string& program, const std::vector<std::stri
                          const std::string& cwd = "", int timeout_s = 300);
 
 // RunProcess(CliBinary(), args, cwd).
+// One JSON document per non-empty line (the CLI's --json output).
+std::vector<nlohmann::json> ParseJsonLines(const std::string& text);
+
 ProcessResult RunCli(const std::vector<std::string>& args, const std::string& cwd = "");
 
 // "cvdeploy ARGS" with its exit code, stdout and stderr, for assertion messages.

@@ -40,6 +40,15 @@ std::string ReadFileText(const std::string& path) {
   return s.str();
 }
 
+bool WaitFor(const std::function<bool()>& condition, double timeout_s) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (condition()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return condition();
+}
+
 ServerProcess::ServerProcess(const std::vector<std::string>& args, double start_timeout_s) {
   dir_ = MakeTempDir("server");
   const std::string out = dir_ + "/stdout.log", err = dir_ + "/stderr.log";

@@ -4,6 +4,7 @@
 // misbehaving-client tests.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -60,5 +61,8 @@ bool WaitClosed(int fd, double timeout_s);
 
 // The bytes of a file.
 std::string ReadFileText(const std::string& path);
+
+// Polls `condition` every 20 ms until it holds (true) or `timeout_s` passes (false).
+bool WaitFor(const std::function<bool()>& condition, double timeout_s);
 
 }  // namespace cvdeploy::testing

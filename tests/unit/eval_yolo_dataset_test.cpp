@@ -126,7 +126,7 @@ TEST(EvalYoloDataset, Errors) {
   const fs::path fifo_dir = MakeDataset({"x.jpg"});
   fs::create_directories(fifo_dir / "labels");
   ASSERT_EQ(mkfifo((fifo_dir / "labels" / "x.txt").c_str(), 0644), 0);
-  ExpectBadInput(fifo_dir.string(), "x.txt: is a FIFO (named pipe), expected a regular file");
+  ExpectBadInput(fifo_dir.string(), "x.txt: is a FIFO, expected a regular file");
   const fs::path dir_dir = MakeDataset({"x.jpg"});
   fs::create_directories(dir_dir / "labels" / "x.txt");
   ExpectBadInput(dir_dir.string(), "x.txt: is a directory");
