@@ -59,14 +59,17 @@ fuzz-long: fuzz-build
 # Unit and integration tests under AddressSanitizer + UndefinedBehaviorSanitizer (g++), every
 # finding fatal. Leak detection stays on; tests/sanitizers/lsan.supp names the one known leak
 # (inside ONNX Runtime). SANITIZE_TARGETS / SANITIZE_TESTS narrow the build / the ctest run.
+# bench_smoke is left out: its targets are peak RSS and RSS growth of the production build,
+# which ASan's shadow memory and quarantine of freed blocks change by design (measured: 611 MB
+# peak, +90 MB growth); its code paths run in the other CLI tests.
 test-sanitize: deps
 	@cmake -S . -B $(SANITIZE_BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 	  -DCVDEPLOY_SANITIZE=address,undefined $(CMAKE_ARGS) >/dev/null
 	@cmake --build $(SANITIZE_BUILD_DIR) -j $(JOBS) $(if $(SANITIZE_TARGETS),--target $(SANITIZE_TARGETS))
-	@ASAN_OPTIONS=halt_on_error=1:detect_leaks=1 \
+	@ASAN_OPTIONS=halt_on_error=1:detect_leaks=1:fast_unwind_on_malloc=0 \
 	  UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	  LSAN_OPTIONS=suppressions=$(LSAN_SUPPRESSIONS):print_suppressions=0 \
-	  ctest --test-dir $(SANITIZE_BUILD_DIR) --output-on-failure -j $(JOBS) -L 'unit|integration' \
+	  ctest --test-dir $(SANITIZE_BUILD_DIR) --output-on-failure -j $(JOBS) -L 'unit|integration' -E '^bench_smoke$$' \
 	  $(if $(SANITIZE_TESTS),-R '$(SANITIZE_TESTS)')
 
 demo: build

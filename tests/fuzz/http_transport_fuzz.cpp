@@ -26,6 +26,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -94,13 +95,27 @@ Server& GetServer() {
 }
 
 std::string Exchange(int port, const uint8_t* data, size_t size) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) Fail("socket failed");
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(static_cast<uint16_t>(port));
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) Fail("connect failed");
+  // A long run opens hundreds of connections a second; when the server closed first, its
+  // side keeps TIME_WAIT for a minute and loopback's ephemeral ports can run out
+  // (EADDRNOTAVAIL). That is the harness's limit, not a server fault: wait and retry. Any
+  // other failure (ECONNREFUSED: the listener is gone) is one.
+  int fd = -1;
+  for (int attempt = 0;; ++attempt) {
+    fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) Fail("socket failed");
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) break;
+    const int err = errno;
+    ::close(fd);
+    if ((err != EADDRNOTAVAIL && err != EAGAIN && err != EINTR) || attempt == 3000) {
+      std::fprintf(stderr, "http_transport_fuzz: connect: %s\n", std::strerror(err));
+      Fail("connect failed");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
   timeval timeout{10, 0};
   ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
   ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof(timeout));
