@@ -63,8 +63,12 @@ std::optional<size_t> ElementCount(const std::vector<int64_t>& shape, size_t ele
 
 std::string ShapeString(const std::vector<int64_t>& shape) {
   std::string s = "[";
-  for (size_t i = 0; i < shape.size(); ++i) s += (i ? "," : "") + std::to_string(shape[i]);
-  return s + "]";
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (i > 0) s += ',';
+    s += std::to_string(shape[i]);
+  }
+  s += ']';
+  return s;
 }
 
 TensorView::TensorView(DataType dtype, std::vector<int64_t> shape, const void* data)
