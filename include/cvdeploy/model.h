@@ -8,6 +8,9 @@
 #include <string>
 #include <vector>
 
+#include <memory>
+
+#include "cvdeploy/options.h"
 #include "cvdeploy/types.h"
 
 namespace cvdeploy {
@@ -56,6 +59,32 @@ struct ModelInfo {
   std::vector<TensorInfo> inputs, outputs;
   ModelMeta meta;
   std::vector<std::string> warnings;  // e.g. dynamic-quantization format
+};
+
+// A model: its bytes and its description, read, parsed and hashed once. Cheap to copy (the
+// bytes and the description are shared and immutable), so one Model can feed several
+// predictors (e.g. on different devices) and the tools without re-reading the file.
+// Thread-safe: every member is const.
+class Model {
+ public:
+  // Reads `path` (a regular file no larger than options.max_model_bytes; the size is
+  // checked before reading) and describes it. Throws Error naming the path for a missing,
+  // unreadable or non-regular file, a file over the limit (LimitError "max_model_bytes"),
+  // data that is not an ONNX model or not a YOLO model.
+  static Model FromFile(const std::string& path, const ModelOptions& options = {});
+  // Describes model bytes held in memory (e.g. a decrypted package that must never touch
+  // disk); `name` stands for the model in messages and in info().path.
+  static Model FromMemory(std::vector<uint8_t> bytes, const std::string& name,
+                          const ModelOptions& options = {});
+
+  const ModelInfo& info() const;
+  const ModelMeta& meta() const { return info().meta; }
+  const std::vector<uint8_t>& bytes() const;
+
+ private:
+  struct State;
+  explicit Model(std::shared_ptr<const State> state) : state_(std::move(state)) {}
+  std::shared_ptr<const State> state_;
 };
 
 // Reads class names from a file: one per line, a YAML "names:" block, or a Python/JSON-like

@@ -1,5 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
-// The main entry point: load a YOLO ONNX model once, run it on images.
+// The main entry point: create a predictor for a Model once, run it on images.
+//
+// A prediction is three public stages, which Predict/PredictBatch compose:
+//   Prepare(images)  letterbox into the engine's input tensor           -> Batch
+//   Run(batch)       one engine call (IO-bound buffers of the batch)     -> output views
+//   Decode(outputs, batch, options)  per-task decoding, NMS, mapping back to the images
+// Everything that feeds the engine (the CLI, the server, the model tools' calibration,
+// accuracy gate, pruning and comparison, the benchmark's bare-engine timing) goes through
+// Prepare, so there is exactly one preprocessing implementation.
 #pragma once
 
 #include <cstdint>
@@ -9,71 +17,70 @@
 #include <vector>
 
 #include "cvdeploy/model.h"
+#include "cvdeploy/options.h"
+#include "cvdeploy/tensor.h"
 #include "cvdeploy/types.h"
 
 namespace cvdeploy {
 
-// Default of SessionOptions::max_model_bytes: 2 GiB, the largest protobuf (ONNX) message.
-inline constexpr uint64_t kDefaultMaxModelBytes = uint64_t{1} << 31;
+class Predictor;
 
-struct SessionOptions {
-  // "cpu" (default), "cuda[:N]", "tensorrt[:N]". Unavailable providers raise kInvalidArgument.
-  std::string device = "cpu";
-  int intra_op_threads = 0;  // 0: one per physical core
-  // User overrides of what the model's metadata says (or what shapes imply).
-  std::optional<Task> task;
-  std::optional<std::vector<std::string>> names;
-  std::optional<int> imgsz;  // square size; only for models with dynamic spatial axes
-  // Non-empty: ONNX Runtime writes its per-operator profile to PREFIX_<date>.json; the
-  // file is complete after Predictor::EndProfiling.
-  std::string profile_prefix;
-  // Largest model file Load reads, in bytes; a larger file is refused before it is read.
-  uint64_t max_model_bytes = kDefaultMaxModelBytes;
-};
-
-struct PredictOptions {
-  float conf = 0.25f;  // minimum confidence
-  float iou = 0.7f;    // NMS IoU threshold
-  int max_det = 300;
-  std::vector<int> classes;   // keep only these class ids (empty: all)
-  bool agnostic = false;      // class-agnostic NMS
-  bool multi_label = false;   // one candidate per (box, class) above conf, as in validation
-  bool all_contours = false;  // segment: keep every contour, not only the largest
-  bool masks = true;          // segment: compute masks (polygons need them)
-  // Square input size for this call; 0: the model's. Only a model with dynamic spatial axes
-  // accepts another size (a multiple of its stride); a fixed-size model accepts its own.
-  int imgsz = 0;
-};
-
-// One engine output as float32, row-major (Predictor::Infer).
+// Transitional: one engine output copied as float32 (Predictor::Infer's float form).
 struct OutputTensor {
   std::string name;
   std::vector<int64_t> shape;
   std::vector<float> data;
 };
 
-// Benchmark support: the engine alone ("bare engine") on an input tensor letterboxed once
-// up front; each Run is one session run and nothing else (no decode, letterbox,
-// postprocess or result objects). Not thread-safe; one probe per thread.
-class EngineProbe {
+// An engine input ready to run: images letterboxed into one NCHW float32 tensor (or a
+// caller's tensor copied in), with the geometry Decode needs, and the engine outputs of the
+// last Run. It holds scratch memory borrowed from its predictor's pool (returned when the
+// Batch is destroyed), so steady-state predictions do not allocate. Move-only; must not
+// outlive the Predictor that prepared it; one thread at a time.
+class Batch {
  public:
-  virtual ~EngineProbe() = default;
-  // One session run; returns its wall time in milliseconds.
-  virtual double Run() = 0;
+  Batch(Batch&&) noexcept;
+  Batch& operator=(Batch&&) noexcept;
+  ~Batch();
+
+  // Images (or tensor rows) in the batch; the engine input may have more rows (the zero
+  // padding of a fixed batch axis), whose outputs are never decoded.
+  size_t size() const;
+  // The engine input, [slots, 3, H, W] float32. Valid while the Batch lives.
+  TensorView input() const;
+  // Per image: how it was letterboxed (empty for a batch made from a tensor).
+  const std::vector<Letterbox>& letterboxes() const;
+  // Wall time of Prepare and of the last Run, in milliseconds.
+  double prepare_ms() const;
+  double run_ms() const;
+
+ private:
+  friend class Predictor;
+
+  // Transitional: one engine output copied as float32 (Predictor::Infer's float form).
+  struct OutputTensor {
+    std::string name;
+    std::vector<int64_t> shape;
+    std::vector<float> data;
+  };
+  struct State;
+  explicit Batch(std::unique_ptr<State> state);
+  std::unique_ptr<State> state_;
 };
 
-// A loaded model. Thread safety: Predict/PredictBatch are const and may be called from
-// any number of threads at once on one Predictor; per-call scratch memory is drawn from
-// an internal pool, so steady-state calls do not allocate input tensors.
+// A model ready to run. Thread safety: every member is const and may be called from any
+// number of threads at once on one Predictor; each call (or each Batch) borrows its own
+// scratch memory from an internal pool.
 class Predictor {
  public:
-  // Loads from a file. Throws Error(kBadInput) naming the path for a missing, unreadable,
-  // non-regular (directory, FIFO, device), invalid or non-YOLO model, and a LimitError
-  // (setting "max_model_bytes") before reading a file larger than options.max_model_bytes;
-  // Error(kInvalidArgument) for an unavailable device.
+  // Sets up an inference session for `model`. Throws Error(kInvalidArgument) for an
+  // unavailable device or negative thread count, Error(kBadInput) when the engine rejects
+  // the model.
+  static std::unique_ptr<Predictor> Create(const Model& model, const SessionOptions& options = {});
+  // Conveniences: Create(Model::FromFile(path, options), options) and
+  // Create(Model::FromMemory(bytes, name, options), options).
   static std::unique_ptr<Predictor> Load(const std::string& path,
                                          const SessionOptions& options = {});
-  // Loads from memory (e.g. a decrypted package); `name` is used in messages and info.
   static std::unique_ptr<Predictor> LoadFromMemory(const std::vector<uint8_t>& bytes,
                                                    const std::string& name,
                                                    const SessionOptions& options = {});
@@ -81,40 +88,66 @@ class Predictor {
   Predictor(const Predictor&) = delete;
   Predictor& operator=(const Predictor&) = delete;
 
-  const ModelInfo& info() const;
+  const Model& model() const;
+  const ModelInfo& info() const { return model().info(); }
   const ModelMeta& meta() const { return info().meta; }
   // Execution provider actually in use ("CPUExecutionProvider", ...).
   const std::string& provider() const;
   // Engine version ("1.30.0") and the intra-op threads each session run uses.
   std::string engine_version() const;
   int threads() const;
+  // Images one engine call takes at most: the fixed batch axis, or 0 when it is dynamic.
+  int max_batch() const;
 
-  // `bgr` is an 8-bit BGR (3 channel) or gray image as OpenCV decodes it.
+  // ---- Stages ----
+  // Letterboxes `images` (8-bit BGR, gray or BGRA, as OpenCV decodes them) into one engine
+  // input at options.imgsz (0: the model's size; rectangular "rect" letterbox for a single
+  // image on a model with dynamic spatial axes). At most max_batch() images when the batch
+  // axis is fixed. Throws Error(kInvalidArgument) for an empty list, too many images, bad
+  // options or an image that is not 8-bit with 1, 3 or 4 channels.
+  Batch Prepare(const std::vector<cv::Mat>& images, const PredictOptions& options = {}) const;
+  // A batch from already preprocessed NCHW float32 tensors (KServe v2), concatenated along
+  // the batch axis: the only copy between the caller's bytes and the engine. Each must be
+  // [B, 3, H, W] with H and W the model's (any, but equal, for dynamic spatial axes); the
+  // total B must fit a fixed batch axis (a smaller total is zero-padded). Throws
+  // Error(kInvalidArgument) for any other shape or type.
+  Batch PrepareTensors(const std::vector<TensorView>& inputs) const;
+  // One engine call on the batch's input. Returns every model output, named as in the
+  // model, as float32 views into the batch's buffers: valid until the next Run on this
+  // batch or its destruction. Throws Error(kRuntime) when the engine fails.
+  std::vector<NamedTensorView> Run(Batch& batch) const;
+  // Decodes rows [0, batch.size()) of `outputs` (from Run; they may come from another
+  // predictor's run on the same input, as `compare` does) with the geometry of `batch`.
+  std::vector<Result> Decode(const std::vector<NamedTensorView>& outputs, const Batch& batch,
+                             const PredictOptions& options = {}) const;
+  // Same with options per image (a server's batch of independent requests).
+  std::vector<Result> Decode(const std::vector<NamedTensorView>& outputs, const Batch& batch,
+                             const std::vector<PredictOptions>& options) const;
+
+  // ---- Compositions ----
   Result Predict(const cv::Mat& bgr, const PredictOptions& options = {}) const;
-  // Runs images together when the model's batch axis allows, else one by one.
+  // Runs images together when the model's batch axis allows, else in chunks of its fixed
+  // batch.
   std::vector<Result> PredictBatch(const std::vector<cv::Mat>& images,
                                    const PredictOptions& options = {}) const;
-  // Same with options per image (a server's batch of independent requests); every image
-  // must use the same imgsz.
+  // Same with options per image; every image must use the same imgsz.
   std::vector<Result> PredictBatch(const std::vector<cv::Mat>& images,
                                    const std::vector<PredictOptions>& options) const;
-
-  // The engine alone on an already preprocessed NCHW float32 input (KServe v2 tensors):
-  // no letterbox, no postprocessing. The shape must be [B, 3, H, W] with H and W the
-  // model's (any for dynamic spatial axes) and B within a fixed batch axis. Returns every
-  // model output, named as in the model. Throws Error(kInvalidArgument) for a shape the
-  // model cannot take, Error(kRuntime) when the engine fails. Thread-safe.
+  // The engine alone on one preprocessed tensor (PrepareTensors + Run), outputs copied into
+  // owning tensors.
+  struct Output {
+    std::string name;
+    Tensor tensor;
+  };
+  std::vector<Output> Infer(const TensorView& input) const;
+  // Transitional float32 form of Infer for callers not yet on the tensor type.
   std::vector<OutputTensor> Infer(const float* input, const std::vector<int64_t>& shape) const;
 
   // Ends profiling (SessionOptions::profile_prefix) and returns the profile's path.
   std::string EndProfiling() const;
 
-  // A bare-engine probe whose input holds `images` (the batch filled as PredictBatch would).
-  std::unique_ptr<EngineProbe> NewEngineProbe(const std::vector<cv::Mat>& images) const;
-
-  struct Impl;
-
  private:
+  struct Impl;
   explicit Predictor(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
@@ -123,8 +156,8 @@ class Predictor {
 // `original` image size: boxes, rotated boxes, keypoints, polygons and masks.
 void RescaleResult(Result& result, cv::Size original);
 
-// Reads a model's description without creating an inference session. Model files larger
-// than `max_model_bytes` are refused as by Predictor::Load.
+// Reads a model's description without creating an inference session
+// (Model::FromFile(path).info()).
 ModelInfo ReadModelInfo(const std::string& path, uint64_t max_model_bytes = kDefaultMaxModelBytes);
 
 }  // namespace cvdeploy

@@ -65,6 +65,20 @@ struct StageTimes {
   double Total() const { return decode + preprocess + inference + postprocess; }
 };
 
+// Geometry of one letterbox (Ultralytics preprocessing): how an original image maps into the
+// network input.
+struct Letterbox {
+  cv::Size src;                   // original image size
+  cv::Size dst;                   // network input size (w, h)
+  cv::Size resized;               // size of the resized image inside dst
+  float scale = 1.f;              // resized / src (same for both axes)
+  int pad_left = 0, pad_top = 0;  // offset of the resized image inside dst
+
+  // Network-input pixel -> original-image pixel (not clipped).
+  float ToSrcX(float x) const { return (x - pad_left) / scale; }
+  float ToSrcY(float y) const { return (y - pad_top) / scale; }
+};
+
 struct Result {
   int width = 0, height = 0;  // original image size
   Task task = Task::kDetect;

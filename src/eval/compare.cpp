@@ -185,8 +185,9 @@ std::vector<int64_t> ItemShape(const std::vector<int64_t>& shape) {
   return shape.size() > 1 ? std::vector<int64_t>(shape.begin() + 1, shape.end()) : shape;
 }
 
-const OutputTensor* FindOutput(const std::vector<OutputTensor>& outputs, const std::string& name) {
-  for (const OutputTensor& t : outputs) {
+const NamedTensorView* FindOutput(const std::vector<NamedTensorView>& outputs,
+                                  const std::string& name) {
+  for (const NamedTensorView& t : outputs) {
     if (t.name == name) return &t;
   }
   return nullptr;
@@ -212,59 +213,62 @@ void OutputDiffAccumulator::SetParts(const std::string& output, std::vector<Outp
   parts_.emplace_back(output, std::move(parts));
 }
 
-void OutputDiffAccumulator::Skip(const std::vector<OutputTensor>& a,
-                                 const std::vector<OutputTensor>& b, const std::string& reason) {
-  for (const OutputTensor& t : a) {
+void OutputDiffAccumulator::Skip(const std::vector<NamedTensorView>& a,
+                                 const std::vector<NamedTensorView>& b, const std::string& reason) {
+  for (const NamedTensorView& t : a) {
     OutputDiff& d = Entry(t.name);
-    d.shape_a = t.shape;
+    d.shape_a = t.tensor.shape();
     if (d.compared) d.skipped = reason;
     d.compared = false;
   }
-  for (const OutputTensor& t : b) {
+  for (const NamedTensorView& t : b) {
     OutputDiff& d = Entry(t.name);
-    d.shape_b = t.shape;
+    d.shape_b = t.tensor.shape();
     if (d.compared) d.skipped = reason;
     d.compared = false;
   }
 }
 
-void OutputDiffAccumulator::Add(const std::vector<OutputTensor>& a,
-                                const std::vector<OutputTensor>& b) {
-  for (const OutputTensor& ta : a) {
+void OutputDiffAccumulator::Add(const std::vector<NamedTensorView>& a,
+                                const std::vector<NamedTensorView>& b) {
+  for (const NamedTensorView& ta : a) {
     OutputDiff& d = Entry(ta.name);
-    d.shape_a = ta.shape;
-    const OutputTensor* tb = FindOutput(b, ta.name);
+    const std::vector<int64_t>& shape_a = ta.tensor.shape();
+    d.shape_a = shape_a;
+    const NamedTensorView* tb = FindOutput(b, ta.name);
     if (!tb) {
       if (d.compared) d.skipped = "model B has no output named '" + ta.name + "'";
       d.compared = false;
       continue;
     }
-    d.shape_b = tb->shape;
-    if (ItemShape(ta.shape) != ItemShape(tb->shape)) {
+    d.shape_b = tb->tensor.shape();
+    if (ItemShape(shape_a) != ItemShape(d.shape_b)) {
       if (d.compared) {
         d.skipped = "shapes differ: ";
-        d.skipped.append(Dims(ta.shape)).append(" vs ").append(Dims(tb->shape));
+        d.skipped.append(Dims(shape_a)).append(" vs ").append(Dims(d.shape_b));
       }
       d.compared = false;
     }
     if (!d.compared) continue;
-    const int64_t batch = ta.shape.empty() ? 1 : std::max<int64_t>(1, ta.shape[0]);
-    const size_t n = ta.data.size() / static_cast<size_t>(batch);
-    if (n > tb->data.size()) continue;  // malformed tensor; cannot happen with ONNX Runtime
-    for (size_t k = 0; k < n; ++k) d.total.Add(ta.data[k], tb->data[k]);
-    if (d.parts.empty() || ta.shape.size() != 3) continue;
-    const int64_t rows = ta.shape[1], cols = ta.shape[2];
+    const float* xa = ta.tensor.Data<float>();
+    const float* xb = tb->tensor.Data<float>();
+    const int64_t batch = shape_a.empty() ? 1 : std::max<int64_t>(1, shape_a[0]);
+    const size_t n = ta.tensor.elements() / static_cast<size_t>(batch);
+    if (n > tb->tensor.elements()) continue;  // malformed tensor; cannot happen with the engine
+    for (size_t k = 0; k < n; ++k) d.total.Add(xa[k], xb[k]);
+    if (d.parts.empty() || shape_a.size() != 3) continue;
+    const int64_t rows = shape_a[1], cols = shape_a[2];
     for (auto& [part, stats] : d.parts) {
       const int64_t end = part.end < 0 ? rows : std::min(part.end, rows);
       for (int64_t r = part.begin; r < end; ++r) {
-        for (int64_t c = 0; c < cols; ++c) stats.Add(ta.data[r * cols + c], tb->data[r * cols + c]);
+        for (int64_t c = 0; c < cols; ++c) stats.Add(xa[r * cols + c], xb[r * cols + c]);
       }
     }
   }
-  for (const OutputTensor& tb : b) {
+  for (const NamedTensorView& tb : b) {
     if (FindOutput(a, tb.name)) continue;
     OutputDiff& d = Entry(tb.name);
-    d.shape_b = tb.shape;
+    d.shape_b = tb.tensor.shape();
     if (d.compared) d.skipped = "model A has no output named '" + tb.name + "'";
     d.compared = false;
   }
@@ -279,79 +283,38 @@ double MsSince(Clock::time_point start) {
   return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
 }
 
-// How one model sees its input, mirroring Predictor::Impl::Preprocess for one image.
-struct Side {
-  const Predictor* predictor = nullptr;
-  cv::Size target;
-  int auto_stride = 0;
-  int slots = 1;  // engine batch: a fixed batch axis is zero-padded, as Predictor does
-
-  Side(const Predictor& p, const PredictOptions& options) : predictor(&p) {
-    const ModelMeta& meta = p.meta();
-    slots = meta.batch > 0 ? meta.batch : 1;
-    auto_stride = (meta.dynamic && slots == 1) ? meta.stride : 0;
-    target = options.imgsz > 0 ? cv::Size(options.imgsz, options.imgsz)
-                               : cv::Size(meta.imgsz_w, meta.imgsz_h);
-  }
-};
-
-struct Prepared {
-  vision::LetterboxInfo lb;
-  std::vector<float> input;
-  std::vector<int64_t> shape;
-  double ms = 0;
-};
-
-void Preprocess(const Side& side, const cv::Mat& bgr, cv::Mat& scratch, Prepared& out) {
-  const auto t0 = Clock::now();
-  out.lb = vision::ComputeLetterbox(bgr.size(), side.target, side.auto_stride);
-  const size_t per_image = 3 * static_cast<size_t>(out.lb.dst.area());
-  // Reused between images (no allocation in steady state); padding slots of a fixed batch
-  // are zero, as in Predictor.
-  out.input.resize(per_image * side.slots);
-  std::fill(out.input.begin() + static_cast<long>(per_image), out.input.end(), 0.f);
-  vision::LetterboxToTensor(bgr, out.lb, out.input.data(), scratch, side.predictor->threads());
-  out.shape = {side.slots, 3, out.lb.dst.height, out.lb.dst.width};
-  out.ms = MsSince(t0);
-}
-
-bool SameGeometry(const vision::LetterboxInfo& a, const vision::LetterboxInfo& b) {
+bool SameGeometry(const Letterbox& a, const Letterbox& b) {
   return a.dst == b.dst && a.resized == b.resized && a.pad_left == b.pad_left &&
          a.pad_top == b.pad_top;
 }
 
+// One model's pass over one image: the predictor's own stages (Prepare, Run, Decode), so
+// compare feeds each model exactly what predict would.
 struct Ran {
-  std::vector<OutputTensor> outputs;
-  Result result;      // at the compared thresholds
-  Result map_result;  // at map_conf (labelled only)
-  double inference_ms = 0, postprocess_ms = 0;
+  std::optional<Batch> batch;            // owns the buffers `outputs` views
+  std::vector<NamedTensorView> outputs;  // valid while `batch` lives
+  Result result;                         // at the compared thresholds
+  Result map_result;                     // at map_conf (labelled only)
+  double preprocess_ms = 0, inference_ms = 0, postprocess_ms = 0;
 };
 
-Result Decode(const Predictor& p, const std::vector<vision::TensorView>& views,
-              const vision::LetterboxInfo& lb, const cv::Mat& image,
-              const PredictOptions& options) {
-  Result r;
-  r.width = image.cols;
-  r.height = image.rows;
-  r.task = p.meta().task;
-  r.detections = vision::Postprocess(views, 0, p.meta(), lb, options);
-  return r;
+void Prepare(const Predictor& p, const cv::Mat& image, const CompareOptions& options, Ran& out) {
+  out.outputs.clear();
+  out.batch.reset();  // returns the previous image's buffers to the pool first
+  out.batch.emplace(p.Prepare({image}, options.predict));
+  out.preprocess_ms = out.batch->prepare_ms();
 }
 
-void Run(const Predictor& p, const Prepared& in, const cv::Mat& image,
-         const CompareOptions& options, bool labelled, Ran& out) {
-  auto t0 = Clock::now();
-  out.outputs = p.Infer(in.input.data(), in.shape);
-  out.inference_ms = MsSince(t0);
-  std::vector<vision::TensorView> views;
-  for (const OutputTensor& t : out.outputs) views.push_back({t.data.data(), t.shape});
-  t0 = Clock::now();
-  out.result = Decode(p, views, in.lb, image, options.predict);
+void Run(const Predictor& p, const CompareOptions& options, bool labelled, Ran& out) {
+  out.outputs = p.Run(*out.batch);
+  out.inference_ms = out.batch->run_ms();
+  const auto t0 = Clock::now();
+  out.result = std::move(p.Decode(out.outputs, *out.batch, options.predict)[0]);
   out.postprocess_ms = MsSince(t0);
   if (labelled) {
     PredictOptions map_options = options.predict;
     map_options.conf = options.map_conf;
-    out.map_result = Decode(p, views, in.lb, image, map_options);
+    out.map_result = std::move(p.Decode(out.outputs, *out.batch, map_options)[0]);
   }
 }
 
@@ -428,7 +391,6 @@ CompareReport CompareModels(const Predictor& a, const Predictor& b,
 
   CompareReport report;
   AddNotes(a, b, options, report.notes);
-  const Side side_a(a, options.predict), side_b(b, options.predict);
   AgreementAccumulator agreement(options.match_iou);
   OutputDiffAccumulator outputs;
   const ModelMeta &ma = a.meta(), &mb = b.meta();
@@ -442,46 +404,38 @@ CompareReport CompareModels(const Predictor& a, const Predictor& b,
     eval_b.emplace(mb.names, mb.task);
   }
   std::vector<double> decode, pre_a, pre_b, inf_a, inf_b, post_a, post_b, e2e_a, e2e_b;
-  Prepared buf_first, buf_second;
   Ran ran_a, ran_b;
-  cv::Mat scratch;
   for (size_t i = 0; i < images.size(); ++i) {
     const LabelledImage& item = images[i];
     const auto t0 = Clock::now();
     const cv::Mat image = ReadImage(item.image_path);
     decode.push_back(MsSince(t0));
 
-    // Letterbox once when both models see the same geometry: the raw outputs then come from
-    // bit-identical inputs, and the one preprocessing time is charged to both.
+    // Alternate which model goes first, so that neither always runs on a warmer cache.
     const bool a_first = i % 2 == 0;
-    const Side& first_side = a_first ? side_a : side_b;
-    const Side& second_side = a_first ? side_b : side_a;
-    Preprocess(first_side, image, scratch, buf_first);
-    const bool shared =
-        side_a.slots == side_b.slots &&
-        SameGeometry(buf_first.lb, vision::ComputeLetterbox(image.size(), second_side.target,
-                                                            second_side.auto_stride));
-    if (!shared) Preprocess(second_side, image, scratch, buf_second);
-    const Prepared& second = shared ? buf_first : buf_second;
-    const Prepared& in_a = a_first ? buf_first : second;
-    const Prepared& in_b = a_first ? second : buf_first;
+    Prepare(a, image, options, ran_a);
+    Prepare(b, image, options, ran_b);
     if (i == 0) {  // untimed warm-up: the first session run allocates ONNX Runtime's arenas
-      a.Infer(in_a.input.data(), in_a.shape);
-      b.Infer(in_b.input.data(), in_b.shape);
+      a.Run(*ran_a.batch);
+      b.Run(*ran_b.batch);
     }
     if (a_first) {
-      Run(a, in_a, image, options, labelled, ran_a);
-      Run(b, in_b, image, options, labelled, ran_b);
+      Run(a, options, labelled, ran_a);
+      Run(b, options, labelled, ran_b);
     } else {
-      Run(b, in_b, image, options, labelled, ran_b);
-      Run(a, in_a, image, options, labelled, ran_a);
+      Run(b, options, labelled, ran_b);
+      Run(a, options, labelled, ran_a);
     }
 
-    if (SameGeometry(in_a.lb, in_b.lb)) {
+    // Raw outputs are comparable when both models saw the same letterboxed input (same
+    // geometry: the one preprocessing makes them bit-identical) and batch layout.
+    const TensorView in_a = ran_a.batch->input(), in_b = ran_b.batch->input();
+    if (in_a.shape() == in_b.shape() &&
+        SameGeometry(ran_a.batch->letterboxes()[0], ran_b.batch->letterboxes()[0])) {
       outputs.Add(ran_a.outputs, ran_b.outputs);
     } else {
       std::string reason = "inputs differ (";
-      reason.append(Dims(in_a.shape)).append(" vs ").append(Dims(in_b.shape));
+      reason.append(Dims(in_a.shape())).append(" vs ").append(Dims(in_b.shape()));
       reason.append("): raw outputs are not comparable");
       outputs.Skip(ran_a.outputs, ran_b.outputs, reason);
     }
@@ -493,14 +447,16 @@ CompareReport CompareModels(const Predictor& a, const Predictor& b,
       eval_a->Add(ran_a.map_result, item.labels, image.cols, image.rows);
       eval_b->Add(ran_b.map_result, item.labels, image.cols, image.rows);
     }
-    pre_a.push_back(in_a.ms);
-    pre_b.push_back(in_b.ms);
+    pre_a.push_back(ran_a.preprocess_ms);
+    pre_b.push_back(ran_b.preprocess_ms);
     inf_a.push_back(ran_a.inference_ms);
     inf_b.push_back(ran_b.inference_ms);
     post_a.push_back(ran_a.postprocess_ms);
     post_b.push_back(ran_b.postprocess_ms);
-    e2e_a.push_back(decode.back() + in_a.ms + ran_a.inference_ms + ran_a.postprocess_ms);
-    e2e_b.push_back(decode.back() + in_b.ms + ran_b.inference_ms + ran_b.postprocess_ms);
+    e2e_a.push_back(decode.back() + ran_a.preprocess_ms + ran_a.inference_ms +
+                    ran_a.postprocess_ms);
+    e2e_b.push_back(decode.back() + ran_b.preprocess_ms + ran_b.inference_ms +
+                    ran_b.postprocess_ms);
     if (step) step();
   }
   report.images = static_cast<int>(images.size());

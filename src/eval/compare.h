@@ -139,10 +139,10 @@ struct OutputDiff {
 class OutputDiffAccumulator {
  public:
   void SetParts(const std::string& output, std::vector<OutputPart> parts);
-  void Add(const std::vector<OutputTensor>& a, const std::vector<OutputTensor>& b);
+  void Add(const std::vector<NamedTensorView>& a, const std::vector<NamedTensorView>& b);
   // Records the outputs as not comparable for this image (e.g. the inputs differ); an output
   // skipped once stays skipped, since a partial figure would mislead.
-  void Skip(const std::vector<OutputTensor>& a, const std::vector<OutputTensor>& b,
+  void Skip(const std::vector<NamedTensorView>& a, const std::vector<NamedTensorView>& b,
             const std::string& reason);
   // A's outputs in model order, then those only B has.
   std::vector<OutputDiff> Summary() const { return outputs_; }

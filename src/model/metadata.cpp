@@ -198,7 +198,7 @@ std::vector<std::string> ReadNamesFile(const std::string& path) {
 
 ModelMeta BuildMeta(const std::string& model_name, const std::map<std::string, std::string>& props,
                     const std::vector<TensorInfo>& inputs, const std::vector<TensorInfo>& outputs,
-                    const SessionOptions& overrides) {
+                    const ModelOptions& overrides) {
   auto fail = [&](const std::string& why) { return BadInput(model_name + ": " + why); };
   ModelMeta meta;
   meta.raw = props;

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "cvdeploy/model.h"
-#include "cvdeploy/predictor.h"
+#include "cvdeploy/options.h"
 
 namespace cvdeploy::model {
 
@@ -31,6 +31,6 @@ std::vector<std::string> ReadNamesFile(const std::string& path);
 // when an override contradicts the model (e.g. --imgsz on a fixed-size model).
 ModelMeta BuildMeta(const std::string& model_name, const std::map<std::string, std::string>& props,
                     const std::vector<TensorInfo>& inputs, const std::vector<TensorInfo>& outputs,
-                    const SessionOptions& overrides);
+                    const ModelOptions& overrides);
 
 }  // namespace cvdeploy::model

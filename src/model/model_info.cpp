@@ -57,7 +57,7 @@ TensorInfo ToTensorInfo(const onnx::ValueInfoProto& value) {
 }  // namespace
 
 ModelInfo ParseModelInfo(const std::vector<uint8_t>& bytes, const std::string& name,
-                         const SessionOptions& overrides) {
+                         const ModelOptions& overrides) {
   if (bytes.empty()) throw BadInput(name + ": file is empty (0 bytes)");
   onnx::ModelProto proto;
   if (bytes.size() > static_cast<size_t>(INT32_MAX) ||

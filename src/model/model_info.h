@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "cvdeploy/model.h"
-#include "cvdeploy/predictor.h"
+#include "cvdeploy/options.h"
 
 namespace cvdeploy::model {
 
@@ -14,6 +14,6 @@ namespace cvdeploy::model {
 // derives ModelMeta. `name` (a path or label) prefixes every error message.
 // Throws Error(kBadInput) for data that is not an ONNX model or not a YOLO model.
 ModelInfo ParseModelInfo(const std::vector<uint8_t>& bytes, const std::string& name,
-                         const SessionOptions& overrides);
+                         const ModelOptions& overrides);
 
 }  // namespace cvdeploy::model

@@ -5,20 +5,12 @@
 
 #include <opencv2/core.hpp>
 
+#include "cvdeploy/types.h"
+
 namespace cvdeploy::vision {
 
-// Geometry of one letterbox: how the original image maps into the network input.
-struct LetterboxInfo {
-  cv::Size src;                   // original image size
-  cv::Size dst;                   // network input size (w, h)
-  cv::Size resized;               // size of the resized image inside dst
-  float scale = 1.f;              // resized / src (same for both axes)
-  int pad_left = 0, pad_top = 0;  // offset of the resized image inside dst
-
-  // Network-input pixel -> original-image pixel (not clipped).
-  float ToSrcX(float x) const { return (x - pad_left) / scale; }
-  float ToSrcY(float y) const { return (y - pad_top) / scale; }
-};
+// The public geometry type (cvdeploy/types.h) under its historical vision name.
+using LetterboxInfo = cvdeploy::Letterbox;
 
 // Computes the geometry for `src` (both sides >= 1) into `dst`. Each resized side is at least
 // one pixel, so very thin images (1x20000) letterbox instead of failing in cv::resize. With

@@ -42,14 +42,15 @@ std::string ShapeString(const std::vector<int64_t>& shape) {
 
 // Views batch item `b` of a rank-3 output; channels_first: [B, C, N], else [B, N, C].
 Head MakeHead(const TensorView& t, int b, bool channels_first) {
-  if (t.data == nullptr || t.shape.size() != 3 || b < 0 || b >= t.shape[0]) {
-    throw BadInput("unexpected detection output shape " + ShapeString(t.shape) +
+  if (t.empty() || t.dtype() != DataType::kFloat32 || t.shape().size() != 3 || b < 0 ||
+      b >= t.shape()[0]) {
+    throw BadInput("unexpected detection output shape " + ShapeString(t.shape()) +
                    " for batch item " + std::to_string(b));
   }
   Head h;
-  h.channels = channels_first ? t.shape[1] : t.shape[2];
-  h.anchors = channels_first ? t.shape[2] : t.shape[1];
-  h.base = t.data + b * h.channels * h.anchors;
+  h.channels = channels_first ? t.shape()[1] : t.shape()[2];
+  h.anchors = channels_first ? t.shape()[2] : t.shape()[1];
+  h.base = t.Data<float>() + b * h.channels * h.anchors;
   h.anchor_stride = channels_first ? 1 : h.channels;
   h.channel_stride = channels_first ? h.anchors : 1;
   return h;
@@ -215,25 +216,27 @@ struct Decoder {
 };
 
 Prototypes ProtoView(const std::vector<TensorView>& outputs, int b, int64_t channels) {
-  if (outputs.size() < 2 || outputs[1].data == nullptr || outputs[1].shape.size() != 4 ||
-      b >= outputs[1].shape[0] || outputs[1].shape[1] != channels) {
+  if (outputs.size() < 2 || outputs[1].empty() || outputs[1].dtype() != DataType::kFloat32 ||
+      outputs[1].shape().size() != 4 || b >= outputs[1].shape()[0] ||
+      outputs[1].shape()[1] != channels) {
     throw BadInput("segment model: expected prototypes [B, " + std::to_string(channels) +
                    ", H, W] as second output");
   }
-  const auto& s = outputs[1].shape;
-  return {outputs[1].data + b * s[1] * s[2] * s[3], static_cast<int>(s[1]), static_cast<int>(s[2]),
-          static_cast<int>(s[3])};
+  const auto& s = outputs[1].shape();
+  return {outputs[1].Data<float>() + b * s[1] * s[2] * s[3], static_cast<int>(s[1]),
+          static_cast<int>(s[2]), static_cast<int>(s[3])};
 }
 
 std::vector<Detection> Classify(const TensorView& t, int b, const ModelMeta& meta,
                                 const LetterboxInfo& lb) {
-  if (t.data == nullptr || t.shape.empty() || b < 0 || b >= t.shape[0]) {
-    throw BadInput("unexpected classification output shape " + ShapeString(t.shape));
+  if (t.empty() || t.dtype() != DataType::kFloat32 || t.shape().empty() || b < 0 ||
+      b >= t.shape()[0]) {
+    throw BadInput("unexpected classification output shape " + ShapeString(t.shape()));
   }
   int64_t nc = 1;
-  for (size_t i = 1; i < t.shape.size(); ++i) nc *= t.shape[i];
+  for (size_t i = 1; i < t.shape().size(); ++i) nc *= t.shape()[i];
   if (nc <= 0) return {};
-  const float* x = t.data + b * nc;
+  const float* x = t.Data<float>() + b * nc;
   // Exported classifiers usually end in softmax; raw logits are normalized here.
   std::vector<float> p(x, x + nc);
   double sum = 0;
@@ -288,8 +291,9 @@ std::vector<Detection> Postprocess(const std::vector<TensorView>& outputs, int b
       break;
   }
   if (head.channels < extra_offset + extra) {
-    throw BadInput("output shape " + ShapeString(outputs[0].shape) + " has too few channels for " +
-                   std::to_string(nc) + " classes and " + std::to_string(extra) + " extra");
+    throw BadInput("output shape " + ShapeString(outputs[0].shape()) +
+                   " has too few channels for " + std::to_string(nc) + " classes and " +
+                   std::to_string(extra) + " extra");
   }
 
   std::vector<Candidate> cands;

@@ -6,17 +6,12 @@
 #include <vector>
 
 #include "cvdeploy/model.h"
-#include "cvdeploy/predictor.h"
+#include "cvdeploy/options.h"
+#include "cvdeploy/tensor.h"
 #include "cvdeploy/types.h"
 #include "vision/letterbox.h"
 
 namespace cvdeploy::vision {
-
-// A read-only view of one output tensor for the whole batch.
-struct TensorView {
-  const float* data = nullptr;
-  std::vector<int64_t> shape;  // full shape including the batch dim
-};
 
 // Decodes batch item `b` of `outputs` (outputs[0] is the main head; outputs[1] the
 // segmentation prototypes) according to meta.task / meta.layout. Applies the confidence

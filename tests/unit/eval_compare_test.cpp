@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <deque>
 #include <limits>
 
 namespace cvdeploy::eval {
@@ -202,14 +203,18 @@ TEST(CompareAgreementTest, MaskIouOfMatchedPairs) {
   EXPECT_NEAR(s.mask_iou_min, 0.5, 1e-6);
 }
 
-OutputTensor Tensor(const std::string& name, std::vector<int64_t> shape, std::vector<float> data) {
-  return {name, std::move(shape), std::move(data)};
+// A named float32 view; its data lives until the end of the test program (the accumulator
+// reads views during Add/Skip only).
+NamedTensorView Out(const std::string& name, std::vector<int64_t> shape, std::vector<float> data) {
+  static std::deque<std::vector<float>> storage;
+  storage.push_back(std::move(data));
+  return {name, TensorView(DataType::kFloat32, std::move(shape), storage.back().data())};
 }
 
 TEST(CompareOutputsTest, ErrorsByHand) {
   OutputDiffAccumulator acc;
-  acc.Add({Tensor("out", {1, 4}, {1, -2, 3, 4})}, {Tensor("out", {1, 4}, {1, -2.5f, 3, 5})});
-  acc.Add({Tensor("out", {1, 4}, {0, 0, -8, 0})}, {Tensor("out", {1, 4}, {0, 0, -8, 0})});
+  acc.Add({Out("out", {1, 4}, {1, -2, 3, 4})}, {Out("out", {1, 4}, {1, -2.5f, 3, 5})});
+  acc.Add({Out("out", {1, 4}, {0, 0, -8, 0})}, {Out("out", {1, 4}, {0, 0, -8, 0})});
   const auto s = acc.Summary();
   ASSERT_EQ(s.size(), 1u);
   EXPECT_TRUE(s[0].compared);
@@ -222,7 +227,7 @@ TEST(CompareOutputsTest, ErrorsByHand) {
 
 TEST(CompareOutputsTest, IdenticalOutputsHaveZeroError) {
   OutputDiffAccumulator acc;
-  const std::vector<OutputTensor> t = {Tensor("a", {1, 3}, {1, 2, 3}), Tensor("b", {1, 1}, {7})};
+  const std::vector<NamedTensorView> t = {Out("a", {1, 3}, {1, 2, 3}), Out("b", {1, 1}, {7})};
   acc.Add(t, t);
   for (const OutputDiff& d : acc.Summary()) {
     EXPECT_TRUE(d.compared) << d.name;
@@ -233,8 +238,8 @@ TEST(CompareOutputsTest, IdenticalOutputsHaveZeroError) {
 
 TEST(CompareOutputsTest, ShapeMismatchAndMissingOutputsAreSkippedWithAReason) {
   OutputDiffAccumulator acc;
-  acc.Add({Tensor("out", {1, 4}, {1, 2, 3, 4}), Tensor("only_a", {1, 1}, {1})},
-          {Tensor("out", {1, 2}, {1, 2}), Tensor("only_b", {1, 1}, {1})});
+  acc.Add({Out("out", {1, 4}, {1, 2, 3, 4}), Out("only_a", {1, 1}, {1})},
+          {Out("out", {1, 2}, {1, 2}), Out("only_b", {1, 1}, {1})});
   const auto s = acc.Summary();
   ASSERT_EQ(s.size(), 3u);
   EXPECT_EQ(s[0].name, "out");
@@ -248,8 +253,8 @@ TEST(CompareOutputsTest, ShapeMismatchAndMissingOutputsAreSkippedWithAReason) {
 
   // Skipped once stays skipped, with the first reason.
   OutputDiffAccumulator skip;
-  skip.Skip({Tensor("out", {1, 1}, {1})}, {Tensor("out", {1, 1}, {1})}, "inputs differ");
-  skip.Add({Tensor("out", {1, 1}, {1})}, {Tensor("out", {1, 1}, {2})});
+  skip.Skip({Out("out", {1, 1}, {1})}, {Out("out", {1, 1}, {1})}, "inputs differ");
+  skip.Add({Out("out", {1, 1}, {1})}, {Out("out", {1, 1}, {2})});
   ASSERT_EQ(skip.Summary().size(), 1u);
   EXPECT_FALSE(skip.Summary()[0].compared);
   EXPECT_EQ(skip.Summary()[0].skipped, "inputs differ");
@@ -258,7 +263,7 @@ TEST(CompareOutputsTest, ShapeMismatchAndMissingOutputsAreSkippedWithAReason) {
 TEST(CompareOutputsTest, OnlyBatchItemZeroOfAFixedBatchIsCompared) {
   OutputDiffAccumulator acc;
   // Batch 2 against batch 1: the second item of A is padding and differs wildly.
-  acc.Add({Tensor("out", {2, 2}, {1, 2, 100, 100})}, {Tensor("out", {1, 2}, {1, 2.5f})});
+  acc.Add({Out("out", {2, 2}, {1, 2, 100, 100})}, {Out("out", {1, 2}, {1, 2.5f})});
   const auto s = acc.Summary();
   ASSERT_TRUE(s[0].compared);
   EXPECT_EQ(s[0].total.elements, 2);
@@ -269,8 +274,8 @@ TEST(CompareOutputsTest, PartsSplitTheRowsOfAHead) {
   OutputDiffAccumulator acc;
   acc.SetParts("head", {{"boxes", 0, 1}, {"scores", 1, 2}, {"extra", 2, -1}});
   // [1, 3 rows, 2 columns]: row 0 boxes (error 2), row 1 scores (error 0.25), row 2 extra.
-  acc.Add({Tensor("head", {1, 3, 2}, {100, 200, 0.5f, 0.5f, 1, 1})},
-          {Tensor("head", {1, 3, 2}, {102, 200, 0.25f, 0.5f, 1, 1})});
+  acc.Add({Out("head", {1, 3, 2}, {100, 200, 0.5f, 0.5f, 1, 1})},
+          {Out("head", {1, 3, 2}, {102, 200, 0.25f, 0.5f, 1, 1})});
   const auto s = acc.Summary();
   ASSERT_EQ(s[0].parts.size(), 3u);
   EXPECT_DOUBLE_EQ(s[0].total.max_abs_error, 2.0);
@@ -288,7 +293,7 @@ TEST(CompareOutputsTest, NonFiniteValuesAreCountedApart) {
   const float nan = std::numeric_limits<float>::quiet_NaN();
   const float inf = std::numeric_limits<float>::infinity();
   OutputDiffAccumulator acc;
-  acc.Add({Tensor("out", {1, 3}, {1, 2, nan})}, {Tensor("out", {1, 3}, {1, inf, 3})});
+  acc.Add({Out("out", {1, 3}, {1, 2, nan})}, {Out("out", {1, 3}, {1, inf, 3})});
   const auto s = acc.Summary();
   EXPECT_EQ(s[0].total.elements, 1);
   EXPECT_EQ(s[0].total.non_finite_a, 1);
@@ -300,7 +305,7 @@ TEST(CompareJsonTest, ReportKeys) {
   CompareReport r;
   r.images = 2;
   OutputDiffAccumulator acc;
-  acc.Add({Tensor("output0", {1, 2}, {1, 2})}, {Tensor("output0", {1, 2}, {1, 3})});
+  acc.Add({Out("output0", {1, 2}, {1, 2})}, {Out("output0", {1, 2}, {1, 3})});
   r.outputs = acc.Summary();
   AgreementAccumulator agreement(0.9f);
   agreement.Add(MakeResult({Det(0, 0.9f, 0, 0, 10, 10)}), MakeResult({}));

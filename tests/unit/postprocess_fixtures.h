@@ -52,7 +52,9 @@ struct Tensor {
   std::vector<float> data;
   Tensor(int64_t b, int64_t r, int64_t c) : batch(b), rows(r), cols(c), data(b * r * c, 0.f) {}
   float& At(int64_t r, int64_t c, int64_t b = 0) { return data[(b * rows + r) * cols + c]; }
-  TensorView View() const { return {data.data(), {batch, rows, cols}}; }
+  TensorView View() const {
+    return TensorView(DataType::kFloat32, {batch, rows, cols}, data.data());
+  }
 };
 
 // Channels-first helper: writes channel values for one anchor.

@@ -29,7 +29,8 @@ struct SegmentCase {
     for (size_t c = 0; c < coeffs.size(); ++c) head.At(6 + c, i) = coeffs[c];
   }
   std::vector<TensorView> Outputs() const {
-    return {head.View(), {protos.data.data(), {1, kNm, kProto, kProto}}};
+    return {head.View(),
+            TensorView(DataType::kFloat32, {1, kNm, kProto, kProto}, protos.data.data())};
   }
   std::vector<Detection> Run(const LetterboxInfo& lb, PredictOptions o = {}) const {
     return Postprocess(Outputs(), 0, meta, lb, o);

@@ -204,7 +204,7 @@ TEST(PostprocessTest, BadShapesThrow) {
   EXPECT_THROW(Postprocess({t.View()}, 0, Meta(Task::kDetect, OutputLayout::kChannelsFirst, 3),
                            Identity(), {}),
                Error);
-  TensorView rank2{t.data.data(), {1, 20}};
+  TensorView rank2(DataType::kFloat32, {1, 20}, t.data.data());
   EXPECT_THROW(
       Postprocess({rank2}, 0, Meta(Task::kDetect, OutputLayout::kChannelsFirst, 1), Identity(), {}),
       Error);
@@ -264,7 +264,7 @@ TEST(PostprocessTest, EndToEndHasNoNms) {
 
 TEST(PostprocessTest, ClassifyProbabilitiesAndLogits) {
   const std::vector<float> probs = {0.1f, 0.7f, 0.2f};
-  auto d = Postprocess({{probs.data(), {1, 3}}}, 0,
+  auto d = Postprocess({TensorView(DataType::kFloat32, {1, 3}, probs.data())}, 0,
                        Meta(Task::kClassify, OutputLayout::kClassify, 3), Wide(), {});
   ASSERT_EQ(d.size(), 1u);
   EXPECT_EQ(d[0].class_id, 1);
@@ -278,8 +278,8 @@ TEST(PostprocessTest, ClassifyProbabilitiesAndLogits) {
 
   // Logits (batch item 1): softmax, top-5 of 6.
   std::vector<float> logits = {0, 0, 0, 0, 0, 0, 1, 2, 3, 0, -1, 5};
-  d = Postprocess({{logits.data(), {2, 6}}}, 1, Meta(Task::kClassify, OutputLayout::kClassify, 6),
-                  Identity(), {});
+  d = Postprocess({TensorView(DataType::kFloat32, {2, 6}, logits.data())}, 1,
+                  Meta(Task::kClassify, OutputLayout::kClassify, 6), Identity(), {});
   ASSERT_EQ(d.size(), 1u);
   double z = 0;
   for (int i = 6; i < 12; ++i) z += std::exp(logits[i]);
@@ -291,8 +291,8 @@ TEST(PostprocessTest, ClassifyProbabilitiesAndLogits) {
 
   // In range but not summing to one: treated as logits.
   const std::vector<float> odd = {0.5f, 0.6f};
-  d = Postprocess({{odd.data(), {1, 2}}}, 0, Meta(Task::kClassify, OutputLayout::kClassify, 2),
-                  Identity(), {});
+  d = Postprocess({TensorView(DataType::kFloat32, {1, 2}, odd.data())}, 0,
+                  Meta(Task::kClassify, OutputLayout::kClassify, 2), Identity(), {});
   EXPECT_NEAR(d[0].confidence, 1 / (1 + std::exp(-0.1)), 1e-6);
 }
 

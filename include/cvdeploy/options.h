@@ -1,0 +1,53 @@
+// SPDX-License-Identifier: Apache-2.0
+// Option structs of the public API: how a model is read (ModelOptions), how an inference
+// session is set up (SessionOptions) and how one prediction is decoded (PredictOptions).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cvdeploy/types.h"
+
+namespace cvdeploy {
+
+// Default of ModelOptions::max_model_bytes: 2 GiB, the largest protobuf (ONNX) message.
+inline constexpr uint64_t kDefaultMaxModelBytes = uint64_t{1} << 31;
+
+// How a model is read and described (Model::FromFile / Model::FromMemory).
+struct ModelOptions {
+  // User overrides of what the model's metadata says (or what shapes imply).
+  std::optional<Task> task;
+  std::optional<std::vector<std::string>> names;
+  std::optional<int> imgsz;  // square size; only for models with dynamic spatial axes
+  // Largest model file read, in bytes; a larger file is refused before it is read.
+  uint64_t max_model_bytes = kDefaultMaxModelBytes;
+};
+
+// How the engine runs a model. It extends ModelOptions so that the one-call convenience
+// Predictor::Load(path, options) can read the model and set up the session from one struct.
+struct SessionOptions : ModelOptions {
+  // "cpu" (default), "cuda[:N]", "tensorrt[:N]". Unavailable providers raise kInvalidArgument.
+  std::string device = "cpu";
+  int intra_op_threads = 0;  // 0: one per physical core
+  // Non-empty: ONNX Runtime writes its per-operator profile to PREFIX_<date>.json; the
+  // file is complete after Predictor::EndProfiling.
+  std::string profile_prefix;
+};
+
+struct PredictOptions {
+  float conf = 0.25f;  // minimum confidence
+  float iou = 0.7f;    // NMS IoU threshold
+  int max_det = 300;
+  std::vector<int> classes;   // keep only these class ids (empty: all)
+  bool agnostic = false;      // class-agnostic NMS
+  bool multi_label = false;   // one candidate per (box, class) above conf, as in validation
+  bool all_contours = false;  // segment: keep every contour, not only the largest
+  bool masks = true;          // segment: compute masks (polygons need them)
+  // Square input size for this call; 0: the model's. Only a model with dynamic spatial axes
+  // accepts another size (a multiple of its stride); a fixed-size model accepts its own.
+  int imgsz = 0;
+};
+
+}  // namespace cvdeploy
