@@ -3,11 +3,15 @@
 // engine or execution provider is underneath.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "cvdeploy/error.h"
 #include "cvdeploy/model.h"
 
 namespace cvdeploy::backends {
@@ -19,11 +23,59 @@ struct Tensor {
   std::vector<int64_t> shape;
 };
 
+// Every session of a backend gets the measured thread policy (docs/performance.md): these
+// intra-op threads, one inter-op thread, threads that block instead of spinning between runs.
 struct BackendOptions {
   std::string device = "cpu";  // cpu | cuda[:N] | tensorrt[:N]
-  int intra_op_threads = 0;    // 0: physical cores
+  int intra_op_threads = 0;    // <= 0: physical cores
   std::string profile_prefix;  // non-empty: write the engine's per-operator profile
 };
+
+// An engine failure: kBadInput where the engine rejects a model, kRuntime where a run fails.
+// what() is a complete message ("<model>: ONNX Runtime cannot load the model: <engine
+// text>"); engine_message() is the engine's text alone (first line), for a caller that puts
+// it into a message of its own.
+class EngineError : public Error {
+ public:
+  EngineError(ErrorCode code, const std::string& message, std::string engine_message)
+      : Error(code, message), engine_message_(std::move(engine_message)) {}
+  const std::string& engine_message() const noexcept { return engine_message_; }
+
+ private:
+  std::string engine_message_;
+};
+
+// Answer of a capability query: whether Backend::Run can run a model, why not, and what is
+// worth a warning where it can.
+struct Support {
+  bool ok = true;
+  std::string reason;              // ok == false: why not (names the tensor and its type)
+  std::vector<std::string> notes;  // ok == true: it runs, but e.g. slower than expected
+};
+
+// A named float32 input of Backend::RunNamed. `data` holds the product of `shape` values and
+// is only read during the call.
+struct NamedInput {
+  std::string name;
+  const float* data = nullptr;
+  std::vector<int64_t> shape;
+};
+
+// One output of Backend::RunNamed, valid only during the visitor call.
+struct OutputView {
+  std::string name;
+  std::string type;  // the engine's element type: "float32", "float16", "int64", ...
+  std::vector<int64_t> shape;
+  // `count` values as float32: the engine's own buffer for float32 (no copy); converted for
+  // float16 (exact), bool and integer types (exact up to 2^24) and float64 (rounded);
+  // nullptr for types without a numeric value (string).
+  const float* data = nullptr;
+  size_t count = 0;
+};
+
+// Receives every requested output of one RunNamed call at once, in request order (so it can
+// work on them in parallel).
+using OutputsVisitor = std::function<void(const std::vector<OutputView>& outputs)>;
 
 // Per-caller scratch for one Run at a time: input staging and engine-side bindings.
 // Created by the backend; owned by the caller; never shared between concurrent calls.
@@ -46,14 +98,44 @@ class Backend {
                    std::vector<Tensor>& outputs) const = 0;
   // Ends profiling and returns the profile file path ("" when profiling was off).
   virtual std::string EndProfiling() const { return ""; }
+
+  // The model: as given to CreateOrtBackend; for CreateOrtGraphBackend, the graph's inputs
+  // and outputs as the engine reads them (element types, shapes with -1 for dynamic dims),
+  // `path` its name and nothing else filled.
+  virtual const ModelInfo& Info() const = 0;
+  // Capability query: whether Run (one NCHW image input, float outputs) works for `info` on
+  // this backend's provider, with notes on what is worth a warning.
+  virtual Support Supports(const ModelInfo& info) const = 0;
+  // The generic run of the model tools: feeds `inputs` by name (float32, converted where the
+  // graph declares float16), computes the outputs named in `output_names` (every graph output
+  // when empty) and hands them to `visit` before returning. Any graph, any number of inputs;
+  // no RunContext needed. Thread-safe. Throws EngineError(kRuntime) when the run fails;
+  // exceptions of `visit` pass through unchanged.
+  virtual void RunNamed(const std::vector<NamedInput>& inputs,
+                        const std::vector<std::string>& output_names,
+                        const OutputsVisitor& visit) const = 0;
 };
+
+// Capability query before a load: whether Backend::Run of an ONNX Runtime backend on
+// `device` can run the model `info` describes. CreateOrtBackend refuses what this refuses.
+Support OrtSupports(const ModelInfo& info, const std::string& device);
 
 // Whether this build of the engine can use the provider named by a --device value.
 bool OrtDeviceAvailable(const std::string& device, std::string* reason);
 
 // Creates an ONNX Runtime session from model bytes. Throws Error(kBadInput) when the engine
-// rejects the model, Error(kInvalidArgument) for an unknown/unavailable device.
+// rejects the model (an EngineError) or OrtSupports refuses it, Error(kInvalidArgument) for an
+// unknown/unavailable device.
 std::unique_ptr<Backend> CreateOrtBackend(const std::vector<uint8_t>& model_bytes,
                                           const ModelInfo& info, const BackendOptions& options);
+
+// Creates an ONNX Runtime session for any ONNX graph (not necessarily a YOLO model: a tool's
+// modified or augmented graph), with the same session policy. Info() then holds the graph's
+// inputs and outputs as the engine reads them; `name` prefixes error messages. Throws
+// EngineError(kBadInput) when the engine rejects the graph, Error(kInvalidArgument) for an
+// unknown/unavailable device.
+std::unique_ptr<Backend> CreateOrtGraphBackend(const std::vector<uint8_t>& model_bytes,
+                                               const std::string& name,
+                                               const BackendOptions& options);
 
 }  // namespace cvdeploy::backends

@@ -1,8 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "model/batch_verify.h"
 
-#include <onnxruntime_cxx_api.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -10,6 +8,7 @@
 #include <memory>
 #include <random>
 
+#include "backends/backend.h"
 #include "cvdeploy/error.h"
 
 namespace cvdeploy::model {
@@ -31,16 +30,8 @@ Error Fail(const std::string& name, const std::string& reason) {
   return BadInput(name + ": cannot make the batch axis dynamic: " + reason);
 }
 
-Ort::Env& Environment() {
-  // ONNX Runtime keeps one environment per process (ref-counted): the backend's and this one
-  // are the same object. Engine logs stay off; failures surface as exceptions.
-  static Ort::Env env(ORT_LOGGING_LEVEL_FATAL, "cvdeploy");
-  return env;
-}
-
 struct InputSpec {
   std::string name;
-  ONNXTensorElementDataType type = ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT;
   std::vector<int64_t> item_shape;  // dims after the batch
   size_t item_size = 1;
 };
@@ -52,8 +43,6 @@ struct HostTensor {
 };
 
 using Batch = std::vector<std::vector<float>>;  // one flat buffer per graph input
-
-std::string FirstLine(const std::string& s) { return s.substr(0, s.find('\n')); }
 
 std::string Sci(double v) {
   char buf[32];
@@ -67,21 +56,17 @@ std::string IntsText(const std::vector<int64_t>& v) {
   return s + "]";
 }
 
-// Inputs as the converted session sees them; a dynamic non-batch axis gets 64, a multiple of
-// every YOLO stride.
-std::vector<InputSpec> InputSpecs(const Ort::Session& session, const std::string& name) {
-  Ort::AllocatorWithDefaultOptions allocator;
-  std::vector<InputSpec> specs(session.GetInputCount());
+// Inputs as the converted session sees them (a float16 one gets the values converted by the
+// backend); a dynamic non-batch axis gets 64, a multiple of every YOLO stride.
+std::vector<InputSpec> InputSpecs(const backends::Backend& session, const std::string& name) {
+  const std::vector<TensorInfo>& inputs = session.Info().inputs;
+  std::vector<InputSpec> specs(inputs.size());
   for (size_t i = 0; i < specs.size(); ++i) {
-    specs[i].name = session.GetInputNameAllocated(i, allocator).get();
-    const Ort::TypeInfo type_info = session.GetInputTypeInfo(i);  // owns what `info` reads
-    const auto info = type_info.GetTensorTypeAndShapeInfo();
-    specs[i].type = info.GetElementType();
-    if (specs[i].type != ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT &&
-        specs[i].type != ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16) {
+    specs[i].name = inputs[i].name;
+    if (inputs[i].type != "float32" && inputs[i].type != "float16") {
       throw Fail(name, "cannot verify: input '" + specs[i].name + "' is not a float tensor");
     }
-    const std::vector<int64_t> shape = info.GetShape();
+    const std::vector<int64_t>& shape = inputs[i].shape;
     for (size_t d = 1; d < shape.size(); ++d) {
       specs[i].item_shape.push_back(shape[d] > 0 ? shape[d] : 64);
       specs[i].item_size *= static_cast<size_t>(specs[i].item_shape.back());
@@ -90,80 +75,26 @@ std::vector<InputSpec> InputSpecs(const Ort::Session& session, const std::string
   return specs;
 }
 
-std::vector<HostTensor> Run(Ort::Session& session, const std::vector<InputSpec>& specs,
+// Every output of `session` on `batch_values` at `batch`, widened to double.
+std::vector<HostTensor> Run(const backends::Backend& session, const std::vector<InputSpec>& specs,
                             const Batch& batch_values, int batch, const std::string& name) {
-  const Ort::MemoryInfo memory = Ort::MemoryInfo::CreateCpu(OrtArenaAllocator, OrtMemTypeDefault);
-  std::vector<Ort::Value> inputs;
-  std::vector<std::vector<Ort::Float16_t>> halves(specs.size());
-  std::vector<std::vector<int64_t>> shapes(specs.size());
-  std::vector<const char*> input_names;
+  std::vector<backends::NamedInput> inputs(specs.size());
   for (size_t i = 0; i < specs.size(); ++i) {
-    shapes[i] = specs[i].item_shape;
-    shapes[i].insert(shapes[i].begin(), batch);
-    const std::vector<float>& v = batch_values[i];
-    input_names.push_back(specs[i].name.c_str());
-    if (specs[i].type == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16) {
-      halves[i].reserve(v.size());
-      for (float f : v) halves[i].push_back(Ort::Float16_t(f));
-      inputs.push_back(Ort::Value::CreateTensor<Ort::Float16_t>(
-          memory, halves[i].data(), halves[i].size(), shapes[i].data(), shapes[i].size()));
-    } else {
-      inputs.push_back(Ort::Value::CreateTensor<float>(
-          memory, const_cast<float*>(v.data()), v.size(), shapes[i].data(), shapes[i].size()));
-    }
+    inputs[i].name = specs[i].name;
+    inputs[i].data = batch_values[i].data();
+    inputs[i].shape = specs[i].item_shape;
+    inputs[i].shape.insert(inputs[i].shape.begin(), batch);
   }
-  Ort::AllocatorWithDefaultOptions allocator;
-  std::vector<std::string> output_names;
-  for (size_t i = 0; i < session.GetOutputCount(); ++i)
-    output_names.push_back(session.GetOutputNameAllocated(i, allocator).get());
-  std::vector<const char*> output_ptrs;
-  for (const auto& s : output_names) output_ptrs.push_back(s.c_str());
-  auto values = session.Run(Ort::RunOptions{}, input_names.data(), inputs.data(), inputs.size(),
-                            output_ptrs.data(), output_ptrs.size());
-
-  std::vector<HostTensor> out(values.size());
-  for (size_t i = 0; i < values.size(); ++i) {
-    out[i].name = output_names[i];
-    const auto info = values[i].GetTensorTypeAndShapeInfo();
-    out[i].shape = info.GetShape();
-    const size_t n = info.GetElementCount();
-    out[i].values.resize(n);
-    auto copy = [&](auto tag) {
-      const auto* p = values[i].GetTensorData<decltype(tag)>();
-      for (size_t k = 0; k < n; ++k) out[i].values[k] = static_cast<double>(p[k]);
-    };
-    switch (info.GetElementType()) {
-      case ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT:
-        copy(float{});
-        break;
-      case ONNX_TENSOR_ELEMENT_DATA_TYPE_DOUBLE:
-        copy(double{});
-        break;
-      case ONNX_TENSOR_ELEMENT_DATA_TYPE_INT64:
-        copy(int64_t{});
-        break;
-      case ONNX_TENSOR_ELEMENT_DATA_TYPE_INT32:
-        copy(int32_t{});
-        break;
-      case ONNX_TENSOR_ELEMENT_DATA_TYPE_UINT8:
-        copy(uint8_t{});
-        break;
-      case ONNX_TENSOR_ELEMENT_DATA_TYPE_INT8:
-        copy(int8_t{});
-        break;
-      case ONNX_TENSOR_ELEMENT_DATA_TYPE_BOOL:
-        copy(bool{});
-        break;
-      case ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16: {
-        const auto* p = values[i].GetTensorData<Ort::Float16_t>();
-        for (size_t k = 0; k < n; ++k) out[i].values[k] = p[k].ToFloat();
-        break;
-      }
-      default:
-        throw Fail(name, "cannot verify: output '" + output_names[i] +
+  std::vector<HostTensor> out;
+  session.RunNamed(inputs, {}, [&](const std::vector<backends::OutputView>& views) {
+    for (const backends::OutputView& v : views) {
+      if (v.data == nullptr && v.count > 0) {
+        throw Fail(name, "cannot verify: output '" + v.name +
                              "' has an element type the check does not read");
+      }
+      out.push_back({v.name, v.shape, std::vector<double>(v.data, v.data + v.count)});
     }
-  }
+  });
   return out;
 }
 
@@ -206,20 +137,18 @@ void CheckShapes(const std::vector<HostTensor>& ref, const std::vector<HostTenso
 void VerifyDynamicBatch(const std::vector<uint8_t>& original, const std::vector<uint8_t>& converted,
                         bool scales_span_batch, const std::string& name,
                         DynamicBatchReport& report) {
-  Ort::SessionOptions so;
-  so.SetIntraOpNumThreads(1);  // deterministic, and never competing with the caller's threads
-  so.SetInterOpNumThreads(1);
-  so.SetGraphOptimizationLevel(GraphOptimizationLevel::ORT_ENABLE_ALL);
-  std::unique_ptr<Ort::Session> before, after;
+  backends::BackendOptions so;
+  so.intra_op_threads = 1;  // deterministic, and never competing with the caller's threads
+  std::unique_ptr<backends::Backend> before, after;
   try {
-    before = std::make_unique<Ort::Session>(Environment(), original.data(), original.size(), so);
-  } catch (const Ort::Exception& e) {
-    throw Fail(name, "ONNX Runtime cannot load the original model: " + FirstLine(e.what()));
+    before = backends::CreateOrtGraphBackend(original, name, so);
+  } catch (const backends::EngineError& e) {
+    throw Fail(name, "ONNX Runtime cannot load the original model: " + e.engine_message());
   }
   try {
-    after = std::make_unique<Ort::Session>(Environment(), converted.data(), converted.size(), so);
-  } catch (const Ort::Exception& e) {
-    throw Fail(name, "ONNX Runtime cannot load the converted graph: " + FirstLine(e.what()));
+    after = backends::CreateOrtGraphBackend(converted, name, so);
+  } catch (const backends::EngineError& e) {
+    throw Fail(name, "ONNX Runtime cannot load the converted graph: " + e.engine_message());
   }
   const std::vector<InputSpec> specs = InputSpecs(*after, name);
 
@@ -242,17 +171,17 @@ void VerifyDynamicBatch(const std::vector<uint8_t>& original, const std::vector<
   try {
     ref_a = Run(*before, specs, a, 1, name);
     ref_b = Run(*before, specs, b, 1, name);
-  } catch (const Ort::Exception& e) {
-    throw Fail(name, "ONNX Runtime cannot run the original model: " + FirstLine(e.what()));
+  } catch (const backends::EngineError& e) {
+    throw Fail(name, "ONNX Runtime cannot run the original model: " + e.engine_message());
   }
   try {
     out_mixed = Run(*after, specs, mixed, kVerifyBatch, name);
     // Identical items give identical batch-wide quantization scales: this run isolates the
     // rewrite from the batch-mate effect of DynamicQuantizeLinear.
     if (scales_span_batch) out_same = Run(*after, specs, same, 2, name);
-  } catch (const Ort::Exception& e) {
+  } catch (const backends::EngineError& e) {
     throw Fail(name, "ONNX Runtime cannot run the converted graph at batch " +
-                         std::to_string(kVerifyBatch) + ": " + FirstLine(e.what()));
+                         std::to_string(kVerifyBatch) + ": " + e.engine_message());
   }
   CheckShapes(ref_a, out_mixed, kVerifyBatch, name);
   if (scales_span_batch) CheckShapes(ref_a, out_same, 2, name);

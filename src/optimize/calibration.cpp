@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "optimize/calibration.h"
 
-#include <onnxruntime_cxx_api.h>
 #include <algorithm>
 #include <atomic>
 #include <cctype>
@@ -18,7 +17,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
-#include "bench/machine.h"
+#include "backends/backend.h"
 #include "core/file_util.h"
 #include "core/json_limits.h"
 #include "cvdeploy/error.h"
@@ -151,60 +150,6 @@ ImageInput FindImageInput(const onnx::GraphProto& graph) {
   }
   return input;
 }
-
-std::string FirstLine(const std::string& s) { return s.substr(0, s.find('\n')); }
-
-// ONNX Runtime on the private copy of the model. Used directly rather than through
-// backends::Backend, which copies every output it did not bind into its own buffers: with a
-// few hundred activations exposed that doubled the peak memory (hundreds of MB for yolov8n)
-// and added a copy of each image's activations. Settings as the inference backend's.
-class Engine {
- public:
-  Engine(const std::vector<uint8_t>& bytes, const std::string& input,
-         const std::vector<std::string>& outputs, int threads)
-      : input_(input), outputs_(outputs) {
-    static Ort::Env env(ORT_LOGGING_LEVEL_FATAL, "cvdeploy");
-    threads_ = threads > 0 ? threads : std::max(1, bench::DetectMachine().physical_cores);
-    Ort::SessionOptions so;
-    so.SetIntraOpNumThreads(threads_);
-    so.SetInterOpNumThreads(1);
-    so.AddConfigEntry("session.intra_op.allow_spinning", "0");
-    so.SetGraphOptimizationLevel(GraphOptimizationLevel::ORT_ENABLE_ALL);
-    try {
-      session_ = std::make_unique<Ort::Session>(env, bytes.data(), bytes.size(), so);
-    } catch (const Ort::Exception& e) {
-      throw BadInput(
-          "calibration: ONNX Runtime cannot load the model with its activations "
-          "exposed: " +
-          FirstLine(e.what()));
-    }
-    for (const auto& o : outputs_) output_names_.push_back(o.c_str());
-  }
-
-  int Threads() const { return threads_; }
-
-  // Runs on one [1, 3, H, W] input; `image` names it in messages.
-  std::vector<Ort::Value> Run(std::vector<float>& input, const std::vector<int64_t>& shape,
-                              const std::string& image) {
-    const auto memory = Ort::MemoryInfo::CreateCpu(OrtArenaAllocator, OrtMemTypeDefault);
-    Ort::Value value = Ort::Value::CreateTensor<float>(memory, input.data(), input.size(),
-                                                       shape.data(), shape.size());
-    const char* input_name = input_.c_str();
-    try {
-      return session_->Run(Ort::RunOptions{nullptr}, &input_name, &value, 1, output_names_.data(),
-                           output_names_.size());
-    } catch (const Ort::Exception& e) {
-      throw RuntimeError(image + ": inference failed during calibration: " + FirstLine(e.what()));
-    }
-  }
-
- private:
-  std::string input_;
-  std::vector<std::string> outputs_;
-  std::vector<const char*> output_names_;
-  std::unique_ptr<Ort::Session> session_;
-  int threads_ = 1;
-};
 
 // Calls fn(i) for i in [0, n) on up to `threads` threads.
 void ParallelFor(size_t n, int threads, const std::function<void(size_t)>& fn) {
@@ -368,11 +313,23 @@ CalibrationTable Calibrate(const onnx::ModelProto& model, const std::vector<std:
 
   const std::vector<std::string> files = CalibrationImages(image_dir, options.max_images);
 
-  std::unique_ptr<Engine> engine;
+  // The engine on the private copy, with the inference backend's session policy. RunNamed
+  // hands the activations over in the engine's own buffers: with a few hundred of them exposed,
+  // a copy would double the peak memory (hundreds of MB for yolov8n).
+  std::unique_ptr<backends::Backend> engine;
+  std::vector<std::string> names;
   if (copy_graph.output_size() > 0) {
-    std::vector<std::string> names;
     for (const auto& o : copy_graph.output()) names.push_back(o.name());
-    engine = std::make_unique<Engine>(SerializeModel(copy), input.name, names, options.threads);
+    backends::BackendOptions engine_options;
+    engine_options.intra_op_threads = options.threads;
+    try {
+      engine = backends::CreateOrtGraphBackend(SerializeModel(copy), "calibration", engine_options);
+    } catch (const backends::EngineError& e) {
+      throw BadInput(
+          "calibration: ONNX Runtime cannot load the model with its activations "
+          "exposed: " +
+          e.engine_message());
+    }
   }
   const int threads = engine ? engine->Threads() : 1;
 
@@ -391,25 +348,33 @@ CalibrationTable Calibrate(const onnx::ModelProto& model, const std::vector<std:
         vision::ComputeLetterbox(image.size(), target, auto_stride);
     tensor.resize(3 * static_cast<size_t>(letterbox.dst.area()));
     vision::LetterboxToTensor(image, letterbox, tensor.data(), scratch, threads);
-    std::vector<Ort::Value> outputs;
-    if (engine) {
-      outputs = engine->Run(tensor, {1, 3, letterbox.dst.height, letterbox.dst.width}, files[i]);
-    }
     // The histograms are independent: the engine's threads, idle now, share them.
-    ParallelFor(requests.size(), threads, [&](size_t r) {
-      const Request& request = requests[r];
-      const float* data = tensor.data();
-      size_t count = tensor.size();
-      if (request.source == Request::Source::kConstant) {
-        data = request.constant.data();
-        count = request.constant.size();
-      } else if (request.source == Request::Source::kOutput) {
-        const Ort::Value& value = outputs[request.output];
-        data = value.GetTensorData<float>();
-        count = value.GetTensorTypeAndShapeInfo().GetElementCount();
+    const auto add = [&](const std::vector<backends::OutputView>& outputs) {
+      ParallelFor(requests.size(), threads, [&](size_t r) {
+        const Request& request = requests[r];
+        const float* data = tensor.data();
+        size_t count = tensor.size();
+        if (request.source == Request::Source::kConstant) {
+          data = request.constant.data();
+          count = request.constant.size();
+        } else if (request.source == Request::Source::kOutput) {
+          data = outputs[request.output].data;
+          count = outputs[request.output].count;
+        }
+        refused[r] = !histograms[r].Add(data, count);
+      });
+    };
+    if (engine) {
+      const std::vector<int64_t> shape = {1, 3, letterbox.dst.height, letterbox.dst.width};
+      try {
+        engine->RunNamed({{input.name, tensor.data(), shape}}, names, add);
+      } catch (const backends::EngineError& e) {
+        throw RuntimeError(files[i] +
+                           ": inference failed during calibration: " + e.engine_message());
       }
-      refused[r] = !histograms[r].Add(data, count);
-    });
+    } else {
+      add({});
+    }
     for (size_t r = 0; r < requests.size(); ++r) {
       if (refused[r]) {
         throw BadInput(files[i] + ": tensor " + Quoted(requests[r].name) +

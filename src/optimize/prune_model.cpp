@@ -1,8 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // The prune tool around PruneChannels: checker, proof by execution in ONNX Runtime that the
 // pruned graph runs and keeps its outputs, and the optimization record.
-#include <onnxruntime_cxx_api.h>
-
 #include <algorithm>
 #include <cctype>
 #include <cmath>
@@ -11,6 +9,7 @@
 #include <random>
 #include <set>
 
+#include "backends/backend.h"
 #include "cvdeploy/error.h"
 #include "cvdeploy/image.h"
 #include "optimize/onnx_model.h"
@@ -19,12 +18,6 @@
 
 namespace cvdeploy::optimize {
 namespace {
-
-Ort::Env& Environment() {
-  // One ONNX Runtime environment per process (ref-counted); logs off, failures throw.
-  static Ort::Env env(ORT_LOGGING_LEVEL_FATAL, "cvdeploy");
-  return env;
-}
 
 struct RunOutput {
   std::string name;
@@ -43,25 +36,15 @@ std::string ShapeText(const std::vector<int64_t>& shape) {
 
 // Runs `bytes` once on pseudo-random float input in [0, 1) (the range of a normalized
 // image), the same for every call; a dynamic dim is 1 for the batch, 64 elsewhere.
-std::vector<RunOutput> RunOnce(const std::vector<uint8_t>& bytes) {
-  Ort::SessionOptions options;
-  options.SetGraphOptimizationLevel(GraphOptimizationLevel::ORT_ENABLE_ALL);
-  Ort::Session session(Environment(), bytes.data(), bytes.size(), options);
-  Ort::AllocatorWithDefaultOptions allocator;
-  std::vector<std::string> in_names, out_names;
+std::vector<RunOutput> RunOnce(const std::vector<uint8_t>& bytes, const std::string& name) {
+  const auto session = backends::CreateOrtGraphBackend(bytes, name, {});
   std::vector<std::vector<float>> buffers;
-  std::vector<Ort::Value> inputs;
-  const Ort::MemoryInfo memory = Ort::MemoryInfo::CreateCpu(OrtArenaAllocator, OrtMemTypeDefault);
+  std::vector<backends::NamedInput> inputs;
   std::mt19937 rng(20240605);
   std::uniform_real_distribution<float> uniform(0.f, 1.f);
-  for (size_t i = 0; i < session.GetInputCount(); ++i) {
-    in_names.push_back(session.GetInputNameAllocated(i, allocator).get());
-    const Ort::TypeInfo type = session.GetInputTypeInfo(i);
-    const auto info = type.GetTensorTypeAndShapeInfo();
-    if (info.GetElementType() != ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT) {
-      throw BadInput("input '" + in_names.back() + "' is not float32");
-    }
-    std::vector<int64_t> shape = info.GetShape();
+  for (const TensorInfo& in : session->Info().inputs) {
+    if (in.type != "float32") throw BadInput("input '" + in.name + "' is not float32");
+    std::vector<int64_t> shape = in.shape;
     for (size_t d = 0; d < shape.size(); ++d) {
       if (shape[d] <= 0) shape[d] = d == 0 ? 1 : 64;
     }
@@ -69,45 +52,32 @@ std::vector<RunOutput> RunOnce(const std::vector<uint8_t>& bytes) {
     for (int64_t d : shape) count *= static_cast<size_t>(d);
     buffers.emplace_back(count);
     for (float& v : buffers.back()) v = uniform(rng);
-    inputs.push_back(Ort::Value::CreateTensor<float>(memory, buffers.back().data(), count,
-                                                     shape.data(), shape.size()));
+    inputs.push_back({in.name, buffers.back().data(), shape});
   }
-  for (size_t i = 0; i < session.GetOutputCount(); ++i)
-    out_names.push_back(session.GetOutputNameAllocated(i, allocator).get());
-  std::vector<const char*> in_ptrs, out_ptrs;
-  for (const auto& n : in_names) in_ptrs.push_back(n.c_str());
-  for (const auto& n : out_names) out_ptrs.push_back(n.c_str());
-  std::vector<Ort::Value> values =
-      session.Run(Ort::RunOptions{nullptr}, in_ptrs.data(), inputs.data(), inputs.size(),
-                  out_ptrs.data(), out_ptrs.size());
   std::vector<RunOutput> outputs;
-  for (size_t i = 0; i < values.size(); ++i) {
-    const auto info = values[i].GetTensorTypeAndShapeInfo();
-    RunOutput out{out_names[i], info.GetShape(), {}};
-    if (info.GetElementType() == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT) {
-      const float* data = values[i].GetTensorData<float>();
-      out.values.assign(data, data + info.GetElementCount());
+  session->RunNamed(inputs, {}, [&](const std::vector<backends::OutputView>& views) {
+    for (const backends::OutputView& v : views) {
+      RunOutput out{v.name, v.shape, {}};
+      if (v.type == "float32") out.values.assign(v.data, v.data + v.count);
+      outputs.push_back(std::move(out));
     }
-    outputs.push_back(std::move(out));
-  }
+  });
   return outputs;
 }
-
-std::string FirstLine(const std::string& s) { return s.substr(0, s.find('\n')); }
 
 PruneVerification Verify(const std::vector<uint8_t>& original, const std::vector<uint8_t>& pruned,
                          const std::string& name) {
   std::vector<RunOutput> before, after;
   try {
-    before = RunOnce(original);
-  } catch (const Ort::Exception& e) {
-    throw BadInput(name + ": ONNX Runtime cannot run the model: " + FirstLine(e.what()));
+    before = RunOnce(original, name);
+  } catch (const backends::EngineError& e) {
+    throw BadInput(name + ": ONNX Runtime cannot run the model: " + e.engine_message());
   }
   try {
-    after = RunOnce(pruned);
-  } catch (const Ort::Exception& e) {
+    after = RunOnce(pruned, name);
+  } catch (const backends::EngineError& e) {
     throw RuntimeError(name +
-                       ": the pruned model does not run in ONNX Runtime: " + FirstLine(e.what()));
+                       ": the pruned model does not run in ONNX Runtime: " + e.engine_message());
   }
   PruneVerification v;
   for (size_t i = 0; i < before.size(); ++i) {
@@ -150,11 +120,12 @@ std::vector<std::string> ImagesIn(const std::string& dir, int max_images) {
 ActivationStats Measure(const std::vector<uint8_t>& bytes, const std::vector<std::string>& tensors,
                         const std::vector<std::string>& images, const std::string& image_dir,
                         int* images_used) {
-  Ort::SessionOptions options;
-  Ort::Session session(Environment(), bytes.data(), bytes.size(), options);
-  Ort::AllocatorWithDefaultOptions allocator;
-  const std::string input_name = session.GetInputNameAllocated(0, allocator).get();
-  std::vector<int64_t> shape = session.GetInputTypeInfo(0).GetTensorTypeAndShapeInfo().GetShape();
+  const auto session = backends::CreateOrtGraphBackend(bytes, image_dir, {});
+  if (session->Info().inputs.empty()) {
+    throw BadInput(image_dir + ": the model input is not an NCHW image");
+  }
+  const std::string input_name = session->Info().inputs[0].name;
+  std::vector<int64_t> shape = session->Info().inputs[0].shape;
   if (shape.size() != 4) throw BadInput(image_dir + ": the model input is not an NCHW image");
   shape[0] = 1;
   for (size_t d = 2; d < 4; ++d) {
@@ -162,42 +133,37 @@ ActivationStats Measure(const std::vector<uint8_t>& bytes, const std::vector<std
   }
   std::vector<float> input(static_cast<size_t>(3 * shape[2] * shape[3]));
   cv::Mat scratch;
-  const auto memory = Ort::MemoryInfo::CreateCpu(OrtArenaAllocator, OrtMemTypeDefault);
-  std::vector<const char*> names;
-  for (const auto& t : tensors) names.push_back(t.c_str());
-  const char* in_name = input_name.c_str();
   std::map<std::string, std::vector<double>> sums, squares;  // per-image means of x and x^2
   for (const std::string& path : images) {
     const cv::Mat bgr = ReadImage(path);
     const vision::LetterboxInfo info = vision::ComputeLetterbox(
         bgr.size(), cv::Size(static_cast<int>(shape[3]), static_cast<int>(shape[2])));
     vision::LetterboxToTensor(bgr, info, input.data(), scratch);
-    Ort::Value tensor = Ort::Value::CreateTensor<float>(memory, input.data(), input.size(),
-                                                        shape.data(), shape.size());
-    std::vector<Ort::Value> values =
-        session.Run(Ort::RunOptions{nullptr}, &in_name, &tensor, 1, names.data(), names.size());
-    for (size_t t = 0; t < tensors.size(); ++t) {
-      const auto ti = values[t].GetTensorTypeAndShapeInfo();
-      const std::vector<int64_t> dims = ti.GetShape();
-      if (dims.size() < 2) continue;
-      const int64_t channels = dims[1];
-      const int64_t per = static_cast<int64_t>(ti.GetElementCount()) / (dims[0] * channels);
-      const float* data = values[t].GetTensorData<float>();
-      std::vector<double>& sum = sums[tensors[t]];
-      std::vector<double>& square = squares[tensors[t]];
-      sum.resize(static_cast<size_t>(channels), 0.0);
-      square.resize(static_cast<size_t>(channels), 0.0);
-      for (int64_t c = 0; c < channels; ++c) {
-        double s = 0, s2 = 0;
-        for (int64_t k = 0; k < per; ++k) {
-          const double v = data[c * per + k];
-          s += v;
-          s2 += v * v;
-        }
-        sum[static_cast<size_t>(c)] += s / static_cast<double>(per);
-        square[static_cast<size_t>(c)] += s2 / static_cast<double>(per);
-      }
-    }
+    session->RunNamed({{input_name, input.data(), shape}}, tensors,
+                      [&](const std::vector<backends::OutputView>& values) {
+                        for (size_t t = 0; t < tensors.size(); ++t) {
+                          const std::vector<int64_t>& dims = values[t].shape;
+                          if (dims.size() < 2) continue;
+                          const int64_t channels = dims[1];
+                          const int64_t per =
+                              static_cast<int64_t>(values[t].count) / (dims[0] * channels);
+                          const float* data = values[t].data;
+                          std::vector<double>& sum = sums[tensors[t]];
+                          std::vector<double>& square = squares[tensors[t]];
+                          sum.resize(static_cast<size_t>(channels), 0.0);
+                          square.resize(static_cast<size_t>(channels), 0.0);
+                          for (int64_t c = 0; c < channels; ++c) {
+                            double s = 0, s2 = 0;
+                            for (int64_t k = 0; k < per; ++k) {
+                              const double v = data[c * per + k];
+                              s += v;
+                              s2 += v * v;
+                            }
+                            sum[static_cast<size_t>(c)] += s / static_cast<double>(per);
+                            square[static_cast<size_t>(c)] += s2 / static_cast<double>(per);
+                          }
+                        }
+                      });
   }
   ActivationStats stats;
   const double n = static_cast<double>(images.size());
@@ -234,9 +200,9 @@ ActivationStats MeasureActivations(const std::vector<uint8_t>& model_bytes,
   }
   try {
     return Measure(SerializeModel(model), tensors, images, image_dir, images_used);
-  } catch (const Ort::Exception& e) {
+  } catch (const backends::EngineError& e) {
     throw BadInput(image_dir + ": ONNX Runtime cannot run the model to measure activations: " +
-                   FirstLine(e.what()));
+                   e.engine_message());
   }
 }
 

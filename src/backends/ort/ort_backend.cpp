@@ -1,23 +1,21 @@
 // SPDX-License-Identifier: Apache-2.0
+// The ONNX Runtime implementation of Backend: device parsing, the session, Run's IO binding.
+// Environment, session policy, error wrapper and float16 conversion are in ort_env.h; the
+// generic RunNamed in ort_run.h; the capability rules in ort_support.cpp.
 #include <onnxruntime_cxx_api.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <mutex>
 
 #include "backends/backend.h"
-#include "bench/machine.h"
+#include "backends/ort/ort_env.h"
+#include "backends/ort/ort_run.h"
 #include "cvdeploy/error.h"
 
 namespace cvdeploy::backends {
 namespace {
 
-Ort::Env& Environment() {
-  // One environment per process. Engine logs would break one-line CLI errors; every failure
-  // reaches callers as an exception with the engine's message instead.
-  static Ort::Env env(ORT_LOGGING_LEVEL_FATAL, "cvdeploy");
-  return env;
-}
+using ort::CpuMemory;
+using ort::Environment;
 
 struct DeviceSpec {
   std::string kind;  // cpu, cuda, tensorrt
@@ -60,22 +58,15 @@ class OrtContext : public RunContext {
 
 class OrtBackend : public Backend {
  public:
+  // `read_io`: the graph's inputs and outputs come from the engine, not from `info` (a graph
+  // backend for the model tools, whose `info` only names it).
   OrtBackend(const std::vector<uint8_t>& bytes, const ModelInfo& info,
-             const BackendOptions& options)
-      : info_(info) {
+             const BackendOptions& options, bool read_io = false)
+      : info_(info), device_(options.device) {
     Environment();  // provider registration logs through the environment: create it first
     const DeviceSpec device = ParseDevice(options.device);
-    Ort::SessionOptions so;
-    threads_ = options.intra_op_threads > 0 ? options.intra_op_threads
-                                            : bench::DetectMachine().physical_cores;
-    so.SetIntraOpNumThreads(threads_);
-    so.SetInterOpNumThreads(1);
-    // Engine threads block instead of spinning between runs. Measured with cvdeploy bench on
-    // 2 cores (docs/performance.md): a spinning thread takes the core that decode, letterbox
-    // and postprocess need, so with spinning the whole pipeline was slower over the bare
-    // engine (1.04-1.09x without decode) than without (1.02x) at the same end-to-end latency.
-    so.AddConfigEntry("session.intra_op.allow_spinning", "0");
-    so.SetGraphOptimizationLevel(GraphOptimizationLevel::ORT_ENABLE_ALL);
+    threads_ = ort::ResolveThreads(options.intra_op_threads);
+    Ort::SessionOptions so = ort::SessionPolicy(threads_);
     profiling_ = !options.profile_prefix.empty();
     if (profiling_) so.EnableProfiling(options.profile_prefix.c_str());
     provider_ = "CPUExecutionProvider";
@@ -99,13 +90,18 @@ class OrtBackend : public Backend {
     try {
       session_ = std::make_unique<Ort::Session>(Environment(), bytes.data(), bytes.size(), so);
     } catch (const Ort::Exception& e) {
-      throw BadInput(info.path + ": ONNX Runtime cannot load the model: " + FirstLine(e.what()));
+      throw ort::FromOrt(ErrorCode::kBadInput, info.path + ": ONNX Runtime cannot load the model",
+                         e);
     }
-    for (const auto& t : info.inputs) input_names_.push_back(t.name);
-    for (const auto& t : info.outputs) output_names_.push_back(t.name);
+    if (read_io) {
+      info_.inputs = ort::SessionInputs(*session_);
+      info_.outputs = ort::SessionOutputs(*session_);
+    }
+    for (const auto& t : info_.inputs) input_names_.push_back(t.name);
+    for (const auto& t : info_.outputs) output_names_.push_back(t.name);
     for (const auto& s : input_names_) input_ptrs_.push_back(s.c_str());
     for (const auto& s : output_names_) output_ptrs_.push_back(s.c_str());
-    half_input_ = !info.inputs.empty() && info.inputs[0].type == "float16";
+    half_input_ = !info_.inputs.empty() && info_.inputs[0].type == "float16";
   }
 
   std::string Name() const override { return "onnxruntime"; }
@@ -127,7 +123,7 @@ class OrtBackend : public Backend {
       // A failed run may leave bindings half-updated: rebind everything next time.
       ctx.bound_input = nullptr;
       ctx.bound_outputs.clear();
-      throw RuntimeError(info_.path + ": inference failed: " + FirstLine(e.what()));
+      throw ort::FromOrt(ErrorCode::kRuntime, info_.path + ": inference failed", e);
     }
     CollectUnboundOutputs(ctx, outputs);
   }
@@ -138,21 +134,22 @@ class OrtBackend : public Backend {
     return session_->EndProfilingAllocated(allocator).get();
   }
 
+  const ModelInfo& Info() const override { return info_; }
+  Support Supports(const ModelInfo& info) const override { return OrtSupports(info, device_); }
+  void RunNamed(const std::vector<NamedInput>& inputs, const std::vector<std::string>& output_names,
+                const OutputsVisitor& visit) const override {
+    ort::RunNamed(*session_, info_.inputs, info_.outputs, info_.path, inputs, output_names, visit);
+  }
+
  private:
   static std::string FirstLine(const std::string& s) { return s.substr(0, s.find('\n')); }
-
-  static const Ort::MemoryInfo& CpuMemory() {
-    static const Ort::MemoryInfo cpu =
-        Ort::MemoryInfo::CreateCpu(OrtArenaAllocator, OrtMemTypeDefault);
-    return cpu;
-  }
 
   void BindInput(OrtContext& ctx, const float* input, const std::vector<int64_t>& shape) const {
     size_t count = 1;
     for (int64_t d : shape) count *= static_cast<size_t>(d);
     if (half_input_) {
       ctx.half_input.resize(count);
-      for (size_t i = 0; i < count; ++i) ctx.half_input[i] = Ort::Float16_t(input[i]);
+      ort::ToHalf(input, count, ctx.half_input.data());
     }
     const void* data = half_input_ ? static_cast<const void*>(ctx.half_input.data()) : input;
     if (data == ctx.bound_input && shape == ctx.bound_input_shape) return;
@@ -231,11 +228,9 @@ class OrtBackend : public Backend {
         case ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT:
           std::copy_n(values[i].GetTensorData<float>(), count, outputs[i].data.data());
           break;
-        case ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16: {
-          const auto* h = values[i].GetTensorData<Ort::Float16_t>();
-          for (size_t j = 0; j < count; ++j) outputs[i].data[j] = h[j].ToFloat();
+        case ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16:
+          ort::ToFloat(values[i].GetTensorData<Ort::Float16_t>(), count, outputs[i].data.data());
           break;
-        }
         default:
           throw RuntimeError(info_.path + ": output '" + output_names_[i] +
                              "' has an element type other than float32/float16");
@@ -244,6 +239,7 @@ class OrtBackend : public Backend {
   }
 
   ModelInfo info_;
+  std::string device_;
   std::unique_ptr<Ort::Session> session_;
   std::string provider_;
   std::vector<std::string> input_names_, output_names_;
@@ -273,7 +269,18 @@ std::unique_ptr<Backend> CreateOrtBackend(const std::vector<uint8_t>& model_byte
   if (!OrtDeviceAvailable(options.device, &reason)) {
     throw InvalidArgument("--device " + options.device + ": " + reason);
   }
+  const Support support = OrtSupports(info, options.device);
+  if (!support.ok) throw BadInput(info.path + ": " + support.reason);
   return std::make_unique<OrtBackend>(model_bytes, info, options);
+}
+
+std::unique_ptr<Backend> CreateOrtGraphBackend(const std::vector<uint8_t>& model_bytes,
+                                               const std::string& name,
+                                               const BackendOptions& options) {
+  // The constructor refuses an unknown device or a provider missing from this build.
+  ModelInfo info;
+  info.path = name;
+  return std::make_unique<OrtBackend>(model_bytes, info, options, /*read_io=*/true);
 }
 
 }  // namespace cvdeploy::backends

@@ -1,0 +1,47 @@
+// SPDX-License-Identifier: Apache-2.0
+// The one place that sets ONNX Runtime up: the process's environment, the session policy
+// every session gets, the wrapper that turns the engine's exceptions into cvdeploy errors,
+// and the float16 conversion. Internal to src/backends/ort/: nothing outside src/backends/
+// includes an ONNX Runtime header.
+#pragma once
+
+#include <onnxruntime_cxx_api.h>
+
+#include <cstddef>
+#include <string>
+
+#include "backends/backend.h"
+
+namespace cvdeploy::backends::ort {
+
+// One environment per process. Engine logs would break one-line CLI errors; every failure
+// reaches callers as an exception with the engine's message instead. Thread-safe.
+Ort::Env& Environment();
+
+// Intra-op threads a session gets for `requested`: itself when > 0, else the physical cores
+// (at least 1).
+int ResolveThreads(int requested);
+
+// The session policy of every session: `threads` intra-op threads (resolved already), one
+// inter-op thread, no spinning, all graph optimizations.
+Ort::SessionOptions SessionPolicy(int threads);
+
+// The engine's message, first line only (ONNX Runtime appends stack-like detail lines).
+std::string EngineMessage(const Ort::Exception& e);
+
+// The one wrapper of engine failures: EngineError(code, "<context>: <engine message>").
+// kBadInput where the engine rejects a model, kRuntime where a run fails.
+EngineError FromOrt(ErrorCode code, const std::string& context, const Ort::Exception& e);
+
+// The project's element-type name ("float32", "float16", "int64", ...; as ModelInfo spells
+// them) of an engine element type.
+std::string ElementTypeName(ONNXTensorElementDataType type);
+
+// float32 <-> IEEE float16, round to nearest even (ONNX Runtime's own conversion).
+void ToHalf(const float* in, size_t count, Ort::Float16_t* out);
+void ToFloat(const Ort::Float16_t* in, size_t count, float* out);
+
+// CPU memory description for tensors that wrap caller buffers.
+const Ort::MemoryInfo& CpuMemory();
+
+}  // namespace cvdeploy::backends::ort
