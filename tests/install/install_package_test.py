@@ -11,6 +11,8 @@
 5. The same main.cpp built through `pkg-config --cflags --libs cvdeploy` does the same.
 
 Usage: install_package_test.py --source-dir SRC --build-dir BUILD --cxx CXX --work DIR
+                               [--flags "FLAGS"]
+FLAGS: the build's sanitizer flags, which a consumer of a sanitized static library needs too.
 Assets: $CVDEPLOY_ASSETS, else SRC/../shared/assets.
 """
 import argparse
@@ -74,6 +76,7 @@ def main():
     ap.add_argument("--build-dir", required=True)
     ap.add_argument("--cxx", required=True, help="the compiler the build used")
     ap.add_argument("--work", required=True, help="scratch directory (recreated)")
+    ap.add_argument("--flags", default="", help="extra compile and link flags (sanitizers)")
     args = ap.parse_args()
     source_dir = os.path.abspath(args.source_dir)
     assets = os.environ.get("CVDEPLOY_ASSETS") or os.path.join(source_dir, "..", "shared", "assets")
@@ -112,7 +115,8 @@ def main():
     example = os.path.join(source_dir, "examples", "library")
     app_build = os.path.join(work, "app-cmake")
     run(["cmake", "-S", example, "-B", app_build, "-G", "Ninja", "-DCMAKE_BUILD_TYPE=Release",
-         f"-DCMAKE_CXX_COMPILER={args.cxx}", f"-DCMAKE_PREFIX_PATH={prefix}"])
+         f"-DCMAKE_CXX_COMPILER={args.cxx}", f"-DCMAKE_PREFIX_PATH={prefix}",
+         f"-DCMAKE_CXX_FLAGS={args.flags}", f"-DCMAKE_EXE_LINKER_FLAGS={args.flags}"])
     run(["cmake", "--build", app_build])
     check_detections(run([os.path.join(app_build, "app"), model, image]), "find_package example")
 
@@ -120,7 +124,8 @@ def main():
     env = dict(os.environ, PKG_CONFIG_PATH=os.path.join(prefix, "lib", "pkgconfig"))
     flags = run(["pkg-config", "--cflags", "--libs", "cvdeploy"], env=env).split()
     app = os.path.join(work, "app-pkgconfig")
-    run([args.cxx, "-std=c++20", "-O2", os.path.join(example, "main.cpp"), "-o", app] + flags)
+    run([args.cxx, "-std=c++20", "-O2", os.path.join(example, "main.cpp"), "-o", app] +
+        args.flags.split() + flags)
     check_detections(run([app, model, image]), "pkg-config example")
     print("PASS")
 
