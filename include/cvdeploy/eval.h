@@ -76,17 +76,25 @@ struct EvalReport {
 
 // Accumulates matches image by image (10 IoU thresholds 0.50:0.05:0.95), then computes
 // AP with the 101-point interpolated precision envelope. Not thread-safe.
+// A value type: a copy holds everything added so far and is independent afterwards (Add to
+// one leaves the other's Compute unchanged), so a copy is a snapshot. Moving transfers the
+// records without copying them; a moved-from Evaluator may only be assigned to or destroyed.
 class Evaluator {
  public:
   explicit Evaluator(std::vector<std::string> names, Task task = Task::kDetect);
+  ~Evaluator();
+  Evaluator(const Evaluator& other);
+  Evaluator& operator=(const Evaluator& other);
+  Evaluator(Evaluator&& other) noexcept;
+  Evaluator& operator=(Evaluator&& other) noexcept;
+
   // `labels` normalized as loaded; `prediction` in pixels of a width x height image.
   void Add(const Result& prediction, const std::vector<GroundTruth>& labels, int width, int height);
   EvalReport Compute() const;
 
-  struct State;
-
  private:
-  std::shared_ptr<State> state_;
+  struct State;  // names, task, counts and per-prediction records (src/eval/evaluator.cpp)
+  std::unique_ptr<State> state_;
 };
 
 struct Validation {

@@ -21,9 +21,9 @@ namespace cvdeploy::eval {
 
 // ---- Detection matching -------------------------------------------------------------------
 
-// Axis-aligned IoU without the epsilon of eval::BoxIou (similarity.h), so that a threshold
-// edge is exact (intersection 90, union 100 gives 0.9f); two identical boxes give 1 even when
-// degenerate (zero area), so a model compared with itself matches every detection.
+// Axis-aligned IoU without the epsilon of AxisAlignedIouWithEpsilon (similarity.h), so that a
+// threshold edge is exact (intersection 90, union 100 gives 0.9f); two identical boxes give 1 even
+// when degenerate (zero area), so a model compared with itself matches every detection.
 float ExactBoxIou(const BoxXYXY& a, const BoxXYXY& b);
 // ProbIou of the rotated boxes when both detections have one (OBB), else ExactBoxIou.
 float DetectionIou(const Detection& a, const Detection& b);

@@ -65,10 +65,19 @@ void Append(std::vector<PredictionRecord>& records, const std::vector<Detection>
 }  // namespace
 
 Evaluator::Evaluator(std::vector<std::string> names, Task task)
-    : state_(std::make_shared<State>()) {
+    : state_(std::make_unique<State>()) {
   state_->names = std::move(names);
   state_->task = task;
 }
+
+Evaluator::~Evaluator() = default;
+Evaluator::Evaluator(const Evaluator& other) : state_(std::make_unique<State>(*other.state_)) {}
+Evaluator& Evaluator::operator=(const Evaluator& other) {
+  if (this != &other) state_ = std::make_unique<State>(*other.state_);
+  return *this;
+}
+Evaluator::Evaluator(Evaluator&& other) noexcept = default;
+Evaluator& Evaluator::operator=(Evaluator&& other) noexcept = default;
 
 void Evaluator::Add(const Result& prediction, const std::vector<GroundTruth>& labels, int width,
                     int height) {
@@ -106,7 +115,7 @@ void Evaluator::Add(const Result& prediction, const std::vector<GroundTruth>& la
   }
 
   const auto box_iou = SimilarityMatrix(label_classes, prediction_classes, [&](size_t l, size_t p) {
-    return eval::BoxIou(label_boxes[l], detections[p].box);
+    return eval::AxisAlignedIouWithEpsilon(label_boxes[l], detections[p].box);
   });
   Append(s.box, detections,
          eval::MatchCocoStyle(box_iou, label_classes, prediction_classes, confidences));

@@ -11,7 +11,7 @@ constexpr double kEps = 1e-7;
 
 }  // namespace
 
-double BoxIou(const BoxXYXY& a, const BoxXYXY& b) {
+double AxisAlignedIouWithEpsilon(const BoxXYXY& a, const BoxXYXY& b) {
   const double iw = std::max(0.0, static_cast<double>(std::min(a.x2, b.x2)) - std::max(a.x1, b.x1));
   const double ih = std::max(0.0, static_cast<double>(std::min(a.y2, b.y2)) - std::max(a.y1, b.y1));
   const double inter = iw * ih;

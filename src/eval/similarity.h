@@ -9,9 +9,10 @@
 
 namespace cvdeploy::eval {
 
-// Intersection over union of two boxes in pixels. The union carries Ultralytics' 1e-7 so
-// empty boxes give 0 instead of NaN.
-double BoxIou(const BoxXYXY& a, const BoxXYXY& b);
+// Intersection over union of two axis-aligned boxes in pixels, in double, as Ultralytics'
+// metrics compute it: intersection / (union + 1e-7), so empty boxes give 0 instead of NaN.
+// (vision::AxisAlignedIou, for NMS, is the float one without the epsilon.)
+double AxisAlignedIouWithEpsilon(const BoxXYXY& a, const BoxXYXY& b);
 
 // Ultralytics' OKS_SIGMA for COCO's 17 person keypoints; 1/K each for any other K.
 std::vector<double> KeypointSigmas(size_t num_keypoints);

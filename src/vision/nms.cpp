@@ -6,7 +6,7 @@
 
 namespace cvdeploy::vision {
 
-float BoxIou(const BoxXYXY& a, const BoxXYXY& b) {
+float AxisAlignedIou(const BoxXYXY& a, const BoxXYXY& b) {
   const float iw = std::min(a.x2, b.x2) - std::max(a.x1, b.x1);
   const float ih = std::min(a.y2, b.y2) - std::max(a.y1, b.y1);
   if (iw <= 0.f || ih <= 0.f) return 0.f;
@@ -42,7 +42,7 @@ std::vector<int> Nms(std::span<const BoxXYXY> boxes, std::span<const float> scor
     }
     bool suppressed = false;
     for (const BoxXYXY& k : kept_boxes) {
-      if (BoxIou(box, k) > iou_threshold) {
+      if (AxisAlignedIou(box, k) > iou_threshold) {
         suppressed = true;
         break;
       }

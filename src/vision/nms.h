@@ -13,8 +13,9 @@ namespace cvdeploy::vision {
 // this far apart so that one NMS pass never lets one class suppress another.
 inline constexpr float kClassOffset = 7680.f;
 
-// Intersection over union; 0 when either box is empty.
-float BoxIou(const BoxXYXY& a, const BoxXYXY& b);
+// Intersection over union of two axis-aligned boxes in float, exact (no epsilon): 0 when they
+// do not overlap or either box is empty. The rotated-box counterpart is ProbIou (obb.h).
+float AxisAlignedIou(const BoxXYXY& a, const BoxXYXY& b);
 
 // Greedy NMS. Visits boxes by score (descending; ties keep input order) and keeps a box
 // unless its IoU with an already kept box is > `iou_threshold`. Unless `agnostic`, every

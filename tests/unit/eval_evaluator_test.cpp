@@ -2,6 +2,7 @@
 // End-to-end Evaluator cases with hand-computed mAP, P and R.
 #include <gtest/gtest.h>
 
+#include <utility>
 #include <vector>
 
 #include "cvdeploy/error.h"
@@ -191,6 +192,47 @@ TEST(EvalEvaluator, SizeFallsBackToTheResult) {
   EXPECT_NEAR(ev.Compute().box.map50, 0.995, 1e-9);
   Result unsized;
   EXPECT_THROW(ev.Add(unsized, {}, 0, 0), Error);
+}
+
+// Value semantics (eval.h): a copy is an independent snapshot; a move carries the records.
+TEST(EvalEvaluator, CopyIsAnIndependentSnapshot) {
+  Evaluator ev({"a"});
+  ev.Add(Image({Pred(0, 0.9f, 10, 10, 50, 50)}), {Label(0, 10, 10, 50, 50)}, kSize, kSize);
+  Evaluator snapshot = ev;  // one perfect image
+  // A second image whose label is missed: recall 0.5 for `ev` only.
+  ev.Add(Image({}), {Label(0, 60, 60, 90, 90)}, kSize, kSize);
+  EXPECT_EQ(ev.Compute().images, 2);
+  EXPECT_NEAR(ev.Compute().box.recall, 0.5, 1e-9);
+  EXPECT_EQ(snapshot.Compute().images, 1);
+  EXPECT_NEAR(snapshot.Compute().box.recall, 1.0, 1e-9);
+
+  // Adding to the copy leaves the original unchanged too; assignment copies the same way.
+  snapshot.Add(Image({Pred(0, 0.9f, 10, 10, 50, 50)}), {Label(0, 10, 10, 50, 50)}, kSize, kSize);
+  EXPECT_EQ(snapshot.Compute().images, 2);
+  EXPECT_EQ(ev.Compute().images, 2);
+  EXPECT_NEAR(ev.Compute().box.recall, 0.5, 1e-9);
+  Evaluator assigned({"other"}, Task::kSegment);
+  assigned = ev;
+  ev.Add(Image({}), {Label(0, 60, 60, 90, 90)}, kSize, kSize);
+  EXPECT_EQ(assigned.Compute().images, 2);
+  ASSERT_EQ(assigned.Compute().box.per_class.size(), 1u);
+  EXPECT_EQ(assigned.Compute().box.per_class[0].name, "a");
+  EXPECT_FALSE(assigned.Compute().mask.has_value());  // task copied as well
+}
+
+TEST(EvalEvaluator, MoveCarriesTheRecords) {
+  Evaluator ev({"a"});
+  ev.Add(Image({Pred(0, 0.9f, 10, 10, 50, 50)}), {Label(0, 10, 10, 50, 50)}, kSize, kSize);
+  Evaluator moved = std::move(ev);
+  EXPECT_EQ(moved.Compute().images, 1);
+  EXPECT_NEAR(moved.Compute().box.map50, 0.995, 1e-9);
+  Evaluator assigned({"b"});
+  assigned = std::move(moved);
+  assigned.Add(Image({}), {Label(0, 60, 60, 90, 90)}, kSize, kSize);
+  EXPECT_EQ(assigned.Compute().images, 2);
+  EXPECT_NEAR(assigned.Compute().box.recall, 0.5, 1e-9);
+  moved = assigned;  // a moved-from Evaluator may be assigned to, and is then whole again
+  EXPECT_EQ(moved.Compute().images, 2);
 }
 
 }  // namespace

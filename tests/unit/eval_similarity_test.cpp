@@ -11,12 +11,13 @@
 namespace cvdeploy::eval {
 namespace {
 
-TEST(EvalSimilarity, BoxIou) {
+TEST(EvalSimilarity, AxisAlignedIouWithEpsilon) {
   // [0,10]x[0,10] vs [5,15]x[0,10]: intersection 50, union 150.
-  EXPECT_NEAR(BoxIou({0, 0, 10, 10}, {5, 0, 15, 10}), 1.0 / 3, 1e-9);
-  EXPECT_NEAR(BoxIou({0, 0, 10, 10}, {0, 0, 10, 10}), 1.0, 1e-9);
-  EXPECT_EQ(BoxIou({0, 0, 10, 10}, {20, 20, 30, 30}), 0.0);
-  EXPECT_EQ(BoxIou({0, 0, 0, 0}, {0, 0, 0, 0}), 0.0);  // eps: no NaN for empty boxes
+  EXPECT_NEAR(AxisAlignedIouWithEpsilon({0, 0, 10, 10}, {5, 0, 15, 10}), 1.0 / 3, 1e-9);
+  EXPECT_NEAR(AxisAlignedIouWithEpsilon({0, 0, 10, 10}, {0, 0, 10, 10}), 1.0, 1e-9);
+  EXPECT_EQ(AxisAlignedIouWithEpsilon({0, 0, 10, 10}, {20, 20, 30, 30}), 0.0);
+  // eps: no NaN for empty boxes
+  EXPECT_EQ(AxisAlignedIouWithEpsilon({0, 0, 0, 0}, {0, 0, 0, 0}), 0.0);
 }
 
 GroundTruth Square(float x1, float y1, float x2, float y2) {

@@ -37,14 +37,14 @@ RandomBoxes MakeRandomBoxes(int n, int num_classes, uint32_t seed) {
   return r;
 }
 
-TEST(BoxIouTest, BasicValues) {
+TEST(AxisAlignedIouTest, BasicValues) {
   const BoxXYXY a{0, 0, 10, 10}, b{5, 0, 15, 10}, far{100, 100, 110, 110};
-  EXPECT_FLOAT_EQ(BoxIou(a, a), 1.f);
-  EXPECT_NEAR(BoxIou(a, b), 50.0 / 150.0, 1e-6);
-  EXPECT_FLOAT_EQ(BoxIou(a, b), BoxIou(b, a));
-  EXPECT_EQ(BoxIou(a, far), 0.f);
-  EXPECT_EQ(BoxIou(a, BoxXYXY{3, 3, 3, 8}), 0.f);  // empty box
-  EXPECT_EQ(BoxIou(BoxXYXY{}, BoxXYXY{}), 0.f);
+  EXPECT_FLOAT_EQ(AxisAlignedIou(a, a), 1.f);
+  EXPECT_NEAR(AxisAlignedIou(a, b), 50.0 / 150.0, 1e-6);
+  EXPECT_FLOAT_EQ(AxisAlignedIou(a, b), AxisAlignedIou(b, a));
+  EXPECT_EQ(AxisAlignedIou(a, far), 0.f);
+  EXPECT_EQ(AxisAlignedIou(a, BoxXYXY{3, 3, 3, 8}), 0.f);  // empty box
+  EXPECT_EQ(AxisAlignedIou(BoxXYXY{}, BoxXYXY{}), 0.f);
 }
 
 TEST(NmsTest, EmptyInput) { EXPECT_TRUE(Nms({}, {}, {}, 0.5f, false, 300).empty()); }
