@@ -84,6 +84,16 @@ void ReadRegular(const std::string& path, uint64_t max_bytes, const std::string&
 
 std::string ErrnoText(int err) { return std::strerror(err); }
 
+}  // namespace cvdeploy::core
+
+// The public functions (cvdeploy/file.h).
+namespace cvdeploy {
+
+using core::ErrnoText;
+using core::FileKindOf;
+using core::NotRegularMessage;
+using core::ReadRegular;
+
 std::vector<uint8_t> ReadFileBytes(const std::string& path, bool allow_empty, uint64_t max_bytes,
                                    const std::string& what, const std::string& setting) {
   std::vector<uint8_t> bytes;
@@ -236,4 +246,4 @@ void CheckStdout() {
   }
 }
 
-}  // namespace cvdeploy::core
+}  // namespace cvdeploy

@@ -310,7 +310,6 @@ CalibrationTable Calibrate(const onnx::ModelProto& model, const std::vector<std:
     target = cv::Size(info.meta.imgsz_w, info.meta.imgsz_h);
     auto_stride = info.meta.stride;
   }
-
   const std::vector<std::string> files = CalibrationImages(image_dir, options.max_images);
 
   // The engine on the private copy, with the inference backend's session policy. RunNamed
