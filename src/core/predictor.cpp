@@ -196,8 +196,8 @@ std::unique_ptr<EngineProbe> Predictor::NewEngineProbe(const std::vector<cv::Mat
   const int batch = impl_->info.meta.batch;
   if (batch > 0 && images.size() > static_cast<size_t>(batch)) {
     throw InvalidArgument("batch " + std::to_string(images.size()) +
-                          " exceeds the model's fixed batch " + std::to_string(batch) +
-                          " (make the batch axis dynamic with cvdeploy convert --dynamic-batch)");
+                              " exceeds the model's fixed batch " + std::to_string(batch),
+                          "batch");
   }
   auto ws = std::make_unique<Workspace>();
   ws->context = impl_->backend->NewContext();

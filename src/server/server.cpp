@@ -91,26 +91,23 @@ int RunServer(const ServerOptions& options) {
     http_requests.Inc();
     if (access) LogExchange(*access, x);
   };
+  // Throws kInvalidArgument (a host that does not resolve) or kUnavailable (address in use).
   std::shared_ptr<HttpListener> main, metrics;
-  try {
-    main = HttpListener::Create(
-        io, options.host, options.port, options.limits,
-        [&api](HttpRequest& r, Respond respond) { api.Handle(r, respond); }, observer, on_refused);
-    if (!api_options.serve_metrics) {
-      metrics = HttpListener::Create(
-          io, options.host, *options.metrics_port, options.limits,
-          [&registry](HttpRequest& r, Respond respond) {
-            if (r.path != "/metrics")
-              return respond(JsonError(404, "only /metrics is served here"));
-            HttpResponse res;
-            res.content_type = "text/plain; version=0.0.4; charset=utf-8";
-            res.body = registry.Render();
-            respond(std::move(res));
-          },
-          observer, on_refused);
-    }
-  } catch (const HttpError& e) {
-    throw InvalidArgument(e.what());
+  main = HttpListener::Create(
+      io, options.host, options.port, options.limits,
+      [&api](HttpRequest& r, Respond respond) { api.Handle(r, respond); }, observer, on_refused);
+  if (!api_options.serve_metrics) {
+    metrics = HttpListener::Create(
+        io, options.host, *options.metrics_port, options.limits,
+        [&registry](HttpRequest& r, Respond respond) {
+          if (r.path != "/metrics")
+            return respond(ErrorResponse(NotFound("only /metrics is served here")));
+          HttpResponse res;
+          res.content_type = "text/plain; version=0.0.4; charset=utf-8";
+          res.body = registry.Render();
+          respond(std::move(res));
+        },
+        observer, on_refused);
   }
 
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
