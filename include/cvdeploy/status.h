@@ -20,19 +20,19 @@ namespace cvdeploy {
 class Status {
  public:
   Status() = default;  // ok
-  Status(ErrorCode code, std::string message) : error_(Error(code, message)) {}
+  Status(ErrorCode code, const std::string& message) : error_(Error(code, message)) {}
   // The status of a caught error (its code, message and setting).
   Status(const Error& error) : error_(error) {}  // NOLINT: implicit on purpose
 
   static Status Ok() { return Status(); }
 
   bool ok() const noexcept { return !error_.has_value(); }
-  // Precondition: !ok().
-  ErrorCode code() const { return error_->code(); }
+  // Precondition: !ok() (std::bad_optional_access otherwise).
+  ErrorCode code() const { return error_.value().code(); }
   // Empty when ok.
   std::string message() const { return ok() ? std::string() : std::string(error_->what()); }
-  // The error this status holds. Precondition: !ok().
-  const Error& error() const { return *error_; }
+  // The error this status holds. Precondition: !ok() (std::bad_optional_access otherwise).
+  const Error& error() const { return error_.value(); }
   // Throws the error when not ok.
   void ThrowIfError() const {
     if (error_) throw *error_;
@@ -51,7 +51,7 @@ class Expected {
  public:
   Expected(T value) : v_(std::in_place_index<0>, std::move(value)) {}      // NOLINT: implicit
   Expected(Error error) : v_(std::in_place_index<1>, std::move(error)) {}  // NOLINT: implicit
-  // Precondition: !status.ok().
+  // Precondition: !status.ok() (std::bad_optional_access otherwise: an ok Status has no value).
   Expected(const Status& status) : v_(std::in_place_index<1>, status.error()) {}  // NOLINT
 
   bool ok() const noexcept { return v_.index() == 0; }
@@ -75,7 +75,7 @@ class Expected {
   T* operator->() { return &value(); }
   const T* operator->() const { return &value(); }
 
-  // Precondition: !ok().
+  // Precondition: !ok() (std::bad_variant_access otherwise).
   const Error& error() const { return std::get<1>(v_); }
   // Ok, or the error as a Status.
   Status status() const { return ok() ? Status() : Status(error()); }

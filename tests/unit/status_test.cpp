@@ -17,6 +17,7 @@ TEST(Status, OkAndError) {
   EXPECT_TRUE(Status::Ok().ok());
   EXPECT_EQ(ok.message(), "");
   EXPECT_NO_THROW(ok.ThrowIfError());
+  EXPECT_THROW(ok.code(), std::bad_optional_access);  // a precondition that fails loudly
 
   const Status failed(ErrorCode::kNotFound, "unknown model 'm'");
   EXPECT_FALSE(failed.ok());
@@ -70,6 +71,8 @@ TEST(Expected, HoldsAnError) {
     EXPECT_EQ(error.code(), ErrorCode::kUnavailable);
   }
   EXPECT_THROW(*e, Error);
+  const Expected<int> value(1);
+  EXPECT_THROW(value.error(), std::bad_variant_access);
 }
 
 TEST(Expected, FromAStatusAndAsAReturnType) {
