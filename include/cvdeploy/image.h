@@ -37,7 +37,7 @@ cv::Mat DecodeImageForModel(const uint8_t* data, size_t size, const std::string&
 cv::Mat ReadImageForModel(const std::string& path, cv::Size model_input, cv::Size* original,
                           uint64_t max_pixels = kDefaultMaxPixels);
 
-// Throws LimitError (setting "max_pixels", code kBadInput) "NAME: image is WxH = N pixels,
+// Throws LimitError (setting "max_pixels", code kTooLarge) "NAME: image is WxH = N pixels,
 // more than the limit M" when the header of the encoded image (ProbeImage) says it has more
 // than `max_pixels` pixels; 0 means no limit. Errors of ProbeImage propagate; formats it does
 // not know (TIFF) pass unchecked.

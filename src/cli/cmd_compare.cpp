@@ -13,6 +13,7 @@
 
 #include "bench/stats.h"
 #include "cli/commands.h"
+#include "cli/exit_codes.h"
 #include "cli/options.h"
 #include "cli/progress.h"
 #include "core/file_util.h"
@@ -24,9 +25,6 @@
 
 namespace cvdeploy::cli {
 namespace {
-
-// Exit code of a comparison that ran but found the models disagreeing.
-constexpr int kDisagreementExit = 6;
 
 struct CompareArgs {
   std::vector<std::string> models;
@@ -272,7 +270,7 @@ int Run(const CompareArgs& args) {
                "below --min-agreement %s\n",
                Percent(agreement).c_str(), report.detections.matched, report.detections.a_total,
                Percent(args.min_agreement).c_str());
-  return kDisagreementExit;
+  return ExitCodeOf(Outcome::kDisagreement);
 }
 
 }  // namespace

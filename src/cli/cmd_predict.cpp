@@ -11,6 +11,7 @@
 #include <opencv2/videoio.hpp>
 
 #include "cli/commands.h"
+#include "cli/exit_codes.h"
 #include "cli/options.h"
 #include "cli/progress.h"
 #include "core/file_util.h"
@@ -237,7 +238,7 @@ int Run(const PredictArgs& args) {
   if (!args.save_dir.empty() && sink.human()) {
     std::printf("annotated results saved to %s\n", args.save_dir.c_str());
   }
-  return failures ? static_cast<int>(ErrorCode::kBadInput) : 0;
+  return failures ? ExitCodeOf(ErrorCode::kBadInput) : 0;
 }
 
 }  // namespace

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/exit_codes.h"
 #include "cli/options.h"
 #include "cli/progress.h"
 #include "core/file_util.h"
@@ -33,8 +34,6 @@
 
 namespace cvdeploy::cli {
 namespace {
-
-constexpr int kExitAccuracy = 5;  // the accuracy gate could not meet --max-map-drop
 
 struct QuantizeArgs {
   std::string model;
@@ -303,10 +302,10 @@ int Quantize(const QuantizeArgs& args) {
                  gate->map_float - gate->map_final, args.max_map_drop, gate->float_layers.size(),
                  args.max_float_layers,
                  args.force ? "; writing it anyway (--force)" : "; nothing written (use --force)");
-    if (!args.force) return kExitAccuracy;
+    if (!args.force) return ExitCodeOf(Outcome::kAccuracyGateNotMet);
     core::WriteFileAtomically(args.output, bytes);
     std::printf("wrote      %s (%zu bytes)\n", args.output.c_str(), bytes.size());
-    return kExitAccuracy;
+    return ExitCodeOf(Outcome::kAccuracyGateNotMet);
   }
   core::WriteFileAtomically(args.output, bytes);
   summary += "verified   ONNX checker and shape inference; ONNX Runtime loads and runs it\n";

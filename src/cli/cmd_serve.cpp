@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/exit_codes.h"
 #include "cvdeploy/error.h"
 #include "server/server.h"
 
@@ -183,8 +184,9 @@ void RegisterServe(CLI::App& app, int* exit_code) {
                   "Exit (code 3) when a model fails its initial load")
       ->capture_default_str();
   cmd->callback([=] {
-    *exit_code =
-        server::RunServer(ToOptions(*args, *host, *port, *io_threads, *instances, *threads));
+    *exit_code = server::RunServer(
+        ToOptions(*args, *host, *port, *io_threads, *instances, *threads),
+        [](const Status& s) { return s.ok() ? ExitCodeOf(Outcome::kOk) : ExitCodeOf(s.code()); });
   });
 }
 

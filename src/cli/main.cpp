@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
-// cvdeploy command line. Exit codes: 0 ok, 2 usage error, 3 bad input, 4 runtime failure.
-// Every error is one line on stderr naming the input and the reason; nothing escapes as an
-// uncaught exception.
+// cvdeploy command line. Exit codes come from one table, ExitCodeOf (cli/exit_codes.h): 0 ok,
+// 2 usage error, 3 bad input, 4 runtime failure, 5 and 6 for the outcomes of quantize and
+// compare. Every error is one line on stderr naming the input and the reason, plus the CLI's
+// own hint where the core named a setting; nothing escapes as an uncaught exception.
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
@@ -9,11 +10,15 @@
 #include <string>
 
 #include "cli/commands.h"
+#include "cli/exit_codes.h"
 #include "core/file_util.h"
 #include "cvdeploy/build_info.h"
 #include "cvdeploy/error.h"
 
 namespace {
+
+using cvdeploy::cli::ExitCodeOf;
+using cvdeploy::cli::Outcome;
 
 std::string OneLine(std::string s) {
   for (char& c : s) {
@@ -23,9 +28,15 @@ std::string OneLine(std::string s) {
   return s;
 }
 
-// " (--max-model-bytes)" for a limit whose setting is "max_model_bytes", when the command
-// that ran has that flag: the core names its limits, the CLI names the flag that sets it.
+// The CLI's hint for an error about a core setting: the core names the setting ("batch",
+// "device", "max_model_bytes"), the CLI names what the user can do about it. A setting with
+// a fixed hint is listed here; any other becomes its flag, " (--max-model-bytes)" for
+// "max_model_bytes", when the command that ran has that flag.
 std::string FlagHint(const CLI::App& app, const std::string& setting) {
+  if (setting.empty()) return "";
+  if (setting == "batch") {
+    return " (make the batch axis dynamic with cvdeploy convert --dynamic-batch)";
+  }
   std::string flag = "--" + setting;
   for (char& c : flag) {
     if (c == '_') c = '-';
@@ -68,20 +79,17 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     std::fprintf(stderr, "cvdeploy: usage error: %s (see 'cvdeploy --help')\n",
                  OneLine(e.what()).c_str());
-    return 2;
-  } catch (const cvdeploy::LimitError& e) {
+    return ExitCodeOf(Outcome::kUsage);
+  } catch (const cvdeploy::Error& e) {
     std::fprintf(stderr, "cvdeploy: error: %s%s\n", OneLine(e.what()).c_str(),
                  FlagHint(app, e.setting()).c_str());
-    return static_cast<int>(e.code());
-  } catch (const cvdeploy::Error& e) {
-    std::fprintf(stderr, "cvdeploy: error: %s\n", OneLine(e.what()).c_str());
-    return static_cast<int>(e.code());
+    return ExitCodeOf(e.code());
   } catch (const std::bad_alloc&) {
     std::fprintf(stderr, "cvdeploy: error: out of memory\n");
-    return 4;
+    return ExitCodeOf(cvdeploy::ErrorCode::kRuntime);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "cvdeploy: error: %s\n", OneLine(e.what()).c_str());
-    return 4;
+    return ExitCodeOf(cvdeploy::ErrorCode::kRuntime);
   }
   return exit_code;
 }

@@ -259,11 +259,14 @@ ModelMeta BuildMeta(const std::string& model_name, const std::map<std::string, s
   }
   if (overrides.imgsz) {
     const int sz = *overrides.imgsz;
-    if (sz <= 0) throw InvalidArgument("--imgsz must be positive, got " + std::to_string(sz));
+    if (sz <= 0)
+      throw InvalidArgument("imgsz must be positive, got " + std::to_string(sz), "imgsz");
     if (!meta.dynamic && (sz != meta.imgsz_h || sz != meta.imgsz_w)) {
       throw InvalidArgument(model_name + ": input is fixed at " + std::to_string(meta.imgsz_w) +
-                            "x" + std::to_string(meta.imgsz_h) + "; --imgsz " + std::to_string(sz) +
-                            " needs a model exported with dynamic spatial axes");
+                                "x" + std::to_string(meta.imgsz_h) + "; imgsz " +
+                                std::to_string(sz) +
+                                " needs a model exported with dynamic spatial axes",
+                            "imgsz");
     }
     meta.imgsz_h = meta.imgsz_w = sz;
   }

@@ -68,7 +68,8 @@ void Work(const Predictor& predictor, Source& source, const PredictOptions& pred
         images.push_back(items[i].frame.image);
         slots.push_back(i);
       } catch (const Error& e) {
-        if (e.code() != ErrorCode::kBadInput) throw;
+        // An input the run cannot use (corrupt, over a size limit) is that item's error.
+        if (e.code() != ErrorCode::kBadInput && e.code() != ErrorCode::kTooLarge) throw;
         items[i].error = e;
       }
     }
@@ -122,8 +123,8 @@ Stats Run(const Predictor& predictor, Source& source, const PredictOptions& pred
   const int model_batch = predictor.meta().batch;
   if (options.batch > 1 && model_batch > 0 && options.batch > model_batch) {
     throw InvalidArgument("batch " + std::to_string(options.batch) +
-                          " exceeds the model's fixed batch " + std::to_string(model_batch) +
-                          " (make the batch axis dynamic with cvdeploy convert --dynamic-batch)");
+                              " exceeds the model's fixed batch " + std::to_string(model_batch),
+                          "batch");
   }
   const auto start = Clock::now();
   // Several workers are the parallelism: OpenCV's own pool (used by resize) would add

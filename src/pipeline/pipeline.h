@@ -59,7 +59,7 @@ struct Item {
   size_t index = 0;
   Frame frame;
   Result result;               // coordinates of the original image; speed_ms.decode filled
-  std::optional<Error> error;  // the input's failure (kBadInput); result is then empty
+  std::optional<Error> error;  // the input's failure (kBadInput, kTooLarge); result is then empty
 };
 
 struct Stats {

@@ -166,9 +166,9 @@ Batch Predictor::Prepare(const std::vector<cv::Mat>& images, const PredictOption
   ValidateOptions(options, meta);
   if (images.empty()) throw InvalidArgument("a batch needs at least one image");
   if (meta.batch > 0 && images.size() > static_cast<size_t>(meta.batch)) {
-    throw InvalidArgument("batch of " + std::to_string(images.size()) +
-                          " images exceeds the model's fixed batch axis of " +
-                          std::to_string(meta.batch));
+    throw InvalidArgument("batch " + std::to_string(images.size()) +
+                              " exceeds the model's fixed batch " + std::to_string(meta.batch),
+                          "batch");
   }
   auto state = impl_->NewState();
   Workspace& ws = *state->ws;

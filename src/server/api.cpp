@@ -52,69 +52,71 @@ void Api::Handle(HttpRequest& request, const Respond& respond) noexcept {
   try {
     const auto seg = Segments(request.path);
     const std::string& method = request.method;
-    auto expect = [&](const char* m) {
-      if (method != m) throw HttpError(405, m);
+    // A route that exists but not for this method is a protocol answer (405 with Allow), not
+    // an error code: answers it and returns true.
+    auto wrong_method = [&](const std::string& allowed) {
+      if (method == allowed || (allowed == "GET, POST" && (method == "GET" || method == "POST"))) {
+        return false;
+      }
+      respond(MethodNotAllowed(allowed));
+      return true;
     };
-    try {
-      if (seg.size() == 1 && seg[0] == "metrics" && options_.serve_metrics) {
-        expect("GET");
-        HttpResponse r;
-        r.content_type = "text/plain; version=0.0.4; charset=utf-8";
-        r.body = registry_.Render();
-        return respond(std::move(r));
-      }
-      if (seg.size() == 1 && seg[0] == "v2") {
-        expect("GET");
-        return ServerMetadata(respond);
-      }
-      if (seg.size() == 3 && seg[0] == "v2" && seg[1] == "health") {
-        expect("GET");
-        if (seg[2] == "live" || seg[2] == "ready") return Health(seg[2], respond);
-      }
-      if (seg.size() >= 3 && seg[0] == "v2" && seg[1] == "repository") {
-        if (seg.size() == 3 && seg[2] == "index") {
-          if (method != "GET" && method != "POST") throw HttpError(405, "GET, POST");
-          return Repository("", "index", respond);
-        }
-        if (seg.size() == 5 && seg[2] == "models" && (seg[4] == "load" || seg[4] == "unload")) {
-          expect("POST");
-          return Repository(seg[3], seg[4], respond);
-        }
-      }
-      if (seg.size() >= 3 && seg[0] == "v2" && seg[1] == "models" && !seg[2].empty()) {
-        const std::string& model = seg[2];
-        std::optional<int64_t> version;
-        size_t next = 3;
-        if (seg.size() >= 5 && seg[3] == "versions") {
-          version = ParseVersion(seg[4]);
-          if (!version) {
-            return respond(JsonError(400, "bad version '" + seg[4] + "': a positive integer"));
-          }
-          next = 5;
-        }
-        if (seg.size() == next) {
-          expect("GET");
-          return ModelMetadata(model, version, respond);
-        }
-        if (seg.size() == next + 1 && seg[next] == "ready") {
-          expect("GET");
-          return ModelReady(model, version, respond);
-        }
-        if (seg.size() == next + 1 && seg[next] == "infer") {
-          expect("POST");
-          return Infer(request, model, version, respond);
-        }
-      }
-      if (seg.size() == 4 && seg[0] == "v1" && seg[1] == "models" && !seg[2].empty() &&
-          seg[3] == "predict") {
-        expect("POST");
-        return Predict(request, seg[2], respond);
-      }
-      respond(JsonError(404, "no route for " + request.method + " " + request.path));
-    } catch (const HttpError& e) {
-      if (e.status() == 405) return respond(MethodNotAllowed(e.what()));
-      throw;
+    if (seg.size() == 1 && seg[0] == "metrics" && options_.serve_metrics) {
+      if (wrong_method("GET")) return;
+      HttpResponse r;
+      r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+      r.body = registry_.Render();
+      return respond(std::move(r));
     }
+    if (seg.size() == 1 && seg[0] == "v2") {
+      if (wrong_method("GET")) return;
+      return ServerMetadata(respond);
+    }
+    if (seg.size() == 3 && seg[0] == "v2" && seg[1] == "health") {
+      if (wrong_method("GET")) return;
+      if (seg[2] == "live" || seg[2] == "ready") return Health(seg[2], respond);
+    }
+    if (seg.size() >= 3 && seg[0] == "v2" && seg[1] == "repository") {
+      if (seg.size() == 3 && seg[2] == "index") {
+        if (wrong_method("GET, POST")) return;
+        return Repository("", "index", respond);
+      }
+      if (seg.size() == 5 && seg[2] == "models" && (seg[4] == "load" || seg[4] == "unload")) {
+        if (wrong_method("POST")) return;
+        return Repository(seg[3], seg[4], respond);
+      }
+    }
+    if (seg.size() >= 3 && seg[0] == "v2" && seg[1] == "models" && !seg[2].empty()) {
+      const std::string& model = seg[2];
+      std::optional<int64_t> version;
+      size_t next = 3;
+      if (seg.size() >= 5 && seg[3] == "versions") {
+        version = ParseVersion(seg[4]);
+        if (!version) {
+          throw EscapedError(ErrorCode::kInvalidArgument,
+                             "bad version '" + seg[4] + "': a positive integer");
+        }
+        next = 5;
+      }
+      if (seg.size() == next) {
+        if (wrong_method("GET")) return;
+        return ModelMetadata(model, version, respond);
+      }
+      if (seg.size() == next + 1 && seg[next] == "ready") {
+        if (wrong_method("GET")) return;
+        return ModelReady(model, version, respond);
+      }
+      if (seg.size() == next + 1 && seg[next] == "infer") {
+        if (wrong_method("POST")) return;
+        return Infer(request, model, version, respond);
+      }
+    }
+    if (seg.size() == 4 && seg[0] == "v1" && seg[1] == "models" && !seg[2].empty() &&
+        seg[3] == "predict") {
+      if (wrong_method("POST")) return;
+      return Predict(request, seg[2], respond);
+    }
+    throw EscapedError(ErrorCode::kNotFound, "no route for " + request.method + " " + request.path);
   } catch (...) {
     // `respond` is still usable here whatever a handler did with its copies; an answer given
     // before the exception stands and this one is ignored.
@@ -139,10 +141,9 @@ void Api::ServerMetadata(const Respond& respond) {
 
 void Api::ModelMetadata(const std::string& model, std::optional<int64_t> version,
                         const Respond& respond) {
-  int status = 0;
-  std::string why;
-  auto v = repository_.Find(model, version, &status, &why);
-  if (!v) return respond(JsonError(status, why));
+  auto found = repository_.Find(model, version);
+  if (!found) return respond(ErrorResponse(found.status()));
+  const std::shared_ptr<ModelVersion>& v = *found;
   const ModelInfo& info = v->predictor->info();
   // The tensor interface is float32 both ways (half models are converted internally).
   std::vector<kserve::TensorMeta> inputs, outputs;
@@ -167,26 +168,25 @@ void Api::ModelMetadata(const std::string& model, std::optional<int64_t> version
 
 void Api::ModelReady(const std::string& model, std::optional<int64_t> version,
                      const Respond& respond) {
-  int status = 0;
-  std::string why;
-  auto v = repository_.Find(model, version, &status, &why);
-  if (!v && status == 404) return respond(JsonError(404, why));
-  nlohmann::json body{{"name", model}, {"ready", v != nullptr}};
-  if (v) body["version"] = v->VersionString();
-  if (!v) body["reason"] = why;
+  auto v = repository_.Find(model, version);
+  if (!v && v.error().code() == ErrorCode::kNotFound) return respond(ErrorResponse(v.status()));
+  nlohmann::json body{{"name", model}, {"ready", v.ok()}};
+  if (v) body["version"] = (*v)->VersionString();
+  if (!v) body["reason"] = v.error().what();
+  // KServe v2: readiness is the status code (200 ready, 400 not ready), not an error.
   respond(Json(v ? 200 : 400, body));
 }
 
 void Api::Repository(const std::string& model, const std::string& action, const Respond& respond) {
   if (!options_.explicit_control) {
-    return respond(JsonError(403,
-                             "model control is disabled; start the server with "
-                             "--model-control explicit to use the repository API"));
+    throw PermissionDenied(
+        "model control is disabled; start the server with --model-control explicit to use the "
+        "repository API");
   }
   if (action == "index") return respond(Json(200, repository_.Index()));
-  auto done = [respond](int status, const std::string& error) {
-    if (status == 200) return respond(Json(200, nlohmann::json::object()));
-    respond(JsonError(status, error));
+  auto done = [respond](const Status& status) {
+    if (status.ok()) return respond(Json(200, nlohmann::json::object()));
+    respond(ErrorResponse(status));
   };
   if (action == "load") {
     repository_.LoadAsync(model, done);
@@ -201,8 +201,9 @@ Clock::time_point Api::Deadline(const HttpRequest& request) const {
   const std::string text(*header);
   if (text.empty() || text.size() > 9 ||
       text.find_first_not_of("0123456789") != std::string::npos || std::stol(text) < 1) {
-    throw HttpError(400, "X-Request-Timeout-Ms must be a positive integer (milliseconds), got '" +
-                             text.substr(0, 32) + "'");
+    throw EscapedError(ErrorCode::kInvalidArgument,
+                       "X-Request-Timeout-Ms must be a positive integer (milliseconds), got '" +
+                           text.substr(0, 32) + "'");
   }
   return Clock::now() + std::chrono::milliseconds(std::stol(text));
 }
@@ -221,10 +222,11 @@ void Api::Submit(std::shared_ptr<ModelVersion> version, const std::string& model
     if (admission == Scheduler::Admission::kAccepted) return;
     if (admission == Scheduler::Admission::kQueueFull) {
       version->metrics.failure->Inc();
-      HttpResponse r = JsonError(503, "model '" + model + "' version " + version->VersionString() +
-                                          " is at its queue limit of " +
-                                          std::to_string(version->scheduler->options().max_queue) +
-                                          " requests; retry later");
+      HttpResponse r = ErrorResponse(EscapedError(
+          ErrorCode::kUnavailable, "model '" + model + "' version " + version->VersionString() +
+                                       " is at its queue limit of " +
+                                       std::to_string(version->scheduler->options().max_queue) +
+                                       " requests; retry later"));
       r.headers.emplace_back("Retry-After", "1");
       r.log.model = model;
       r.log.version = version->VersionString();
@@ -232,13 +234,13 @@ void Api::Submit(std::shared_ptr<ModelVersion> version, const std::string& model
     }
     // kStopped: the version was unloaded between lookup and submission.
     if (pinned) break;
-    int status = 0;
-    std::string why;
-    version = repository_.Find(model, std::nullopt, &status, &why);
-    if (!version) return respond(JsonError(status, why));
+    auto found = repository_.Find(model, std::nullopt);
+    if (!found) return respond(ErrorResponse(found.status()));
+    version = *found;
   }
-  respond(JsonError(
-      503, "model '" + model + "' version " + version->VersionString() + " is being unloaded"));
+  respond(ErrorResponse(EscapedError(
+      ErrorCode::kUnavailable,
+      "model '" + model + "' version " + version->VersionString() + " is being unloaded")));
 }
 
 }  // namespace cvdeploy::server

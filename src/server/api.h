@@ -43,7 +43,7 @@ class Api {
              const Respond& respond);
   void Predict(HttpRequest& request, const std::string& model, const Respond& respond);
   void Repository(const std::string& model, const std::string& action, const Respond& respond);
-  // Resolves the request's deadline from X-Request-Timeout-Ms; throws HttpError(400).
+  // Resolves the request's deadline from X-Request-Timeout-Ms; throws kInvalidArgument.
   Clock::time_point Deadline(const HttpRequest& request) const;
   // Submits `job` to the version (or, for an unversioned request racing with an unload,
   // to the version that replaced it). Answers 503 itself when the queue is full.

@@ -26,37 +26,40 @@ void CheckInput(const kserve::Tensor& t, const ModelVersion& v) {
   const ModelMeta& meta = info.meta;
   const std::string& expected = info.inputs.empty() ? "images" : info.inputs[0].name;
   if (t.name != expected) {
-    throw HttpError(
-        400, "unknown input '" + t.name + "': model '" + v.name + "' takes '" + expected + "'");
+    throw EscapedError(ErrorCode::kInvalidArgument, "unknown input '" + t.name + "': model '" +
+                                                        v.name + "' takes '" + expected + "'");
   }
   if (t.datatype != kserve::DataType::kFp32) {
-    throw HttpError(400, "input '" + t.name + "': datatype " +
-                             std::string(kserve::DataTypeName(t.datatype)) +
-                             " does not match the model's FP32");
+    throw EscapedError(ErrorCode::kInvalidArgument,
+                       "input '" + t.name + "': datatype " +
+                           std::string(kserve::DataTypeName(t.datatype)) +
+                           " does not match the model's FP32");
   }
   const auto& s = t.shape;
   const bool spatial_ok =
       meta.dynamic || (s.size() == 4 && s[2] == meta.imgsz_h && s[3] == meta.imgsz_w);
   if (s.size() != 4 || s[1] != 3 || s[0] < 1 || s[2] < 1 || s[3] < 1 || !spatial_ok) {
-    throw HttpError(400,
-                    "input '" + t.name + "': shape " + Dims(s) + " does not match the model's [" +
-                        (meta.batch > 0 ? std::to_string(meta.batch) : std::string("-1")) + ",3," +
-                        std::to_string(meta.imgsz_h) + "," + std::to_string(meta.imgsz_w) + "]");
+    throw EscapedError(
+        ErrorCode::kInvalidArgument,
+        "input '" + t.name + "': shape " + Dims(s) + " does not match the model's [" +
+            (meta.batch > 0 ? std::to_string(meta.batch) : std::string("-1")) + ",3," +
+            std::to_string(meta.imgsz_h) + "," + std::to_string(meta.imgsz_w) + "]");
   }
   if (meta.batch > 0 && s[0] != meta.batch) {
-    throw HttpError(400, "input '" + t.name + "': batch " + std::to_string(s[0]) +
-                             " but the model's batch axis is fixed at " +
-                             std::to_string(meta.batch));
+    throw EscapedError(ErrorCode::kInvalidArgument,
+                       "input '" + t.name + "': batch " + std::to_string(s[0]) +
+                           " but the model's batch axis is fixed at " + std::to_string(meta.batch));
   }
   if (meta.batch <= 0 && s[0] > std::max(1, v.config.max_batch_size)) {
-    throw HttpError(400, "input '" + t.name + "': batch " + std::to_string(s[0]) +
-                             " exceeds the model's max_batch_size " +
-                             std::to_string(std::max(1, v.config.max_batch_size)));
+    throw EscapedError(ErrorCode::kInvalidArgument,
+                       "input '" + t.name + "': batch " + std::to_string(s[0]) +
+                           " exceeds the model's max_batch_size " +
+                           std::to_string(std::max(1, v.config.max_batch_size)));
   }
 }
 
 // The response to a finished inference: the KServe document of the outputs the request asked
-// for. Throws HttpError / std::bad_alloc, mapped by the caller.
+// for. Throws cvdeploy::Error / std::bad_alloc, mapped by the caller.
 HttpResponse InferResponseFor(JobResult& result, const kserve::InferRequest& request,
                               const std::string& model, const std::string& version) {
   kserve::InferResponse response;
@@ -95,10 +98,9 @@ HttpResponse InferResponseFor(JobResult& result, const kserve::InferRequest& req
 void Api::Infer(HttpRequest& request, const std::string& model, std::optional<int64_t> version,
                 const Respond& respond) {
   const auto start = Clock::now();
-  int status = 0;
-  std::string why;
-  auto v = repository_.Find(model, version, &status, &why);
-  if (!v) return respond(JsonError(status, why));
+  auto found = repository_.Find(model, version);
+  if (!found) return respond(ErrorResponse(found.status()));
+  const std::shared_ptr<ModelVersion> v = *found;
   LogFields log{model, v->VersionString(), 0};
   kserve::InferRequest parsed;
   Job job;
@@ -111,15 +113,18 @@ void Api::Infer(HttpRequest& request, const std::string& model, std::optional<in
     request.body.clear();
     request.body.shrink_to_fit();
     if (parsed.inputs.size() != 1) {
-      throw HttpError(400, "model '" + model + "' takes 1 input, the request has " +
-                               std::to_string(parsed.inputs.size()));
+      throw EscapedError(ErrorCode::kInvalidArgument, "model '" + model +
+                                                          "' takes 1 input, the request has " +
+                                                          std::to_string(parsed.inputs.size()));
     }
     CheckInput(parsed.inputs[0], *v);
     const ModelInfo& info = v->predictor->info();
     for (const auto& o : parsed.outputs) {
       bool found = false;
       for (const auto& t : info.outputs) found = found || t.name == o.name;
-      if (!found) throw HttpError(400, "unknown output '" + o.name + "' of model '" + model + "'");
+      if (!found)
+        throw EscapedError(ErrorCode::kInvalidArgument,
+                           "unknown output '" + o.name + "' of model '" + model + "'");
     }
     TensorWork work;
     kserve::Tensor& input = parsed.inputs[0];
@@ -140,11 +145,13 @@ void Api::Infer(HttpRequest& request, const std::string& model, std::optional<in
     log.batch_size = result.batch_size;
     HttpResponse r;
     try {
-      if (result.status == 200) {
+      if (result.status.ok()) {
         r = InferResponseFor(result, *request_info, model, v->VersionString());
       } else {
-        r = JsonError(result.status, result.error);
-        if (r.status == 503) r.headers.emplace_back("Retry-After", "1");
+        r = ErrorResponse(result.status);
+        if (result.status.code() == ErrorCode::kUnavailable) {
+          r.headers.emplace_back("Retry-After", "1");
+        }
       }
     } catch (...) {
       r = CurrentExceptionResponse();

@@ -30,8 +30,9 @@ float UnitParam(const std::string& key, const std::string& value) {
   char* end = nullptr;
   const float v = std::strtof(value.c_str(), &end);
   if (value.empty() || *end != '\0' || !std::isfinite(v) || v < 0 || v > 1) {
-    throw HttpError(400, "query parameter " + key + "='" + value.substr(0, 32) +
-                             "' must be a number in [0, 1]");
+    throw EscapedError(
+        ErrorCode::kInvalidArgument,
+        "query parameter " + key + "='" + value.substr(0, 32) + "' must be a number in [0, 1]");
   }
   return v;
 }
@@ -40,9 +41,10 @@ int IntParam(const std::string& key, const std::string& value, int lo, int hi) {
   char* end = nullptr;
   const long v = std::strtol(value.c_str(), &end, 10);
   if (value.empty() || *end != '\0' || v < lo || v > hi) {
-    throw HttpError(400, "query parameter " + key + "='" + value.substr(0, 32) +
-                             "' must be an integer in [" + std::to_string(lo) + ", " +
-                             std::to_string(hi) + "]");
+    throw EscapedError(ErrorCode::kInvalidArgument,
+                       "query parameter " + key + "='" + value.substr(0, 32) +
+                           "' must be an integer in [" + std::to_string(lo) + ", " +
+                           std::to_string(hi) + "]");
   }
   return static_cast<int>(v);
 }
@@ -51,8 +53,9 @@ bool BoolParam(const std::string& key, const std::string& value) {
   const std::string v = Lower(value);
   if (v == "1" || v == "true" || v == "yes" || v.empty()) return true;
   if (v == "0" || v == "false" || v == "no") return false;
-  throw HttpError(
-      400, "query parameter " + key + "='" + value.substr(0, 32) + "' must be 1/0 or true/false");
+  throw EscapedError(
+      ErrorCode::kInvalidArgument,
+      "query parameter " + key + "='" + value.substr(0, 32) + "' must be 1/0 or true/false");
 }
 
 PredictOptions OptionsFrom(const HttpRequest& request, const ModelVersion& v, bool* annotate) {
@@ -86,19 +89,22 @@ PredictOptions OptionsFrom(const HttpRequest& request, const ModelVersion& v, bo
     } else if (key == "annotate") {
       *annotate = BoolParam(key, value);
     } else {
-      throw HttpError(400, "unknown query parameter '" + key.substr(0, 64) +
-                               "' (known: conf, iou, max_det, classes, imgsz, agnostic, annotate)");
+      throw EscapedError(ErrorCode::kInvalidArgument,
+                         "unknown query parameter '" + key.substr(0, 64) +
+                             "' (known: conf, iou, max_det, classes, imgsz, agnostic, annotate)");
     }
   }
   const ModelMeta& meta = v.predictor->meta();
   if (o.imgsz && !meta.dynamic && (o.imgsz != meta.imgsz_h || o.imgsz != meta.imgsz_w)) {
-    throw HttpError(400, "imgsz " + std::to_string(o.imgsz) + ": model '" + v.name +
-                             "' has a fixed " + std::to_string(meta.imgsz_h) + "x" +
-                             std::to_string(meta.imgsz_w) + " input");
+    throw EscapedError(ErrorCode::kInvalidArgument, "imgsz " + std::to_string(o.imgsz) +
+                                                        ": model '" + v.name + "' has a fixed " +
+                                                        std::to_string(meta.imgsz_h) + "x" +
+                                                        std::to_string(meta.imgsz_w) + " input");
   }
   if (o.imgsz && meta.dynamic && o.imgsz % meta.stride != 0) {
-    throw HttpError(400, "imgsz " + std::to_string(o.imgsz) + " is not a multiple of the stride " +
-                             std::to_string(meta.stride));
+    throw EscapedError(ErrorCode::kInvalidArgument, "imgsz " + std::to_string(o.imgsz) +
+                                                        " is not a multiple of the stride " +
+                                                        std::to_string(meta.stride));
   }
   return o;
 }
@@ -109,21 +115,25 @@ std::string ImageBytes(HttpRequest& request, std::string* name) {
   const std::string type = MediaType(request.Header("content-type").value_or(""));
   if (type == "multipart/form-data") {
     auto boundary = MultipartBoundary(*request.Header("content-type"));
-    if (!boundary) throw HttpError(400, "multipart/form-data without a boundary parameter");
+    if (!boundary)
+      throw EscapedError(ErrorCode::kInvalidArgument,
+                         "multipart/form-data without a boundary parameter");
     for (const auto& part : ParseMultipart(request.body, *boundary)) {
       if (part.name != "image") continue;
       // The file name lands in messages (also through C strings): control bytes escaped.
       *name = part.filename.empty() ? "image" : EscapeControlBytes(part.filename);
       return std::string(part.body);
     }
-    throw HttpError(400, "multipart/form-data body has no field named 'image'");
+    throw EscapedError(ErrorCode::kInvalidArgument,
+                       "multipart/form-data body has no field named 'image'");
   }
   if (!type.empty() && type != "image/jpeg" && type != "image/jpg" && type != "image/png" &&
       type != "image/webp" && type != "image/bmp" && type != "image/x-ms-bmp" &&
       type != "application/octet-stream") {
-    throw HttpError(415, "unsupported Content-Type '" + type.substr(0, 64) +
-                             "'; send image/jpeg, image/png, image/webp, image/bmp or "
-                             "multipart/form-data with an 'image' field");
+    throw EscapedError(ErrorCode::kUnsupportedMedia,
+                       "unsupported Content-Type '" + type.substr(0, 64) +
+                           "'; send image/jpeg, image/png, image/webp, image/bmp or "
+                           "multipart/form-data with an 'image' field");
   }
   *name = "request body";
   return std::move(request.body);
@@ -133,17 +143,17 @@ std::string ImageBytes(HttpRequest& request, std::string* name) {
 
 void Api::Predict(HttpRequest& request, const std::string& model, const Respond& respond) {
   const auto start = Clock::now();
-  int status = 0;
-  std::string why;
-  auto v = repository_.Find(model, std::nullopt, &status, &why);
-  if (!v) return respond(JsonError(status, why));
+  auto found = repository_.Find(model, std::nullopt);
+  if (!found) return respond(ErrorResponse(found.status()));
+  const std::shared_ptr<ModelVersion> v = *found;
   LogFields log{model, v->VersionString(), 0};
   Job job;
   ImageWork work;
   try {
     work.options = OptionsFrom(request, *v, &work.annotate);
     work.bytes = ImageBytes(request, &work.name);
-    if (work.bytes.empty()) throw HttpError(400, work.name + " is empty: send an image");
+    if (work.bytes.empty())
+      throw EscapedError(ErrorCode::kInvalidArgument, work.name + " is empty: send an image");
     // The header tells the size before any pixel is allocated: a small file that expands
     // to gigabytes (a decompression bomb) is refused here.
     ImageHeader header;
@@ -151,10 +161,13 @@ void Api::Predict(HttpRequest& request, const std::string& model, const Respond&
       header = ProbeImage(reinterpret_cast<const uint8_t*>(work.bytes.data()), work.bytes.size(),
                           work.name);
     } catch (const Error& e) {
-      throw HttpError(400, e.what());
+      // A header that cannot be read makes the request malformed (400), unlike image data
+      // that fails to decode later (the core's kBadInput, 422): docs/server.md.
+      throw EscapedError(ErrorCode::kInvalidArgument, e.what());
     }
     if (header.format == ImageFormat::kUnknown) {
-      throw HttpError(415, work.name + " is not a JPEG, PNG, WebP or BMP image");
+      throw EscapedError(ErrorCode::kUnsupportedMedia,
+                         work.name + " is not a JPEG, PNG, WebP or BMP image");
     }
     const uint64_t pixels = static_cast<uint64_t>(header.width) * header.height;
     if (pixels > options_.max_image_pixels) {
@@ -162,7 +175,7 @@ void Api::Predict(HttpRequest& request, const std::string& model, const Respond&
       std::snprintf(text, sizeof(text), "%s is %dx%d = %.1f MP, above the limit of %.1f MP",
                     work.name.c_str(), header.width, header.height, pixels / 1e6,
                     options_.max_image_pixels / 1e6);
-      throw HttpError(413, text);
+      throw EscapedError(ErrorCode::kTooLarge, text);
     }
     job.deadline = Deadline(request);
   } catch (...) {
@@ -177,9 +190,11 @@ void Api::Predict(HttpRequest& request, const std::string& model, const Respond&
     log.batch_size = result.batch_size;
     HttpResponse r;
     try {
-      if (result.status != 200) {
-        r = JsonError(result.status, result.error);
-        if (r.status == 503) r.headers.emplace_back("Retry-After", "1");
+      if (!result.status.ok()) {
+        r = ErrorResponse(result.status);
+        if (result.status.code() == ErrorCode::kUnavailable) {
+          r.headers.emplace_back("Retry-After", "1");
+        }
       } else if (annotate) {
         r.content_type = "image/jpeg";
         r.body = std::move(result.annotated_jpeg);

@@ -25,11 +25,16 @@ HttpResponse JsonError(int status, std::string_view message) {
   return r;
 }
 
+HttpResponse ErrorResponse(const Status& status) {
+  return JsonError(HttpStatusOf(status.code()), status.message());
+}
+
 struct Respond::State {
   explicit State(Send s) : send(std::move(s)) {}
   ~State() {
     if (!answered.exchange(true)) {
-      Deliver(JsonError(503, "the server dropped the request before answering it; retry"));
+      Deliver(ErrorResponse(Status(ErrorCode::kUnavailable,
+                                   "the server dropped the request before answering it; retry")));
     }
   }
   void Deliver(HttpResponse response) noexcept {
@@ -57,26 +62,26 @@ HttpResponse CurrentExceptionResponse() noexcept {
   try {
     try {
       throw;
-    } catch (const HttpError& e) {
-      return JsonError(e.status(), e.what());
     } catch (const Error& e) {
-      return JsonError(HttpStatusOf(e), e.what());
+      return ErrorResponse(e);
     } catch (const nlohmann::json::exception& e) {
       // Only client JSON reaches nlohmann inside a handler: a value of the wrong type or range.
-      return JsonError(400, std::string("malformed request: ") + e.what());
+      return ErrorResponse(
+          Status(ErrorCode::kInvalidArgument, std::string("malformed request: ") + e.what()));
     } catch (const std::bad_alloc&) {
-      HttpResponse r = JsonError(503, "out of memory while handling the request; retry later");
+      HttpResponse r = ErrorResponse(
+          Status(ErrorCode::kUnavailable, "out of memory while handling the request; retry later"));
       r.headers.emplace_back("Retry-After", "1");
       return r;
     } catch (const std::exception& e) {
-      return JsonError(500, std::string("internal error: ") + e.what());
+      return ErrorResponse(Status(ErrorCode::kRuntime, std::string("internal error: ") + e.what()));
     }
   } catch (...) {
     // Not a std::exception, or building the answer failed (out of memory): a fixed answer that
     // needs no formatting.
   }
   HttpResponse r;
-  r.status = 500;
+  r.status = HttpStatusOf(ErrorCode::kRuntime);
   r.body = R"({"error":"internal error"})";
   return r;
 }

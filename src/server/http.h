@@ -13,6 +13,8 @@
 #include <utility>
 #include <vector>
 
+#include "cvdeploy/status.h"
+
 namespace cvdeploy::server {
 
 struct HttpRequest {
@@ -70,17 +72,21 @@ class Respond {
 
 using Handler = std::function<void(HttpRequest&, Respond)>;
 
-// The answer for the exception being handled (call inside a catch block): HttpError -> its
-// status; cvdeploy::Error -> HttpStatusOf; a nlohmann JSON exception (the request's JSON has
-// the wrong shape) -> 400; std::bad_alloc -> 503 with Retry-After; anything else -> 500.
+// The one table from exceptions to answers (call inside a catch block): cvdeploy::Error ->
+// HttpStatusOf(its code); a nlohmann JSON exception (the request's JSON has the wrong shape)
+// -> as kInvalidArgument (400); std::bad_alloc -> as kUnavailable (503) with Retry-After;
+// anything else -> as kRuntime (500).
 HttpResponse CurrentExceptionResponse() noexcept;
 
 // Runs `handler` and answers through `respond` with CurrentExceptionResponse() when it throws
 // (ignored when the handler had already answered). Never throws: the transport's last line.
 void Dispatch(const Handler& handler, HttpRequest& request, const Respond& respond) noexcept;
 
-// {"error": message} with `status`.
+// {"error": message} with `status`. For transport-level protocol answers; an error of a
+// handler, the repository or the scheduler is answered with ErrorResponse.
 HttpResponse JsonError(int status, std::string_view message);
+// {"error": message} with HttpStatusOf(status.code()). Precondition: !status.ok().
+HttpResponse ErrorResponse(const Status& status);
 // Percent-decodes a path or query component ('+' is a space only when `plus_is_space`).
 // nullopt for a malformed escape.
 std::optional<std::string> PercentDecode(std::string_view in, bool plus_is_space);

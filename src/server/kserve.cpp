@@ -15,8 +15,8 @@
 
 #include "core/json_limits.h"
 #include "cvdeploy/error.h"
-#include "server/http_error.h"
 #include "server/json_excerpt.h"
+#include "server/text_escape.h"
 
 namespace cvdeploy::server::kserve {
 namespace {
@@ -57,7 +57,11 @@ const DataTypeInfo& Info(DataType type) {
   throw std::invalid_argument("unknown kserve::DataType " + std::to_string(static_cast<int>(type)));
 }
 
-[[noreturn]] void BadRequest(const std::string& message) { throw HttpError(400, message); }
+// Every malformed request is kInvalidArgument; the message may quote client bytes, so its
+// control bytes are escaped (what() is a C string).
+[[noreturn]] void BadRequest(const std::string& message) {
+  throw EscapedError(ErrorCode::kInvalidArgument, message);
+}
 
 // "[1,3,640,640]"; very long shapes are cut so that a message stays one readable line.
 std::string ShapeString(const std::vector<int64_t>& shape) {
@@ -288,7 +292,7 @@ void DecodeJsonData(const json& data, size_t count, Tensor& tensor) {
 }
 
 // The JSON part of a request. Bounded nesting (core::ParseJsonBounded) before any tree exists;
-// invalid JSON, including numbers out of range such as 1e400, is a 400.
+// invalid JSON, including numbers out of range such as 1e400, is kInvalidArgument.
 json ParseJsonPart(std::string_view text) {
   try {
     return core::ParseJsonBounded(text, "request body");

@@ -2,6 +2,8 @@
 // KServe v2 / Open Inference Protocol REST codec: decodes inference requests (JSON tensor data
 // and Triton's binary tensor data extension), encodes inference responses, errors and the
 // server/model metadata documents. Pure data transformation: no HTTP, no model execution.
+// Errors are cvdeploy::Error with kInvalidArgument (malformed request); the server maps codes
+// to statuses.
 //
 // Tensor element bytes are always the binary-extension layout: little-endian, row-major, no
 // padding; BOOL is one byte (0 or 1); FP16 is IEEE binary16 bits. The codec assumes a
@@ -77,13 +79,14 @@ struct InferRequest {
 };
 
 // Parses the value of the Inference-Header-Content-Length header: decimal digits only.
-// Throws HttpError 400 otherwise (empty, sign, spaces, overflow).
+// Throws cvdeploy::Error kInvalidArgument otherwise (empty, sign, spaces, overflow).
 size_t ParseHeaderLength(std::string_view value);
 
 // Decodes one inference request body. `header_length` is the value of
 // Inference-Header-Content-Length (nullopt: the whole body is JSON); the bytes after the
 // header are the binary section.
-// Validates, throwing HttpError 400 with a one-line reason naming the field or tensor:
+// Validates, throwing cvdeploy::Error kInvalidArgument with a one-line reason (control bytes
+// escaped) naming the field or tensor:
 //  - header_length <= body size; the JSON part nests at most core::kMaxJsonDepth (64) levels,
 //    checked by a flat scan before it is parsed ("request body: JSON nested deeper than 64
 //    levels"), and parses to an object (numbers out of range such as 1e400 are invalid JSON);

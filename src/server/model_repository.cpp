@@ -10,7 +10,7 @@
 #include "bench/machine.h"
 #include "cvdeploy/error.h"
 #include "pipeline/pipeline.h"
-#include "server/http_error.h"
+#include "server/text_escape.h"
 
 namespace cvdeploy::server {
 namespace fs = std::filesystem;
@@ -66,7 +66,7 @@ void WarmUp(const ModelVersion& mv, SchedulerOptions options) {
     job.deadline = job.enqueued + std::chrono::hours(24);
     job.done = [&](JobResult r) {
       std::lock_guard<std::mutex> lock(mu);
-      if (r.status != 200 && failure.empty()) failure = r.error;
+      if (!r.status.ok() && failure.empty()) failure = r.status.message();
       if (--left == 0) cv.notify_all();
     };
     if (scheduler.Submit(std::move(job)) != Scheduler::Admission::kAccepted) {
@@ -521,43 +521,37 @@ bool ModelRepository::AllReady() const {
   return true;
 }
 
-std::shared_ptr<ModelVersion> ModelRepository::Find(const std::string& name,
-                                                    std::optional<int64_t> version, int* status,
-                                                    std::string* why) const {
+Expected<std::shared_ptr<ModelVersion>> ModelRepository::Find(
+    const std::string& name, std::optional<int64_t> version) const {
+  // The name comes from the request path: quoted with its control bytes escaped.
   std::lock_guard<std::mutex> lock(mu_);
   auto it = entries_.find(name);
   if (it == entries_.end() || !it->second->wanted) {
-    *status = 404;
-    *why = "unknown model '" + name + "'";
-    return nullptr;
+    return EscapedError(ErrorCode::kNotFound, "unknown model '" + name + "'");
   }
   const Entry& e = *it->second;
   if (version) {
     const std::string what = "model '" + name + "' version " + std::to_string(*version);
     if (auto s = e.served.find(*version); s != e.served.end()) return s->second;
-    *status = 503;
-    if (e.loading.count(*version)) {
-      *why = what + " is loading";
-    } else if (auto f = e.failed.find(*version); f != e.failed.end()) {
-      *why = what + " failed to load: " + f->second.reason;
-    } else {
-      *status = 404;
-      *why = "unknown " + what;
+    if (e.loading.count(*version))
+      return EscapedError(ErrorCode::kUnavailable, what + " is loading");
+    if (auto f = e.failed.find(*version); f != e.failed.end()) {
+      return EscapedError(ErrorCode::kUnavailable, what + " failed to load: " + f->second.reason);
     }
-    return nullptr;
+    return EscapedError(ErrorCode::kNotFound, "unknown " + what);
   }
   if (!e.served.empty()) return e.served.rbegin()->second;
-  *status = 503;
   if (!e.failed.empty()) {
-    *why = "model '" + name + "' is not ready: version " +
-           std::to_string(e.failed.rbegin()->first) +
-           " failed to load: " + e.failed.rbegin()->second.reason;
-  } else if (!e.config_error.empty()) {
-    *why = "model '" + name + "' is not ready: " + e.config_error;
-  } else {
-    *why = "model '" + name + "' is not ready yet (loading)";
+    return EscapedError(ErrorCode::kUnavailable,
+                        "model '" + name + "' is not ready: version " +
+                            std::to_string(e.failed.rbegin()->first) +
+                            " failed to load: " + e.failed.rbegin()->second.reason);
   }
-  return nullptr;
+  if (!e.config_error.empty()) {
+    return EscapedError(ErrorCode::kUnavailable,
+                        "model '" + name + "' is not ready: " + e.config_error);
+  }
+  return EscapedError(ErrorCode::kUnavailable, "model '" + name + "' is not ready yet (loading)");
 }
 
 bool ModelRepository::Known(const std::string& name) const {
@@ -620,16 +614,17 @@ void ModelRepository::LoadAsync(const std::string& name, ControlDone done) {
       auto it = entries_.find(name);
       if (it != entries_.end() && !it->second->file.empty()) present = true;
       if (!present) {
-        done(404, "model '" + name + "' is not in the model repository");
+        done(EscapedError(ErrorCode::kNotFound,
+                          "model '" + name + "' is not in the model repository"));
         return;
       }
       EntryFor(name).wanted = true;
     }
     const auto failures = Reconcile(name);
-    if (failures.empty()) return done(200, "");
+    if (failures.empty()) return done(Status());
     std::string joined;
     for (const auto& f : failures) joined += (joined.empty() ? "" : "; ") + f;
-    done(400, "failed to load " + joined);
+    done(EscapedError(ErrorCode::kInvalidArgument, "failed to load " + joined));
   });
 }
 
@@ -640,7 +635,7 @@ void ModelRepository::UnloadAsync(const std::string& name, ControlDone done) {
       std::lock_guard<std::mutex> lock(mu_);
       auto it = entries_.find(name);
       if (it == entries_.end() || !it->second->wanted) {
-        done(404, "model '" + name + "' is not loaded");
+        done(EscapedError(ErrorCode::kNotFound, "model '" + name + "' is not loaded"));
         return;
       }
       it->second->wanted = false;
@@ -649,7 +644,7 @@ void ModelRepository::UnloadAsync(const std::string& name, ControlDone done) {
       it->second->failed.clear();
     }
     for (auto& mv : retire) Retire(mv);
-    done(200, "");
+    done(Status());
   });
 }
 

@@ -25,6 +25,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cvdeploy/predictor.h"
+#include "cvdeploy/status.h"
 #include "server/metrics.h"
 #include "server/model_config.h"
 #include "server/scheduler.h"
@@ -75,10 +76,11 @@ class ModelRepository {
   // Every model that should be served has a ready version (and the initial load is over).
   bool AllReady() const;
 
-  // Looks up a ready version: `version` nullopt: the highest served one. On failure returns
-  // null and sets *status (404 unknown model/version, 503 not ready) and *why.
-  std::shared_ptr<ModelVersion> Find(const std::string& name, std::optional<int64_t> version,
-                                     int* status, std::string* why) const;
+  // Looks up a ready version: `version` nullopt: the highest served one. Otherwise kNotFound
+  // (unknown model or version) or kUnavailable (loading, failed to load, not ready), with a
+  // message naming the model and the reason. Never null when ok.
+  Expected<std::shared_ptr<ModelVersion>> Find(const std::string& name,
+                                               std::optional<int64_t> version) const;
   // Whether `name` is known (configured, loading, served or failed).
   bool Known(const std::string& name) const;
   // Served versions, ascending.
@@ -87,8 +89,10 @@ class ModelRepository {
   nlohmann::json Index() const;
 
   // Explicit model control, run on the repository's thread (never an I/O thread); `done`
-  // gets 200, or 404 for a model the repository lacks, or 400 with the load failures.
-  using ControlDone = std::function<void(int status, const std::string& error)>;
+  // gets ok, or kNotFound for a model the repository lacks (or, unloading, one not loaded),
+  // or kInvalidArgument with the load failures (the request asked for a model that cannot
+  // be loaded).
+  using ControlDone = std::function<void(const Status& status)>;
   void LoadAsync(const std::string& name, ControlDone done);
   void UnloadAsync(const std::string& name, ControlDone done);
 

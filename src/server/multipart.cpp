@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // multipart/form-data parsing: a single forward scan with std::string_view::find for the
-// delimiter, then small per-part header parses. Reports every violation as HttpError(400)
-// whose message says what was wrong, for the client to read.
+// delimiter, then small per-part header parses. Reports every violation as a cvdeploy::Error
+// with kInvalidArgument whose message says what was wrong, for the client to read (the server
+// chooses the HTTP status; this parser knows nothing of HTTP).
 #include "server/multipart.h"
 
 #include <cctype>
@@ -9,13 +10,14 @@
 #include <string>
 #include <utility>
 
-#include "server/http_error.h"
+#include "cvdeploy/error.h"
+#include "server/text_escape.h"
 
 namespace cvdeploy::server {
 namespace {
 
-HttpError BadRequest(const std::string& reason) {
-  return HttpError(400, "invalid multipart/form-data body: " + reason);
+Error BadRequest(const std::string& reason) {
+  return EscapedError(ErrorCode::kInvalidArgument, "invalid multipart/form-data body: " + reason);
 }
 
 char Lower(char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); }

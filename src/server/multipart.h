@@ -36,9 +36,10 @@ std::optional<std::string> MultipartBoundary(std::string_view content_type);
 // lines (names case-insensitive, no folding), an empty line, and Content-Disposition:
 // form-data with a name parameter; quoted parameter values unescape \" and \\ only, since
 // browsers percent-encode quotes and send Windows paths with literal backslashes.
-// Throws HttpError(400, reason) for an empty body or boundary, a missing opening or closing
-// delimiter, malformed part headers, a part without Content-Disposition: form-data or a
-// name, or more than `max_parts` parts. A body with only the closing delimiter has no parts.
+// Throws cvdeploy::Error (kInvalidArgument, the reason as message; control bytes escaped) for an
+// empty body or boundary, a missing opening or closing delimiter, malformed part headers, a part
+// without Content-Disposition: form-data or a name, or more than `max_parts` parts. A body with
+// only the closing delimiter has no parts.
 std::vector<FormPart> ParseMultipart(std::string_view body, std::string_view boundary,
                                      size_t max_parts = 64);
 

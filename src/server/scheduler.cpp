@@ -6,7 +6,6 @@
 #include "cvdeploy/annotate.h"
 #include "cvdeploy/error.h"
 #include "cvdeploy/image.h"
-#include "server/http_error.h"
 
 namespace cvdeploy::server {
 namespace {
@@ -38,15 +37,16 @@ void Finish(Job& job, JobResult result) {
   if (done) done(std::move(result));
 }
 
-void Fail(Job& job, int status, const std::string& message) {
+void Fail(Job& job, const Status& status) {
   JobResult r;
   r.status = status;
-  r.error = message;
   Finish(job, std::move(r));
 }
 
-// Running out of memory is the server's momentary state, not the request's fault: 503, retry.
-constexpr char kOutOfMemory[] = "out of memory while running the request; retry later";
+// Running out of memory is the server's momentary state, not the request's fault: retry.
+Status OutOfMemory() {
+  return Status(ErrorCode::kUnavailable, "out of memory while running the request; retry later");
+}
 
 }  // namespace
 
@@ -138,9 +138,9 @@ void Scheduler::Execute(std::vector<Job>& batch) {
     const double waited_us = std::chrono::duration<double, std::micro>(now - job.enqueued).count();
     if (metrics_) metrics_->queue_us->Observe(waited_us);
     if (now > job.deadline) {
-      Fail(job, 504,
-           "deadline passed after " + std::to_string(static_cast<long>(waited_us / 1000)) +
-               " ms in the queue; the request was not executed");
+      Fail(job, DeadlineExceeded("deadline passed after " +
+                                 std::to_string(static_cast<long>(waited_us / 1000)) +
+                                 " ms in the queue; the request was not executed"));
     } else {
       live.push_back(std::move(job));
     }
@@ -163,8 +163,9 @@ void Scheduler::Execute(std::vector<Job>& batch) {
     } catch (...) {
     }
     for (auto& job : live) {
-      Fail(job, out_of_memory ? 503 : 500,
-           out_of_memory ? kOutOfMemory : "internal error while running the request");
+      Fail(job, out_of_memory
+                    ? OutOfMemory()
+                    : Status(ErrorCode::kRuntime, "internal error while running the request"));
     }
   }
 }
@@ -200,11 +201,11 @@ void Scheduler::ExecuteImages(std::vector<Job>& batch) {
       jobs.push_back(&job);
       decode_ms.push_back(us / 1000);
     } catch (const Error& e) {
-      Fail(job, 422, e.what());
+      Fail(job, e);  // undecodable data is the core's kBadInput (422)
     } catch (const std::bad_alloc&) {
-      Fail(job, 503, kOutOfMemory);
+      Fail(job, OutOfMemory());
     } catch (const std::exception& e) {
-      Fail(job, 500, std::string("decoding failed: ") + e.what());
+      Fail(job, RuntimeError(std::string("decoding failed: ") + e.what()));
     }
   }
   if (jobs.empty()) return;
@@ -213,13 +214,13 @@ void Scheduler::ExecuteImages(std::vector<Job>& batch) {
   try {
     results = predictor_->PredictBatch(images, options);
   } catch (const Error& e) {
-    for (Job* j : jobs) Fail(*j, HttpStatusOf(e) == 422 ? 400 : HttpStatusOf(e), e.what());
+    for (Job* j : jobs) Fail(*j, e);
     return;
   } catch (const std::bad_alloc&) {
-    for (Job* j : jobs) Fail(*j, 503, kOutOfMemory);
+    for (Job* j : jobs) Fail(*j, OutOfMemory());
     return;
   } catch (const std::exception& e) {
-    for (Job* j : jobs) Fail(*j, 500, std::string("inference failed: ") + e.what());
+    for (Job* j : jobs) Fail(*j, RuntimeError(std::string("inference failed: ") + e.what()));
     return;
   }
   const int n = static_cast<int>(jobs.size());
@@ -246,10 +247,10 @@ void Scheduler::ExecuteImages(std::vector<Job>& batch) {
         cv::imencode(".jpg", images[i], jpeg, {cv::IMWRITE_JPEG_QUALITY, 90});
         out.annotated_jpeg.assign(jpeg.begin(), jpeg.end());
       } catch (const std::bad_alloc&) {
-        Fail(*jobs[i], 503, kOutOfMemory);
+        Fail(*jobs[i], OutOfMemory());
         continue;
       } catch (const std::exception& e) {
-        Fail(*jobs[i], 500, std::string("annotation failed: ") + e.what());
+        Fail(*jobs[i], RuntimeError(std::string("annotation failed: ") + e.what()));
         continue;
       }
     }
@@ -281,13 +282,13 @@ void Scheduler::ExecuteTensors(std::vector<Job>& batch) {
       outputs = predictor_->Infer(data.data(), shape);
     }
   } catch (const Error& e) {
-    for (auto& j : batch) Fail(j, HttpStatusOf(e) == 422 ? 400 : HttpStatusOf(e), e.what());
+    for (auto& j : batch) Fail(j, e);
     return;
   } catch (const std::bad_alloc&) {
-    for (auto& j : batch) Fail(j, 503, kOutOfMemory);
+    for (auto& j : batch) Fail(j, OutOfMemory());
     return;
   } catch (const std::exception& e) {
-    for (auto& j : batch) Fail(j, 500, std::string("inference failed: ") + e.what());
+    for (auto& j : batch) Fail(j, RuntimeError(std::string("inference failed: ") + e.what()));
     return;
   }
   const double us = UsSince(t0);
@@ -311,8 +312,8 @@ void Scheduler::ExecuteTensors(std::vector<Job>& batch) {
     out.batch_size = static_cast<int>(total);
     for (const auto& o : outputs) {
       if (o.shape.empty() || o.shape[0] != total) {
-        out.status = 500;
-        out.error = "output '" + o.name + "' has no batch axis of " + std::to_string(total);
+        out.status =
+            RuntimeError("output '" + o.name + "' has no batch axis of " + std::to_string(total));
         break;
       }
       const size_t per = o.data.size() / static_cast<size_t>(total);

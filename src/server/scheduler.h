@@ -2,7 +2,8 @@
 // Per-model-version request scheduling: a bounded queue served by `instances` worker
 // threads, each running one engine call at a time. With max_batch > 1 a worker groups
 // compatible requests until the batch is full or the oldest has waited max_delay (dynamic
-// batching). Requests whose deadline passes while queued are answered 504 and never run.
+// batching). Requests whose deadline passes while queued are answered kDeadlineExceeded and
+// never run.
 // Workers also decode images, so I/O threads only parse HTTP.
 #pragma once
 
@@ -18,6 +19,7 @@
 #include <vector>
 
 #include "cvdeploy/predictor.h"
+#include "cvdeploy/status.h"
 #include "server/model_metrics.h"
 
 namespace cvdeploy::server {
@@ -39,8 +41,7 @@ struct TensorWork {
 };
 
 struct JobResult {
-  int status = 200;  // 200, or the HTTP status of the failure
-  std::string error;
+  Status status;                      // ok, or why the job failed (the handler maps the code)
   Result result;                      // ImageWork
   std::string annotated_jpeg;         // ImageWork with annotate
   std::vector<OutputTensor> outputs;  // TensorWork
@@ -50,8 +51,8 @@ struct JobResult {
 struct Job {
   std::variant<ImageWork, TensorWork> work;
   Clock::time_point enqueued, deadline;
-  // Called exactly once, on a worker thread (or by Stop for a job never run), with status 503
-  // when the server ran out of memory running it.
+  // Called exactly once, on a worker thread (or by Stop for a job never run), with status
+  // kUnavailable when the server ran out of memory running it.
   std::function<void(JobResult)> done;
 };
 

@@ -63,7 +63,7 @@ void LogExchange(spdlog::logger& logger, const Exchange& x) {
 
 }  // namespace
 
-int RunServer(const ServerOptions& options) {
+int RunServer(const ServerOptions& options, const ExitCodeOfStatus& exit_code_of) {
   Registry registry;
   AddProcessMetrics(registry);
   auto& http_requests =
@@ -91,26 +91,23 @@ int RunServer(const ServerOptions& options) {
     http_requests.Inc();
     if (access) LogExchange(*access, x);
   };
+  // Throws kInvalidArgument (a host that does not resolve) or kUnavailable (address in use).
   std::shared_ptr<HttpListener> main, metrics;
-  try {
-    main = HttpListener::Create(
-        io, options.host, options.port, options.limits,
-        [&api](HttpRequest& r, Respond respond) { api.Handle(r, respond); }, observer, on_refused);
-    if (!api_options.serve_metrics) {
-      metrics = HttpListener::Create(
-          io, options.host, *options.metrics_port, options.limits,
-          [&registry](HttpRequest& r, Respond respond) {
-            if (r.path != "/metrics")
-              return respond(JsonError(404, "only /metrics is served here"));
-            HttpResponse res;
-            res.content_type = "text/plain; version=0.0.4; charset=utf-8";
-            res.body = registry.Render();
-            respond(std::move(res));
-          },
-          observer, on_refused);
-    }
-  } catch (const HttpError& e) {
-    throw InvalidArgument(e.what());
+  main = HttpListener::Create(
+      io, options.host, options.port, options.limits,
+      [&api](HttpRequest& r, Respond respond) { api.Handle(r, respond); }, observer, on_refused);
+  if (!api_options.serve_metrics) {
+    metrics = HttpListener::Create(
+        io, options.host, *options.metrics_port, options.limits,
+        [&registry](HttpRequest& r, Respond respond) {
+          if (r.path != "/metrics")
+            return respond(ErrorResponse(NotFound("only /metrics is served here")));
+          HttpResponse res;
+          res.content_type = "text/plain; version=0.0.4; charset=utf-8";
+          res.body = registry.Render();
+          respond(std::move(res));
+        },
+        observer, on_refused);
   }
 
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
@@ -145,7 +142,7 @@ int RunServer(const ServerOptions& options) {
       }
     });
   }
-  int exit_code = 0;
+  Status stopped;  // ok: stopped by a signal
   bool reported_ready = false;
   while (!stop_requested) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -154,10 +151,11 @@ int RunServer(const ServerOptions& options) {
       const auto failures = repository.StartupFailures();
       for (const auto& f : failures) Log("error", f);
       if (!failures.empty() && options.exit_on_error) {
-        Log("error",
-            "a model failed to load; exiting (start with --exit-on-error=false to serve "
-            "the others)");
-        exit_code = 3;
+        const std::string message =
+            "a model failed to load; exiting (start with --exit-on-error=false to serve the "
+            "others)";
+        Log("error", message);
+        stopped = BadInput(message);
         break;
       }
       if (repository.AllReady()) Log("info", "ready");
@@ -167,7 +165,7 @@ int RunServer(const ServerOptions& options) {
   // Drain: readiness goes false, no new connections, idle ones close; requests in progress
   // finish (bounded by the drain timeout).
   api.SetDraining();
-  if (exit_code == 0) Log("info", "shutting down: draining in-flight requests");
+  if (stopped.ok()) Log("info", "shutting down: draining in-flight requests");
   main->BeginShutdown();
   if (metrics) metrics->BeginShutdown();
   const auto drain_until = Clock::now() + options.drain_timeout;
@@ -181,10 +179,11 @@ int RunServer(const ServerOptions& options) {
   if (!drained) {
     Log("warning", "drain timeout passed with requests in progress; exiting without them");
     std::fflush(stdout);
-    std::_Exit(exit_code);  // queued work would otherwise run to completion in destructors
+    // Queued work would otherwise run to completion in destructors.
+    std::_Exit(exit_code_of(stopped));
   }
-  if (exit_code == 0) Log("info", "stopped");
-  return exit_code;
+  if (stopped.ok()) Log("info", "stopped");
+  return exit_code_of(stopped);
 }
 
 }  // namespace cvdeploy::server

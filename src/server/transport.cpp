@@ -161,7 +161,7 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
   void Run(const std::string& refusal) {
     if (!refusal.empty()) {
       keep_alive_ = false;
-      Write(JsonError(503, refusal));
+      Write(ErrorResponse(Status(ErrorCode::kUnavailable, refusal)));
       return;
     }
     ReadRequest();
@@ -253,8 +253,9 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
   void OnReadError(beast::error_code ec) {
     keep_alive_ = false;
     if (ec == http::error::body_limit) {
-      return Write(JsonError(413, "request body exceeds the limit of " +
-                                      std::to_string(state_->limits.max_body_bytes) + " bytes"));
+      return Write(ErrorResponse(Status(
+          ErrorCode::kTooLarge, "request body exceeds the limit of " +
+                                    std::to_string(state_->limits.max_body_bytes) + " bytes")));
     }
     if (ec == http::error::header_limit) {
       return Write(JsonError(431, "request headers exceed the limit of " +
@@ -433,11 +434,17 @@ std::shared_ptr<HttpListener> HttpListener::Create(asio::io_context& io, const s
   state->observer = std::move(observer);
   state->on_refused = std::move(on_refused);
   const std::string where = host + ":" + std::to_string(port);
+  tcp::resolver::results_type results;
   try {
     tcp::resolver resolver(io);
-    auto results = resolver.resolve(host, std::to_string(port),
-                                    tcp::resolver::passive | tcp::resolver::numeric_service);
-    if (results.empty()) throw HttpError(500, "cannot resolve " + host);
+    results = resolver.resolve(host, std::to_string(port),
+                               tcp::resolver::passive | tcp::resolver::numeric_service);
+  } catch (const boost::system::system_error& e) {
+    // A host that does not resolve is a wrong argument, not a momentary state.
+    throw InvalidArgument("cannot resolve " + host + ": " + e.code().message());
+  }
+  if (results.empty()) throw InvalidArgument("cannot resolve " + host);
+  try {
     const tcp::endpoint endpoint = results.begin()->endpoint();
     state->acceptor.open(endpoint.protocol());
     state->acceptor.set_option(asio::socket_base::reuse_address(true));
@@ -445,7 +452,8 @@ std::shared_ptr<HttpListener> HttpListener::Create(asio::io_context& io, const s
     state->acceptor.listen(asio::socket_base::max_listen_connections);
     listener->port_ = state->acceptor.local_endpoint().port();
   } catch (const boost::system::system_error& e) {
-    throw HttpError(500, "cannot listen on " + where + ": " + e.code().message());
+    // Address in use (or not available on this host): the run failed, exit 4 in the CLI.
+    throw Unavailable("cannot listen on " + where + ": " + e.code().message());
   }
   listener->state_ = std::move(state);
   return listener;

@@ -54,7 +54,8 @@ using RefusalObserver = std::function<void(std::string_view reason)>;
 // ActiveConnections/BusyConnections may be called from any thread.
 class HttpListener : public std::enable_shared_from_this<HttpListener> {
  public:
-  // Throws HttpError(500) naming the address when it cannot bind.
+  // Throws cvdeploy::Error naming the address when it cannot bind: kInvalidArgument for a
+  // host that does not resolve, kUnavailable when it cannot listen (address in use).
   static std::shared_ptr<HttpListener> Create(boost::asio::io_context& io, const std::string& host,
                                               int port, const TransportLimits& limits,
                                               Handler handler, ExchangeObserver observer,

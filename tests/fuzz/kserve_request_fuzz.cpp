@@ -2,17 +2,17 @@
 // KServe v2 inference request decoding (server/kserve.h), JSON and binary tensor data.
 // Input: the body, optionally preceded by a line "HL:<value>\n" whose value is given to
 // ParseHeaderLength as the Inference-Header-Content-Length header would be (so plain JSON
-// fixtures are seeds as they are). Every rejection must be HttpError 400; any other
-// exception (nlohmann's out_of_range, bad_alloc, ...) escapes and is reported as a crash,
-// because the router only turns HttpError into a clean answer. A decoded request must
+// fixtures are seeds as they are). Every rejection must be cvdeploy::Error kInvalidArgument (400);
+// any other exception (nlohmann's out_of_range, bad_alloc, ...) escapes and is reported as a crash,
+// because the router only turns cvdeploy::Error into a clean answer. A decoded request must
 // hold exactly product(shape) * element size bytes per tensor.
 #include <cstdint>
 #include <cstdlib>
 #include <optional>
 #include <string_view>
 
+#include "cvdeploy/error.h"
 #include "fuzz_util.h"
-#include "server/http_error.h"
 #include "server/kserve.h"
 
 namespace kserve = cvdeploy::server::kserve;
@@ -37,8 +37,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       }
       if (tensor.bytes.size() != elements * kserve::ElementSize(tensor.datatype)) std::abort();
     }
-  } catch (const cvdeploy::server::HttpError& e) {
-    if (e.status() != 400) std::abort();
+  } catch (const cvdeploy::Error& e) {
+    if (e.code() != cvdeploy::ErrorCode::kInvalidArgument) std::abort();  // the server's 400
   }
   return 0;
 }

@@ -6,8 +6,8 @@
 #include <cstdlib>
 #include <string_view>
 
+#include "cvdeploy/error.h"
 #include "fuzz_util.h"
-#include "server/http_error.h"
 #include "server/multipart.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -27,8 +27,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       }
       if (part.name.empty()) std::abort();  // the contract: a part without a name is a 400
     }
-  } catch (const cvdeploy::server::HttpError& e) {
-    if (e.status() != 400) std::abort();
+  } catch (const cvdeploy::Error& e) {
+    if (e.code() != cvdeploy::ErrorCode::kInvalidArgument) std::abort();  // the server's 400
   }
   return 0;
 }

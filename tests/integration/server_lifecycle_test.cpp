@@ -750,7 +750,8 @@ TEST(ServerLifecycle, StartupErrors) {
                                            ModelAsset("yolov8n-dq.onnx")};
     const ProcessResult run = RunServe(args);
     close(busy);
-    EXPECT_NE(run.exit_code, 0) << DescribeRun(args, run);
+    // A port in use is a runtime failure (kUnavailable, exit 4), not a usage error.
+    EXPECT_EQ(run.exit_code, 4) << DescribeRun(args, run);
     EXPECT_NE(run.exit_code, 124) << "the server ran instead of failing: "
                                   << DescribeRun(args, run);
     ExpectOneLineNaming(args, run, "127.0.0.1:" + port);

@@ -82,7 +82,8 @@ TEST(ErrorMessages, ControlBytesAreEscapedNotCut) {
   EXPECT_EQ(EscapeControlBytes(EscapeControlBytes(with_nul)), EscapeControlBytes(with_nul));
   EXPECT_EQ(EscapeControlBytes("\x7f\x1f ok \xc3\xa9"), "\\x7f\\x1f ok \xc3\xa9");
   // what() is a C string: before, everything after the NUL was lost.
-  const HttpError error(400, "unknown input '" + std::string("im\0ages", 7) + "'");
+  const Error error = EscapedError(ErrorCode::kInvalidArgument,
+                                   "unknown input '" + std::string("im\0ages", 7) + "'");
   EXPECT_STREQ(error.what(), "unknown input 'im\\x00ages'");
   EXPECT_EQ(ErrorOf(JsonError(404, std::string("no route for /a\0b", 17))),
             "no route for /a\\x00b");
@@ -131,7 +132,13 @@ TEST(Dispatch, ExceptionsMapToStatuses) {
     std::string needle;
   };
   const std::vector<Case> cases = {
-      {[] { throw HttpError(413, "too big"); }, 413, "too big"},
+      {[] { throw TooLarge("too big"); }, 413, "too big"},
+      {[] { throw LimitError("max_pixels", "x.png: too many pixels"); }, 413, "too many pixels"},
+      {[] { throw NotFound("no model 'm'"); }, 404, "no model 'm'"},
+      {[] { throw UnsupportedMedia("not an image"); }, 415, "not an image"},
+      {[] { throw PermissionDenied("control disabled"); }, 403, "control disabled"},
+      {[] { throw Unauthenticated("no token"); }, 401, "no token"},
+      {[] { throw DeadlineExceeded("too late"); }, 504, "too late"},
       {[] { throw BadInput("x.jpg: corrupt"); }, 422, "x.jpg: corrupt"},
       {[] { throw InvalidArgument("bad option"); }, 400, "bad option"},
       {[] { throw RuntimeError("engine"); }, 500, "engine"},

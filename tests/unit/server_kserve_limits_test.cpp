@@ -2,7 +2,7 @@
 // KServe request decoding against hostile documents: nesting far beyond any tensor (in data,
 // shape, parameters and binary_data_size) is refused before anything walks it, error
 // excerpts stay short whatever the value, numbers out of range are a 400, and nothing here
-// throws anything but HttpError.
+// throws anything but cvdeploy::Error.
 #include <gtest/gtest.h>
 
 #include <optional>
@@ -25,13 +25,13 @@ std::string Nested(size_t depth, const std::string& open = "[", const std::strin
   return text;
 }
 
-// Parses and returns the HttpError, or nullopt when it parsed. Any other exception fails the
+// Parses and returns the cvdeploy::Error, or nullopt when it parsed. Any other exception fails the
 // test through gtest's handler.
-std::optional<HttpError> ParseError(const std::string& body,
-                                    std::optional<size_t> header_length = std::nullopt) {
+std::optional<cvdeploy::Error> ParseError(const std::string& body,
+                                          std::optional<size_t> header_length = std::nullopt) {
   try {
     ParseInferRequest(body, header_length);
-  } catch (const HttpError& e) {
+  } catch (const cvdeploy::Error& e) {
     return e;
   }
   return std::nullopt;
@@ -59,9 +59,9 @@ TEST(KServeLimits, DeepNestingIsRefusedBeforeParsing) {
     // 63 levels below the 2 to 5 levels around them: 65 to 68, just over the limit.
     for (const auto& [where, body] : DeepBodies(depth)) {
       SCOPED_TRACE(where + " at depth " + std::to_string(depth));
-      const std::optional<HttpError> error = ParseError(body);
+      const std::optional<cvdeploy::Error> error = ParseError(body);
       ASSERT_TRUE(error);
-      EXPECT_EQ(error->status(), 400);
+      EXPECT_EQ(HttpStatusOf(error->code()), 400);
       EXPECT_NE(std::string(error->what()).find("request body: JSON nested deeper than 64 levels"),
                 std::string::npos)
           << error->what();
@@ -75,7 +75,7 @@ TEST(KServeLimits, DeepNestingInTheJsonHeaderOfABinaryBody) {
                      "}}]}";
   const size_t header_length = body.size();
   body.append(4, '\0');
-  const std::optional<HttpError> error = ParseError(body, header_length);
+  const std::optional<cvdeploy::Error> error = ParseError(body, header_length);
   ASSERT_TRUE(error);
   EXPECT_NE(std::string(error->what()).find("nested deeper than 64"), std::string::npos);
 }
@@ -96,9 +96,9 @@ TEST(KServeLimits, NumbersOutOfRangeAre400) {
   for (const std::string number : {"1e400", "-1e400", "1E+999"}) {
     const std::string body =
         std::string(R"({"inputs":[)") + kInput + R"("shape":[2],"data":[1,)" + number + "]}]}";
-    const std::optional<HttpError> error = ParseError(body);
+    const std::optional<cvdeploy::Error> error = ParseError(body);
     ASSERT_TRUE(error) << number;
-    EXPECT_EQ(error->status(), 400);
+    EXPECT_EQ(HttpStatusOf(error->code()), 400);
     EXPECT_NE(std::string(error->what()).find("request body: invalid JSON"), std::string::npos)
         << error->what();
   }
@@ -109,7 +109,7 @@ TEST(KServeLimits, ExcerptsStayShort) {
   std::string big = "[";
   for (int i = 0; i < 200000; ++i) big += (i ? ",{\"k\":[1,2,3]}" : "{\"k\":[1,2,3]}");
   big += "]";
-  const std::optional<HttpError> error =
+  const std::optional<cvdeploy::Error> error =
       ParseError(std::string(R"({"inputs":[)") + kInput + R"("shape":)" + big + "}]}");
   ASSERT_TRUE(error);
   const std::string message = error->what();
@@ -118,7 +118,7 @@ TEST(KServeLimits, ExcerptsStayShort) {
       << message;
   EXPECT_NE(message.find("... must hold"), std::string::npos) << message;
   // A scalar string is cut too.
-  const std::optional<HttpError> string_error = ParseError(
+  const std::optional<cvdeploy::Error> string_error = ParseError(
       std::string(R"({"inputs":[)") + kInput + R"("shape":")" + std::string(100000, 'x') + "\"}]}");
   ASSERT_TRUE(string_error);
   EXPECT_LT(std::string(string_error->what()).size(), 200u);

@@ -45,11 +45,12 @@ const Tensor& FindInput(const InferRequest& request, const std::string& name) {
   throw std::runtime_error("no input " + name);
 }
 
-// The HttpError a parse throws; fails the test if it throws nothing or something else.
-std::optional<HttpError> ParseError(std::string_view body, std::optional<size_t> header_length) {
+// The cvdeploy::Error a parse throws; fails the test if it throws nothing or something else.
+std::optional<cvdeploy::Error> ParseError(std::string_view body,
+                                          std::optional<size_t> header_length) {
   try {
     ParseInferRequest(body, header_length);
-  } catch (const HttpError& error) {
+  } catch (const cvdeploy::Error& error) {
     return error;
   } catch (const std::exception& error) {
     ADD_FAILURE() << "unexpected exception type: " << error.what();
@@ -70,8 +71,8 @@ TEST(KServeHeaderLength, ParsesDigitsOnly) {
     try {
       ParseHeaderLength(bad);
       ADD_FAILURE() << "accepted '" << bad << "'";
-    } catch (const HttpError& error) {
-      EXPECT_EQ(error.status(), 400);
+    } catch (const cvdeploy::Error& error) {
+      EXPECT_EQ(HttpStatusOf(error.code()), 400);
       EXPECT_NE(std::string(error.what()).find("Inference-Header-Content-Length"),
                 std::string::npos);
     }
@@ -296,9 +297,9 @@ TEST(KServeRequest, InvalidFixturesAreRejectedWithTheirReason) {
       header_length = body.size();
       body.append(*c.tail_bytes, '\0');
     }
-    const std::optional<HttpError> error = ParseError(body, header_length);
+    const std::optional<cvdeploy::Error> error = ParseError(body, header_length);
     if (!error) continue;
-    EXPECT_EQ(error->status(), 400);
+    EXPECT_EQ(HttpStatusOf(error->code()), 400);
     const std::string message = error->what();
     EXPECT_NE(message.find(c.reason), std::string::npos) << "message: " << message;
     EXPECT_EQ(message.find('\n'), std::string::npos) << "not one line: " << message;
@@ -320,9 +321,9 @@ TEST(KServeRequest, EveryInvalidFixtureHasACase) {
 
 TEST(KServeRequest, HeaderLengthBeyondBody) {
   const std::string body = ReadFixture("request_fp32_flat.json");
-  const std::optional<HttpError> error = ParseError(body, body.size() + 1);
+  const std::optional<cvdeploy::Error> error = ParseError(body, body.size() + 1);
   ASSERT_TRUE(error);
-  EXPECT_EQ(error->status(), 400);
+  EXPECT_EQ(HttpStatusOf(error->code()), 400);
   EXPECT_NE(std::string(error->what())
                 .find("Inference-Header-Content-Length is " + std::to_string(body.size() + 1) +
                       " but the body has only " + std::to_string(body.size()) + " bytes"),
@@ -332,7 +333,7 @@ TEST(KServeRequest, HeaderLengthBeyondBody) {
 
 TEST(KServeRequest, HeaderLengthCuttingTheJson) {
   const BinaryRequest binary = MakeBinaryRequest();
-  const std::optional<HttpError> error = ParseError(binary.body, binary.header_length - 5);
+  const std::optional<cvdeploy::Error> error = ParseError(binary.body, binary.header_length - 5);
   ASSERT_TRUE(error);
   EXPECT_NE(std::string(error->what()).find("request body: invalid JSON"), std::string::npos);
 }
@@ -340,7 +341,7 @@ TEST(KServeRequest, HeaderLengthCuttingTheJson) {
 TEST(KServeRequest, BinarySizesMustSumToTheTail) {
   BinaryRequest binary = MakeBinaryRequest();
   // Stray bytes after the last binary input.
-  std::optional<HttpError> error = ParseError(binary.body + "abc", binary.header_length);
+  std::optional<cvdeploy::Error> error = ParseError(binary.body + "abc", binary.header_length);
   ASSERT_TRUE(error);
   EXPECT_NE(std::string(error->what())
                 .find("the inputs' binary_data_size add up to 52 bytes, but the body has 55 "
@@ -370,7 +371,7 @@ TEST(KServeRequest, BinarySizesMustSumToTheTail) {
 TEST(KServeRequest, HugeShapesFailWithoutAllocating) {
   const std::string overflow =
       R"({"inputs":[{"name":"x","shape":[4294967296,4294967296,16],"datatype":"FP32","data":[1]}]})";
-  std::optional<HttpError> error = ParseError(overflow, std::nullopt);
+  std::optional<cvdeploy::Error> error = ParseError(overflow, std::nullopt);
   ASSERT_TRUE(error);
   EXPECT_NE(std::string(error->what()).find("is too large"), std::string::npos) << error->what();
   // Representable element count, but far more data than the body holds.
@@ -407,9 +408,9 @@ TEST(KServeRequest, DeeplyNestedDataIsRefusedWithoutOverflowingTheStack) {
   body += "7";
   body.append(kDepth, ']');
   body += "}]}";
-  const std::optional<HttpError> error = ParseError(body, std::nullopt);
+  const std::optional<cvdeploy::Error> error = ParseError(body, std::nullopt);
   ASSERT_TRUE(error);
-  EXPECT_EQ(error->status(), 400);
+  EXPECT_EQ(HttpStatusOf(error->code()), 400);
   EXPECT_NE(std::string(error->what()).find("nested deeper than 64 levels"), std::string::npos);
 }
 

@@ -452,7 +452,7 @@ TEST(KServeResponse, BinaryResponseBytesParseBackAsABinaryRequest) {
 
 TEST(KServeResponse, NonFiniteJsonOutputsAreStrings) {
   // JSON numbers cannot be NaN or infinite: such elements are the strings "NaN", "Infinity"
-  // and "-Infinity" in every floating type (this used to be an HttpError 500).
+  // and "-Infinity" in every floating type (this used to be an HTTP 500).
   const float nan = std::numeric_limits<float>::quiet_NaN();
   const float inf = std::numeric_limits<float>::infinity();
   const std::vector<float> floats = {1, nan, inf, -inf, 2};

@@ -19,8 +19,8 @@ using namespace std::string_literals;
 std::string Failure(std::string_view body, std::string_view boundary, size_t max_parts = 64) {
   try {
     ParseMultipart(body, boundary, max_parts);
-  } catch (const HttpError& e) {
-    EXPECT_EQ(e.status(), 400) << e.what();
+  } catch (const cvdeploy::Error& e) {
+    EXPECT_EQ(HttpStatusOf(e.code()), 400) << e.what();
     return e.what();
   }
   return "ok";

@@ -29,12 +29,13 @@ DeviceSpec ParseDevice(const std::string& device) {
   if (colon != std::string::npos) {
     const std::string idx = device.substr(colon + 1);
     if (idx.empty() || idx.find_first_not_of("0123456789") != std::string::npos) {
-      throw InvalidArgument("--device '" + device + "': device index must be a number");
+      throw InvalidArgument("device '" + device + "': device index must be a number", "device");
     }
     spec.index = std::stoi(idx);
   }
   if (spec.kind != "cpu" && spec.kind != "cuda" && spec.kind != "tensorrt") {
-    throw InvalidArgument("--device '" + device + "': expected cpu, cuda[:N] or tensorrt[:N]");
+    throw InvalidArgument("device '" + device + "': expected cpu, cuda[:N] or tensorrt[:N]",
+                          "device");
   }
   return spec;
 }
@@ -83,9 +84,10 @@ class OrtBackend : public Backend {
         provider_ = "TensorrtExecutionProvider";
       }
     } catch (const Ort::Exception& e) {
-      throw InvalidArgument("--device " + options.device +
-                            ": execution provider not available in this ONNX Runtime build (" +
-                            FirstLine(e.what()) + ")");
+      throw InvalidArgument("device '" + options.device + "'" +
+                                ": execution provider not available in this ONNX Runtime build (" +
+                                FirstLine(e.what()) + ")",
+                            "device");
     }
     try {
       session_ = std::make_unique<Ort::Session>(Environment(), bytes.data(), bytes.size(), so);
@@ -267,7 +269,7 @@ std::unique_ptr<Backend> CreateOrtBackend(const std::vector<uint8_t>& model_byte
                                           const ModelInfo& info, const BackendOptions& options) {
   std::string reason;
   if (!OrtDeviceAvailable(options.device, &reason)) {
-    throw InvalidArgument("--device " + options.device + ": " + reason);
+    throw InvalidArgument("device '" + options.device + "': " + reason, "device");
   }
   const Support support = OrtSupports(info, options.device);
   if (!support.ok) throw BadInput(info.path + ": " + support.reason);
