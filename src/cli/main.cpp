@@ -9,9 +9,9 @@
 #include <string>
 
 #include "cli/commands.h"
-#include "core/file_util.h"
 #include "cvdeploy/build_info.h"
 #include "cvdeploy/error.h"
+#include "cvdeploy/file.h"
 
 namespace {
 
@@ -62,7 +62,7 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
     // Whatever a command printed must have arrived: `> /dev/full` is a failure, not success.
     std::cout.flush();
-    cvdeploy::core::CheckStdout();
+    cvdeploy::CheckStdout();
   } catch (const CLI::Success& e) {
     return app.exit(e);  // --help / --version
   } catch (const CLI::ParseError& e) {
