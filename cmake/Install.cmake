@@ -1,11 +1,12 @@
 # SPDX-License-Identifier: Apache-2.0
 # `cmake --install BUILD --prefix P` lays out:
-#   P/bin/cvdeploy                        the command line, RUNPATH $ORIGIN/../lib
+#   P/bin/cvdeploy                        the command line (target cvdeploy_cli), RUNPATH $ORIGIN/../lib
 #   P/include/cvdeploy/*.h                public headers, build_info.h included
 #   P/lib/lib<library>.a                  every library of CVDEPLOY_PACKAGE_LIBRARIES
 #   P/lib/libonnxruntime.so*              the ONNX Runtime the build linked (when it came from a
 #                                         directory: .deps or ONNXRUNTIME_ROOT)
-#   P/lib/cmake/cvdeploy/                 find_package(cvdeploy): cvdeploy::cvdeploy and friends
+#   P/lib/cmake/cvdeploy/                 find_package(cvdeploy): cvdeploy::cvdeploy (the library),
+#                                         cvdeploy::tools (the model tools) and their dependencies
 #   P/lib/pkgconfig/cvdeploy.pc           pkg-config --cflags --libs cvdeploy
 # Included at the end of the top-level CMakeLists.txt, after every target exists.
 include(GNUInstallDirs)
@@ -63,7 +64,8 @@ set_target_properties(cvdeploy_onnxruntime PROPERTIES EXPORT_NAME onnxruntime)
 install(TARGETS cvdeploy_opencv cvdeploy_onnxruntime EXPORT cvdeployTargets)
 
 # ---- The package's libraries: one line each. ------------------------------------------------
-cvdeploy_package_library(cvdeploy_core cvdeploy)
+cvdeploy_package_library(cvdeploy cvdeploy)
+cvdeploy_package_library(cvdeploy_tools tools)
 
 # ---- Headers --------------------------------------------------------------------------------
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/include/cvdeploy
@@ -87,8 +89,8 @@ endif()
 # ---- Command line ---------------------------------------------------------------------------
 # Dependencies.cmake's CMAKE_INSTALL_RPATH names .deps; the installed binary finds the shipped
 # ONNX Runtime relative to itself instead (the build-tree binary keeps its build RPATH).
-set_target_properties(cvdeploy PROPERTIES INSTALL_RPATH "$ORIGIN/../${CMAKE_INSTALL_LIBDIR}")
-install(TARGETS cvdeploy RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+set_target_properties(cvdeploy_cli PROPERTIES INSTALL_RPATH "$ORIGIN/../${CMAKE_INSTALL_LIBDIR}")
+install(TARGETS cvdeploy_cli RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 
 # ---- CMake package --------------------------------------------------------------------------
 install(EXPORT cvdeployTargets NAMESPACE cvdeploy:: DESTINATION ${CVDEPLOY_INSTALL_CMAKEDIR})

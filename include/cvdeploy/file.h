@@ -3,6 +3,8 @@
 // its inputs and publish its outputs safely. Errors name the file.
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <cstdio>
 #include <string>
@@ -41,6 +43,11 @@ std::string ReadFileText(const std::string& path, uint64_t max_bytes = kDefaultM
 // device, ...) unless `path` is missing or names a regular file (after symlinks). For paths
 // that a library opens itself (a video through OpenCV), checked before handing them over.
 void RefuseNonRegularFile(const std::string& path);
+
+// What a file that is not a regular one is, for messages: "a directory", "a FIFO",
+// "a character device", "a block device", "a socket", "a symbolic link" (from an lstat mode),
+// else "not a regular file".
+std::string FileKindOf(mode_t mode);
 
 // Lower-case hex SHA-256 of a buffer.
 std::string Sha256Hex(const uint8_t* data, size_t size);

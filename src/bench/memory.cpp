@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "bench/memory.h"
+#include "cvdeploy/bench.h"
 
 #include <fstream>
 #include <sstream>

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "bench/profile.h"
+#include "cvdeploy/bench.h"
 
 #include <algorithm>
 #include <filesystem>

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "bench/report.h"
+#include "cvdeploy/bench.h"
 
 #include <cstdio>
 #include <sstream>

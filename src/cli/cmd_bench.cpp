@@ -12,19 +12,16 @@
 #include <opencv2/imgcodecs.hpp>
 #include <sstream>
 
-#include "bench/machine.h"
-#include "bench/memory.h"
-#include "bench/profile.h"
-#include "bench/report.h"
-#include "bench/stats.h"
 #include "cli/commands.h"
 #include "cli/options.h"
-#include "core/file_util.h"
+#include "cvdeploy/bench.h"
 #include "cvdeploy/build_info.h"
 #include "cvdeploy/error.h"
+#include "cvdeploy/file.h"
 #include "cvdeploy/image.h"
+#include "cvdeploy/pipeline.h"
 #include "cvdeploy/predictor.h"
-#include "pipeline/pipeline.h"
+#include "cvdeploy/system.h"
 
 namespace cvdeploy::cli {
 namespace {
@@ -397,7 +394,7 @@ void PrintProfile(const BenchArgs& args, const Config& c, const Input& input,
 // Checked and atomic (a temporary renamed into place); "-" is stdout. Failures: exit 4.
 void WriteText(const std::string& path, const std::string& text) {
   std::cout.flush();  // keep stdout's order when text goes there too
-  core::OutputFile out(path);
+  OutputFile out(path);
   out.Write(text);
   out.Commit();
 }
@@ -417,12 +414,12 @@ int Run(const BenchArgs& args) {
     }
     if (files.empty()) throw BadInput(args.source + ": directory contains no images");
   } else {
-    input = {args.source, core::ReadFileBytes(args.source)};
+    input = {args.source, ReadFileBytes(args.source)};
     DecodeImage(input.bytes, input.name);  // fail early, with the file's name, on a bad image
   }
 
   bench::Report report;
-  report.machine = bench::DetectMachine();
+  report.machine = DetectMachine();
   report.cvdeploy_version = CVDEPLOY_VERSION;
   report.commit = CVDEPLOY_GIT_COMMIT;
   report.build_type = CVDEPLOY_BUILD_TYPE;
@@ -466,7 +463,7 @@ int Run(const BenchArgs& args) {
   if (!args.profile.empty()) {
     nlohmann::ordered_json profile;
     Input profile_input = input;
-    if (!files.empty()) profile_input = {files[0], core::ReadFileBytes(files[0])};
+    if (!files.empty()) profile_input = {files[0], ReadFileBytes(files[0])};
     PrintProfile(args, configs.front(), profile_input, profile);
     json["profile"] = profile;
   }

@@ -14,13 +14,13 @@
 #include "cli/exit_codes.h"
 #include "cli/options.h"
 #include "cli/progress.h"
-#include "core/file_util.h"
 #include "cvdeploy/annotate.h"
 #include "cvdeploy/error.h"
+#include "cvdeploy/file.h"
 #include "cvdeploy/image.h"
+#include "cvdeploy/pipeline.h"
 #include "cvdeploy/predictor.h"
 #include "cvdeploy/serialize.h"
-#include "pipeline/pipeline.h"
 
 namespace cvdeploy::cli {
 namespace {
@@ -46,7 +46,7 @@ struct PredictArgs {
 class Sink {
  public:
   explicit Sink(const std::string& json_path) {
-    if (!json_path.empty()) json_ = std::make_unique<core::OutputFile>(json_path);
+    if (!json_path.empty()) json_ = std::make_unique<OutputFile>(json_path);
     human_ = json_path != "-";
   }
   void Emit(const std::string& source, const Result& r, int frame, bool all_polygons,
@@ -92,7 +92,7 @@ class Sink {
   }
 
  private:
-  std::unique_ptr<core::OutputFile> json_;
+  std::unique_ptr<OutputFile> json_;
   bool human_ = true;
 };
 
@@ -111,7 +111,7 @@ void SaveImage(const std::string& save_dir, const std::string& source, cv::Mat& 
   } catch (const cv::Exception& e) {
     throw RuntimeError(out.string() + ": cannot encode annotated image: " + e.err);
   }
-  core::WriteFileAtomically(out.string(), encoded);
+  WriteFileAtomically(out.string(), encoded);
 }
 
 // Writes the annotated frames of one video and prints its summary line when it ends.

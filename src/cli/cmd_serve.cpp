@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // cvdeploy serve: the inference server (KServe v2 + image endpoints). Flags map onto
-// server::ServerOptions; everything else lives in src/server/.
+// server::ServerOptions (cvdeploy/server.h); everything else lives in src/server/.
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -9,7 +9,7 @@
 #include "cli/commands.h"
 #include "cli/exit_codes.h"
 #include "cvdeploy/error.h"
-#include "server/server.h"
+#include "cvdeploy/server.h"
 
 namespace cvdeploy::cli {
 namespace {

@@ -8,9 +8,9 @@
 #include "cli/commands.h"
 #include "cli/options.h"
 #include "cli/progress.h"
-#include "core/file_util.h"
 #include "cvdeploy/error.h"
 #include "cvdeploy/eval.h"
+#include "cvdeploy/file.h"
 #include "cvdeploy/image.h"
 #include "cvdeploy/predictor.h"
 #include "cvdeploy/serialize.h"
@@ -59,8 +59,8 @@ int Run(const ValidateArgs& args) {
                              static_cast<int>(meta.names.size()));
   for (const std::string& w : dataset.warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
   // Opened (a temporary beside FILE) before the slow part, so a bad path fails early.
-  std::unique_ptr<core::OutputFile> json_out;
-  if (!args.json.empty()) json_out = std::make_unique<core::OutputFile>(args.json);
+  std::unique_ptr<OutputFile> json_out;
+  if (!args.json.empty()) json_out = std::make_unique<OutputFile>(args.json);
 
   Progress progress("validate", static_cast<long>(dataset.images.size()));
   const Validation validation = ValidateModel(

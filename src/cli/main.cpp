@@ -11,9 +11,9 @@
 
 #include "cli/commands.h"
 #include "cli/exit_codes.h"
-#include "core/file_util.h"
 #include "cvdeploy/build_info.h"
 #include "cvdeploy/error.h"
+#include "cvdeploy/file.h"
 
 namespace {
 
@@ -73,7 +73,7 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
     // Whatever a command printed must have arrived: `> /dev/full` is a failure, not success.
     std::cout.flush();
-    cvdeploy::core::CheckStdout();
+    cvdeploy::CheckStdout();
   } catch (const CLI::Success& e) {
     return app.exit(e);  // --help / --version
   } catch (const CLI::ParseError& e) {

@@ -5,10 +5,9 @@
 #include <cstdio>
 #include <filesystem>
 
-#include "bench/machine.h"
 #include "cvdeploy/error.h"
 #include "cvdeploy/model.h"
-#include "pipeline/pipeline.h"
+#include "cvdeploy/system.h"
 
 namespace cvdeploy::cli {
 
@@ -63,24 +62,13 @@ void PipelineArgs::Add(CLI::App& cmd) {
 }
 
 void PipelineArgs::Resolve(size_t inputs, int* threads, int* workers_out) const {
-  // Physical cores, as ONNX Runtime's default thread count: SMT siblings share the FP units.
-  const int cores = std::max(1, bench::DetectMachine().physical_cores);
-  if (workers > 0) {
-    *workers_out = workers;
-    if (*threads == 0) *threads = std::max(1, cores / workers);
-    return;
-  }
-  if (inputs <= 1) {
-    *workers_out = 1;  // one image: all cores to its one engine call (threads 0 = auto)
-    return;
-  }
-  if (*threads > 0) {
-    *workers_out = std::max(1, cores / *threads);
-    return;
-  }
-  const pipeline::ThreadSplit split = pipeline::DefaultSplit(cores);
-  *workers_out = split.workers;
-  *threads = split.engine_threads;
+  // One input: one engine call with every core; many: the default split, or the rest of it
+  // when --workers or --threads is fixed (never more threads than physical cores).
+  const ThreadPlan plan =
+      PlanThreads(PhysicalCores(),
+                  {.workers = workers, .engine_threads = *threads, .single_call = inputs <= 1});
+  *workers_out = plan.workers;
+  *threads = plan.engine_threads;
 }
 
 void ThresholdArgs::Add(CLI::App& cmd, float default_conf) {

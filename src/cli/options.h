@@ -38,9 +38,10 @@ struct PipelineArgs {
   int batch = 1;
 
   void Add(CLI::App& cmd);
-  // Resolves the thread split for `inputs` images given --threads (0: auto): a single input
-  // gets every core in one engine call; many inputs get pipeline::DefaultSplit unless the
-  // user fixed --workers and/or --threads.
+  // Resolves the thread split for `inputs` images given --threads (0: auto) through
+  // PlanThreads (cvdeploy/system.h): a single input gets every core in one engine call
+  // (unless --workers is given); many inputs get the default split unless the user fixed
+  // --workers and/or --threads. Both outputs are >= 1 afterwards.
   void Resolve(size_t inputs, int* threads, int* workers) const;
 };
 

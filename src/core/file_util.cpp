@@ -14,7 +14,8 @@
 
 #include "cvdeploy/error.h"
 
-namespace cvdeploy::core {
+namespace cvdeploy {
+
 std::string FileKindOf(mode_t mode) {
   if (S_ISDIR(mode)) return "a directory";
   if (S_ISFIFO(mode)) return "a FIFO";
@@ -25,6 +26,9 @@ std::string FileKindOf(mode_t mode) {
   return "not a regular file";
 }
 
+}  // namespace cvdeploy
+
+namespace cvdeploy::core {
 namespace {
 
 std::string NotRegularMessage(const std::string& path, mode_t mode) {

@@ -16,6 +16,7 @@ namespace cvdeploy::core {
 
 // The public file functions (cvdeploy/file.h), also reachable as core:: inside the library.
 using cvdeploy::CheckStdout;
+using cvdeploy::FileKindOf;
 using cvdeploy::kDefaultMaxFileBytes;
 using cvdeploy::kDefaultMaxModelBytes;
 using cvdeploy::OutputFile;
@@ -28,9 +29,5 @@ using cvdeploy::WriteFileAtomically;
 
 // "No such file or directory" style text for errno, for one-line messages.
 std::string ErrnoText(int err);
-
-// What a file that is not a regular one is, for messages: "a directory", "a FIFO",
-// "a character device", "a block device", "a socket", "a symbolic link" (from lstat).
-std::string FileKindOf(mode_t mode);
 
 }  // namespace cvdeploy::core

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "core/json_limits.h"
+#include "cvdeploy/json.h"
 
 #include "cvdeploy/error.h"
 
-namespace cvdeploy::core {
+namespace cvdeploy {
 
 int JsonNestingDepth(std::string_view text, int limit) {
   int depth = 0;
@@ -70,4 +70,4 @@ nlohmann::ordered_json ParseOrderedJsonBounded(std::string_view text, const std:
   return Parse<nlohmann::ordered_json>(text, what, max_depth);
 }
 
-}  // namespace cvdeploy::core
+}  // namespace cvdeploy

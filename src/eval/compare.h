@@ -12,9 +12,9 @@
 #include <string>
 #include <vector>
 
-#include "bench/stats.h"
 #include "cvdeploy/eval.h"
 #include "cvdeploy/predictor.h"
+#include "cvdeploy/stats.h"
 #include "cvdeploy/types.h"
 
 namespace cvdeploy::eval {

@@ -4,7 +4,7 @@
 #include <opencv2/videoio.hpp>
 
 #include "cvdeploy/image.h"
-#include "pipeline/pipeline.h"
+#include "cvdeploy/pipeline.h"
 
 namespace cvdeploy::pipeline {
 namespace {

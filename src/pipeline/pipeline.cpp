@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "pipeline/pipeline.h"
+#include "cvdeploy/pipeline.h"
 
 #include <algorithm>
 #include <chrono>
@@ -100,17 +100,6 @@ void Work(const Predictor& predictor, Source& source, const PredictOptions& pred
 }
 
 }  // namespace
-
-ThreadSplit DefaultSplit(int cores) {
-  // Measured on 2 cores (docs/performance.md): two single-threaded calls beat one
-  // two-threaded call. Beyond four concurrent calls, memory grows for little gain, so
-  // larger machines give each call more engine threads instead.
-  ThreadSplit split;
-  cores = std::max(1, cores);
-  split.workers = std::min(cores, 4);
-  split.engine_threads = std::max(1, cores / split.workers);
-  return split;
-}
 
 Stats Run(const Predictor& predictor, Source& source, const PredictOptions& predict,
           const Options& options, const std::function<void(Item&)>& sink) {

@@ -12,18 +12,12 @@
 #include <string>
 #include <vector>
 
+#include "cvdeploy/server.h"
 #include "server/http.h"
 #include "server/metrics.h"
 #include "server/model_repository.h"
 
 namespace cvdeploy::server {
-
-struct ApiOptions {
-  bool explicit_control = false;                     // repository load/unload allowed
-  bool serve_metrics = true;                         // /metrics on this listener
-  std::chrono::milliseconds default_timeout{60000};  // request deadline without a header
-  uint64_t max_image_pixels = 40'000'000;
-};
 
 class Api {
  public:

@@ -13,8 +13,8 @@
 #include <unordered_set>
 #include <utility>
 
-#include "core/json_limits.h"
 #include "cvdeploy/error.h"
+#include "cvdeploy/json.h"
 #include "server/json_excerpt.h"
 #include "server/text_escape.h"
 
@@ -295,7 +295,7 @@ void DecodeJsonData(const json& data, size_t count, Tensor& tensor) {
 // invalid JSON, including numbers out of range such as 1e400, is kInvalidArgument.
 json ParseJsonPart(std::string_view text) {
   try {
-    return core::ParseJsonBounded(text, "request body");
+    return ParseJsonBounded(text, "request body");
   } catch (const Error& error) {
     // Drop nlohmann's "[json.exception.parse_error.101] " tag; the rest is the useful part.
     std::string reason = error.what();

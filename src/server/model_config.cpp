@@ -11,9 +11,9 @@
 #include <filesystem>
 #include <set>
 
-#include "core/file_util.h"
-#include "core/json_limits.h"
 #include "cvdeploy/error.h"
+#include "cvdeploy/file.h"
+#include "cvdeploy/json.h"
 
 namespace cvdeploy::server {
 namespace fs = std::filesystem;
@@ -54,7 +54,7 @@ std::string NotRegularReason(const std::string& path, mode_t mode) {
   struct stat link {};
   const bool via_link = ::lstat(path.c_str(), &link) == 0 && S_ISLNK(link.st_mode);
   return "not a regular file (" + std::string(via_link ? "a symbolic link to " : "") +
-         core::FileKindOf(mode) + ")";
+         FileKindOf(mode) + ")";
 }
 
 // The reason stat() failed on an existing name: a dangling symlink, a loop, a permission.
@@ -218,7 +218,7 @@ ModelConfig ReadModelConfig(const std::string& model_dir) {
     throw BadInput(path + ": " + error);
   }
   // Depth-bounded before any tree exists: error messages and comparisons walk it recursively.
-  return ParseModelConfig(core::ParseJsonBounded(text, path), path);
+  return ParseModelConfig(ParseJsonBounded(text, path), path);
 }
 
 std::optional<VersionFile> ProbeModelFile(const std::string& path) {

@@ -7,9 +7,8 @@
 #include <opencv2/imgcodecs.hpp>
 #include <set>
 
-#include "bench/machine.h"
 #include "cvdeploy/error.h"
-#include "pipeline/pipeline.h"
+#include "cvdeploy/system.h"
 #include "server/text_escape.h"
 
 namespace cvdeploy::server {
@@ -442,7 +441,6 @@ std::shared_ptr<ModelVersion> ModelRepository::LoadVersion(const std::string& na
   mv->config = config;
   try {
     const ModelInfo info = ReadModelInfo(file.path, options_.max_model_bytes);
-    const int cores = std::max(1, bench::DetectMachine().physical_cores);
     const bool batching = config.max_batch_size > 1;
     if (batching && info.meta.batch > 0 && info.meta.batch < config.max_batch_size) {
       throw BadInput("max_batch_size " + std::to_string(config.max_batch_size) +
@@ -450,10 +448,14 @@ std::shared_ptr<ModelVersion> ModelRepository::LoadVersion(const std::string& na
                      std::to_string(info.meta.batch) +
                      " (make it dynamic with cvdeploy convert --dynamic-batch)");
     }
-    int instances = config.instances ? config.instances : options_.instances;
-    if (!instances) instances = batching ? 1 : pipeline::DefaultSplit(cores).workers;
-    int threads = config.threads ? config.threads : options_.threads;
-    if (!threads) threads = std::max(1, cores / instances);
+    // Unset instances: 1 when batching (one call takes the queue), else the default split;
+    // unset threads: the cores over the instances.
+    const ThreadPlan plan = PlanThreads(
+        PhysicalCores(), {.workers = config.instances ? config.instances : options_.instances,
+                          .engine_threads = config.threads ? config.threads : options_.threads,
+                          .single_call = batching,
+                          .fit_workers_to_threads = false});
+    const int instances = plan.workers, threads = plan.engine_threads;
     SessionOptions so;
     so.device = config.device;
     so.intra_op_threads = threads;

@@ -25,6 +25,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cvdeploy/predictor.h"
+#include "cvdeploy/server.h"
 #include "cvdeploy/status.h"
 #include "server/metrics.h"
 #include "server/model_config.h"
@@ -42,21 +43,6 @@ struct ModelVersion {
   std::unique_ptr<Scheduler> scheduler;
   double load_ms = 0;
   std::string VersionString() const { return std::to_string(version); }
-};
-
-enum class ModelControl { kNone, kPoll, kExplicit };
-
-struct RepositoryOptions {
-  std::string dir;  // empty: no repository
-  struct File {
-    std::string name, path;
-  };
-  std::vector<File> files;  // --model PATH[:name]
-  ModelControl control = ModelControl::kNone;
-  double poll_interval_s = 0;
-  std::vector<std::string> load_at_start;  // kExplicit: models loaded at start
-  int instances = 0, threads = 0;          // server-wide defaults for configs that leave them 0
-  uint64_t max_model_bytes = kDefaultMaxModelBytes;  // larger model files are refused unread
 };
 
 // Log sink for load events (one line each); defaults to stderr.

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "server/server.h"
+#include "cvdeploy/server.h"
 
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
@@ -13,8 +13,10 @@
 #include <thread>
 
 #include "cvdeploy/error.h"
+#include "server/api.h"
 #include "server/http_error.h"
 #include "server/metrics.h"
+#include "server/transport.h"
 
 namespace cvdeploy::server {
 namespace {

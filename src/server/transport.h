@@ -22,21 +22,10 @@
 
 #include <boost/asio/io_context.hpp>
 
+#include "cvdeploy/server.h"
 #include "server/http.h"
 
 namespace cvdeploy::server {
-
-struct TransportLimits {
-  size_t max_body_bytes = 32u << 20;              // larger bodies: 413 before they are read
-  size_t max_header_bytes = 16u << 10;            // request line + headers; larger: 431
-  std::chrono::milliseconds read_timeout{30000};  // a whole request, header included, from
-                                                  // its first byte
-  std::chrono::milliseconds idle_timeout{60000};  // keep-alive wait for the next request
-  size_t max_connections = 1024;                  // more: 503 and close
-  // Open connections from one remote address (port ignored); more: 503 and close, so that one
-  // client cannot take every connection.
-  size_t max_connections_per_client = 64;
-};
 
 // One completed exchange, for the access log and request metrics.
 struct Exchange {

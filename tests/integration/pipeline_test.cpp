@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // The many-images pipeline: same results as a sequential loop, image by image and in order;
 // bounded in flight; bad inputs become items; failures stop the run cleanly.
-#include "pipeline/pipeline.h"
+#include "cvdeploy/pipeline.h"
 
 #include <gtest/gtest.h>
 
@@ -12,6 +12,7 @@
 
 #include "core/file_util.h"
 #include "cvdeploy/image.h"
+#include "cvdeploy/system.h"
 #include "model/graph_edit.h"
 #include "support/assets.h"
 #include "support/fixtures.h"
@@ -214,15 +215,15 @@ TEST_F(PipelineTest, BatchedRunOnADynamicBatchModelEqualsSequential) {
   EXPECT_EQ(n, files.size());
 }
 
-TEST(PipelineSplit, DefaultSplitNeverOversubscribes) {
+TEST(PipelineSplit, DefaultPlanNeverOversubscribes) {
   for (int cores = 1; cores <= 64; ++cores) {
-    const auto split = pipeline::DefaultSplit(cores);
+    const ThreadPlan split = PlanThreads(cores);
     EXPECT_GE(split.workers, 1);
     EXPECT_GE(split.engine_threads, 1);
     EXPECT_LE(split.workers * split.engine_threads, cores) << cores;
   }
-  EXPECT_EQ(pipeline::DefaultSplit(2).workers, 2);
-  EXPECT_EQ(pipeline::DefaultSplit(2).engine_threads, 1);
+  EXPECT_EQ(PlanThreads(2).workers, 2);
+  EXPECT_EQ(PlanThreads(2).engine_threads, 1);
 }
 
 }  // namespace

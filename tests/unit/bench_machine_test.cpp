@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "bench/machine.h"
+#include "cvdeploy/system.h"
 
 namespace cvdeploy::bench {
 namespace {

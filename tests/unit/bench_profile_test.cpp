@@ -5,7 +5,7 @@
 #include <fstream>
 #include <string>
 
-#include "bench/profile.h"
+#include "cvdeploy/bench.h"
 #include "cvdeploy/error.h"
 #include "support/assets.h"
 

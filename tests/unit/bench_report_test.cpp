@@ -8,7 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "bench/report.h"
+#include "cvdeploy/bench.h"
 #include "cvdeploy/error.h"
 
 namespace cvdeploy::bench {

@@ -6,8 +6,8 @@
 #include <limits>
 #include <vector>
 
-#include "bench/stats.h"
 #include "cvdeploy/error.h"
+#include "cvdeploy/stats.h"
 
 namespace cvdeploy::bench {
 namespace {

@@ -12,8 +12,8 @@
 #include <gtest/gtest.h>
 
 #include "backends/backend.h"
-#include "bench/machine.h"
 #include "cvdeploy/error.h"
+#include "cvdeploy/system.h"
 #include "support/onnx_builder.h"
 
 namespace cvdeploy::backends {
@@ -158,7 +158,7 @@ TEST(GraphBackendTest, ThreadPolicyTakesTheRequestedCountElsePhysicalCores) {
   three.intra_op_threads = 3;
   EXPECT_EQ(CreateOrtGraphBackend(BuildNonYoloModel(), "relu", three)->Threads(), 3);
   EXPECT_EQ(CreateOrtGraphBackend(BuildNonYoloModel(), "relu", {})->Threads(),
-            std::max(1, bench::DetectMachine().physical_cores));
+            std::max(1, DetectMachine().physical_cores));
 }
 
 TEST(GraphBackendTest, VisitorSeesChosenOutputsAndExposedIntermediatesInRequestOrder) {

@@ -3,7 +3,7 @@
 
 #include <algorithm>
 
-#include "bench/machine.h"
+#include "cvdeploy/system.h"
 #include "cvdeploy/tensor.h"
 
 namespace cvdeploy::backends::ort {
@@ -13,9 +13,7 @@ Ort::Env& Environment() {
   return env;
 }
 
-int ResolveThreads(int requested) {
-  return requested > 0 ? requested : std::max(1, bench::DetectMachine().physical_cores);
-}
+int ResolveThreads(int requested) { return requested > 0 ? requested : PhysicalCores(); }
 
 Ort::SessionOptions SessionPolicy(int threads) {
   Ort::SessionOptions so;

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "bench/machine.h"
+#include "cvdeploy/system.h"
 
 #include <sys/utsname.h>
 
@@ -10,9 +10,9 @@
 #include <thread>
 #include <utility>
 
-#include "bench/stats.h"
+#include "cvdeploy/stats.h"
 
-namespace cvdeploy::bench {
+namespace cvdeploy {
 namespace {
 
 std::string Trim(const std::string& s) {
@@ -118,8 +118,34 @@ nlohmann::ordered_json MachineToJson(const MachineInfo& machine) {
   j["physical_cores"] = machine.physical_cores;
   j["isa"] = machine.isa;
   j["os"] = machine.os;
-  j["memory_gib"] = RoundTo(machine.memory_gib, 2);
+  j["memory_gib"] = bench::RoundTo(machine.memory_gib, 2);
   return j;
 }
 
-}  // namespace cvdeploy::bench
+int PhysicalCores() {
+  // The topology does not change while the process runs: read /proc once.
+  static const int cores = std::max(1, DetectMachine().physical_cores);
+  return cores;
+}
+
+ThreadPlan PlanThreads(int cores, const ThreadRequest& request) {
+  cores = std::max(1, cores);
+  const int threads = std::max(0, request.engine_threads);
+  ThreadPlan plan;
+  if (request.workers > 0) {
+    plan.workers = request.workers;
+    plan.engine_threads = threads > 0 ? threads : std::max(1, cores / plan.workers);
+  } else if (request.single_call) {
+    plan.workers = 1;
+    plan.engine_threads = threads > 0 ? threads : cores;
+  } else if (threads > 0 && request.fit_workers_to_threads) {
+    plan.workers = std::max(1, cores / threads);
+    plan.engine_threads = threads;
+  } else {
+    plan.workers = std::min(cores, 4);
+    plan.engine_threads = threads > 0 ? threads : std::max(1, cores / plan.workers);
+  }
+  return plan;
+}
+
+}  // namespace cvdeploy

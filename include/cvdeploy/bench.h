@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
-// The benchmark report: what was measured (per configuration, per stage) and on what
-// (machine, engine, build), and its JSON / CSV / Markdown / terminal renderings. The bench
-// front end fills a Report; nothing here measures anything.
+// What `cvdeploy bench` uses besides the predictor and the pipeline: the benchmark report
+// (what was measured, per configuration and stage, and on what machine, engine and build) with
+// its JSON / CSV / Markdown / terminal renderings, ONNX Runtime profile parsing and the
+// process's memory. The bench front end fills a Report; nothing here measures anything except
+// ReadMemoryUsage. Implemented in src/bench.
 #pragma once
 
 #include <cstddef>
@@ -10,10 +12,47 @@
 
 #include <nlohmann/json.hpp>
 
-#include "bench/machine.h"
-#include "bench/stats.h"
+#include "cvdeploy/stats.h"
+#include "cvdeploy/system.h"
 
 namespace cvdeploy::bench {
+
+// ---- Process memory ----
+
+struct MemoryUsage {
+  double rss_mb = 0;   // current resident set (VmRSS)
+  double peak_mb = 0;  // peak resident set since the process started (VmHWM)
+};
+
+// Reads /proc/self/status; zeros where the kernel does not provide the fields.
+MemoryUsage ReadMemoryUsage();
+
+// ---- ONNX Runtime profiles ----
+
+// Time spent in one node (or, aggregated, in one operator type) over all profiled runs.
+struct OperatorCost {
+  std::string node;     // graph node name; "" in the per-op-type aggregate
+  std::string op_type;  // "Conv", "Concat", ... ("unknown" when the event does not say)
+  double total_ms = 0;  // sum of the kernel durations
+  size_t calls = 0;     // number of kernel executions
+  double share = 0;     // total_ms / ProfileSummary::total_ms (0 when that is 0)
+};
+
+struct ProfileSummary {
+  std::vector<OperatorCost> by_node;     // sorted by total_ms descending, then node name
+  std::vector<OperatorCost> by_op_type;  // one entry per op type, same order rule
+  double total_ms = 0;                   // sum over all nodes
+  size_t runs = 0;                       // number of "model_run" Session events
+};
+
+// Parses the JSON array of trace events written by ONNX Runtime's profiler. Only events with
+// "cat" == "Node" whose "name" ends in "_kernel_time" count (the node name is the name without
+// that suffix; "dur" is in microseconds, the op type is "args.op_name"); fence and Session
+// events are ignored except that "model_run" Session events are counted in `runs`.
+// A missing, unreadable or malformed file throws BadInput("PATH: reason") on one line.
+ProfileSummary ParseOrtProfile(const std::string& path);
+
+// ---- Report ----
 
 // Per-image time of each stage, in milliseconds.
 struct StageSummaries {

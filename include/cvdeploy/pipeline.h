@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // The many-images path: decoding and preprocessing of the next inputs overlap the inference
 // of the current ones, with a bounded number of inputs in flight and results delivered in
-// input order as soon as they are ready (streamed, never accumulated).
+// input order as soon as they are ready (streamed, never accumulated). Used by `cvdeploy
+// predict` and `bench`; implemented in src/pipeline.
 #pragma once
 
 #include <functional>
@@ -48,6 +49,7 @@ std::unique_ptr<Source> MediaSource(std::vector<std::string> paths, cv::Size mod
                                     bool reduced_decode, int vid_stride = 1,
                                     uint64_t max_pixels = kDefaultMaxPixels);
 
+// How many workers for how many engine threads each: PlanThreads (cvdeploy/system.h).
 struct Options {
   int workers = 1;  // concurrent engine calls, each with predictor.threads() engine threads
   int batch = 1;    // images per engine call (> 1 needs a dynamic or larger batch axis)
@@ -67,13 +69,6 @@ struct Stats {
   double wall_ms = 0;
   size_t max_in_flight = 0;  // the most inputs held at once (bounded by Options::queue)
 };
-
-// The default split of `cores` between concurrent engine calls and engine threads for many
-// inputs: several single-threaded calls scale better on CPU than one multi-threaded call.
-struct ThreadSplit {
-  int workers = 1, engine_threads = 1;
-};
-ThreadSplit DefaultSplit(int cores);
 
 // Runs every input of `source` through `predictor` and calls `sink` for each item in input
 // order, on the calling thread. A failing input becomes an item with `error`; an engine

@@ -1,0 +1,87 @@
+// SPDX-License-Identifier: Apache-2.0
+// The inference server as a library (cvdeploy_server): `cvdeploy serve` fills ServerOptions
+// and calls RunServer, which binds the listeners, loads the models in the background (live at
+// once, ready after warm-up), serves until SIGINT/SIGTERM, then drains. Everything else of the
+// server (transport, routes, scheduling, repository, metrics) is internal to src/server;
+// docs/server.md describes the options' defaults and behaviour.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cvdeploy/status.h"
+
+#include "cvdeploy/options.h"  // kDefaultMaxModelBytes
+
+namespace cvdeploy::server {
+
+// How the model repository changes after start: never, by polling its directory, or only on
+// explicit load/unload requests.
+enum class ModelControl { kNone, kPoll, kExplicit };
+
+// The models to serve and how they are loaded.
+struct RepositoryOptions {
+  std::string dir;  // empty: no repository
+  struct File {
+    std::string name, path;
+  };
+  std::vector<File> files;  // --model PATH[:name]
+  ModelControl control = ModelControl::kNone;
+  double poll_interval_s = 0;
+  std::vector<std::string> load_at_start;  // kExplicit: models loaded at start
+  int instances = 0, threads = 0;          // server-wide defaults for configs that leave them 0
+  uint64_t max_model_bytes = kDefaultMaxModelBytes;  // larger model files are refused unread
+};
+
+// Limits of the HTTP transport, per listener.
+struct TransportLimits {
+  size_t max_body_bytes = 32u << 20;              // larger bodies: 413 before they are read
+  size_t max_header_bytes = 16u << 10;            // request line + headers; larger: 431
+  std::chrono::milliseconds read_timeout{30000};  // a whole request, header included, from
+                                                  // its first byte
+  std::chrono::milliseconds idle_timeout{60000};  // keep-alive wait for the next request
+  size_t max_connections = 1024;                  // more: 503 and close
+  // Open connections from one remote address (port ignored); more: 503 and close, so that one
+  // client cannot take every connection.
+  size_t max_connections_per_client = 64;
+};
+
+// The routes' options.
+struct ApiOptions {
+  bool explicit_control = false;                     // repository load/unload allowed
+  bool serve_metrics = true;                         // /metrics on this listener
+  std::chrono::milliseconds default_timeout{60000};  // request deadline without a header
+  uint64_t max_image_pixels = 40'000'000;
+};
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";
+  int port = 8080;
+  std::optional<int> metrics_port;  // separate /metrics listener; default: the main port
+  int io_threads = 2;
+  RepositoryOptions repository;
+  TransportLimits limits;
+  ApiOptions api;
+  std::chrono::milliseconds drain_timeout{30000};
+  std::string access_log = "-";  // "-": stdout, "": off, else a file (appended)
+  bool exit_on_error = true;     // stop (kBadInput) when a model fails its initial load
+};
+
+// The front end's table from how the server stopped (ok after a signal and a drain, or
+// kBadInput when a model failed its initial load) to the process exit status: the server
+// chooses no exit codes itself.
+using ExitCodeOfStatus = std::function<int(const Status&)>;
+
+// Runs the server until a signal or a failed initial load; returns exit_code_of(how it
+// stopped). When the drain times out with requests in progress the process exits at once
+// with that code instead of returning. Throws cvdeploy::Error (bad repository:
+// kBadInput; port in use: kUnavailable; unresolvable host: kInvalidArgument) before serving
+// starts.
+int RunServer(const ServerOptions& options, const ExitCodeOfStatus& exit_code_of);
+
+}  // namespace cvdeploy::server

@@ -1,0 +1,77 @@
+// SPDX-License-Identifier: Apache-2.0
+// The machine cvdeploy runs on (CPU model, cores, ISA, OS, memory) and the one rule that
+// splits its cores between concurrent engine calls and engine threads. Every front end and the
+// pipeline ask PlanThreads, so that `predict`, `bench` and `serve` split a machine alike.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace cvdeploy {
+
+struct MachineInfo {
+  std::string cpu_model = "unknown";  // "model name" of /proc/cpuinfo
+  int logical_cores = 0;              // std::thread::hardware_concurrency
+  int physical_cores = 0;             // distinct (physical id, core id); else logical_cores
+  // The flags present among kIsaFlags, in that order (x86 "flags" or ARM "Features" line).
+  std::vector<std::string> isa;
+  std::string os;         // "Linux 6.1.0-..." (uname sysname + release)
+  double memory_gib = 0;  // MemTotal of /proc/meminfo; 0 when unknown
+};
+
+// The instruction-set extensions reported, in report order.
+inline const std::vector<std::string> kIsaFlags = {
+    "sse4_2",      "avx",      "avx2",     "fma",         "f16c",
+    "avx512f",     "avx512bw", "avx512vl", "avx512_vnni", "avx_vnni",
+    "avx512_bf16", "amx_tile", "amx_int8", "neon",        "asimd"};
+
+// Everything about the current host. Never throws: what cannot be read stays "unknown"/0,
+// and the core counts are at least 1. Reads /proc on every call.
+MachineInfo DetectMachine();
+
+// The testable core of DetectMachine: from the text of /proc/cpuinfo, the cpu model (first
+// "model name", else "unknown"), logical_cores (number of "processor" entries),
+// physical_cores (distinct (physical id, core id) pairs, else logical_cores) and the ISA
+// flags of the first processor. os and memory_gib stay empty.
+MachineInfo ParseCpuInfo(const std::string& cpuinfo_text);
+
+// {"cpu_model", "logical_cores", "physical_cores", "isa": [...], "os", "memory_gib"}.
+nlohmann::ordered_json MachineToJson(const MachineInfo& machine);
+
+// DetectMachine().physical_cores, at least 1: the engine's default thread count (SMT
+// siblings share the floating-point units, so they are not counted). Thread-safe.
+int PhysicalCores();
+
+// What a caller asks of the thread split; a 0 field is chosen by PlanThreads.
+struct ThreadRequest {
+  int workers = 0;         // concurrent engine calls (pipeline workers, server instances)
+  int engine_threads = 0;  // engine (intra-op) threads per call
+  // Only one engine call at a time can be busy (a single input; a server version that
+  // batches requests into one call): one worker gets every core.
+  bool single_call = false;
+  // When engine_threads is given and workers is not: true fits the workers to the cores
+  // (cores / engine_threads, at least 1: the CLI's --threads never oversubscribes); false
+  // keeps the default worker count (the server's `threads`, documented as independent of
+  // `instances`).
+  bool fit_workers_to_threads = true;
+};
+
+struct ThreadPlan {
+  int workers = 1;         // >= 1
+  int engine_threads = 1;  // >= 1
+};
+
+// The split of `cores` (values below 1 count as 1) for `request`, in this order:
+//  1. workers given: those workers, engine_threads as given or cores / workers (at least 1);
+//  2. single_call: 1 worker, engine_threads as given or every core;
+//  3. engine_threads given and fit_workers_to_threads: cores / engine_threads workers (>= 1);
+//  4. otherwise up to 4 workers (min(cores, 4)), cores / workers engine threads each (or
+//     engine_threads as given). Several single-threaded calls scale better on CPU than one
+//     multi-threaded call (2 cores: 2 x 1, measured in docs/performance.md); beyond four
+//     calls memory grows for little gain, so larger machines give each call more threads.
+// Rule 4 never oversubscribes: workers x engine_threads <= cores.
+ThreadPlan PlanThreads(int cores, const ThreadRequest& request = {});
+
+}  // namespace cvdeploy
