@@ -179,26 +179,6 @@ void ParallelFor(size_t n, int threads, const std::function<void(size_t)>& fn) {
 
 }  // namespace
 
-CalibrationMethod ParseCalibrationMethod(const std::string& text) {
-  if (text == "minmax") return CalibrationMethod::kMinMax;
-  if (text == "percentile") return CalibrationMethod::kPercentile;
-  if (text == "entropy") return CalibrationMethod::kEntropy;
-  throw InvalidArgument("unknown calibration method " + Quoted(text) +
-                        " (expected minmax, percentile or entropy)");
-}
-
-const char* ToString(CalibrationMethod method) {
-  switch (method) {
-    case CalibrationMethod::kMinMax:
-      return "minmax";
-    case CalibrationMethod::kPercentile:
-      return "percentile";
-    case CalibrationMethod::kEntropy:
-      return "entropy";
-  }
-  return "unknown";
-}
-
 // Entropy calibration adapted to asymmetric uint8. TensorRT searches one threshold t on the
 // histogram of |x| with 128 levels, the positive half of symmetric int8. Here the interval is
 // [lo, hi] with zero inside, and its 256 levels are shared by the two sides in proportion to
@@ -547,3 +527,27 @@ CalibrationTable LoadCalibration(const std::string& path) {
 }
 
 }  // namespace cvdeploy::optimize
+
+namespace cvdeploy {
+
+CalibrationMethod ParseCalibrationMethod(const std::string& text) {
+  if (text == "minmax") return CalibrationMethod::kMinMax;
+  if (text == "percentile") return CalibrationMethod::kPercentile;
+  if (text == "entropy") return CalibrationMethod::kEntropy;
+  throw InvalidArgument("unknown calibration method " + optimize::Quoted(text) +
+                        " (expected minmax, percentile or entropy)");
+}
+
+const char* ToString(CalibrationMethod method) {
+  switch (method) {
+    case CalibrationMethod::kMinMax:
+      return "minmax";
+    case CalibrationMethod::kPercentile:
+      return "percentile";
+    case CalibrationMethod::kEntropy:
+      return "entropy";
+  }
+  return "unknown";
+}
+
+}  // namespace cvdeploy

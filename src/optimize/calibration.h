@@ -16,13 +16,14 @@
 #include <string>
 #include <vector>
 
+#include "cvdeploy/quantize.h"
+
 namespace cvdeploy::optimize {
 
-enum class CalibrationMethod { kMinMax, kPercentile, kEntropy };
-
-// "minmax" | "percentile" | "entropy"; throws Error(kInvalidArgument) naming the value.
-CalibrationMethod ParseCalibrationMethod(const std::string& text);
-const char* ToString(CalibrationMethod method);
+// Public (cvdeploy/quantize.h).
+using cvdeploy::CalibrationMethod;
+using cvdeploy::ParseCalibrationMethod;
+using cvdeploy::ToString;
 
 // Statistics of one tensor over every element of every calibration image.
 struct TensorStats {
