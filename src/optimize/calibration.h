@@ -69,9 +69,9 @@ struct CalibrationTable {
 
 // Runs `model` (float) over the images of `image_dir` (JPEG/PNG/BMP/WebP files directly in
 // it, sorted; the first options.max_images) with exactly the inference preprocessing
-// (letterbox to the model's input size, pad 114, BGR->RGB, /255, NCHW) and collects
-// statistics for every name in `tensors` (graph inputs or node outputs; each is exposed as an
-// extra graph output of a private copy of the model). Throws Error(kBadInput) naming the
+// (Predictor::Prepare of a predictor for `model`: letterbox, pad 114, BGR->RGB, /255, NCHW) and
+// collects statistics for every name in `tensors` (graph inputs or node outputs; each is exposed as
+// an extra graph output of a private copy of the model). Throws Error(kBadInput) naming the
 // directory when it holds no readable image, naming a tensor that is not in the graph, or
 // naming an image that cannot be decoded.
 CalibrationTable Calibrate(const onnx::ModelProto& model, const std::vector<std::string>& tensors,

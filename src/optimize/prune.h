@@ -27,6 +27,10 @@
 
 #include "cvdeploy/tools.h"
 
+namespace onnx {
+class ModelProto;
+}  // namespace onnx
+
 namespace cvdeploy::optimize {
 
 // The option and report types are public (cvdeploy/tools.h).
@@ -47,7 +51,7 @@ struct ChannelStats {
 using ActivationStats = std::map<std::string, ChannelStats>;
 
 // Runs the model in ONNX Runtime on the images of `image_dir` (the first `max_images`, sorted,
-// with the inference preprocessing: letterbox to the model's input size, pad 114, RGB, /255)
+// with the inference preprocessing: Predictor::Prepare for a YOLO model; a fixed-size plain letterbox otherwise)
 // and returns mean and standard deviation of every channel of every Conv's data input.
 // Throws Error(kBadInput) naming the directory when it holds no image, naming an image that
 // cannot be decoded, or when ONNX Runtime cannot run the model.
