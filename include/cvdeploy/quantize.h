@@ -18,6 +18,38 @@ enum class CalibrationMethod { kMinMax, kPercentile, kEntropy };
 CalibrationMethod ParseCalibrationMethod(const std::string& text);
 const char* ToString(CalibrationMethod method);
 
+// ---- Calibration -------------------------------------------------------------------------
+
+struct CalibrateOptions {
+  std::string image_dir;                   // JPEG/PNG/BMP/WebP files directly in it, sorted
+  int max_images = 100;                    // the first N
+  int threads = 0;                         // engine intra-op threads; 0: physical cores
+  std::function<void(int, int)> progress;  // (done, total) after each image; optional
+};
+
+struct CalibrateReport {
+  std::string model_sha256;  // of the model bytes the statistics belong to
+  int images = 0;
+  std::vector<std::string> image_names;  // in order
+  size_t tensors = 0;                    // activations with statistics
+};
+
+struct CalibrateResult {
+  // The calibration table file (JSON), as QuantizeOptions::save_calibration writes it and
+  // QuantizeOptions::load_calibration reads it.
+  std::vector<uint8_t> bytes;
+  CalibrateReport report;
+};
+
+// Activation statistics of the float model `model_bytes` over calibration images, for every
+// tensor any quantization of it may need (what Quantize calibrates), with the inference
+// preprocessing (Predictor::Prepare). Throws Error(kBadInput) for a model that cannot be
+// quantized, a directory without readable images or an undecodable image.
+CalibrateResult Calibrate(const std::vector<uint8_t>& model_bytes, const std::string& name,
+                          const CalibrateOptions& options);
+
+// ---- Quantization ------------------------------------------------------------------------
+
 struct QuantizeOptions {
   // Calibration: images of `calib_dir` (the first `calib_size`, sorted), or the statistics
   // saved earlier in `load_calibration` (exactly one of the two). `save_calibration`: where

@@ -429,7 +429,7 @@ class TableReader {
 
 }  // namespace
 
-void SaveCalibration(const CalibrationTable& table, const std::string& path) {
+std::string CalibrationTableText(const CalibrationTable& table) {
   // One tensor per line: the file stays readable and diffable despite the long bin arrays.
   std::string text = "{\n";
   const auto line = [&](const std::string& key, const std::string& value, bool last) {
@@ -449,6 +449,11 @@ void SaveCalibration(const CalibrationTable& table, const std::string& path) {
     first = false;
   }
   text.append(first ? "}\n}\n" : "\n  }\n}\n");
+  return text;
+}
+
+void SaveCalibration(const CalibrationTable& table, const std::string& path) {
+  const std::string text = CalibrationTableText(table);
   core::WriteFileAtomically(path, std::vector<uint8_t>(text.begin(), text.end()));
 }
 

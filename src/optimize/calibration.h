@@ -81,6 +81,8 @@ CalibrationTable Calibrate(const onnx::ModelProto& model, const std::vector<std:
 // be written; Load throws Error(kBadInput) naming the path for a missing, unreadable or
 // malformed file.
 void SaveCalibration(const CalibrationTable& table, const std::string& path);
+// The file SaveCalibration writes, as text.
+std::string CalibrationTableText(const CalibrationTable& table);
 CalibrationTable LoadCalibration(const std::string& path);
 
 // The hash Calibrate stores in CalibrationTable::model_sha256: SHA-256 (lower-case hex) of

@@ -3,6 +3,7 @@
 // parsed graph: prepare, calibrate (or load the table), plan, apply, the optional accuracy
 // gate, the optimization record, then checker + one ONNX Runtime run of the result.
 #include <algorithm>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -35,27 +36,36 @@ OpCounts CountByOp(const onnx::GraphProto& graph, const std::vector<std::string>
   return out;
 }
 
+// Statistics of every tensor any plan of `prepared` may need, tied to the caller's bytes
+// (`model_sha256`; the prepared graph is derived from them).
+optimize::CalibrationTable CalibratePrepared(const onnx::ModelProto& prepared,
+                                             const std::string& model_sha256,
+                                             const std::string& image_dir, int max_images,
+                                             int threads,
+                                             const std::function<void(int, int)>& progress) {
+  optimize::CalibrationOptions calibration;
+  calibration.max_images = max_images;
+  calibration.threads = threads;
+  calibration.progress = progress;
+  optimize::CalibrationTable table =
+      optimize::Calibrate(prepared, optimize::CalibrationTensors(prepared), image_dir, calibration);
+  table.model_sha256 = model_sha256;
+  return table;
+}
+
 optimize::CalibrationTable GetCalibration(const QuantizeOptions& options, const std::string& name,
                                           const onnx::ModelProto& prepared,
                                           const std::string& model_sha256) {
-  optimize::CalibrationTable table;
-  if (!options.load_calibration.empty()) {
-    table = optimize::LoadCalibration(options.load_calibration);
-    if (table.model_sha256 != model_sha256) {
-      throw BadInput(options.load_calibration + ": calibration table of another model (sha256 " +
-                     table.model_sha256.substr(0, 12) + ", " + name + " is " +
-                     model_sha256.substr(0, 12) + ")");
-    }
-    return table;
+  if (options.load_calibration.empty()) {
+    return CalibratePrepared(prepared, model_sha256, options.calib_dir, options.calib_size,
+                             options.threads, options.calibration_progress);
   }
-  optimize::CalibrationOptions calibration;
-  calibration.max_images = options.calib_size;
-  calibration.threads = options.threads;
-  calibration.progress = options.calibration_progress;
-  table = optimize::Calibrate(prepared, optimize::CalibrationTensors(prepared), options.calib_dir,
-                              calibration);
-  // Tie the table to the bytes the caller gave (the prepared graph is derived from them).
-  table.model_sha256 = model_sha256;
+  optimize::CalibrationTable table = optimize::LoadCalibration(options.load_calibration);
+  if (table.model_sha256 != model_sha256) {
+    throw BadInput(options.load_calibration + ": calibration table of another model (sha256 " +
+                   table.model_sha256.substr(0, 12) + ", " + name + " is " +
+                   model_sha256.substr(0, 12) + ")");
+  }
   return table;
 }
 
@@ -198,6 +208,23 @@ QuantizeResult Quantize(const std::vector<uint8_t>& model_bytes, const std::stri
   Verify(quantized, result.bytes, name, options.threads);
   report.bytes_before = model_bytes.size();
   report.bytes_after = result.bytes.size();
+  return result;
+}
+
+CalibrateResult Calibrate(const std::vector<uint8_t>& model_bytes, const std::string& name,
+                          const CalibrateOptions& options) {
+  const onnx::ModelProto prepared =
+      optimize::PrepareForQuantization(optimize::ParseModel(model_bytes, name), name);
+  const optimize::CalibrationTable table =
+      CalibratePrepared(prepared, Sha256Hex(model_bytes.data(), model_bytes.size()),
+                        options.image_dir, options.max_images, options.threads, options.progress);
+  CalibrateResult result;
+  const std::string text = optimize::CalibrationTableText(table);
+  result.bytes.assign(text.begin(), text.end());
+  result.report.model_sha256 = table.model_sha256;
+  result.report.images = table.images;
+  result.report.image_names = table.image_names;
+  result.report.tensors = table.stats.size();
   return result;
 }
 
