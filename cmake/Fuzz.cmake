@@ -33,7 +33,7 @@ set(CVDEPLOY_FUZZ_PARSER_SOURCES
     src/core/json_limits.cpp
     src/core/task.cpp
     src/eval/coco_dataset.cpp
-    src/eval/yaml_names.cpp
+    src/model/yaml_names.cpp
     src/eval/yolo_dataset.cpp
     src/model/metadata.cpp
     src/model/model_info.cpp

@@ -4,6 +4,7 @@
 // "Is my model less accurate after conversion?": both models (or one model on two devices)
 // on the same images; raw output differences, detection agreement, mAP of each when labels
 // exist, speed of each. Exit 6 when the agreement is under --min-agreement, for CI gates.
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -11,17 +12,16 @@
 #include <string>
 #include <vector>
 
-#include "bench/stats.h"
 #include "cli/commands.h"
 #include "cli/exit_codes.h"
 #include "cli/options.h"
 #include "cli/progress.h"
-#include "core/file_util.h"
+#include "cvdeploy/compare.h"
 #include "cvdeploy/error.h"
 #include "cvdeploy/eval.h"
+#include "cvdeploy/file.h"
 #include "cvdeploy/image.h"
 #include "cvdeploy/predictor.h"
-#include "eval/compare.h"
 
 namespace cvdeploy::cli {
 namespace {
@@ -97,7 +97,7 @@ std::string Format(const char* format, auto... args) {
   return buf;
 }
 
-std::string DiffRow(const std::string& name, const std::string& shape, const eval::DiffStats& s) {
+std::string DiffRow(const std::string& name, const std::string& shape, const DiffStats& s) {
   std::string row =
       Format("  %-20.20s %-16.16s %11.3e %11.3e %11.3e %11.3e", name.c_str(), shape.c_str(),
              s.max_abs_error, s.MeanAbsError(), s.max_abs_a, s.MaxRelativeError());
@@ -108,10 +108,18 @@ std::string DiffRow(const std::string& name, const std::string& shape, const eva
   return row.append("\n");
 }
 
+// `value` rounded to `decimals` places, so a float threshold prints as typed (0.7, not
+// 0.699999988).
+double RoundTo(double value, int decimals) {
+  if (!std::isfinite(value)) return value;
+  const double scale = std::pow(10.0, decimals);
+  return std::round(value * scale) / scale;
+}
+
 std::string Percent(double v) { return Format("%.1f%%", 100.0 * v); }
 
 std::string HumanReport(const CompareArgs& args, const Predictor& a, const Predictor& b,
-                        const Pair& pair, const eval::CompareReport& r) {
+                        const Pair& pair, const CompareReport& r) {
   std::string out;
   out.append(Format("A  %s  (%s: %s, %d threads)\n", pair.model_a.c_str(), pair.device_a.c_str(),
                     a.provider().c_str(), a.threads()));
@@ -126,16 +134,16 @@ std::string HumanReport(const CompareArgs& args, const Predictor& a, const Predi
   out.append("\nRaw outputs (the same letterboxed input to both)\n");
   out.append(Format("  %-20s %-16s %11s %11s %11s %11s\n", "output", "shape", "max|A-B|",
                     "mean|A-B|", "max|A|", "max rel"));
-  for (const eval::OutputDiff& d : r.outputs) {
+  for (const OutputDiff& d : r.outputs) {
     if (!d.compared) {
       out.append(Format("  %-20.20s skipped: %s\n", d.name.c_str(), d.skipped.c_str()));
       continue;
     }
-    out.append(DiffRow(d.name, eval::Dims(d.shape_a), d.total));
+    out.append(DiffRow(d.name, DimsText(d.shape_a), d.total));
     for (const auto& [part, stats] : d.parts) out.append(DiffRow("  " + part.name, "", stats));
   }
 
-  const eval::Agreement& g = r.detections;
+  const Agreement& g = r.detections;
   out.append("\nDetections\n");
   out.append(
       Format("  A %ld, B %ld, matched %ld: agreement %s (of B's: %s); every detection "
@@ -160,7 +168,7 @@ std::string HumanReport(const CompareArgs& args, const Predictor& a, const Predi
   }
   std::string worst;
   int shown = 0;
-  for (const eval::ClassAgreement& c : g.per_class) {
+  for (const ClassAgreement& c : g.per_class) {
     if (c.agreement >= 1.0 && c.matched == c.b_total) continue;
     if (shown++ == 5) break;
     if (!worst.empty()) worst.append(", ");
@@ -185,7 +193,7 @@ std::string HumanReport(const CompareArgs& args, const Predictor& a, const Predi
 
   out.append("\nSpeed (ms per image, mean / p50; A and B alternated on every image)\n");
   out.append(Format("  %-12s %19s %19s %16s\n", "", "A", "B", "B/A throughput"));
-  auto speed_row = [&](const char* label, const bench::Summary& sa, const bench::Summary& sb) {
+  auto speed_row = [&](const char* label, const TimingSummary& sa, const TimingSummary& sb) {
     out.append(Format("  %-12s %9.2f / %7.2f %9.2f / %7.2f %15.2fx\n", label, sa.mean, sa.p50,
                       sb.mean, sb.p50, sb.mean > 0 ? sa.mean / sb.mean : 0.0));
   };
@@ -210,8 +218,8 @@ int Run(const CompareArgs& args) {
     throw InvalidArgument("compare: give the images with --data DIR (labelled) or --source SRC");
   }
   // Checked, atomic output (a temporary renamed into place at the end); "-" is stdout.
-  std::unique_ptr<core::OutputFile> json_out;
-  if (!args.json.empty()) json_out = std::make_unique<core::OutputFile>(args.json);
+  std::unique_ptr<OutputFile> json_out;
+  if (!args.json.empty()) json_out = std::make_unique<OutputFile>(args.json);
   SessionOptions session_a;
   session_a.device = pair.device_a;
   session_a.intra_op_threads = args.threads;
@@ -226,13 +234,13 @@ int Run(const CompareArgs& args) {
   bool labelled = false;
   const std::vector<LabelledImage> images = ListImages(args, *a, &labelled);
 
-  eval::CompareOptions options;
+  CompareOptions options;
   options.predict = args.thresholds.ToPredictOptions();
   options.match_iou = static_cast<float>(args.match_iou);
   options.map_conf = static_cast<float>(args.map_conf);
   Progress progress("compare", static_cast<long>(images.size()));
-  const eval::CompareReport report =
-      eval::CompareModels(*a, *b, images, labelled, options, [&progress] { progress.Step(); });
+  const CompareReport report =
+      Compare(*a, *b, images, labelled, options, [&progress] { progress.Step(); });
   progress.Finish();
 
   const double agreement = report.detections.agreement;
@@ -252,12 +260,12 @@ int Run(const CompareArgs& args) {
                    ModelJson("b", pair.model_b, pair.device_b, *b)};
     j["data"] = args.data.empty() ? args.source : args.data;
     // Floats as the user typed them (0.7, not 0.699999988).
-    j["thresholds"] = {{"conf", bench::RoundTo(options.predict.conf, 6)},
-                       {"iou", bench::RoundTo(options.predict.iou, 6)},
+    j["thresholds"] = {{"conf", RoundTo(options.predict.conf, 6)},
+                       {"iou", RoundTo(options.predict.iou, 6)},
                        {"max_det", options.predict.max_det},
                        {"match_iou", args.match_iou},
                        {"map_conf", args.map_conf}};
-    j.update(eval::CompareReportToJson(report));
+    j.update(CompareReportToJson(report));
     j["min_agreement"] = args.min_agreement;
     j["passed"] = passed;
     std::cout.flush();

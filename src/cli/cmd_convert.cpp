@@ -6,13 +6,14 @@
 #include <cstdio>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "cli/commands.h"
 #include "cli/options.h"
-#include "core/file_util.h"
 #include "cvdeploy/error.h"
-#include "model/graph_edit.h"
+#include "cvdeploy/file.h"
+#include "cvdeploy/tools.h"
 
 namespace cvdeploy::cli {
 namespace {
@@ -41,7 +42,7 @@ std::string Format(const char* format, auto... args) {
 }
 
 // Summary lines (stdout, printed once the output is written) and warnings (stderr).
-void DescribeDynamicBatch(const model::DynamicBatchReport& r, std::string& summary,
+void DescribeDynamicBatch(const DynamicBatchReport& r, std::string& summary,
                           std::string& warnings) {
   for (const auto& in : r.inputs) summary += "input      " + in + "\n";
   for (const auto& note : r.notes) summary += "rewrite    " + note + "\n";
@@ -61,14 +62,14 @@ void DescribeDynamicBatch(const model::DynamicBatchReport& r, std::string& summa
 
 void Convert(const ConvertArgs& args) {
   CheckUsage(args);
-  std::vector<uint8_t> bytes = core::ReadModelBytes(args.model, args.max_model_bytes);
+  std::vector<uint8_t> bytes = ReadModelBytes(args.model, args.max_model_bytes);
   std::string summary = "model      " + args.model + "\n", warnings;
   if (args.dynamic_batch) {
-    model::DynamicBatchReport report;
-    bytes = model::MakeBatchDynamic(bytes, args.model, &report);
-    DescribeDynamicBatch(report, summary, warnings);
+    DynamicBatchResult result = MakeBatchDynamic(bytes, args.model);
+    bytes = std::move(result.bytes);
+    DescribeDynamicBatch(result.report, summary, warnings);
   }
-  core::WriteFileAtomically(args.output, bytes);
+  WriteFileAtomically(args.output, bytes);
   summary += "wrote      " + args.output + " (" + std::to_string(bytes.size()) + " bytes)\n";
   std::fputs(summary.c_str(), stdout);
   std::fputs(warnings.c_str(), stderr);

@@ -5,20 +5,19 @@
 // against the original with ONNX Runtime before anything is written.
 #include <algorithm>
 #include <cctype>
-#include <cmath>
 #include <cstdio>
+#include <map>
 #include <memory>
-#include <random>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "cli/commands.h"
 #include "cli/options.h"
-#include "core/file_util.h"
 #include "cvdeploy/error.h"
-#include "cvdeploy/predictor.h"
-#include "optimize/fp16.h"
+#include "cvdeploy/file.h"
+#include "cvdeploy/tools.h"
 
 namespace cvdeploy::cli {
 namespace {
@@ -33,15 +32,6 @@ struct Fp16Args {
   bool emulate = false;
 };
 
-// The converted model may differ from the original by float16 rounding; a broken rewrite
-// (wrong types, dropped nodes) moves outputs by the order of their own scale.
-constexpr double kVerifyRtol = 0.05;
-
-struct OutputDiff {
-  std::string name;
-  double max_diff = 0, max_abs = 0;
-};
-
 std::string Format(const char* format, auto... args) {
   char buf[512];
   std::snprintf(buf, sizeof(buf), format, args...);
@@ -49,7 +39,7 @@ std::string Format(const char* format, auto... args) {
 }
 
 std::set<std::string> ParseOpList(const std::string& text) {
-  if (text == "default") return optimize::DefaultFloat32Ops();
+  if (text == "default") return DefaultFloat32Ops();
   std::set<std::string> ops;
   if (text == "none") return ops;
   std::stringstream in(text);
@@ -70,54 +60,6 @@ std::string JoinSet(const std::set<std::string>& items) {
   return s.empty() ? "none" : s;
 }
 
-// Runs both models on one pseudo-random image-like input with ONNX Runtime (CPU) and returns
-// the largest difference per output. Throws Error(kRuntime) when the converted model does
-// not run, changes an output's shape, or differs beyond float16 rounding.
-std::vector<OutputDiff> Verify(const std::vector<uint8_t>& original,
-                               const std::vector<uint8_t>& converted, const std::string& name) {
-  auto before = Predictor::LoadFromMemory(original, name);
-  std::unique_ptr<Predictor> after;
-  try {
-    after = Predictor::LoadFromMemory(converted, name + " (float16)");
-  } catch (const Error& e) {
-    throw RuntimeError(std::string("fp16: the converted model does not load: ") + e.what());
-  }
-  std::vector<int64_t> shape = before->info().inputs.at(0).shape;
-  const ModelMeta& meta = before->meta();
-  for (size_t d = 0; d < shape.size(); ++d) {
-    if (shape[d] <= 0) shape[d] = d == 0 ? 1 : (d == 2 ? meta.imgsz_h : meta.imgsz_w);
-  }
-  size_t count = 1;
-  for (int64_t d : shape) count *= static_cast<size_t>(d);
-  std::vector<float> input(count);
-  std::mt19937 rng(5);
-  std::uniform_real_distribution<float> uniform(0.0f, 1.0f);
-  for (float& v : input) v = uniform(rng);
-  const auto ref = before->Infer(input.data(), shape);
-  const auto out = after->Infer(input.data(), shape);
-  std::vector<OutputDiff> diffs;
-  for (size_t k = 0; k < ref.size(); ++k) {
-    OutputDiff d{ref[k].name};
-    if (k >= out.size() || out[k].shape != ref[k].shape) {
-      throw RuntimeError("fp16: output '" + ref[k].name +
-                         "' of the converted model has another shape than the original");
-    }
-    for (size_t i = 0; i < ref[k].data.size(); ++i) {
-      d.max_abs = std::max(d.max_abs, std::fabs(static_cast<double>(ref[k].data[i])));
-      const double diff = std::fabs(static_cast<double>(out[k].data[i]) - ref[k].data[i]);
-      d.max_diff = std::isfinite(diff) ? std::max(d.max_diff, diff) : INFINITY;
-    }
-    if (!(d.max_diff <= kVerifyRtol * d.max_abs)) {
-      throw RuntimeError(
-          Format("fp16: output '%s' of the converted model differs from the original by up to %.3g "
-                 "(largest |output| %.3g): more than float16 rounding explains",
-                 d.name.c_str(), d.max_diff, d.max_abs));
-    }
-    diffs.push_back(d);
-  }
-  return diffs;
-}
-
 std::string CountsText(const std::map<std::string, int>& counts) {
   std::string s;
   for (const auto& [op, n] : counts) {
@@ -133,18 +75,17 @@ void Convert(const Fp16Args& args) {
   if (args.emulate && args.fp16_io) {
     throw InvalidArgument("fp16: --emulate writes a float32 model; it cannot take --fp16-io");
   }
-  optimize::Fp16Options options;
+  Fp16Options options;
   options.keep_io_types = !args.fp16_io;
   options.float32_ops = ParseOpList(args.float32_ops);
   options.emulate = args.emulate;
   CheckOutputPath("fp16", args.model, "--out", args.output);
 
-  const std::vector<uint8_t> bytes = core::ReadModelBytes(args.model, args.max_model_bytes);
-  optimize::Fp16Report report;
-  const std::vector<uint8_t> out_bytes =
-      optimize::ConvertToFloat16(bytes, args.model, options, &report);
-  const std::vector<OutputDiff> diffs = Verify(bytes, out_bytes, args.model);
-  core::WriteFileAtomically(args.output, out_bytes);
+  const std::vector<uint8_t> bytes = ReadModelBytes(args.model, args.max_model_bytes);
+  const Fp16Result result = ConvertToFloat16(bytes, args.model, options);
+  const Fp16Report& report = result.report;
+  const std::vector<uint8_t>& out_bytes = result.bytes;
+  WriteFileAtomically(args.output, out_bytes);
 
   std::string s = "model      " + args.model + "\n";
   s += Format("float16    %d nodes %s; %d nodes with float tensors kept float32: %s\n",
@@ -162,7 +103,7 @@ void Convert(const Fp16Args& args) {
   for (const auto& b : report.boundary_casts) s += "boundary   " + b + "\n";
   s += Format("casts      %d inserted%s\n", report.casts_inserted,
               args.emulate ? " (rounding steps)" : "");
-  for (const auto& d : diffs) {
+  for (const auto& d : report.verified) {
     s += Format(
         "verified   ONNX Runtime CPU, pseudo-random input: %s max |diff| %.3g (largest "
         "|output| %.3g)\n",
@@ -205,7 +146,7 @@ void RegisterFp16(CLI::App& app, int* exit_code) {
                 "Make graph inputs and outputs float16 too (callers pass float16 data)");
   cmd->add_option("--float32-ops", args->float32_ops,
                   "Operator types kept in float32, comma-separated; 'none', or 'default' (" +
-                      JoinSet(optimize::DefaultFloat32Ops()) + ")")
+                      JoinSet(DefaultFloat32Ops()) + ")")
       ->capture_default_str();
   cmd->add_flag("--emulate", args->emulate,
                 "Write a float32 model that rounds weights and activations to float16 "

@@ -7,10 +7,10 @@
 
 #include "cli/commands.h"
 #include "cli/options.h"
+#include "cvdeploy/cost.h"
+#include "cvdeploy/model.h"
 #include "cvdeploy/predictor.h"
 #include "cvdeploy/serialize.h"
-#include "optimize/flops.h"
-#include "optimize/onnx_model.h"
 
 namespace cvdeploy::cli {
 namespace {
@@ -24,17 +24,7 @@ std::string Shape(const std::vector<int64_t>& shape, const std::vector<std::stri
   return s + "]";
 }
 
-// Parameters and FLOPs from the graph (optimize::CountCost); nullopt when the graph cannot be
-// counted, which must not stop `info` from describing the model.
-std::optional<optimize::GraphCost> Cost(const std::string& path) {
-  try {
-    return optimize::CountCost(optimize::LoadModel(path));
-  } catch (const std::exception&) {
-    return std::nullopt;
-  }
-}
-
-void PrintHuman(const ModelInfo& info, const std::optional<optimize::GraphCost>& cost) {
+void PrintHuman(const ModelInfo& info, const std::optional<ModelCost>& cost) {
   const ModelMeta& m = info.meta;
   std::printf("model      %s\n", info.path.c_str());
   std::printf("size       %llu bytes\n", static_cast<unsigned long long>(info.file_size));
@@ -78,7 +68,7 @@ void PrintHuman(const ModelInfo& info, const std::optional<optimize::GraphCost>&
     if (!cost->assumed_input.empty()) {
       note += ", for input " + Shape(cost->assumed_input, {});
     }
-    if (!cost->uncounted.empty()) note += ", some nodes uncounted (dynamic shapes)";
+    if (!cost->complete) note += ", some nodes uncounted (dynamic shapes)";
     std::printf("cost       %.3f M parameters, %.3f GFLOPs (2 x MACs of Conv/MatMul/Gemm)%s\n",
                 static_cast<double>(cost->params) / 1e6, cost->gflops(), note.c_str());
   }
@@ -97,17 +87,15 @@ void RegisterInfo(CLI::App& app, int* exit_code) {
   AddMaxModelBytes(*cmd, max_model_bytes.get());
   cmd->add_flag("--json", *json, "Print JSON instead of text");
   cmd->callback([=] {
-    const ModelInfo info = ReadModelInfo(*model, *max_model_bytes);
-    const auto cost = Cost(*model);
+    ModelOptions options;
+    options.max_model_bytes = *max_model_bytes;
+    // Read, parsed and hashed once: the description and the cost come from the same bytes.
+    const Model loaded = Model::FromFile(*model, options);
+    const ModelInfo& info = loaded.info();
+    const std::optional<ModelCost> cost = ComputeCost(loaded);
     if (*json) {
       auto j = ModelInfoToJson(info);
-      if (cost) {
-        j["cost"] = {{"params", cost->params},
-                     {"flops", cost->flops},
-                     {"gflops", cost->gflops()},
-                     {"complete", cost->uncounted.empty()}};
-        if (!cost->assumed_input.empty()) j["cost"]["assumed_input"] = cost->assumed_input;
-      }
+      if (cost) j["cost"] = ModelCostToJson(*cost);
       std::cout << j.dump(2) << "\n";
     } else {
       PrintHuman(info, cost);

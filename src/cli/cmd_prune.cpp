@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // cvdeploy prune --model M --ratio 0.3 [--method l1|l2] [--exclude NODE,...] --out OUT.onnx
-// Structured channel pruning (src/optimize/prune.h): the result is checked, run in ONNX
+// Structured channel pruning (cvdeploy/tools.h): the result is checked, run in ONNX
 // Runtime against the original before it is written, and reports parameters and FLOPs before
 // and after, computed from the graph.
 #include <cstdio>
@@ -10,9 +10,9 @@
 
 #include "cli/commands.h"
 #include "cli/options.h"
-#include "core/file_util.h"
 #include "cvdeploy/error.h"
-#include "optimize/prune.h"
+#include "cvdeploy/file.h"
+#include "cvdeploy/tools.h"
 
 namespace cvdeploy::cli {
 namespace {
@@ -40,7 +40,7 @@ double Change(double before, double after) {
   return before > 0 ? 100.0 * (after - before) / before : 0.0;
 }
 
-optimize::PruneOptions CheckUsage(const PruneArgs& args) {
+PruneOptions CheckUsage(const PruneArgs& args) {
   if (!(args.ratio > 0 && args.ratio < 1)) {
     throw InvalidArgument(
         Format("prune: --ratio %g is outside (0, 1): it is the fraction of "
@@ -51,9 +51,9 @@ optimize::PruneOptions CheckUsage(const PruneArgs& args) {
     throw InvalidArgument(
         Format("prune: --channel-multiple %d is outside [1, 64]", args.channel_multiple));
   }
-  optimize::PruneOptions options;
+  PruneOptions options;
   options.ratio = args.ratio;
-  options.method = optimize::ParsePruneMethod(args.method);
+  options.method = ParsePruneMethod(args.method);
   options.exclude = args.exclude;
   options.channel_multiple = args.channel_multiple;
   if (args.calib_size < 1) {
@@ -61,34 +61,34 @@ optimize::PruneOptions CheckUsage(const PruneArgs& args) {
   }
   options.calib_dir = args.calib;
   options.calib_size = args.calib_size;
-  if (options.method == optimize::PruneMethod::kActivation && options.calib_dir.empty()) {
+  if (options.method == PruneMethod::kActivation && options.calib_dir.empty()) {
     throw InvalidArgument("prune: --method activation needs calibration images: give --calib DIR");
   }
   CheckOutputPath("prune", args.model, "--out", args.output);
   return options;
 }
 
-std::string GroupName(const optimize::PruneGroup& g) {
+std::string GroupName(const PruneGroup& g) {
   std::string s = g.piece.empty() ? "'" + g.convs.front() + "'" : g.piece;
   if (g.convs.size() > 1) s += Format(" (+%zu tied Conv)", g.convs.size() - 1);
   return s;
 }
 
 void Prune(const PruneArgs& args) {
-  const optimize::PruneOptions options = CheckUsage(args);
-  const std::vector<uint8_t> bytes = core::ReadModelBytes(args.model, args.max_model_bytes);
-  optimize::PruneReport report;
-  optimize::PruneVerification verification;
-  const std::vector<uint8_t> pruned =
-      optimize::PruneModel(bytes, args.model, options, &report, &verification);
+  const PruneOptions options = CheckUsage(args);
+  const std::vector<uint8_t> bytes = ReadModelBytes(args.model, args.max_model_bytes);
+  const PruneResult result = cvdeploy::Prune(bytes, args.model, options);
+  const PruneReport& report = result.report;
+  const PruneVerification& verification = report.verification;
+  const std::vector<uint8_t>& pruned = result.bytes;
 
   std::string out = "model      " + args.model + "\n";
-  out += Format("method     %s, ratio %.2f, kept channels rounded to a multiple of %d\n",
-                options.method == optimize::PruneMethod::kActivation
-                    ? "activation (std x consumer weight norm)"
-                : options.method == optimize::PruneMethod::kL1 ? "l1 filter norm"
-                                                               : "l2 filter norm",
-                options.ratio, options.channel_multiple);
+  out +=
+      Format("method     %s, ratio %.2f, kept channels rounded to a multiple of %d\n",
+             options.method == PruneMethod::kActivation ? "activation (std x consumer weight norm)"
+             : options.method == PruneMethod::kL1       ? "l1 filter norm"
+                                                        : "l2 filter norm",
+             options.ratio, options.channel_multiple);
   if (report.calib_images > 0) {
     out += Format(
         "calib      %d images of %s: removed channels replaced by their mean in %d Conv biases\n",
@@ -137,7 +137,7 @@ void Prune(const PruneArgs& args) {
   for (const auto& o : verification.outputs) out += " " + o;
   out += Format("; max |diff| vs the original on one random input %.2e (largest |output| %.2e)\n",
                 verification.max_abs_diff, verification.max_abs_output);
-  core::WriteFileAtomically(args.output, pruned);
+  WriteFileAtomically(args.output, pruned);
   out += "wrote      " + args.output + " (" + std::to_string(pruned.size()) + " bytes)\n";
   std::fputs(out.c_str(), stdout);
   std::fputs("note: accuracy drops without fine-tuning; measure it with `cvdeploy validate`\n",

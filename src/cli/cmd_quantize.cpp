@@ -13,9 +13,7 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <map>
 #include <memory>
-#include <optional>
 #include <string>
 #include <vector>
 
@@ -23,14 +21,9 @@
 #include "cli/exit_codes.h"
 #include "cli/options.h"
 #include "cli/progress.h"
-#include "core/file_util.h"
 #include "cvdeploy/error.h"
-#include "cvdeploy/eval.h"
-#include "cvdeploy/predictor.h"
-#include "optimize/calibration.h"
-#include "optimize/onnx_model.h"
-#include "optimize/quantize.h"
-#include "optimize/quantize_gate.h"
+#include "cvdeploy/file.h"
+#include "cvdeploy/quantize.h"
 
 namespace cvdeploy::cli {
 namespace {
@@ -106,41 +99,81 @@ std::string Join(const std::vector<std::string>& items, const char* sep = ", ") 
   return s;
 }
 
-// "Conv 57, Sigmoid 51, ..." for the nodes named in `names`.
-std::string CountByOp(const onnx::GraphProto& graph, const std::vector<std::string>& names) {
-  std::map<std::string, std::string> op_of;
-  for (const auto& node : graph.node()) op_of[node.name()] = node.op_type();
-  std::map<std::string, int> counts;
-  for (const auto& n : names) ++counts[op_of[n]];
-  std::vector<std::pair<int, std::string>> sorted;
-  for (const auto& [op, c] : counts) sorted.emplace_back(-c, op);
-  std::sort(sorted.begin(), sorted.end());
+// "Conv 57, Sigmoid 51, ..."
+std::string OpsText(const OpCounts& ops) {
   std::string s;
-  for (const auto& [c, op] : sorted)
-    s.append(s.empty() ? "" : ", ").append(op + " " + std::to_string(-c));
+  for (const auto& [op, n] : ops)
+    s.append(s.empty() ? "" : ", ").append(op + " " + std::to_string(n));
   return s.empty() ? "none" : s;
 }
 
-optimize::CalibrationTable GetCalibration(const QuantizeArgs& args,
-                                          const onnx::ModelProto& prepared,
-                                          const std::string& model_sha256) {
-  optimize::CalibrationTable table;
-  if (!args.load_calibration.empty()) {
-    table = optimize::LoadCalibration(args.load_calibration);
-    if (table.model_sha256 != model_sha256) {
-      throw BadInput(args.load_calibration + ": calibration table of another model (sha256 " +
-                     table.model_sha256.substr(0, 12) + ", " + args.model + " is " +
-                     model_sha256.substr(0, 12) + ")");
-    }
-    return table;
+std::string Summary(const QuantizeArgs& args, const QuantizeOptions& options,
+                    const QuantizeReport& r) {
+  std::string summary =
+      "model      " + args.model + Format(" (opset %d -> %d)\n", r.opset_before, r.opset_after);
+  summary += r.calibration_loaded
+                 ? Format("calibration %d images, loaded from %s\n", r.calibration_images,
+                          args.load_calibration.c_str())
+                 : Format("calibration %d images from %s, %zu tensors\n", r.calibration_images,
+                          args.calib.c_str(), r.calibration_tensors);
+  summary += "method     " + std::string(ToString(options.method)) +
+             (options.method == CalibrationMethod::kPercentile ? Format(" %g", args.percentile)
+                                                               : std::string()) +
+             "; activations uint8 asymmetric, weights int8 symmetric " +
+             (args.per_channel ? "per-channel" : "per-tensor") +
+             (args.reduce_range ? " (reduce-range, 7-bit)" : "") + "\n";
+  summary +=
+      Format("quantized  %zu nodes: ", r.quantized_nodes.size()) + OpsText(r.quantized_ops) + "\n";
+  if (r.uint8_upsampling > 0) {
+    summary +=
+        Format("  %d nearest Resize run as uint8 Transpose/Reshape/Expand (byte copies, exact)\n",
+               r.uint8_upsampling);
   }
-  const std::vector<std::string> tensors = optimize::CalibrationTensors(prepared);
-  optimize::CalibrationOptions options;
-  options.max_images = args.calib_size;
+  const std::vector<std::string>* decode = nullptr;
+  for (const FloatNodes& f : r.float_nodes) {
+    summary += Format("float      %zu nodes (%s): ", f.nodes.size(), f.reason.c_str()) +
+               OpsText(f.ops) + "\n";
+    if (f.reason == "decode") decode = &f.nodes;
+  }
+  if (decode && !decode->empty()) summary += "  decode:  " + Join(*decode) + "\n";
+  if (r.gate) {
+    const QuantizeGateReport& g = *r.gate;
+    summary += Format(
+        "accuracy   mAP50-95 float %.4f, int8 %.4f (drop %.4f, limit %.4f; %d validations)\n",
+        g.map_float, g.map_final, g.map_float - g.map_final, args.max_map_drop, g.validations);
+    if (g.map_final != g.map_initial) {
+      summary += Format("  fully quantized: mAP50-95 %.4f (drop %.4f)\n", g.map_initial,
+                        g.map_float - g.map_initial);
+    }
+    summary += "  layers kept float: " +
+               (g.float_layers.empty() ? std::string("none") : Join(g.float_layers)) + "\n";
+  }
+  summary += Format("size       %zu -> %zu bytes\n", r.bytes_before, r.bytes_after);
+  return summary;
+}
+
+int Quantize(const QuantizeArgs& args) {
+  CheckUsage(args);
+  QuantizeOptions options;
+  options.method = ParseCalibrationMethod(args.method);
+  options.calib_dir = args.calib;
+  options.calib_size = args.calib_size;
+  options.load_calibration = args.load_calibration;
+  options.save_calibration = args.save_calibration;
+  options.percentile = args.percentile;
+  options.per_channel = args.per_channel;
+  options.reduce_range = args.reduce_range;
+  options.unify_concat = args.unify_concat;
+  options.quantize_input_conv = args.quantize_input_conv;
+  options.exclude = args.exclude;
+  options.val_dir = args.val;
+  options.max_map_drop = args.max_map_drop;
+  options.max_float_layers = args.max_float_layers;
   options.threads = args.threads;
+  options.log = [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); };
   std::unique_ptr<Progress> progress;
   int last_total = 0;
-  options.progress = [&](int done, int total) {
+  options.calibration_progress = [&](int done, int total) {
     if (!progress || total != last_total) {
       progress = std::make_unique<Progress>("calibrate", total);
       last_total = total;
@@ -148,166 +181,28 @@ optimize::CalibrationTable GetCalibration(const QuantizeArgs& args,
     progress->Step();
     if (done == total) progress->Finish();
   };
-  table = optimize::Calibrate(prepared, tensors, args.calib, options);
-  // Tie the table to the file the user gave (the prepared graph is derived from it).
-  table.model_sha256 = model_sha256;
-  return table;
-}
 
-// ONNX checker and strict shape inference, then one ONNX Runtime run of the bytes.
-void Verify(const onnx::ModelProto& model, const std::vector<uint8_t>& bytes,
-            const std::string& name, int threads) {
-  optimize::CheckModel(model, name);
-  SessionOptions session;
-  session.intra_op_threads = threads;
-  auto predictor = Predictor::LoadFromMemory(bytes, name, session);
-  const ModelMeta& meta = predictor->meta();
-  std::vector<float> gray(3 * static_cast<size_t>(meta.imgsz_h) * meta.imgsz_w, 114.0f / 255);
-  predictor->Infer(gray.data(), {1, 3, meta.imgsz_h, meta.imgsz_w});
-}
+  const std::vector<uint8_t> float_bytes = ReadModelBytes(args.model, args.max_model_bytes);
+  const QuantizeResult result = cvdeploy::Quantize(float_bytes, args.model, options);
+  const QuantizeReport& report = result.report;
+  const std::vector<uint8_t>& bytes = result.bytes;
+  std::string summary = Summary(args, options, report);
 
-int Quantize(const QuantizeArgs& args) {
-  CheckUsage(args);
-  const optimize::CalibrationMethod method = optimize::ParseCalibrationMethod(args.method);
-  const std::vector<uint8_t> float_bytes = core::ReadModelBytes(args.model, args.max_model_bytes);
-  const onnx::ModelProto model = optimize::ParseModel(float_bytes, args.model);
-  const std::string sha = core::Sha256Hex(float_bytes.data(), float_bytes.size());
-  const onnx::ModelProto prepared = optimize::PrepareForQuantization(model, args.model);
-  const auto unknown = optimize::UnknownNodes(prepared.graph(), args.exclude);
-  if (!unknown.empty()) {
-    throw InvalidArgument("quantize: --exclude: no node named '" + unknown.front() + "' in " +
-                          args.model);
-  }
-  std::optional<Dataset> dataset;
-  if (!args.val.empty()) dataset = LoadYoloDataset(args.val);
-
-  optimize::QuantizeOptions options;
-  options.method = method;
-  options.percentile = args.percentile;
-  options.per_channel = args.per_channel;
-  options.reduce_range = args.reduce_range;
-  options.unify_concat = args.unify_concat;
-  options.quantize_input_conv = args.quantize_input_conv;
-  options.exclude = args.exclude;
-
-  const optimize::CalibrationTable table = GetCalibration(args, prepared, sha);
-  if (!args.save_calibration.empty()) optimize::SaveCalibration(table, args.save_calibration);
-  optimize::QuantPlan plan = optimize::PlanQuantization(prepared, options);
-  onnx::ModelProto quantized = optimize::ApplyQuantization(prepared, plan, table, options);
-
-  std::optional<optimize::GateResult> gate;
-  if (dataset) {
-    optimize::GateOptions gate_options;
-    gate_options.max_map_drop = args.max_map_drop;
-    gate_options.max_float_layers = args.max_float_layers;
-    gate_options.threads = args.threads;
-    gate_options.log = [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); };
-    gate = optimize::RunAccuracyGate(float_bytes, args.model, prepared, table, options, quantized,
-                                     *dataset, gate_options);
-    quantized = gate->model;
-    plan = gate->plan;
-  }
-
-  nlohmann::ordered_json step;
-  step["tool"] = "quantize";
-  step["format"] = "QDQ";
-  step["activations"] = "uint8 asymmetric";
-  step["weights"] = std::string("int8 symmetric ") +
-                    (args.per_channel ? "per-channel" : "per-tensor") +
-                    (args.reduce_range ? " reduce-range" : "");
-  step["method"] = optimize::ToString(method);
-  if (method == optimize::CalibrationMethod::kPercentile) step["percentile"] = args.percentile;
-  step["per_channel"] = args.per_channel;
-  step["reduce_range"] = args.reduce_range;
-  step["concat_shared_scale"] = args.unify_concat;
-  step["quantize_input_conv"] = args.quantize_input_conv;
-  step["calibration_images"] = table.images;
-  step["opset"] = optimize::DefaultOpset(quantized);
-  step["quantized_nodes"] = plan.quantized.size();
-  // Quantized Resizes that ApplyQuantization rewrote as uint8 upsampling (no Resize left).
-  int upsampling = 0;
-  for (const auto& node : prepared.graph().node()) {
-    upsampling += node.op_type() == "Resize" &&
-                  std::find(plan.quantized.begin(), plan.quantized.end(), node.name()) !=
-                      plan.quantized.end();
-  }
-  for (const auto& node : quantized.graph().node()) upsampling -= node.op_type() == "Resize";
-  upsampling = std::max(upsampling, 0);
-  step["uint8_upsampling"] = upsampling;
-  std::map<std::string, std::vector<std::string>> float_by_reason;
-  for (const auto& node : prepared.graph().node()) {
-    auto it = plan.float_reason.find(node.name());
-    if (it != plan.float_reason.end()) float_by_reason[it->second].push_back(node.name());
-  }
-  step["excluded"] = float_by_reason["decode"];
-  if (!args.exclude.empty()) step["user_excluded"] = args.exclude;
-  if (gate) {
-    step["float_layers"] = gate->float_layers;
-    step["map50_95_float"] = gate->map_float;
-    step["map50_95_int8"] = gate->map_final;
-    step["max_map_drop"] = args.max_map_drop;
-    step["validation_images"] = dataset->images.size();
-  }
-  optimize::AddOptimizationRecord(quantized, step);
-  const std::vector<uint8_t> bytes = optimize::SerializeModel(quantized);
-  Verify(quantized, bytes, args.output, args.threads);
-
-  std::string summary = "model      " + args.model +
-                        Format(" (opset %d -> %d)\n", optimize::DefaultOpset(model),
-                               optimize::DefaultOpset(quantized));
-  summary += !args.load_calibration.empty()
-                 ? Format("calibration %d images, loaded from %s\n", table.images,
-                          args.load_calibration.c_str())
-                 : Format("calibration %d images from %s, %zu tensors\n", table.images,
-                          args.calib.c_str(), table.stats.size());
-  summary += "method     " + std::string(optimize::ToString(method)) +
-             (method == optimize::CalibrationMethod::kPercentile ? Format(" %g", args.percentile)
-                                                                 : std::string()) +
-             "; activations uint8 asymmetric, weights int8 symmetric " +
-             (args.per_channel ? "per-channel" : "per-tensor") +
-             (args.reduce_range ? " (reduce-range, 7-bit)" : "") + "\n";
-  summary += Format("quantized  %zu nodes: ", plan.quantized.size()) +
-             CountByOp(prepared.graph(), plan.quantized) + "\n";
-  if (upsampling > 0) {
-    summary +=
-        Format("  %d nearest Resize run as uint8 Transpose/Reshape/Expand (byte copies, exact)\n",
-               upsampling);
-  }
-  for (const auto& [reason, nodes] : float_by_reason) {
-    summary += Format("float      %zu nodes (%s): ", nodes.size(), reason.c_str()) +
-               CountByOp(prepared.graph(), nodes) + "\n";
-  }
-  if (!float_by_reason["decode"].empty()) {
-    summary += "  decode:  " + Join(float_by_reason["decode"]) + "\n";
-  }
-  if (gate) {
-    summary += Format(
-        "accuracy   mAP50-95 float %.4f, int8 %.4f (drop %.4f, limit %.4f; %d validations)\n",
-        gate->map_float, gate->map_final, gate->map_float - gate->map_final, args.max_map_drop,
-        gate->validations);
-    if (gate->map_final != gate->map_initial) {
-      summary += Format("  fully quantized: mAP50-95 %.4f (drop %.4f)\n", gate->map_initial,
-                        gate->map_float - gate->map_initial);
-    }
-    summary += "  layers kept float: " +
-               (gate->float_layers.empty() ? std::string("none") : Join(gate->float_layers)) + "\n";
-  }
-  summary += Format("size       %zu -> %zu bytes\n", float_bytes.size(), bytes.size());
-
-  if (gate && !gate->met) {
+  if (report.gate && !report.gate->met) {
+    const QuantizeGateReport& gate = *report.gate;
     std::fputs(summary.c_str(), stdout);
     std::fprintf(stderr,
                  "cvdeploy: quantize: the mAP50-95 drop %.4f exceeds --max-map-drop %.4f with %zu "
                  "layer(s) returned to float (--max-float-layers %d)%s\n",
-                 gate->map_float - gate->map_final, args.max_map_drop, gate->float_layers.size(),
+                 gate.map_float - gate.map_final, args.max_map_drop, gate.float_layers.size(),
                  args.max_float_layers,
                  args.force ? "; writing it anyway (--force)" : "; nothing written (use --force)");
     if (!args.force) return ExitCodeOf(Outcome::kAccuracyGateNotMet);
-    core::WriteFileAtomically(args.output, bytes);
+    WriteFileAtomically(args.output, bytes);
     std::printf("wrote      %s (%zu bytes)\n", args.output.c_str(), bytes.size());
     return ExitCodeOf(Outcome::kAccuracyGateNotMet);
   }
-  core::WriteFileAtomically(args.output, bytes);
+  WriteFileAtomically(args.output, bytes);
   summary += "verified   ONNX checker and shape inference; ONNX Runtime loads and runs it\n";
   summary += "wrote      " + args.output + Format(" (%zu bytes)\n", bytes.size());
   std::fputs(summary.c_str(), stdout);

@@ -5,7 +5,9 @@
 #include <chrono>
 #include <cmath>
 #include <numeric>
+#include <utility>
 
+#include "bench/stats.h"
 #include "cvdeploy/error.h"
 #include "cvdeploy/image.h"
 #include "eval/mask_iou.h"
@@ -154,20 +156,6 @@ Agreement AgreementAccumulator::Summary(const std::vector<std::string>& names) c
 
 // ---- Raw outputs --------------------------------------------------------------------------
 
-void DiffStats::Add(float a, float b) {
-  const bool fa = std::isfinite(a), fb = std::isfinite(b);
-  if (!fa || !fb) {
-    non_finite_a += !fa;
-    non_finite_b += !fb;
-    return;
-  }
-  const double e = std::abs(static_cast<double>(a) - static_cast<double>(b));
-  max_abs_error = std::max(max_abs_error, e);
-  sum_abs_error += e;
-  max_abs_a = std::max(max_abs_a, std::abs(static_cast<double>(a)));
-  ++elements;
-}
-
 std::string Dims(const std::vector<int64_t>& shape) {
   std::string s = "[";
   for (size_t i = 0; i < shape.size(); ++i) {
@@ -179,6 +167,12 @@ std::string Dims(const std::vector<int64_t>& shape) {
 }
 
 namespace {
+
+// Summary statistics of samples in milliseconds, as the public report holds them.
+TimingSummary Timing(std::vector<double> samples) {
+  const bench::Summary x = bench::Summarize(std::move(samples));
+  return {x.min, x.mean, x.p50, x.p90, x.p99, x.count};
+}
 
 // Shape of one batch item (the batch axis dropped).
 std::vector<int64_t> ItemShape(const std::vector<int64_t>& shape) {
@@ -466,10 +460,8 @@ CompareReport CompareModels(const Predictor& a, const Predictor& b,
     report.map_a = eval_a->Compute();
     report.map_b = eval_b->Compute();
   }
-  report.speed_a = {bench::Summarize(decode), bench::Summarize(pre_a), bench::Summarize(inf_a),
-                    bench::Summarize(post_a), bench::Summarize(e2e_a)};
-  report.speed_b = {bench::Summarize(decode), bench::Summarize(pre_b), bench::Summarize(inf_b),
-                    bench::Summarize(post_b), bench::Summarize(e2e_b)};
+  report.speed_a = {Timing(decode), Timing(pre_a), Timing(inf_a), Timing(post_a), Timing(e2e_a)};
+  report.speed_b = {Timing(decode), Timing(pre_b), Timing(inf_b), Timing(post_b), Timing(e2e_b)};
   return report;
 }
 
@@ -485,7 +477,7 @@ nlohmann::ordered_json StatsToJson(const DiffStats& s) {
 }
 
 nlohmann::ordered_json SpeedToJson(const SpeedStats& s) {
-  auto ms = [](const bench::Summary& x) {
+  auto ms = [](const TimingSummary& x) {
     return nlohmann::ordered_json{{"mean", bench::RoundTo(x.mean, 3)},
                                   {"p50", bench::RoundTo(x.p50, 3)}};
   };
@@ -508,7 +500,7 @@ nlohmann::ordered_json MapToJson(const EvalReport& r) {
 
 }  // namespace
 
-nlohmann::ordered_json CompareReportToJson(const CompareReport& report) {
+nlohmann::ordered_json ReportToJson(const CompareReport& report) {
   nlohmann::ordered_json j;
   j["images"] = report.images;
   nlohmann::ordered_json outputs = nlohmann::ordered_json::array();
@@ -600,3 +592,33 @@ nlohmann::ordered_json CompareReportToJson(const CompareReport& report) {
 }
 
 }  // namespace cvdeploy::eval
+
+namespace cvdeploy {
+
+void DiffStats::Add(float a, float b) {
+  const bool fa = std::isfinite(a), fb = std::isfinite(b);
+  if (!fa || !fb) {
+    non_finite_a += !fa;
+    non_finite_b += !fb;
+    return;
+  }
+  const double e = std::abs(static_cast<double>(a) - static_cast<double>(b));
+  max_abs_error = std::max(max_abs_error, e);
+  sum_abs_error += e;
+  max_abs_a = std::max(max_abs_a, std::abs(static_cast<double>(a)));
+  ++elements;
+}
+
+CompareReport Compare(const Predictor& a, const Predictor& b,
+                      const std::vector<LabelledImage>& images, bool labelled,
+                      const CompareOptions& options, const std::function<void()>& step) {
+  return eval::CompareModels(a, b, images, labelled, options, step);
+}
+
+nlohmann::ordered_json CompareReportToJson(const CompareReport& report) {
+  return eval::ReportToJson(report);
+}
+
+std::string DimsText(const std::vector<int64_t>& shape) { return eval::Dims(shape); }
+
+}  // namespace cvdeploy

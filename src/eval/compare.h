@@ -12,12 +12,25 @@
 #include <string>
 #include <vector>
 
+#include "cvdeploy/compare.h"
 #include "cvdeploy/eval.h"
 #include "cvdeploy/predictor.h"
 #include "cvdeploy/stats.h"
 #include "cvdeploy/types.h"
 
 namespace cvdeploy::eval {
+
+// The report types are public (cvdeploy/compare.h).
+using cvdeploy::Agreement;
+using cvdeploy::ClassAgreement;
+using cvdeploy::CompareOptions;
+using cvdeploy::CompareReport;
+using cvdeploy::CompareReportToJson;
+using cvdeploy::DiffStats;
+using cvdeploy::ImageAgreement;
+using cvdeploy::OutputDiff;
+using cvdeploy::OutputPart;
+using cvdeploy::SpeedStats;
 
 // ---- Detection matching -------------------------------------------------------------------
 
@@ -51,30 +64,6 @@ DetectionMatching MatchDetections(const std::vector<Detection>& a, const std::ve
 // (both agree there is nothing), else 0.
 double AgreementValue(long matched, long a_total, long b_total);
 
-struct ClassAgreement {
-  int class_id = -1;
-  std::string name;
-  long a_total = 0, b_total = 0, matched = 0;
-  double agreement = 1;  // AgreementValue of the three counts
-};
-
-struct Agreement {
-  long a_total = 0, b_total = 0, matched = 0;
-  double agreement = 1;         // AgreementValue(matched, a_total, b_total)
-  double b_agreement = 1;       // the same seen from B: matched / b_total
-  long images_all_matched = 0;  // images where every detection of A and B is matched
-  // Over matched pairs (0 when none).
-  double iou_mean = 0, iou_min = 0;
-  double conf_delta_mean = 0, conf_delta_max = 0;  // |conf A - conf B|
-  std::vector<ClassAgreement> per_class;           // classes seen in A or B, worst agreement first
-  // Pose: distance in pixels between corresponding keypoints of matched pairs.
-  long keypoints_compared = 0;
-  double keypoint_distance_mean = 0, keypoint_distance_max = 0;
-  // Segment: mask IoU (full resolution) of matched pairs that both have a mask.
-  long masks_compared = 0;
-  double mask_iou_mean = 0, mask_iou_min = 0;
-};
-
 // Accumulates matchings image by image. Not thread-safe.
 class AgreementAccumulator {
  public:
@@ -102,37 +91,6 @@ class AgreementAccumulator {
 
 // ---- Raw output differences ---------------------------------------------------------------
 
-// Error statistics of B against A over many elements. Non-finite values (NaN, inf) are counted
-// apart and left out of the error figures (JSON cannot carry them).
-struct DiffStats {
-  double max_abs_error = 0, sum_abs_error = 0, max_abs_a = 0;
-  int64_t elements = 0, non_finite_a = 0, non_finite_b = 0;
-
-  void Add(float a, float b);
-  double MeanAbsError() const { return elements ? sum_abs_error / elements : 0.0; }
-  // max_abs_error relative to the output's scale (max |A|); max_abs_error itself when A is 0.
-  double MaxRelativeError() const {
-    return max_abs_a > 0 ? max_abs_error / max_abs_a : max_abs_error;
-  }
-};
-
-// A named range of rows [begin, end) of axis 1 of a [B, C, N] output (YOLO heads: boxes,
-// class scores, mask coefficients or keypoints), whose errors are reported apart because
-// their scales differ (pixels vs probabilities).
-struct OutputPart {
-  std::string name;
-  int64_t begin = 0, end = 0;
-};
-
-struct OutputDiff {
-  std::string name;
-  std::vector<int64_t> shape_a, shape_b;  // as last seen ([] when the model lacks the output)
-  bool compared = false;                  // false: `skipped` says why
-  std::string skipped;
-  DiffStats total;
-  std::vector<std::pair<OutputPart, DiffStats>> parts;
-};
-
 // Compares outputs by name, batch item 0 of each (the rest of a fixed batch is padding).
 // Outputs whose per-item shapes differ, or that one model lacks, are skipped with a reason.
 // Not thread-safe.
@@ -155,35 +113,6 @@ class OutputDiffAccumulator {
 
 // ---- The whole comparison -----------------------------------------------------------------
 
-struct CompareOptions {
-  PredictOptions predict;  // thresholds of the compared detections (predict's by default)
-  float match_iou = 0.9f;  // minimum IoU of a matched pair (same class)
-  // Confidence threshold of the detections scored for mAP (labelled images only), as
-  // `validate` (0.001): the same raw outputs decoded a second time, no extra inference.
-  float map_conf = 0.001f;
-};
-
-struct SpeedStats {
-  // Milliseconds per image. end_to_end = decode + preprocess + inference + postprocess;
-  // decoding is done once and counted for both, preprocessing once per input geometry.
-  bench::Summary decode, preprocess, inference, postprocess, end_to_end;
-};
-
-struct ImageAgreement {
-  std::string path;
-  long a_total = 0, b_total = 0, matched = 0;
-};
-
-struct CompareReport {
-  int images = 0;
-  std::vector<OutputDiff> outputs;
-  Agreement detections;
-  std::vector<ImageAgreement> per_image;   // in input order
-  std::optional<EvalReport> map_a, map_b;  // labelled images only
-  SpeedStats speed_a, speed_b;
-  std::vector<std::string> notes;  // what was compared how, when not the obvious
-};
-
 // Runs `a` and `b` on every image (decoded once with ReadImage, letterboxed exactly as
 // Predictor::Predict does, once per input geometry), each model once per image: the raw
 // outputs of Predictor::Infer feed the output comparison and are decoded into detections
@@ -196,10 +125,6 @@ struct CompareReport {
 CompareReport CompareModels(const Predictor& a, const Predictor& b,
                             const std::vector<LabelledImage>& images, bool labelled,
                             const CompareOptions& options, const std::function<void()>& step = {});
-
-// {"images", "outputs", "detections", "map" (labelled only), "speed", "notes"}. Errors are not
-// rounded (an fp32 round-off of 1e-7 must stay visible); milliseconds to 0.001.
-nlohmann::ordered_json CompareReportToJson(const CompareReport& report);
 
 // "[1,84,8400]": a shape for reports and messages.
 std::string Dims(const std::vector<int64_t>& shape);

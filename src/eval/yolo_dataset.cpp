@@ -14,7 +14,7 @@
 #include "core/file_util.h"
 #include "cvdeploy/error.h"
 #include "cvdeploy/eval.h"
-#include "eval/yaml_names.h"
+#include "model/yaml_names.h"
 
 namespace cvdeploy {
 namespace {
@@ -182,7 +182,7 @@ std::vector<std::string> ReadNames(const fs::path& dir) {
   for (const fs::path& yaml : yamls) {
     std::vector<std::string> names;
     try {
-      names = eval::ParseYamlNames(ReadText(yaml));
+      names = model::ParseYamlNames(ReadText(yaml));
     } catch (const Error& e) {
       throw BadInput(yaml.string() + ": " + e.what());
     }

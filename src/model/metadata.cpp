@@ -10,7 +10,7 @@
 
 #include "core/file_util.h"
 #include "cvdeploy/error.h"
-#include "eval/yaml_names.h"
+#include "model/yaml_names.h"
 
 namespace cvdeploy::model {
 namespace {
@@ -181,7 +181,7 @@ std::vector<std::string> ReadNamesFile(const std::string& path) {
   std::vector<std::string> names;
   if (text.find("names:") != std::string::npos) {
     try {
-      names = eval::ParseYamlNames(text);
+      names = model::ParseYamlNames(text);
     } catch (const Error& e) {
       throw BadInput(path + ": " + e.what());
     }
@@ -195,6 +195,86 @@ std::vector<std::string> ReadNamesFile(const std::string& path) {
   if (names.empty()) throw BadInput(path + ": no class names found");
   return names;
 }
+
+namespace {
+
+// The output layout and the class names of `meta.task` (already decided) from the first
+// output's shape; throws Error(kBadInput) naming the model when no YOLO layout fits.
+void ResolveLayout(const std::string& model_name, const std::vector<TensorInfo>& outputs,
+                   const std::optional<std::vector<std::string>>& names, ModelMeta& meta) {
+  auto fail = [&](const std::string& why) { return BadInput(model_name + ": " + why); };
+  const TensorInfo& out = outputs[0];
+  if (meta.task == Task::kClassify) {
+    if (out.shape.size() != 2 || Dim(out, 1) <= 0) {
+      throw fail("classify model output '" + out.name + "' " + ShapeText(out.shape) +
+                 " is not [batch, classes]");
+    }
+    meta.layout = OutputLayout::kClassify;
+    const int nc = static_cast<int>(Dim(out, 1));
+    if (names && static_cast<int>(names->size()) != nc) {
+      throw fail("has " + std::to_string(nc) + " classes but " + std::to_string(names->size()) +
+                 " names were given");
+    }
+    meta.names = names ? *names : DefaultNames(nc);
+    return;
+  }
+
+  if (out.shape.size() != 3) {
+    throw fail("output '" + out.name + "' " + ShapeText(out.shape) + " is not a YOLO " +
+               std::string(TaskName(meta.task)) + " head (expected rank 3)");
+  }
+  int extra = 0;
+  if (meta.task == Task::kSegment) {
+    if (outputs.size() < 2 || outputs[1].shape.size() != 4 || Dim(outputs[1], 1) <= 0) {
+      throw fail("segment model needs a second output of prototypes [batch, 32, h, w]");
+    }
+    meta.mask_channels = static_cast<int>(Dim(outputs[1], 1));
+    extra = meta.mask_channels;
+  } else if (meta.task == Task::kObb) {
+    extra = 1;
+  }
+  const int64_t a = Dim(out, 1), d = Dim(out, 2);
+  if (meta.task == Task::kPose && !meta.kpt_shape) {
+    // Without kpt_shape metadata assume COCO keypoints when the channel count allows it.
+    meta.kpt_shape = std::make_pair(17, 3);
+    meta.inferred.push_back("kpt_shape [17, 3] (no metadata)");
+  }
+  if (meta.task == Task::kPose) extra = meta.kpt_shape->first * meta.kpt_shape->second;
+
+  int nc = names ? static_cast<int>(names->size()) : -1;
+  if (meta.end2end) {
+    meta.layout = OutputLayout::kEndToEnd;
+    if (d != 6 + extra) {
+      throw fail("end-to-end output '" + out.name + "' " + ShapeText(out.shape) + " should have " +
+                 std::to_string(6 + extra) + " values per detection");
+    }
+    if (nc < 0) {
+      nc = 80;
+      meta.inferred.push_back("80 classes (end-to-end output, no names metadata)");
+    }
+  } else if (nc > 0 && a == 4 + nc + extra) {
+    meta.layout = OutputLayout::kChannelsFirst;
+  } else if (nc > 0 && d == 5 + nc + extra) {
+    meta.layout = OutputLayout::kYoloV5;
+  } else if (nc > 0 && d == 6 + extra && a > d) {
+    meta.layout = OutputLayout::kEndToEnd;
+    meta.end2end = true;
+  } else if (nc < 0 && a > 0 && d > 0 && a < d && a - 4 - extra > 0) {
+    meta.layout = OutputLayout::kChannelsFirst;
+    nc = static_cast<int>(a - 4 - extra);
+  } else if (nc < 0 && a > 0 && d > 0 && a > d && d - 5 - extra > 0) {
+    meta.layout = OutputLayout::kYoloV5;
+    nc = static_cast<int>(d - 5 - extra);
+  } else {
+    throw fail("output '" + out.name + "' " + ShapeText(out.shape) + " matches no YOLO " +
+               std::string(TaskName(meta.task)) + " layout" +
+               (nc > 0 ? " for " + std::to_string(nc) + " classes" : std::string()));
+  }
+  if (!names) meta.inferred.push_back(std::to_string(nc) + " classes (no names metadata)");
+  meta.names = names ? *names : DefaultNames(nc);
+}
+
+}  // namespace
 
 ModelMeta BuildMeta(const std::string& model_name, const std::map<std::string, std::string>& props,
                     const std::vector<TensorInfo>& inputs, const std::vector<TensorInfo>& outputs,
@@ -323,74 +403,7 @@ ModelMeta BuildMeta(const std::string& model_name, const std::map<std::string, s
   }
   meta.task = *task;
 
-  if (meta.task == Task::kClassify) {
-    if (out.shape.size() != 2 || Dim(out, 1) <= 0) {
-      throw fail("classify model output '" + out.name + "' " + ShapeText(out.shape) +
-                 " is not [batch, classes]");
-    }
-    meta.layout = OutputLayout::kClassify;
-    const int nc = static_cast<int>(Dim(out, 1));
-    if (names && static_cast<int>(names->size()) != nc) {
-      throw fail("has " + std::to_string(nc) + " classes but " + std::to_string(names->size()) +
-                 " names were given");
-    }
-    meta.names = names ? *names : DefaultNames(nc);
-    return meta;
-  }
-
-  if (out.shape.size() != 3) {
-    throw fail("output '" + out.name + "' " + ShapeText(out.shape) + " is not a YOLO " +
-               std::string(TaskName(meta.task)) + " head (expected rank 3)");
-  }
-  int extra = 0;
-  if (meta.task == Task::kSegment) {
-    if (outputs.size() < 2 || outputs[1].shape.size() != 4 || Dim(outputs[1], 1) <= 0) {
-      throw fail("segment model needs a second output of prototypes [batch, 32, h, w]");
-    }
-    meta.mask_channels = static_cast<int>(Dim(outputs[1], 1));
-    extra = meta.mask_channels;
-  } else if (meta.task == Task::kObb) {
-    extra = 1;
-  }
-  const int64_t a = Dim(out, 1), d = Dim(out, 2);
-  if (meta.task == Task::kPose && !meta.kpt_shape) {
-    // Without kpt_shape metadata assume COCO keypoints when the channel count allows it.
-    meta.kpt_shape = std::make_pair(17, 3);
-    meta.inferred.push_back("kpt_shape [17, 3] (no metadata)");
-  }
-  if (meta.task == Task::kPose) extra = meta.kpt_shape->first * meta.kpt_shape->second;
-
-  int nc = names ? static_cast<int>(names->size()) : -1;
-  if (meta.end2end) {
-    meta.layout = OutputLayout::kEndToEnd;
-    if (d != 6 + extra) {
-      throw fail("end-to-end output '" + out.name + "' " + ShapeText(out.shape) + " should have " +
-                 std::to_string(6 + extra) + " values per detection");
-    }
-    if (nc < 0) {
-      nc = 80;
-      meta.inferred.push_back("80 classes (end-to-end output, no names metadata)");
-    }
-  } else if (nc > 0 && a == 4 + nc + extra) {
-    meta.layout = OutputLayout::kChannelsFirst;
-  } else if (nc > 0 && d == 5 + nc + extra) {
-    meta.layout = OutputLayout::kYoloV5;
-  } else if (nc > 0 && d == 6 + extra && a > d) {
-    meta.layout = OutputLayout::kEndToEnd;
-    meta.end2end = true;
-  } else if (nc < 0 && a > 0 && d > 0 && a < d && a - 4 - extra > 0) {
-    meta.layout = OutputLayout::kChannelsFirst;
-    nc = static_cast<int>(a - 4 - extra);
-  } else if (nc < 0 && a > 0 && d > 0 && a > d && d - 5 - extra > 0) {
-    meta.layout = OutputLayout::kYoloV5;
-    nc = static_cast<int>(d - 5 - extra);
-  } else {
-    throw fail("output '" + out.name + "' " + ShapeText(out.shape) + " matches no YOLO " +
-               std::string(TaskName(meta.task)) + " layout" +
-               (nc > 0 ? " for " + std::to_string(nc) + " classes" : std::string()));
-  }
-  if (!names) meta.inferred.push_back(std::to_string(nc) + " classes (no names metadata)");
-  meta.names = names ? *names : DefaultNames(nc);
+  ResolveLayout(model_name, outputs, names, meta);
   return meta;
 }
 

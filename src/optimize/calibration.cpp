@@ -11,7 +11,6 @@
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
-#include <opencv2/core.hpp>
 #include <set>
 #include <thread>
 #include <unordered_map>
@@ -23,10 +22,8 @@
 #include "cvdeploy/error.h"
 #include "cvdeploy/image.h"
 #include "cvdeploy/predictor.h"
-#include "model/model_info.h"
 #include "optimize/calibration_math.h"
 #include "optimize/onnx_model.h"
-#include "vision/letterbox.h"
 
 namespace cvdeploy::optimize {
 namespace fs = std::filesystem;
@@ -112,7 +109,6 @@ struct Request {
 // The model's image input: [N, 3, H, W] float with N 1 or dynamic.
 struct ImageInput {
   std::string name;
-  int height = 0, width = 0;  // 0: dynamic
 };
 
 ImageInput FindImageInput(const onnx::GraphProto& graph) {
@@ -142,13 +138,7 @@ ImageInput FindImageInput(const onnx::GraphProto& graph) {
     throw BadInput("calibration runs one image at a time; input " + Quoted(v.name()) +
                    " has a fixed batch of " + std::to_string(fixed(0)));
   }
-  ImageInput input;
-  input.name = v.name();
-  if (fixed(2) > 0 && fixed(3) > 0) {
-    input.height = static_cast<int>(fixed(2));
-    input.width = static_cast<int>(fixed(3));
-  }
-  return input;
+  return ImageInput{v.name()};
 }
 
 // Calls fn(i) for i in [0, n) on up to `threads` threads.
@@ -178,26 +168,6 @@ void ParallelFor(size_t n, int threads, const std::function<void(size_t)>& fn) {
 }
 
 }  // namespace
-
-CalibrationMethod ParseCalibrationMethod(const std::string& text) {
-  if (text == "minmax") return CalibrationMethod::kMinMax;
-  if (text == "percentile") return CalibrationMethod::kPercentile;
-  if (text == "entropy") return CalibrationMethod::kEntropy;
-  throw InvalidArgument("unknown calibration method " + Quoted(text) +
-                        " (expected minmax, percentile or entropy)");
-}
-
-const char* ToString(CalibrationMethod method) {
-  switch (method) {
-    case CalibrationMethod::kMinMax:
-      return "minmax";
-    case CalibrationMethod::kPercentile:
-      return "percentile";
-    case CalibrationMethod::kEntropy:
-      return "entropy";
-  }
-  return "unknown";
-}
 
 // Entropy calibration adapted to asymmetric uint8. TensorRT searches one threshold t on the
 // histogram of |x| with 128 levels, the positive half of symmetric int8. Here the interval is
@@ -300,17 +270,16 @@ CalibrationTable Calibrate(const onnx::ModelProto& model, const std::vector<std:
     requests.push_back(std::move(r));
   }
 
-  // Preprocessing as the Predictor does it: a fixed-size model letterboxes to its size; a
-  // dynamic one to its metadata imgsz, shrunk to a stride multiple (single-image inference).
-  cv::Size target(input.width, input.height);
-  int auto_stride = 0;
-  if (input.width == 0) {
-    const std::vector<uint8_t> bytes = SerializeModel(model);
-    const ModelInfo info = model::ParseModelInfo(bytes, "calibration model", SessionOptions{});
-    target = cv::Size(info.meta.imgsz_w, info.meta.imgsz_h);
-    auto_stride = info.meta.stride;
-  }
   const std::vector<std::string> files = CalibrationImages(image_dir, options.max_images);
+  // The engine input of each image comes from the predictor's own preprocessing
+  // (Predictor::Prepare: letterbox to the model size, or for dynamic axes to its imgsz with
+  // the single-image stride rounding), so calibration sees exactly what inference sees.
+  // Serialized once: for the predictor and for the table's hash (CalibrationModelSha256).
+  const std::vector<uint8_t> model_bytes = SerializeModel(model);
+  SessionOptions session;
+  session.intra_op_threads = options.threads;
+  const std::unique_ptr<Predictor> predictor =
+      Predictor::LoadFromMemory(model_bytes, "calibration model", session);
 
   // The engine on the private copy, with the inference backend's session policy. RunNamed
   // hands the activations over in the engine's own buffers: with a few hundred of them exposed,
@@ -336,23 +305,18 @@ CalibrationTable Calibrate(const onnx::ModelProto& model, const std::vector<std:
   // [min, max] (a width one step finer would not have fitted), the resolution asked for.
   std::vector<calib::StreamingHistogram> histograms(
       requests.size(), calib::StreamingHistogram(2 * options.num_bins));
-  std::vector<float> tensor;
-  cv::Mat scratch;
   std::vector<char> refused(requests.size());
   for (size_t i = 0; i < files.size(); ++i) {
     // Decoded in full as `validate` does (predict's reduced-size JPEG decode differs only for
     // JPEGs at least twice the model size in both dimensions).
-    const cv::Mat image = ReadImage(files[i]);
-    const vision::LetterboxInfo letterbox =
-        vision::ComputeLetterbox(image.size(), target, auto_stride);
-    tensor.resize(3 * static_cast<size_t>(letterbox.dst.area()));
-    vision::LetterboxToTensor(image, letterbox, tensor.data(), scratch, threads);
+    const Batch batch = predictor->Prepare({ReadImage(files[i])});
+    const TensorView input_tensor = batch.input();
     // The histograms are independent: the engine's threads, idle now, share them.
     const auto add = [&](const std::vector<backends::OutputView>& outputs) {
       ParallelFor(requests.size(), threads, [&](size_t r) {
         const Request& request = requests[r];
-        const float* data = tensor.data();
-        size_t count = tensor.size();
+        const float* data = input_tensor.Data<float>();
+        size_t count = input_tensor.elements();
         if (request.source == Request::Source::kConstant) {
           data = request.constant.data();
           count = request.constant.size();
@@ -364,9 +328,9 @@ CalibrationTable Calibrate(const onnx::ModelProto& model, const std::vector<std:
       });
     };
     if (engine) {
-      const std::vector<int64_t> shape = {1, 3, letterbox.dst.height, letterbox.dst.width};
       try {
-        engine->RunNamed({{input.name, tensor.data(), shape}}, names, add);
+        engine->RunNamed({{input.name, input_tensor.Data<float>(), input_tensor.shape()}}, names,
+                         add);
       } catch (const backends::EngineError& e) {
         throw RuntimeError(files[i] +
                            ": inference failed during calibration: " + e.engine_message());
@@ -384,7 +348,7 @@ CalibrationTable Calibrate(const onnx::ModelProto& model, const std::vector<std:
   }
 
   CalibrationTable table;
-  table.model_sha256 = CalibrationModelSha256(model);
+  table.model_sha256 = core::Sha256Hex(model_bytes.data(), model_bytes.size());
   table.images = static_cast<int>(files.size());
   for (const std::string& f : files) table.image_names.push_back(fs::path(f).filename().string());
   for (size_t r = 0; r < requests.size(); ++r) {
@@ -465,7 +429,7 @@ class TableReader {
 
 }  // namespace
 
-void SaveCalibration(const CalibrationTable& table, const std::string& path) {
+std::string CalibrationTableText(const CalibrationTable& table) {
   // One tensor per line: the file stays readable and diffable despite the long bin arrays.
   std::string text = "{\n";
   const auto line = [&](const std::string& key, const std::string& value, bool last) {
@@ -485,6 +449,11 @@ void SaveCalibration(const CalibrationTable& table, const std::string& path) {
     first = false;
   }
   text.append(first ? "}\n}\n" : "\n  }\n}\n");
+  return text;
+}
+
+void SaveCalibration(const CalibrationTable& table, const std::string& path) {
+  const std::string text = CalibrationTableText(table);
   core::WriteFileAtomically(path, std::vector<uint8_t>(text.begin(), text.end()));
 }
 
@@ -547,3 +516,27 @@ CalibrationTable LoadCalibration(const std::string& path) {
 }
 
 }  // namespace cvdeploy::optimize
+
+namespace cvdeploy {
+
+CalibrationMethod ParseCalibrationMethod(const std::string& text) {
+  if (text == "minmax") return CalibrationMethod::kMinMax;
+  if (text == "percentile") return CalibrationMethod::kPercentile;
+  if (text == "entropy") return CalibrationMethod::kEntropy;
+  throw InvalidArgument("unknown calibration method " + optimize::Quoted(text) +
+                        " (expected minmax, percentile or entropy)");
+}
+
+const char* ToString(CalibrationMethod method) {
+  switch (method) {
+    case CalibrationMethod::kMinMax:
+      return "minmax";
+    case CalibrationMethod::kPercentile:
+      return "percentile";
+    case CalibrationMethod::kEntropy:
+      return "entropy";
+  }
+  return "unknown";
+}
+
+}  // namespace cvdeploy

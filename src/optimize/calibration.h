@@ -16,13 +16,14 @@
 #include <string>
 #include <vector>
 
+#include "cvdeploy/quantize.h"
+
 namespace cvdeploy::optimize {
 
-enum class CalibrationMethod { kMinMax, kPercentile, kEntropy };
-
-// "minmax" | "percentile" | "entropy"; throws Error(kInvalidArgument) naming the value.
-CalibrationMethod ParseCalibrationMethod(const std::string& text);
-const char* ToString(CalibrationMethod method);
+// Public (cvdeploy/quantize.h).
+using cvdeploy::CalibrationMethod;
+using cvdeploy::ParseCalibrationMethod;
+using cvdeploy::ToString;
 
 // Statistics of one tensor over every element of every calibration image.
 struct TensorStats {
@@ -68,9 +69,9 @@ struct CalibrationTable {
 
 // Runs `model` (float) over the images of `image_dir` (JPEG/PNG/BMP/WebP files directly in
 // it, sorted; the first options.max_images) with exactly the inference preprocessing
-// (letterbox to the model's input size, pad 114, BGR->RGB, /255, NCHW) and collects
-// statistics for every name in `tensors` (graph inputs or node outputs; each is exposed as an
-// extra graph output of a private copy of the model). Throws Error(kBadInput) naming the
+// (Predictor::Prepare of a predictor for `model`: letterbox, pad 114, BGR->RGB, /255, NCHW) and
+// collects statistics for every name in `tensors` (graph inputs or node outputs; each is exposed as
+// an extra graph output of a private copy of the model). Throws Error(kBadInput) naming the
 // directory when it holds no readable image, naming a tensor that is not in the graph, or
 // naming an image that cannot be decoded.
 CalibrationTable Calibrate(const onnx::ModelProto& model, const std::vector<std::string>& tensors,
@@ -80,6 +81,8 @@ CalibrationTable Calibrate(const onnx::ModelProto& model, const std::vector<std:
 // be written; Load throws Error(kBadInput) naming the path for a missing, unreadable or
 // malformed file.
 void SaveCalibration(const CalibrationTable& table, const std::string& path);
+// The file SaveCalibration writes, as text.
+std::string CalibrationTableText(const CalibrationTable& table);
 CalibrationTable LoadCalibration(const std::string& path);
 
 // The hash Calibrate stores in CalibrationTable::model_sha256: SHA-256 (lower-case hex) of

@@ -521,18 +521,6 @@ class Converter {
 
 }  // namespace
 
-// Empty on purpose. A float32 op between float16 ones still receives and hands on float16
-// values (the Casts around it round them), so listing an op only helps when its own
-// arithmetic would overflow or lose precision in float16, and the GPU providers' kernels
-// (cuDNN/CUDA softmax, reductions) already accumulate in float32; --emulate models exactly
-// that (float16 storage, float32 arithmetic) and measures, on coco128, mAP50-95 within 0.003
-// of float32 with every op in float16 and no change at all from keeping Resize and Softmax
-// in float32. Every op of the YOLO graphs (Resize included) has float16 kernels in ONNX
-// Runtime's CUDA provider and in TensorRT. What must stay float32 is kept by rule instead:
-// inputs typed float32-only (Resize scales), secondary inputs (Resize roi), ops without
-// float16 in their signature, shape arithmetic. --float32-ops adds ops for other models.
-std::set<std::string> DefaultFloat32Ops() { return {}; }
-
 onnx::ModelProto ConvertToFloat16(const onnx::ModelProto& model, const std::string& name,
                                   const Fp16Options& options, Fp16Report* report) {
   Fp16Report local;
@@ -571,3 +559,19 @@ std::vector<uint8_t> ConvertToFloat16(const std::vector<uint8_t>& model_bytes,
 }
 
 }  // namespace cvdeploy::optimize
+
+namespace cvdeploy {
+
+// Empty on purpose. A float32 op between float16 ones still receives and hands on float16
+// values (the Casts around it round them), so listing an op only helps when its own
+// arithmetic would overflow or lose precision in float16, and the GPU providers' kernels
+// (cuDNN/CUDA softmax, reductions) already accumulate in float32; --emulate models exactly
+// that (float16 storage, float32 arithmetic) and measures, on coco128, mAP50-95 within 0.003
+// of float32 with every op in float16 and no change at all from keeping Resize and Softmax
+// in float32. Every op of the YOLO graphs (Resize included) has float16 kernels in ONNX
+// Runtime's CUDA provider and in TensorRT. What must stay float32 is kept by rule instead:
+// inputs typed float32-only (Resize scales), secondary inputs (Resize roi), ops without
+// float16 in their signature, shape arithmetic. --float32-ops adds ops for other models.
+std::set<std::string> DefaultFloat32Ops() { return {}; }
+
+}  // namespace cvdeploy

@@ -8,6 +8,7 @@
 #include <unordered_map>
 
 #include "cvdeploy/error.h"
+#include "model/flops.h"
 #include "optimize/onnx_model.h"
 #include "optimize/prune_graph.h"
 
@@ -190,26 +191,73 @@ void ActivationImportance(ChannelGraph& an, const ActivationStats& stats,
   }
 }
 
-}  // namespace
-
-PruneMethod ParsePruneMethod(const std::string& text) {
-  if (text == "l1") return PruneMethod::kL1;
-  if (text == "l2") return PruneMethod::kL2;
-  if (text == "activation") return PruneMethod::kActivation;
-  throw InvalidArgument("prune: --method '" + text + "' is not one of: l1, l2, activation");
-}
-
-const char* ToString(PruneMethod method) {
-  switch (method) {
-    case PruneMethod::kL1:
-      return "l1";
-    case PruneMethod::kL2:
-      return "l2";
-    case PruneMethod::kActivation:
-      return "activation";
+// Slices the weights and biases of every Conv and resizes the channel Splits of `model` as
+// `removed` (per atom of `an`) says; records the Conv changes in `report`.
+void RewriteGraph(onnx::ModelProto& model, ChannelGraph& an, const std::vector<bool>& removed,
+                  const ActivationStats* stats, PruneReport& report) {
+  // Rewrite: slice weights and biases, resize Splits. Masks come from the analysis, which
+  // refers to the graph as it was; nothing below adds or reorders nodes.
+  onnx::GraphProto& graph = *model.mutable_graph();
+  GraphIndex names(graph);
+  for (const ConvSite& site : an.convs_) {
+    onnx::NodeProto& node = *graph.mutable_node(site.node);
+    ConvChange change;
+    change.name = node.name();
+    const auto w_dims = an.index_.Shape(node.input(1));
+    change.out_before = w_dims[0];
+    change.in_before = w_dims[1] * IntAttribute(node, "group", 1);
+    std::vector<bool> out_keep(static_cast<size_t>(w_dims[0]), true);
+    if (const auto it = an.tensors_.find(node.output(0)); it != an.tensors_.end())
+      out_keep = KeepMask(it->second, an.tied_, removed);
+    const int64_t out_kept = std::count(out_keep.begin(), out_keep.end(), true);
+    change.out_after = out_kept;
+    for (size_t c = 0; c < out_keep.size(); ++c) {
+      if (!out_keep[c]) change.removed.push_back(static_cast<int64_t>(c));
+    }
+    change.in_after = change.in_before;
+    const auto has_bias = [&node] { return node.input_size() > 2 && !node.input(2).empty(); };
+    if (site.depthwise) {
+      SliceTensor(graph, node.input(1), 0, out_keep);
+      if (has_bias()) SliceTensor(graph, node.input(2), 0, out_keep);
+      for (auto& a : *node.mutable_attribute()) {
+        if (a.name() == "group") a.set_i(out_kept);
+      }
+      change.in_after = out_kept;
+    } else {
+      if (const auto it = an.tensors_.find(node.input(0)); it != an.tensors_.end()) {
+        const std::vector<bool> in_keep = KeepMask(it->second, an.tied_, removed);
+        if (stats) {
+          if (const auto m = stats->find(node.input(0));
+              m != stats->end() &&
+              CompensateRemovedInputs(graph, node, in_keep, m->second.mean, names)) {
+            ++report.convs_compensated;
+          }
+        }
+        SliceTensor(graph, node.input(1), 1, in_keep);
+        change.in_after = std::count(in_keep.begin(), in_keep.end(), true);
+      }
+      if (out_kept != change.out_before) {
+        SliceTensor(graph, node.input(1), 0, out_keep);
+        if (has_bias()) SliceTensor(graph, node.input(2), 0, out_keep);
+      }
+    }
+    if (change.in_after != change.in_before || change.out_after != change.out_before)
+      report.convs.push_back(change);
   }
-  return "?";
+  for (const auto& [i, before] : an.splits_) {
+    onnx::NodeProto& node = *graph.mutable_node(i);
+    std::vector<int64_t> sizes = before;
+    for (int k = 0; k < node.output_size(); ++k) {
+      if (const auto it = an.tensors_.find(node.output(k)); it != an.tensors_.end()) {
+        const std::vector<bool> keep = KeepMask(it->second, an.tied_, removed);
+        sizes[static_cast<size_t>(k)] = std::count(keep.begin(), keep.end(), true);
+      }
+    }
+    if (sizes != before) SetSplitSizes(model, node, names, sizes);
+  }
 }
+
+}  // namespace
 
 PruneReport PruneChannels(onnx::ModelProto& model, const PruneOptions& options,
                           const std::string& name, const ActivationStats* stats) {
@@ -233,7 +281,7 @@ PruneReport PruneChannels(onnx::ModelProto& model, const PruneOptions& options,
     }
   }
   PruneReport report;
-  report.before = CountCost(model);
+  report.before = model::ToModelCost(model::CountCost(model));
   // The analysis needs every tensor's shape; the shapes are dropped again at the end when the
   // model came without them, so the output differs from the input only where it was pruned.
   const bool had_value_info = model.graph().value_info_size() > 0;
@@ -335,70 +383,34 @@ PruneReport PruneChannels(onnx::ModelProto& model, const PruneOptions& options,
                           " (every group rounds back to its size; lower --channel-multiple)");
   }
 
-  // Rewrite: slice weights and biases, resize Splits. Masks come from the analysis, which
-  // refers to the graph as it was; nothing below adds or reorders nodes.
-  onnx::GraphProto& graph = *model.mutable_graph();
-  GraphIndex names(graph);
-  for (const ConvSite& site : an.convs_) {
-    onnx::NodeProto& node = *graph.mutable_node(site.node);
-    ConvChange change;
-    change.name = node.name();
-    const auto w_dims = an.index_.Shape(node.input(1));
-    change.out_before = w_dims[0];
-    change.in_before = w_dims[1] * IntAttribute(node, "group", 1);
-    std::vector<bool> out_keep(static_cast<size_t>(w_dims[0]), true);
-    if (const auto it = an.tensors_.find(node.output(0)); it != an.tensors_.end())
-      out_keep = KeepMask(it->second, an.tied_, removed);
-    const int64_t out_kept = std::count(out_keep.begin(), out_keep.end(), true);
-    change.out_after = out_kept;
-    for (size_t c = 0; c < out_keep.size(); ++c) {
-      if (!out_keep[c]) change.removed.push_back(static_cast<int64_t>(c));
-    }
-    change.in_after = change.in_before;
-    const auto has_bias = [&node] { return node.input_size() > 2 && !node.input(2).empty(); };
-    if (site.depthwise) {
-      SliceTensor(graph, node.input(1), 0, out_keep);
-      if (has_bias()) SliceTensor(graph, node.input(2), 0, out_keep);
-      for (auto& a : *node.mutable_attribute()) {
-        if (a.name() == "group") a.set_i(out_kept);
-      }
-      change.in_after = out_kept;
-    } else {
-      if (const auto it = an.tensors_.find(node.input(0)); it != an.tensors_.end()) {
-        const std::vector<bool> in_keep = KeepMask(it->second, an.tied_, removed);
-        if (stats) {
-          if (const auto m = stats->find(node.input(0));
-              m != stats->end() &&
-              CompensateRemovedInputs(graph, node, in_keep, m->second.mean, names)) {
-            ++report.convs_compensated;
-          }
-        }
-        SliceTensor(graph, node.input(1), 1, in_keep);
-        change.in_after = std::count(in_keep.begin(), in_keep.end(), true);
-      }
-      if (out_kept != change.out_before) {
-        SliceTensor(graph, node.input(1), 0, out_keep);
-        if (has_bias()) SliceTensor(graph, node.input(2), 0, out_keep);
-      }
-    }
-    if (change.in_after != change.in_before || change.out_after != change.out_before)
-      report.convs.push_back(change);
-  }
-  for (const auto& [i, before] : an.splits_) {
-    onnx::NodeProto& node = *graph.mutable_node(i);
-    std::vector<int64_t> sizes = before;
-    for (int k = 0; k < node.output_size(); ++k) {
-      if (const auto it = an.tensors_.find(node.output(k)); it != an.tensors_.end()) {
-        const std::vector<bool> keep = KeepMask(it->second, an.tied_, removed);
-        sizes[static_cast<size_t>(k)] = std::count(keep.begin(), keep.end(), true);
-      }
-    }
-    if (sizes != before) SetSplitSizes(model, node, names, sizes);
-  }
+  RewriteGraph(model, an, removed, stats, report);
   InferShapes(model);
   if (!had_value_info) model.mutable_graph()->clear_value_info();
-  report.after = CountCost(model);
+  report.after = model::ToModelCost(model::CountCost(model));
   return report;
 }
 
 }  // namespace cvdeploy::optimize
+
+namespace cvdeploy {
+
+PruneMethod ParsePruneMethod(const std::string& text) {
+  if (text == "l1") return PruneMethod::kL1;
+  if (text == "l2") return PruneMethod::kL2;
+  if (text == "activation") return PruneMethod::kActivation;
+  throw InvalidArgument("prune: --method '" + text + "' is not one of: l1, l2, activation");
+}
+
+const char* ToString(PruneMethod method) {
+  switch (method) {
+    case PruneMethod::kL1:
+      return "l1";
+    case PruneMethod::kL2:
+      return "l2";
+    case PruneMethod::kActivation:
+      return "activation";
+  }
+  return "?";
+}
+
+}  // namespace cvdeploy

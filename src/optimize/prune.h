@@ -25,38 +25,23 @@
 #include <string>
 #include <vector>
 
-#include "optimize/flops.h"
+#include "cvdeploy/tools.h"
+
+namespace onnx {
+class ModelProto;
+}  // namespace onnx
 
 namespace cvdeploy::optimize {
 
-// How the channels of a group are ranked (the lowest go):
-//   kL1, kL2: norm of the producing Conv filters (summed over the Convs of a tied channel).
-//     Data-free; blind to the bias that BatchNorm folding puts into every filter.
-//   kActivation: estimated output error of removing the channel once its mean is compensated:
-//     sum over the Convs reading it of std(activation) * ||W_consumer[:, c]||_2. Needs
-//     calibration images (PruneOptions::calib_dir).
-enum class PruneMethod { kL1, kL2, kActivation };
-
-// "l1" | "l2" | "activation"; throws Error(kInvalidArgument) naming the value.
-PruneMethod ParsePruneMethod(const std::string& text);
-const char* ToString(PruneMethod method);
-
-struct PruneOptions {
-  double ratio = 0.3;  // fraction of the channels of each prunable group to remove, in (0, 1)
-  PruneMethod method = PruneMethod::kL1;
-  // Nodes left exactly as they are: none of their input or output channels is removed (nor
-  // any channel tied to those). Names must exist in the graph.
-  std::vector<std::string> exclude;
-  // Kept channel counts of a group are rounded to the nearest multiple of this (at least one
-  // multiple; groups smaller than it are rounded to the nearest count): SIMD kernels work
-  // on blocks of 4-16 channels. 1 keeps the exact ratio.
-  int channel_multiple = 8;
-  // Calibration images (JPEG/PNG/BMP/WebP directly in the directory, sorted, the first
-  // `calib_size`) on which the original model's activations are measured (PruneModel): for
-  // mean compensation, and for ranking with kActivation. Empty: none.
-  std::string calib_dir;
-  int calib_size = 16;
-};
+// The option and report types are public (cvdeploy/tools.h).
+using cvdeploy::ConvChange;
+using cvdeploy::ParsePruneMethod;
+using cvdeploy::PruneGroup;
+using cvdeploy::PruneMethod;
+using cvdeploy::PruneOptions;
+using cvdeploy::PruneReport;
+using cvdeploy::PruneVerification;
+using cvdeploy::ToString;
 
 // Per-channel statistics of one activation tensor over all positions and images.
 struct ChannelStats {
@@ -66,40 +51,13 @@ struct ChannelStats {
 using ActivationStats = std::map<std::string, ChannelStats>;
 
 // Runs the model in ONNX Runtime on the images of `image_dir` (the first `max_images`, sorted,
-// with the inference preprocessing: letterbox to the model's input size, pad 114, RGB, /255)
+// with the inference preprocessing: Predictor::Prepare for a YOLO model; a fixed-size plain letterbox otherwise)
 // and returns mean and standard deviation of every channel of every Conv's data input.
 // Throws Error(kBadInput) naming the directory when it holds no image, naming an image that
 // cannot be decoded, or when ONNX Runtime cannot run the model.
 ActivationStats MeasureActivations(const std::vector<uint8_t>& model_bytes,
                                    const std::string& image_dir, int max_images,
                                    int* images_used = nullptr);
-
-// One group of channels pruned (or skipped) together.
-struct PruneGroup {
-  // Conv nodes whose output channels belong to the group, graph order. When the group is a
-  // piece of a Split, `piece` says which: "channels 16..31 of '/model.2/cv1/conv/Conv'".
-  std::vector<std::string> convs;
-  std::string piece;
-  int channels = 0;         // before
-  int kept = 0;             // after (== channels when skipped)
-  std::string skip_reason;  // empty when pruned
-};
-
-// Channels of one Conv before and after.
-struct ConvChange {
-  std::string name;
-  int64_t in_before = 0, in_after = 0, out_before = 0, out_after = 0;
-  std::vector<int64_t> removed;  // removed output channels (indices in the original)
-};
-
-struct PruneReport {
-  GraphCost before, after;
-  std::vector<PruneGroup> groups;  // pruned and skipped, in graph order of the first Conv
-  std::vector<ConvChange> convs;   // every Conv whose weight changed
-  int channels_removed = 0;        // sum over pruned groups
-  int convs_compensated = 0;       // Convs whose bias absorbed the means of removed inputs
-  int calib_images = 0;            // images the activations were measured on (0: none)
-};
 
 // Prunes `model` in place. With `stats` (of the original model, MeasureActivations), each
 // removed input channel c of a Conv is replaced by its mean instead of 0: the Conv's bias gets
@@ -111,13 +69,6 @@ struct PruneReport {
 // (see PruneModel).
 PruneReport PruneChannels(onnx::ModelProto& model, const PruneOptions& options,
                           const std::string& name, const ActivationStats* stats = nullptr);
-
-// Output of the pruned model as ONNX Runtime computed it.
-struct PruneVerification {
-  std::vector<std::string> outputs;  // "output0 [1, 84, 8400]" (same as the original's)
-  double max_abs_diff = 0;           // pruned vs original on the same random input
-  double max_abs_output = 0;         // largest |value| of the original's outputs
-};
 
 // The whole tool on serialized bytes: parse, PruneChannels, ONNX checker, run the original and
 // the pruned model in ONNX Runtime on the same pseudo-random input (uniform [0, 1)) and check

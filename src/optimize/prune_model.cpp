@@ -5,13 +5,16 @@
 #include <cctype>
 #include <cmath>
 #include <filesystem>
+#include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <random>
 #include <set>
 
 #include "backends/backend.h"
 #include "cvdeploy/error.h"
 #include "cvdeploy/image.h"
+#include "cvdeploy/predictor.h"
 #include "optimize/onnx_model.h"
 #include "optimize/prune.h"
 #include "vision/letterbox.h"
@@ -117,29 +120,66 @@ std::vector<std::string> ImagesIn(const std::string& dir, int max_images) {
   return paths;
 }
 
-ActivationStats Measure(const std::vector<uint8_t>& bytes, const std::vector<std::string>& tensors,
+// The engine input of one image. A model the Predictor accepts (every YOLO model) is
+// preprocessed by Predictor::Prepare, the one preprocessing implementation, so the statistics
+// are those of inference. A graph it refuses (not a YOLO model, e.g. a synthetic test graph)
+// is letterboxed to its fixed input size by the same letterbox code; its dynamic axes cannot
+// be guessed and are refused.
+class ImageInputs {
+ public:
+  ImageInputs(const std::vector<uint8_t>& original, std::vector<int64_t> graph_shape,
+              const std::string& image_dir)
+      : shape_(std::move(graph_shape)) {
+    try {
+      predictor_ = Predictor::LoadFromMemory(original, image_dir);
+      return;
+    } catch (const Error& e) {
+      if (e.code() != ErrorCode::kBadInput) throw;
+    }
+    if (shape_.size() != 4 || shape_[2] <= 0 || shape_[3] <= 0) {
+      throw BadInput(image_dir +
+                     ": the model is not a YOLO model and its input has no fixed image size");
+    }
+    shape_[0] = 1;
+    plain_.resize(static_cast<size_t>(3 * shape_[2] * shape_[3]));
+  }
+
+  // The image at `path` as a float32 NCHW view, valid until the next call.
+  TensorView Get(const std::string& path) {
+    const cv::Mat bgr = ReadImage(path);
+    if (predictor_) {
+      batch_.reset();  // its scratch back to the pool first
+      batch_.emplace(predictor_->Prepare({bgr}));
+      return batch_->input();
+    }
+    const vision::LetterboxInfo info = vision::ComputeLetterbox(
+        bgr.size(), cv::Size(static_cast<int>(shape_[3]), static_cast<int>(shape_[2])));
+    vision::LetterboxToTensor(bgr, info, plain_.data(), scratch_);
+    return TensorView(DataType::kFloat32, shape_, plain_.data());
+  }
+
+ private:
+  std::unique_ptr<Predictor> predictor_;
+  std::optional<Batch> batch_;
+  std::vector<int64_t> shape_;
+  std::vector<float> plain_;
+  cv::Mat scratch_;
+};
+
+ActivationStats Measure(const std::vector<uint8_t>& original, const std::vector<uint8_t>& bytes,
+                        const std::vector<std::string>& tensors,
                         const std::vector<std::string>& images, const std::string& image_dir,
                         int* images_used) {
   const auto session = backends::CreateOrtGraphBackend(bytes, image_dir, {});
-  if (session->Info().inputs.empty()) {
+  if (session->Info().inputs.empty() || session->Info().inputs[0].shape.size() != 4) {
     throw BadInput(image_dir + ": the model input is not an NCHW image");
   }
   const std::string input_name = session->Info().inputs[0].name;
-  std::vector<int64_t> shape = session->Info().inputs[0].shape;
-  if (shape.size() != 4) throw BadInput(image_dir + ": the model input is not an NCHW image");
-  shape[0] = 1;
-  for (size_t d = 2; d < 4; ++d) {
-    if (shape[d] <= 0) shape[d] = 640;
-  }
-  std::vector<float> input(static_cast<size_t>(3 * shape[2] * shape[3]));
-  cv::Mat scratch;
+  ImageInputs inputs(original, session->Info().inputs[0].shape, image_dir);
   std::map<std::string, std::vector<double>> sums, squares;  // per-image means of x and x^2
   for (const std::string& path : images) {
-    const cv::Mat bgr = ReadImage(path);
-    const vision::LetterboxInfo info = vision::ComputeLetterbox(
-        bgr.size(), cv::Size(static_cast<int>(shape[3]), static_cast<int>(shape[2])));
-    vision::LetterboxToTensor(bgr, info, input.data(), scratch);
-    session->RunNamed({{input_name, input.data(), shape}}, tensors,
+    const TensorView input = inputs.Get(path);
+    session->RunNamed({{input_name, input.Data<float>(), input.shape()}}, tensors,
                       [&](const std::vector<backends::OutputView>& values) {
                         for (size_t t = 0; t < tensors.size(); ++t) {
                           const std::vector<int64_t>& dims = values[t].shape;
@@ -199,7 +239,7 @@ ActivationStats MeasureActivations(const std::vector<uint8_t>& model_bytes,
     v->mutable_type()->mutable_tensor_type()->set_elem_type(onnx::TensorProto::FLOAT);
   }
   try {
-    return Measure(SerializeModel(model), tensors, images, image_dir, images_used);
+    return Measure(model_bytes, SerializeModel(model), tensors, images, image_dir, images_used);
   } catch (const backends::EngineError& e) {
     throw BadInput(image_dir + ": ONNX Runtime cannot run the model to measure activations: " +
                    e.engine_message());

@@ -11,9 +11,7 @@
 #include "cvdeploy/error.h"
 #include "cvdeploy/image.h"
 #include "cvdeploy/predictor.h"
-#include "model/model_info.h"
 #include "optimize/onnx_model.h"
-#include "vision/letterbox.h"
 
 namespace cvdeploy::optimize {
 namespace {
@@ -24,15 +22,17 @@ std::string Format(const char* format, auto... args) {
   return buf;
 }
 
-// Runs `model` with `tensors` exposed as extra outputs over `inputs` (NCHW float32, one
-// image each); returns, per tensor, the values of every image concatenated.
-std::map<std::string, std::vector<float>> RunWithOutputs(
-    onnx::ModelProto model, const std::vector<std::string>& tensors,
-    const std::vector<std::vector<float>>& inputs, const std::vector<int64_t>& shape,
-    const std::string& name, int threads) {
-  const int first_extra = model.graph().output_size();
+// Runs `model` with `tensors` exposed as extra outputs over `inputs` (the engine inputs
+// Predictor::Prepare made, one image each, fed to `input_name`); returns, per tensor, the
+// values of every image concatenated.
+std::map<std::string, std::vector<float>> RunWithOutputs(onnx::ModelProto model,
+                                                         const std::vector<std::string>& tensors,
+                                                         const std::string& input_name,
+                                                         const std::vector<Tensor>& inputs,
+                                                         const std::string& name, int threads) {
   std::set<std::string> outputs;
   for (const auto& o : model.graph().output()) outputs.insert(o.name());
+  // Tensors that already are graph outputs are not exposed (nor measured), as before.
   std::vector<std::string> exposed;
   for (const auto& t : tensors) {
     if (outputs.count(t)) continue;
@@ -41,21 +41,18 @@ std::map<std::string, std::vector<float>> RunWithOutputs(
     out->mutable_type()->mutable_tensor_type()->set_elem_type(onnx::TensorProto::FLOAT);
     exposed.push_back(t);
   }
-  const std::vector<uint8_t> bytes = SerializeModel(model);
-  const ModelInfo info = model::ParseModelInfo(bytes, name, {});
   backends::BackendOptions options;
   options.intra_op_threads = threads;
-  auto backend = backends::CreateOrtBackend(bytes, info, options);
-  auto context = backend->NewContext();
+  const auto engine = backends::CreateOrtGraphBackend(SerializeModel(model), name, options);
   std::map<std::string, std::vector<float>> values;
-  std::vector<backends::Tensor> results;
-  for (const auto& input : inputs) {
-    backend->Run(*context, input.data(), shape, results);
-    for (size_t k = 0; k < exposed.size(); ++k) {
-      const auto& data = results.at(first_extra + k).data;
-      auto& v = values[exposed[k]];
-      v.insert(v.end(), data.begin(), data.end());
-    }
+  for (const Tensor& input : inputs) {
+    engine->RunNamed({{input_name, input.Data<float>(), input.shape()}}, exposed,
+                     [&](const std::vector<backends::OutputView>& views) {
+                       for (size_t k = 0; k < views.size(); ++k) {
+                         auto& v = values[exposed[k]];
+                         v.insert(v.end(), views[k].data, views[k].data + views[k].count);
+                       }
+                     });
   }
   return values;
 }
@@ -75,18 +72,17 @@ std::vector<LayerSensitivity> RankLayers(const std::vector<uint8_t>& float_bytes
                                          const std::string& name, const onnx::ModelProto& prepared,
                                          const onnx::ModelProto& quantized, const QuantPlan& plan,
                                          const Dataset& dataset, const GateOptions& gate) {
-  // Inputs: the first images of the dataset, with the inference preprocessing.
-  const ModelInfo info = model::ParseModelInfo(float_bytes, name, {});
-  const cv::Size size(info.meta.imgsz_w, info.meta.imgsz_h);
-  const std::vector<int64_t> shape = {1, 3, size.height, size.width};
-  std::vector<std::vector<float>> inputs;
-  cv::Mat scratch;
+  // Inputs: the first images of the dataset, preprocessed by the predictor itself (the one
+  // preprocessing implementation), as validation feeds them.
+  SessionOptions session;
+  session.intra_op_threads = gate.threads;
+  const auto predictor = Predictor::LoadFromMemory(float_bytes, name, session);
+  const std::string input_name = predictor->info().inputs.at(0).name;
+  std::vector<Tensor> inputs;
   for (size_t i = 0; i < dataset.images.size() && static_cast<int>(i) < gate.sensitivity_images;
        ++i) {
-    const cv::Mat image = ReadImage(dataset.images[i].image_path);
-    const vision::LetterboxInfo box = vision::ComputeLetterbox(image.size(), size);
-    inputs.emplace_back(3 * size.area());
-    vision::LetterboxToTensor(image, box, inputs.back().data(), scratch);
+    const Batch batch = predictor->Prepare({ReadImage(dataset.images[i].image_path)});
+    inputs.push_back(Tensor::CopyOf(batch.input()));
   }
   std::vector<std::string> tensors;
   std::set<std::string> seen;
@@ -96,8 +92,8 @@ std::vector<LayerSensitivity> RankLayers(const std::vector<uint8_t>& float_bytes
     }
     if (seen.insert(layer.output).second) tensors.push_back(layer.output);
   }
-  const auto reference = RunWithOutputs(prepared, tensors, inputs, shape, name, gate.threads);
-  const auto test = RunWithOutputs(quantized, tensors, inputs, shape, name, gate.threads);
+  const auto reference = RunWithOutputs(prepared, tensors, input_name, inputs, name, gate.threads);
+  const auto test = RunWithOutputs(quantized, tensors, input_name, inputs, name, gate.threads);
   std::map<std::string, double> nsr;
   for (const auto& t : tensors) {
     auto r = reference.find(t), q = test.find(t);

@@ -14,8 +14,10 @@
 #include <opencv2/core.hpp>
 
 #include "cvdeploy/error.h"
+#include "cvdeploy/file.h"
 #include "cvdeploy/image.h"
 #include "cvdeploy/predictor.h"
+#include "cvdeploy/quantize.h"
 #include "optimize/calibration.h"
 #include "optimize/onnx_model.h"
 #include "support/assets.h"
@@ -313,6 +315,26 @@ TEST(CalibrateErrorsTest, BadOptions) {
   options.num_bins = 2048;
   ExpectError([&] { optimize::Calibrate(Model(), {}, ImageDir(), options); },
               ErrorCode::kInvalidArgument, {"no tensors"});
+}
+
+// The public entry point: the table file it returns is the one --load-calibration reads, tied
+// to the bytes it was given.
+TEST(CalibrateTest, PublicCalibrateReturnsALoadableTable) {
+  const std::vector<uint8_t> bytes = ReadModelBytes(Asset("models/yolov8n-dq.onnx"));
+  CalibrateOptions options;
+  options.image_dir = ImageDir();
+  options.max_images = 2;
+  const CalibrateResult result = Calibrate(bytes, "yolov8n-dq.onnx", options);
+  EXPECT_EQ(result.report.model_sha256, Sha256Hex(bytes.data(), bytes.size()));
+  EXPECT_EQ(result.report.images, 2);
+  EXPECT_EQ(result.report.image_names.size(), 2u);
+  EXPECT_GT(result.report.tensors, 100u);
+  const std::string path = MakeTempDir("calibrate_public") + "/table.json";
+  WriteFileAtomically(path, result.bytes);
+  const CalibrationTable table = optimize::LoadCalibration(path);
+  EXPECT_EQ(table.model_sha256, result.report.model_sha256);
+  EXPECT_EQ(table.images, 2);
+  EXPECT_EQ(table.stats.size(), result.report.tensors);
 }
 
 }  // namespace

@@ -25,7 +25,7 @@
 #include "core/file_util.h"
 #include "cvdeploy/image.h"
 #include "cvdeploy/predictor.h"
-#include "optimize/flops.h"
+#include "model/flops.h"
 #include "optimize/onnx_model.h"
 #include "optimize/prune.h"
 #include "support/assets.h"
@@ -124,7 +124,7 @@ std::map<std::string, double> IndependentFlops(const onnx::ModelProto& model) {
 }
 
 void ExpectFlopsMatchOrt(const onnx::ModelProto& model, const std::string& label) {
-  const optimize::GraphCost cost = optimize::CountCost(model);
+  const model::GraphCost cost = model::CountCost(model);
   const std::map<std::string, double> independent = IndependentFlops(model);
   double total = 0;
   for (const auto& [name, flops] : independent) total += flops;
@@ -234,8 +234,8 @@ TEST_P(OptimizePruneModelTest, CliWritesAValidSmallerModelWithTheSameOutputs) {
   EXPECT_EQ(step["method"], "l1");
 
   // Figures in the record agree with a fresh count; >= 25% fewer FLOPs is the target.
-  const optimize::GraphCost before = optimize::CountCost(original);
-  const optimize::GraphCost after = optimize::CountCost(pruned);
+  const model::GraphCost before = model::CountCost(original);
+  const model::GraphCost after = model::CountCost(pruned);
   EXPECT_EQ(step["params_before"].get<int64_t>(), before.params);
   EXPECT_EQ(step["params_after"].get<int64_t>(), after.params);
   EXPECT_DOUBLE_EQ(step["flops_before"].get<double>(), before.flops);

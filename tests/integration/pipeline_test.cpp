@@ -13,7 +13,7 @@
 #include "core/file_util.h"
 #include "cvdeploy/image.h"
 #include "cvdeploy/system.h"
-#include "model/graph_edit.h"
+#include "optimize/graph_edit.h"
 #include "support/assets.h"
 #include "support/fixtures.h"
 
@@ -198,7 +198,7 @@ TEST_F(PipelineTest, BatchedRunOnADynamicBatchModelEqualsSequential) {
   const auto bytes = core::ReadFileBytes(Asset("models/yolov8n-dq.onnx"));
   SessionOptions one_thread;
   one_thread.intra_op_threads = 1;
-  auto dynamic = Predictor::LoadFromMemory(model::MakeBatchDynamic(bytes, "yolov8n-dq.onnx"),
+  auto dynamic = Predictor::LoadFromMemory(optimize::MakeBatchDynamic(bytes, "yolov8n-dq.onnx"),
                                            "yolov8n-dq (dynamic batch)", one_thread);
   ASSERT_LT(dynamic->meta().batch, 1);
   const std::vector<std::string> files = Coco(5);

@@ -10,7 +10,7 @@
 
 #include "cvdeploy/error.h"
 #include "cvdeploy/eval.h"
-#include "eval/yaml_names.h"
+#include "model/yaml_names.h"
 #include "support/assets.h"
 
 namespace cvdeploy {
@@ -188,7 +188,7 @@ TEST(EvalYoloDataset, DuplicateLinesAreRemoved) {
 
 TEST(EvalYamlNames, HugeMappingKeyIsRefusedNotAllocated) {
   try {
-    eval::ParseYamlNames("names:\n  0: person\n  2000000000: huge\n");
+    model::ParseYamlNames("names:\n  0: person\n  2000000000: huge\n");
     ADD_FAILURE() << "no error";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("class id 2000000000 out of range"), std::string::npos)
@@ -197,7 +197,7 @@ TEST(EvalYamlNames, HugeMappingKeyIsRefusedNotAllocated) {
 }
 
 TEST(EvalYamlNames, Forms) {
-  using eval::ParseYamlNames;
+  using model::ParseYamlNames;
   EXPECT_EQ(ParseYamlNames("nc: 2\nnames:\n  - cat\n  - \"dog\"\ntrain: x\n"),
             (std::vector<std::string>{"cat", "dog"}));
   EXPECT_EQ(ParseYamlNames("names:\n- cat\n- dog\n"), (std::vector<std::string>{"cat", "dog"}));

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // MakeBatchDynamic on small graphs built here with the ONNX protobuf classes: what it
 // rewrites, what it refuses (and why), and that the result really runs at batch 3.
-#include "model/graph_edit.h"
+#include "optimize/graph_edit.h"
 
 #include <onnx/onnx_pb.h>
 #include <onnxruntime_cxx_api.h>
@@ -16,7 +16,7 @@
 
 #include "cvdeploy/error.h"
 
-namespace cvdeploy::model {
+namespace cvdeploy::optimize {
 namespace {
 
 // A graph under construction. Dims of -1 become the symbolic dim "N".
@@ -429,4 +429,4 @@ TEST(MakeBatchDynamic, InvalidBytesAreBadInput) {
 }
 
 }  // namespace
-}  // namespace cvdeploy::model
+}  // namespace cvdeploy::optimize

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
-// optimize::CountCost against counts made without it: a small graph built here whose MACs
+// model::CountCost against counts made without it: a small graph built here whose MACs
 // and parameters are worked out by hand, and the figures Ultralytics publishes for yolov8n
 // and yolo11n (parameters exactly, GFLOPs to the one decimal they print).
-#include "optimize/flops.h"
+#include "model/flops.h"
 
 #include <cstdint>
 #include <string>
@@ -117,7 +117,7 @@ onnx::ModelProto TinyModel(bool symbolic_input) {
 TEST(OptimizeFlopsTest, TinyGraphMatchesTheHandCount) {
   const onnx::ModelProto model = TinyModel(false);
   optimize::CheckModel(model, "tiny");
-  const optimize::GraphCost cost = optimize::CountCost(model);
+  const model::GraphCost cost = model::CountCost(model);
   EXPECT_EQ(cost.params, 112 + 40 + 32 + 80 + 36);
   EXPECT_DOUBLE_EQ(cost.flops, 2.0 * (6912 + 576 + 512 + 320 + 120));
   EXPECT_DOUBLE_EQ(cost.elementwise_ops, 2 * 256);  // Sigmoid and Mul; Reshape moves data
@@ -145,7 +145,7 @@ TEST(OptimizeFlopsTest, TinyGraphMatchesTheHandCount) {
 }
 
 TEST(OptimizeFlopsTest, SymbolicShapesAreReportedNotGuessed) {
-  const optimize::GraphCost cost = optimize::CountCost(TinyModel(true));
+  const model::GraphCost cost = model::CountCost(TinyModel(true));
   // Parameters do not depend on shapes; every node after the symbolic input has no MAC count
   // (the Reshape to a constant shape makes MatMul and Gemm countable again).
   EXPECT_EQ(cost.params, 300);
@@ -168,15 +168,15 @@ TEST(OptimizeFlopsTest, DynamicAxesCountAtBatchOneAndTheMetadataImgsz) {
   auto* imgsz = model.add_metadata_props();
   imgsz->set_key("imgsz");
   imgsz->set_value("[8, 8]");
-  const optimize::GraphCost cost = optimize::CountCost(model);
-  const optimize::GraphCost fixed = optimize::CountCost(TinyModel(false));
+  const model::GraphCost cost = model::CountCost(model);
+  const model::GraphCost fixed = model::CountCost(TinyModel(false));
   EXPECT_TRUE(cost.uncounted.empty());
   EXPECT_DOUBLE_EQ(cost.flops, fixed.flops);
   EXPECT_EQ(cost.assumed_input, (std::vector<int64_t>{1, 3, 8, 8}));
   EXPECT_TRUE(fixed.assumed_input.empty());
   // Without the metadata only the batch is known: height and width stay uncounted.
   model.clear_metadata_props();
-  const optimize::GraphCost partial = optimize::CountCost(model);
+  const model::GraphCost partial = model::CountCost(model);
   EXPECT_EQ(partial.assumed_input, (std::vector<int64_t>{1, 3, -1, -1}));
   EXPECT_EQ(partial.uncounted.size(), 3u);
 }
@@ -184,7 +184,7 @@ TEST(OptimizeFlopsTest, DynamicAxesCountAtBatchOneAndTheMetadataImgsz) {
 TEST(OptimizeFlopsTest, CountingDoesNotModifyTheModel) {
   const onnx::ModelProto model = TinyModel(false);
   const std::string before = model.SerializeAsString();
-  (void)optimize::CountCost(model);
+  (void)model::CountCost(model);
   EXPECT_EQ(model.SerializeAsString(), before);
   EXPECT_EQ(model.graph().value_info_size(), 0);
 }
@@ -194,7 +194,7 @@ TEST(OptimizeFlopsTest, CountingDoesNotModifyTheModel) {
 // modules only, BatchNorm folded: exactly what the ONNX export holds).
 TEST(OptimizeFlopsTest, Yolov8nMatchesTheUltralyticsFigures) {
   const onnx::ModelProto model = optimize::LoadModel(Asset("models/yolov8n-dq.onnx"));
-  const optimize::GraphCost cost = optimize::CountCost(model);
+  const model::GraphCost cost = model::CountCost(model);
   EXPECT_EQ(cost.params, 3151904);
   EXPECT_NEAR(cost.gflops(), 8.7, 0.05);
   EXPECT_TRUE(cost.uncounted.empty());
@@ -205,7 +205,7 @@ TEST(OptimizeFlopsTest, Yolov8nMatchesTheUltralyticsFigures) {
 
 TEST(OptimizeFlopsTest, Yolo11nMatchesTheUltralyticsFiguresPlusAttention) {
   const onnx::ModelProto model = optimize::LoadModel(Asset("models/yolo11n-dq.onnx"));
-  const optimize::GraphCost cost = optimize::CountCost(model);
+  const model::GraphCost cost = model::CountCost(model);
   EXPECT_EQ(cost.params, 2616248);
   // thop does not see the functional matmuls of the attention block: compare Conv only.
   EXPECT_NEAR(cost.by_op.at("Conv").flops / 1e9, 6.5, 0.05);

@@ -23,12 +23,14 @@
 #include <string>
 #include <vector>
 
+#include "cvdeploy/cost.h"
+
 // Declared, not included: front ends (the CLI) use these headers without the ONNX build flags.
 namespace onnx {
 class ModelProto;
 }  // namespace onnx
 
-namespace cvdeploy::optimize {
+namespace cvdeploy::model {
 
 struct OpCost {
   int64_t nodes = 0;
@@ -67,4 +69,7 @@ struct GraphCost {
 // `uncounted` instead of throwing.
 GraphCost CountCost(const onnx::ModelProto& model);
 
-}  // namespace cvdeploy::optimize
+// The public summary of a count (cvdeploy/cost.h).
+ModelCost ToModelCost(const GraphCost& cost);
+
+}  // namespace cvdeploy::model

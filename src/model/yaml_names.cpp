@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "eval/yaml_names.h"
+#include "model/yaml_names.h"
 
 #include <algorithm>
 #include <charconv>
@@ -8,7 +8,7 @@
 
 #include "cvdeploy/error.h"
 
-namespace cvdeploy::eval {
+namespace cvdeploy::model {
 namespace {
 
 bool IsSpace(char c) { return c == ' ' || c == '\t' || c == '\r'; }
@@ -167,4 +167,4 @@ std::vector<std::string> ParseYamlNames(std::string_view text) {
   return {};
 }
 
-}  // namespace cvdeploy::eval
+}  // namespace cvdeploy::model

@@ -1,11 +1,18 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "optimize/flops.h"
+#include "model/flops.h"
 
 #include <set>
 
 #include "optimize/onnx_model.h"
 
-namespace cvdeploy::optimize {
+namespace cvdeploy::model {
+// onnx_model (the ONNX graph utilities: index, shape inference) still lives in optimize.
+using optimize::GraphIndex;
+using optimize::InferShapes;
+using optimize::IntAttribute;
+using optimize::NodeLabel;
+using optimize::NumElements;
+
 namespace {
 
 // Ops that only move or reinterpret data: no arithmetic to count.
@@ -172,4 +179,35 @@ GraphCost CountCost(const onnx::ModelProto& model) {
   return cost;
 }
 
-}  // namespace cvdeploy::optimize
+ModelCost ToModelCost(const GraphCost& cost) {
+  ModelCost c;
+  c.params = cost.params;
+  c.flops = cost.flops;
+  c.complete = cost.uncounted.empty();
+  c.assumed_input = cost.assumed_input;
+  return c;
+}
+
+}  // namespace cvdeploy::model
+
+namespace cvdeploy {
+
+std::optional<ModelCost> ComputeCost(const Model& model) {
+  try {
+    return model::ToModelCost(
+        model::CountCost(optimize::ParseModel(model.bytes(), model.info().path)));
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
+nlohmann::ordered_json ModelCostToJson(const ModelCost& cost) {
+  nlohmann::ordered_json j = {{"params", cost.params},
+                              {"flops", cost.flops},
+                              {"gflops", cost.gflops()},
+                              {"complete", cost.complete}};
+  if (!cost.assumed_input.empty()) j["assumed_input"] = cost.assumed_input;
+  return j;
+}
+
+}  // namespace cvdeploy

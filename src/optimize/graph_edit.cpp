@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "model/graph_edit.h"
+#include "optimize/graph_edit.h"
 
 #include <onnx/onnx_pb.h>
 
@@ -11,9 +11,10 @@
 #include <set>
 
 #include "cvdeploy/error.h"
-#include "model/batch_verify.h"
+#include "optimize/batch_verify.h"
+#include "optimize/onnx_model.h"
 
-namespace cvdeploy::model {
+namespace cvdeploy::optimize {
 namespace {
 
 constexpr const char* kBatchParam = "batch";
@@ -25,31 +26,14 @@ Error Fail(const std::string& name, const std::string& reason) {
   return BadInput(name + ": cannot make the batch axis dynamic: " + reason);
 }
 
-std::string Label(const onnx::NodeProto& node) {
-  const std::string& id = node.name().empty() && node.output_size() ? node.output(0) : node.name();
-  return node.op_type() + " '" + id + "'";
-}
-
 std::string IntsText(const std::vector<int64_t>& v) {
   std::string s = "[";
   for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + std::to_string(v[i]);
   return s + "]";
 }
 
-const onnx::AttributeProto* FindAttr(const onnx::NodeProto& node, const std::string& attr) {
-  for (const auto& a : node.attribute()) {
-    if (a.name() == attr) return &a;
-  }
-  return nullptr;
-}
-
-int64_t IntAttr(const onnx::NodeProto& node, const std::string& attr, int64_t fallback) {
-  const auto* a = FindAttr(node, attr);
-  return a ? a->i() : fallback;
-}
-
 std::optional<std::vector<int64_t>> IntsAttr(const onnx::NodeProto& node, const std::string& attr) {
-  const auto* a = FindAttr(node, attr);
+  const auto* a = FindAttribute(node, attr);
   if (!a) return std::nullopt;
   return std::vector<int64_t>(a->ints().begin(), a->ints().end());
 }
@@ -78,7 +62,9 @@ std::optional<std::vector<int64_t>> TensorInts(const onnx::TensorProto& t) {
   return v;
 }
 
-onnx::TensorProto Int64Tensor(const std::string& name, const std::vector<int64_t>& values) {
+// A 1-D int64 tensor in typed storage (int64_data), as exporters write shape constants
+// (onnx_model's Int64Tensor writes raw_data).
+onnx::TensorProto TypedInt64Tensor(const std::string& name, const std::vector<int64_t>& values) {
   onnx::TensorProto t;
   t.set_name(name);
   t.set_data_type(onnx::TensorProto::INT64);
@@ -126,7 +112,7 @@ class GraphFacts {
       if (node.op_type() == "Constant" && node.output_size() == 1) {
         constant_nodes_[node.output(0)] = &node;
         constant_.insert(node.output(0));
-        if (const auto* a = FindAttr(node, "value"); a && a->has_t())
+        if (const auto* a = FindAttribute(node, "value"); a && a->has_t())
           shapes_[node.output(0)] = {a->t().dims().begin(), a->t().dims().end()};
         continue;
       }
@@ -170,10 +156,10 @@ class GraphFacts {
     if (auto it = initializers_.find(t); it != initializers_.end()) return TensorInts(*it->second);
     if (auto it = constant_nodes_.find(t); it != constant_nodes_.end()) {
       const onnx::NodeProto& node = *it->second;
-      if (const auto* a = FindAttr(node, "value"); a && a->has_t()) return TensorInts(a->t());
-      if (const auto* a = FindAttr(node, "value_ints"))
+      if (const auto* a = FindAttribute(node, "value"); a && a->has_t()) return TensorInts(a->t());
+      if (const auto* a = FindAttribute(node, "value_ints"))
         return std::vector<int64_t>(a->ints().begin(), a->ints().end());
-      if (const auto* a = FindAttr(node, "value_int")) return std::vector<int64_t>{a->i()};
+      if (const auto* a = FindAttribute(node, "value_int")) return std::vector<int64_t>{a->i()};
     }
     return std::nullopt;
   }
@@ -210,7 +196,7 @@ bool CheckNode(const onnx::NodeProto& node, const GraphFacts& g, int64_t opset,
   const std::string& x = node.input(0);
   const int rank = g.Rank(x);
   auto input = [&](int i) -> std::string { return node.input_size() > i ? node.input(i) : ""; };
-  auto fail = [&](const std::string& why) { return Fail(name, Label(node) + " " + why); };
+  auto fail = [&](const std::string& why) { return Fail(name, NodeLabel(node) + " " + why); };
 
   if (op == "Reshape") {
     const std::string& target = input(1);
@@ -228,7 +214,7 @@ bool CheckNode(const onnx::NodeProto& node, const GraphFacts& g, int64_t opset,
       throw fail("has the constant target shape " + IntsText(*values) + " whose first axis " +
                  std::to_string(first) + " is not the batch");
     }
-    if (IntAttr(node, "allowzero", 0) != 0) {
+    if (IntAttribute(node, "allowzero", 0) != 0) {
       throw fail("targets " + IntsText(*values) +
                  " with allowzero=1, where 0 means an empty axis, so its batch cannot be copied "
                  "from the input");
@@ -274,7 +260,7 @@ bool CheckNode(const onnx::NodeProto& node, const GraphFacts& g, int64_t opset,
     return false;
   }
   if (op == "Split" || op == "Gather") {
-    if (NormalizeAxis(IntAttr(node, "axis", 0), rank) == 0) {
+    if (NormalizeAxis(IntAttribute(node, "axis", 0), rank) == 0) {
       throw fail(op == "Split" ? "splits the batch axis (axis 0)"
                                : "indexes the batch axis (axis 0)");
     }
@@ -295,9 +281,9 @@ bool CheckNode(const onnx::NodeProto& node, const GraphFacts& g, int64_t opset,
     return false;
   }
   if (op == "Flatten") {
-    const auto axis = NormalizeAxis(IntAttr(node, "axis", 1), rank);
+    const auto axis = NormalizeAxis(IntAttribute(node, "axis", 1), rank);
     if (axis != 1) {
-      throw fail("with axis " + std::to_string(IntAttr(node, "axis", 1)) +
+      throw fail("with axis " + std::to_string(IntAttribute(node, "axis", 1)) +
                  " folds the batch axis into another axis");
     }
     return false;
@@ -324,11 +310,11 @@ bool CheckNode(const onnx::NodeProto& node, const GraphFacts& g, int64_t opset,
 void CheckConcat(const onnx::NodeProto& node, const GraphFacts& g, const std::string& name) {
   int rank = -1;
   for (const auto& in : node.input()) rank = std::max(rank, g.Rank(in));
-  if (NormalizeAxis(IntAttr(node, "axis", 0), rank) == 0) return;
+  if (NormalizeAxis(IntAttribute(node, "axis", 0), rank) == 0) return;
   for (const auto& in : node.input()) {
     const auto* s = g.Shape(in);
     if (g.IsConstant(in) && s && s->size() >= 2 && s->front() == 1) {
-      throw Fail(name, Label(node) + " joins batch data with the constant '" + in +
+      throw Fail(name, NodeLabel(node) + " joins batch data with the constant '" + in +
                            "' whose first axis is 1");
     }
   }
@@ -398,7 +384,7 @@ int RewriteReshapeTargets(onnx::ModelProto& model, const GraphFacts& g,
     const bool exclusive = g.Uses(target) == static_cast<int>(nodes.size()) && !g.IsGraphIo(target);
     onnx::TensorProto* init = g.Initializer(target);
     if (exclusive && init && init->data_type() == onnx::TensorProto::INT64) {
-      *init = Int64Tensor(target, values);
+      *init = TypedInt64Tensor(target, values);
       continue;
     }
     if (onnx::NodeProto* c = g.ConstantNode(target); exclusive && c) {
@@ -406,13 +392,13 @@ int RewriteReshapeTargets(onnx::ModelProto& model, const GraphFacts& g,
       auto* a = c->add_attribute();
       a->set_name("value");
       a->set_type(onnx::AttributeProto::TENSOR);
-      *a->mutable_t() = Int64Tensor("", values);
+      *a->mutable_t() = TypedInt64Tensor("", values);
       continue;
     }
     std::string fresh = target + "_dynamic_batch";
     for (int i = 2; names.count(fresh); ++i) fresh = target + "_dynamic_batch" + std::to_string(i);
     names.insert(fresh);
-    *graph.add_initializer() = Int64Tensor(fresh, values);
+    *graph.add_initializer() = TypedInt64Tensor(fresh, values);
     if (model.ir_version() < 4) {  // IR 3 requires every initializer to be a graph input
       auto* in = graph.add_input();
       in->set_name(fresh);
@@ -462,7 +448,8 @@ std::vector<uint8_t> MakeBatchDynamic(const std::vector<uint8_t>& model_bytes,
     GraphFacts facts(graph);
     for (auto& node : *graph.mutable_node()) {
       if (HasSubgraph(node)) {
-        throw Fail(name, Label(node) + " has a subgraph, which this conversion does not analyse");
+        throw Fail(name,
+                   NodeLabel(node) + " has a subgraph, which this conversion does not analyse");
       }
       const bool standard = node.domain().empty() || node.domain() == "ai.onnx";
       if (!standard || node.input_size() == 0) continue;
@@ -515,4 +502,4 @@ std::vector<uint8_t> MakeBatchDynamic(const std::vector<uint8_t>& model_bytes,
   return bytes;
 }
 
-}  // namespace cvdeploy::model
+}  // namespace cvdeploy::optimize

@@ -7,7 +7,7 @@
 #include <string_view>
 #include <vector>
 
-namespace cvdeploy::eval {
+namespace cvdeploy::model {
 
 // Accepts a block list ("- person"), a block mapping ("0: person"), and inline
 // "[person, 'traffic light']" or "{0: person, 1: bicycle}". Quotes and "# comments" are
@@ -16,4 +16,4 @@ namespace cvdeploy::eval {
 // key beyond that (every id below a key gets a name, so a huge key would exhaust memory).
 std::vector<std::string> ParseYamlNames(std::string_view text);
 
-}  // namespace cvdeploy::eval
+}  // namespace cvdeploy::model

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "model/batch_verify.h"
+#include "optimize/batch_verify.h"
 
 #include <algorithm>
 #include <cmath>
@@ -11,7 +11,7 @@
 #include "backends/backend.h"
 #include "cvdeploy/error.h"
 
-namespace cvdeploy::model {
+namespace cvdeploy::optimize {
 namespace {
 
 // [a, b, a]: slot 0 vs slot 2 shows whether batch items mix, each slot vs the original run
@@ -221,4 +221,4 @@ void VerifyDynamicBatch(const std::vector<uint8_t>& original, const std::vector<
   }
 }
 
-}  // namespace cvdeploy::model
+}  // namespace cvdeploy::optimize

@@ -7,9 +7,9 @@
 #include <string>
 #include <vector>
 
-#include "model/graph_edit.h"
+#include "optimize/graph_edit.h"
 
-namespace cvdeploy::model {
+namespace cvdeploy::optimize {
 
 // Runs `original` (batch 1) on pseudo-random inputs a and b and `converted` on the batch
 // [a, b, a] and, with `scales_span_batch` (the graph has DynamicQuantizeLinear), also on
@@ -20,4 +20,4 @@ void VerifyDynamicBatch(const std::vector<uint8_t>& original, const std::vector<
                         bool scales_span_batch, const std::string& name,
                         DynamicBatchReport& report);
 
-}  // namespace cvdeploy::model
+}  // namespace cvdeploy::optimize
