@@ -7,7 +7,7 @@
 #include <numeric>
 #include <utility>
 
-#include "bench/stats.h"
+#include "cvdeploy/stats.h"
 #include "cvdeploy/error.h"
 #include "cvdeploy/image.h"
 #include "eval/mask_iou.h"

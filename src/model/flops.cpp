@@ -3,15 +3,9 @@
 
 #include <set>
 
-#include "optimize/onnx_model.h"
+#include "model/onnx_model.h"
 
 namespace cvdeploy::model {
-// onnx_model (the ONNX graph utilities: index, shape inference) still lives in optimize.
-using optimize::GraphIndex;
-using optimize::InferShapes;
-using optimize::IntAttribute;
-using optimize::NodeLabel;
-using optimize::NumElements;
 
 namespace {
 

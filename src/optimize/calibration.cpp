@@ -23,7 +23,7 @@
 #include "cvdeploy/image.h"
 #include "cvdeploy/predictor.h"
 #include "optimize/calibration_math.h"
-#include "optimize/onnx_model.h"
+#include "model/onnx_model.h"
 
 namespace cvdeploy::optimize {
 namespace fs = std::filesystem;

@@ -11,7 +11,7 @@
 
 #include "core/file_util.h"
 #include "cvdeploy/error.h"
-#include "optimize/onnx_model.h"
+#include "model/onnx_model.h"
 
 namespace cvdeploy::optimize {
 namespace {

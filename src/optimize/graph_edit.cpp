@@ -12,7 +12,7 @@
 
 #include "cvdeploy/error.h"
 #include "optimize/batch_verify.h"
-#include "optimize/onnx_model.h"
+#include "model/onnx_model.h"
 
 namespace cvdeploy::optimize {
 namespace {

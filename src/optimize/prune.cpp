@@ -9,7 +9,7 @@
 
 #include "cvdeploy/error.h"
 #include "model/flops.h"
-#include "optimize/onnx_model.h"
+#include "model/onnx_model.h"
 #include "optimize/prune_graph.h"
 
 namespace cvdeploy::optimize {

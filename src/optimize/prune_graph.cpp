@@ -3,7 +3,7 @@
 
 #include <cmath>
 
-#include "optimize/onnx_model.h"
+#include "model/onnx_model.h"
 
 namespace cvdeploy::optimize::prune_graph {
 namespace {

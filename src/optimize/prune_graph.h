@@ -15,7 +15,7 @@
 #include <utility>
 #include <vector>
 
-#include "optimize/onnx_model.h"
+#include "model/onnx_model.h"
 #include "optimize/prune.h"
 
 namespace cvdeploy::optimize::prune_graph {

@@ -15,7 +15,7 @@
 #include "cvdeploy/error.h"
 #include "cvdeploy/image.h"
 #include "cvdeploy/predictor.h"
-#include "optimize/onnx_model.h"
+#include "model/onnx_model.h"
 #include "optimize/prune.h"
 #include "vision/letterbox.h"
 

@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "optimize/calibration.h"
-#include "optimize/onnx_model.h"
+#include "model/onnx_model.h"
 
 namespace cvdeploy::optimize {
 

@@ -15,7 +15,7 @@
 #include "cvdeploy/predictor.h"
 #include "cvdeploy/quantize.h"
 #include "optimize/calibration.h"
-#include "optimize/onnx_model.h"
+#include "model/onnx_model.h"
 #include "optimize/quantize.h"
 #include "optimize/quantize_gate.h"
 

@@ -10,7 +10,7 @@
 #include <unordered_set>
 
 #include "cvdeploy/error.h"
-#include "optimize/onnx_model.h"
+#include "model/onnx_model.h"
 #include "optimize/quantize.h"
 
 namespace cvdeploy::optimize {

@@ -11,7 +11,7 @@
 #include <sstream>
 
 #include "core/file_util.h"
-#include "optimize/onnx_model.h"
+#include "model/onnx_model.h"
 #include "support/assets.h"
 #include "support/process.h"
 

@@ -19,7 +19,7 @@
 #include "cvdeploy/predictor.h"
 #include "cvdeploy/quantize.h"
 #include "optimize/calibration.h"
-#include "optimize/onnx_model.h"
+#include "model/onnx_model.h"
 #include "support/assets.h"
 #include "vision/letterbox.h"
 

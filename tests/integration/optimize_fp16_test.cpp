@@ -14,7 +14,7 @@
 
 #include "cvdeploy/image.h"
 #include "cvdeploy/predictor.h"
-#include "optimize/onnx_model.h"
+#include "model/onnx_model.h"
 #include "support/assets.h"
 #include "support/process.h"
 

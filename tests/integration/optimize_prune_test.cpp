@@ -26,7 +26,7 @@
 #include "cvdeploy/image.h"
 #include "cvdeploy/predictor.h"
 #include "model/flops.h"
-#include "optimize/onnx_model.h"
+#include "model/onnx_model.h"
 #include "optimize/prune.h"
 #include "support/assets.h"
 #include "support/onnx_builder.h"

@@ -17,7 +17,7 @@
 #include "cvdeploy/image.h"
 #include "cvdeploy/predictor.h"
 #include "optimize/calibration.h"
-#include "optimize/onnx_model.h"
+#include "model/onnx_model.h"
 #include "optimize/quantize.h"
 #include "support/assets.h"
 #include "support/process.h"

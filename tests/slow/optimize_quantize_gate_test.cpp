@@ -17,7 +17,7 @@
 
 #include "cvdeploy/eval.h"
 #include "cvdeploy/predictor.h"
-#include "optimize/onnx_model.h"
+#include "model/onnx_model.h"
 #include "support/assets.h"
 #include "support/process.h"
 

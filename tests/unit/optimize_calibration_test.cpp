@@ -18,7 +18,7 @@
 
 #include "cvdeploy/error.h"
 #include "optimize/calibration_math.h"
-#include "optimize/onnx_model.h"
+#include "model/onnx_model.h"
 #include "support/assets.h"
 
 namespace cvdeploy::optimize {

@@ -11,7 +11,7 @@
 #include <gtest/gtest.h>
 #include <onnx/onnx_pb.h>
 
-#include "optimize/onnx_model.h"
+#include "model/onnx_model.h"
 #include "support/assets.h"
 
 namespace cvdeploy::testing {

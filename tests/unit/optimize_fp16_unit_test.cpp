@@ -18,7 +18,7 @@
 #include <gtest/gtest.h>
 
 #include "cvdeploy/error.h"
-#include "optimize/onnx_model.h"
+#include "model/onnx_model.h"
 
 namespace cvdeploy::optimize {
 namespace {

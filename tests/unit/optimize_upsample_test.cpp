@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "optimize/onnx_model.h"
+#include "model/onnx_model.h"
 #include "optimize/quantize.h"
 
 namespace cvdeploy::optimize {

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "optimize/onnx_model.h"
+#include "model/onnx_model.h"
 
 #include <onnx/checker.h>
 #include <onnx/shape_inference/implementation.h>
@@ -16,7 +16,7 @@
 #include "cvdeploy/build_info.h"
 #include "cvdeploy/error.h"
 
-namespace cvdeploy::optimize {
+namespace cvdeploy::model {
 namespace {
 
 std::string FirstLine(const std::string& s) { return s.substr(0, s.find('\n')); }
@@ -338,4 +338,4 @@ std::map<std::string, std::string> Metadata(const onnx::ModelProto& model) {
   return out;
 }
 
-}  // namespace cvdeploy::optimize
+}  // namespace cvdeploy::model

@@ -15,7 +15,7 @@
 #include <unordered_map>
 #include <vector>
 
-namespace cvdeploy::optimize {
+namespace cvdeploy::model {
 
 // Parses serialized model bytes. Throws Error(kBadInput) "NAME: not an ONNX model" when the
 // bytes do not parse or have no graph.
@@ -101,4 +101,31 @@ nlohmann::ordered_json OptimizationRecord(const onnx::ModelProto& model);
 // The metadata_props as a map (for checks that the Ultralytics keys survived an edit).
 std::map<std::string, std::string> Metadata(const onnx::ModelProto& model);
 
+}  // namespace cvdeploy::model
+
+// The model tools use these graph utilities unqualified.
+namespace cvdeploy::optimize {
+using model::ParseModel;
+using model::LoadModel;
+using model::SerializeModel;
+using model::CheckModel;
+using model::InferShapes;
+using model::DefaultOpset;
+using model::ConvertOpset;
+using model::NumElements;
+using model::FloatData;
+using model::IntData;
+using model::FloatTensor;
+using model::Int64Tensor;
+using model::RawTensor;
+using model::FloatToHalf;
+using model::HalfToFloat;
+using model::FindAttribute;
+using model::IntAttribute;
+using model::NodeLabel;
+using model::GraphIndex;
+using model::kOptimizationKey;
+using model::AddOptimizationRecord;
+using model::OptimizationRecord;
+using model::Metadata;
 }  // namespace cvdeploy::optimize
