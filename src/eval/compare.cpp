@@ -11,6 +11,7 @@
 #include "cvdeploy/error.h"
 #include "cvdeploy/image.h"
 #include "eval/mask_iou.h"
+#include "vision/nms.h"
 #include "vision/letterbox.h"
 #include "vision/obb.h"
 #include "vision/postprocess.h"
@@ -20,13 +21,9 @@ namespace cvdeploy::eval {
 // ---- Matching -----------------------------------------------------------------------------
 
 float ExactBoxIou(const BoxXYXY& a, const BoxXYXY& b) {
+  // Identical boxes are exactly 1 (the division can round below it for large coordinates).
   if (a.x1 == b.x1 && a.y1 == b.y1 && a.x2 == b.x2 && a.y2 == b.y2) return 1.f;
-  const float iw = std::min(a.x2, b.x2) - std::max(a.x1, b.x1);
-  const float ih = std::min(a.y2, b.y2) - std::max(a.y1, b.y1);
-  if (iw <= 0 || ih <= 0) return 0.f;
-  const float inter = iw * ih;
-  const float uni = a.Area() + b.Area() - inter;
-  return uni > 0 ? inter / uni : 0.f;
+  return vision::AxisAlignedIou(a, b);
 }
 
 float DetectionIou(const Detection& a, const Detection& b) {
