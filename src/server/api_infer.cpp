@@ -66,19 +66,20 @@ HttpResponse InferResponseFor(JobResult& result, const kserve::InferRequest& req
   response.model_name = model;
   response.model_version = version;
   response.id = request.id;
-  for (auto& o : result.outputs) {
+  for (const NamedTensorView& o : result.outputs) {
     if (!request.outputs.empty()) {
       bool wanted = false;
       for (const auto& r : request.outputs) wanted = wanted || r.name == o.name;
       if (!wanted) continue;
     }
+    // The response tensor views the engine's output (kept alive by result.batch); encoding
+    // copies it once into the body.
     kserve::Tensor t;
     t.name = o.name;
     t.datatype = kserve::DataType::kFp32;
-    t.shape = o.shape;
-    t.bytes.resize(o.data.size() * sizeof(float));
-    std::memcpy(t.bytes.data(), o.data.data(), t.bytes.size());
-    o.data = {};
+    t.shape = o.tensor.shape();
+    t.view =
+        std::span<const uint8_t>(static_cast<const uint8_t*>(o.tensor.data()), o.tensor.bytes());
     t.binary = kserve::OutputWantsBinary(request, o.name);
     response.outputs.push_back(std::move(t));
   }
@@ -103,15 +104,18 @@ void Api::Infer(HttpRequest& request, const std::string& model, std::optional<in
   const std::shared_ptr<ModelVersion> v = *found;
   LogFields log{model, v->VersionString(), 0};
   kserve::InferRequest parsed;
+  std::shared_ptr<const std::string> body;
+  TensorView input_view;
   Job job;
   try {
     std::optional<size_t> header_length;
     if (auto h = request.Header("inference-header-content-length")) {
       header_length = kserve::ParseHeaderLength(*h);
     }
-    parsed = kserve::ParseInferRequest(request.body, header_length);
-    request.body.clear();
-    request.body.shrink_to_fit();
+    // The body moves into shared ownership: binary inputs view it until the engine has
+    // copied them into its input.
+    body = std::make_shared<const std::string>(std::move(request.body));
+    parsed = kserve::ParseInferRequest(*body, header_length);
     if (parsed.inputs.size() != 1) {
       throw EscapedError(ErrorCode::kInvalidArgument, "model '" + model +
                                                           "' takes 1 input, the request has " +
@@ -126,20 +130,21 @@ void Api::Infer(HttpRequest& request, const std::string& model, std::optional<in
         throw EscapedError(ErrorCode::kInvalidArgument,
                            "unknown output '" + o.name + "' of model '" + model + "'");
     }
-    TensorWork work;
-    kserve::Tensor& input = parsed.inputs[0];
-    work.shape = input.shape;
-    work.data.resize(input.bytes.size() / sizeof(float));
-    std::memcpy(work.data.data(), input.bytes.data(), work.data.size() * sizeof(float));
-    input.bytes = {};
-    job.work = std::move(work);
+    input_view = parsed.inputs[0].AsTensorView().value();  // FP32 (CheckInput)
     job.enqueued = Clock::now();
     job.deadline = Deadline(request);
   } catch (...) {
     // Bad JSON, a tensor that does not fit the model, out of memory: counted against the model.
     return Reject(*v, CurrentExceptionResponse(), respond);
   }
+  // The parsed request owns JSON-decoded input bytes (a moved vector keeps its buffer, so the
+  // view stays valid); the body owns binary ones. Both live until the job is answered.
   auto request_info = std::make_shared<kserve::InferRequest>(std::move(parsed));
+  job.work = TensorWork{
+      input_view,
+      std::make_shared<
+          std::pair<std::shared_ptr<const std::string>, std::shared_ptr<kserve::InferRequest>>>(
+          body, request_info)};
   // Runs on a scheduler thread, which must never see an exception.
   job.done = [v, respond, request_info, log, start, model](JobResult result) mutable noexcept {
     log.batch_size = result.batch_size;

@@ -402,7 +402,7 @@ Tensor ParseInput(const json& input, size_t position, bool has_header_length,
                  std::to_string(binary.size()) + " binary bytes after the JSON header left)");
     }
     const auto* begin = reinterpret_cast<const uint8_t*>(binary.data() + binary_offset);
-    tensor.bytes.assign(begin, begin + *binary_size);
+    tensor.view = std::span<const uint8_t>(begin, *binary_size);  // no copy: views the body
     binary_offset += *binary_size;
     tensor.binary = true;
     return tensor;
@@ -475,8 +475,9 @@ void AppendNumber(std::string& out, T value) {
 // Appends the elements of `tensor` as comma-separated JSON values via write(out, element).
 template <typename T, typename Write>
 void AppendElements(std::string& out, const Tensor& tensor, Write write) {
-  const size_t count = tensor.bytes.size() / sizeof(T);
-  const uint8_t* bytes = tensor.bytes.data();
+  const std::span<const uint8_t> data = tensor.Data();
+  const size_t count = data.size() / sizeof(T);
+  const uint8_t* bytes = data.data();
   for (size_t i = 0; i < count; ++i) {
     T element;
     std::memcpy(&element, bytes + i * sizeof(T), sizeof(T));
@@ -562,9 +563,9 @@ void CheckOutput(const Tensor& tensor) {
   const std::optional<size_t> count = ElementCount(tensor.shape);
   size_t needed = 0;
   if (!count || __builtin_mul_overflow(*count, ElementSize(tensor.datatype), &needed) ||
-      needed != tensor.bytes.size()) {
+      needed != tensor.Data().size()) {
     throw std::invalid_argument("output '" + tensor.name +
-                                "': " + std::to_string(tensor.bytes.size()) + " bytes, " +
+                                "': " + std::to_string(tensor.Data().size()) + " bytes, " +
                                 std::string(DataTypeName(tensor.datatype)) + " shape " +
                                 ShapeString(tensor.shape) + " needs " + std::to_string(needed));
   }
@@ -575,6 +576,52 @@ json TensorMetaJson(const TensorMeta& tensor) {
 }
 
 }  // namespace
+
+std::optional<TensorView> Tensor::AsTensorView() const {
+  std::optional<cvdeploy::DataType> type;
+  switch (datatype) {
+    case DataType::kBool:
+      type = cvdeploy::DataType::kBool;
+      break;
+    case DataType::kUint8:
+      type = cvdeploy::DataType::kUint8;
+      break;
+    case DataType::kUint16:
+      type = cvdeploy::DataType::kUint16;
+      break;
+    case DataType::kUint32:
+      type = cvdeploy::DataType::kUint32;
+      break;
+    case DataType::kUint64:
+      type = cvdeploy::DataType::kUint64;
+      break;
+    case DataType::kInt8:
+      type = cvdeploy::DataType::kInt8;
+      break;
+    case DataType::kInt16:
+      type = cvdeploy::DataType::kInt16;
+      break;
+    case DataType::kInt32:
+      type = cvdeploy::DataType::kInt32;
+      break;
+    case DataType::kInt64:
+      type = cvdeploy::DataType::kInt64;
+      break;
+    case DataType::kFp16:
+      type = cvdeploy::DataType::kFloat16;
+      break;
+    case DataType::kFp32:
+      type = cvdeploy::DataType::kFloat32;
+      break;
+    case DataType::kFp64:
+      type = cvdeploy::DataType::kFloat64;
+      break;
+    case DataType::kBytes:
+      break;
+  }
+  if (!type) return std::nullopt;
+  return TensorView(*type, shape, Data().data());
+}
 
 std::optional<DataType> ParseDataType(std::string_view name) {
   for (const DataTypeInfo& info : kDataTypes) {
@@ -702,9 +749,9 @@ EncodedBody EncodeInferResponse(const InferResponse& response) {
     CheckOutput(output);
     if (output.binary) {
       any_binary = true;
-      binary_bytes += output.bytes.size();
+      binary_bytes += output.Data().size();
     } else {
-      json_elements += output.bytes.size() / ElementSize(output.datatype);
+      json_elements += output.Data().size() / ElementSize(output.datatype);
     }
   }
 
@@ -738,7 +785,7 @@ EncodedBody EncodeInferResponse(const InferResponse& response) {
     body += ']';
     if (output.binary) {
       body += ",\"parameters\":{\"binary_data_size\":";
-      AppendNumber(body, output.bytes.size());
+      AppendNumber(body, output.Data().size());
       body += "}}";
     } else {
       body += ",\"data\":[";
@@ -755,7 +802,11 @@ EncodedBody EncodeInferResponse(const InferResponse& response) {
   encoded.header_length = body.size();
   encoded.content_type = kBinaryContentType;
   for (const Tensor& output : response.outputs) {
-    if (output.binary) body.append(output.bytes.begin(), output.bytes.end());
+    // The one copy of an output: from where it lies (the engine's buffer) into the body.
+    if (output.binary) {
+      const std::span<const uint8_t> data = output.Data();
+      body.append(reinterpret_cast<const char*>(data.data()), data.size());
+    }
   }
   return encoded;
 }

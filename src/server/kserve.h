@@ -13,11 +13,14 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
+
+#include "cvdeploy/tensor.h"
 
 namespace cvdeploy::server::kserve {
 
@@ -58,7 +61,17 @@ struct Tensor {
   std::string name;
   DataType datatype = DataType::kFp32;
   std::vector<int64_t> shape;
+  // The element bytes are either owned (`bytes`: "data" decoded from JSON, or a tensor a
+  // caller built) or viewed (`view`: a binary input inside the request body, an engine output
+  // inside the predictor's buffers), so that binary data crosses the codec without a copy.
+  // Data() is whichever is set; the viewed memory must outlive the tensor's use.
   std::vector<uint8_t> bytes;
+  std::span<const uint8_t> view;
+  std::span<const uint8_t> Data() const {
+    return view.data() != nullptr ? view : std::span<const uint8_t>(bytes);
+  }
+  // The library's tensor type over Data(); nullopt for a datatype it has no name for.
+  std::optional<TensorView> AsTensorView() const;
   // Request: the tensor came as binary data. Response: send it as binary data.
   bool binary = false;
 };
@@ -108,7 +121,7 @@ size_t ParseHeaderLength(std::string_view value);
 //    "parameters" whose "binary_data" is a bool ("classification" is rejected as
 //    unsupported).
 // Unknown fields are ignored. JSON data costs one DOM parse plus a linear pass; binary data
-// costs one copy.
+// costs no copy: such inputs view `body` (Tensor::view), which must outlive the request.
 InferRequest ParseInferRequest(std::string_view body, std::optional<size_t> header_length);
 
 // Whether the response should carry `output_name` as binary data: the setting of that

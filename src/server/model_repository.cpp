@@ -440,7 +440,12 @@ std::shared_ptr<ModelVersion> ModelRepository::LoadVersion(const std::string& na
   mv->signature = file.signature;
   mv->config = config;
   try {
-    const ModelInfo info = ReadModelInfo(file.path, options_.max_model_bytes);
+    // Read, parsed and hashed once: the description and the session come from one Model.
+    ModelOptions model_options;
+    model_options.max_model_bytes = options_.max_model_bytes;
+    if (config.imgsz) model_options.imgsz = config.imgsz;
+    const Model model = Model::FromFile(file.path, model_options);
+    const ModelInfo& info = model.info();
     const bool batching = config.max_batch_size > 1;
     if (batching && info.meta.batch > 0 && info.meta.batch < config.max_batch_size) {
       throw BadInput("max_batch_size " + std::to_string(config.max_batch_size) +
@@ -461,7 +466,7 @@ std::shared_ptr<ModelVersion> ModelRepository::LoadVersion(const std::string& na
     so.intra_op_threads = threads;
     so.max_model_bytes = options_.max_model_bytes;
     if (config.imgsz) so.imgsz = config.imgsz;
-    mv->predictor = Predictor::Load(file.path, so);
+    mv->predictor = Predictor::Create(model, so);
     for (const auto& w : mv->predictor->info().warnings) {
       log_("warning", "model '" + name + "' version " + vs + ": " + w);
     }

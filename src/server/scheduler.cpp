@@ -15,7 +15,9 @@ double UsSince(Clock::time_point t) {
 }
 
 int Inputs(const Job& job) {
-  if (const auto* t = std::get_if<TensorWork>(&job.work)) return static_cast<int>(t->shape[0]);
+  if (const auto* t = std::get_if<TensorWork>(&job.work)) {
+    return static_cast<int>(t->input.shape()[0]);
+  }
   return 1;
 }
 
@@ -24,8 +26,8 @@ bool Compatible(const Job& a, const Job& b) {
   if (const auto* ia = std::get_if<ImageWork>(&a.work)) {
     return ia->options.imgsz == std::get<ImageWork>(b.work).options.imgsz;
   }
-  const auto& ta = std::get<TensorWork>(a.work).shape;
-  const auto& tb = std::get<TensorWork>(b.work).shape;
+  const auto& ta = std::get<TensorWork>(a.work).input.shape();
+  const auto& tb = std::get<TensorWork>(b.work).input.shape();
   return std::equal(ta.begin() + 1, ta.end(), tb.begin() + 1, tb.end());
 }
 
@@ -262,25 +264,21 @@ void Scheduler::ExecuteImages(std::vector<Job>& batch) {
 
 void Scheduler::ExecuteTensors(std::vector<Job>& batch) {
   const auto t0 = Clock::now();
-  std::vector<OutputTensor> outputs;
+  std::shared_ptr<Batch> engine_batch;
+  std::vector<NamedTensorView> outputs;
   int64_t total = 0;
   try {
-    if (batch.size() == 1) {
-      auto& w = std::get<TensorWork>(batch[0].work);
-      total = w.shape[0];
-      outputs = predictor_->Infer(w.data.data(), w.shape);
-    } else {
-      // Concatenate along the batch axis; every job has the same [., 3, H, W].
-      std::vector<int64_t> shape = std::get<TensorWork>(batch[0].work).shape;
-      std::vector<float> data;
-      for (auto& job : batch) {
-        auto& w = std::get<TensorWork>(job.work);
-        total += w.shape[0];
-        data.insert(data.end(), w.data.begin(), w.data.end());
-      }
-      shape[0] = total;
-      outputs = predictor_->Infer(data.data(), shape);
+    // Every job has the same [., 3, H, W] (Compatible); PrepareTensors concatenates them along
+    // the batch axis into the engine's input: the one copy of the request bytes.
+    std::vector<TensorView> inputs;
+    inputs.reserve(batch.size());
+    for (auto& job : batch) {
+      const TensorView& input = std::get<TensorWork>(job.work).input;
+      total += input.shape()[0];
+      inputs.push_back(input);
     }
+    engine_batch = std::make_shared<Batch>(predictor_->PrepareTensors(inputs));
+    outputs = predictor_->Run(*engine_batch);
   } catch (const Error& e) {
     for (auto& j : batch) Fail(j, e);
     return;
@@ -297,31 +295,27 @@ void Scheduler::ExecuteTensors(std::vector<Job>& batch) {
     metrics_->exec_count->Inc();
     metrics_->inference_us->Observe(us / static_cast<double>(total));
   }
-  if (batch.size() == 1) {
-    JobResult out;
-    out.batch_size = static_cast<int>(total);
-    out.outputs = std::move(outputs);
-    Finish(batch[0], std::move(out));
-    return;
-  }
-  // Split every output along its batch axis.
+  // Each job gets views of its rows of every output (no copy).
   int64_t offset = 0;
   for (auto& job : batch) {
-    const int64_t b = std::get<TensorWork>(job.work).shape[0];
+    const int64_t b = std::get<TensorWork>(job.work).input.shape()[0];
     JobResult out;
     out.batch_size = static_cast<int>(total);
-    for (const auto& o : outputs) {
-      if (o.shape.empty() || o.shape[0] != total) {
+    out.batch = engine_batch;
+    for (const NamedTensorView& o : outputs) {
+      const std::vector<int64_t>& shape = o.tensor.shape();
+      if (shape.empty() || shape[0] != total) {
         out.status =
             RuntimeError("output '" + o.name + "' has no batch axis of " + std::to_string(total));
+        out.outputs.clear();
         break;
       }
-      const size_t per = o.data.size() / static_cast<size_t>(total);
-      OutputTensor part{o.name, o.shape, {}};
-      part.shape[0] = b;
-      part.data.assign(o.data.begin() + static_cast<long>(offset * per),
-                       o.data.begin() + static_cast<long>((offset + b) * per));
-      out.outputs.push_back(std::move(part));
+      const size_t row_bytes = o.tensor.bytes() / static_cast<size_t>(total);
+      std::vector<int64_t> part_shape = shape;
+      part_shape[0] = b;
+      const auto* data = static_cast<const uint8_t*>(o.tensor.data());
+      out.outputs.push_back({o.name, TensorView(o.tensor.dtype(), std::move(part_shape),
+                                                data + static_cast<size_t>(offset) * row_bytes)});
     }
     offset += b;
     Finish(job, std::move(out));

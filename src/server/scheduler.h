@@ -34,18 +34,25 @@ struct ImageWork {
   bool annotate = false;  // also return the annotated image as JPEG
 };
 
-// A preprocessed tensor for KServe v2 infer: [B, 3, H, W] float32.
+// A preprocessed tensor for KServe v2 infer: [B, 3, H, W] float32. It views bytes that
+// `owner` keeps alive (the request body for binary data, the decoded request for JSON data):
+// the scheduler's PrepareTensors copies them into the engine's input, the only copy between
+// the body and the engine.
 struct TensorWork {
-  std::vector<float> data;
-  std::vector<int64_t> shape;
+  TensorView input;
+  std::shared_ptr<const void> owner;
 };
 
 struct JobResult {
-  Status status;                      // ok, or why the job failed (the handler maps the code)
-  Result result;                      // ImageWork
-  std::string annotated_jpeg;         // ImageWork with annotate
-  std::vector<OutputTensor> outputs;  // TensorWork
-  int batch_size = 0;                 // inputs in the engine call that served it
+  Status status;               // ok, or why the job failed (the handler maps the code)
+  Result result;               // ImageWork
+  std::string annotated_jpeg;  // ImageWork with annotate
+  // TensorWork: every model output, this job's rows only, viewing the engine's output buffers
+  // in `batch`; the batch (and so the views) lives until the last job of the engine call has
+  // its response encoded, which copies each output once into the body.
+  std::vector<NamedTensorView> outputs;
+  std::shared_ptr<const Batch> batch;
+  int batch_size = 0;  // inputs in the engine call that served it
 };
 
 struct Job {

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <mutex>
@@ -33,9 +34,11 @@
 namespace {
 thread_local size_t g_fail_above = 0;          // 0: never fail
 std::atomic<size_t> g_fail_above_anywhere{0};  // 0: never fail
+std::atomic<size_t> g_allocated_bytes{0};      // every operator new, all threads
 }  // namespace
 
 void* operator new(std::size_t size) {
+  g_allocated_bytes.fetch_add(size, std::memory_order_relaxed);
   if (g_fail_above != 0 && size > g_fail_above) throw std::bad_alloc();
   const size_t anywhere = g_fail_above_anywhere.load(std::memory_order_relaxed);
   if (anywhere != 0 && size > anywhere) throw std::bad_alloc();
@@ -188,8 +191,8 @@ TEST_F(ApiFaultTest, OutOfMemoryWhileParsingIs503AndTheApiServesOn) {
 }
 
 TEST_F(ApiFaultTest, OutOfMemoryOnAWorkerIs503AndTheWorkerServesOn) {
-  // Allocations above 1 MiB fail on every thread while the request runs: the copy of the
-  // engine's 1.4 MB output on the model's worker.
+  // Allocations above 1 MiB fail on every thread while the request runs: the response body
+  // that the engine's 1.4 MB output is encoded into, on the model's worker.
   g_fail_above_anywhere = 1 << 20;
   const auto answers = Infer(InferBody("0.5"), 0, 0.2, "big");
   g_fail_above_anywhere = 0;
@@ -201,6 +204,45 @@ TEST_F(ApiFaultTest, OutOfMemoryOnAWorkerIs503AndTheWorkerServesOn) {
   const auto after = Infer(InferBody("0.5"), 0, 0.2, "big");
   ASSERT_EQ(after.size(), 1u);
   EXPECT_EQ(after[0].status, 200) << after[0].body.substr(0, 200);
+}
+
+// A binary KServe request with binary output, in steady state: the input is viewed in the body
+// and copied once into the engine's (pooled) input; the output is written by the engine into
+// its (pooled, IO-bound) buffer and copied once into the response body. So the bytes allocated
+// for a whole request are about one output's size (the body), not two or three times the output
+// plus copies of the input as when each stage held its own tensor.
+TEST_F(ApiFaultTest, BinaryInferAllocatesAboutOneOutputPerRequest) {
+  const size_t input_bytes = 3 * 64 * 64 * sizeof(float);
+  const size_t output_bytes = 6 * kBigAnchors * sizeof(float);
+  const std::string header = R"({"inputs":[{"name":"images","datatype":"FP32","shape":[1,3,64,64],)"
+                             R"("parameters":{"binary_data_size":)" +
+                             std::to_string(input_bytes) +
+                             R"(}}],"parameters":{"binary_data_output":true}})";
+  std::string body = header + std::string(input_bytes, '\0');
+  auto send = [&] {
+    HttpRequest request;
+    request.method = "POST";
+    request.path = "/v2/models/big/infer";
+    request.target = request.path;
+    request.headers["inference-header-content-length"] = std::to_string(header.size());
+    request.body = body;
+    Answers answers;
+    const size_t before = g_allocated_bytes.load();
+    api_->Handle(request, answers.Make());
+    EXPECT_EQ(answers.Wait(30), 1u);
+    const size_t allocated = g_allocated_bytes.load() - before;
+    std::lock_guard<std::mutex> lock(answers.mu);
+    EXPECT_EQ(answers.got.at(0).status, 200) << answers.got.at(0).body.substr(0, 200);
+    EXPECT_GT(answers.got.at(0).body.size(), output_bytes);  // JSON header + binary output
+    return allocated;
+  };
+  send();  // warm: the worker's workspace and output buffers exist from now on
+  size_t allocated = send();
+  for (int i = 0; i < 2; ++i) allocated = std::min(allocated, send());
+  std::printf("bytes allocated per request: %zu (input %zu, output %zu)\n", allocated, input_bytes,
+              output_bytes);
+  EXPECT_GE(allocated, output_bytes);  // the response body holds the output once
+  EXPECT_LT(allocated, output_bytes + input_bytes / 2 + 64 * 1024);
 }
 
 TEST_F(ApiFaultTest, NumbersOutOfRangeAre400) {
