@@ -13,15 +13,9 @@
 
 #include "cvdeploy/error.h"
 #include "cvdeploy/model.h"
+#include "cvdeploy/tensor.h"
 
 namespace cvdeploy::backends {
-
-// An output tensor converted to float32. Buffers are reused across runs: Run() resizes
-// `data` in place, so a steady-state caller does not allocate.
-struct Tensor {
-  std::vector<float> data;
-  std::vector<int64_t> shape;
-};
 
 // Every session of a backend gets the measured thread policy (docs/performance.md): these
 // intra-op threads, one inter-op thread, threads that block instead of spinning between runs.
@@ -53,24 +47,13 @@ struct Support {
   std::vector<std::string> notes;  // ok == true: it runs, but e.g. slower than expected
 };
 
-// A named float32 input of Backend::RunNamed. `data` holds the product of `shape` values and
-// is only read during the call.
-struct NamedInput {
-  std::string name;
-  const float* data = nullptr;
-  std::vector<int64_t> shape;
-};
-
-// One output of Backend::RunNamed, valid only during the visitor call.
-struct OutputView {
-  std::string name;
-  std::string type;  // the engine's element type: "float32", "float16", "int64", ...
-  std::vector<int64_t> shape;
-  // `count` values as float32: the engine's own buffer for float32 (no copy); converted for
-  // float16 (exact), bool and integer types (exact up to 2^24) and float64 (rounded);
-  // nullptr for types without a numeric value (string).
-  const float* data = nullptr;
-  size_t count = 0;
+// One output of Backend::RunNamed, valid only during the visitor call. `tensor` is a float32
+// view: the engine's own buffer for float32 (no copy); converted for float16 (exact), bool
+// and integer types (exact up to 2^24) and float64 (rounded). For a tensor type without a
+// float32 value (string, bfloat16, ...) the view has the shape but no data (empty()); for a
+// non-tensor output it is a default view.
+struct OutputView : NamedTensorView {
+  std::string engine_type;  // the engine's element type: "float32", "float16", "int64", ...
 };
 
 // Receives every requested output of one RunNamed call at once, in request order (so it can
@@ -92,9 +75,12 @@ class Backend {
   virtual std::string Version() const = 0;
   virtual int Threads() const = 0;  // intra-op threads of one run
   virtual std::unique_ptr<RunContext> NewContext() const = 0;
-  // Runs on an NCHW float32 input of `shape`. Thread-safe across distinct contexts.
-  // Throws Error(kRuntime) with the engine's message on failure.
-  virtual void Run(RunContext& context, const float* input, const std::vector<int64_t>& shape,
+  // Runs on an NCHW float32 `input` (read only during the call). `outputs` gets one float32
+  // Tensor per model output; keep them across calls: Run reshapes them in place (the storage
+  // stays while it is large enough, and the engine writes into it), so a steady-state caller
+  // does not allocate. Thread-safe across distinct contexts. Throws Error(kInvalidArgument)
+  // when `input` is not float32, Error(kRuntime) with the engine's message on failure.
+  virtual void Run(RunContext& context, const TensorView& input,
                    std::vector<Tensor>& outputs) const = 0;
   // Ends profiling and returns the profile file path ("" when profiling was off).
   virtual std::string EndProfiling() const { return ""; }
@@ -106,12 +92,13 @@ class Backend {
   // Capability query: whether Run (one NCHW image input, float outputs) works for `info` on
   // this backend's provider, with notes on what is worth a warning.
   virtual Support Supports(const ModelInfo& info) const = 0;
-  // The generic run of the model tools: feeds `inputs` by name (float32, converted where the
-  // graph declares float16), computes the outputs named in `output_names` (every graph output
-  // when empty) and hands them to `visit` before returning. Any graph, any number of inputs;
-  // no RunContext needed. Thread-safe. Throws EngineError(kRuntime) when the run fails;
-  // exceptions of `visit` pass through unchanged.
-  virtual void RunNamed(const std::vector<NamedInput>& inputs,
+  // The generic run of the model tools: feeds `inputs` by name (float32 views, read only
+  // during the call; converted where the graph declares float16), computes the outputs named
+  // in `output_names` (every graph output when empty) and hands them to `visit` before
+  // returning. Any graph, any number of inputs; no RunContext needed. Thread-safe. Throws
+  // Error(kInvalidArgument) for an input that is not float32, EngineError(kRuntime) when the
+  // run fails; exceptions of `visit` pass through unchanged.
+  virtual void RunNamed(const std::vector<NamedTensorView>& inputs,
                         const std::vector<std::string>& output_names,
                         const OutputsVisitor& visit) const = 0;
 };

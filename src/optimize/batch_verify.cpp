@@ -78,21 +78,23 @@ std::vector<InputSpec> InputSpecs(const backends::Backend& session, const std::s
 // Every output of `session` on `batch_values` at `batch`, widened to double.
 std::vector<HostTensor> Run(const backends::Backend& session, const std::vector<InputSpec>& specs,
                             const Batch& batch_values, int batch, const std::string& name) {
-  std::vector<backends::NamedInput> inputs(specs.size());
+  std::vector<NamedTensorView> inputs(specs.size());
   for (size_t i = 0; i < specs.size(); ++i) {
-    inputs[i].name = specs[i].name;
-    inputs[i].data = batch_values[i].data();
-    inputs[i].shape = specs[i].item_shape;
-    inputs[i].shape.insert(inputs[i].shape.begin(), batch);
+    std::vector<int64_t> shape = specs[i].item_shape;
+    shape.insert(shape.begin(), batch);
+    inputs[i] = {specs[i].name,
+                 TensorView(DataType::kFloat32, std::move(shape), batch_values[i].data())};
   }
   std::vector<HostTensor> out;
   session.RunNamed(inputs, {}, [&](const std::vector<backends::OutputView>& views) {
     for (const backends::OutputView& v : views) {
-      if (v.data == nullptr && v.count > 0) {
+      if (v.tensor.empty() && v.tensor.elements() > 0) {
         throw Fail(name, "cannot verify: output '" + v.name +
                              "' has an element type the check does not read");
       }
-      out.push_back({v.name, v.shape, std::vector<double>(v.data, v.data + v.count)});
+      const float* data = v.tensor.Data<float>();
+      out.push_back(
+          {v.name, v.tensor.shape(), std::vector<double>(data, data + v.tensor.elements())});
     }
   });
   return out;

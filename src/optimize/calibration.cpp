@@ -22,8 +22,8 @@
 #include "cvdeploy/error.h"
 #include "cvdeploy/image.h"
 #include "cvdeploy/predictor.h"
-#include "optimize/calibration_math.h"
 #include "model/onnx_model.h"
+#include "optimize/calibration_math.h"
 
 namespace cvdeploy::optimize {
 namespace fs = std::filesystem;
@@ -321,16 +321,15 @@ CalibrationTable Calibrate(const onnx::ModelProto& model, const std::vector<std:
           data = request.constant.data();
           count = request.constant.size();
         } else if (request.source == Request::Source::kOutput) {
-          data = outputs[request.output].data;
-          count = outputs[request.output].count;
+          data = outputs[request.output].tensor.Data<float>();
+          count = outputs[request.output].tensor.elements();
         }
         refused[r] = !histograms[r].Add(data, count);
       });
     };
     if (engine) {
       try {
-        engine->RunNamed({{input.name, input_tensor.Data<float>(), input_tensor.shape()}}, names,
-                         add);
+        engine->RunNamed({{input.name, input_tensor}}, names, add);
       } catch (const backends::EngineError& e) {
         throw RuntimeError(files[i] +
                            ": inference failed during calibration: " + e.engine_message());

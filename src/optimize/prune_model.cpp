@@ -42,7 +42,7 @@ std::string ShapeText(const std::vector<int64_t>& shape) {
 std::vector<RunOutput> RunOnce(const std::vector<uint8_t>& bytes, const std::string& name) {
   const auto session = backends::CreateOrtGraphBackend(bytes, name, {});
   std::vector<std::vector<float>> buffers;
-  std::vector<backends::NamedInput> inputs;
+  std::vector<NamedTensorView> inputs;
   std::mt19937 rng(20240605);
   std::uniform_real_distribution<float> uniform(0.f, 1.f);
   for (const TensorInfo& in : session->Info().inputs) {
@@ -55,13 +55,16 @@ std::vector<RunOutput> RunOnce(const std::vector<uint8_t>& bytes, const std::str
     for (int64_t d : shape) count *= static_cast<size_t>(d);
     buffers.emplace_back(count);
     for (float& v : buffers.back()) v = uniform(rng);
-    inputs.push_back({in.name, buffers.back().data(), shape});
+    inputs.push_back({in.name, TensorView(DataType::kFloat32, shape, buffers.back().data())});
   }
   std::vector<RunOutput> outputs;
   session->RunNamed(inputs, {}, [&](const std::vector<backends::OutputView>& views) {
     for (const backends::OutputView& v : views) {
-      RunOutput out{v.name, v.shape, {}};
-      if (v.type == "float32") out.values.assign(v.data, v.data + v.count);
+      RunOutput out{v.name, v.tensor.shape(), {}};
+      if (v.engine_type == "float32") {
+        const float* data = v.tensor.Data<float>();
+        out.values.assign(data, data + v.tensor.elements());
+      }
       outputs.push_back(std::move(out));
     }
   });
@@ -179,31 +182,31 @@ ActivationStats Measure(const std::vector<uint8_t>& original, const std::vector<
   std::map<std::string, std::vector<double>> sums, squares;  // per-image means of x and x^2
   for (const std::string& path : images) {
     const TensorView input = inputs.Get(path);
-    session->RunNamed({{input_name, input.Data<float>(), input.shape()}}, tensors,
-                      [&](const std::vector<backends::OutputView>& values) {
-                        for (size_t t = 0; t < tensors.size(); ++t) {
-                          const std::vector<int64_t>& dims = values[t].shape;
-                          if (dims.size() < 2) continue;
-                          const int64_t channels = dims[1];
-                          const int64_t per =
-                              static_cast<int64_t>(values[t].count) / (dims[0] * channels);
-                          const float* data = values[t].data;
-                          std::vector<double>& sum = sums[tensors[t]];
-                          std::vector<double>& square = squares[tensors[t]];
-                          sum.resize(static_cast<size_t>(channels), 0.0);
-                          square.resize(static_cast<size_t>(channels), 0.0);
-                          for (int64_t c = 0; c < channels; ++c) {
-                            double s = 0, s2 = 0;
-                            for (int64_t k = 0; k < per; ++k) {
-                              const double v = data[c * per + k];
-                              s += v;
-                              s2 += v * v;
-                            }
-                            sum[static_cast<size_t>(c)] += s / static_cast<double>(per);
-                            square[static_cast<size_t>(c)] += s2 / static_cast<double>(per);
-                          }
-                        }
-                      });
+    session->RunNamed(
+        {{input_name, input}}, tensors, [&](const std::vector<backends::OutputView>& values) {
+          for (size_t t = 0; t < tensors.size(); ++t) {
+            const std::vector<int64_t>& dims = values[t].tensor.shape();
+            if (dims.size() < 2) continue;
+            const int64_t channels = dims[1];
+            const int64_t per =
+                static_cast<int64_t>(values[t].tensor.elements()) / (dims[0] * channels);
+            const float* data = values[t].tensor.Data<float>();
+            std::vector<double>& sum = sums[tensors[t]];
+            std::vector<double>& square = squares[tensors[t]];
+            sum.resize(static_cast<size_t>(channels), 0.0);
+            square.resize(static_cast<size_t>(channels), 0.0);
+            for (int64_t c = 0; c < channels; ++c) {
+              double s = 0, s2 = 0;
+              for (int64_t k = 0; k < per; ++k) {
+                const double v = data[c * per + k];
+                s += v;
+                s2 += v * v;
+              }
+              sum[static_cast<size_t>(c)] += s / static_cast<double>(per);
+              square[static_cast<size_t>(c)] += s2 / static_cast<double>(per);
+            }
+          }
+        });
   }
   ActivationStats stats;
   const double n = static_cast<double>(images.size());

@@ -46,11 +46,12 @@ std::map<std::string, std::vector<float>> RunWithOutputs(onnx::ModelProto model,
   const auto engine = backends::CreateOrtGraphBackend(SerializeModel(model), name, options);
   std::map<std::string, std::vector<float>> values;
   for (const Tensor& input : inputs) {
-    engine->RunNamed({{input_name, input.Data<float>(), input.shape()}}, exposed,
+    engine->RunNamed({{input_name, input}}, exposed,
                      [&](const std::vector<backends::OutputView>& views) {
                        for (size_t k = 0; k < views.size(); ++k) {
                          auto& v = values[exposed[k]];
-                         v.insert(v.end(), views[k].data, views[k].data + views[k].count);
+                         const TensorView& t = views[k].tensor;
+                         v.insert(v.end(), t.Data<float>(), t.Data<float>() + t.elements());
                        }
                      });
   }

@@ -27,7 +27,7 @@ double MsSince(Clock::time_point start) {
 struct Workspace {
   Tensor input;
   cv::Mat resize_scratch, converted;
-  std::vector<backends::Tensor> outputs;
+  std::vector<Tensor> outputs;    // float32; Backend::Run reshapes them in place
   std::vector<TensorView> views;  // Decode's per-call view list (reused)
   std::unique_ptr<backends::RunContext> context;
 };
@@ -238,7 +238,7 @@ std::vector<NamedTensorView> Predictor::Run(Batch& batch) const {
   const auto t0 = Clock::now();
   Batch::State& state = *batch.state_;
   Workspace& ws = *state.ws;
-  impl_->backend->Run(*ws.context, ws.input.Data<float>(), state.shape, ws.outputs);
+  impl_->backend->Run(*ws.context, ws.input, ws.outputs);  // ws.input has state.shape
   state.run_ms = MsSince(t0);
   state.ran = true;
   const std::vector<TensorInfo>& names = impl_->model.info().outputs;
@@ -246,8 +246,7 @@ std::vector<NamedTensorView> Predictor::Run(Batch& batch) const {
   outputs.reserve(ws.outputs.size());
   for (size_t i = 0; i < ws.outputs.size(); ++i) {
     outputs.push_back(
-        {i < names.size() ? names[i].name : "output" + std::to_string(i),
-         TensorView(DataType::kFloat32, ws.outputs[i].shape, ws.outputs[i].data.data())});
+        {i < names.size() ? names[i].name : "output" + std::to_string(i), ws.outputs[i].view()});
   }
   return outputs;
 }

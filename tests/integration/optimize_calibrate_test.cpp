@@ -18,8 +18,8 @@
 #include "cvdeploy/image.h"
 #include "cvdeploy/predictor.h"
 #include "cvdeploy/quantize.h"
-#include "optimize/calibration.h"
 #include "model/onnx_model.h"
+#include "optimize/calibration.h"
 #include "support/assets.h"
 #include "vision/letterbox.h"
 
@@ -161,9 +161,11 @@ TEST(CalibrateTest, GraphOutputEqualsThePredictorsInference) {
   std::vector<float> all;
   for (const auto& f : FirstImages(kImages)) {
     const std::vector<float> input = Preprocess(f);
-    const std::vector<OutputTensor> out = predictor->Infer(input.data(), {1, 3, 640, 640});
+    const std::vector<Predictor::Output> out =
+        predictor->Infer(TensorView(DataType::kFloat32, {1, 3, 640, 640}, input.data()));
     ASSERT_EQ(out.size(), 1u);
-    all.insert(all.end(), out[0].data.begin(), out[0].data.end());
+    const float* data = out[0].tensor.Data<float>();
+    all.insert(all.end(), data, data + out[0].tensor.elements());
   }
   ASSERT_EQ(all.size(), size_t{kImages} * 84 * 8400);
   EXPECT_EQ(Total(s), all.size());

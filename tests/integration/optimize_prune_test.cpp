@@ -248,10 +248,11 @@ TEST_P(OptimizePruneModelTest, CliWritesAValidSmallerModelWithTheSameOutputs) {
   // detections are mostly gone at this ratio: that is measured in the notes, not asserted.)
   auto predictor = Predictor::Load(OutPath(stem));
   std::vector<float> input(3 * 640 * 640, 0.5f);
-  const auto outputs = predictor->Infer(input.data(), {1, 3, 640, 640});
+  const std::vector<Predictor::Output> outputs =
+      predictor->Infer(TensorView(DataType::kFloat32, {1, 3, 640, 640}, input.data()));
   ASSERT_EQ(outputs.size(), 1u);
   EXPECT_EQ(outputs[0].name, "output0");
-  EXPECT_EQ(outputs[0].shape, (std::vector<int64_t>{1, 84, 8400}));
+  EXPECT_EQ(outputs[0].tensor.shape(), (std::vector<int64_t>{1, 84, 8400}));
   EXPECT_NO_THROW(predictor->Predict(ReadImage(Asset("images/bus.jpg"))));
 }
 

@@ -16,8 +16,8 @@
 #include "core/file_util.h"
 #include "cvdeploy/image.h"
 #include "cvdeploy/predictor.h"
-#include "optimize/calibration.h"
 #include "model/onnx_model.h"
+#include "optimize/calibration.h"
 #include "optimize/quantize.h"
 #include "support/assets.h"
 #include "support/process.h"
@@ -209,10 +209,16 @@ TEST_F(QuantizeTest, UpsamplingIsRewrittenWithoutChangingTheOutput) {
   auto b = Predictor::Load(without);
   std::vector<float> input(3 * 640 * 640);
   for (size_t i = 0; i < input.size(); ++i) input[i] = static_cast<float>((i * 7919) % 256) / 255;
-  const auto oa = a->Infer(input.data(), {1, 3, 640, 640});
-  const auto ob = b->Infer(input.data(), {1, 3, 640, 640});
+  const TensorView view(DataType::kFloat32, {1, 3, 640, 640}, input.data());
+  const std::vector<Predictor::Output> oa = a->Infer(view);
+  const std::vector<Predictor::Output> ob = b->Infer(view);
   ASSERT_EQ(oa.size(), ob.size());
-  for (size_t k = 0; k < oa.size(); ++k) EXPECT_EQ(oa[k].data, ob[k].data) << "output " << k;
+  const auto values = [](const Tensor& t) {
+    return std::vector<float>(t.Data<float>(), t.Data<float>() + t.elements());
+  };
+  for (size_t k = 0; k < oa.size(); ++k) {
+    EXPECT_EQ(values(oa[k].tensor), values(ob[k].tensor)) << "output " << k;
+  }
   const cv::Mat image = ReadImage(Asset("images/bus.jpg"));
   const Result ra = a->Predict(image), rb = b->Predict(image);
   ASSERT_EQ(ra.detections.size(), rb.detections.size());

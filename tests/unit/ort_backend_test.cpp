@@ -2,7 +2,8 @@
 // The ONNX Runtime backend's entry points besides Run: the capability query (OrtSupports,
 // Backend::Supports, CreateOrtBackend refusing what it refuses), graph backends for any ONNX
 // graph (inputs and outputs read from the engine, the thread policy) and the generic
-// RunNamed (outputs by name, extra exposed tensors, float16 and int64 conversion, errors).
+// RunNamed (outputs by name, extra exposed tensors, float16 and int64 conversion, errors),
+// and Run's tensor contract (float32 input only, output storage kept across runs).
 #include <onnx/onnx_pb.h>
 
 #include <cmath>
@@ -22,6 +23,18 @@ namespace {
 using testing::BuildModel;
 using testing::BuildNonYoloModel;
 using testing::SyntheticModel;
+
+// A named float32 input view of `values`.
+NamedTensorView F32(std::string name, const std::vector<float>& values,
+                    std::vector<int64_t> shape) {
+  return {std::move(name), TensorView(DataType::kFloat32, std::move(shape), values.data())};
+}
+
+// The float32 values of an output view.
+std::vector<float> Values(const TensorView& t) {
+  const float* data = t.Data<float>();
+  return std::vector<float>(data, data + t.elements());
+}
 
 // A synthetic model: input "images" [N, 3, 64, 64], outputs "boxes" [N, 2, 3]
 // and "scores" [N, 4] with known constants.
@@ -141,14 +154,16 @@ TEST(GraphBackendTest, ReadsANonYoloGraphFromTheEngineAndRunsItByName) {
   std::vector<float> x(10);
   for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(i) - 4.5f;
   int calls = 0;
-  backend->RunNamed({{"x", x.data(), {1, 10}}}, {}, [&](const std::vector<OutputView>& outs) {
+  backend->RunNamed({F32("x", x, {1, 10})}, {}, [&](const std::vector<OutputView>& outs) {
     ++calls;
     ASSERT_EQ(outs.size(), 1u);
     EXPECT_EQ(outs[0].name, "y");
-    EXPECT_EQ(outs[0].type, "float32");
-    EXPECT_EQ(outs[0].shape, (std::vector<int64_t>{1, 10}));
-    ASSERT_EQ(outs[0].count, 10u);
-    for (size_t i = 0; i < 10; ++i) EXPECT_EQ(outs[0].data[i], std::max(0.f, x[i])) << i;
+    EXPECT_EQ(outs[0].engine_type, "float32");
+    EXPECT_EQ(outs[0].tensor.dtype(), DataType::kFloat32);
+    EXPECT_EQ(outs[0].tensor.shape(), (std::vector<int64_t>{1, 10}));
+    ASSERT_EQ(outs[0].tensor.elements(), 10u);
+    const float* y = outs[0].tensor.Data<float>();
+    for (size_t i = 0; i < 10; ++i) EXPECT_EQ(y[i], std::max(0.f, x[i])) << i;
   });
   EXPECT_EQ(calls, 1);
 }
@@ -175,18 +190,16 @@ TEST(GraphBackendTest, VisitorSeesChosenOutputsAndExposedIntermediatesInRequestO
   EXPECT_EQ(backend->Info().inputs[0].shape, (std::vector<int64_t>{-1, 3, 64, 64}));
 
   const std::vector<float> images(2 * 3 * 64 * 64, 0.5f);
-  const NamedInput input{"images", images.data(), {2, 3, 64, 64}};
+  const NamedTensorView input = F32("images", images, {2, 3, 64, 64});
   backend->RunNamed({input}, {"input_shape", "scores"}, [](const std::vector<OutputView>& outs) {
     ASSERT_EQ(outs.size(), 2u);
     EXPECT_EQ(outs[0].name, "input_shape");
-    EXPECT_EQ(outs[0].type, "int64");
-    ASSERT_EQ(outs[0].count, 4u);
-    EXPECT_EQ(std::vector<float>(outs[0].data, outs[0].data + 4),
-              (std::vector<float>{2, 3, 64, 64}));
+    EXPECT_EQ(outs[0].engine_type, "int64");
+    ASSERT_EQ(outs[0].tensor.elements(), 4u);
+    EXPECT_EQ(Values(outs[0].tensor), (std::vector<float>{2, 3, 64, 64}));
     EXPECT_EQ(outs[1].name, "scores");
-    EXPECT_EQ(outs[1].shape, (std::vector<int64_t>{2, 4}));
-    EXPECT_EQ(std::vector<float>(outs[1].data, outs[1].data + outs[1].count),
-              (std::vector<float>{0.5f, -0.25f, 8, 0, 0.5f, -0.25f, 8, 0}));
+    EXPECT_EQ(outs[1].tensor.shape(), (std::vector<int64_t>{2, 4}));
+    EXPECT_EQ(Values(outs[1].tensor), (std::vector<float>{0.5f, -0.25f, 8, 0, 0.5f, -0.25f, 8, 0}));
   });
   std::vector<std::string> all;
   backend->RunNamed({input}, {}, [&](const std::vector<OutputView>& outs) {
@@ -203,28 +216,76 @@ TEST(GraphBackendTest, RunNamedAgreesWithRunOnAYoloBackend) {
   const std::vector<int64_t> shape = {1, 3, 64, 64};
   std::vector<Tensor> run;
   const auto context = backend->NewContext();
-  backend->Run(*context, images.data(), shape, run);
+  backend->Run(*context, TensorView(DataType::kFloat32, shape, images.data()), run);
   ASSERT_EQ(run.size(), 2u);
-  backend->RunNamed({{"images", images.data(), shape}}, {}, [&](const std::vector<OutputView>& o) {
+  backend->RunNamed({F32("images", images, shape)}, {}, [&](const std::vector<OutputView>& o) {
     ASSERT_EQ(o.size(), 2u);
     for (size_t i = 0; i < 2; ++i) {
-      EXPECT_EQ(o[i].shape, run[i].shape);
-      EXPECT_EQ(std::vector<float>(o[i].data, o[i].data + o[i].count), run[i].data);
+      EXPECT_EQ(run[i].dtype(), DataType::kFloat32);
+      EXPECT_EQ(o[i].tensor.shape(), run[i].shape());
+      EXPECT_EQ(Values(o[i].tensor), Values(run[i]));
     }
   });
+}
+
+TEST(BackendRunTest, OutputTensorsKeepTheirStorageAcrossRunsAndBatchSizes) {
+  // What makes the steady state allocation-free: Run reshapes the caller's tensors in place,
+  // so the engine keeps writing into the same (IO-bound) buffers.
+  const std::vector<uint8_t> bytes = BuildModel(TwoOutputs());
+  const auto backend = CreateOrtBackend(bytes, EngineInfo(bytes, "two.onnx"), {});
+  const auto context = backend->NewContext();
+  const std::vector<float> images(2 * 3 * 64 * 64, 0.5f);
+  std::vector<Tensor> run;
+  backend->Run(*context, TensorView(DataType::kFloat32, {2, 3, 64, 64}, images.data()), run);
+  ASSERT_EQ(run.size(), 2u);
+  const void* boxes = run[0].data();
+  const void* scores = run[1].data();
+  for (int64_t batch : {2, 1, 2}) {
+    backend->Run(*context, TensorView(DataType::kFloat32, {batch, 3, 64, 64}, images.data()), run);
+    EXPECT_EQ(run[0].data(), boxes) << batch;
+    EXPECT_EQ(run[1].data(), scores) << batch;
+    EXPECT_EQ(run[1].shape(), (std::vector<int64_t>{batch, 4}));
+    const std::vector<float> want = {0.5f, -0.25f, 8, 0};
+    for (int64_t b = 0; b < batch; ++b) {
+      EXPECT_EQ(std::vector<float>(run[1].Data<float>() + 4 * b, run[1].Data<float>() + 4 * b + 4),
+                want);
+    }
+  }
+}
+
+TEST(BackendRunTest, InputsOtherThanFloat32AreInvalidArguments) {
+  const std::vector<uint8_t> bytes = BuildModel(TwoOutputs());
+  const auto backend = CreateOrtBackend(bytes, EngineInfo(bytes, "two.onnx"), {});
+  const auto context = backend->NewContext();
+  const std::vector<uint8_t> pixels(3 * 64 * 64, 128);
+  const TensorView u8(DataType::kUint8, {1, 3, 64, 64}, pixels.data());
+  std::vector<Tensor> run;
+  try {
+    backend->Run(*context, u8, run);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
+  }
+  try {
+    backend->RunNamed({{"images", u8}}, {}, [](const std::vector<OutputView>&) {});
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
+  }
 }
 
 TEST(GraphBackendTest, Float16InputsGetTheFloat32ValuesRoundedToHalf) {
   const auto backend = CreateOrtGraphBackend(HalfInputModel(), "half", {});
   EXPECT_EQ(backend->Info().inputs[0].type, "float16");
   const std::vector<float> x = {0.1f, 1.f, -2.5f, 70000.f};
-  backend->RunNamed({{"x", x.data(), {1, 4}}}, {}, [](const std::vector<OutputView>& outs) {
+  backend->RunNamed({F32("x", x, {1, 4})}, {}, [](const std::vector<OutputView>& outs) {
     ASSERT_EQ(outs.size(), 1u);
-    ASSERT_EQ(outs[0].count, 4u);
-    EXPECT_EQ(outs[0].data[0], 0.0999755859375f);  // nearest float16 to 0.1
-    EXPECT_EQ(outs[0].data[1], 1.f);
-    EXPECT_EQ(outs[0].data[2], -2.5f);
-    EXPECT_TRUE(std::isinf(outs[0].data[3]));  // beyond float16's range
+    ASSERT_EQ(outs[0].tensor.elements(), 4u);
+    const float* y = outs[0].tensor.Data<float>();
+    EXPECT_EQ(y[0], 0.0999755859375f);  // nearest float16 to 0.1
+    EXPECT_EQ(y[1], 1.f);
+    EXPECT_EQ(y[2], -2.5f);
+    EXPECT_TRUE(std::isinf(y[3]));  // beyond float16's range
   });
 }
 
@@ -243,7 +304,7 @@ TEST(GraphBackendTest, EngineFailuresAreEngineErrorsWithTheEngineText) {
   const std::vector<float> x(10, 1.f);
   bool visited = false;
   try {
-    backend->RunNamed({{"not_x", x.data(), {1, 10}}}, {},
+    backend->RunNamed({F32("not_x", x, {1, 10})}, {},
                       [&](const std::vector<OutputView>&) { visited = true; });
     FAIL() << "no error";
   } catch (const EngineError& e) {
@@ -256,7 +317,7 @@ TEST(GraphBackendTest, EngineFailuresAreEngineErrorsWithTheEngineText) {
 TEST(GraphBackendTest, VisitorExceptionsPassThroughUnchanged) {
   const auto backend = CreateOrtGraphBackend(BuildNonYoloModel(), "relu", {});
   const std::vector<float> x(10, 1.f);
-  EXPECT_THROW(backend->RunNamed({{"x", x.data(), {1, 10}}}, {},
+  EXPECT_THROW(backend->RunNamed({F32("x", x, {1, 10})}, {},
                                  [](const std::vector<OutputView>&) { throw BadInput("mine"); }),
                Error);
 }

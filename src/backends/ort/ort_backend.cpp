@@ -10,6 +10,7 @@
 #include "backends/ort/ort_env.h"
 #include "backends/ort/ort_run.h"
 #include "cvdeploy/error.h"
+#include "cvdeploy/tensor.h"
 
 namespace cvdeploy::backends {
 namespace {
@@ -114,11 +115,16 @@ class OrtBackend : public Backend {
     return std::make_unique<OrtContext>(*session_);
   }
 
-  void Run(RunContext& context, const float* input, const std::vector<int64_t>& shape,
+  void Run(RunContext& context, const TensorView& input,
            std::vector<Tensor>& outputs) const override {
+    if (input.dtype() != DataType::kFloat32) {
+      throw InvalidArgument(info_.path + ": the engine input is " +
+                            std::string(DataTypeName(input.dtype())) + ", not float32");
+    }
     auto& ctx = static_cast<OrtContext&>(context);
+    const std::vector<int64_t>& shape = input.shape();
     try {
-      BindInput(ctx, input, shape);
+      BindInput(ctx, input);
       BindOutputs(ctx, shape.empty() ? 1 : shape[0], outputs);
       session_->Run(ctx.run_options, ctx.binding);
     } catch (const Ort::Exception& e) {
@@ -138,7 +144,8 @@ class OrtBackend : public Backend {
 
   const ModelInfo& Info() const override { return info_; }
   Support Supports(const ModelInfo& info) const override { return OrtSupports(info, device_); }
-  void RunNamed(const std::vector<NamedInput>& inputs, const std::vector<std::string>& output_names,
+  void RunNamed(const std::vector<NamedTensorView>& inputs,
+                const std::vector<std::string>& output_names,
                 const OutputsVisitor& visit) const override {
     ort::RunNamed(*session_, info_.inputs, info_.outputs, info_.path, inputs, output_names, visit);
   }
@@ -146,20 +153,22 @@ class OrtBackend : public Backend {
  private:
   static std::string FirstLine(const std::string& s) { return s.substr(0, s.find('\n')); }
 
-  void BindInput(OrtContext& ctx, const float* input, const std::vector<int64_t>& shape) const {
-    size_t count = 1;
-    for (int64_t d : shape) count *= static_cast<size_t>(d);
+  // `input` is float32 (checked by Run).
+  void BindInput(OrtContext& ctx, const TensorView& input) const {
+    const std::vector<int64_t>& shape = input.shape();
+    const size_t count = input.elements();
+    const float* values = input.Data<float>();
     if (half_input_) {
       ctx.half_input.resize(count);
-      ort::ToHalf(input, count, ctx.half_input.data());
+      ort::ToHalf(values, count, ctx.half_input.data());
     }
-    const void* data = half_input_ ? static_cast<const void*>(ctx.half_input.data()) : input;
+    const void* data = half_input_ ? static_cast<const void*>(ctx.half_input.data()) : values;
     if (data == ctx.bound_input && shape == ctx.bound_input_shape) return;
     if (half_input_) {
       ctx.input_value = Ort::Value::CreateTensor<Ort::Float16_t>(CpuMemory(), ctx.half_input.data(),
                                                                  count, shape.data(), shape.size());
     } else {
-      ctx.input_value = Ort::Value::CreateTensor<float>(CpuMemory(), const_cast<float*>(input),
+      ctx.input_value = Ort::Value::CreateTensor<float>(CpuMemory(), const_cast<float*>(values),
                                                         count, shape.data(), shape.size());
     }
     ctx.binding.BindInput(input_ptrs_[0], ctx.input_value);
@@ -181,6 +190,9 @@ class OrtBackend : public Backend {
 
   // Float32 outputs of a known shape are written by ORT straight into `outputs`; others
   // (dynamic spatial size, float16) are left to ORT's allocator and converted afterwards.
+  // Tensor::Reshape keeps the storage while it is large enough, so the same buffer stays
+  // bound run after run and ORT's values are re-created only when it moves or the shape
+  // changes.
   void BindOutputs(OrtContext& ctx, int64_t batch, std::vector<Tensor>& outputs) const {
     const size_t n = output_names_.size();
     outputs.resize(n);
@@ -199,17 +211,16 @@ class OrtBackend : public Backend {
         ctx.bound_output_shapes[i] = {-1};
         continue;
       }
-      size_t count = 1;
-      for (int64_t d : shape) count *= static_cast<size_t>(d);
-      outputs[i].data.resize(count);
-      outputs[i].shape = shape;
-      if (ctx.bound_outputs[i] == outputs[i].data.data() && ctx.bound_output_shapes[i] == shape) {
-        continue;
+      Tensor& out = outputs[i];
+      if (out.dtype() != DataType::kFloat32 || out.shape() != shape) {
+        out.Reshape(DataType::kFloat32, shape);
       }
-      ctx.output_values[i] = Ort::Value::CreateTensor<float>(CpuMemory(), outputs[i].data.data(),
-                                                             count, shape.data(), shape.size());
+      float* buffer = out.Data<float>();
+      if (ctx.bound_outputs[i] == buffer && ctx.bound_output_shapes[i] == shape) continue;
+      ctx.output_values[i] = Ort::Value::CreateTensor<float>(CpuMemory(), buffer, out.elements(),
+                                                             shape.data(), shape.size());
       ctx.binding.BindOutput(output_ptrs_[i], ctx.output_values[i]);
-      ctx.bound_outputs[i] = outputs[i].data.data();
+      ctx.bound_outputs[i] = buffer;
       ctx.bound_output_shapes[i] = std::move(shape);
     }
   }
@@ -223,15 +234,15 @@ class OrtBackend : public Backend {
     for (size_t i = 0; i < values.size() && i < outputs.size(); ++i) {
       if (ctx.bound_outputs[i] != nullptr) continue;
       auto type_shape = values[i].GetTensorTypeAndShapeInfo();
-      outputs[i].shape = type_shape.GetShape();
+      Tensor& out = outputs[i];
+      out.Reshape(DataType::kFloat32, type_shape.GetShape());
       const size_t count = type_shape.GetElementCount();
-      outputs[i].data.resize(count);
       switch (type_shape.GetElementType()) {
         case ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT:
-          std::copy_n(values[i].GetTensorData<float>(), count, outputs[i].data.data());
+          std::copy_n(values[i].GetTensorData<float>(), count, out.Data<float>());
           break;
         case ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16:
-          ort::ToFloat(values[i].GetTensorData<Ort::Float16_t>(), count, outputs[i].data.data());
+          ort::ToFloat(values[i].GetTensorData<Ort::Float16_t>(), count, out.Data<float>());
           break;
         default:
           throw RuntimeError(info_.path + ": output '" + output_names_[i] +

@@ -2,7 +2,6 @@
 #include "backends/ort/ort_run.h"
 
 #include <algorithm>
-#include <optional>
 
 #include "backends/ort/ort_env.h"
 #include "cvdeploy/tensor.h"
@@ -29,65 +28,67 @@ TensorInfo ToTensorInfo(std::string name, const Ort::TypeInfo& type) {
 }
 
 template <class T>
-void Widen(const Ort::Value& value, size_t count, std::vector<float>& out) {
+const float* Widen(const Ort::Value& value, size_t count, std::vector<float>& out) {
   const T* p = value.GetTensorData<T>();
   out.resize(count);
   for (size_t k = 0; k < count; ++k) out[k] = static_cast<float>(p[k]);
+  return out.data();
 }
 
 // Fills `view` from `value`; `converted` holds the float32 copy where the type needs one.
 void ViewOf(const Ort::Value& value, OutputView& view, std::vector<float>& converted) {
   if (!value.IsTensor()) {
-    view.type = "non-tensor";
+    view.engine_type = "non-tensor";
     return;
   }
   const auto info = value.GetTensorTypeAndShapeInfo();
   const ONNXTensorElementDataType type = info.GetElementType();
-  view.type = ElementTypeName(type);
-  view.shape = info.GetShape();
-  view.count = info.GetElementCount();
+  view.engine_type = ElementTypeName(type);
+  const size_t count = info.GetElementCount();
+  const float* data = nullptr;
   switch (type) {
     case ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT:
-      view.data = value.GetTensorData<float>();
-      return;
+      data = value.GetTensorData<float>();
+      break;
     case ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16:
-      converted.resize(view.count);
-      ToFloat(value.GetTensorData<Ort::Float16_t>(), view.count, converted.data());
+      converted.resize(count);
+      ToFloat(value.GetTensorData<Ort::Float16_t>(), count, converted.data());
+      data = converted.data();
       break;
     case ONNX_TENSOR_ELEMENT_DATA_TYPE_DOUBLE:
-      Widen<double>(value, view.count, converted);
+      data = Widen<double>(value, count, converted);
       break;
     case ONNX_TENSOR_ELEMENT_DATA_TYPE_INT64:
-      Widen<int64_t>(value, view.count, converted);
+      data = Widen<int64_t>(value, count, converted);
       break;
     case ONNX_TENSOR_ELEMENT_DATA_TYPE_INT32:
-      Widen<int32_t>(value, view.count, converted);
+      data = Widen<int32_t>(value, count, converted);
       break;
     case ONNX_TENSOR_ELEMENT_DATA_TYPE_INT16:
-      Widen<int16_t>(value, view.count, converted);
+      data = Widen<int16_t>(value, count, converted);
       break;
     case ONNX_TENSOR_ELEMENT_DATA_TYPE_INT8:
-      Widen<int8_t>(value, view.count, converted);
+      data = Widen<int8_t>(value, count, converted);
       break;
     case ONNX_TENSOR_ELEMENT_DATA_TYPE_UINT64:
-      Widen<uint64_t>(value, view.count, converted);
+      data = Widen<uint64_t>(value, count, converted);
       break;
     case ONNX_TENSOR_ELEMENT_DATA_TYPE_UINT32:
-      Widen<uint32_t>(value, view.count, converted);
+      data = Widen<uint32_t>(value, count, converted);
       break;
     case ONNX_TENSOR_ELEMENT_DATA_TYPE_UINT16:
-      Widen<uint16_t>(value, view.count, converted);
+      data = Widen<uint16_t>(value, count, converted);
       break;
     case ONNX_TENSOR_ELEMENT_DATA_TYPE_UINT8:
-      Widen<uint8_t>(value, view.count, converted);
+      data = Widen<uint8_t>(value, count, converted);
       break;
     case ONNX_TENSOR_ELEMENT_DATA_TYPE_BOOL:
-      Widen<bool>(value, view.count, converted);
+      data = Widen<bool>(value, count, converted);
       break;
     default:
-      return;  // no float32 view (string, bfloat16, float8, ...)
+      break;  // no float32 value (string, bfloat16, float8, ...): the shape without data
   }
-  view.data = converted.data();
+  view.tensor = TensorView(DataType::kFloat32, info.GetShape(), data);
 }
 
 bool DeclaredHalf(const std::vector<TensorInfo>& graph_inputs, const std::string& name) {
@@ -120,8 +121,14 @@ std::vector<TensorInfo> SessionOutputs(const Ort::Session& session) {
 
 void RunNamed(Ort::Session& session, const std::vector<TensorInfo>& graph_inputs,
               const std::vector<TensorInfo>& graph_outputs, const std::string& context,
-              const std::vector<NamedInput>& inputs, const std::vector<std::string>& output_names,
-              const OutputsVisitor& visit) {
+              const std::vector<NamedTensorView>& inputs,
+              const std::vector<std::string>& output_names, const OutputsVisitor& visit) {
+  for (const NamedTensorView& in : inputs) {
+    if (in.tensor.dtype() != DataType::kFloat32) {
+      throw InvalidArgument(context + ": input '" + in.name + "' is " +
+                            std::string(DataTypeName(in.tensor.dtype())) + ", not float32");
+    }
+  }
   std::vector<std::string> names = output_names;
   if (names.empty()) {
     for (const TensorInfo& t : graph_outputs) names.push_back(t.name);
@@ -135,21 +142,19 @@ void RunNamed(Ort::Session& session, const std::vector<TensorInfo>& graph_inputs
     std::vector<std::vector<Ort::Float16_t>> halves(inputs.size());
     std::vector<const char*> in_names, out_names;
     for (size_t i = 0; i < inputs.size(); ++i) {
-      const NamedInput& in = inputs[i];
-      const std::optional<size_t> count = ElementCount(in.shape);
-      if (!count) {
-        throw InvalidArgument(context + ": input '" + in.name + "' has an invalid shape " +
-                              ShapeString(in.shape));
-      }
+      const NamedTensorView& in = inputs[i];
+      const std::vector<int64_t>& shape = in.tensor.shape();
+      const size_t count = in.tensor.elements();
       in_names.push_back(in.name.c_str());
       if (DeclaredHalf(graph_inputs, in.name)) {
-        halves[i].resize(*count);
-        ToHalf(in.data, *count, halves[i].data());
+        halves[i].resize(count);
+        ToHalf(in.tensor.Data<float>(), count, halves[i].data());
         feeds.push_back(Ort::Value::CreateTensor<Ort::Float16_t>(
-            CpuMemory(), halves[i].data(), *count, in.shape.data(), in.shape.size()));
+            CpuMemory(), halves[i].data(), count, shape.data(), shape.size()));
       } else {
-        feeds.push_back(Ort::Value::CreateTensor<float>(CpuMemory(), const_cast<float*>(in.data),
-                                                        *count, in.shape.data(), in.shape.size()));
+        feeds.push_back(Ort::Value::CreateTensor<float>(CpuMemory(),
+                                                        const_cast<float*>(in.tensor.Data<float>()),
+                                                        count, shape.data(), shape.size()));
       }
     }
     for (const std::string& n : names) out_names.push_back(n.c_str());

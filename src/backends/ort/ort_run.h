@@ -22,7 +22,7 @@ std::vector<TensorInfo> SessionOutputs(const Ort::Session& session);
 // `context` (the model's name) prefixes error messages. Thread-safe: ORT sessions are.
 void RunNamed(Ort::Session& session, const std::vector<TensorInfo>& graph_inputs,
               const std::vector<TensorInfo>& graph_outputs, const std::string& context,
-              const std::vector<NamedInput>& inputs, const std::vector<std::string>& output_names,
-              const OutputsVisitor& visit);
+              const std::vector<NamedTensorView>& inputs,
+              const std::vector<std::string>& output_names, const OutputsVisitor& visit);
 
 }  // namespace cvdeploy::backends::ort
