@@ -25,13 +25,6 @@ namespace cvdeploy {
 
 class Predictor;
 
-// Transitional: one engine output copied as float32 (Predictor::Infer's float form).
-struct OutputTensor {
-  std::string name;
-  std::vector<int64_t> shape;
-  std::vector<float> data;
-};
-
 // An engine input ready to run: images letterboxed into one NCHW float32 tensor (or a
 // caller's tensor copied in), with the geometry Decode needs, and the engine outputs of the
 // last Run. It holds scratch memory borrowed from its predictor's pool (returned when the
@@ -56,13 +49,6 @@ class Batch {
 
  private:
   friend class Predictor;
-
-  // Transitional: one engine output copied as float32 (Predictor::Infer's float form).
-  struct OutputTensor {
-    std::string name;
-    std::vector<int64_t> shape;
-    std::vector<float> data;
-  };
   struct State;
   explicit Batch(std::unique_ptr<State> state);
   std::unique_ptr<State> state_;
@@ -140,8 +126,6 @@ class Predictor {
     Tensor tensor;
   };
   std::vector<Output> Infer(const TensorView& input) const;
-  // Transitional float32 form of Infer for callers not yet on the tensor type.
-  std::vector<OutputTensor> Infer(const float* input, const std::vector<int64_t>& shape) const;
 
   // Ends profiling (SessionOptions::profile_prefix) and returns the profile's path.
   std::string EndProfiling() const;

@@ -7,12 +7,12 @@
 #include <numeric>
 #include <utility>
 
-#include "cvdeploy/stats.h"
 #include "cvdeploy/error.h"
 #include "cvdeploy/image.h"
+#include "cvdeploy/stats.h"
 #include "eval/mask_iou.h"
-#include "vision/nms.h"
 #include "vision/letterbox.h"
+#include "vision/nms.h"
 #include "vision/obb.h"
 #include "vision/postprocess.h"
 

@@ -331,18 +331,6 @@ std::vector<Predictor::Output> Predictor::Infer(const TensorView& input) const {
   return outputs;
 }
 
-std::vector<OutputTensor> Predictor::Infer(const float* input,
-                                           const std::vector<int64_t>& shape) const {
-  Batch batch = PrepareTensors({TensorView(DataType::kFloat32, shape, input)});
-  std::vector<OutputTensor> outputs;
-  for (const NamedTensorView& o : Run(batch)) {
-    const float* data = o.tensor.Data<float>();
-    outputs.push_back(
-        {o.name, o.tensor.shape(), std::vector<float>(data, data + o.tensor.elements())});
-  }
-  return outputs;
-}
-
 ModelInfo ReadModelInfo(const std::string& path, uint64_t max_model_bytes) {
   ModelOptions options;
   options.max_model_bytes = max_model_bytes;
