@@ -32,6 +32,7 @@ set(CVDEPLOY_FUZZ_PARSER_SOURCES
     src/core/jpeg_decode.cpp
     src/core/json_limits.cpp
     src/core/task.cpp
+    src/core/tensor.cpp
     src/eval/coco_dataset.cpp
     src/model/yaml_names.cpp
     src/eval/yolo_dataset.cpp
@@ -42,6 +43,7 @@ set(CVDEPLOY_FUZZ_PARSER_SOURCES
     src/server/http.cpp
     src/server/json_excerpt.cpp
     src/server/kserve.cpp
+    src/server/kserve_response.cpp
     src/server/model_config.cpp
     src/server/multipart.cpp
     src/server/transport.cpp)

@@ -53,9 +53,14 @@ std::optional<DataType> ParseDataType(std::string_view name) {
 }
 
 std::optional<size_t> ElementCount(const std::vector<int64_t>& shape, size_t element_size) {
-  size_t count = element_size;
   for (int64_t d : shape) {
     if (d < 0) return std::nullopt;
+  }
+  for (int64_t d : shape) {
+    if (d == 0) return 0;  // before any overflow check: [huge, huge, 0] is empty
+  }
+  size_t count = element_size;
+  for (int64_t d : shape) {
     if (__builtin_mul_overflow(count, static_cast<uint64_t>(d), &count)) return std::nullopt;
   }
   return count;
