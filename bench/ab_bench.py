@@ -4,7 +4,7 @@
 
     bench/ab_bench.py --a OLD/cvdeploy --b NEW/cvdeploy [--label-a before] [--label-b after]
                       [--model yolov8n-dq] [--rounds 4] [--iters 60] [--duration 15]
-                      [--kserve-requests 60] [--out DIR] [--smoke]
+                      [--kserve-requests 60] [--out DIR] [--bench-only] [--smoke]
 
 Per round, A then B on even rounds and B then A on odd ones (so neither always runs on a
 warmer or cooler machine):
@@ -111,6 +111,8 @@ def main():
     ap.add_argument("--duration", type=int, default=15)
     ap.add_argument("--kserve-requests", type=int, default=60)
     ap.add_argument("--out", default=None, help="write ab_bench.json and ab_bench.md here")
+    ap.add_argument("--bench-only", action="store_true",
+                    help="only step 1 (cvdeploy bench), for more rounds in the same time")
     ap.add_argument("--smoke", action="store_true")
     args = ap.parse_args()
     if args.smoke:
@@ -126,8 +128,9 @@ def main():
             for label in order:
                 cli = builds[label]
                 figures, machine = bench_figures(cli, model_path, bus, tmp, args.iters)
-                figures.update(server_figures(cli, model_path, args.model, bus, tmp,
-                                              args.duration, args.kserve_requests))
+                if not args.bench_only:
+                    figures.update(server_figures(cli, model_path, args.model, bus, tmp,
+                                                  args.duration, args.kserve_requests))
                 for key, value in figures.items():
                     samples[label].setdefault(key, []).append(value)
                 print(f"round {r + 1} {label}: " +
