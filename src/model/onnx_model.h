@@ -105,27 +105,27 @@ std::map<std::string, std::string> Metadata(const onnx::ModelProto& model);
 
 // The model tools use these graph utilities unqualified.
 namespace cvdeploy::optimize {
-using model::ParseModel;
-using model::LoadModel;
-using model::SerializeModel;
-using model::CheckModel;
-using model::InferShapes;
-using model::DefaultOpset;
-using model::ConvertOpset;
-using model::NumElements;
-using model::FloatData;
-using model::IntData;
-using model::FloatTensor;
-using model::Int64Tensor;
-using model::RawTensor;
-using model::FloatToHalf;
-using model::HalfToFloat;
-using model::FindAttribute;
-using model::IntAttribute;
-using model::NodeLabel;
-using model::GraphIndex;
-using model::kOptimizationKey;
 using model::AddOptimizationRecord;
-using model::OptimizationRecord;
+using model::CheckModel;
+using model::ConvertOpset;
+using model::DefaultOpset;
+using model::FindAttribute;
+using model::FloatData;
+using model::FloatTensor;
+using model::FloatToHalf;
+using model::GraphIndex;
+using model::HalfToFloat;
+using model::InferShapes;
+using model::Int64Tensor;
+using model::IntAttribute;
+using model::IntData;
+using model::kOptimizationKey;
+using model::LoadModel;
 using model::Metadata;
+using model::NodeLabel;
+using model::NumElements;
+using model::OptimizationRecord;
+using model::ParseModel;
+using model::RawTensor;
+using model::SerializeModel;
 }  // namespace cvdeploy::optimize

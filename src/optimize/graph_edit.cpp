@@ -11,8 +11,8 @@
 #include <set>
 
 #include "cvdeploy/error.h"
-#include "optimize/batch_verify.h"
 #include "model/onnx_model.h"
+#include "optimize/batch_verify.h"
 
 namespace cvdeploy::optimize {
 namespace {

@@ -51,10 +51,10 @@ struct ChannelStats {
 using ActivationStats = std::map<std::string, ChannelStats>;
 
 // Runs the model in ONNX Runtime on the images of `image_dir` (the first `max_images`, sorted,
-// with the inference preprocessing: Predictor::Prepare for a YOLO model; a fixed-size plain letterbox otherwise)
-// and returns mean and standard deviation of every channel of every Conv's data input.
-// Throws Error(kBadInput) naming the directory when it holds no image, naming an image that
-// cannot be decoded, or when ONNX Runtime cannot run the model.
+// with the inference preprocessing: Predictor::Prepare for a YOLO model; a fixed-size plain
+// letterbox otherwise) and returns mean and standard deviation of every channel of every Conv's
+// data input. Throws Error(kBadInput) naming the directory when it holds no image, naming an image
+// that cannot be decoded, or when ONNX Runtime cannot run the model.
 ActivationStats MeasureActivations(const std::vector<uint8_t>& model_bytes,
                                    const std::string& image_dir, int max_images,
                                    int* images_used = nullptr);

@@ -18,8 +18,8 @@
 #include <string>
 #include <vector>
 
-#include "optimize/calibration.h"
 #include "model/onnx_model.h"
+#include "optimize/calibration.h"
 
 namespace cvdeploy::optimize {
 

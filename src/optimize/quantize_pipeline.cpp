@@ -14,8 +14,8 @@
 #include "cvdeploy/file.h"
 #include "cvdeploy/predictor.h"
 #include "cvdeploy/quantize.h"
-#include "optimize/calibration.h"
 #include "model/onnx_model.h"
+#include "optimize/calibration.h"
 #include "optimize/quantize.h"
 #include "optimize/quantize_gate.h"
 
