@@ -195,6 +195,8 @@ void ParsePartHeaders(std::string_view headers, size_t index, FormPart* part) {
       }
       if (!ok) throw BadRequest(which + " has a malformed Content-Disposition header");
       if (!have_name) throw BadRequest(which + " has no name in its Content-Disposition");
+      if (part->name.empty())
+        throw BadRequest(which + " has an empty name in its Content-Disposition");
     } else if (EqualsIgnoreCase(field, "content-type")) {
       if (have_type) throw BadRequest(which + " has two Content-Type headers");
       have_type = true;

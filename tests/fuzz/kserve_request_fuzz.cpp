@@ -35,7 +35,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         if (d < 0) std::abort();
         elements *= static_cast<size_t>(d);
       }
-      if (tensor.bytes.size() != elements * kserve::ElementSize(tensor.datatype)) std::abort();
+      const std::span<const uint8_t> bytes = tensor.Data();
+      if (bytes.size() != elements * kserve::ElementSize(tensor.datatype)) std::abort();
+      // Binary data is a view into the body (no copy): it must lie inside it.
+      const auto* first = reinterpret_cast<const uint8_t*>(body.data());
+      if (tensor.binary &&
+          (bytes.data() < first || bytes.data() + bytes.size() > first + body.size())) {
+        std::abort();
+      }
     }
   } catch (const cvdeploy::Error& e) {
     if (e.code() != cvdeploy::ErrorCode::kInvalidArgument) std::abort();  // the server's 400

@@ -172,6 +172,9 @@ TEST(ParseMultipart, Errors) {
                 "no Content-Disposition: form-data");
   ExpectFailure("--b\r\nContent-Disposition: form-data; filename=\"x\"\r\n\r\nv\r\n--b--", "b",
                 "no name");
+  // Found by fuzz_multipart: name="" named no field (regressions/multipart).
+  ExpectFailure("--b\r\nContent-Disposition: form-data; name=\"\"\r\n\r\nv\r\n--b--", "b",
+                "empty name");
   ExpectFailure("--b\r\nContent-Disposition: form-data; name=\"a\r\n\r\nv\r\n--b--", "b",
                 "malformed Content-Disposition");
   ExpectFailure("--b\r\nContent-Disposition: form-data; name=a b\r\n\r\nv\r\n--b--", "b",
