@@ -17,8 +17,8 @@
 #include <random>
 
 #include "cvdeploy/error.h"
-#include "optimize/calibration_math.h"
 #include "model/onnx_model.h"
+#include "optimize/calibration_math.h"
 #include "support/assets.h"
 
 namespace cvdeploy::optimize {
