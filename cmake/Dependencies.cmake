@@ -6,6 +6,9 @@ find_package(nlohmann_json 3.10 REQUIRED)
 find_package(CLI11 REQUIRED)
 find_package(spdlog REQUIRED)
 find_package(OpenSSL 3 REQUIRED)
+# libsodium: argon2id, constant-time comparison, random bytes (src/security).
+find_package(PkgConfig REQUIRED)
+pkg_check_modules(SODIUM REQUIRED IMPORTED_TARGET libsodium)
 find_package(ONNX REQUIRED)
 find_package(Protobuf REQUIRED)
 find_package(Boost 1.74 REQUIRED)  # header-only: Beast (HTTP) and Asio

@@ -59,6 +59,9 @@ FLOORS = [
 # Front ends use the public API only (and their own directory): no internals, no other front
 # end (the CLI's serve command will use a public server header).
 FRONT_ENDS = ["server", "cli"]
+# The security module (crypto, authentication, RBAC, audit) knows no model: it sees the public
+# API only, and both front ends may use it.
+SECURITY = "security"
 
 
 def _allowed_edges():
@@ -69,7 +72,8 @@ def _allowed_edges():
             allowed[module] = {module, "api"} | below
         below |= set(floor)
     for module in FRONT_ENDS:
-        allowed[module] = {module, "api"}
+        allowed[module] = {module, "api", SECURITY}
+    allowed[SECURITY] = {SECURITY, "api"}
     allowed["api"] = {"api"}  # the public headers include only each other
     return allowed
 

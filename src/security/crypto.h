@@ -1,0 +1,63 @@
+// SPDX-License-Identifier: Apache-2.0
+// The cryptographic primitives the security module builds on, as thin wrappers over the
+// established libraries (no home-made primitive): random bytes, constant-time comparison and
+// argon2id from libsodium; SHA-256, HMAC-SHA-256 and Ed25519 from OpenSSL 3 (Ed25519 keys are
+// PEM files that `openssl pkey` reads). Byte strings are std::string holding raw bytes.
+// All functions are thread-safe; those that can fail throw cvdeploy::Error.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace cvdeploy::security {
+
+// `n` bytes from the operating system's CSPRNG (libsodium randombytes_buf).
+std::string RandomBytes(size_t n);
+
+// RFC 4648 section 5 base64url without padding (JWT, API keys). Decode accepts input with
+// or without '=' padding; nullopt for any character outside the alphabet or a bad length.
+std::string Base64UrlEncode(std::string_view bytes);
+std::optional<std::string> Base64UrlDecode(std::string_view text);
+std::string HexEncode(std::string_view bytes);  // lower case
+std::optional<std::string> HexDecode(std::string_view text);
+
+// Compares in time that depends only on the lengths (libsodium sodium_memcmp); different
+// lengths are unequal.
+bool ConstantTimeEqual(std::string_view a, std::string_view b);
+
+std::string Sha256(std::string_view data);                            // 32 raw bytes
+std::string HmacSha256(std::string_view key, std::string_view data);  // 32 raw bytes
+
+// argon2id (libsodium crypto_pwhash_str, "moderate" limits: 256 MiB is too much for a small
+// edge box, so the interactive ones: 64 MiB, 2 passes). The result is the self-describing
+// "$argon2id$v=19$m=...,t=...,p=...$salt$hash" string.
+std::string HashPassword(std::string_view password);
+// True when `password` matches `hash` (a string made by HashPassword); false for a mismatch or
+// a malformed hash.
+bool VerifyPassword(const std::string& hash, std::string_view password);
+
+// An Ed25519 key pair or public key held by OpenSSL. Copyable (shares the key).
+class Ed25519Key {
+ public:
+  static Ed25519Key Generate();
+  // PEM text ("PRIVATE KEY" or "PUBLIC KEY"); throws kInvalidArgument when it is not an
+  // Ed25519 key.
+  static Ed25519Key FromPem(const std::string& pem);
+  // The 32-byte raw public key (as in a JWK's "x").
+  static Ed25519Key FromRawPublic(std::string_view raw);
+  bool has_private() const { return has_private_; }
+  std::string PrivatePem() const;  // precondition: has_private()
+  std::string PublicPem() const;
+  std::string RawPublic() const;                     // 32 bytes
+  std::string Sign(std::string_view message) const;  // 64 bytes; precondition: has_private()
+  bool Verify(std::string_view message, std::string_view signature) const;
+
+ private:
+  struct Impl;
+  std::shared_ptr<Impl> impl_;
+  bool has_private_ = false;
+};
+
+}  // namespace cvdeploy::security
