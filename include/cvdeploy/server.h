@@ -59,6 +59,31 @@ struct ApiOptions {
   uint64_t max_image_pixels = 40'000'000;
 };
 
+// Authentication and authorization (docs/security.md). Auth is configured when any
+// authenticator is: keys_file, users_file or jwt.jwks_file (or an mTLS client CA). Without it
+// the server refuses to bind anything but loopback unless insecure_no_auth is set.
+struct AuthOptions {
+  std::string policy_file;  // JSON policy (roles, public routes, bindings); "": built-in roles
+  std::string keys_file;    // API keys (`cvdeploy keys`)
+  std::string users_file;   // users for POST /v1/auth/login (`cvdeploy users`)
+  struct Jwt {
+    std::string jwks_file, issuer, audience;
+    std::string roles_claim = "roles";
+  } jwt;
+  std::string session_key_file;  // Ed25519 key signing session tokens ("": next to users_file)
+  int session_ttl_s = 900;
+  double policy_check_interval_s = 1;  // how often the policy file is checked for changes
+  bool insecure_no_auth = false;       // serve a non-loopback address without authentication
+};
+
+// The tamper-evident audit log (docs/security.md, "Audit log"). Empty path: no audit log.
+struct AuditLogOptions {
+  std::string path;
+  std::string hmac_key_file;     // HMAC key of the chain
+  std::string signing_key_file;  // Ed25519 key of the checkpoints
+  bool fail_open = false;        // answer normally when an entry cannot be written
+};
+
 struct ServerOptions {
   std::string host = "127.0.0.1";
   int port = 8080;
@@ -70,7 +95,14 @@ struct ServerOptions {
   std::chrono::milliseconds drain_timeout{30000};
   std::string access_log = "-";  // "-": stdout, "": off, else a file (appended)
   bool exit_on_error = true;     // stop (kBadInput) when a model fails its initial load
+  AuthOptions auth;
+  AuditLogOptions audit;
 };
+
+// Whether `host` is a loopback address (127.0.0.0/8, ::1, "localhost").
+bool IsLoopbackHost(const std::string& host);
+// Whether `options` configure an authenticator (see AuthOptions).
+bool AuthConfigured(const ServerOptions& options);
 
 // The front end's table from how the server stopped (ok after a signal and a drain, or
 // kBadInput when a model failed its initial load) to the process exit status: the server
@@ -79,7 +111,9 @@ using ExitCodeOfStatus = std::function<int(const Status&)>;
 
 // Runs the server until a signal or a failed initial load; returns exit_code_of(how it
 // stopped). When the drain times out with requests in progress the process exits at once
-// with that code instead of returning. Throws cvdeploy::Error (bad repository:
+// with that code instead of returning. Throws cvdeploy::Error (a non-loopback host without
+// authentication and without auth.insecure_no_auth: kInvalidArgument; bad policy, keys or
+// audit files: kBadInput / kPermissionDenied / kNotFound; bad repository:
 // kBadInput; port in use: kUnavailable; unresolvable host: kInvalidArgument) before serving
 // starts.
 int RunServer(const ServerOptions& options, const ExitCodeOfStatus& exit_code_of);

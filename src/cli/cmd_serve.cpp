@@ -25,6 +25,8 @@ struct ServeArgs {
   size_t max_connections_per_client = 64;
   bool exit_on_error = true;
   uint64_t max_model_bytes = kDefaultMaxModelBytes;
+  server::AuthOptions auth;
+  server::AuditLogOptions audit;
 };
 
 // PATH[:name]; the name defaults to the file name without its extension.
@@ -93,7 +95,54 @@ server::ServerOptions ToOptions(const ServeArgs& a, const std::string& host, int
   o.drain_timeout = ms(a.drain_timeout);
   o.access_log = a.access_log;
   o.exit_on_error = a.exit_on_error;
+  o.auth = a.auth;
+  o.audit = a.audit;
   return o;
+}
+
+// Authentication, authorization and audit flags (docs/security.md).
+void AddSecurityOptions(CLI::App* cmd, ServeArgs* a) {
+  const char* group = "Security";
+  cmd->add_option("--auth-policy", a->auth.policy_file,
+                  "RBAC policy (JSON): roles, public routes, certificate and JWT bindings; "
+                  "reloaded when it changes (mode 0600)")
+      ->group(group);
+  cmd->add_option("--keys-file", a->auth.keys_file,
+                  "API keys file (cvdeploy keys create); enables Bearer cvd_... keys")
+      ->group(group);
+  cmd->add_option("--users-file", a->auth.users_file,
+                  "Users file (cvdeploy users add); enables POST /v1/auth/login")
+      ->group(group);
+  cmd->add_option("--jwt-jwks", a->auth.jwt.jwks_file,
+                  "JWKS file of the OIDC identity provider; enables JWT bearer tokens")
+      ->group(group);
+  cmd->add_option("--jwt-issuer", a->auth.jwt.issuer, "Required JWT issuer (iss)")->group(group);
+  cmd->add_option("--jwt-audience", a->auth.jwt.audience, "Required JWT audience (aud)")
+      ->group(group);
+  cmd->add_option("--jwt-roles-claim", a->auth.jwt.roles_claim,
+                  "JWT claim holding roles or groups, mapped through the policy's jwt_claims")
+      ->capture_default_str()
+      ->group(group);
+  cmd->add_option("--session-key", a->auth.session_key_file,
+                  "Ed25519 PEM key signing login session tokens (created 0600 when missing)")
+      ->group(group);
+  cmd->add_flag("--insecure-no-auth", a->auth.insecure_no_auth,
+                "Allow serving a non-loopback address without authentication (warns every 10 "
+                "minutes)")
+      ->group(group);
+  cmd->add_option("--audit-log", a->audit.path,
+                  "Tamper-evident audit log (JSON Lines, hash chain + HMAC + signed "
+                  "checkpoints)")
+      ->group(group);
+  cmd->add_option("--audit-hmac-key-file", a->audit.hmac_key_file,
+                  "HMAC key of the audit chain (mode 0600)")
+      ->group(group);
+  cmd->add_option("--audit-signing-key", a->audit.signing_key_file,
+                  "Ed25519 PEM key signing audit checkpoints (mode 0600)")
+      ->group(group);
+  cmd->add_flag("--audit-fail-open", a->audit.fail_open,
+                "Answer normally when an audit entry cannot be written (default: 503)")
+      ->group(group);
 }
 
 }  // namespace
@@ -183,6 +232,7 @@ void RegisterServe(CLI::App& app, int* exit_code) {
   cmd->add_option("--exit-on-error", args->exit_on_error,
                   "Exit (code 3) when a model fails its initial load")
       ->capture_default_str();
+  AddSecurityOptions(cmd, args.get());
   cmd->callback([=] {
     *exit_code = server::RunServer(
         ToOptions(*args, *host, *port, *io_threads, *instances, *threads),

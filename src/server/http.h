@@ -43,6 +43,7 @@ struct HttpResponse {
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;  // extra headers
   LogFields log;
+  std::string identity;  // who made the request ("api_key:ci-bot"; the auth gate sets it)
 };
 
 // The one answer to one request. A handler answers by calling it with a response, from any

@@ -14,6 +14,7 @@
 
 #include "cvdeploy/error.h"
 #include "server/api.h"
+#include "server/auth_setup.h"
 #include "server/http_error.h"
 #include "server/metrics.h"
 #include "server/transport.h"
@@ -57,7 +58,8 @@ void LogExchange(spdlog::logger& logger, const Exchange& x) {
                                    {"bytes_in", x.bytes_in},
                                    {"bytes_out", x.bytes_out},
                                    {"client", x.client},
-                                   {"request_id", x.request_id}};
+                                   {"request_id", x.request_id},
+                                   {"identity", x.response ? x.response->identity : ""}};
   std::string text = record.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   // Drop the braces: the pattern supplies the object around the time field.
   logger.info(std::string_view(text).substr(1, text.size() - 2));
@@ -82,7 +84,14 @@ int RunServer(const ServerOptions& options, const ExitCodeOfStatus& exit_code_of
     (reason == "per_client" ? refused_per_client : refused_total).Inc();
   };
 
-  ModelRepository repository(options.repository, registry, Log);
+  // Refuses a non-loopback bind without authentication (kInvalidArgument) before anything
+  // else starts; loads the policy, keys and audit log.
+  SecurityStack security(options, registry, Log);
+  ModelRepository repository(options.repository, registry,
+                             [&security](const std::string& level, const std::string& message) {
+                               Log(level, message);
+                               security.RepositoryEvent(level, message);
+                             });
   boost::asio::io_context io;
   ApiOptions api_options = options.api;
   // Port 0 means "any free port" for each listener, so two zeros are two listeners.
@@ -97,18 +106,19 @@ int RunServer(const ServerOptions& options, const ExitCodeOfStatus& exit_code_of
   std::shared_ptr<HttpListener> main, metrics;
   main = HttpListener::Create(
       io, options.host, options.port, options.limits,
-      [&api](HttpRequest& r, Respond respond) { api.Handle(r, respond); }, observer, on_refused);
+      security.Protect([&api](HttpRequest& r, Respond respond) { api.Handle(r, respond); }),
+      observer, on_refused);
   if (!api_options.serve_metrics) {
     metrics = HttpListener::Create(
         io, options.host, *options.metrics_port, options.limits,
-        [&registry](HttpRequest& r, Respond respond) {
+        security.Protect([&registry](HttpRequest& r, Respond respond) {
           if (r.path != "/metrics")
             return respond(ErrorResponse(NotFound("only /metrics is served here")));
           HttpResponse res;
           res.content_type = "text/plain; version=0.0.4; charset=utf-8";
           res.body = registry.Render();
           respond(std::move(res));
-        },
+        }),
         observer, on_refused);
   }
 
@@ -121,6 +131,7 @@ int RunServer(const ServerOptions& options, const ExitCodeOfStatus& exit_code_of
   if (metrics) metrics->Start();
   Log("info", "listening on http://" + options.host + ":" + std::to_string(main->port()) +
                   (metrics ? " (metrics on port " + std::to_string(metrics->port()) + ")" : ""));
+  security.Started(options.host + ":" + std::to_string(main->port()));
   repository.Start();
 
   // Keeps io.run() going while every connection waits on a scheduler: once the acceptor
@@ -148,6 +159,7 @@ int RunServer(const ServerOptions& options, const ExitCodeOfStatus& exit_code_of
   bool reported_ready = false;
   while (!stop_requested) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    security.Tick();
     if (!reported_ready && repository.StartupDone()) {
       reported_ready = true;
       const auto failures = repository.StartupFailures();
@@ -178,6 +190,7 @@ int RunServer(const ServerOptions& options, const ExitCodeOfStatus& exit_code_of
   const bool drained = main->BusyConnections() == 0;
   io.stop();
   for (auto& t : io_threads) t.join();
+  security.Stopped();
   if (!drained) {
     Log("warning", "drain timeout passed with requests in progress; exiting without them");
     std::fflush(stdout);

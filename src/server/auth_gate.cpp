@@ -1,0 +1,177 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "server/auth_gate.h"
+
+#include <cmath>
+
+#include "cvdeploy/json.h"
+#include "server/credentials.h"
+
+namespace cvdeploy::server {
+namespace {
+
+using nlohmann::json;
+using security::AuthResult;
+using security::Identity;
+
+HttpResponse Unauthorized(const std::string& message, bool bad_token) {
+  HttpResponse r = JsonError(401, message);
+  r.headers.emplace_back("WWW-Authenticate",
+                         bad_token ? R"(Bearer realm="cvdeploy", error="invalid_token")"
+                                   : R"(Bearer realm="cvdeploy")");
+  return r;
+}
+
+std::string RetryAfter(double seconds) {
+  return std::to_string(std::max<int64_t>(1, static_cast<int64_t>(std::ceil(seconds))));
+}
+
+json IdentityJson(const Identity& id) {
+  return json{{"name", id.name},
+              {"method", security::AuthMethodName(id.method)},
+              {"roles", id.roles},
+              {"mfa", id.mfa}};
+}
+
+}  // namespace
+
+std::string IdentityLabel(const Identity& identity) {
+  return std::string(security::AuthMethodName(identity.method)) + ":" + identity.name;
+}
+
+AuthGate::AuthGate(std::shared_ptr<security::PolicyStore> policies, Authenticators authenticators,
+                   AuditSink& audit, Registry& registry)
+    : policies_(std::move(policies)),
+      auth_(std::move(authenticators)),
+      audit_(audit),
+      registry_(registry),
+      rate_limited_(registry.GetCounter("cvdeploy_auth_rate_limited_total",
+                                        "Requests refused 429 by a per-identity rate limit", {})) {
+  for (security::RouteGroup g : security::kAllRouteGroups) {
+    denials_[static_cast<size_t>(g)] = &registry.GetCounter(
+        "cvdeploy_auth_denials_total", "Requests refused 403 by the policy, by route group",
+        {{"group", security::RouteGroupName(g)}});
+  }
+}
+
+Handler AuthGate::Wrap(Handler next) {
+  return [this, next = std::move(next)](HttpRequest& request, Respond respond) {
+    Handle(request, respond, next);
+  };
+}
+
+void AuthGate::Handle(HttpRequest& request, const Respond& respond, const Handler& next) noexcept {
+  try {
+    const RouteClass route = ClassifyRoute(request.method, request.path);
+    if (route.is_public) return Login(request, respond);
+    const auto policy = policies_->Current();
+    if (policy->IsPublicRoute(request.path)) return next(request, respond);
+    Admit(request, respond, next, route, *policy);
+  } catch (...) {
+    respond(CurrentExceptionResponse());
+  }
+}
+
+AuthResult AuthGate::Authenticate(const HttpRequest& request, const security::Policy& policy,
+                                  bool* bad_token) const {
+  (void)policy;
+  const auto now = std::chrono::system_clock::now();
+  const Credential c = ParseAuthorization(request.Header("authorization"));
+  *bad_token = c.kind != CredentialKind::kNone && c.kind != CredentialKind::kOtherScheme;
+  switch (c.kind) {
+    case CredentialKind::kApiKey:
+      if (!auth_.api_key) return AuthResult::Failure("unknown_key", "API keys are not enabled");
+      return auth_.api_key(c.token, now);
+    case CredentialKind::kJwt:
+      if (!auth_.session_issuer.empty() && c.issuer == auth_.session_issuer && auth_.session) {
+        return auth_.session(c.token, now);
+      }
+      if (!auth_.jwt) return AuthResult::Failure("wrong_issuer", "token issuer is not accepted");
+      return auth_.jwt(c.token, now);
+    case CredentialKind::kMalformed:
+      return AuthResult::Failure("malformed", "malformed bearer token");
+    case CredentialKind::kOtherScheme:
+      return AuthResult::Failure("bad_scheme", "only the Bearer authorization scheme is accepted");
+    case CredentialKind::kNone:
+      break;
+  }
+  return AuthResult::Failure("missing", "authentication required");
+}
+
+void AuthGate::Admit(HttpRequest& request, const Respond& respond, const Handler& next,
+                     const RouteClass& route, const security::Policy& policy) {
+  json event{{"action", "request"},
+             {"request_id", request.request_id},
+             {"client", request.client},
+             {"method", request.method},
+             {"path", request.path},
+             {"group", route.group ? security::RouteGroupName(*route.group) : "unknown"},
+             {"model", route.model},
+             {"bytes_in", request.body.size()}};
+  bool bad_token = false;
+  AuthResult auth = Authenticate(request, policy, &bad_token);
+  if (!auth.ok()) {
+    registry_
+        .GetCounter("cvdeploy_auth_failures_total", "Requests refused 401, by reason",
+                    {{"reason", auth.reason}})
+        .Inc();
+    event["action"] = "auth.failure";
+    event["reason"] = auth.reason;
+    return Finish(std::move(event), Unauthorized(auth.message, bad_token), respond);
+  }
+  const Identity& id = *auth.identity;
+  event["identity"] = IdentityJson(id);
+  if (route.group) {
+    const security::Decision d = policy.Authorize(id, *route.group, route.model);
+    if (!d.allowed) {
+      denials_[static_cast<size_t>(*route.group)]->Inc();
+      event["action"] = "authz.denied";
+      event["reason"] = d.reason;
+      HttpResponse r = JsonError(403, d.reason);
+      r.identity = IdentityLabel(id);
+      return Finish(std::move(event), std::move(r), respond);
+    }
+    event["role"] = d.role;
+    if (d.rate_limit) {
+      auto taken = limiter_.Take(IdentityLabel(id), d.rate_limit->requests_per_second,
+                                 d.rate_limit->burst, security::RateLimiter::Clock::now());
+      if (!taken.allowed) {
+        rate_limited_.Inc();
+        event["action"] = "rate_limited";
+        HttpResponse r = JsonError(429, "rate limit of role " + d.role + " exceeded; retry later");
+        r.headers.emplace_back("Retry-After", RetryAfter(taken.retry_after_s));
+        r.identity = IdentityLabel(id);
+        return Finish(std::move(event), std::move(r), respond);
+      }
+    }
+    if (*route.group == security::RouteGroup::kInfer) event["action"] = "infer";
+    if (*route.group == security::RouteGroup::kAdmin && request.path == kPolicyPath) {
+      HttpResponse r;
+      r.body = policy.SummaryJson();
+      r.identity = IdentityLabel(id);
+      return Finish(std::move(event), std::move(r), respond);
+    }
+  }
+  const std::string label = IdentityLabel(id);
+  Respond audited([this, event = std::move(event), respond, label](HttpResponse r) mutable {
+    r.identity = label;
+    Finish(std::move(event), std::move(r), respond);
+  });
+  next(request, audited);
+}
+
+void AuthGate::Finish(json event, HttpResponse response, const Respond& respond) {
+  event["status"] = response.status;
+  if (!response.log.model.empty()) event["model"] = response.log.model;
+  if (!response.log.version.empty()) event["version"] = response.log.version;
+  event["bytes_out"] = response.body.size();
+  auto shared = std::make_shared<HttpResponse>(std::move(response));
+  audit_.Record(std::move(event), [shared, respond](bool proceed) {
+    if (proceed) return respond(std::move(*shared));
+    HttpResponse r = JsonError(503, "the audit log cannot be written; request refused");
+    r.log = shared->log;
+    r.identity = shared->identity;
+    respond(std::move(r));
+  });
+}
+
+}  // namespace cvdeploy::server

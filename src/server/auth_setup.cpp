@@ -1,0 +1,105 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "server/auth_setup.h"
+
+#include <boost/asio/ip/address.hpp>
+
+#include "cvdeploy/error.h"
+#include "security/policy_store.h"
+
+namespace cvdeploy::server {
+namespace {
+
+constexpr auto kInsecureWarningEvery = std::chrono::minutes(10);
+const char* const kInsecureWarning =
+    "serving WITHOUT authentication on a non-loopback address (--insecure-no-auth): anyone who "
+    "can reach the port can run and manage models";
+
+}  // namespace
+
+bool IsLoopbackHost(const std::string& host) {
+  std::string h = host;
+  if (h.size() >= 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
+  if (h == "localhost") return true;
+  boost::system::error_code ec;
+  const auto address = boost::asio::ip::make_address(h, ec);
+  return !ec && address.is_loopback();
+}
+
+bool AuthConfigured(const ServerOptions& options) {
+  const AuthOptions& a = options.auth;
+  return !a.keys_file.empty() || !a.users_file.empty() || !a.jwt.jwks_file.empty();
+}
+
+void CheckSecureDefault(const ServerOptions& options) {
+  if (IsLoopbackHost(options.host) || AuthConfigured(options) || options.auth.insecure_no_auth) {
+    return;
+  }
+  throw Error(ErrorCode::kInvalidArgument,
+              "refusing to serve on " + options.host +
+                  " without authentication: configure --keys-file, --users-file, --jwt-jwks "
+                  "or an mTLS client CA, bind 127.0.0.1, or accept the risk with "
+                  "--insecure-no-auth");
+}
+
+struct SecurityStack::Impl {
+  std::shared_ptr<security::PolicyStore> policies;
+};
+
+SecurityStack::SecurityStack(const ServerOptions& options, Registry& registry, ServerLog log)
+    : impl_(std::make_unique<Impl>()), log_(std::move(log)) {
+  CheckSecureDefault(options);
+  audit_ = std::make_unique<AuditSink>(AuditSubmit{}, registry, options.audit.fail_open);
+  auto& reload_ok = registry.GetCounter("cvdeploy_auth_policy_reloads_total",
+                                        "Policy file reloads, by result", {{"result", "ok"}});
+  auto& reload_invalid =
+      registry.GetCounter("cvdeploy_auth_policy_reloads_total", "Policy file reloads, by result",
+                          {{"result", "invalid"}});
+  const bool auth = AuthConfigured(options) || !options.auth.policy_file.empty();
+  if (!auth) {
+    warn_insecure_ = options.auth.insecure_no_auth && !IsLoopbackHost(options.host);
+    return;
+  }
+  AuditSink* audit = audit_.get();
+  ServerLog server_log = log_;
+  impl_->policies = std::make_shared<security::PolicyStore>(
+      options.auth.policy_file,
+      std::chrono::milliseconds(static_cast<int64_t>(options.auth.policy_check_interval_s * 1000)),
+      [audit, server_log, &reload_ok, &reload_invalid](bool ok, const std::string& message) {
+        (ok ? reload_ok : reload_invalid).Inc();
+        server_log(ok ? "info" : "error", message);
+        audit->Record(
+            {{"action", "policy.reload"}, {"result", ok ? "ok" : "invalid"}, {"message", message}});
+      });
+  Authenticators authenticators;
+  gate_ = std::make_unique<AuthGate>(impl_->policies, std::move(authenticators), *audit_, registry);
+}
+
+SecurityStack::~SecurityStack() = default;
+
+Handler SecurityStack::Protect(Handler handler) {
+  if (!gate_) return handler;
+  return gate_->Wrap(std::move(handler));
+}
+
+void SecurityStack::Started(const std::string& address) {
+  if (warn_insecure_) {
+    log_("warning", kInsecureWarning);
+    next_warning_ = std::chrono::steady_clock::now() + kInsecureWarningEvery;
+  }
+  audit_->Record(
+      {{"action", "server.start"}, {"address", address}, {"authentication", gate_ != nullptr}});
+}
+
+void SecurityStack::Tick() {
+  if (!warn_insecure_ || std::chrono::steady_clock::now() < next_warning_) return;
+  log_("warning", kInsecureWarning);
+  next_warning_ = std::chrono::steady_clock::now() + kInsecureWarningEvery;
+}
+
+void SecurityStack::Stopped() { audit_->Record({{"action", "server.stop"}}); }
+
+void SecurityStack::RepositoryEvent(const std::string& level, const std::string& message) {
+  audit_->Record({{"action", "model"}, {"level", level}, {"message", message}});
+}
+
+}  // namespace cvdeploy::server

@@ -1,0 +1,96 @@
+// SPDX-License-Identifier: Apache-2.0
+// Route classification: every route Api::Handle serves maps to its group and model; the login
+// route is public; anything else is unknown (authenticated only), including near misses that
+// the Api would not route either.
+#include <gtest/gtest.h>
+
+#include "server/route_groups.h"
+
+namespace cvdeploy::server {
+namespace {
+
+using G = security::RouteGroup;
+
+struct Case {
+  std::string method, path;
+  std::optional<G> group;
+  std::string model;
+  bool is_public = false;
+};
+
+TEST(RouteGroups, EveryRoute) {
+  const std::vector<Case> cases = {
+      {"GET", "/v2/health/live", G::kHealth, ""},
+      {"GET", "/v2/health/ready", G::kHealth, ""},
+      {"GET", "/v2", G::kMetadata, ""},
+      {"GET", "/v2/models/yolo", G::kMetadata, "yolo"},
+      {"GET", "/v2/models/yolo/versions/3", G::kMetadata, "yolo"},
+      {"GET", "/v2/models/yolo/ready", G::kHealth, "yolo"},
+      {"GET", "/v2/models/yolo/versions/2/ready", G::kHealth, "yolo"},
+      {"POST", "/v2/models/yolo/infer", G::kInfer, "yolo"},
+      {"POST", "/v2/models/yolo/versions/1/infer", G::kInfer, "yolo"},
+      {"POST", "/v1/models/yolo/predict", G::kInfer, "yolo"},
+      {"GET", "/metrics", G::kMetrics, ""},
+      {"GET", "/v2/repository/index", G::kRepositoryRead, ""},
+      {"POST", "/v2/repository/index", G::kRepositoryRead, ""},
+      {"POST", "/v2/repository/models/yolo/load", G::kRepositoryWrite, "yolo"},
+      {"POST", "/v2/repository/models/yolo/unload", G::kRepositoryWrite, "yolo"},
+      {"GET", "/v1/auth/policy", G::kAdmin, ""},
+      // A wrong method keeps the path's group (the handler answers 405 after authorization).
+      {"GET", "/v2/models/yolo/infer", G::kInfer, "yolo"},
+      {"DELETE", "/metrics", G::kMetrics, ""},
+      // A model name with odd characters (percent-decoded by the transport) is the model.
+      {"POST", "/v2/models/a*b/infer", G::kInfer, "a*b"},
+  };
+  for (const auto& c : cases) {
+    const RouteClass r = ClassifyRoute(c.method, c.path);
+    ASSERT_TRUE(r.group.has_value()) << c.path;
+    EXPECT_EQ(*r.group, *c.group) << c.path;
+    EXPECT_EQ(r.model, c.model) << c.path;
+    EXPECT_FALSE(r.is_public) << c.path;
+  }
+}
+
+TEST(RouteGroups, LoginIsPublic) {
+  for (const char* method : {"POST", "GET"}) {
+    const RouteClass r = ClassifyRoute(method, "/v1/auth/login");
+    EXPECT_TRUE(r.is_public);
+    EXPECT_FALSE(r.group.has_value());
+  }
+  EXPECT_FALSE(ClassifyRoute("POST", "/v1/auth/login/").is_public);
+  EXPECT_FALSE(ClassifyRoute("POST", "/v1/auth").is_public);
+}
+
+TEST(RouteGroups, UnknownPathsHaveNoGroup) {
+  for (const char* path : {"/",
+                           "",
+                           "x",
+                           "/v2/",
+                           "/v2/health",
+                           "/v2/health/live/",
+                           "/v2/health/dead",
+                           "/v2//health/live",
+                           "/v2/models",
+                           "/v2/models/",
+                           "/v2/models//infer",
+                           "/v2/models/m/infer/x",
+                           "/v2/models/m/versions",
+                           "/v2/models/a/b/infer",
+                           "/v2/repository",
+                           "/v2/repository/index/x",
+                           "/v2/repository/models/m/delete",
+                           "/v1/models/m",
+                           "/v1/models//predict",
+                           "/metrics/",
+                           "/metricsx",
+                           "/admin",
+                           "/v1/auth/users",
+                           "/.env"}) {
+    const RouteClass r = ClassifyRoute("GET", path);
+    EXPECT_FALSE(r.group.has_value()) << path;
+    EXPECT_FALSE(r.is_public) << path;
+  }
+}
+
+}  // namespace
+}  // namespace cvdeploy::server
