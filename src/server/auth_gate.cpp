@@ -39,11 +39,12 @@ std::string IdentityLabel(const Identity& identity) {
 }
 
 AuthGate::AuthGate(std::shared_ptr<security::PolicyStore> policies, Authenticators authenticators,
-                   AuditSink& audit, Registry& registry)
+                   AuditSink& audit, Registry& registry, int worker_threads)
     : policies_(std::move(policies)),
       auth_(std::move(authenticators)),
       audit_(audit),
       registry_(registry),
+      workers_(worker_threads, kMaxQueuedAuthentications),
       rate_limited_(registry.GetCounter("cvdeploy_auth_rate_limited_total",
                                         "Requests refused 429 by a per-identity rate limit", {})) {
   for (security::RouteGroup g : security::kAllRouteGroups) {
@@ -62,14 +63,45 @@ Handler AuthGate::Wrap(Handler next) {
 void AuthGate::Handle(HttpRequest& request, const Respond& respond, const Handler& next) noexcept {
   try {
     const RouteClass route = ClassifyRoute(request.method, request.path);
-    if (route.is_public) return Login(request, respond);
-    const auto policy = policies_->Current();
+    if (route.is_public) {
+      // Login runs argon2id: off the I/O thread.
+      return Offload(respond, [this, &request, respond] { Login(request, respond); });
+    }
+    auto policy = policies_->Current();
     if (policy->IsPublicRoute(request.path)) return next(request, respond);
-    Admit(request, respond, next, route, *policy);
+    if (ParseAuthorization(request.Header("authorization")).kind != CredentialKind::kApiKey) {
+      return Admit(request, respond, next, route, *policy);
+    }
+    // The request and the handler outlive the task: the transport keeps the request until it
+    // is answered (the task holds a Respond), and RunServer stops the workers before the
+    // listeners go.
+    Offload(respond, [this, &request, respond, next, route, policy] {
+      Admit(request, respond, next, route, *policy);
+    });
   } catch (...) {
     respond(CurrentExceptionResponse());
   }
 }
+
+void AuthGate::Offload(const Respond& respond, std::function<void()> task) {
+  auto guarded = [respond, task = std::move(task)] {
+    try {
+      task();
+    } catch (...) {
+      respond(CurrentExceptionResponse());
+    }
+  };
+  if (workers_.Post(std::move(guarded))) return;
+  registry_
+      .GetCounter("cvdeploy_auth_failures_total", "Requests refused 401, by reason",
+                  {{"reason", "busy"}})
+      .Inc();
+  HttpResponse r = JsonError(503, "too many authentications in progress; retry later");
+  r.headers.emplace_back("Retry-After", "1");
+  respond(std::move(r));
+}
+
+void AuthGate::Stop() { workers_.Stop(); }
 
 AuthResult AuthGate::Authenticate(const HttpRequest& request, const security::Policy& policy,
                                   bool* bad_token) const {

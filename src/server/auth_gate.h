@@ -14,7 +14,9 @@
 // Every non-public request leaves exactly one audit entry. Error bodies never contain the
 // credential. The identity is passed on in the access log (LogFields::identity).
 //
-// Thread-safe: Handle runs on any I/O thread; the authenticators must be thread-safe.
+// Thread-safe: Handle runs on any I/O thread; the authenticators must be thread-safe. Logins
+// and API key checks run on the gate's workers (argon2id must not stall the I/O threads), so
+// `next` may be called, and the response sent, from a worker thread.
 #pragma once
 
 #include <array>
@@ -29,6 +31,7 @@
 #include "security/policy_store.h"
 #include "security/rate_limiter.h"
 #include "server/audit_sink.h"
+#include "server/auth_workers.h"
 #include "server/http.h"
 #include "server/metrics.h"
 #include "server/route_groups.h"
@@ -58,19 +61,26 @@ struct Authenticators {
   Issue issue;
 };
 
+// Authentications waiting for a worker; more: 503.
+inline constexpr size_t kMaxQueuedAuthentications = 256;
+
 // Largest login request body; larger: 413.
 inline constexpr size_t kMaxLoginBodyBytes = 4096;
 
 class AuthGate {
  public:
-  // `audit` must outlive the gate.
+  // `audit` must outlive the gate. `worker_threads` run logins and API key checks (argon2id)
+  // off the I/O threads.
   AuthGate(std::shared_ptr<security::PolicyStore> policies, Authenticators authenticators,
-           AuditSink& audit, Registry& registry);
+           AuditSink& audit, Registry& registry, int worker_threads = 2);
 
   // Runs the steps above and calls `next` for a request that passed. Never throws.
   void Handle(HttpRequest& request, const Respond& respond, const Handler& next) noexcept;
   // A handler that runs Handle in front of `next`.
   Handler Wrap(Handler next);
+  // Stops the workers (queued authentications are answered 503). Call before the handlers
+  // passed to Handle are destroyed.
+  void Stop();
 
  private:
   security::AuthResult Authenticate(const HttpRequest& request, const security::Policy& policy,
@@ -78,6 +88,8 @@ class AuthGate {
   void Admit(HttpRequest& request, const Respond& respond, const Handler& next,
              const RouteClass& route, const security::Policy& policy);
   void Login(HttpRequest& request, const Respond& respond);
+  // Runs `task` on a worker, or answers 503 when too many are queued.
+  void Offload(const Respond& respond, std::function<void()> task);
   // Audits `event` with the response's status and sends `response` (or 503 when the entry
   // cannot be written and auditing fails closed).
   void Finish(nlohmann::json event, HttpResponse response, const Respond& respond);
@@ -87,6 +99,7 @@ class AuthGate {
   AuditSink& audit_;
   Registry& registry_;
   security::RateLimiter limiter_;
+  AuthWorkers workers_;
   Counter& rate_limited_;
   std::array<Counter*, security::kAllRouteGroups.size()> denials_{};
 };

@@ -71,7 +71,8 @@ SecurityStack::SecurityStack(const ServerOptions& options, Registry& registry, S
             {{"action", "policy.reload"}, {"result", ok ? "ok" : "invalid"}, {"message", message}});
       });
   Authenticators authenticators;
-  gate_ = std::make_unique<AuthGate>(impl_->policies, std::move(authenticators), *audit_, registry);
+  gate_ = std::make_unique<AuthGate>(impl_->policies, std::move(authenticators), *audit_, registry,
+                                     std::max(2, options.io_threads));
 }
 
 SecurityStack::~SecurityStack() = default;
@@ -96,7 +97,10 @@ void SecurityStack::Tick() {
   next_warning_ = std::chrono::steady_clock::now() + kInsecureWarningEvery;
 }
 
-void SecurityStack::Stopped() { audit_->Record({{"action", "server.stop"}}); }
+void SecurityStack::Stopped() {
+  if (gate_) gate_->Stop();
+  audit_->Record({{"action", "server.stop"}});
+}
 
 void SecurityStack::RepositoryEvent(const std::string& level, const std::string& message) {
   audit_->Record({{"action", "model"}, {"level", level}, {"message", message}});

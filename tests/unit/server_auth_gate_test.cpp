@@ -5,6 +5,8 @@
 // protected request, fail-closed (503) and fail-open auditing, and the login route.
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <future>
 #include <nlohmann/json.hpp>
 
 #include "security/crypto.h"
@@ -66,7 +68,10 @@ class AuthGateTest : public ::testing::Test {
       return AuthResult::Success(Id(user, {"admin"}, security::AuthMethod::kSession, true));
     };
     a.issue = [](const Identity& id, auto) {
-      return Authenticators::Issued{"tok." + id.name + ".sig", 900};
+      std::string token = "tok.";
+      token += id.name;
+      token += ".sig";
+      return Authenticators::Issued{token, 900};
     };
     gate_ = std::make_unique<AuthGate>(std::make_shared<security::PolicyStore>(std::move(policy)),
                                        a, *audit_, registry_);
@@ -82,9 +87,10 @@ class AuthGateTest : public ::testing::Test {
     request.request_id = "rid";
     if (!bearer.empty()) request.headers["authorization"] = "Bearer " + bearer;
     next_called_ = false;
-    HttpResponse out;
-    out.status = 0;
-    Respond respond([&](HttpResponse r) { out = std::move(r); });
+    // Logins and API keys are checked on the gate's workers: the answer may come later.
+    auto answer = std::make_shared<std::promise<HttpResponse>>();
+    auto future = answer->get_future();
+    Respond respond([answer](HttpResponse r) { answer->set_value(std::move(r)); });
     gate_->Handle(request, respond, [this](HttpRequest& r, Respond next_respond) {
       next_called_ = true;
       HttpResponse ok;
@@ -94,7 +100,11 @@ class AuthGateTest : public ::testing::Test {
       if (r.path == "/nope") ok.status = 404;
       next_respond(std::move(ok));
     });
-    return out;
+    if (future.wait_for(std::chrono::seconds(30)) != std::future_status::ready) {
+      ADD_FAILURE() << "no answer to " << method << " " << path;
+      return HttpResponse{};
+    }
+    return future.get();
   }
 
   std::string Header(const HttpResponse& r, const std::string& name) {
@@ -108,7 +118,8 @@ class AuthGateTest : public ::testing::Test {
   std::unique_ptr<AuditSink> audit_;
   std::unique_ptr<AuthGate> gate_;
   std::vector<nlohmann::json> events_;
-  bool audit_fails_ = false, fail_open_ = false, next_called_ = false;
+  bool audit_fails_ = false, fail_open_ = false;
+  std::atomic<bool> next_called_{false};
 };
 
 TEST_F(AuthGateTest, PublicRoutesPassWithoutCredentialsOrAudit) {
