@@ -389,6 +389,21 @@ TEST_F(JwtTest, JwksErrors) {
   EXPECT_THROW(JwtVerifier{options}, Error);
 }
 
+TEST_F(JwtTest, JwksWithPrivateMembersWarnsAndUsesThePublicPart) {
+  json leaked = ed_->Jwk("ed-1");
+  leaked["d"] = Base64UrlEncode(std::string(32, 'k'));
+  const Jwks jwks = ParseJwks(JwksText({leaked, ec_->Jwk("")}), "idp.jwks");
+  ASSERT_EQ(jwks.keys.size(), 2u);
+  ASSERT_EQ(jwks.warnings.size(), 2u);
+  EXPECT_NE(jwks.warnings[0].find("private key members"), std::string::npos);
+  EXPECT_NE(jwks.warnings[1].find("without kid"), std::string::npos);
+  for (const std::string& w : jwks.warnings) {
+    EXPECT_EQ(w.find(leaked["d"].get<std::string>()), std::string::npos) << w;
+  }
+  EXPECT_TRUE(
+      VerifyJwt(MakeJwt(*ed_, "ed-1", Claims()), jwks, Options(), AuthMethod::kJwt, kNowTp).ok());
+}
+
 TEST_F(JwtTest, SingleKeyWithoutKidVerifiesTokensWithoutKid) {
   WriteFileAtomically(jwks_path_, JwksText({ec_->Jwk("")}), fs::perms::owner_all);
   JwtVerifier verifier(Options());
