@@ -9,7 +9,7 @@
 # project is not built. Objects are split per function and unreferenced sections are
 # dropped at link time, so a parser file that also holds heavier code (calibration.cpp's
 # Calibrate runs the engine) links without that code's dependencies. Shared libraries
-# (OpenCV, libjpeg, ONNX protobuf, OpenSSL) are linked as they are, uninstrumented.
+# (OpenCV, libjpeg, ONNX protobuf, OpenSSL, libsodium) are linked as they are, uninstrumented.
 # A parser that starts using another src/ file needs it added to the list.
 if(NOT CMAKE_CXX_COMPILER_ID MATCHES "Clang")
   message(FATAL_ERROR "CVDEPLOY_FUZZ needs clang (libFuzzer is part of it): "
@@ -40,6 +40,10 @@ set(CVDEPLOY_FUZZ_PARSER_SOURCES
     src/model/model_info.cpp
     src/optimize/calibration.cpp
     src/optimize/calibration_math.cpp
+    src/security/crypto.cpp
+    src/security/jose_json.cpp
+    src/security/jwks.cpp
+    src/security/jwt.cpp
     src/server/http.cpp
     src/server/json_excerpt.cpp
     src/server/kserve.cpp
@@ -54,7 +58,8 @@ target_include_directories(cvdeploy_fuzz_parsers
   PUBLIC ${PROJECT_SOURCE_DIR}/include ${PROJECT_SOURCE_DIR}/src ${PROJECT_BINARY_DIR}/generated)
 target_link_libraries(cvdeploy_fuzz_parsers
   PUBLIC cvdeploy_opencv cvdeploy_onnxruntime nlohmann_json::nlohmann_json Boost::headers
-         OpenSSL::Crypto JPEG::JPEG Threads::Threads onnx onnx_proto protobuf::libprotobuf)
+         OpenSSL::Crypto PkgConfig::SODIUM JPEG::JPEG Threads::Threads onnx onnx_proto
+         protobuf::libprotobuf)
 
 file(GLOB CVDEPLOY_FUZZ_HARNESSES CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/tests/fuzz/*_fuzz.cpp)
 set(CVDEPLOY_FUZZ_TARGETS)

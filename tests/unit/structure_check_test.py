@@ -91,11 +91,21 @@ class IncludeFloorsTest(unittest.TestCase):
 
     def test_a_module_missing_from_the_table_is_reported(self):
         files = dict(CLEAN_TREE)
-        files["src/security/token.cpp"] = '#include "core/file.h"\n'
-        files["src/core/uses_new.cpp"] = '#include "security/token.h"\n'
+        files["src/plugins/token.cpp"] = '#include "core/file.h"\n'
+        files["src/core/uses_new.cpp"] = '#include "plugins/token.h"\n'
         self.assertEqual(self.check(files), [
-            ("src/core/uses_new.cpp", 1, "core", "security"),
-            ("src/security/token.cpp", 1, "security", "core"),
+            ("src/core/uses_new.cpp", 1, "core", "plugins"),
+            ("src/plugins/token.cpp", 1, "plugins", "core"),
+        ])
+
+    def test_security_sees_the_public_api_only_and_front_ends_see_it(self):
+        files = dict(CLEAN_TREE)
+        files["src/security/auth.cpp"] = '#include "cvdeploy/error.h"\n#include "core/file.h"\n'
+        files["src/server/gate.cpp"] = '#include "security/auth.h"\n'
+        files["src/core/uses_security.cpp"] = '#include "security/auth.h"\n'
+        self.assertEqual(self.check(files), [
+            ("src/core/uses_security.cpp", 1, "core", "security"),
+            ("src/security/auth.cpp", 2, "security", "core"),
         ])
 
     def test_list_prints_every_violation_and_fails(self):
@@ -118,8 +128,9 @@ class IncludeFloorsTest(unittest.TestCase):
         self.assertEqual(cs.ALLOWED["core"], {"api", "core"})
         self.assertIn("pipeline", cs.ALLOWED["optimize"])
         self.assertNotIn("optimize", cs.ALLOWED["pipeline"])
-        self.assertEqual(cs.ALLOWED["cli"], {"api", "cli"})
-        self.assertEqual(cs.ALLOWED["server"], {"api", "server"})
+        self.assertEqual(cs.ALLOWED["cli"], {"api", "cli", "security"})
+        self.assertEqual(cs.ALLOWED["server"], {"api", "server", "security"})
+        self.assertEqual(cs.ALLOWED["security"], {"api", "security"})
 
 
 class FunctionScanTest(unittest.TestCase):
