@@ -150,7 +150,9 @@ void AuthGate::Admit(HttpRequest& request, const Respond& respond, const Handler
     event["reason"] = auth.reason;
     return Finish(std::move(event), Unauthorized(auth.message, bad_token), respond);
   }
-  const Identity& id = *auth.identity;
+  Identity& id = *auth.identity;
+  // An IdP's role or group names become cvdeploy roles through the policy's bindings.
+  if (id.method == security::AuthMethod::kJwt) id.roles = policy.RolesForClaims(id.roles);
   event["identity"] = IdentityJson(id);
   if (route.group) {
     const security::Decision d = policy.Authorize(id, *route.group, route.model);

@@ -4,7 +4,9 @@
 #include <boost/asio/ip/address.hpp>
 
 #include "cvdeploy/error.h"
+#include "security/jwt.h"
 #include "security/policy_store.h"
+#include "security/session_tokens.h"
 
 namespace cvdeploy::server {
 namespace {
@@ -43,7 +45,58 @@ void CheckSecureDefault(const ServerOptions& options) {
 
 struct SecurityStack::Impl {
   std::shared_ptr<security::PolicyStore> policies;
+  std::shared_ptr<security::JwtVerifier> jwt;
+  std::shared_ptr<security::SessionTokens> sessions;
+  std::chrono::steady_clock::time_point next_reload_check;
 };
+
+namespace {
+
+// The issuer of the server's own session tokens; an IdP token with another iss goes to the
+// JWKS verifier.
+constexpr const char* kSessionIssuer = "cvdeploy";
+
+void AddJwt(const AuthOptions& options, Authenticators& a, SecurityStack::Impl& impl,
+            const ServerLog& log) {
+  if (options.jwt.jwks_file.empty()) return;
+  security::JwtOptions jwt;
+  jwt.jwks_file = options.jwt.jwks_file;
+  jwt.issuer = options.jwt.issuer;
+  jwt.audience = options.jwt.audience;
+  jwt.roles_claim = options.jwt.roles_claim;
+  if (jwt.issuer.empty() || jwt.audience.empty()) {
+    throw Error(ErrorCode::kInvalidArgument,
+                "--jwt-jwks needs --jwt-issuer and --jwt-audience (without them any token the "
+                "provider issued for another application would pass)");
+  }
+  if (jwt.issuer == kSessionIssuer) {
+    throw Error(ErrorCode::kInvalidArgument,
+                std::string("--jwt-issuer may not be '") + kSessionIssuer +
+                    "': that is the issuer of the server's own session tokens");
+  }
+  impl.jwt = std::make_shared<security::JwtVerifier>(jwt);
+  for (const auto& w : impl.jwt->warnings()) log("warning", w);
+  a.jwt = [verifier = impl.jwt](std::string_view token, auto now) {
+    return verifier->Verify(token, now);
+  };
+}
+
+void AddSessions(const AuthOptions& options, Authenticators& a, SecurityStack::Impl& impl) {
+  if (options.users_file.empty()) return;
+  impl.sessions = std::make_shared<security::SessionTokens>(
+      security::SessionTokens::LoadOrGenerateKey(options.session_key_file), kSessionIssuer,
+      std::chrono::seconds(options.session_ttl_s));
+  a.session_issuer = kSessionIssuer;
+  a.session = [sessions = impl.sessions](std::string_view token, auto now) {
+    return sessions->Verify(token, now);
+  };
+  a.issue = [sessions = impl.sessions](const security::Identity& who, auto now) {
+    const auto issued = sessions->Issue(who, now);
+    return Authenticators::Issued{issued.token, issued.expires_in};
+  };
+}
+
+}  // namespace
 
 SecurityStack::SecurityStack(const ServerOptions& options, Registry& registry, ServerLog log)
     : impl_(std::make_unique<Impl>()), log_(std::move(log)) {
@@ -71,6 +124,8 @@ SecurityStack::SecurityStack(const ServerOptions& options, Registry& registry, S
             {{"action", "policy.reload"}, {"result", ok ? "ok" : "invalid"}, {"message", message}});
       });
   Authenticators authenticators;
+  AddJwt(options.auth, authenticators, *impl_, log_);
+  AddSessions(options.auth, authenticators, *impl_);
   gate_ = std::make_unique<AuthGate>(impl_->policies, std::move(authenticators), *audit_, registry,
                                      std::max(2, options.io_threads));
 }
@@ -92,6 +147,15 @@ void SecurityStack::Started(const std::string& address) {
 }
 
 void SecurityStack::Tick() {
+  const auto now = std::chrono::steady_clock::now();
+  if (impl_->jwt && now >= impl_->next_reload_check) {
+    impl_->next_reload_check = now + std::chrono::seconds(1);
+    if (impl_->jwt->ReloadIfChanged()) {
+      log_("info", "JWKS file changed: " + impl_->jwt->options().jwks_file + " reread");
+      for (const auto& w : impl_->jwt->warnings()) log_("warning", w);
+      audit_->Record({{"action", "jwks.reload"}, {"file", impl_->jwt->options().jwks_file}});
+    }
+  }
   if (!warn_insecure_ || std::chrono::steady_clock::now() < next_warning_) return;
   log_("warning", kInsecureWarning);
   next_warning_ = std::chrono::steady_clock::now() + kInsecureWarningEvery;

@@ -48,8 +48,9 @@ class SecurityStack {
   // A model repository event (load, unload, failure) for the audit log.
   void RepositoryEvent(const std::string& level, const std::string& message);
 
+  struct Impl;  // the authenticators and the audit log (auth_setup.cpp)
+
  private:
-  struct Impl;
   std::unique_ptr<Impl> impl_;
   std::unique_ptr<AuditSink> audit_;
   std::unique_ptr<AuthGate> gate_;

@@ -5,13 +5,18 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "support/assets.h"
+#include "support/jwt_signer.h"
 #include "support/process.h"
 #include "support/server_process.h"
 
@@ -115,6 +120,249 @@ TEST(ServerAuthPolicy, TooOpenPolicyFileIsRefusedAtStart) {
   const ProcessResult run = RunCli(args);
   EXPECT_EQ(run.exit_code, 2) << DescribeRun(args, run);
   EXPECT_TRUE(Contains(run.err, policy)) << run.err;
+}
+
+// ---- The authorization matrix and the other end-to-end checks on one server ----
+
+const std::string& BusJpeg() {
+  static const std::string bytes = ReadFileText(Asset("images/bus.jpg"));
+  return bytes;
+}
+
+// A model repository with the sample model as yolo/1/model.onnx.
+std::string MakeRepository(const std::string& dir) {
+  const std::string repo = dir + "/repo";
+  fs::create_directories(repo + "/yolo/1");
+  fs::copy_file(Asset("models/yolo11n-dq.onnx"), repo + "/yolo/1/model.onnx");
+  return repo;
+}
+
+// `cvdeploy keys create`; returns the key printed on stdout.
+std::string CreateKey(const std::string& keys_file, const std::string& name,
+                      const std::string& role, const std::vector<std::string>& extra = {}) {
+  std::vector<std::string> args = {"keys",   "create", "--name",      name,
+                                   "--role", role,     "--keys-file", keys_file};
+  args.insert(args.end(), extra.begin(), extra.end());
+  const ProcessResult run = RunCli(args);
+  EXPECT_EQ(run.exit_code, 0) << DescribeRun(args, run);
+  std::string key;
+  for (size_t at = run.out.find("cvd_"); at != std::string::npos;) {
+    const size_t end = run.out.find_first_of(" \n\t", at);
+    key = run.out.substr(at, end == std::string::npos ? std::string::npos : end - at);
+    break;
+  }
+  EXPECT_FALSE(key.empty()) << run.out;
+  return key;
+}
+
+struct GroupRoute {
+  std::string group, method, target;
+  bool model_scoped;
+};
+
+const std::vector<GroupRoute>& GroupRoutes() {
+  static const std::vector<GroupRoute> routes = {
+      {"health", "GET", "/v2/models/yolo/ready", true},
+      {"metadata", "GET", "/v2/models/yolo", true},
+      {"infer", "POST", "/v1/models/yolo/predict", true},
+      {"metrics", "GET", "/metrics", false},
+      {"repository.read", "GET", "/v2/repository/index", false},
+      {"repository.write", "POST", "/v2/repository/models/yolo/load", true},
+      {"admin", "GET", "/v1/auth/policy", false},
+  };
+  return routes;
+}
+
+// The built-in roles' grants (docs/security.md).
+bool Grants(const std::string& role, const std::string& group) {
+  static const std::map<std::string, std::vector<std::string>> grants = {
+      {"viewer", {"health", "metadata", "metrics"}},
+      {"inferencer", {"health", "metadata", "infer"}},
+      {"operator",
+       {"health", "metadata", "infer", "metrics", "repository.read", "repository.write"}},
+      {"admin",
+       {"health", "metadata", "infer", "metrics", "repository.read", "repository.write", "admin"}}};
+  const auto& g = grants.at(role);
+  return std::find(g.begin(), g.end(), group) != g.end();
+}
+
+HttpReply Call(int port, const GroupRoute& route, const std::string& key) {
+  std::map<std::string, std::string> headers;
+  if (!key.empty()) headers["Authorization"] = "Bearer " + key;
+  std::string body;
+  if (route.group == "infer") {
+    headers["Content-Type"] = "image/jpeg";
+    body = BusJpeg();
+  }
+  return Http(port, route.method, route.target, body, headers);
+}
+
+class ServerAuthMatrix : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = MakeTempDir("auth_matrix");
+    keys_ = dir_ + "/keys.json";
+    repo_ = MakeRepository(dir_);
+  }
+  std::vector<std::string> ServeArgs() const {
+    return {"--model-repository", repo_,  "--model-control", "explicit",
+            "--load-model",       "yolo", "--keys-file",     keys_};
+  }
+  std::string dir_, keys_, repo_;
+};
+
+TEST_F(ServerAuthMatrix, EveryGroupRoleAndCredential) {
+  const std::vector<std::string> roles = {"viewer", "inferencer", "operator", "admin"};
+  const std::vector<std::string> kinds = {"none", "revoked", "expired", "wrong_model", "valid"};
+  std::map<std::string, std::string> key;  // role/kind -> key
+  for (const auto& role : roles) {
+    key[role + "/valid"] = CreateKey(keys_, role + "-valid", role);
+    key[role + "/wrong_model"] =
+        CreateKey(keys_, role + "-wrong", role, {"--models", "other*,resnet"});
+    key[role + "/revoked"] = CreateKey(keys_, role + "-revoked", role);
+    key[role + "/expired"] = CreateKey(keys_, role + "-expired", role, {"--expires", "1s"});
+    const std::vector<std::string> revoke = {"keys", "revoke", role + "-revoked", "--keys-file",
+                                             keys_};
+    const ProcessResult revoked = RunCli(revoke);
+    ASSERT_EQ(revoked.exit_code, 0) << DescribeRun(revoke, revoked);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));  // the 1 s keys expire
+  ServerProcess server(ServeArgs());
+  ASSERT_TRUE(server.WaitReady());
+  int checked = 0;
+  for (const auto& route : GroupRoutes()) {
+    for (const auto& role : roles) {
+      for (const auto& kind : kinds) {
+        int expected = 200;
+        if (kind == "none" || kind == "revoked" || kind == "expired") {
+          expected = 401;
+        } else if (role == "admin") {
+          expected = 403;  // admin requires a second factor: never an API key
+        } else if (!Grants(role, route.group)) {
+          expected = 403;
+        } else if (kind == "wrong_model" && route.model_scoped) {
+          expected = 403;
+        }
+        const HttpReply r =
+            Call(server.port(), route, kind == "none" ? "" : key[role + "/" + kind]);
+        EXPECT_EQ(r.status, expected)
+            << route.group << " x " << role << " x " << kind << ": " << r.body.substr(0, 200);
+        if (r.status == 401) {
+          EXPECT_EQ(r.headers.count("www-authenticate"), 1u);
+          if (kind != "none") {
+            EXPECT_TRUE(Contains(r.headers.at("www-authenticate"), "invalid_token"));
+          }
+        }
+        // No answer ever echoes the key.
+        if (kind != "none") {
+          EXPECT_FALSE(Contains(r.body, key[role + "/" + kind].substr(4))) << route.group;
+        }
+        ++checked;
+      }
+    }
+  }
+  EXPECT_EQ(checked, 7 * 4 * 5);
+  // Public routes stay public for everyone.
+  EXPECT_EQ(Http(server.port(), "GET", "/v2/health/live").status, 200);
+  // The failures and denials are counted.
+  const HttpReply metrics = Call(server.port(), GroupRoutes()[3], key["operator/valid"]);
+  EXPECT_TRUE(Contains(metrics.body, R"(cvdeploy_auth_failures_total{reason="revoked"})"))
+      << metrics.body.substr(0, 400);
+  EXPECT_TRUE(Contains(metrics.body, R"(cvdeploy_auth_denials_total{group="infer"})"));
+  // The access log names who made each request.
+  EXPECT_TRUE(WaitFor(
+      [&] { return Contains(server.Stdout(), R"("identity":"api_key:operator-valid")"); }, 10));
+}
+
+TEST_F(ServerAuthMatrix, PolicyHotReloadAppliesValidAndKeepsOldOnInvalid) {
+  const std::string policy = dir_ + "/policy.json";
+  WriteSecret(policy, R"({"roles": {"tester": {"permissions": ["metadata"]}}})");
+  const std::string k = CreateKey(keys_, "t", "tester");
+  auto args = ServeArgs();
+  args.insert(args.end(), {"--auth-policy", policy});
+  ServerProcess server(args);
+  const GroupRoute infer = GroupRoutes()[2], metadata = GroupRoutes()[1];
+  EXPECT_EQ(Call(server.port(), metadata, k).status, 200);
+  EXPECT_EQ(Call(server.port(), infer, k).status, 403);
+
+  WriteSecret(policy, R"({"roles": {"tester": {"permissions": ["metadata", "infer"]}}})");
+  EXPECT_TRUE(WaitFor([&] { return Call(server.port(), infer, k).status != 403; }, 20));
+  ASSERT_TRUE(server.WaitReady());
+  EXPECT_EQ(Call(server.port(), infer, k).status, 200);
+  EXPECT_TRUE(WaitFor([&] { return Contains(server.Stderr(), "policy reloaded"); }, 5));
+
+  WriteSecret(policy, R"({"roles": {"tester": {"permissions": ["metadata", "infr"]}}})");
+  EXPECT_TRUE(WaitFor([&] { return Contains(server.Stderr(), "keeping the previous policy"); }, 20))
+      << server.Stderr();
+  EXPECT_TRUE(Contains(server.Stderr(), "unknown route group 'infr'"));
+  EXPECT_EQ(Call(server.port(), infer, k).status, 200);             // the old policy stays
+  EXPECT_EQ(Call(server.port(), GroupRoutes()[3], k).status, 403);  // tester lacks metrics
+}
+
+TEST_F(ServerAuthMatrix, RateLimitAnswers429WithRetryAfter) {
+  const std::string policy = dir_ + "/policy.json";
+  WriteSecret(policy, R"({"roles": {"slow": {"permissions": ["metadata"],
+                          "rate_limit": {"requests_per_second": 0.05, "burst": 3}}}})");
+  const std::string slow = CreateKey(keys_, "slow", "slow");
+  const std::string other = CreateKey(keys_, "other", "slow");
+  auto args = ServeArgs();
+  args.insert(args.end(), {"--auth-policy", policy});
+  ServerProcess server(args);
+  const GroupRoute metadata = GroupRoutes()[1];
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(Call(server.port(), metadata, slow).status, 200) << i;
+  const HttpReply limited = Call(server.port(), metadata, slow);
+  EXPECT_EQ(limited.status, 429);
+  ASSERT_EQ(limited.headers.count("retry-after"), 1u);
+  const int retry = std::stoi(limited.headers.at("retry-after"));
+  EXPECT_GE(retry, 1);
+  EXPECT_LE(retry, 20);
+  EXPECT_EQ(Call(server.port(), metadata, other).status, 200);  // its own bucket
+}
+
+// ---- OIDC/JWT tokens ----
+
+TEST(ServerAuthJwt, TokensMappedThroughThePolicy) {
+  const std::string dir = MakeTempDir("auth_jwt");
+  const TestJwsKey key = TestJwsKey::EcP256();
+  const std::string jwks = dir + "/jwks.json";
+  WriteSecret(jwks, JwksText({key.Jwk("k1")}));
+  const std::string policy = dir + "/policy.json";
+  WriteSecret(policy, R"({"bindings": {"jwt_claims": {"ml-team": ["operator"]}}})");
+  ServerProcess server({"--model", Model(), "--jwt-jwks", jwks, "--jwt-issuer",
+                        "https://idp.example", "--jwt-audience", "cvdeploy-api", "--auth-policy",
+                        policy});
+  ASSERT_TRUE(server.WaitReady());
+  const int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  auto token = [&](json claims) {
+    json base = {{"iss", "https://idp.example"},
+                 {"aud", "cvdeploy-api"},
+                 {"sub", "u1"},
+                 {"iat", now},
+                 {"exp", now + 300}};
+    base.update(claims);
+    return MakeJwt(key, "k1", base);
+  };
+  auto predict = [&](const std::string& t) {
+    return Http(server.port(), "POST", "/v1/models/yolo/predict", BusJpeg(),
+                {{"Authorization", "Bearer " + t}, {"Content-Type", "image/jpeg"}});
+  };
+  EXPECT_EQ(predict(token({{"roles", {"ml-team"}}})).status, 200);
+  EXPECT_EQ(predict(token({{"roles", {"viewer"}}})).status, 403);  // direct role name
+  EXPECT_EQ(predict(token({{"roles", {"unbound-group"}}})).status, 403);
+  HttpReply expired = predict(token({{"roles", {"ml-team"}}, {"exp", now - 3600}}));
+  EXPECT_EQ(expired.status, 401);
+  EXPECT_TRUE(Contains(expired.headers["www-authenticate"], "invalid_token"));
+  EXPECT_EQ(predict(token({{"roles", {"ml-team"}}, {"aud", "other"}})).status, 401);
+  EXPECT_EQ(predict(token({{"roles", {"ml-team"}}, {"iss", "cvdeploy"}})).status, 401);
+  // admin needs a second factor: the IdP's amr says whether there was one.
+  auto policy_route = [&](const std::string& t) {
+    return Http(server.port(), "GET", "/v1/auth/policy", "", {{"Authorization", "Bearer " + t}})
+        .status;
+  };
+  EXPECT_EQ(policy_route(token({{"roles", {"admin"}}, {"amr", {"pwd"}}})), 403);
+  EXPECT_EQ(policy_route(token({{"roles", {"admin"}}, {"amr", {"pwd", "otp"}}})), 200);
 }
 
 }  // namespace
