@@ -45,6 +45,7 @@ set(CVDEPLOY_FUZZ_PARSER_SOURCES
     src/security/jwks.cpp
     src/security/jwt.cpp
     src/server/http.cpp
+    src/server/credentials.cpp
     src/server/json_excerpt.cpp
     src/server/kserve.cpp
     src/server/kserve_response.cpp

@@ -180,7 +180,12 @@ void AuthGate::Admit(HttpRequest& request, const Respond& respond, const Handler
     if (*route.group == security::RouteGroup::kInfer) event["action"] = "infer";
     if (*route.group == security::RouteGroup::kAdmin && request.path == kPolicyPath) {
       HttpResponse r;
-      r.body = policy.SummaryJson();
+      if (request.method == "GET" || request.method == "HEAD") {
+        r.body = policy.SummaryJson();
+      } else {
+        r = JsonError(405, "method not allowed; use GET");
+        r.headers.emplace_back("Allow", "GET");
+      }
       r.identity = IdentityLabel(id);
       return Finish(std::move(event), std::move(r), respond);
     }

@@ -283,5 +283,29 @@ TEST_F(AuthGateTest, LoginWithoutUsersIs404) {
   EXPECT_EQ(Send("GET", "/v2", "cvd_viewer").status, 401);  // API keys not configured
 }
 
+TEST(AuthWorkers, QueueIsBoundedAndStopDropsQueuedTasks) {
+  AuthWorkers workers(1, 2);
+  std::promise<void> started, release;
+  auto release_future = release.get_future().share();
+  std::atomic<int> ran{0};
+  ASSERT_TRUE(workers.Post([&] {
+    started.set_value();
+    release_future.wait();
+    ++ran;
+  }));
+  started.get_future().wait();  // the one worker is busy; the queue is empty
+  EXPECT_TRUE(workers.Post([&] { ++ran; }));
+  EXPECT_TRUE(workers.Post([&] { ++ran; }));
+  EXPECT_FALSE(workers.Post([&] { ++ran; }));  // full: refused, never run
+  std::thread stopper([&] { workers.Stop(); });
+  release.set_value();
+  stopper.join();
+  // The running task finished; the queued ones may or may not have run before Stop took them,
+  // but the refused one never did.
+  EXPECT_GE(ran.load(), 1);
+  EXPECT_LE(ran.load(), 3);
+  EXPECT_FALSE(workers.Post([&] { ++ran; }));  // stopped
+}
+
 }  // namespace
 }  // namespace cvdeploy::server
