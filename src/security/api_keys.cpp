@@ -176,12 +176,19 @@ void ApiKeyStore::SaveLocked() {
   last_used_dirty_ = false;
 }
 
-// A writer holds the file lock; the file may have been changed by another writer since this
-// store read it, so it rereads first (strictly: errors propagate to the caller).
+// A writer holds the file lock and rereads the file first (another writer may have changed
+// it), strictly: an unusable file is an error, never overwritten.
 void ApiKeyStore::RefreshForWriteLocked() {
-  const FileStamp now = StampOf(path_);
-  if (now.exists && now != stamp_) LoadLocked();
-  if (now.exists) CheckSecretFile(path_);
+  if (StampOf(path_).exists) {
+    LoadLocked();
+    return;
+  }
+  if (!options_.create_if_missing) throw NotFound(path_ + ": no such file");
+  records_.clear();  // removed meanwhile: start afresh, never resurrect what it held
+  IndexLocked();
+  cache_.clear();
+  ++generation_;
+  stamp_ = FileStamp{};
 }
 
 std::string ApiKeyStore::Create(const NewKey& key, Clock::time_point now) {
@@ -253,8 +260,8 @@ std::string ApiKeyStore::last_reload_error() const {
 }
 
 void ApiKeyStore::ReloadIfChanged() {
+  const FileStamp now = StampOf(path_);  // outside the lock: requests do not queue on a stat
   std::lock_guard<std::mutex> lock(mu_);
-  const FileStamp now = StampOf(path_);
   if (now == stamp_) return;
   try {
     LoadLocked();

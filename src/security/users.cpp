@@ -136,10 +136,16 @@ void UserStore::SaveLocked() {
   stamp_ = StampOf(path_);
 }
 
+// Writers reread the file under its lock (another writer may have changed it), strictly: an
+// unusable file is an error, never overwritten.
 void UserStore::RefreshForWriteLocked() {
-  const FileStamp now = StampOf(path_);
-  if (now.exists && now != stamp_) LoadLocked();
-  if (now.exists) CheckSecretFile(path_);
+  if (StampOf(path_).exists) {
+    LoadLocked();
+    return;
+  }
+  if (!options_.create_if_missing) throw NotFound(path_ + ": no such file");
+  users_.clear();
+  stamp_ = FileStamp{};
 }
 
 UserRecord* UserStore::FindLocked(std::string_view name) {
@@ -150,8 +156,8 @@ UserRecord* UserStore::FindLocked(std::string_view name) {
 }
 
 void UserStore::ReloadIfChanged() {
-  std::lock_guard<std::mutex> lock(mu_);
   const FileStamp now = StampOf(path_);
+  std::lock_guard<std::mutex> lock(mu_);
   if (now == stamp_) return;
   try {
     LoadLocked();

@@ -211,6 +211,15 @@ TEST_F(ApiKeysTest, FileRulesMissingTooOpenCorrupt) {
   EXPECT_EQ(CodeOf([&] { ApiKeyStore s(path_); }), ErrorCode::kBadInput);
 }
 
+TEST_F(ApiKeysTest, WritersNeverOverwriteAnUnusableFile) {
+  ApiKeyStore store(path_, Creating());
+  store.Create(Key("a"));
+  { std::ofstream(path_) << "{ hand-edited, broken"; }
+  EXPECT_EQ(CodeOf([&] { store.Create(Key("b")); }), ErrorCode::kBadInput);
+  EXPECT_EQ(CodeOf([&] { store.Revoke("a"); }), ErrorCode::kBadInput);
+  EXPECT_EQ(FileText(), "{ hand-edited, broken");
+}
+
 TEST_F(ApiKeysTest, UnusableFileOnReloadFailsClosed) {
   ApiKeyStore store(path_, Creating());
   const std::string key = store.Create(Key("a"));
