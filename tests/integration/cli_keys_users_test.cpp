@@ -203,5 +203,31 @@ TEST_F(CliKeysUsersTest, UsersPasswordRulesAndErrors) {
   ExpectCliError({"users", "list", "--users-file", users_}, 2, "too open");
 }
 
+// The terminal prompt, through a pseudo-terminal (util-linux `script`): asked twice, not echoed.
+// The input is written after pauses because the prompt flushes typed-ahead input (TCSAFLUSH).
+TEST_F(CliKeysUsersTest, UsersAddPromptsWithoutEcho) {
+  if (::access("/usr/bin/script", X_OK) != 0) GTEST_SKIP() << "script is not installed";
+  auto run = [&](const std::string& name, const std::string& second) {
+    const std::string command = std::string(CVDEPLOY_BINARY) + " users add " + name +
+                                " --role admin --users-file " + users_;
+    return RunProcess("/bin/sh", {"-c",
+                                  "(sleep 2; printf '%s\\n' \"$1\"; sleep 1; printf '%s\\n' "
+                                  "\"$2\") | script -qec \"$0\" /dev/null",
+                                  command, kPassword, second});
+  };
+  const ProcessResult ok = run("carol", kPassword);
+  ASSERT_EQ(ok.exit_code, 0) << ok.out << ok.err;
+  EXPECT_NE(ok.out.find("Password for carol:"), std::string::npos) << ok.out;
+  EXPECT_NE(ok.out.find("Repeat the password:"), std::string::npos) << ok.out;
+  EXPECT_NE(ok.out.find("otpauth://totp/cvdeploy:carol?secret="), std::string::npos) << ok.out;
+  EXPECT_EQ(ok.out.find(kPassword), std::string::npos) << "the password was echoed: " << ok.out;
+  const ProcessResult differ = run("dave", "a different passphrase");
+  EXPECT_NE(differ.exit_code, 0) << differ.out;
+  EXPECT_NE(differ.out.find("differ"), std::string::npos) << differ.out;
+  const ProcessResult list = RunCli({"users", "list", "--users-file", users_});
+  EXPECT_NE(list.out.find("carol"), std::string::npos);
+  EXPECT_EQ(list.out.find("dave"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace cvdeploy::testing
