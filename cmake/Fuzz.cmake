@@ -40,10 +40,6 @@ set(CVDEPLOY_FUZZ_PARSER_SOURCES
     src/model/model_info.cpp
     src/optimize/calibration.cpp
     src/optimize/calibration_math.cpp
-    src/security/crypto.cpp
-    src/security/jose_json.cpp
-    src/security/jwks.cpp
-    src/security/jwt.cpp
     src/server/http.cpp
     src/server/credentials.cpp
     src/server/json_excerpt.cpp
@@ -53,13 +49,17 @@ set(CVDEPLOY_FUZZ_PARSER_SOURCES
     src/server/multipart.cpp
     src/server/transport.cpp)
 list(TRANSFORM CVDEPLOY_FUZZ_PARSER_SOURCES PREPEND ${PROJECT_SOURCE_DIR}/)
+# The security module as a whole (JWT, JWKS, key and user files, audit lines, policy): it
+# depends on nothing of ours but the public headers.
+file(GLOB CVDEPLOY_FUZZ_SECURITY_SOURCES CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/src/security/*.cpp)
+list(APPEND CVDEPLOY_FUZZ_PARSER_SOURCES ${CVDEPLOY_FUZZ_SECURITY_SOURCES})
 add_library(cvdeploy_fuzz_parsers STATIC EXCLUDE_FROM_ALL ${CVDEPLOY_FUZZ_PARSER_SOURCES})
 target_compile_options(cvdeploy_fuzz_parsers PUBLIC ${CVDEPLOY_FUZZ_COMPILE_FLAGS})
 target_include_directories(cvdeploy_fuzz_parsers
   PUBLIC ${PROJECT_SOURCE_DIR}/include ${PROJECT_SOURCE_DIR}/src ${PROJECT_BINARY_DIR}/generated)
 target_link_libraries(cvdeploy_fuzz_parsers
   PUBLIC cvdeploy_opencv cvdeploy_onnxruntime nlohmann_json::nlohmann_json Boost::headers
-         OpenSSL::Crypto PkgConfig::SODIUM JPEG::JPEG Threads::Threads onnx onnx_proto
+         OpenSSL::SSL OpenSSL::Crypto PkgConfig::SODIUM JPEG::JPEG Threads::Threads onnx onnx_proto
          protobuf::libprotobuf)
 
 file(GLOB CVDEPLOY_FUZZ_HARNESSES CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/tests/fuzz/*_fuzz.cpp)

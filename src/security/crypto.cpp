@@ -165,6 +165,11 @@ bool VerifyPassword(const std::string& hash, std::string_view password) {
   return crypto_pwhash_str_verify(hash.c_str(), password.data(), password.size()) == 0;
 }
 
+const std::string& DummyPasswordHash() {
+  static const std::string hash = HashPassword(HexEncode(RandomBytes(16)));
+  return hash;
+}
+
 struct Ed25519Key::Impl {
   std::unique_ptr<EVP_PKEY, PkeyDeleter> key;
 };

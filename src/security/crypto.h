@@ -37,6 +37,10 @@ std::string HashPassword(std::string_view password);
 // True when `password` matches `hash` (a string made by HashPassword); false for a mismatch or
 // a malformed hash.
 bool VerifyPassword(const std::string& hash, std::string_view password);
+// An argon2id hash (HashPassword) of a random password, made once per process on first use:
+// verifying against it costs what a real check costs, so that an unknown user or key id
+// cannot be told from a wrong secret by timing.
+const std::string& DummyPasswordHash();
 
 // An Ed25519 key pair or public key held by OpenSSL. Copyable (shares the key).
 class Ed25519Key {
