@@ -27,6 +27,12 @@ std::string Field(const json& body, const char* name, bool required) {
   return body[name].get<std::string>();
 }
 
+// "address:port" -> "address": the throttle counts per address, not per connection.
+std::string ClientAddress(const std::string& client) {
+  const size_t colon = client.rfind(':');
+  return colon == std::string::npos ? client : client.substr(0, colon);
+}
+
 }  // namespace
 
 void AuthGate::Login(HttpRequest& request, const Respond& respond) {
@@ -60,7 +66,8 @@ void AuthGate::Login(HttpRequest& request, const Respond& respond) {
   json event{{"action", "login"},        {"request_id", request.request_id},
              {"client", request.client}, {"method", request.method},
              {"path", request.path},     {"username", user}};
-  const security::AuthResult result = auth_.login(user, password, totp, request.client, now);
+  const security::AuthResult result =
+      auth_.login(user, password, totp, ClientAddress(request.client), now);
   if (!result.ok()) {
     registry_
         .GetCounter("cvdeploy_auth_failures_total", "Requests refused 401, by reason",

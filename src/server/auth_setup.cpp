@@ -4,9 +4,11 @@
 #include <boost/asio/ip/address.hpp>
 
 #include "cvdeploy/error.h"
+#include "security/api_keys.h"
 #include "security/jwt.h"
 #include "security/policy_store.h"
 #include "security/session_tokens.h"
+#include "security/users.h"
 
 namespace cvdeploy::server {
 namespace {
@@ -47,6 +49,8 @@ struct SecurityStack::Impl {
   std::shared_ptr<security::PolicyStore> policies;
   std::shared_ptr<security::JwtVerifier> jwt;
   std::shared_ptr<security::SessionTokens> sessions;
+  std::shared_ptr<security::ApiKeyStore> keys;
+  std::shared_ptr<security::UserStore> users;
   std::chrono::steady_clock::time_point next_reload_check;
 };
 
@@ -81,8 +85,21 @@ void AddJwt(const AuthOptions& options, Authenticators& a, SecurityStack::Impl& 
   };
 }
 
-void AddSessions(const AuthOptions& options, Authenticators& a, SecurityStack::Impl& impl) {
+void AddKeys(const AuthOptions& options, Authenticators& a, SecurityStack::Impl& impl) {
+  if (options.keys_file.empty()) return;
+  impl.keys = std::make_shared<security::ApiKeyStore>(options.keys_file);
+  a.api_key = [keys = impl.keys](std::string_view key, auto now) {
+    return keys->Authenticate(key, now);
+  };
+}
+
+void AddUsers(const AuthOptions& options, Authenticators& a, SecurityStack::Impl& impl) {
   if (options.users_file.empty()) return;
+  impl.users = std::make_shared<security::UserStore>(options.users_file);
+  a.login = [users = impl.users](const std::string& user, const std::string& password,
+                                 const std::string& totp, const std::string& client, auto now) {
+    return users->Login(user, password, totp, client, now);
+  };
   impl.sessions = std::make_shared<security::SessionTokens>(
       security::SessionTokens::LoadOrGenerateKey(options.session_key_file), kSessionIssuer,
       std::chrono::seconds(options.session_ttl_s));
@@ -125,7 +142,8 @@ SecurityStack::SecurityStack(const ServerOptions& options, Registry& registry, S
       });
   Authenticators authenticators;
   AddJwt(options.auth, authenticators, *impl_, log_);
-  AddSessions(options.auth, authenticators, *impl_);
+  AddKeys(options.auth, authenticators, *impl_);
+  AddUsers(options.auth, authenticators, *impl_);
   gate_ = std::make_unique<AuthGate>(impl_->policies, std::move(authenticators), *audit_, registry,
                                      std::max(2, options.io_threads));
 }
@@ -148,15 +166,18 @@ void SecurityStack::Started(const std::string& address) {
 
 void SecurityStack::Tick() {
   const auto now = std::chrono::steady_clock::now();
-  if (impl_->jwt && now >= impl_->next_reload_check) {
-    impl_->next_reload_check = now + std::chrono::seconds(1);
+  if (now < impl_->next_reload_check) return;
+  impl_->next_reload_check = now + std::chrono::seconds(1);
+  // The policy is also checked on the request path; this reports a change on an idle server.
+  if (impl_->policies) impl_->policies->Current();
+  if (impl_->jwt) {
     if (impl_->jwt->ReloadIfChanged()) {
       log_("info", "JWKS file changed: " + impl_->jwt->options().jwks_file + " reread");
       for (const auto& w : impl_->jwt->warnings()) log_("warning", w);
       audit_->Record({{"action", "jwks.reload"}, {"file", impl_->jwt->options().jwks_file}});
     }
   }
-  if (!warn_insecure_ || std::chrono::steady_clock::now() < next_warning_) return;
+  if (!warn_insecure_ || now < next_warning_) return;
   log_("warning", kInsecureWarning);
   next_warning_ = std::chrono::steady_clock::now() + kInsecureWarningEvery;
 }

@@ -88,7 +88,7 @@ TEST(ServerSecureDefault, AuthConfigurationAllowsNonLoopback) {
   const std::string keys = dir + "/keys.json";
   const ProcessResult created =
       RunCli({"keys", "create", "--name", "bot", "--role", "inferencer", "--keys-file", keys});
-  if (created.exit_code != 0) GTEST_SKIP() << "keys CLI not merged yet: " << created.err;
+  ASSERT_EQ(created.exit_code, 0) << created.err;
   const std::vector<std::string> args = {"serve",       "--host", "0.0.0.0", "--port",     "0",
                                          "--keys-file", keys,     "--model", BrokenModel()};
   const ProcessResult run = RunCli(args);
@@ -278,16 +278,17 @@ TEST_F(ServerAuthMatrix, PolicyHotReloadAppliesValidAndKeepsOldOnInvalid) {
   const std::string policy = dir_ + "/policy.json";
   WriteSecret(policy, R"({"roles": {"tester": {"permissions": ["metadata"]}}})");
   const std::string k = CreateKey(keys_, "t", "tester");
+  const std::string ops = CreateKey(keys_, "ops", "operator");
   auto args = ServeArgs();
   args.insert(args.end(), {"--auth-policy", policy});
   ServerProcess server(args);
+  ASSERT_TRUE(server.WaitReady());
   const GroupRoute infer = GroupRoutes()[2], metadata = GroupRoutes()[1];
   EXPECT_EQ(Call(server.port(), metadata, k).status, 200);
   EXPECT_EQ(Call(server.port(), infer, k).status, 403);
 
   WriteSecret(policy, R"({"roles": {"tester": {"permissions": ["metadata", "infer"]}}})");
   EXPECT_TRUE(WaitFor([&] { return Call(server.port(), infer, k).status != 403; }, 20));
-  ASSERT_TRUE(server.WaitReady());
   EXPECT_EQ(Call(server.port(), infer, k).status, 200);
   EXPECT_TRUE(WaitFor([&] { return Contains(server.Stderr(), "policy reloaded"); }, 5));
 
@@ -297,6 +298,10 @@ TEST_F(ServerAuthMatrix, PolicyHotReloadAppliesValidAndKeepsOldOnInvalid) {
   EXPECT_TRUE(Contains(server.Stderr(), "unknown route group 'infr'"));
   EXPECT_EQ(Call(server.port(), infer, k).status, 200);             // the old policy stays
   EXPECT_EQ(Call(server.port(), GroupRoutes()[3], k).status, 403);  // tester lacks metrics
+  const std::string metrics = Call(server.port(), GroupRoutes()[3], ops).body;
+  EXPECT_TRUE(Contains(metrics, R"(cvdeploy_auth_policy_reloads_total{result="ok"} 1)"))
+      << metrics.substr(0, 300);
+  EXPECT_TRUE(Contains(metrics, R"(cvdeploy_auth_policy_reloads_total{result="invalid"} 1)"));
 }
 
 TEST_F(ServerAuthMatrix, RateLimitAnswers429WithRetryAfter) {
@@ -308,6 +313,7 @@ TEST_F(ServerAuthMatrix, RateLimitAnswers429WithRetryAfter) {
   auto args = ServeArgs();
   args.insert(args.end(), {"--auth-policy", policy});
   ServerProcess server(args);
+  ASSERT_TRUE(server.WaitReady());
   const GroupRoute metadata = GroupRoutes()[1];
   for (int i = 0; i < 3; ++i) EXPECT_EQ(Call(server.port(), metadata, slow).status, 200) << i;
   const HttpReply limited = Call(server.port(), metadata, slow);
@@ -363,6 +369,87 @@ TEST(ServerAuthJwt, TokensMappedThroughThePolicy) {
   };
   EXPECT_EQ(policy_route(token({{"roles", {"admin"}}, {"amr", {"pwd"}}})), 403);
   EXPECT_EQ(policy_route(token({{"roles", {"admin"}}, {"amr", {"pwd", "otp"}}})), 200);
+}
+
+// ---- Login: password + TOTP (oathtool) -> session token ----
+
+// The CLI with `text` on its standard input (through sh; the text is an argument).
+ProcessResult RunCliWithStdin(const std::string& text, const std::vector<std::string>& args) {
+  std::vector<std::string> sh = {"-c", "t=\"$1\"; shift; printf '%s\\n' \"$t\" | \"$0\" \"$@\"",
+                                 CliBinary(), text};
+  sh.insert(sh.end(), args.begin(), args.end());
+  return RunProcess("/bin/sh", sh);
+}
+
+// Adds a user; returns the base32 TOTP secret (the second line the CLI prints).
+std::string AddUser(const std::string& users, const std::string& name, const std::string& role,
+                    const std::string& password) {
+  const std::vector<std::string> args = {
+      "users", "add", name, "--role", role, "--password-stdin", "--users-file", users};
+  const ProcessResult run = RunCliWithStdin(password, args);
+  EXPECT_EQ(run.exit_code, 0) << DescribeRun(args, run);
+  const size_t nl = run.out.find('\n');
+  return run.out.substr(nl + 1, run.out.find('\n', nl + 1) - nl - 1);
+}
+
+std::string TotpNow(const std::string& secret) {
+  const ProcessResult run = RunProcess("/usr/bin/oathtool", {"--totp", "-b", secret});
+  EXPECT_EQ(run.exit_code, 0) << run.err;
+  return run.out.substr(0, run.out.find('\n'));
+}
+
+HttpReply Login(int port, const std::string& user, const std::string& password,
+                const std::string& totp) {
+  return Http(port, "POST", "/v1/auth/login",
+              json{{"username", user}, {"password", password}, {"totp", totp}}.dump(),
+              {{"Content-Type", "application/json"}});
+}
+
+TEST(ServerAuthLogin, TotpLoginTokenThenInferAndAdmin) {
+  const std::string dir = MakeTempDir("auth_login");
+  const std::string users = dir + "/users.json";
+  const std::string password = "correct horse battery staple";
+  const std::string alice = AddUser(users, "alice", "admin", password);
+  AddUser(users, "bob", "inferencer", password);
+  ASSERT_FALSE(alice.empty());
+  ServerProcess server({"--model", Model(), "--users-file", users});
+  ASSERT_TRUE(server.WaitReady());
+
+  const std::string code = TotpNow(alice);
+  const HttpReply login = Login(server.port(), "alice", password, code);
+  ASSERT_EQ(login.status, 200) << login.body;
+  const json doc = json::parse(login.body);
+  const std::string token = doc["token"];
+  EXPECT_EQ(doc["expires_in"], 900);
+  EXPECT_EQ(login.headers.at("cache-control"), "no-store");
+
+  const std::map<std::string, std::string> auth = {{"Authorization", "Bearer " + token}};
+  EXPECT_EQ(Http(server.port(), "GET", "/v1/auth/policy", "", auth).status, 200);  // mfa admin
+  auto headers = auth;
+  headers["Content-Type"] = "image/jpeg";
+  EXPECT_EQ(Http(server.port(), "POST", "/v1/models/yolo/predict", BusJpeg(), headers).status, 200);
+  // A token with one changed signature character is refused.
+  std::string forged = token;
+  forged[forged.size() - 3] = forged[forged.size() - 3] == 'A' ? 'B' : 'A';
+  HttpReply bad = Http(server.port(), "GET", "/v2", "", {{"Authorization", "Bearer " + forged}});
+  EXPECT_EQ(bad.status, 401);
+  EXPECT_TRUE(Contains(bad.headers["www-authenticate"], "invalid_token"));
+
+  // The same code again is a replay.
+  const HttpReply replay = Login(server.port(), "alice", password, code);
+  EXPECT_EQ(replay.status, 401) << replay.body;
+  EXPECT_FALSE(Contains(replay.body, password));
+
+  EXPECT_EQ(replay.headers.count("www-authenticate"), 1u);
+  // The failure throttles the address at once (exponential backoff): the next attempt, even
+  // a correct one for another user, gets 429 with Retry-After.
+  const HttpReply throttled = Login(server.port(), "bob", password, "000000");
+  EXPECT_EQ(throttled.status, 429) << throttled.body;
+  EXPECT_EQ(throttled.headers.count("retry-after"), 1u);
+
+  EXPECT_EQ(Http(server.port(), "POST", "/v1/auth/login", "{not json").status, 400);
+  EXPECT_EQ(Http(server.port(), "POST", "/v1/auth/login", std::string(5000, 'x')).status, 413);
+  EXPECT_EQ(Http(server.port(), "GET", "/v1/auth/login").status, 405);
 }
 
 }  // namespace
