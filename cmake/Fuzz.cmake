@@ -40,6 +40,10 @@ set(CVDEPLOY_FUZZ_PARSER_SOURCES
     src/model/model_info.cpp
     src/optimize/calibration.cpp
     src/optimize/calibration_math.cpp
+    src/security/audit_format.cpp
+    src/security/audit_verify.cpp
+    src/security/crypto.cpp
+    src/security/secret_file.cpp
     src/server/http.cpp
     src/server/json_excerpt.cpp
     src/server/kserve.cpp
@@ -54,7 +58,8 @@ target_include_directories(cvdeploy_fuzz_parsers
   PUBLIC ${PROJECT_SOURCE_DIR}/include ${PROJECT_SOURCE_DIR}/src ${PROJECT_BINARY_DIR}/generated)
 target_link_libraries(cvdeploy_fuzz_parsers
   PUBLIC cvdeploy_opencv cvdeploy_onnxruntime nlohmann_json::nlohmann_json Boost::headers
-         OpenSSL::Crypto JPEG::JPEG Threads::Threads onnx onnx_proto protobuf::libprotobuf)
+         OpenSSL::Crypto JPEG::JPEG Threads::Threads onnx onnx_proto protobuf::libprotobuf
+         PkgConfig::SODIUM)
 
 file(GLOB CVDEPLOY_FUZZ_HARNESSES CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/tests/fuzz/*_fuzz.cpp)
 set(CVDEPLOY_FUZZ_TARGETS)
