@@ -113,6 +113,18 @@ void AuditLog::Resume() {
   chain_.seq = line->seq;
   chain_.prev = AuditLineHash(text);
   committed_seq_ = chain_.seq;
+  // A log that was not closed (a crash, a kill, or a tail cut while the server was down), or
+  // whose live file is missing, is continued, and the first entry says so for the auditor.
+  const bool closed = line->is_checkpoint() && line->event.value("final", false);
+  if (!closed || source != options_.path) {
+    nlohmann::ordered_json note;
+    note["action"] = "audit_resume";
+    note["clean"] = false;
+    note["reason"] = source != options_.path ? "live file missing; continuing " + source
+                                             : "previous run did not close the log";
+    note["last_seq"] = line->seq;
+    queue_.push_back(Item{std::move(note), {}});
+  }
 }
 
 bool AuditLog::OpenFile(std::string* error) {

@@ -8,7 +8,12 @@
 // thread; it queues the event (bounded queue) and returns at once. The writer takes every
 // queued event at once and writes them with one write(2) (group commit), then syncs per
 // `sync`, then calls each `done` on the writer thread. `done` must be quick and must not call
-// Append() (it would wait on itself); it may call Submit().
+// Append() or Close() (they would wait on the writer itself); it may call Submit().
+//
+// Resume: an existing log is continued from its last line. When that line is not a final
+// checkpoint (the previous run crashed, or the tail was cut while no writer ran) or the live
+// file is missing and path.1 is continued, the first new entry is {"action":"audit_resume",
+// "clean":false,"reason":...,"last_seq":S}, so that the gap in time is visible to an auditor.
 //
 // Errors: the constructor throws cvdeploy::Error for bad options, key files (missing, mode
 // wider than 0600, too short) and a corrupt tail of an existing log (the chain cannot be

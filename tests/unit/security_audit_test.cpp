@@ -165,6 +165,37 @@ TEST(SecurityAuditLog, ResumeContinuesSeqAndChain) {
   EXPECT_EQ(result.checkpoints, 2u);
 }
 
+TEST(SecurityAuditLog, ResumeAfterAnUncleanStopSaysSo) {
+  const AuditKeys keys = MakeAuditKeys("audit_unclean");
+  AuditOptions options = AuditTestOptions(keys, keys.dir + "/audit.log");
+  options.rotate_bytes = 3000;
+  WriteAuditTestLog(options, 20);
+  // No final checkpoint: as after a crash (or a tail cut while no writer ran).
+  auto lines = ReadLines(options.path);
+  ASSERT_GE(lines.size(), 2u);
+  lines.pop_back();
+  WriteLines(options.path, lines);
+  WriteAuditTestLog(options, 1);
+  auto files = AuditFilesInOrder(options.path);
+  auto result = VerifyAuditFiles(files, FullCheck(keys));
+  EXPECT_TRUE(result.ok()) << result.Describe();
+  lines = ReadLines(options.path);
+  const std::string note = lines[lines.size() - 3];  // note, event, final checkpoint
+  EXPECT_NE(note.find(R"("action":"audit_resume","clean":false)"), std::string::npos) << note;
+  // The live file is missing (a crash between rename and reopen): path.1's chain continues.
+  std::filesystem::rename(options.path, keys.dir + "/aside.log");
+  WriteAuditTestLog(options, 1);
+  files = AuditFilesInOrder(options.path);
+  result = VerifyAuditFiles(files, FullCheck(keys));
+  EXPECT_TRUE(result.ok()) << result.Describe();
+  EXPECT_NE(ReadLines(options.path).front().find("live file missing"), std::string::npos);
+  // A clean stop resumes without a note.
+  const uint64_t before = result.last_seq;
+  WriteAuditTestLog(options, 1);
+  result = VerifyAuditFiles(AuditFilesInOrder(options.path), FullCheck(keys));
+  EXPECT_EQ(result.last_seq, before + 2);
+}
+
 TEST(SecurityAuditLog, ResumeRefusesACorruptTail) {
   const AuditKeys keys = MakeAuditKeys("audit_corrupt");
   const AuditOptions options = AuditTestOptions(keys, keys.dir + "/audit.log");
