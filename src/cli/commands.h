@@ -17,5 +17,6 @@ void RegisterQuantize(CLI::App& app, int* exit_code);
 void RegisterFp16(CLI::App& app, int* exit_code);
 void RegisterPrune(CLI::App& app, int* exit_code);
 void RegisterCompare(CLI::App& app, int* exit_code);
+void RegisterTls(CLI::App& app, int* exit_code);
 
 }  // namespace cvdeploy::cli

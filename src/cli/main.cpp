@@ -69,6 +69,7 @@ int main(int argc, char** argv) {
   cvdeploy::cli::RegisterFp16(app, &exit_code);
   cvdeploy::cli::RegisterPrune(app, &exit_code);
   cvdeploy::cli::RegisterCompare(app, &exit_code);
+  cvdeploy::cli::RegisterTls(app, &exit_code);
   try {
     app.parse(argc, argv);
     // Whatever a command printed must have arrived: `> /dev/full` is a failure, not success.
