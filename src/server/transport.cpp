@@ -248,12 +248,14 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
     // own (Beast's parser reports nothing until the whole header is there), so that the read
     // timeout can start with it.
     Lowest().expires_after(state_->limits.idle_timeout);
+    idle_read_pending_ = true;
     stream_.async_read_some(
         buffer_.prepare(kFirstReadBytes),
         beast::bind_front_handler(&Self::OnFirstBytes, this->shared_from_this()));
   }
 
   void OnFirstBytes(beast::error_code ec, size_t n) {
+    idle_read_pending_ = false;
     if (ec) return OnReadError(ec);
     buffer_.commit(n);
     StartRequest();
@@ -428,7 +430,9 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
     SetBusy(false);
     if constexpr (kTls) {
       // close_notify, then wait (bounded) for the peer's; a peer that just closes is fine.
-      if (!handshake_done_) return Lowest().close();
+      // No close_notify while an idle read is pending on the TLS stream (one operation at a
+      // time on its engine): an idle keep-alive connection is closed at the TCP level.
+      if (!handshake_done_ || idle_read_pending_) return Lowest().close();
       Lowest().expires_after(std::chrono::seconds(2));
       stream_.async_shutdown(
           [self = this->shared_from_this()](beast::error_code) { self->Lowest().close(); });
@@ -468,7 +472,7 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
   HttpResponse response_;
   unsigned version_ = 11;
   bool keep_alive_ = true, busy_ = false, closing_ = false, closed_ = false;
-  bool handshake_done_ = false;
+  bool handshake_done_ = false, idle_read_pending_ = false;
   std::optional<PeerCertificate> peer_;  // the verified client certificate (mTLS)
   Clock::time_point started_{};
   size_t bytes_in_ = 0, bytes_out_ = 0;

@@ -339,6 +339,16 @@ TEST_F(TlsServerTest, OffersOnlyForwardSecretAeadSuitesOnTls12) {
   EXPECT_NE(ok.find("Cipher is ECDHE-ECDSA-CHACHA20-POLY1305"), std::string::npos) << ok;
 }
 
+TEST_F(TlsServerTest, RefusesRenegotiation) {
+  // "R" asks s_client to renegotiate; stdin stays open long enough for the answer.
+  const std::string command = "(printf 'R\\n'; sleep 2) | " + std::string(kOpenSsl) +
+                              " s_client -connect 127.0.0.1:" + std::to_string(server_->port()) +
+                              " -tls1_2 -CAfile " + *certs_ + "/ca.pem 2>&1";
+  const ProcessResult run = RunProcess("/bin/sh", {"-c", command}, "", 30);
+  EXPECT_NE(run.out.find("RENEGOTIATING"), std::string::npos) << run.out;
+  EXPECT_NE(run.out.find("no renegotiation"), std::string::npos) << run.out;
+}
+
 TEST_F(TlsServerTest, CurlWithTheCaGets200AndWithoutItFailsVerification) {
   const CurlResult ok = Curl({"--cacert", *certs_ + "/ca.pem"}, server_->Url("/v2/health/live"));
   EXPECT_EQ(ok.exit_code, 0) << ok.err;
@@ -376,16 +386,23 @@ TEST_F(TlsServerTest, MetricsListenerIsHttpsAndCountsHandshakeFailures) {
   EXPECT_NE(plain.status, "200");
 }
 
-TEST(TlsServer, MetricsTlsOffLeavesTheMetricsListenerPlain) {
+TEST(TlsServer, MetricsTlsOffLeavesTheMetricsListenerPlainAndAStalledHandshakeTimesOut) {
   const std::string certs = MakeCerts("metrics-off");
   auto args = ServeTls(certs);
-  args.insert(args.end(), {"--metrics-port", "0", "--metrics-tls", "off"});
+  args.insert(args.end(), {"--metrics-port", "0", "--metrics-tls", "off", "--read-timeout", "0.5"});
   TlsServer server(args);
   EXPECT_EQ(server.scheme(), "https");
   ASSERT_EQ(server.metrics_scheme(), "http");
+  // A client that connects and never starts the handshake is dropped after --read-timeout.
+  const int fd = ConnectRaw(server.port());
+  ASSERT_GE(fd, 0);
+  EXPECT_TRUE(WaitClosed(fd, 10));
+  close(fd);
   const HttpReply metrics = Http(server.metrics_port(), "GET", "/metrics");
   EXPECT_EQ(metrics.status, 200);
-  EXPECT_NE(metrics.body.find("cvdeploy_tls_handshake_failures_total"), std::string::npos);
+  EXPECT_NE(metrics.body.find("cvdeploy_tls_handshake_failures_total{reason=\"timeout\"} 1"),
+            std::string::npos)
+      << metrics.body;
   EXPECT_EQ(Curl({"--cacert", certs + "/ca.pem"}, server.Url("/v2/health/live")).status, "200");
 }
 
@@ -484,6 +501,11 @@ TEST(TlsServer, SighupReloadsForNewConnectionsWhileOpenOnesContinue) {
   EXPECT_EQ(after_failure.Get("/v2/health/live"), 200);
   EXPECT_EQ(after_failure.PeerSerial(), next_serial);
   EXPECT_EQ(old_connection.Get("/v2/health/live"), 200);
+  // Shutdown with an idle keep-alive TLS connection open drains and stops.
+  server.Signal(SIGTERM);
+  EXPECT_TRUE(
+      WaitFor([&] { return server.Stderr().find("info: stopped") != std::string::npos; }, 30))
+      << server.Stderr();
 }
 
 TEST(TlsServer, PollingReloadsChangedFilesAndRetriesOnlyAfterTheNextChange) {

@@ -109,6 +109,11 @@ TEST(TlsContext, HandshakeExposesTheVerifiedClientCertificateAndSelectsHttp11) {
   EXPECT_EQ(summary.subject, "CN=localhost,O=cvdeploy");
   EXPECT_FALSE(summary.serial_hex.empty());
   EXPECT_GT(summary.not_after, std::time(nullptr) + 300 * 86400);
+  SSL_CTX* c = ctx->native_handle();
+  EXPECT_EQ(SSL_CTX_get_min_proto_version(c), TLS1_2_VERSION);
+  EXPECT_NE(SSL_CTX_get_options(c) & SSL_OP_NO_COMPRESSION, 0u);
+  EXPECT_NE(SSL_CTX_get_options(c) & SSL_OP_NO_RENEGOTIATION, 0u);
+  EXPECT_EQ(SSL_CTX_get_options(c) & SSL_OP_CIPHER_SERVER_PREFERENCE, 0u);
   Handshake h;
   Connect(h, *ctx, dir, dir);
   ASSERT_TRUE(h.ok);
