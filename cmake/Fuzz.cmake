@@ -45,8 +45,11 @@ set(CVDEPLOY_FUZZ_PARSER_SOURCES
     src/server/kserve.cpp
     src/server/kserve_response.cpp
     src/server/model_config.cpp
+    src/server/metrics.cpp
     src/server/multipart.cpp
-    src/server/transport.cpp)
+    src/server/tls.cpp
+    src/server/transport.cpp
+    src/security/secret_file.cpp)
 list(TRANSFORM CVDEPLOY_FUZZ_PARSER_SOURCES PREPEND ${PROJECT_SOURCE_DIR}/)
 add_library(cvdeploy_fuzz_parsers STATIC EXCLUDE_FROM_ALL ${CVDEPLOY_FUZZ_PARSER_SOURCES})
 target_compile_options(cvdeploy_fuzz_parsers PUBLIC ${CVDEPLOY_FUZZ_COMPILE_FLAGS})
@@ -54,7 +57,7 @@ target_include_directories(cvdeploy_fuzz_parsers
   PUBLIC ${PROJECT_SOURCE_DIR}/include ${PROJECT_SOURCE_DIR}/src ${PROJECT_BINARY_DIR}/generated)
 target_link_libraries(cvdeploy_fuzz_parsers
   PUBLIC cvdeploy_opencv cvdeploy_onnxruntime nlohmann_json::nlohmann_json Boost::headers
-         OpenSSL::Crypto JPEG::JPEG Threads::Threads onnx onnx_proto protobuf::libprotobuf)
+         OpenSSL::SSL OpenSSL::Crypto JPEG::JPEG Threads::Threads onnx onnx_proto protobuf::libprotobuf)
 
 file(GLOB CVDEPLOY_FUZZ_HARNESSES CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/tests/fuzz/*_fuzz.cpp)
 set(CVDEPLOY_FUZZ_TARGETS)
