@@ -16,6 +16,7 @@
 #include "server/api.h"
 #include "server/http_error.h"
 #include "server/metrics.h"
+#include "server/tls.h"
 #include "server/transport.h"
 
 namespace cvdeploy::server {
@@ -63,6 +64,64 @@ void LogExchange(spdlog::logger& logger, const Exchange& x) {
   logger.info(std::string_view(text).substr(1, text.size() - 2));
 }
 
+// TLS for the listeners (null without). Throws (missing file, bad or mismatched certificate
+// or key, key file too open) before any socket is bound.
+std::shared_ptr<TlsManager> MakeTls(const TlsOptions& options, Registry& registry) {
+  if (!options.enabled()) return nullptr;
+  auto tls = std::make_shared<TlsManager>(options, &registry, Log);
+  const CertificateSummary cert = tls->Certificate();
+  const char* auth[] = {"not requested", "optional", "required"};
+  Log("info", "TLS: certificate " + cert.subject + ", serial " + cert.serial_hex + ", expires " +
+                  FormatUtc(cert.not_after) + "; client certificates " +
+                  auth[static_cast<int>(options.client_auth)]);
+  return tls;
+}
+
+// "" without TLS (the log line stays as it was), else "https " or "http " (--metrics-tls off).
+std::string MetricsScheme(bool tls, const HttpListener& metrics) {
+  if (!tls) return "";
+  return metrics.tls() ? "https " : "http ";
+}
+
+// Reloads of the TLS files on SIGHUP (caught only with TLS: otherwise SIGHUP keeps its
+// default) and by polling. Tick() runs them on the main loop, off the I/O threads, since a
+// reload reads files.
+class TlsReloader {
+ public:
+  TlsReloader(boost::asio::io_context& io, std::shared_ptr<TlsManager> tls, double interval_s)
+      : hangup_(io), tls_(std::move(tls)), interval_(interval_s), next_poll_(Next()) {
+    if (!tls_) return;
+    hangup_.add(SIGHUP);
+    Await();
+  }
+  void Tick() {
+    if (!tls_) return;
+    if (requested_.exchange(false)) tls_->Reload();
+    if (interval_.count() > 0 && Clock::now() >= next_poll_) {
+      next_poll_ = Next();
+      tls_->ReloadIfChanged();
+    }
+  }
+
+ private:
+  Clock::time_point Next() const {
+    return Clock::now() + std::chrono::duration_cast<Clock::duration>(interval_);
+  }
+  void Await() {
+    hangup_.async_wait([this](const boost::system::error_code& ec, int) {
+      if (ec) return;
+      requested_ = true;
+      Await();
+    });
+  }
+
+  boost::asio::signal_set hangup_;
+  std::shared_ptr<TlsManager> tls_;
+  std::chrono::duration<double> interval_;
+  Clock::time_point next_poll_;
+  std::atomic<bool> requested_{false};
+};
+
 }  // namespace
 
 int RunServer(const ServerOptions& options, const ExitCodeOfStatus& exit_code_of) {
@@ -82,6 +141,8 @@ int RunServer(const ServerOptions& options, const ExitCodeOfStatus& exit_code_of
     (reason == "per_client" ? refused_per_client : refused_total).Inc();
   };
 
+  std::shared_ptr<TlsManager> tls = MakeTls(options.tls, registry);
+
   ModelRepository repository(options.repository, registry, Log);
   boost::asio::io_context io;
   ApiOptions api_options = options.api;
@@ -97,7 +158,8 @@ int RunServer(const ServerOptions& options, const ExitCodeOfStatus& exit_code_of
   std::shared_ptr<HttpListener> main, metrics;
   main = HttpListener::Create(
       io, options.host, options.port, options.limits,
-      [&api](HttpRequest& r, Respond respond) { api.Handle(r, respond); }, observer, on_refused);
+      [&api](HttpRequest& r, Respond respond) { api.Handle(r, respond); }, observer, on_refused,
+      tls);
   if (!api_options.serve_metrics) {
     metrics = HttpListener::Create(
         io, options.host, *options.metrics_port, options.limits,
@@ -109,7 +171,7 @@ int RunServer(const ServerOptions& options, const ExitCodeOfStatus& exit_code_of
           res.body = registry.Render();
           respond(std::move(res));
         },
-        observer, on_refused);
+        observer, on_refused, options.tls.metrics_tls ? tls : nullptr);
   }
 
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
@@ -117,10 +179,14 @@ int RunServer(const ServerOptions& options, const ExitCodeOfStatus& exit_code_of
   signals.async_wait([&](const boost::system::error_code& ec, int) {
     if (!ec) stop_requested = true;
   });
+  TlsReloader tls_reloader(io, tls, options.tls.reload_interval_s);
   main->Start();
   if (metrics) metrics->Start();
-  Log("info", "listening on http://" + options.host + ":" + std::to_string(main->port()) +
-                  (metrics ? " (metrics on port " + std::to_string(metrics->port()) + ")" : ""));
+  const std::string scheme = tls ? "https://" : "http://";
+  Log("info", "listening on " + scheme + options.host + ":" + std::to_string(main->port()) +
+                  (metrics ? " (metrics on " + MetricsScheme(tls != nullptr, *metrics) + "port " +
+                                 std::to_string(metrics->port()) + ")"
+                           : ""));
   repository.Start();
 
   // Keeps io.run() going while every connection waits on a scheduler: once the acceptor
@@ -148,6 +214,7 @@ int RunServer(const ServerOptions& options, const ExitCodeOfStatus& exit_code_of
   bool reported_ready = false;
   while (!stop_requested) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    tls_reloader.Tick();
     if (!reported_ready && repository.StartupDone()) {
       reported_ready = true;
       const auto failures = repository.StartupFailures();
