@@ -36,7 +36,7 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config git clang-format
   libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev libopencv-videoio-dev
   libboost1.74-dev libssl-dev libsodium-dev nlohmann-json3-dev libcli11-dev libspdlog-dev
-  libjpeg62-turbo-dev python3 wrk curl oathtool
+  libjpeg62-turbo-dev python3 wrk curl openssl oathtool
   libonnx-dev libprotobuf-dev protobuf-compiler
   libgtest-dev libgmock-dev libbenchmark-dev
 )

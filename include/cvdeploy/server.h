@@ -59,6 +59,30 @@ struct ApiOptions {
   uint64_t max_image_pixels = 40'000'000;
 };
 
+// Whether and how the server asks TLS clients for a certificate (mTLS).
+enum class ClientAuth {
+  kNone,      // no certificate is requested
+  kOptional,  // requested; a client without one is served, one that sends a certificate
+              // the client CA did not sign fails the handshake
+  kRequired,  // the handshake fails without a certificate the client CA signed
+};
+
+// HTTPS (docs/security.md, "Transport: TLS and mTLS"). TLS is on when `cert_file` is set:
+// TLS 1.2 and 1.3 only, Mozilla "intermediate" ciphers, no compression, no renegotiation, ALPN
+// http/1.1. Files are read at start (errors thrown as cvdeploy::Error before serving: a
+// missing file kNotFound, an unreadable or mismatched certificate/key kBadInput, a key file
+// readable by group/others kPermissionDenied) and again on each reload (SIGHUP, or a change
+// seen by polling), where a failure is logged and the previous certificate kept.
+struct TlsOptions {
+  std::string cert_file;       // PEM certificate chain, leaf first; empty: plain HTTP
+  std::string key_file;        // PEM private key of the leaf; mode at most 0600, own user
+  std::string client_ca_file;  // PEM CA certificate(s) that sign client certificates
+  ClientAuth client_auth = ClientAuth::kNone;  // kOptional/kRequired need client_ca_file
+  bool metrics_tls = true;                     // the separate metrics listener is HTTPS too
+  double reload_interval_s = 10;  // poll the files' mtime/size this often; 0: SIGHUP only
+  bool enabled() const { return !cert_file.empty(); }
+};
+
 // Authentication and authorization (docs/security.md). Auth is configured when any
 // authenticator is: keys_file, users_file or jwt.jwks_file (or an mTLS client CA). Without it
 // the server refuses to bind anything but loopback unless insecure_no_auth is set.
@@ -97,6 +121,7 @@ struct ServerOptions {
   bool exit_on_error = true;     // stop (kBadInput) when a model fails its initial load
   AuthOptions auth;
   AuditLogOptions audit;
+  TlsOptions tls;                // HTTPS when tls.enabled()
 };
 
 // Whether `host` is a loopback address (127.0.0.0/8, ::1, "localhost").
@@ -115,7 +140,8 @@ using ExitCodeOfStatus = std::function<int(const Status&)>;
 // authentication and without auth.insecure_no_auth: kInvalidArgument; bad policy, keys or
 // audit files: kBadInput / kPermissionDenied / kNotFound; bad repository:
 // kBadInput; port in use: kUnavailable; unresolvable host: kInvalidArgument) before serving
-// starts.
+// starts; with TLS also a missing or bad certificate/key (kNotFound, kBadInput,
+// kPermissionDenied).
 int RunServer(const ServerOptions& options, const ExitCodeOfStatus& exit_code_of);
 
 }  // namespace cvdeploy::server

@@ -27,7 +27,39 @@ struct ServeArgs {
   uint64_t max_model_bytes = kDefaultMaxModelBytes;
   server::AuthOptions auth;
   server::AuditLogOptions audit;
+  std::string tls_cert, tls_key, tls_client_ca, tls_client_auth, metrics_tls;
+  double tls_reload_interval = 10;
 };
+
+// The --tls-* flags: TLS needs both files; mTLS needs a client CA (which alone means
+// "required"); --metrics-tls on/off only with TLS.
+server::TlsOptions ToTlsOptions(const ServeArgs& a) {
+  server::TlsOptions t;
+  const bool tls = !a.tls_cert.empty() || !a.tls_key.empty();
+  if (tls && (a.tls_cert.empty() || a.tls_key.empty())) {
+    throw InvalidArgument("serve: --tls-cert and --tls-key go together");
+  }
+  if (!tls && (!a.tls_client_ca.empty() || !a.tls_client_auth.empty() || !a.metrics_tls.empty())) {
+    throw InvalidArgument(
+        "serve: --tls-client-ca, --tls-client-auth and --metrics-tls need --tls-cert and "
+        "--tls-key");
+  }
+  if (!tls) return t;
+  t.cert_file = a.tls_cert;
+  t.key_file = a.tls_key;
+  t.client_ca_file = a.tls_client_ca;
+  std::string auth = a.tls_client_auth;
+  if (auth.empty()) auth = a.tls_client_ca.empty() ? "none" : "required";
+  t.client_auth = auth == "required"   ? server::ClientAuth::kRequired
+                  : auth == "optional" ? server::ClientAuth::kOptional
+                                       : server::ClientAuth::kNone;
+  if (t.client_auth != server::ClientAuth::kNone && a.tls_client_ca.empty()) {
+    throw InvalidArgument("serve: --tls-client-auth " + auth + " needs --tls-client-ca FILE");
+  }
+  t.metrics_tls = a.metrics_tls != "off";
+  t.reload_interval_s = a.tls_reload_interval;
+  return t;
+}
 
 // PATH[:name]; the name defaults to the file name without its extension.
 server::RepositoryOptions::File ParseModelArg(const std::string& arg) {
@@ -97,6 +129,7 @@ server::ServerOptions ToOptions(const ServeArgs& a, const std::string& host, int
   o.exit_on_error = a.exit_on_error;
   o.auth = a.auth;
   o.audit = a.audit;
+  o.tls = ToTlsOptions(a);
   return o;
 }
 
@@ -233,6 +266,23 @@ void RegisterServe(CLI::App& app, int* exit_code) {
                   "Exit (code 3) when a model fails its initial load")
       ->capture_default_str();
   AddSecurityOptions(cmd, args.get());
+  cmd->add_option("--tls-cert", args->tls_cert,
+                  "Serve HTTPS with this PEM certificate chain (leaf first); needs --tls-key");
+  cmd->add_option("--tls-key", args->tls_key,
+                  "PEM private key of --tls-cert (mode 0600 or stricter, owned by this user)");
+  cmd->add_option("--tls-client-ca", args->tls_client_ca,
+                  "Verify client certificates (mTLS) against this PEM CA file");
+  cmd->add_option("--tls-client-auth", args->tls_client_auth,
+                  "none, optional or required (default: required with --tls-client-ca)")
+      ->check(CLI::IsMember({"none", "optional", "required"}));
+  cmd->add_option("--metrics-tls", args->metrics_tls,
+                  "With TLS: on (default) or off for a plain-HTTP --metrics-port listener")
+      ->check(CLI::IsMember({"on", "off"}));
+  cmd->add_option("--tls-reload-interval", args->tls_reload_interval,
+                  "Seconds between checks of the certificate/key files for changes (0: off; "
+                  "SIGHUP always reloads)")
+      ->check(CLI::Range(0.0, 86400.0))
+      ->capture_default_str();
   cmd->callback([=] {
     *exit_code = server::RunServer(
         ToOptions(*args, *host, *port, *io_threads, *instances, *threads),

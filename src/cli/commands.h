@@ -19,5 +19,7 @@ void RegisterPrune(CLI::App& app, int* exit_code);
 void RegisterCompare(CLI::App& app, int* exit_code);
 void RegisterKeys(CLI::App& app, int* exit_code);
 void RegisterUsers(CLI::App& app, int* exit_code);
+void RegisterAudit(CLI::App& app, int* exit_code);
+void RegisterTls(CLI::App& app, int* exit_code);
 
 }  // namespace cvdeploy::cli

@@ -71,6 +71,8 @@ int main(int argc, char** argv) {
   cvdeploy::cli::RegisterCompare(app, &exit_code);
   cvdeploy::cli::RegisterKeys(app, &exit_code);
   cvdeploy::cli::RegisterUsers(app, &exit_code);
+  cvdeploy::cli::RegisterAudit(app, &exit_code);
+  cvdeploy::cli::RegisterTls(app, &exit_code);
   try {
     app.parse(argc, argv);
     // Whatever a command printed must have arrived: `> /dev/full` is a failure, not success.

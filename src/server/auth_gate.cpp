@@ -105,7 +105,6 @@ void AuthGate::Stop() { workers_.Stop(); }
 
 AuthResult AuthGate::Authenticate(const HttpRequest& request, const security::Policy& policy,
                                   bool* bad_token) const {
-  (void)policy;
   const auto now = std::chrono::system_clock::now();
   const Credential c = ParseAuthorization(request.Header("authorization"));
   *bad_token = c.kind != CredentialKind::kNone && c.kind != CredentialKind::kOtherScheme;
@@ -125,6 +124,17 @@ AuthResult AuthGate::Authenticate(const HttpRequest& request, const security::Po
       return AuthResult::Failure("bad_scheme", "only the Bearer authorization scheme is accepted");
     case CredentialKind::kNone:
       break;
+  }
+  // Without a token: a client certificate the TLS handshake verified against the client CA.
+  // Its roles come from the policy's bindings (none bound: authenticated, but 403).
+  if (request.peer_certificate) {
+    const PeerCertificate& cert = *request.peer_certificate;
+    Identity id;
+    id.method = security::AuthMethod::kClientCertificate;
+    id.name = cert.subject;
+    id.roles = policy.RolesForCertificate(cert.subject, cert.sans);
+    id.mfa = policy.certificate_counts_as_mfa();
+    return AuthResult::Success(std::move(id));
   }
   return AuthResult::Failure("missing", "authentication required");
 }

@@ -5,6 +5,7 @@
 
 #include "cvdeploy/error.h"
 #include "security/api_keys.h"
+#include "security/audit_log.h"
 #include "security/jwt.h"
 #include "security/policy_store.h"
 #include "security/session_tokens.h"
@@ -31,7 +32,8 @@ bool IsLoopbackHost(const std::string& host) {
 
 bool AuthConfigured(const ServerOptions& options) {
   const AuthOptions& a = options.auth;
-  return !a.keys_file.empty() || !a.users_file.empty() || !a.jwt.jwks_file.empty();
+  return !a.keys_file.empty() || !a.users_file.empty() || !a.jwt.jwks_file.empty() ||
+         !options.tls.client_ca_file.empty();
 }
 
 void CheckSecureDefault(const ServerOptions& options) {
@@ -51,6 +53,7 @@ struct SecurityStack::Impl {
   std::shared_ptr<security::SessionTokens> sessions;
   std::shared_ptr<security::ApiKeyStore> keys;
   std::shared_ptr<security::UserStore> users;
+  std::shared_ptr<security::AuditLog> audit_log;
   std::chrono::steady_clock::time_point next_reload_check;
 };
 
@@ -118,7 +121,25 @@ void AddUsers(const AuthOptions& options, Authenticators& a, SecurityStack::Impl
 SecurityStack::SecurityStack(const ServerOptions& options, Registry& registry, ServerLog log)
     : impl_(std::make_unique<Impl>()), log_(std::move(log)) {
   CheckSecureDefault(options);
-  audit_ = std::make_unique<AuditSink>(AuditSubmit{}, registry, options.audit.fail_open);
+  AuditSubmit submit;
+  if (!options.audit.path.empty()) {
+    security::AuditOptions audit;
+    audit.path = options.audit.path;
+    audit.hmac_key_file = options.audit.hmac_key_file;
+    audit.signing_key_file = options.audit.signing_key_file;
+    audit.fail_open = options.audit.fail_open;
+    if (audit.hmac_key_file.empty() || audit.signing_key_file.empty()) {
+      throw Error(ErrorCode::kInvalidArgument,
+                  "--audit-log needs --audit-hmac-key-file and --audit-signing-key (create them "
+                  "with `cvdeploy audit keygen`)");
+    }
+    impl_->audit_log = std::make_shared<security::AuditLog>(audit);
+    submit = [log = impl_->audit_log](nlohmann::json event,
+                                      std::function<void(const Status&)> done) {
+      log->Submit(std::move(event), std::move(done));
+    };
+  }
+  audit_ = std::make_unique<AuditSink>(std::move(submit), registry, options.audit.fail_open);
   auto& reload_ok = registry.GetCounter("cvdeploy_auth_policy_reloads_total",
                                         "Policy file reloads, by result", {{"result", "ok"}});
   auto& reload_invalid =
@@ -185,6 +206,15 @@ void SecurityStack::Tick() {
 void SecurityStack::Stopped() {
   if (gate_) gate_->Stop();
   audit_->Record({{"action", "server.stop"}});
+  if (impl_->audit_log) {
+    const Status closed = impl_->audit_log->Close();  // the final checkpoint
+    if (!closed.ok()) log_("error", "audit log: " + closed.message());
+  }
+}
+
+void SecurityStack::CertificateEvent(bool ok, const std::string& detail) {
+  audit_->Record(
+      {{"action", "certificate.reload"}, {"result", ok ? "ok" : "failed"}, {"detail", detail}});
 }
 
 void SecurityStack::RepositoryEvent(const std::string& level, const std::string& message) {

@@ -45,6 +45,8 @@ class SecurityStack {
   void Tick();
   // Audits the stop and closes the audit log (its final checkpoint).
   void Stopped();
+  // A TLS certificate reload (TlsManager's reload hook) for the audit log.
+  void CertificateEvent(bool ok, const std::string& detail);
   // A model repository event (load, unload, failure) for the audit log.
   void RepositoryEvent(const std::string& level, const std::string& message);
 

@@ -17,6 +17,7 @@
 #include "server/auth_setup.h"
 #include "server/http_error.h"
 #include "server/metrics.h"
+#include "server/tls.h"
 #include "server/transport.h"
 
 namespace cvdeploy::server {
@@ -65,6 +66,64 @@ void LogExchange(spdlog::logger& logger, const Exchange& x) {
   logger.info(std::string_view(text).substr(1, text.size() - 2));
 }
 
+// TLS for the listeners (null without). Throws (missing file, bad or mismatched certificate
+// or key, key file too open) before any socket is bound.
+std::shared_ptr<TlsManager> MakeTls(const TlsOptions& options, Registry& registry) {
+  if (!options.enabled()) return nullptr;
+  auto tls = std::make_shared<TlsManager>(options, &registry, Log);
+  const CertificateSummary cert = tls->Certificate();
+  const char* auth[] = {"not requested", "optional", "required"};
+  Log("info", "TLS: certificate " + cert.subject + ", serial " + cert.serial_hex + ", expires " +
+                  FormatUtc(cert.not_after) + "; client certificates " +
+                  auth[static_cast<int>(options.client_auth)]);
+  return tls;
+}
+
+// "" without TLS (the log line stays as it was), else "https " or "http " (--metrics-tls off).
+std::string MetricsScheme(bool tls, const HttpListener& metrics) {
+  if (!tls) return "";
+  return metrics.tls() ? "https " : "http ";
+}
+
+// Reloads of the TLS files on SIGHUP (caught only with TLS: otherwise SIGHUP keeps its
+// default) and by polling. Tick() runs them on the main loop, off the I/O threads, since a
+// reload reads files.
+class TlsReloader {
+ public:
+  TlsReloader(boost::asio::io_context& io, std::shared_ptr<TlsManager> tls, double interval_s)
+      : hangup_(io), tls_(std::move(tls)), interval_(interval_s), next_poll_(Next()) {
+    if (!tls_) return;
+    hangup_.add(SIGHUP);
+    Await();
+  }
+  void Tick() {
+    if (!tls_) return;
+    if (requested_.exchange(false)) tls_->Reload();
+    if (interval_.count() > 0 && Clock::now() >= next_poll_) {
+      next_poll_ = Next();
+      tls_->ReloadIfChanged();
+    }
+  }
+
+ private:
+  Clock::time_point Next() const {
+    return Clock::now() + std::chrono::duration_cast<Clock::duration>(interval_);
+  }
+  void Await() {
+    hangup_.async_wait([this](const boost::system::error_code& ec, int) {
+      if (ec) return;
+      requested_ = true;
+      Await();
+    });
+  }
+
+  boost::asio::signal_set hangup_;
+  std::shared_ptr<TlsManager> tls_;
+  std::chrono::duration<double> interval_;
+  Clock::time_point next_poll_;
+  std::atomic<bool> requested_{false};
+};
+
 }  // namespace
 
 int RunServer(const ServerOptions& options, const ExitCodeOfStatus& exit_code_of) {
@@ -87,6 +146,12 @@ int RunServer(const ServerOptions& options, const ExitCodeOfStatus& exit_code_of
   // Refuses a non-loopback bind without authentication (kInvalidArgument) before anything
   // else starts; loads the policy, keys and audit log.
   SecurityStack security(options, registry, Log);
+  std::shared_ptr<TlsManager> tls = MakeTls(options.tls, registry);
+  if (tls) {
+    tls->SetReloadHook(
+        [&security](bool ok, const std::string& detail) { security.CertificateEvent(ok, detail); });
+  }
+
   ModelRepository repository(options.repository, registry,
                              [&security](const std::string& level, const std::string& message) {
                                Log(level, message);
@@ -107,7 +172,7 @@ int RunServer(const ServerOptions& options, const ExitCodeOfStatus& exit_code_of
   main = HttpListener::Create(
       io, options.host, options.port, options.limits,
       security.Protect([&api](HttpRequest& r, Respond respond) { api.Handle(r, respond); }),
-      observer, on_refused);
+      observer, on_refused, tls);
   if (!api_options.serve_metrics) {
     metrics = HttpListener::Create(
         io, options.host, *options.metrics_port, options.limits,
@@ -119,7 +184,7 @@ int RunServer(const ServerOptions& options, const ExitCodeOfStatus& exit_code_of
           res.body = registry.Render();
           respond(std::move(res));
         }),
-        observer, on_refused);
+        observer, on_refused, options.tls.metrics_tls ? tls : nullptr);
   }
 
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
@@ -127,10 +192,14 @@ int RunServer(const ServerOptions& options, const ExitCodeOfStatus& exit_code_of
   signals.async_wait([&](const boost::system::error_code& ec, int) {
     if (!ec) stop_requested = true;
   });
+  TlsReloader tls_reloader(io, tls, options.tls.reload_interval_s);
   main->Start();
   if (metrics) metrics->Start();
-  Log("info", "listening on http://" + options.host + ":" + std::to_string(main->port()) +
-                  (metrics ? " (metrics on port " + std::to_string(metrics->port()) + ")" : ""));
+  const std::string scheme = tls ? "https://" : "http://";
+  Log("info", "listening on " + scheme + options.host + ":" + std::to_string(main->port()) +
+                  (metrics ? " (metrics on " + MetricsScheme(tls != nullptr, *metrics) + "port " +
+                                 std::to_string(metrics->port()) + ")"
+                           : ""));
   security.Started(options.host + ":" + std::to_string(main->port()));
   repository.Start();
 
@@ -160,6 +229,7 @@ int RunServer(const ServerOptions& options, const ExitCodeOfStatus& exit_code_of
   while (!stop_requested) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
     security.Tick();
+    tls_reloader.Tick();
     if (!reported_ready && repository.StartupDone()) {
       reported_ready = true;
       const auto failures = repository.StartupFailures();

@@ -3,16 +3,20 @@
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <map>
 #include <optional>
 #include <random>
 #include <string_view>
+#include <type_traits>
 
 #include "server/http_error.h"
+#include "server/tls.h"
 
 namespace cvdeploy::server {
 
@@ -20,6 +24,7 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 using Clock = std::chrono::steady_clock;
 
 namespace {
@@ -124,6 +129,7 @@ struct HttpListener::State {
   std::atomic<size_t> active{0}, busy{0};
   std::atomic<bool> shutting_down{false};
   std::function<void(std::string_view reason)> on_refused;
+  std::shared_ptr<TlsManager> tls;  // null: plain HTTP
   std::mutex mu;
   std::vector<std::weak_ptr<ConnectionBase>> connections;  // pruned on accept
   std::mutex clients_mu;
@@ -144,10 +150,17 @@ void ReleaseClient(HttpListener::State& state, const std::string& client) noexce
 template <class Stream>
 class Connection : public ConnectionBase, public std::enable_shared_from_this<Connection<Stream>> {
  public:
+  static constexpr bool kTls = std::is_same_v<Stream, TlsStream>;
+
   // `client`: the remote address this connection counts against in State::per_client
-  // (empty: not counted).
-  Connection(Stream stream, std::shared_ptr<HttpListener::State> state, std::string client)
-      : stream_(std::move(stream)), state_(std::move(state)), client_(std::move(client)) {
+  // (empty: not counted). `context`: the TLS context (kept for the connection's lifetime, so
+  // a reload does not disturb it); null for plain HTTP.
+  Connection(tcp::socket socket, std::shared_ptr<asio::ssl::context> context,
+             std::shared_ptr<HttpListener::State> state, std::string client)
+      : context_(std::move(context)),
+        stream_(MakeStream(std::move(socket), context_.get())),
+        state_(std::move(state)),
+        client_(std::move(client)) {
     ++state_->active;
   }
   ~Connection() override {
@@ -157,14 +170,17 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
   }
 
   // `refusal`: empty to serve the connection, else the reason it is answered 503 and closed
-  // without reading a request.
+  // without reading a request (over TLS after the handshake, so the client can read it).
   void Run(const std::string& refusal) {
-    if (!refusal.empty()) {
-      keep_alive_ = false;
-      Write(ErrorResponse(Status(ErrorCode::kUnavailable, refusal)));
+    if constexpr (kTls) {
+      Lowest().expires_after(state_->limits.read_timeout);
+      stream_.async_handshake(asio::ssl::stream_base::server,
+                              [self = this->shared_from_this(), refusal](beast::error_code ec) {
+                                self->OnHandshake(ec, refusal);
+                              });
       return;
     }
-    ReadRequest();
+    Serve(refusal);
   }
 
   void CloseIfIdle() override {
@@ -176,6 +192,38 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
 
  private:
   using Self = Connection<Stream>;
+
+  static Stream MakeStream(tcp::socket socket, asio::ssl::context* context) {
+    if constexpr (kTls) {
+      return Stream(std::move(socket), *context);
+    } else {
+      (void)context;
+      return Stream(std::move(socket));
+    }
+  }
+
+  beast::tcp_stream& Lowest() { return beast::get_lowest_layer(stream_); }
+
+  void OnHandshake(beast::error_code ec, const std::string& refusal) {
+    if (ec) {
+      if (!closed_ && state_->tls) state_->tls->CountHandshakeFailure(ec);
+      closed_ = true;
+      Lowest().close();
+      return;
+    }
+    handshake_done_ = true;
+    if constexpr (kTls) peer_ = VerifiedPeerCertificate(stream_.native_handle());
+    Serve(refusal);
+  }
+
+  void Serve(const std::string& refusal) {
+    if (!refusal.empty()) {
+      keep_alive_ = false;
+      Write(ErrorResponse(Status(ErrorCode::kUnavailable, refusal)));
+      return;
+    }
+    ReadRequest();
+  }
 
   void SetBusy(bool busy) {
     if (busy == busy_) return;
@@ -199,13 +247,15 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
     // Waiting for a new request is bounded by the idle timeout. The first byte is read on its
     // own (Beast's parser reports nothing until the whole header is there), so that the read
     // timeout can start with it.
-    stream_.expires_after(state_->limits.idle_timeout);
+    Lowest().expires_after(state_->limits.idle_timeout);
+    idle_read_pending_ = true;
     stream_.async_read_some(
         buffer_.prepare(kFirstReadBytes),
         beast::bind_front_handler(&Self::OnFirstBytes, this->shared_from_this()));
   }
 
   void OnFirstBytes(beast::error_code ec, size_t n) {
+    idle_read_pending_ = false;
     if (ec) return OnReadError(ec);
     buffer_.commit(n);
     StartRequest();
@@ -216,7 +266,7 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
   void StartRequest() {
     started_ = Clock::now();
     SetBusy(true);
-    stream_.expires_after(state_->limits.read_timeout);
+    Lowest().expires_after(state_->limits.read_timeout);
     http::async_read_header(stream_, buffer_, *parser_,
                             beast::bind_front_handler(&Self::OnHeader, this->shared_from_this()));
   }
@@ -286,11 +336,12 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
     }
     request_.body = std::move(req.body());
     beast::error_code addr_ec;
-    auto remote = stream_.socket().remote_endpoint(addr_ec);
+    auto remote = Lowest().socket().remote_endpoint(addr_ec);
     if (!addr_ec)
       request_.client = remote.address().to_string() + ":" + std::to_string(remote.port());
     auto id = request_.Header("x-request-id");
     request_.request_id = id && UsableRequestId(*id) ? std::string(*id) : NewRequestId();
+    request_.peer_certificate = peer_;
 
     auto target = ParseRequestTarget(request_.target);
     if (!target) return Write(JsonError(400, "malformed request target"));
@@ -336,7 +387,7 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
     res->keep_alive(keep_alive_ && !closing_ && !state_->shutting_down);
     res->prepare_payload();
     bytes_out_ = res->body().size();
-    stream_.expires_after(state_->limits.read_timeout);
+    Lowest().expires_after(state_->limits.read_timeout);
     http::async_write(stream_, *res,
                       [self = this->shared_from_this(), res](beast::error_code ec, size_t n) {
                         self->OnWrite(ec, n, res->need_eof());
@@ -377,13 +428,23 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
     if (closed_) return;
     closed_ = true;
     SetBusy(false);
-    beast::error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
-    if (ec) {
-      stream_.close();
+    if constexpr (kTls) {
+      // close_notify, then wait (bounded) for the peer's; a peer that just closes is fine.
+      // No close_notify while an idle read is pending on the TLS stream (one operation at a
+      // time on its engine): an idle keep-alive connection is closed at the TCP level.
+      if (!handshake_done_ || idle_read_pending_) return Lowest().close();
+      Lowest().expires_after(std::chrono::seconds(2));
+      stream_.async_shutdown(
+          [self = this->shared_from_this()](beast::error_code) { self->Lowest().close(); });
       return;
     }
-    stream_.expires_after(std::chrono::seconds(2));
+    beast::error_code ec;
+    Lowest().socket().shutdown(tcp::socket::shutdown_send, ec);
+    if (ec) {
+      Lowest().close();
+      return;
+    }
+    Lowest().expires_after(std::chrono::seconds(2));
     Drain();
   }
 
@@ -392,7 +453,7 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
     stream_.async_read_some(asio::buffer(*scratch), [self = this->shared_from_this(), scratch](
                                                         beast::error_code ec, size_t) {
       if (ec) {
-        self->stream_.close();
+        self->Lowest().close();
         return;
       }
       self->Drain();
@@ -401,6 +462,7 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
 
   static constexpr size_t kFirstReadBytes = 4096;
 
+  std::shared_ptr<asio::ssl::context> context_;  // before stream_, which refers to it
   Stream stream_;
   std::shared_ptr<HttpListener::State> state_;
   const std::string client_;
@@ -410,6 +472,8 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
   HttpResponse response_;
   unsigned version_ = 11;
   bool keep_alive_ = true, busy_ = false, closing_ = false, closed_ = false;
+  bool handshake_done_ = false, idle_read_pending_ = false;
+  std::optional<PeerCertificate> peer_;  // the verified client certificate (mTLS)
   Clock::time_point started_{};
   size_t bytes_in_ = 0, bytes_out_ = 0;
 };
@@ -426,13 +490,15 @@ std::string RemoteAddress(const tcp::socket& socket) {
 std::shared_ptr<HttpListener> HttpListener::Create(asio::io_context& io, const std::string& host,
                                                    int port, const TransportLimits& limits,
                                                    Handler handler, ExchangeObserver observer,
-                                                   RefusalObserver on_refused) {
+                                                   RefusalObserver on_refused,
+                                                   std::shared_ptr<TlsManager> tls) {
   auto listener = std::shared_ptr<HttpListener>(new HttpListener());
   auto state = std::make_shared<State>(io);
   state->limits = limits;
   state->handler = std::move(handler);
   state->observer = std::move(observer);
   state->on_refused = std::move(on_refused);
+  state->tls = std::move(tls);
   const std::string where = host + ":" + std::to_string(port);
   tcp::resolver::results_type results;
   try {
@@ -461,12 +527,33 @@ std::shared_ptr<HttpListener> HttpListener::Create(asio::io_context& io, const s
 
 HttpListener::~HttpListener() = default;
 
+bool HttpListener::tls() const { return state_->tls != nullptr; }
 size_t HttpListener::ActiveConnections() const { return state_->active.load(); }
 size_t HttpListener::BusyConnections() const { return state_->busy.load(); }
 
 void HttpListener::Start() { Accept(); }
 
 namespace {
+
+template <class Stream>
+void StartConnection(const std::shared_ptr<HttpListener::State>& state, tcp::socket socket,
+                     std::shared_ptr<asio::ssl::context> context, const std::string& client,
+                     const std::string& refusal) {
+  std::shared_ptr<Connection<Stream>> connection;
+  try {
+    connection =
+        std::make_shared<Connection<Stream>>(std::move(socket), std::move(context), state, client);
+  } catch (...) {
+    ReleaseClient(*state, client);  // from here on, the connection's destructor does it
+    throw;
+  }
+  {
+    std::lock_guard<std::mutex> lock(state->mu);
+    std::erase_if(state->connections, [](const auto& w) { return w.expired(); });
+    state->connections.push_back(connection);
+  }
+  connection->Run(refusal);
+}
 
 // Counts a new connection against the limits and starts it (or its 503 refusal).
 void ServeConnection(const std::shared_ptr<HttpListener::State>& state, tcp::socket socket) {
@@ -498,20 +585,11 @@ void ServeConnection(const std::shared_ptr<HttpListener::State>& state, tcp::soc
       }
     }
   }
-  std::shared_ptr<Connection<beast::tcp_stream>> connection;
-  try {
-    connection = std::make_shared<Connection<beast::tcp_stream>>(
-        beast::tcp_stream(std::move(socket)), state, client);
-  } catch (...) {
-    ReleaseClient(*state, client);  // from here on, the connection's destructor does it
-    throw;
+  if (state->tls) {
+    StartConnection<TlsStream>(state, std::move(socket), state->tls->Context(), client, refusal);
+  } else {
+    StartConnection<beast::tcp_stream>(state, std::move(socket), nullptr, client, refusal);
   }
-  {
-    std::lock_guard<std::mutex> lock(state->mu);
-    std::erase_if(state->connections, [](const auto& w) { return w.expired(); });
-    state->connections.push_back(connection);
-  }
-  connection->Run(refusal);
 }
 
 }  // namespace

@@ -39,7 +39,12 @@ using ExchangeObserver = std::function<void(const Exchange&)>;
 // Told of each connection refused at accept; reason "total" (max_connections) or "per_client".
 using RefusalObserver = std::function<void(std::string_view reason)>;
 
-// Accepts on one address and serves `handler`. Thread safety: Start/BeginShutdown/
+class TlsManager;
+
+// Accepts on one address and serves `handler`, over TLS when `tls` is given (each connection
+// takes the manager's current context at accept and keeps it; the handshake is bounded by the
+// read timeout; a failed handshake is counted by the manager and the connection closed).
+// Thread safety: Start/BeginShutdown/
 // ActiveConnections/BusyConnections may be called from any thread.
 class HttpListener : public std::enable_shared_from_this<HttpListener> {
  public:
@@ -48,9 +53,11 @@ class HttpListener : public std::enable_shared_from_this<HttpListener> {
   static std::shared_ptr<HttpListener> Create(boost::asio::io_context& io, const std::string& host,
                                               int port, const TransportLimits& limits,
                                               Handler handler, ExchangeObserver observer,
-                                              RefusalObserver on_refused = {});
+                                              RefusalObserver on_refused = {},
+                                              std::shared_ptr<TlsManager> tls = nullptr);
   ~HttpListener();
   int port() const { return port_; }  // the bound port (resolves port 0)
+  bool tls() const;
   void Start();
   // Stops accepting and closes idle keep-alive connections; a connection with a request in
   // progress is closed after its response is written.
