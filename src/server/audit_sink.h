@@ -4,9 +4,9 @@
 // (cvdeploy_audit_entries_total, cvdeploy_audit_write_failures_total) and applies the
 // fail-closed rule: when an entry could not be written and fail-open is off, the request that
 // caused it must not be answered normally (the caller answers 503). The writer prints each
-// entry it could not write to stderr (AuditLog does), so that the event is not lost. Without a writer (no --audit-log) every event is "written".
-// Thread-safe (the writer's own guarantee plus atomic counters); callbacks run on the
-// writer's thread or, without a writer, inline.
+// entry it could not write to stderr (AuditLog does), so that the event is not lost. Without a
+// writer (no --audit-log) every event is "written". Thread-safe (the writer's own guarantee plus
+// atomic counters); callbacks run on the writer's thread or, without a writer, inline.
 #pragma once
 
 #include <functional>

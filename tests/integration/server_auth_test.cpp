@@ -3,6 +3,7 @@
 // processes on 127.0.0.1 and a real model: the secure default, the authorization matrix,
 // policy hot reload, rate limits, login, and the audit log.
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -450,6 +451,136 @@ TEST(ServerAuthLogin, TotpLoginTokenThenInferAndAdmin) {
   EXPECT_EQ(Http(server.port(), "POST", "/v1/auth/login", "{not json").status, 400);
   EXPECT_EQ(Http(server.port(), "POST", "/v1/auth/login", std::string(5000, 'x')).status, 413);
   EXPECT_EQ(Http(server.port(), "GET", "/v1/auth/login").status, 405);
+}
+
+// ---- mTLS: a verified client certificate bound to roles by the policy ----
+
+// curl's HTTP status ("000": no answer).
+std::string CurlStatus(const std::vector<std::string>& extra, const std::string& url) {
+  std::vector<std::string> args = {"-sS",          "-o",         "/dev/null", "-w",
+                                   "%{http_code}", "--max-time", "20"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  args.push_back(url);
+  return RunProcess("/usr/bin/curl", args, "", 30).out;
+}
+
+TEST(ServerAuthMtls, CertificateSubjectBoundToARole) {
+  const std::string dir = MakeTempDir("auth_mtls");
+  const std::string certs = dir + "/certs";
+  const std::vector<std::string> make = {"tls", "selfsigned", "--out", certs};
+  const ProcessResult made = RunCli(make);
+  ASSERT_EQ(made.exit_code, 0) << DescribeRun(make, made);
+  const std::string policy = dir + "/policy.json";
+  WriteSecret(policy, R"({"bindings": {"certificates": [
+                           {"subject": "CN=cvdeploy-client,O=cvdeploy", "roles": ["inferencer"]}]}})");
+  // The client CA alone is an authentication configuration.
+  ServerProcess server({"--model", Model(), "--tls-cert", certs + "/server.pem", "--tls-key",
+                        certs + "/server.key", "--tls-client-ca", certs + "/ca.pem",
+                        "--tls-client-auth", "optional", "--auth-policy", policy});
+  const std::string base = "https://127.0.0.1:" + std::to_string(server.port());
+  const std::vector<std::string> ca = {"--cacert", certs + "/ca.pem"};
+  std::vector<std::string> client = ca;
+  client.insert(client.end(), {"--cert", certs + "/client.pem", "--key", certs + "/client.key"});
+  ASSERT_TRUE(WaitFor([&] { return CurlStatus(ca, base + "/v2/health/ready") == "200"; }, 60));
+  EXPECT_EQ(CurlStatus(client, base + "/v2/models/yolo"), "200");
+  EXPECT_EQ(CurlStatus(client, base + "/metrics"), "403");     // inferencer lacks metrics
+  EXPECT_EQ(CurlStatus(ca, base + "/v2/models/yolo"), "401");  // no certificate, no token
+}
+
+// ---- The audit log: every protected request, verifiable; fail closed ----
+
+struct AuditFiles {
+  std::string dir, log, hmac, signing;
+};
+
+AuditFiles MakeAuditKeys(const std::string& tag) {
+  AuditFiles f;
+  f.dir = MakeTempDir(tag);
+  f.log = f.dir + "/audit.jsonl";
+  f.hmac = f.dir + "/audit.hmac";
+  f.signing = f.dir + "/audit-signing.pem";
+  const std::vector<std::string> args = {"audit", "keygen",        "--hmac-key-file",
+                                         f.hmac,  "--signing-key", f.signing};
+  const ProcessResult run = RunCli(args);
+  EXPECT_EQ(run.exit_code, 0) << DescribeRun(args, run);
+  return f;
+}
+
+TEST(ServerAuthAudit, MixOfRequestsThenVerifyPasses) {
+  AuditFiles a = MakeAuditKeys("auth_audit");
+  const std::string keys = a.dir + "/keys.json";
+  const std::string good = CreateKey(keys, "bot", "inferencer");
+  const std::string revoked = CreateKey(keys, "old", "inferencer");
+  ASSERT_EQ(RunCli({"keys", "revoke", "old", "--keys-file", keys}).exit_code, 0);
+  {
+    ServerProcess server({"--model", Model(), "--keys-file", keys, "--audit-log", a.log,
+                          "--audit-hmac-key-file", a.hmac, "--audit-signing-key", a.signing});
+    ASSERT_TRUE(server.WaitReady());
+    const int port = server.port();
+    const std::map<std::string, std::string> ok = {{"Authorization", "Bearer " + good},
+                                                   {"Content-Type", "image/jpeg"}};
+    EXPECT_EQ(Http(port, "POST", "/v1/models/yolo/predict", BusJpeg(), ok).status, 200);
+    EXPECT_EQ(Http(port, "GET", "/metrics", "", ok).status, 403);
+    EXPECT_EQ(Http(port, "GET", "/v2", "", {{"Authorization", "Bearer " + revoked}}).status, 401);
+    EXPECT_EQ(Http(port, "GET", "/v2").status, 401);
+    EXPECT_EQ(Http(port, "GET", "/v2/models/yolo", "", ok).status, 200);
+    server.Signal(SIGTERM);
+    EXPECT_EQ(server.Wait(30), 0) << server.Stderr();
+  }
+  const std::vector<std::string> verify = {
+      "audit", "verify", a.log, "--hmac-key-file", a.hmac, "--public-key", a.signing + ".pub"};
+  const ProcessResult verified = RunCli(verify);
+  EXPECT_EQ(verified.exit_code, 0) << DescribeRun(verify, verified);
+
+  const std::string text = ReadFileText(a.log);
+  for (const char* action :
+       {"server.start", "\"infer\"", "authz.denied", "auth.failure", "server.stop", "checkpoint"}) {
+    EXPECT_TRUE(Contains(text, action)) << action;
+  }
+  EXPECT_TRUE(Contains(text, R"("reason":"revoked")"));
+  EXPECT_TRUE(Contains(text, R"("model":"yolo")"));
+  // Never a key, never image bytes.
+  EXPECT_FALSE(Contains(text, good.substr(4)));
+  EXPECT_FALSE(Contains(text, revoked.substr(4)));
+  EXPECT_FALSE(Contains(text, "JFIF"));
+  const ProcessResult show =
+      RunCli({"audit", "show", a.log, "--action", "infer", "--identity", "bot"});
+  EXPECT_EQ(show.exit_code, 0) << show.err;
+  EXPECT_TRUE(Contains(show.out, "bot")) << show.out;
+}
+
+TEST(ServerAuthAudit, UnwritableLogFailsClosedWith503) {
+  AuditFiles a = MakeAuditKeys("auth_audit_full");
+  const std::string keys = a.dir + "/keys.json";
+  const std::string key = CreateKey(keys, "bot", "inferencer");
+  const std::map<std::string, std::string> auth = {{"Authorization", "Bearer " + key},
+                                                   {"Content-Type", "image/jpeg"}};
+  for (const bool fail_open : {false, true}) {
+    std::vector<std::string> args = {"--model",
+                                     Model(),
+                                     "--keys-file",
+                                     keys,
+                                     "--audit-log",
+                                     "/dev/full",
+                                     "--audit-hmac-key-file",
+                                     a.hmac,
+                                     "--audit-signing-key",
+                                     a.signing};
+    if (fail_open) args.push_back("--audit-fail-open");
+    ServerProcess server(args);
+    ASSERT_TRUE(server.WaitReady());
+    const HttpReply r = Http(server.port(), "POST", "/v1/models/yolo/predict", BusJpeg(), auth);
+    EXPECT_EQ(r.status, fail_open ? 200 : 503) << r.body;
+    if (!fail_open) {
+      EXPECT_TRUE(Contains(r.body, "audit log")) << r.body;
+      // The unwritten event is on stderr (and the key is not).
+      EXPECT_TRUE(WaitFor([&] { return Contains(server.Stderr(), "/v1/models/yolo/predict"); }, 10))
+          << server.Stderr();
+      EXPECT_FALSE(Contains(server.Stderr(), key.substr(4)));
+    }
+    // Public routes are not audited and keep answering.
+    EXPECT_EQ(Http(server.port(), "GET", "/v2/health/live").status, 200);
+  }
 }
 
 }  // namespace
