@@ -94,7 +94,9 @@ struct AuthOptions {
     std::string jwks_file, issuer, audience;
     std::string roles_claim = "roles";
   } jwt;
-  std::string session_key_file;  // Ed25519 key signing session tokens ("": next to users_file)
+  // Ed25519 private key (PEM, 0600) signing session tokens; "": a fresh key per start (the
+  // tokens then end with the process).
+  std::string session_key_file;
   int session_ttl_s = 900;
   double policy_check_interval_s = 1;  // how often the policy file is checked for changes
   bool insecure_no_auth = false;       // serve a non-loopback address without authentication
@@ -121,7 +123,7 @@ struct ServerOptions {
   bool exit_on_error = true;     // stop (kBadInput) when a model fails its initial load
   AuthOptions auth;
   AuditLogOptions audit;
-  TlsOptions tls;                // HTTPS when tls.enabled()
+  TlsOptions tls;  // HTTPS when tls.enabled()
 };
 
 // Whether `host` is a loopback address (127.0.0.0/8, ::1, "localhost").

@@ -157,7 +157,8 @@ void AddSecurityOptions(CLI::App* cmd, ServeArgs* a) {
       ->capture_default_str()
       ->group(group);
   cmd->add_option("--session-key", a->auth.session_key_file,
-                  "Ed25519 PEM key signing login session tokens (created 0600 when missing)")
+                  "Ed25519 PEM private key (0600) signing login session tokens (default: a fresh "
+                  "key per start, so tokens end with the process)")
       ->group(group);
   cmd->add_flag("--insecure-no-auth", a->auth.insecure_no_auth,
                 "Allow serving a non-loopback address without authentication (warns every 10 "
