@@ -25,6 +25,25 @@ using nlohmann::json;
 
 uint32_t Bit(RouteGroup g) { return 1u << static_cast<int>(g); }
 
+// A name or value from the file as an error quotes it: control bytes as \xNN (the message
+// stays one line), at most 64 bytes.
+std::string Quote(const std::string& text) {
+  std::string out;
+  for (size_t i = 0; i < text.size() && i < 64; ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c < 0x20 || c == 0x7f) {
+      static const char* kHex = "0123456789abcdef";
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  if (text.size() > 64) out += "...";
+  return out;
+}
+
 std::string Known() {
   std::string out;
   for (RouteGroup g : kAllRouteGroups)
@@ -58,12 +77,12 @@ bool ValidPattern(const std::string& p) {
 
 void CheckKeys(const json& object, std::initializer_list<const char*> allowed,
                const std::string& source, const std::string& where) {
-  for (const auto& [key, value] : object.items()) {
-    (void)value;
+  for (const auto& item : object.items()) {
+    const std::string& key = item.key();
     if (std::none_of(allowed.begin(), allowed.end(), [&](const char* a) { return key == a; })) {
       std::string list;
       for (const char* a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
-      Fail(source, where, "unknown key '" + key + "' (known: " + list + ")");
+      Fail(source, where, "unknown key '" + Quote(key) + "' (known: " + list + ")");
     }
   }
 }
@@ -108,7 +127,7 @@ RateLimit ParseRateLimit(const json& value, const std::string& source, const std
 }
 
 Role ParseRole(const std::string& name, const json& value, const std::string& source) {
-  const std::string where = "roles." + name;
+  const std::string where = "roles." + Quote(name);
   if (!ValidName(name)) Fail(source, where, "a role name is 1-64 of [A-Za-z0-9_.-]");
   if (!value.is_object()) Fail(source, where, "must be an object");
   CheckKeys(value, {"permissions", "models", "mfa", "rate_limit", "description"}, source, where);
@@ -124,7 +143,7 @@ Role ParseRole(const std::string& name, const json& value, const std::string& so
     auto group = ParseRouteGroup(perms[i]);
     if (!group) {
       Fail(source, where + ".permissions[" + std::to_string(i) + "]",
-           "unknown route group '" + perms[i] + "' (known: " + Known() + ", *)");
+           "unknown route group '" + Quote(perms[i]) + "' (known: " + Known() + ", *)");
     }
     role.permissions |= Bit(*group);
   }
@@ -152,7 +171,7 @@ void CheckRoles(const std::vector<std::string>& roles, const std::map<std::strin
                 const std::string& source, const std::string& where) {
   if (roles.empty()) Fail(source, where, "binds no role");
   for (const auto& r : roles) {
-    if (!defined.count(r)) Fail(source, where, "unknown role '" + r + "'");
+    if (!defined.count(r)) Fail(source, where, "unknown role '" + Quote(r) + "'");
   }
 }
 
@@ -229,7 +248,7 @@ Policy Policy::Parse(std::string_view text, const std::string& source) {
       Fail(source, "bindings.jwt_claims", "must be an object {claim value: [roles]}");
     }
     for (const auto& item : b["jwt_claims"].items()) {
-      const std::string where = "bindings.jwt_claims." + item.key();
+      const std::string where = "bindings.jwt_claims." + Quote(item.key());
       auto roles = Strings(item.value(), source, where);
       CheckRoles(roles, p.roles_, source, where);
       p.jwt_claims_[item.key()] = roles;

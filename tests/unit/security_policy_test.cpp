@@ -180,6 +180,11 @@ TEST(SecurityPolicy, ValidationErrorsNameTheEntry) {
        "p.json: bindings.jwt_claims.g: unknown role 'ghost'"},
       {R"({"bindings": {"groups": {}}})", "p.json: bindings: unknown key 'groups'"},
       {R"({"jwt_role_names_direct": 1})", "p.json: jwt_role_names_direct: must be true or false"},
+      // Names from the file are quoted with control bytes escaped: the message stays one line
+      // (found by fuzz_auth_policy).
+      {"{\"a\\nb\": 1}", "p.json: unknown key 'a\\x0ab'"},
+      {"{\"roles\": {\"r\": {\"permissions\": [\"x\\u0001\"]}}}",
+       "p.json: roles.r.permissions[0]: unknown route group 'x\\x01'"},
   };
   for (const auto& [text, expected] : cases) {
     const std::string message = ParseError(text);
