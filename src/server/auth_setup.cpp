@@ -204,6 +204,7 @@ void SecurityStack::Tick() {
 }
 
 void SecurityStack::Stopped() {
+  stopped_ = true;
   if (gate_) gate_->Stop();
   audit_->Record({{"action", "server.stop"}});
   if (impl_->audit_log) {
@@ -218,6 +219,9 @@ void SecurityStack::CertificateEvent(bool ok, const std::string& detail) {
 }
 
 void SecurityStack::RepositoryEvent(const std::string& level, const std::string& message) {
+  // The repository unloads after the log closed (at the end of RunServer): server.stop covers
+  // those.
+  if (stopped_) return;
   audit_->Record({{"action", "model"}, {"level", level}, {"message", message}});
 }
 

@@ -9,6 +9,7 @@
 // and Audit() are used from I/O threads (both thread-safe).
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -47,7 +48,8 @@ class SecurityStack {
   void Stopped();
   // A TLS certificate reload (TlsManager's reload hook) for the audit log.
   void CertificateEvent(bool ok, const std::string& detail);
-  // A model repository event (load, unload, failure) for the audit log.
+  // A model repository event (load, unload, failure) for the audit log; ignored after
+  // Stopped().
   void RepositoryEvent(const std::string& level, const std::string& message);
 
   struct Impl;  // the authenticators and the audit log (auth_setup.cpp)
@@ -58,6 +60,7 @@ class SecurityStack {
   std::unique_ptr<AuthGate> gate_;
   ServerLog log_;
   bool warn_insecure_ = false;
+  std::atomic<bool> stopped_{false};
   std::chrono::steady_clock::time_point next_warning_;
 };
 
