@@ -69,7 +69,7 @@ ServerProcess::ServerProcess(const std::vector<std::string>& args, double start_
     execv(argv[0], argv.data());
     _exit(127);
   }
-  const std::regex listening(R"(listening on http://127\.0\.0\.1:(\d+))");
+  const std::regex listening(R"(listening on https?://127\.0\.0\.1:(\d+))");
   const auto deadline = Clock::now() + std::chrono::duration<double>(start_timeout_s);
   while (Clock::now() < deadline) {
     std::smatch m;
