@@ -49,8 +49,7 @@ set(CVDEPLOY_FUZZ_PARSER_SOURCES
     src/server/metrics.cpp
     src/server/multipart.cpp
     src/server/tls.cpp
-    src/server/transport.cpp
-    src/security/secret_file.cpp)
+    src/server/transport.cpp)
 list(TRANSFORM CVDEPLOY_FUZZ_PARSER_SOURCES PREPEND ${PROJECT_SOURCE_DIR}/)
 # The security module as a whole (JWT, JWKS, key and user files, audit lines, policy): it
 # depends on nothing of ours but the public headers.

@@ -313,15 +313,25 @@ AuthResult ApiKeyStore::Authenticate(std::string_view presented, Clock::time_poi
       return result;
     }
     auto it = by_id_.find(*id);
-    if (it != by_id_.end()) hash = records_[it->second].hash;
+    if (it == by_id_.end()) return AuthResult::Failure("unknown_key", "the API key is not known");
+    auto failed = failed_ids_.find(*id);
+    if (failed != failed_ids_.end()) {
+      if (now < failed->second)
+        return AuthResult::Failure("unknown_key", "the API key is not known");
+      failed_ids_.erase(failed);
+    }
+    hash = records_[it->second].hash;
     generation = generation_;
   }
   // argon2id outside the lock: other requests go on meanwhile.
-  const bool known = !hash.empty();
-  const bool verified = VerifyPassword(known ? hash : DummyPasswordHash(), presented) && known;
+  const bool verified = VerifyPassword(hash, presented);
   ++argon2_verifications_;
-  if (!verified) return AuthResult::Failure("unknown_key", "the API key is not known");
   std::lock_guard<std::mutex> lock(mu_);
+  if (!verified) {
+    if (failed_ids_.size() >= std::max<size_t>(options_.max_cache_entries, 1)) failed_ids_.clear();
+    failed_ids_[*id] = now + options_.failed_id_backoff;
+    return AuthResult::Failure("unknown_key", "the API key is not known");
+  }
   auto it = by_id_.find(*id);
   // The file may have been reloaded meanwhile: the verified hash must still be there.
   if (it == by_id_.end() || (generation != generation_ && records_[it->second].hash != hash)) {

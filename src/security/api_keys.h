@@ -53,6 +53,9 @@ struct ApiKeyStoreOptions {
   bool persist_last_used = true;
   std::chrono::seconds last_used_interval{60};
   size_t max_cache_entries = 10000;
+  // After a wrong secret for a known key id, further uncached attempts for that id are refused
+  // for this long without running argon2id (see Authenticate).
+  std::chrono::milliseconds failed_id_backoff{1000};
 };
 
 // The key id of a well-formed key ("cvd_<16 hex>_<43 base64url>", the secret decoding to 32
@@ -92,6 +95,13 @@ class ApiKeyStore {
   // The Bearer value -> Identity{kApiKey, name, roles, models, mfa=false, expires}. Failure
   // reasons: "malformed", "unknown_key", "revoked", "expired". Calls ReloadIfChanged first (a
   // stat per call).
+  // Cost: a key verified before is a cache hit (an HMAC, no argon2id). A key whose id is not in
+  // the file fails at once without argon2id: ids carry no authority (the 256-bit secret does),
+  // so telling by timing that an id exists gains an attacker nothing, while a dummy argon2id
+  // per unknown key would let any client spend 64 MiB and tens of milliseconds of an I/O
+  // thread per request. A wrong secret for a known id runs argon2id once, then the id refuses
+  // further uncached attempts for options.failed_id_backoff (its legitimate, cached key keeps
+  // working), so one id cannot be used to make the server hash continuously.
   AuthResult Authenticate(std::string_view presented, Clock::time_point now);
 
   // Rereads the file when its stamp (inode, size, mtime) changed. If the new file cannot be
@@ -130,6 +140,9 @@ class ApiKeyStore {
   bool last_used_dirty_ = false;
   Clock::time_point last_flush_;
   std::atomic<uint64_t> argon2_verifications_{0};
+  // Key id -> time until which uncached attempts for it are refused without argon2id (bounded
+  // by max_cache_entries; cleared when full).
+  std::unordered_map<std::string, Clock::time_point> failed_ids_;
 };
 
 }  // namespace cvdeploy::security

@@ -106,21 +106,37 @@ TEST_F(ApiKeysTest, AuthenticateGivesIdentityAndCachesVerification) {
   EXPECT_EQ(store.cache_entries(), 1u);
 }
 
-TEST_F(ApiKeysTest, WrongAndUnknownKeysCostArgon2AndAreNotCached) {
+TEST_F(ApiKeysTest, UnknownIdsAndRepeatedWrongSecretsDoNotRunArgon2) {
   ApiKeyStore store(path_, Creating());
   const std::string key = store.Create(Key("ci-bot"));
   std::string wrong_secret = key;
   wrong_secret[30] = wrong_secret[30] == 'A' ? 'B' : 'A';
   std::string unknown_id = key;
   unknown_id[5] = unknown_id[5] == 'a' ? 'b' : 'a';
-  for (const std::string& bad : {wrong_secret, unknown_id, wrong_secret}) {
-    const AuthResult r = store.Authenticate(bad, Clock::now());
+  const auto now = Clock::now();
+  auto refused = [&](const std::string& bad, Clock::time_point when) {
+    const AuthResult r = store.Authenticate(bad, when);
     EXPECT_FALSE(r.ok());
     EXPECT_EQ(r.reason, "unknown_key");
     EXPECT_EQ(r.message.find(bad), std::string::npos);
-  }
-  EXPECT_EQ(store.argon2_verifications(), 3u) << "unknown ids are checked against a dummy hash";
-  EXPECT_EQ(store.cache_entries(), 0u);
+  };
+  // An id that is not in the file costs no argon2id, however often it is tried.
+  for (int i = 0; i < 3; ++i) refused(unknown_id, now);
+  EXPECT_EQ(store.argon2_verifications(), 0u);
+  // A wrong secret for a known id runs argon2id once; within the back-off the id refuses
+  // further uncached attempts, the right key included (it was never cached).
+  refused(wrong_secret, now);
+  EXPECT_EQ(store.argon2_verifications(), 1u);
+  refused(wrong_secret, now + std::chrono::milliseconds(500));
+  refused(key, now + std::chrono::milliseconds(500));
+  EXPECT_EQ(store.argon2_verifications(), 1u);
+  // After it, the right key verifies and is cached; a wrong secret then no longer affects it.
+  EXPECT_TRUE(store.Authenticate(key, now + std::chrono::seconds(2)).ok());
+  EXPECT_EQ(store.argon2_verifications(), 2u);
+  refused(wrong_secret, now + std::chrono::seconds(3));
+  EXPECT_TRUE(store.Authenticate(key, now + std::chrono::seconds(3)).ok());
+  EXPECT_EQ(store.argon2_verifications(), 3u);
+  EXPECT_EQ(store.cache_entries(), 1u);
 }
 
 TEST_F(ApiKeysTest, MalformedKeysAreRefusedWithoutArgon2) {
