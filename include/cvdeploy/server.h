@@ -108,6 +108,12 @@ struct AuditLogOptions {
   std::string hmac_key_file;     // HMAC key of the chain
   std::string signing_key_file;  // Ed25519 key of the checkpoints
   bool fail_open = false;        // answer normally when an entry cannot be written
+  // Durability of an entry before its response is sent: "none" (write(2): survives a crash of
+  // the process, not of the machine), "batch" (one fdatasync per group-commit batch), "every"
+  // (one fdatasync per entry).
+  std::string sync = "batch";
+  size_t checkpoint_every = 1000;       // entries between signed checkpoints
+  uint64_t rotate_bytes = 64ull << 20;  // rotate the file past this size
 };
 
 struct ServerOptions {

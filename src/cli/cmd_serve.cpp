@@ -27,6 +27,7 @@ struct ServeArgs {
   uint64_t max_model_bytes = kDefaultMaxModelBytes;
   server::AuthOptions auth;
   server::AuditLogOptions audit;
+  uint64_t audit_rotate_mb = 64;
   std::string tls_cert, tls_key, tls_client_ca, tls_client_auth, metrics_tls;
   double tls_reload_interval = 10;
 };
@@ -129,6 +130,7 @@ server::ServerOptions ToOptions(const ServeArgs& a, const std::string& host, int
   o.exit_on_error = a.exit_on_error;
   o.auth = a.auth;
   o.audit = a.audit;
+  o.audit.rotate_bytes = a.audit_rotate_mb << 20;
   o.tls = ToTlsOptions(a);
   return o;
 }
@@ -176,6 +178,22 @@ void AddSecurityOptions(CLI::App* cmd, ServeArgs* a) {
       ->group(group);
   cmd->add_flag("--audit-fail-open", a->audit.fail_open,
                 "Answer normally when an audit entry cannot be written (default: 503)")
+      ->group(group);
+  cmd->add_option("--audit-sync", a->audit.sync,
+                  "Durability of each entry before its response: none (write only), batch "
+                  "(fdatasync per group commit), every (fdatasync per entry)")
+      ->check(CLI::IsMember({"none", "batch", "every"}))
+      ->capture_default_str()
+      ->group(group);
+  cmd->add_option("--audit-checkpoint-every", a->audit.checkpoint_every,
+                  "Entries between Ed25519-signed checkpoints")
+      ->check(CLI::Range(1, 1000000))
+      ->capture_default_str()
+      ->group(group);
+  cmd->add_option("--audit-rotate-mb", a->audit_rotate_mb,
+                  "Rotate the audit log past this size, keeping the chain across files")
+      ->check(CLI::Range(1, 1 << 20))
+      ->capture_default_str()
       ->group(group);
 }
 

@@ -54,6 +54,14 @@ AuthGate::AuthGate(std::shared_ptr<security::PolicyStore> policies, Authenticato
   }
 }
 
+std::unique_ptr<AuthGate> AuthGate::AuditOnly(AuditSink& audit, Registry& registry) {
+  auto gate = std::make_unique<AuthGate>(
+      std::make_shared<security::PolicyStore>(security::Policy::Default()), Authenticators{}, audit,
+      registry, 1);
+  gate->audit_only_ = true;
+  return gate;
+}
+
 Handler AuthGate::Wrap(Handler next) {
   return [this, next = std::move(next)](HttpRequest& request, Respond respond) {
     Handle(request, respond, next);
@@ -63,6 +71,11 @@ Handler AuthGate::Wrap(Handler next) {
 void AuthGate::Handle(HttpRequest& request, const Respond& respond, const Handler& next) noexcept {
   try {
     const RouteClass route = ClassifyRoute(request.method, request.path);
+    if (audit_only_ && !route.is_public) {
+      auto policy = policies_->Current();
+      if (policy->IsPublicRoute(request.path)) return next(request, respond);
+      return Admit(request, respond, next, route, *policy);
+    }
     if (route.is_public) {
       // Login runs argon2id: off the I/O thread.
       return Offload(respond, [this, &request, respond] { Login(request, respond); });
@@ -149,6 +162,14 @@ void AuthGate::Admit(HttpRequest& request, const Respond& respond, const Handler
              {"group", route.group ? security::RouteGroupName(*route.group) : "unknown"},
              {"model", route.model},
              {"bytes_in", request.body.size()}};
+  if (audit_only_) {
+    event["identity"] = {{"name", "anonymous"}, {"method", "none"}};
+    if (route.group == security::RouteGroup::kInfer) event["action"] = "infer";
+    Respond audited([this, event = std::move(event), respond](HttpResponse r) mutable {
+      Finish(std::move(event), std::move(r), respond);
+    });
+    return next(request, audited);
+  }
   bool bad_token = false;
   AuthResult auth = Authenticate(request, policy, &bad_token);
   if (!auth.ok()) {

@@ -74,6 +74,12 @@ class AuthGate {
   AuthGate(std::shared_ptr<security::PolicyStore> policies, Authenticators authenticators,
            AuditSink& audit, Registry& registry, int worker_threads = 2);
 
+  // A gate that authenticates nobody and only audits: for a server with an audit log but no
+  // authentication (loopback, or --insecure-no-auth). Every request but the policy's public
+  // routes passes as the identity "anonymous" and leaves one audit entry, written before its
+  // response is sent, as with authentication.
+  static std::unique_ptr<AuthGate> AuditOnly(AuditSink& audit, Registry& registry);
+
   // Runs the steps above and calls `next` for a request that passed. Never throws.
   void Handle(HttpRequest& request, const Respond& respond, const Handler& next) noexcept;
   // A handler that runs Handle in front of `next`.
@@ -102,6 +108,7 @@ class AuthGate {
   AuthWorkers workers_;
   Counter& rate_limited_;
   std::array<Counter*, security::kAllRouteGroups.size()> denials_{};
+  bool audit_only_ = false;
 };
 
 // Identity as the access log and the audit log name it: "api_key:ci-bot".

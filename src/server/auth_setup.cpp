@@ -128,6 +128,17 @@ SecurityStack::SecurityStack(const ServerOptions& options, Registry& registry, S
     audit.hmac_key_file = options.audit.hmac_key_file;
     audit.signing_key_file = options.audit.signing_key_file;
     audit.fail_open = options.audit.fail_open;
+    audit.checkpoint_every = options.audit.checkpoint_every;
+    audit.rotate_bytes = options.audit.rotate_bytes;
+    if (options.audit.sync == "none") {
+      audit.sync = security::AuditOptions::Sync::kNone;
+    } else if (options.audit.sync == "every") {
+      audit.sync = security::AuditOptions::Sync::kEvery;
+    } else if (options.audit.sync == "batch") {
+      audit.sync = security::AuditOptions::Sync::kBatch;
+    } else {
+      throw InvalidArgument("audit sync '" + options.audit.sync + "': use none, batch or every");
+    }
     if (audit.hmac_key_file.empty() || audit.signing_key_file.empty()) {
       throw Error(ErrorCode::kInvalidArgument,
                   "--audit-log needs --audit-hmac-key-file and --audit-signing-key (create them "
@@ -148,8 +159,12 @@ SecurityStack::SecurityStack(const ServerOptions& options, Registry& registry, S
   const bool auth = AuthConfigured(options) || !options.auth.policy_file.empty();
   if (!auth) {
     warn_insecure_ = options.auth.insecure_no_auth && !IsLoopbackHost(options.host);
+    // Without authentication the audit log still records every request (as "anonymous").
+    if (impl_->audit_log) gate_ = AuthGate::AuditOnly(*audit_, registry);
     return;
   }
+  // Credentials and session tokens would cross the network in clear text.
+  warn_cleartext_ = !IsLoopbackHost(options.host) && !options.tls.enabled();
   AuditSink* audit = audit_.get();
   ServerLog server_log = log_;
   impl_->policies = std::make_shared<security::PolicyStore>(
@@ -177,6 +192,12 @@ Handler SecurityStack::Protect(Handler handler) {
 }
 
 void SecurityStack::Started(const std::string& address) {
+  if (warn_cleartext_) {
+    log_("warning",
+         "authentication is on but TLS is off on a non-loopback address: API keys, passwords "
+         "and tokens cross the network in clear text; add --tls-cert/--tls-key (or terminate "
+         "TLS in front of the server)");
+  }
   if (warn_insecure_) {
     log_("warning", kInsecureWarning);
     next_warning_ = std::chrono::steady_clock::now() + kInsecureWarningEvery;

@@ -2,8 +2,8 @@
 // Builds the server's security stack from ServerOptions: the secure-default check, the audit
 // log, the policy store (hot reload, reported to the log, the audit log and
 // cvdeploy_auth_policy_reloads_total{result}), the authenticators and the AuthGate. RunServer
-// owns one SecurityStack for its lifetime; the gate is absent when no authentication is
-// configured (a loopback server, or --insecure-no-auth).
+// owns one SecurityStack for its lifetime; without authentication (a loopback server, or
+// --insecure-no-auth) the gate is absent, or audit-only when an audit log is configured.
 //
 // Thread safety: construction, Started, Tick and Stopped run on RunServer's thread; Gate()
 // and Audit() are used from I/O threads (both thread-safe).
@@ -35,7 +35,7 @@ class SecurityStack {
   SecurityStack(const ServerOptions& options, Registry& registry, ServerLog log);
   ~SecurityStack();
 
-  AuthGate* Gate() { return gate_.get(); }  // null: no authentication
+  AuthGate* Gate() { return gate_.get(); }  // null: neither authentication nor audit log
   AuditSink& Audit() { return *audit_; }
   // `handler` behind the gate (or as it is without one).
   Handler Protect(Handler handler);
@@ -60,6 +60,7 @@ class SecurityStack {
   std::unique_ptr<AuthGate> gate_;
   ServerLog log_;
   bool warn_insecure_ = false;
+  bool warn_cleartext_ = false;
   std::atomic<bool> stopped_{false};
   std::chrono::steady_clock::time_point next_warning_;
 };

@@ -12,6 +12,7 @@
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -95,6 +96,13 @@ TEST(ServerSecureDefault, AuthConfigurationAllowsNonLoopback) {
   const ProcessResult run = RunCli(args);
   EXPECT_TRUE(Contains(run.err, "listening on http://0.0.0.0:")) << DescribeRun(args, run);
   EXPECT_FALSE(Contains(run.err, "WITHOUT authentication")) << run.err;
+  // Keys would cross the network in clear text: said once, at start.
+  EXPECT_TRUE(Contains(run.err, "warning: authentication is on but TLS is off")) << run.err;
+  const std::vector<std::string> loopback = {
+      "serve", "--host", "127.0.0.1", "--port", "0", "--keys-file", keys, "--model", BrokenModel()};
+  const ProcessResult local = RunCli(loopback);
+  EXPECT_TRUE(Contains(local.err, "listening on")) << DescribeRun(loopback, local);
+  EXPECT_FALSE(Contains(local.err, "TLS is off")) << local.err;
 }
 
 TEST(ServerAuthPolicy, PolicyAloneMakesEveryProtectedRoute401) {
@@ -550,6 +558,43 @@ TEST(ServerAuthAudit, MixOfRequestsThenVerifyPasses) {
       RunCli({"audit", "show", a.log, "--action", "infer", "--identity", "bot"});
   EXPECT_EQ(show.exit_code, 0) << show.err;
   EXPECT_TRUE(Contains(show.out, "bot")) << show.out;
+}
+
+TEST(ServerAuthAudit, WithoutAuthenticationEveryRequestIsAuditedAsAnonymous) {
+  AuditFiles a = MakeAuditKeys("auth_audit_anonymous");
+  {
+    ServerProcess server({"--model", Model(), "--audit-log", a.log, "--audit-hmac-key-file", a.hmac,
+                          "--audit-signing-key", a.signing});
+    ASSERT_TRUE(server.WaitReady());
+    const int port = server.port();
+    EXPECT_EQ(
+        Http(port, "POST", "/v1/models/yolo/predict", BusJpeg(), {{"Content-Type", "image/jpeg"}})
+            .status,
+        200);
+    EXPECT_EQ(Http(port, "GET", "/v2/models/yolo").status, 200);
+    EXPECT_EQ(Http(port, "GET", "/v2/models/nope").status, 404);
+    EXPECT_EQ(Http(port, "GET", "/v2/health/ready").status, 200);  // public: not audited
+    server.Signal(SIGTERM);
+    EXPECT_EQ(server.Wait(30), 0) << server.Stderr();
+  }
+  const std::vector<std::string> verify = {
+      "audit", "verify", a.log, "--hmac-key-file", a.hmac, "--public-key", a.signing + ".pub"};
+  const ProcessResult verified = RunCli(verify);
+  EXPECT_EQ(verified.exit_code, 0) << DescribeRun(verify, verified);
+  std::vector<json> requests;
+  std::istringstream lines(ReadFileText(a.log));
+  for (std::string line; std::getline(lines, line);) {
+    const json entry = json::parse(line);
+    const json& event = entry["event"];
+    if (event.contains("request_id")) requests.push_back(event);
+  }
+  ASSERT_EQ(requests.size(), 3u) << ReadFileText(a.log);
+  EXPECT_EQ(requests[0]["action"], "infer");
+  EXPECT_EQ(requests[0]["status"], 200);
+  EXPECT_EQ(requests[0]["model"], "yolo");
+  EXPECT_EQ(requests[0]["identity"]["name"], "anonymous");
+  EXPECT_EQ(requests[1]["status"], 200);
+  EXPECT_EQ(requests[2]["status"], 404);
 }
 
 TEST(ServerAuthAudit, UnwritableLogFailsClosedWith503) {
