@@ -117,6 +117,9 @@ def main():
     ap.add_argument("--concurrency", type=int, default=16)
     ap.add_argument("--out", default=None, help="write security_bench.json and .md here")
     ap.add_argument("--smoke", action="store_true")
+    ap.add_argument("--breakdown", action="store_true",
+                    help="also time the metadata route on servers with one control at a time "
+                         "(TLS only; TLS + key; TLS + key + audit with --audit-sync none)")
     args = ap.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (scripts/setup-deps.sh installs it)")
@@ -152,8 +155,38 @@ def main():
                                  {"Content-Type": "image/jpeg", **auth}, bus)
         get_plain = lua_script(os.path.join(tmp, "get_plain.lua"), "GET", {})
         get_secure = lua_script(os.path.join(tmp, "get_secure.lua"), "GET", auth)
+        # Warm-up: the first request with a key runs argon2id once (then the key is cached),
+        # which would otherwise show up in wrk's tail percentiles.
+        def warm(port, scheme, headers):
+            context = ssl.create_default_context(cafile=os.path.join(tls, "ca.pem"))
+            req = urllib.request.Request(f"{scheme}://127.0.0.1:{port}/v2/models/{args.model}",
+                                         headers=headers)
+            with urllib.request.urlopen(req, timeout=60,
+                                        context=context if scheme == "https" else None) as r:
+                r.read()
+
         rows = {"plain": [], "secure": [], "plain_meta": [], "secure_meta": []}
+        tls_args = ["--model", model, "--tls-cert", os.path.join(tls, "server.pem"),
+                    "--tls-key", os.path.join(tls, "server.key")]
+        ca = os.path.join(tls, "ca.pem")
+        extra = []  # (name, proc, port, script)
+        if args.breakdown:
+            for label, more, script in (
+                    ("tls_only", [], get_plain),
+                    ("tls_key", ["--keys-file", keys], get_secure),
+                    ("tls_key_audit_nosync", ["--keys-file", keys, "--audit-log",
+                                              os.path.join(tmp, "audit_nosync.jsonl"),
+                                              "--audit-hmac-key-file", hmac_key,
+                                              "--audit-signing-key", signing,
+                                              "--audit-sync", "none"], get_secure)):
+                proc, port = start_server(cli, tls_args + more, tmp, label, "https", ca)
+                extra.append((label, proc, port, script))
+                rows[label + "_meta"] = []
         try:
+            warm(plain_port, "http", {})
+            warm(secure_port, "https", auth)
+            for _, _, port, _ in extra:
+                warm(port, "https", auth)
             for r in range(args.rounds):
                 print(f"round {r + 1}/{args.rounds}", flush=True)
                 rows["plain"].append(wrk(f"http://127.0.0.1:{plain_port}/v1/models/{name}/predict",
@@ -166,9 +199,15 @@ def main():
                 rows["secure_meta"].append(wrk(
                     f"https://127.0.0.1:{secure_port}/v2/models/{name}", get_secure, 1,
                     max(2, args.duration // 4)))
+                for label, _, port, script in extra:
+                    rows[label + "_meta"].append(wrk(
+                        f"https://127.0.0.1:{port}/v2/models/{name}", script, 1,
+                        max(2, args.duration // 4)))
         finally:
             stop(plain)
             stop(secure)
+            for _, proc, _, _ in extra:
+                stop(proc)
         verify = subprocess.run([cli, "audit", "verify", audit_log, "--hmac-key-file", hmac_key,
                                  "--public-key", signing + ".pub"], capture_output=True, text=True)
         print((verify.stdout + verify.stderr).strip())
@@ -203,6 +242,19 @@ def main():
               f"| model metadata, concurrency 1 | {m['plain_rps']:.0f} | {m['secure_rps']:.0f} | "
               f"{(m['secure_rps'] / m['plain_rps'] if m['plain_rps'] else 0):.3f} | "
               f"{m['plain_p50_ms']} | {m['secure_p50_ms']} |"]
+        labels = {"plain_meta": "plain HTTP, no auth", "tls_only_meta": "TLS only",
+                  "tls_key_meta": "TLS + API key",
+                  "tls_key_audit_nosync_meta": "TLS + API key + audit (--audit-sync none)",
+                  "secure_meta": "TLS + API key + audit (default --audit-sync batch)"}
+        if args.breakdown:
+            md += ["", "Model metadata at concurrency 1, one control added at a time:", "",
+                   "| server | req/s | p50 ms | p99 ms |", "|---|---|---|---|"]
+            for key in ("plain_meta", "tls_only_meta", "tls_key_meta",
+                        "tls_key_audit_nosync_meta", "secure_meta"):
+                md.append(f"| {labels[key]} | {med(key, 'rps'):.0f} | {med(key, 'p50_ms')} | "
+                          f"{med(key, 'p99_ms')} |")
+            report["breakdown"] = {k: {"rps": med(k, "rps"), "p50_ms": med(k, "p50_ms"),
+                                       "p99_ms": med(k, "p99_ms")} for k in labels}
         print("\n".join(md))
         if args.out:
             os.makedirs(args.out, exist_ok=True)

@@ -294,35 +294,47 @@ AuthResult ApiKeyStore::DecideLocked(size_t index, Clock::time_point now) {
   return AuthResult::Success(std::move(id));
 }
 
-AuthResult ApiKeyStore::Authenticate(std::string_view presented, Clock::time_point now) {
+std::optional<AuthResult> ApiKeyStore::AuthenticateWithoutHashing(std::string_view presented,
+                                                                  Clock::time_point now) {
+  std::string hash;
+  uint64_t generation = 0;
+  return Precheck(presented, now, &hash, &generation);
+}
+
+std::optional<AuthResult> ApiKeyStore::Precheck(std::string_view presented, Clock::time_point now,
+                                                std::string* hash, uint64_t* generation) {
   const auto id = ApiKeyId(presented);
   if (!id) return AuthResult::Failure("malformed", "the API key is malformed");
   ReloadIfChanged();
   const std::string tag = HmacSha256(cache_key_, presented);
+  std::lock_guard<std::mutex> lock(mu_);
+  auto hit = cache_.find(tag);
+  if (hit != cache_.end()) {
+    AuthResult result = DecideLocked(hit->second, now);
+    if (result.ok() && options_.persist_last_used &&
+        now - last_flush_ >= options_.last_used_interval) {
+      FlushLocked(now);
+    }
+    return result;
+  }
+  auto it = by_id_.find(*id);
+  if (it == by_id_.end()) return AuthResult::Failure("unknown_key", "the API key is not known");
+  auto failed = failed_ids_.find(*id);
+  if (failed != failed_ids_.end()) {
+    if (now < failed->second) return AuthResult::Failure("unknown_key", "the API key is not known");
+    failed_ids_.erase(failed);
+  }
+  *hash = records_[it->second].hash;
+  *generation = generation_;
+  return std::nullopt;
+}
+
+AuthResult ApiKeyStore::Authenticate(std::string_view presented, Clock::time_point now) {
   std::string hash;
   uint64_t generation = 0;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto hit = cache_.find(tag);
-    if (hit != cache_.end()) {
-      AuthResult result = DecideLocked(hit->second, now);
-      if (result.ok() && options_.persist_last_used &&
-          now - last_flush_ >= options_.last_used_interval) {
-        FlushLocked(now);
-      }
-      return result;
-    }
-    auto it = by_id_.find(*id);
-    if (it == by_id_.end()) return AuthResult::Failure("unknown_key", "the API key is not known");
-    auto failed = failed_ids_.find(*id);
-    if (failed != failed_ids_.end()) {
-      if (now < failed->second)
-        return AuthResult::Failure("unknown_key", "the API key is not known");
-      failed_ids_.erase(failed);
-    }
-    hash = records_[it->second].hash;
-    generation = generation_;
-  }
+  if (auto decided = Precheck(presented, now, &hash, &generation)) return std::move(*decided);
+  const auto id = ApiKeyId(presented);
+  const std::string tag = HmacSha256(cache_key_, presented);
   // argon2id outside the lock: other requests go on meanwhile.
   const bool verified = VerifyPassword(hash, presented);
   ++argon2_verifications_;

@@ -103,6 +103,12 @@ class ApiKeyStore {
   // further uncached attempts for options.failed_id_backoff (its legitimate, cached key keeps
   // working), so one id cannot be used to make the server hash continuously.
   AuthResult Authenticate(std::string_view presented, Clock::time_point now);
+  // Authenticate without argon2id: the answer for a malformed key, a cached key, an unknown id
+  // or an id in back-off; nullopt when deciding needs the argon2id check (a key not verified
+  // before). Cheap (an HMAC and a lookup): the server calls it on its I/O threads and moves
+  // only the nullopt cases to a worker.
+  std::optional<AuthResult> AuthenticateWithoutHashing(std::string_view presented,
+                                                       Clock::time_point now);
 
   // Rereads the file when its stamp (inode, size, mtime) changed. If the new file cannot be
   // used (missing, too open, invalid), no key is accepted until it can (fail closed) and
@@ -125,6 +131,10 @@ class ApiKeyStore {
   void RefreshForWriteLocked();
   void IndexLocked();
   AuthResult DecideLocked(size_t index, Clock::time_point now);
+  // Everything of Authenticate before argon2id; nullopt with the record's hash and the
+  // generation it was read at when the check is needed.
+  std::optional<AuthResult> Precheck(std::string_view presented, Clock::time_point now,
+                                     std::string* hash, uint64_t* generation);
   bool FlushLocked(Clock::time_point now);
 
   const std::string path_;

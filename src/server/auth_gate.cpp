@@ -82,7 +82,11 @@ void AuthGate::Handle(HttpRequest& request, const Respond& respond, const Handle
     }
     auto policy = policies_->Current();
     if (policy->IsPublicRoute(request.path)) return next(request, respond);
-    if (ParseAuthorization(request.Header("authorization")).kind != CredentialKind::kApiKey) {
+    const Credential credential = ParseAuthorization(request.Header("authorization"));
+    if (credential.kind != CredentialKind::kApiKey ||
+        (auth_.api_key_quick &&
+         auth_.api_key_quick(credential.token, std::chrono::system_clock::now()))) {
+      // Decided without argon2id (a cached key, an unknown id, not an API key): no hand-off.
       return Admit(request, respond, next, route, *policy);
     }
     // The request and the handler outlive the task: the transport keeps the request until it
@@ -124,6 +128,9 @@ AuthResult AuthGate::Authenticate(const HttpRequest& request, const security::Po
   switch (c.kind) {
     case CredentialKind::kApiKey:
       if (!auth_.api_key) return AuthResult::Failure("unknown_key", "API keys are not enabled");
+      if (auth_.api_key_quick) {
+        if (auto decided = auth_.api_key_quick(c.token, now)) return std::move(*decided);
+      }
       return auth_.api_key(c.token, now);
     case CredentialKind::kJwt:
       if (!auth_.session_issuer.empty() && c.issuer == auth_.session_issuer && auth_.session) {

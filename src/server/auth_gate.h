@@ -23,6 +23,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -43,7 +44,13 @@ namespace cvdeploy::server {
 struct Authenticators {
   using Check = std::function<security::AuthResult(std::string_view token,
                                                    std::chrono::system_clock::time_point now)>;
-  Check api_key;               // "cvd_..." (ApiKeyStore::Authenticate)
+  Check api_key;  // "cvd_..." (ApiKeyStore::Authenticate)
+  // The part of api_key that needs no argon2id (ApiKeyStore::AuthenticateWithoutHashing):
+  // nullopt when the full check is needed. Requests it decides stay on the I/O thread; only
+  // the rest go to the workers. Empty: every API key request goes to a worker.
+  std::function<std::optional<security::AuthResult>(std::string_view token,
+                                                    std::chrono::system_clock::time_point now)>
+      api_key_quick;
   Check session;               // JWTs whose iss is `session_issuer` (SessionTokens::Verify)
   std::string session_issuer;  // "" : no session tokens
   Check jwt;                   // other JWTs (JwtVerifier::Verify)

@@ -94,6 +94,9 @@ void AddKeys(const AuthOptions& options, Authenticators& a, SecurityStack::Impl&
   a.api_key = [keys = impl.keys](std::string_view key, auto now) {
     return keys->Authenticate(key, now);
   };
+  a.api_key_quick = [keys = impl.keys](std::string_view key, auto now) {
+    return keys->AuthenticateWithoutHashing(key, now);
+  };
 }
 
 void AddUsers(const AuthOptions& options, Authenticators& a, SecurityStack::Impl& impl) {

@@ -139,6 +139,39 @@ TEST_F(ApiKeysTest, UnknownIdsAndRepeatedWrongSecretsDoNotRunArgon2) {
   EXPECT_EQ(store.cache_entries(), 1u);
 }
 
+TEST_F(ApiKeysTest, WithoutHashingDecidesAllButAFirstCheck) {
+  ApiKeyStore store(path_, Creating());
+  const std::string key = store.Create(Key("ci-bot"));
+  const auto now = Clock::now();
+  // Never verified: the full check (argon2id) is needed.
+  EXPECT_FALSE(store.AuthenticateWithoutHashing(key, now).has_value());
+  std::string unknown_id = key;
+  unknown_id[5] = unknown_id[5] == 'a' ? 'b' : 'a';
+  auto unknown = store.AuthenticateWithoutHashing(unknown_id, now);
+  ASSERT_TRUE(unknown.has_value());
+  EXPECT_EQ(unknown->reason, "unknown_key");
+  auto malformed = store.AuthenticateWithoutHashing("cvd_nope", now);
+  ASSERT_TRUE(malformed.has_value());
+  EXPECT_EQ(malformed->reason, "malformed");
+  EXPECT_EQ(store.argon2_verifications(), 0u);
+  ASSERT_TRUE(store.Authenticate(key, now).ok());
+  EXPECT_EQ(store.argon2_verifications(), 1u);
+  // Cached: decided without hashing.
+  auto cached = store.AuthenticateWithoutHashing(key, now);
+  ASSERT_TRUE(cached.has_value());
+  EXPECT_TRUE(cached->ok());
+  EXPECT_EQ(store.argon2_verifications(), 1u);
+  // A change of the file empties the cache: the revoked key is checked once more, refused,
+  // and from then on refused without hashing.
+  store.Revoke("ci-bot", now);
+  EXPECT_FALSE(store.AuthenticateWithoutHashing(key, now).has_value());
+  EXPECT_EQ(store.Authenticate(key, now).reason, "revoked");
+  auto revoked = store.AuthenticateWithoutHashing(key, now);
+  ASSERT_TRUE(revoked.has_value());
+  EXPECT_EQ(revoked->reason, "revoked");
+  EXPECT_EQ(store.argon2_verifications(), 2u);
+}
+
 TEST_F(ApiKeysTest, MalformedKeysAreRefusedWithoutArgon2) {
   ApiKeyStore store(path_, Creating());
   const std::string key = store.Create(Key("ci-bot"));
