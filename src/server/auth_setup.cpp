@@ -55,6 +55,7 @@ struct SecurityStack::Impl {
   std::shared_ptr<security::UserStore> users;
   std::shared_ptr<security::AuditLog> audit_log;
   std::chrono::steady_clock::time_point next_reload_check;
+  std::chrono::steady_clock::time_point next_last_used_flush;
 };
 
 namespace {
@@ -90,7 +91,11 @@ void AddJwt(const AuthOptions& options, Authenticators& a, SecurityStack::Impl& 
 
 void AddKeys(const AuthOptions& options, Authenticators& a, SecurityStack::Impl& impl) {
   if (options.keys_file.empty()) return;
-  impl.keys = std::make_shared<security::ApiKeyStore>(options.keys_file);
+  // last_used goes to the file from RunServer's loop (Tick), not from a request: the write
+  // and its fsync stay off the I/O threads.
+  security::ApiKeyStoreOptions store_options;
+  store_options.persist_last_used = false;
+  impl.keys = std::make_shared<security::ApiKeyStore>(options.keys_file, store_options);
   a.api_key = [keys = impl.keys](std::string_view key, auto now) {
     return keys->Authenticate(key, now);
   };
@@ -215,6 +220,10 @@ void SecurityStack::Tick() {
   impl_->next_reload_check = now + std::chrono::seconds(1);
   // The policy is also checked on the request path; this reports a change on an idle server.
   if (impl_->policies) impl_->policies->Current();
+  if (impl_->keys && now >= impl_->next_last_used_flush) {
+    impl_->next_last_used_flush = now + std::chrono::minutes(1);
+    impl_->keys->FlushLastUsed();
+  }
   if (impl_->jwt) {
     if (impl_->jwt->ReloadIfChanged()) {
       log_("info", "JWKS file changed: " + impl_->jwt->options().jwks_file + " reread");
@@ -230,6 +239,7 @@ void SecurityStack::Tick() {
 void SecurityStack::Stopped() {
   stopped_ = true;
   if (gate_) gate_->Stop();
+  if (impl_->keys) impl_->keys->FlushLastUsed();
   audit_->Record({{"action", "server.stop"}});
   if (impl_->audit_log) {
     const Status closed = impl_->audit_log->Close();  // the final checkpoint

@@ -542,6 +542,16 @@ TEST(ServerAuthAudit, MixOfRequestsThenVerifyPasses) {
       "audit", "verify", a.log, "--hmac-key-file", a.hmac, "--public-key", a.signing + ".pub"};
   const ProcessResult verified = RunCli(verify);
   EXPECT_EQ(verified.exit_code, 0) << DescribeRun(verify, verified);
+  // The server wrote last_used back to the keys file (at the latest when it stopped).
+  const ProcessResult listed = RunCli({"keys", "list", "--json", "--keys-file", keys});
+  ASSERT_EQ(listed.exit_code, 0) << listed.err;
+  for (const json& k : json::parse(listed.out)) {
+    if (k["name"] == "bot") {
+      EXPECT_FALSE(k["last_used"].is_null()) << listed.out;
+    } else {
+      EXPECT_TRUE(k["last_used"].is_null()) << listed.out;
+    }
+  }
 
   const std::string text = ReadFileText(a.log);
   for (const char* action :
