@@ -16,7 +16,7 @@ FUZZ_JOBS ?= 2
 SANITIZE_BUILD_DIR ?= build-sanitize
 LSAN_SUPPRESSIONS := $(abspath tests/sanitizers/lsan.supp)
 
-.PHONY: all deps configure build test test-unit demo serve bench-serve bench-optimize format clean \
+.PHONY: all deps configure build test test-unit demo serve bench-serve bench-optimize bench-security format clean \
         fuzz-build fuzz fuzz-long test-sanitize
 
 all: build
@@ -109,6 +109,11 @@ bench-serve: build
 # float / int8 / fp16 / pruned table of docs/optimization.md, with PASS/FAIL per target.
 bench-optimize: build
 	@python3 bench/optimize_bench.py --cvdeploy $(CVDEPLOY) --assets $(CVDEPLOY_ASSETS) --out runs/optimize $(BENCH_ARGS)
+
+# TLS + API key + audit log against plain HTTP, with the one-control-at-a-time breakdown of
+# docs/performance.md (about 5 minutes).
+bench-security: build
+	@python3 bench/security_bench.py --cvdeploy $(CVDEPLOY) --assets $(CVDEPLOY_ASSETS) --rounds 3 --duration 20 --breakdown --out runs/security $(BENCH_ARGS)
 
 format:
 	@git ls-files '*.cpp' '*.h' | xargs clang-format -i
