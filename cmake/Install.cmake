@@ -69,7 +69,9 @@ cvdeploy_package_library(cvdeploy_tools tools)
 
 # ---- Headers --------------------------------------------------------------------------------
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/include/cvdeploy
-        DESTINATION ${CMAKE_INSTALL_INCLUDEDIR} FILES_MATCHING PATTERN "*.h")
+        DESTINATION ${CMAKE_INSTALL_INCLUDEDIR} FILES_MATCHING PATTERN "*.h"
+        # The security library (cvdeploy_security) is not in the package yet (issue 17).
+        PATTERN "security" EXCLUDE)
 install(FILES ${PROJECT_BINARY_DIR}/generated/cvdeploy/build_info.h
         DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/cvdeploy)
 

@@ -11,9 +11,9 @@
 
 #include "cli/commands.h"
 #include "cvdeploy/error.h"
-#include "security/audit_format.h"
-#include "security/audit_log.h"
-#include "security/audit_verify.h"
+#include "cvdeploy/security/audit_format.h"
+#include "cvdeploy/security/audit_log.h"
+#include "cvdeploy/security/audit_verify.h"
 
 namespace cvdeploy::cli {
 namespace {

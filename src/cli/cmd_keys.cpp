@@ -10,8 +10,8 @@
 
 #include "cli/commands.h"
 #include "cvdeploy/error.h"
-#include "security/api_keys.h"
-#include "security/store_file.h"
+#include "cvdeploy/security/api_keys.h"
+#include "cvdeploy/security/store_file.h"
 
 namespace cvdeploy::cli {
 namespace {

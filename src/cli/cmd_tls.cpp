@@ -10,7 +10,7 @@
 #include "cli/commands.h"
 #include "cli/exit_codes.h"
 #include "cvdeploy/error.h"
-#include "security/x509_selfsigned.h"
+#include "cvdeploy/security/x509_selfsigned.h"
 
 namespace cvdeploy::cli {
 namespace {

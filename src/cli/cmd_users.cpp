@@ -16,8 +16,8 @@
 
 #include "cli/commands.h"
 #include "cvdeploy/error.h"
-#include "security/store_file.h"
-#include "security/users.h"
+#include "cvdeploy/security/store_file.h"
+#include "cvdeploy/security/users.h"
 
 namespace cvdeploy::cli {
 namespace {

@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "security/api_keys.h"
+#include "cvdeploy/security/api_keys.h"
 
 #include <nlohmann/json.hpp>
 
 #include "cvdeploy/error.h"
-#include "security/crypto.h"
-#include "security/secret_file.h"
+#include "cvdeploy/security/crypto.h"
+#include "cvdeploy/security/secret_file.h"
 
 namespace cvdeploy::security {
 namespace {

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "security/audit_format.h"
+#include "cvdeploy/security/audit_format.h"
 
 #include <sys/time.h>
 
@@ -9,7 +9,7 @@
 #include <sstream>
 
 #include "cvdeploy/error.h"
-#include "security/secret_file.h"
+#include "cvdeploy/security/secret_file.h"
 
 namespace cvdeploy::security {
 

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "security/audit_log.h"
+#include "cvdeploy/security/audit_log.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -13,8 +13,8 @@
 #include <iterator>
 
 #include "cvdeploy/error.h"
-#include "security/audit_format.h"
-#include "security/secret_file.h"
+#include "cvdeploy/security/audit_format.h"
+#include "cvdeploy/security/secret_file.h"
 
 namespace cvdeploy::security {
 namespace {

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "security/audit_verify.h"
+#include "cvdeploy/security/audit_verify.h"
 
 #include <sys/stat.h>
 
@@ -10,7 +10,7 @@
 #include <string_view>
 
 #include "cvdeploy/error.h"
-#include "security/audit_format.h"
+#include "cvdeploy/security/audit_format.h"
 
 namespace cvdeploy::security {
 namespace {

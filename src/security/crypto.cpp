@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "security/crypto.h"
+#include "cvdeploy/security/crypto.h"
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "security/identity.h"
+#include "cvdeploy/security/identity.h"
 
 namespace cvdeploy::security {
 

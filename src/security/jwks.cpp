@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "security/jwks.h"
+#include "cvdeploy/security/jwks.h"
 
 #include <openssl/bn.h>
 #include <openssl/core_names.h>

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "security/jwt.h"
+#include "cvdeploy/security/jwt.h"
 
 #include <sys/stat.h>
 

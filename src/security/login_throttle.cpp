@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "security/login_throttle.h"
+#include "cvdeploy/security/login_throttle.h"
 
 #include <algorithm>
 

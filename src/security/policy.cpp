@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "security/policy.h"
+#include "cvdeploy/security/policy.h"
 
 #include <fnmatch.h>
 
@@ -8,7 +8,7 @@
 #include <set>
 
 #include "cvdeploy/error.h"
-#include "security/secret_file.h"
+#include "cvdeploy/security/secret_file.h"
 
 namespace cvdeploy::security {
 namespace {

@@ -8,7 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cvdeploy/error.h"
-#include "security/policy.h"
+#include "cvdeploy/security/policy.h"
 
 namespace cvdeploy::security {
 

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "security/policy_store.h"
+#include "cvdeploy/security/policy_store.h"
 
 #include <sys/stat.h>
 

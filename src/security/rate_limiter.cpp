@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "security/rate_limiter.h"
+#include "cvdeploy/security/rate_limiter.h"
 
 #include <algorithm>
 #include <functional>

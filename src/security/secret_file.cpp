@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "security/secret_file.h"
+#include "cvdeploy/security/secret_file.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>

@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "security/session_tokens.h"
+#include "cvdeploy/security/session_tokens.h"
 
 #include <nlohmann/json.hpp>
 
 #include "cvdeploy/error.h"
-#include "security/secret_file.h"
+#include "cvdeploy/security/secret_file.h"
 
 namespace cvdeploy::security {
 namespace {

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "security/store_file.h"
+#include "cvdeploy/security/store_file.h"
 
 #include <fcntl.h>
 #include <sys/file.h>

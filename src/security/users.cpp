@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "security/users.h"
+#include "cvdeploy/security/users.h"
 
 #include <algorithm>
 
 #include "cvdeploy/error.h"
-#include "security/crypto.h"
-#include "security/secret_file.h"
+#include "cvdeploy/security/crypto.h"
+#include "cvdeploy/security/secret_file.h"
 #include "security/totp.h"
 
 namespace cvdeploy::security {

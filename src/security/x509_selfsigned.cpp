@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "security/x509_selfsigned.h"
+#include "cvdeploy/security/x509_selfsigned.h"
 
 #include <arpa/inet.h>
 #include <openssl/bio.h>
@@ -16,8 +16,8 @@
 #include <utility>
 
 #include "cvdeploy/error.h"
-#include "security/crypto.h"
-#include "security/secret_file.h"
+#include "cvdeploy/security/crypto.h"
+#include "cvdeploy/security/secret_file.h"
 
 namespace cvdeploy::security {
 namespace {

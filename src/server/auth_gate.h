@@ -28,9 +28,9 @@
 #include <string_view>
 #include <utility>
 
-#include "security/identity.h"
-#include "security/policy_store.h"
-#include "security/rate_limiter.h"
+#include "cvdeploy/security/identity.h"
+#include "cvdeploy/security/policy_store.h"
+#include "cvdeploy/security/rate_limiter.h"
 #include "server/audit_sink.h"
 #include "server/auth_workers.h"
 #include "server/http.h"

@@ -4,12 +4,12 @@
 #include <boost/asio/ip/address.hpp>
 
 #include "cvdeploy/error.h"
-#include "security/api_keys.h"
-#include "security/audit_log.h"
-#include "security/jwt.h"
-#include "security/policy_store.h"
-#include "security/session_tokens.h"
-#include "security/users.h"
+#include "cvdeploy/security/api_keys.h"
+#include "cvdeploy/security/audit_log.h"
+#include "cvdeploy/security/jwt.h"
+#include "cvdeploy/security/policy_store.h"
+#include "cvdeploy/security/session_tokens.h"
+#include "cvdeploy/security/users.h"
 
 namespace cvdeploy::server {
 namespace {

@@ -6,7 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cvdeploy/json.h"
-#include "security/crypto.h"
+#include "cvdeploy/security/crypto.h"
 
 namespace cvdeploy::server {
 namespace {

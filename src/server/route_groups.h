@@ -14,7 +14,7 @@
 #include <string>
 #include <string_view>
 
-#include "security/policy.h"
+#include "cvdeploy/security/policy.h"
 
 namespace cvdeploy::server {
 

@@ -16,7 +16,7 @@
 #include <cstring>
 
 #include "cvdeploy/error.h"
-#include "security/secret_file.h"
+#include "cvdeploy/security/secret_file.h"
 
 namespace cvdeploy::server {
 namespace {

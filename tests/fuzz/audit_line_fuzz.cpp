@@ -16,9 +16,9 @@
 #include <string>
 #include <string_view>
 
+#include "cvdeploy/security/audit_format.h"
+#include "cvdeploy/security/audit_verify.h"
 #include "fuzz_util.h"
-#include "security/audit_format.h"
-#include "security/audit_verify.h"
 
 namespace {
 

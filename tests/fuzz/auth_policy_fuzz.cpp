@@ -10,8 +10,8 @@
 #include <string>
 
 #include "cvdeploy/error.h"
+#include "cvdeploy/security/policy.h"
 #include "fuzz_util.h"
-#include "security/policy.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace cvdeploy::security;

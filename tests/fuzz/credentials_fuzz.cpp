@@ -11,8 +11,8 @@
 #include <string>
 
 #include "cvdeploy/error.h"
+#include "cvdeploy/security/api_keys.h"
 #include "fuzz_util.h"
-#include "security/api_keys.h"
 #include "security/totp.h"
 
 namespace {

@@ -9,8 +9,8 @@
 #include <string>
 
 #include "cvdeploy/error.h"
+#include "cvdeploy/security/jwks.h"
 #include "fuzz_util.h"
-#include "security/jwks.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   namespace sec = cvdeploy::security;

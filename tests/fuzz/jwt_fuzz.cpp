@@ -14,11 +14,11 @@
 #include <set>
 #include <string>
 
+#include "cvdeploy/security/crypto.h"
+#include "cvdeploy/security/jwks.h"
+#include "cvdeploy/security/jwt.h"
 #include "fuzz_util.h"
-#include "security/crypto.h"
 #include "security/jose_json.h"
-#include "security/jwks.h"
-#include "security/jwt.h"
 
 namespace {
 

@@ -8,7 +8,7 @@
 
 #include <filesystem>
 
-#include "security/audit_log.h"
+#include "cvdeploy/security/audit_log.h"
 #include "support/assets.h"
 #include "support/audit_fixture.h"
 #include "support/process.h"

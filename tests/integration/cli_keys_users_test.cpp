@@ -13,8 +13,8 @@
 #include <regex>
 #include <sstream>
 
-#include "security/api_keys.h"
-#include "security/users.h"
+#include "cvdeploy/security/api_keys.h"
+#include "cvdeploy/security/users.h"
 #include "support/process.h"
 
 namespace cvdeploy::testing {

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "security/audit_log.h"
+#include "cvdeploy/security/audit_log.h"
 
 namespace cvdeploy::testing {
 

@@ -11,7 +11,7 @@
 
 #include <stdexcept>
 
-#include "security/crypto.h"
+#include "cvdeploy/security/crypto.h"
 
 namespace cvdeploy::testing {
 namespace {

@@ -13,8 +13,8 @@
 #include <thread>
 
 #include "cvdeploy/error.h"
-#include "security/api_keys.h"
-#include "security/crypto.h"
+#include "cvdeploy/security/api_keys.h"
+#include "cvdeploy/security/crypto.h"
 
 namespace cvdeploy::security {
 namespace {

@@ -19,9 +19,9 @@
 #include <thread>
 
 #include "cvdeploy/error.h"
-#include "security/audit_format.h"
-#include "security/audit_log.h"
-#include "security/audit_verify.h"
+#include "cvdeploy/security/audit_format.h"
+#include "cvdeploy/security/audit_log.h"
+#include "cvdeploy/security/audit_verify.h"
 #include "support/audit_fixture.h"
 
 namespace cvdeploy::security {

@@ -8,8 +8,8 @@
 #include <fstream>
 
 #include "cvdeploy/error.h"
-#include "security/crypto.h"
-#include "security/secret_file.h"
+#include "cvdeploy/security/crypto.h"
+#include "cvdeploy/security/secret_file.h"
 
 namespace cvdeploy::security {
 namespace {

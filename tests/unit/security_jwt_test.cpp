@@ -15,8 +15,8 @@
 #include <thread>
 
 #include "cvdeploy/error.h"
-#include "security/crypto.h"
-#include "security/jwt.h"
+#include "cvdeploy/security/crypto.h"
+#include "cvdeploy/security/jwt.h"
 #include "support/jwt_signer.h"
 #include "support/process.h"
 

@@ -10,8 +10,8 @@
 #include <fstream>
 
 #include "cvdeploy/error.h"
-#include "security/policy.h"
-#include "security/policy_store.h"
+#include "cvdeploy/security/policy.h"
+#include "cvdeploy/security/policy_store.h"
 
 namespace cvdeploy::security {
 namespace {

@@ -7,7 +7,7 @@
 #include <atomic>
 #include <thread>
 
-#include "security/rate_limiter.h"
+#include "cvdeploy/security/rate_limiter.h"
 
 namespace cvdeploy::security {
 namespace {

@@ -12,8 +12,8 @@
 #include <nlohmann/json.hpp>
 
 #include "cvdeploy/error.h"
-#include "security/crypto.h"
-#include "security/session_tokens.h"
+#include "cvdeploy/security/crypto.h"
+#include "cvdeploy/security/session_tokens.h"
 
 namespace cvdeploy::security {
 namespace {

@@ -8,7 +8,7 @@
 #include <string>
 
 #include "cvdeploy/error.h"
-#include "security/crypto.h"
+#include "cvdeploy/security/crypto.h"
 #include "security/totp.h"
 #include "support/process.h"
 

@@ -12,8 +12,8 @@
 #include <sstream>
 
 #include "cvdeploy/error.h"
+#include "cvdeploy/security/users.h"
 #include "security/totp.h"
-#include "security/users.h"
 #include "support/process.h"
 
 namespace cvdeploy::security {

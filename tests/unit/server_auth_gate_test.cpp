@@ -9,7 +9,7 @@
 #include <future>
 #include <nlohmann/json.hpp>
 
-#include "security/crypto.h"
+#include "cvdeploy/security/crypto.h"
 #include "server/auth_gate.h"
 
 namespace cvdeploy::server {

@@ -3,8 +3,8 @@
 // behind the secure default.
 #include <gtest/gtest.h>
 
+#include "cvdeploy/security/crypto.h"
 #include "cvdeploy/server.h"
-#include "security/crypto.h"
 #include "server/credentials.h"
 
 namespace cvdeploy::server {

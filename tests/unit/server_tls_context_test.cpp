@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "cvdeploy/error.h"
-#include "security/x509_selfsigned.h"
+#include "cvdeploy/security/x509_selfsigned.h"
 #include "server/metrics.h"
 #include "server/tls.h"
 #include "support/assets.h"

@@ -98,14 +98,17 @@ class IncludeFloorsTest(unittest.TestCase):
             ("src/plugins/token.cpp", 1, "plugins", "core"),
         ])
 
-    def test_security_sees_the_public_api_only_and_front_ends_see_it(self):
+    def test_security_sees_the_public_api_only_and_front_ends_its_public_headers(self):
         files = dict(CLEAN_TREE)
-        files["src/security/auth.cpp"] = '#include "cvdeploy/error.h"\n#include "core/file.h"\n'
-        files["src/server/gate.cpp"] = '#include "security/auth.h"\n'
+        files["src/security/auth.cpp"] = ('#include "cvdeploy/security/auth.h"\n'
+                                          '#include "core/file.h"\n')
+        files["src/server/gate.cpp"] = ('#include "cvdeploy/security/auth.h"\n'
+                                        '#include "security/internal.h"\n')
         files["src/core/uses_security.cpp"] = '#include "security/auth.h"\n'
         self.assertEqual(self.check(files), [
             ("src/core/uses_security.cpp", 1, "core", "security"),
             ("src/security/auth.cpp", 2, "security", "core"),
+            ("src/server/gate.cpp", 2, "server", "security"),
         ])
 
     def test_list_prints_every_violation_and_fails(self):
@@ -128,8 +131,8 @@ class IncludeFloorsTest(unittest.TestCase):
         self.assertEqual(cs.ALLOWED["core"], {"api", "core"})
         self.assertIn("pipeline", cs.ALLOWED["optimize"])
         self.assertNotIn("optimize", cs.ALLOWED["pipeline"])
-        self.assertEqual(cs.ALLOWED["cli"], {"api", "cli", "security"})
-        self.assertEqual(cs.ALLOWED["server"], {"api", "server", "security"})
+        self.assertEqual(cs.ALLOWED["cli"], {"api", "cli"})
+        self.assertEqual(cs.ALLOWED["server"], {"api", "server"})
         self.assertEqual(cs.ALLOWED["security"], {"api", "security"})
 
 

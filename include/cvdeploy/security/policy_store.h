@@ -19,7 +19,7 @@
 #include <mutex>
 #include <string>
 
-#include "security/policy.h"
+#include "cvdeploy/security/policy.h"
 
 namespace cvdeploy::security {
 

@@ -36,8 +36,8 @@
 #include <thread>
 #include <vector>
 
+#include "cvdeploy/security/crypto.h"
 #include "cvdeploy/status.h"
-#include "security/crypto.h"
 
 namespace cvdeploy::security {
 

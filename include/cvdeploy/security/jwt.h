@@ -21,8 +21,8 @@
 #include <string_view>
 #include <vector>
 
-#include "security/identity.h"
-#include "security/jwks.h"
+#include "cvdeploy/security/identity.h"
+#include "cvdeploy/security/jwks.h"
 
 namespace cvdeploy::security {
 

@@ -28,8 +28,8 @@
 #include <unordered_map>
 #include <vector>
 
-#include "security/identity.h"
-#include "security/store_file.h"
+#include "cvdeploy/security/identity.h"
+#include "cvdeploy/security/store_file.h"
 
 namespace cvdeploy::security {
 

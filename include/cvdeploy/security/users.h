@@ -30,9 +30,9 @@
 #include <unordered_map>
 #include <vector>
 
-#include "security/identity.h"
-#include "security/login_throttle.h"
-#include "security/store_file.h"
+#include "cvdeploy/security/identity.h"
+#include "cvdeploy/security/login_throttle.h"
+#include "cvdeploy/security/store_file.h"
 
 namespace cvdeploy::security {
 

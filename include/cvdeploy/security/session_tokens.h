@@ -15,9 +15,9 @@
 #include <string>
 #include <string_view>
 
-#include "security/crypto.h"
-#include "security/identity.h"
-#include "security/jwt.h"
+#include "cvdeploy/security/crypto.h"
+#include "cvdeploy/security/identity.h"
+#include "cvdeploy/security/jwt.h"
 
 namespace cvdeploy::security {
 

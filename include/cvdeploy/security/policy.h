@@ -22,7 +22,7 @@
 #include <string_view>
 #include <vector>
 
-#include "security/identity.h"
+#include "cvdeploy/security/identity.h"
 
 namespace cvdeploy::security {
 

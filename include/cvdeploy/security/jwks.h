@@ -19,7 +19,7 @@
 #include <utility>
 #include <vector>
 
-#include "security/crypto.h"
+#include "cvdeploy/security/crypto.h"
 
 namespace cvdeploy::security {
 

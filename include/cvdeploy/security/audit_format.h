@@ -23,7 +23,7 @@
 #include <string>
 #include <string_view>
 
-#include "security/crypto.h"
+#include "cvdeploy/security/crypto.h"
 
 namespace cvdeploy::security {
 

@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "security/crypto.h"
+#include "cvdeploy/security/crypto.h"
 
 namespace cvdeploy::security {
 
