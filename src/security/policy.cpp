@@ -56,6 +56,9 @@ std::optional<RouteGroup> ParseRouteGroup(std::string_view name) {
 
 bool ModelInScope(const std::vector<std::string>& patterns, std::string_view name) {
   if (patterns.empty()) return true;
+  // fnmatch reads C strings: "yolo\0other" would be judged as "yolo". A name with a NUL byte
+  // (percent-decoded from the path) matches no pattern.
+  if (name.find('\0') != std::string_view::npos) return false;
   const std::string n(name);
   return std::any_of(patterns.begin(), patterns.end(),
                      [&](const std::string& p) { return fnmatch(p.c_str(), n.c_str(), 0) == 0; });

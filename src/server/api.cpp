@@ -81,7 +81,10 @@ void Api::Handle(HttpRequest& request, const Respond& respond) noexcept {
         if (wrong_method("GET, POST")) return;
         return Repository("", "index", respond);
       }
-      if (seg.size() == 5 && seg[2] == "models" && (seg[4] == "load" || seg[4] == "unload")) {
+      // An empty model name is no route (as for /v2/models//...): the classifier gives it no
+      // group and so no model scope.
+      if (seg.size() == 5 && seg[2] == "models" && !seg[3].empty() &&
+          (seg[4] == "load" || seg[4] == "unload")) {
         if (wrong_method("POST")) return;
         return Repository(seg[3], seg[4], respond);
       }

@@ -32,6 +32,18 @@ json IdentityJson(const Identity& id) {
               {"mfa", id.mfa}};
 }
 
+// The audit event of a gated request, before the identity and the outcome are known.
+json RequestEvent(const HttpRequest& request, const RouteClass& route) {
+  return json{{"action", "request"},
+              {"request_id", request.request_id},
+              {"client", request.client},
+              {"method", request.method},
+              {"path", request.path},
+              {"group", route.group ? security::RouteGroupName(*route.group) : "unknown"},
+              {"model", route.model},
+              {"bytes_in", request.body.size()}};
+}
+
 }  // namespace
 
 std::string IdentityLabel(const Identity& identity) {
@@ -78,7 +90,11 @@ void AuthGate::Handle(HttpRequest& request, const Respond& respond, const Handle
     }
     if (route.is_public) {
       // Login runs argon2id: off the I/O thread.
-      return Offload(respond, [this, &request, respond] { Login(request, respond); });
+      json busy{{"action", "login.failure"}, {"request_id", request.request_id},
+                {"client", request.client},  {"method", request.method},
+                {"path", request.path},      {"username", ""}};
+      return Offload(
+          respond, [this, &request, respond] { Login(request, respond); }, std::move(busy));
     }
     auto policy = policies_->Current();
     if (policy->IsPublicRoute(request.path)) return next(request, respond);
@@ -92,15 +108,20 @@ void AuthGate::Handle(HttpRequest& request, const Respond& respond, const Handle
     // The request and the handler outlive the task: the transport keeps the request until it
     // is answered (the task holds a Respond), and RunServer stops the workers before the
     // listeners go.
-    Offload(respond, [this, &request, respond, next, route, policy] {
-      Admit(request, respond, next, route, *policy);
-    });
+    json busy = RequestEvent(request, route);
+    busy["action"] = "auth.failure";
+    Offload(
+        respond,
+        [this, &request, respond, next, route, policy] {
+          Admit(request, respond, next, route, *policy);
+        },
+        std::move(busy));
   } catch (...) {
     respond(CurrentExceptionResponse());
   }
 }
 
-void AuthGate::Offload(const Respond& respond, std::function<void()> task) {
+void AuthGate::Offload(const Respond& respond, std::function<void()> task, json busy_event) {
   auto guarded = [respond, task = std::move(task)] {
     try {
       task();
@@ -115,7 +136,9 @@ void AuthGate::Offload(const Respond& respond, std::function<void()> task) {
       .Inc();
   HttpResponse r = JsonError(503, "too many authentications in progress; retry later");
   r.headers.emplace_back("Retry-After", "1");
-  respond(std::move(r));
+  // Refused, like a 401: audited (a flood of logins or key checks leaves its trace).
+  busy_event["reason"] = "busy";
+  Finish(std::move(busy_event), std::move(r), respond);
 }
 
 void AuthGate::Stop() { workers_.Stop(); }
@@ -161,14 +184,7 @@ AuthResult AuthGate::Authenticate(const HttpRequest& request, const security::Po
 
 void AuthGate::Admit(HttpRequest& request, const Respond& respond, const Handler& next,
                      const RouteClass& route, const security::Policy& policy) {
-  json event{{"action", "request"},
-             {"request_id", request.request_id},
-             {"client", request.client},
-             {"method", request.method},
-             {"path", request.path},
-             {"group", route.group ? security::RouteGroupName(*route.group) : "unknown"},
-             {"model", route.model},
-             {"bytes_in", request.body.size()}};
+  json event = RequestEvent(request, route);
   if (audit_only_) {
     event["identity"] = {{"name", "anonymous"}, {"method", "none"}};
     if (route.group == security::RouteGroup::kInfer) event["action"] = "infer";

@@ -101,8 +101,9 @@ class AuthGate {
   void Admit(HttpRequest& request, const Respond& respond, const Handler& next,
              const RouteClass& route, const security::Policy& policy);
   void Login(HttpRequest& request, const Respond& respond);
-  // Runs `task` on a worker, or answers 503 when too many are queued.
-  void Offload(const Respond& respond, std::function<void()> task);
+  // Runs `task` on a worker, or answers 503 when too many are queued and audits
+  // `busy_event` with reason "busy".
+  void Offload(const Respond& respond, std::function<void()> task, nlohmann::json busy_event);
   // Audits `event` with the response's status and sends `response` (or 503 when the entry
   // cannot be written and auditing fails closed).
   void Finish(nlohmann::json event, HttpResponse response, const Respond& respond);

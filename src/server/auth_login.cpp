@@ -4,6 +4,7 @@
 // exponential backoff, lockout -> 429 with Retry-After). Every attempt is audited (never the
 // password, the code or the token).
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "cvdeploy/error.h"
 #include "cvdeploy/json.h"
@@ -33,6 +34,29 @@ std::string ClientAddress(const std::string& client) {
   return colon == std::string::npos ? client : client.substr(0, colon);
 }
 
+// The fields of a login body, or the 413/400 answer. The answer never quotes the body: the
+// JSON parser's message ("last read: ...") would hold the password.
+std::optional<HttpResponse> ReadLoginBody(const std::string& text, std::string* user,
+                                          std::string* password, std::string* totp) {
+  if (text.size() > kMaxLoginBodyBytes) return JsonError(413, "login body larger than 4096 bytes");
+  json body;
+  try {
+    body = ParseJsonBounded(text, "login body", 4);
+  } catch (const Error&) {
+    return JsonError(400,
+                     R"(login body is not valid JSON: {"username", "password", "totp"} expected)");
+  }
+  if (!body.is_object()) return JsonError(400, "login body must be a JSON object");
+  try {
+    *user = Field(body, "username", true);
+    *password = Field(body, "password", true);
+    *totp = Field(body, "totp", false);
+  } catch (const Error& e) {
+    return JsonError(400, e.what());
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 void AuthGate::Login(HttpRequest& request, const Respond& respond) {
@@ -44,28 +68,22 @@ void AuthGate::Login(HttpRequest& request, const Respond& respond) {
   if (!auth_.login || !auth_.issue) {
     return respond(JsonError(404, "login is not enabled on this server (no users file)"));
   }
-  if (request.body.size() > kMaxLoginBodyBytes) {
-    return respond(JsonError(413, "login body larger than 4096 bytes"));
-  }
-  json body;
-  try {
-    body = ParseJsonBounded(request.body, "login body", 4);
-  } catch (const Error& e) {
-    return respond(JsonError(400, e.what()));
-  }
-  if (!body.is_object()) return respond(JsonError(400, "login body must be a JSON object"));
-  std::string user, password, totp;
-  try {
-    user = Field(body, "username", true);
-    password = Field(body, "password", true);
-    totp = Field(body, "totp", false);
-  } catch (const Error& e) {
-    return respond(JsonError(400, e.what()));
-  }
   const auto now = std::chrono::system_clock::now();
   json event{{"action", "login"},        {"request_id", request.request_id},
              {"client", request.client}, {"method", request.method},
-             {"path", request.path},     {"username", user}};
+             {"path", request.path},     {"username", ""}};
+  std::string user, password, totp;
+  if (std::optional<HttpResponse> refused = ReadLoginBody(request.body, &user, &password, &totp)) {
+    // A malformed attempt is a failed login too (never with its body).
+    registry_
+        .GetCounter("cvdeploy_auth_failures_total", "Requests refused 401, by reason",
+                    {{"reason", "malformed"}})
+        .Inc();
+    event["action"] = "login.failure";
+    event["reason"] = "malformed";
+    return Finish(std::move(event), std::move(*refused), respond);
+  }
+  event["username"] = user;
   const security::AuthResult result =
       auth_.login(user, password, totp, ClientAddress(request.client), now);
   if (!result.ok()) {

@@ -56,7 +56,7 @@ RouteClass ClassifyRoute(std::string_view method, std::string_view path) {
     return Of(RouteGroup::kRepositoryRead);
   }
   if (seg.size() == 5 && seg[0] == "v2" && seg[1] == "repository" && seg[2] == "models" &&
-      (seg[4] == "load" || seg[4] == "unload")) {
+      !seg[3].empty() && (seg[4] == "load" || seg[4] == "unload")) {
     return Of(RouteGroup::kRepositoryWrite, seg[3]);
   }
   if (auto r = ModelRoute(seg)) return *r;

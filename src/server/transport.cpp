@@ -332,7 +332,14 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
     for (const auto& field : req) {
       std::string name(field.name_string());
       for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      request_.headers[name] = std::string(field.value());
+      // A repeated Authorization field is joined (RFC 9110 5.3), which no credential parser
+      // accepts: a proxy may have checked the first, the last must not win silently.
+      auto [it, added] = request_.headers.try_emplace(name, field.value());
+      if (!added && name == "authorization") {
+        it->second += ", " + std::string(field.value());
+      } else if (!added) {
+        it->second = std::string(field.value());
+      }
     }
     request_.body = std::move(req.body());
     beast::error_code addr_ec;

@@ -92,5 +92,30 @@ TEST(RouteGroups, UnknownPathsHaveNoGroup) {
   }
 }
 
+// A load or unload without a model name is no route (Api::Handle does not serve it either):
+// as a repository.write route about no model, a key's model scope would not apply to it.
+TEST(RouteGroups, RepositoryControlWithoutAModelIsNoRoute) {
+  for (const char* path : {"/v2/repository/models//load", "/v2/repository/models//unload"}) {
+    EXPECT_FALSE(ClassifyRoute("POST", path).group.has_value()) << path;
+  }
+}
+
+// A model name percent-decoded from the path may hold a NUL byte; fnmatch would stop there
+// and judge "yolo\0other" as "yolo". Such a name is in no scoped list.
+TEST(RouteGroups, ModelScopeRefusesNulInTheName) {
+  using std::string_literals::operator""s;
+  const RouteClass r = ClassifyRoute("GET", "/v2/models/yolo\0other"s);
+  ASSERT_TRUE(r.group.has_value());
+  EXPECT_EQ(r.model, "yolo\0other"s);
+  EXPECT_FALSE(security::ModelInScope({"yolo*"}, r.model));
+  EXPECT_FALSE(security::ModelInScope({"yolo"}, "yolo\0"s));
+  EXPECT_FALSE(security::ModelInScope({"*"}, "\0"s));
+  // Unscoped lists still match everything; ordinary names are unchanged.
+  EXPECT_TRUE(security::ModelInScope({}, "yolo\0other"s));
+  EXPECT_TRUE(security::ModelInScope({"yolo*"}, "yolo11n"));
+  EXPECT_TRUE(security::ModelInScope({"yolo*"}, "yolo*"));
+  EXPECT_FALSE(security::ModelInScope({"yolo*"}, "other"));
+}
+
 }  // namespace
 }  // namespace cvdeploy::server

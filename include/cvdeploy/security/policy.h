@@ -108,7 +108,8 @@ class Policy {
   std::optional<RateLimit> default_rate_limit_;
 };
 
-// Whether `name` matches any of the fnmatch `patterns` (an empty list matches everything).
+// Whether `name` matches any of the fnmatch `patterns` (an empty list matches everything; a
+// name with a NUL byte matches no pattern, since fnmatch would read only up to it).
 bool ModelInScope(const std::vector<std::string>& patterns, std::string_view name);
 
 }  // namespace cvdeploy::security
