@@ -203,17 +203,45 @@ TEST_F(CliKeysUsersTest, UsersPasswordRulesAndErrors) {
   ExpectCliError({"users", "list", "--users-file", users_}, 2, "too open");
 }
 
-// The terminal prompt, through a pseudo-terminal (util-linux `script`): asked twice, not echoed.
-// The input is written after pauses because the prompt flushes typed-ahead input (TCSAFLUSH).
+// The terminal prompt, through a pseudo-terminal (Python's pty module): asked twice, not
+// echoed. Each answer is typed only after its prompt has appeared, because the prompt flushes
+// typed-ahead input (TCSAFLUSH); waiting for the text instead of sleeping keeps the test
+// independent of how fast the machine is.
+constexpr const char* kPtyDriver = R"(
+import os, pty, sys, time
+command, first, second = sys.argv[1], sys.argv[2], sys.argv[3]
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv("/bin/sh", ["/bin/sh", "-c", command])
+seen = b""
+def read_until(text, timeout=60):
+    global seen
+    end = time.time() + timeout
+    while text not in seen and time.time() < end:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:
+            return
+        if not chunk:
+            return
+        seen += chunk
+read_until(b"Password for")
+time.sleep(0.2)
+os.write(fd, first.encode() + b"\n")
+read_until(b"Repeat the password")
+time.sleep(0.2)
+os.write(fd, second.encode() + b"\n")
+read_until(b"\x00", timeout=60)
+_, status = os.waitpid(pid, 0)
+sys.stdout.write(seen.decode("utf-8", "replace"))
+sys.exit(os.waitstatus_to_exitcode(status))
+)";
+
 TEST_F(CliKeysUsersTest, UsersAddPromptsWithoutEcho) {
-  if (::access("/usr/bin/script", X_OK) != 0) GTEST_SKIP() << "script is not installed";
   auto run = [&](const std::string& name, const std::string& second) {
     const std::string command = std::string(CVDEPLOY_BINARY) + " users add " + name +
                                 " --role admin --users-file " + users_;
-    return RunProcess("/bin/sh", {"-c",
-                                  "(sleep 2; printf '%s\\n' \"$1\"; sleep 1; printf '%s\\n' "
-                                  "\"$2\") | script -qec \"$0\" /dev/null",
-                                  command, kPassword, second});
+    return RunProcess("/usr/bin/env", {"python3", "-c", kPtyDriver, command, kPassword, second});
   };
   const ProcessResult ok = run("carol", kPassword);
   ASSERT_EQ(ok.exit_code, 0) << ok.out << ok.err;
