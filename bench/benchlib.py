@@ -31,6 +31,15 @@ def run(cmd, ok_codes=(0,), shown=None, **kw):
     return proc
 
 
+def write_report(out_dir, name, report, md_lines):
+    """Writes NAME.json (the report) and NAME.md (the Markdown lines) into out_dir."""
+    os.makedirs(out_dir, exist_ok=True)
+    with open(os.path.join(out_dir, name + ".json"), "w") as f:
+        json.dump(report, f, indent=2)
+    with open(os.path.join(out_dir, name + ".md"), "w") as f:
+        f.write("\n".join(md_lines) + "\n")
+
+
 def load_json(path):
     with open(path) as f:
         return json.load(f)

@@ -19,7 +19,6 @@ few seconds so CI keeps the script working; its timings mean nothing and the thr
 target is not checked (only that every request succeeded and the log verifies).
 Exit status: 0 when every check passes, 1 otherwise.
 """
-import json
 import os
 import platform
 import re
@@ -257,11 +256,7 @@ def main():
                                        "p99_ms": med(k, "p99_ms")} for k in labels}
         print("\n".join(md))
         if args.out:
-            os.makedirs(args.out, exist_ok=True)
-            with open(os.path.join(args.out, "security_bench.json"), "w") as f:
-                json.dump(report, f, indent=2)
-            with open(os.path.join(args.out, "security_bench.md"), "w") as f:
-                f.write("\n".join(md) + "\n")
+            benchlib.write_report(args.out, "security_bench", report, md)
         errors = sum(x["non2xx"] + x["socket_errors"] for v in rows.values() for x in v)
         checks.check("no errors", errors == 0, f"{errors} non-2xx answers or socket errors")
         checks.check("audit log verifies", verify.returncode == 0,

@@ -244,11 +244,7 @@ def main():
                   f"{rss_after:.1f} MB (growth {rss_after - rss_warm:+.1f} MB).")
         print("\n".join(md))
         if args.out:
-            os.makedirs(args.out, exist_ok=True)
-            with open(os.path.join(args.out, "serve_bench.json"), "w") as f:
-                json.dump(report, f, indent=2)
-            with open(os.path.join(args.out, "serve_bench.md"), "w") as f:
-                f.write("\n".join(md) + "\n")
+            benchlib.write_report(args.out, "serve_bench", report, md)
         failed = 0
 
         def check(name, ok, detail):

@@ -99,11 +99,14 @@ void AuthGate::Handle(HttpRequest& request, const Respond& respond, const Handle
     auto policy = policies_->Current();
     if (policy->IsPublicRoute(request.path)) return next(request, respond);
     const Credential credential = ParseAuthorization(request.Header("authorization"));
-    if (credential.kind != CredentialKind::kApiKey ||
-        (auth_.api_key_quick &&
-         auth_.api_key_quick(credential.token, std::chrono::system_clock::now()))) {
-      // Decided without argon2id (a cached key, an unknown id, not an API key): no hand-off.
+    if (credential.kind != CredentialKind::kApiKey || !auth_.api_key) {
       return Admit(request, respond, next, route, *policy);
+    }
+    if (auth_.api_key_quick) {
+      // Decided without argon2id (a cached key, an unknown id): no hand-off.
+      if (auto decided = auth_.api_key_quick(credential.token, std::chrono::system_clock::now())) {
+        return Admit(request, respond, next, route, *policy, std::move(decided));
+      }
     }
     // The request and the handler outlive the task: the transport keeps the request until it
     // is answered (the task holds a Respond), and RunServer stops the workers before the
@@ -144,16 +147,14 @@ void AuthGate::Offload(const Respond& respond, std::function<void()> task, json 
 void AuthGate::Stop() { workers_.Stop(); }
 
 AuthResult AuthGate::Authenticate(const HttpRequest& request, const security::Policy& policy,
-                                  bool* bad_token) const {
+                                  bool* bad_token, std::optional<AuthResult> decided) const {
   const auto now = std::chrono::system_clock::now();
   const Credential c = ParseAuthorization(request.Header("authorization"));
   *bad_token = c.kind != CredentialKind::kNone && c.kind != CredentialKind::kOtherScheme;
   switch (c.kind) {
     case CredentialKind::kApiKey:
       if (!auth_.api_key) return AuthResult::Failure("unknown_key", "API keys are not enabled");
-      if (auth_.api_key_quick) {
-        if (auto decided = auth_.api_key_quick(c.token, now)) return std::move(*decided);
-      }
+      if (decided) return std::move(*decided);
       return auth_.api_key(c.token, now);
     case CredentialKind::kJwt:
       if (!auth_.session_issuer.empty() && c.issuer == auth_.session_issuer && auth_.session) {
@@ -183,7 +184,8 @@ AuthResult AuthGate::Authenticate(const HttpRequest& request, const security::Po
 }
 
 void AuthGate::Admit(HttpRequest& request, const Respond& respond, const Handler& next,
-                     const RouteClass& route, const security::Policy& policy) {
+                     const RouteClass& route, const security::Policy& policy,
+                     std::optional<AuthResult> decided) {
   json event = RequestEvent(request, route);
   if (audit_only_) {
     event["identity"] = {{"name", "anonymous"}, {"method", "none"}};
@@ -194,7 +196,7 @@ void AuthGate::Admit(HttpRequest& request, const Respond& respond, const Handler
     return next(request, audited);
   }
   bool bad_token = false;
-  AuthResult auth = Authenticate(request, policy, &bad_token);
+  AuthResult auth = Authenticate(request, policy, &bad_token, std::move(decided));
   if (!auth.ok()) {
     registry_
         .GetCounter("cvdeploy_auth_failures_total", "Requests refused 401, by reason",

@@ -96,10 +96,14 @@ class AuthGate {
   void Stop();
 
  private:
+  // `decided`: the API key's result when Handle already has it (api_key_quick), so that the
+  // key is not looked up twice.
   security::AuthResult Authenticate(const HttpRequest& request, const security::Policy& policy,
-                                    bool* bad_token) const;
+                                    bool* bad_token,
+                                    std::optional<security::AuthResult> decided) const;
   void Admit(HttpRequest& request, const Respond& respond, const Handler& next,
-             const RouteClass& route, const security::Policy& policy);
+             const RouteClass& route, const security::Policy& policy,
+             std::optional<security::AuthResult> decided = std::nullopt);
   void Login(HttpRequest& request, const Respond& respond);
   // Runs `task` on a worker, or answers 503 when too many are queued and audits
   // `busy_event` with reason "busy".

@@ -166,16 +166,22 @@ std::string SClient(int port, const std::vector<std::string>& extra) {
   return run.out + run.err;
 }
 
-std::string SerialOfPem(const std::string& pem) {
-  BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
-  X509* cert = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr);
-  BIO_free(bio);
+// The certificate's serial number in hex ("" for none).
+std::string SerialHex(const X509* cert) {
   if (cert == nullptr) return "";
   BIGNUM* bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), nullptr);
   char* hex = BN_bn2hex(bn);
   std::string out = hex;
   OPENSSL_free(hex);
   BN_free(bn);
+  return out;
+}
+
+std::string SerialOfPem(const std::string& pem) {
+  BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
+  X509* cert = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr);
+  BIO_free(bio);
+  std::string out = SerialHex(cert);
   X509_free(cert);
   return out;
 }
@@ -204,16 +210,7 @@ class TlsClient {
     http::read(stream_, buffer_, res);
     return static_cast<int>(res.result_int());
   }
-  std::string PeerSerial() {
-    X509* cert = SSL_get0_peer_certificate(stream_.native_handle());
-    if (cert == nullptr) return "";
-    BIGNUM* bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), nullptr);
-    char* hex = BN_bn2hex(bn);
-    std::string out = hex;
-    OPENSSL_free(hex);
-    BN_free(bn);
-    return out;
-  }
+  std::string PeerSerial() { return SerialHex(SSL_get0_peer_certificate(stream_.native_handle())); }
 
  private:
   asio::io_context io_;
