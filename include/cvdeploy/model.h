@@ -80,6 +80,9 @@ class Model {
   const ModelInfo& info() const;
   const ModelMeta& meta() const { return info().meta; }
   const std::vector<uint8_t>& bytes() const;
+  // The same description without the bytes (bytes() empty): what a Predictor keeps when
+  // SessionOptions::keep_model_bytes is false.
+  Model WithoutBytes() const;
 
  private:
   struct State;

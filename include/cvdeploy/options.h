@@ -23,6 +23,9 @@ struct ModelOptions {
   std::optional<int> imgsz;  // square size; only for models with dynamic spatial axes
   // Largest model file read, in bytes; a larger file is refused before it is read.
   uint64_t max_model_bytes = kDefaultMaxModelBytes;
+  // The bytes are protected plaintext (a decrypted model package): the Model locks them in
+  // memory (best effort, LockMemory) and wipes them when the last copy of it is destroyed.
+  bool sensitive = false;
 };
 
 // How the engine runs a model. It extends ModelOptions so that the one-call convenience
@@ -34,6 +37,10 @@ struct SessionOptions : ModelOptions {
   // Non-empty: ONNX Runtime writes its per-operator profile to PREFIX_<date>.json; the
   // file is complete after Predictor::EndProfiling.
   std::string profile_prefix;
+  // false: the Predictor keeps the model's description but not its bytes once the engine
+  // session exists (model().bytes() is then empty), so that a protected model's plaintext is
+  // wiped as soon as the caller drops its Model.
+  bool keep_model_bytes = true;
 };
 
 struct PredictOptions {

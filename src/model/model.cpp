@@ -2,6 +2,7 @@
 #include "cvdeploy/model.h"
 
 #include "core/file_util.h"
+#include "cvdeploy/secure_memory.h"
 #include "model/model_info.h"
 
 namespace cvdeploy {
@@ -11,13 +12,32 @@ static_assert(kDefaultMaxModelBytes == core::kDefaultMaxModelBytes);
 struct Model::State {
   std::vector<uint8_t> bytes;
   ModelInfo info;
+  bool sensitive = false;
+  State() = default;
+  State(const State&) = delete;
+  State& operator=(const State&) = delete;
+  ~State() {
+    if (sensitive) {
+      WipeBytes(bytes);
+      UnlockMemory(bytes.data(), bytes.size());
+    }
+  }
 };
 
 Model Model::FromMemory(std::vector<uint8_t> bytes, const std::string& name,
                         const ModelOptions& options) {
   auto state = std::make_shared<State>();
-  state->info = model::ParseModelInfo(bytes, name, options);
+  // Moved in first, so that the destructor wipes the bytes even when parsing throws.
   state->bytes = std::move(bytes);
+  state->sensitive = options.sensitive;
+  if (options.sensitive) LockMemory(state->bytes.data(), state->bytes.size());
+  state->info = model::ParseModelInfo(state->bytes, name, options);
+  return Model(std::move(state));
+}
+
+Model Model::WithoutBytes() const {
+  auto state = std::make_shared<State>();
+  state->info = state_->info;
   return Model(std::move(state));
 }
 

@@ -140,6 +140,7 @@ std::unique_ptr<Predictor> Predictor::Create(const Model& model, const SessionOp
   bo.profile_prefix = options.profile_prefix;
   impl->backend = backends::CreateOrtBackend(model.bytes(), model.info(), bo);
   impl->provider = impl->backend->Provider();
+  if (!options.keep_model_bytes) impl->model = model.WithoutBytes();
   return std::unique_ptr<Predictor>(new Predictor(std::move(impl)));
 }
 
