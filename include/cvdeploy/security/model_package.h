@@ -6,8 +6,8 @@
 // and documented in docs/security.md "Model package format". Crypto: OpenSSL 3 EVP only.
 // Errors: Error(kBadInput, "NAME: <check>: reason") for a malformed, truncated, tampered or
 // undecryptable package (the check is one of "format", "manifest", "signature", "decryption",
-// "integrity"); Error(kPermissionDenied, ...) for a signer that is not trusted or an unsigned
-// package where a signature is required; Error(kInvalidArgument, ...) for a bad key file.
+// "integrity"; a signer that is not trusted is a "signature" failure too);
+// Error(kInvalidArgument, ...) for a bad or missing key (file).
 // Messages never contain key material. Functions are thread-safe.
 #pragma once
 
