@@ -36,6 +36,13 @@ struct RepositoryOptions {
   std::vector<std::string> load_at_start;  // kExplicit: models loaded at start
   int instances = 0, threads = 0;          // server-wide defaults for configs that leave them 0
   uint64_t max_model_bytes = kDefaultMaxModelBytes;  // larger model files are refused unread
+  // Protected models (docs/security.md): model packages (model.cvdm) are opened with the data
+  // key from a file or a command run at each load; signed packages must verify against the
+  // *.pub keys in trusted_keys_dir; require_signed refuses everything else (plain .onnx too).
+  std::string decrypt_key_file, decrypt_key_cmd, trusted_keys_dir;
+  bool require_signed = false;
+  // Run a version's golden set (package or golden/ beside model.onnx) before it may serve.
+  bool golden_gate = true;
 };
 
 // Limits of the HTTP transport, per listener.

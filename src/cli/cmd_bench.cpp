@@ -105,7 +105,7 @@ std::unique_ptr<Predictor> LoadFor(const BenchArgs& args, const Config& c, doubl
   session.intra_op_threads = c.threads;
   if (c.imgsz > 0) session.imgsz = c.imgsz;
   auto t0 = Clock::now();
-  auto predictor = LoadPredictor(args.model.path, session);
+  auto predictor = LoadPredictor(args.model.path, session, args.model.protection.protection);
   if (load_ms) *load_ms = Ms(t0, Clock::now());
   if (c.batch > 1 && predictor->meta().batch > 0 && c.batch > predictor->meta().batch) {
     throw InvalidArgument("--batch " + std::to_string(c.batch) + ": " + args.model.path +
@@ -359,7 +359,7 @@ void PrintProfile(const BenchArgs& args, const Config& c, const Input& input,
   session.intra_op_threads = c.threads;
   if (c.imgsz > 0) session.imgsz = c.imgsz;
   session.profile_prefix = prefix;
-  auto predictor = LoadPredictor(args.model.path, session);
+  auto predictor = LoadPredictor(args.model.path, session, args.model.protection.protection);
   const cv::Size model_input(predictor->meta().imgsz_w, predictor->meta().imgsz_h);
   cv::Size original;
   const cv::Mat image = DecodeImageForModel(input.bytes, input.name, model_input, &original);

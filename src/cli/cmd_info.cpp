@@ -75,6 +75,25 @@ void PrintHuman(const ModelInfo& info, const std::optional<ModelCost>& cost) {
   for (const auto& w : info.warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
 }
 
+nlohmann::json PackageJson(const security::OpenedModel& opened) {
+  const auto& m = opened.manifest;
+  return {{"name", m.value("name", "")},
+          {"version", m.value("version", nlohmann::json())},
+          {"encrypted", opened.encrypted},
+          {"signer", m.contains("signer") ? m["signer"] : nlohmann::json()},
+          {"signature_checked", opened.signature_checked},
+          {"golden", m.contains("golden") && !m["golden"].is_null()}};
+}
+
+void PrintPackage(const security::OpenedModel& opened) {
+  const nlohmann::json j = PackageJson(opened);
+  std::printf("package    %s version %s, %s, %s\n", j["name"].get<std::string>().c_str(),
+              j["version"].dump().c_str(), opened.encrypted ? "encrypted" : "not encrypted",
+              opened.signature_checked  ? ("signed by trusted " + opened.signer).c_str()
+              : j["signer"].is_object() ? "signed (not checked: no --trusted-keys)"
+                                        : "unsigned");
+}
+
 }  // namespace
 
 void RegisterInfo(CLI::App& app, int* exit_code) {
@@ -83,22 +102,28 @@ void RegisterInfo(CLI::App& app, int* exit_code) {
   auto model = std::make_shared<std::string>();
   auto json = std::make_shared<bool>(false);
   auto max_model_bytes = std::make_shared<uint64_t>(kDefaultMaxModelBytes);
-  cmd->add_option("model", *model, "ONNX model file")->required();
+  auto protection = std::make_shared<ProtectionArgs>();
+  cmd->add_option("model", *model, "ONNX model file or model package (.cvdm)")->required();
   AddMaxModelBytes(*cmd, max_model_bytes.get());
+  protection->Add(*cmd);
   cmd->add_flag("--json", *json, "Print JSON instead of text");
   cmd->callback([=] {
     ModelOptions options;
     options.max_model_bytes = *max_model_bytes;
     // Read, parsed and hashed once: the description and the cost come from the same bytes.
-    const Model loaded = Model::FromFile(*model, options);
+    const security::OpenedModel opened =
+        security::OpenModel(*model, protection->protection, options);
+    const Model& loaded = opened.model;
     const ModelInfo& info = loaded.info();
     const std::optional<ModelCost> cost = ComputeCost(loaded);
     if (*json) {
       auto j = ModelInfoToJson(info);
       if (cost) j["cost"] = ModelCostToJson(*cost);
+      if (opened.package) j["package"] = PackageJson(opened);
       std::cout << j.dump(2) << "\n";
     } else {
       PrintHuman(info, cost);
+      if (opened.package) PrintPackage(opened);
     }
     *exit_code = 0;
   });

@@ -197,7 +197,7 @@ int Run(const PredictArgs& args) {
   pipeline::Options popts;
   popts.batch = args.pipeline.batch;
   args.pipeline.Resolve(inputs, &session.intra_op_threads, &popts.workers);
-  auto predictor = LoadPredictor(args.model.path, session);
+  auto predictor = LoadPredictor(args.model.path, session, args.model.protection.protection);
   if (!args.save_dir.empty()) {
     std::error_code ec;
     fs::create_directories(args.save_dir, ec);

@@ -8,7 +8,9 @@
 
 #include "cli/commands.h"
 #include "cli/exit_codes.h"
+#include "cli/options.h"
 #include "cvdeploy/error.h"
+#include "cvdeploy/secure_memory.h"
 #include "cvdeploy/server.h"
 
 namespace cvdeploy::cli {
@@ -30,6 +32,8 @@ struct ServeArgs {
   uint64_t audit_rotate_mb = 64;
   std::string tls_cert, tls_key, tls_client_ca, tls_client_auth, metrics_tls;
   double tls_reload_interval = 10;
+  ProtectionArgs protection;
+  bool golden_gate = true;
 };
 
 // The --tls-* flags: TLS needs both files; mTLS needs a client CA (which alone means
@@ -115,6 +119,12 @@ server::ServerOptions ToOptions(const ServeArgs& a, const std::string& host, int
   r.instances = instances;
   r.threads = threads;
   r.max_model_bytes = a.max_model_bytes;
+  a.protection.protection.Check();
+  r.decrypt_key_file = a.protection.protection.decrypt_key_file;
+  r.decrypt_key_cmd = a.protection.protection.decrypt_key_cmd;
+  r.trusted_keys_dir = a.protection.protection.trusted_keys_dir;
+  r.require_signed = a.protection.protection.require_signed;
+  r.golden_gate = a.golden_gate;
   auto ms = [](double s) { return std::chrono::milliseconds(static_cast<int64_t>(s * 1000)); };
   o.limits.max_body_bytes = a.max_body_bytes;
   o.limits.max_header_bytes = a.max_header_bytes;
@@ -211,8 +221,9 @@ void RegisterServe(CLI::App& app, int* exit_code) {
   cmd->add_option("--model", args->models,
                   "Serve a model file as version 1: PATH[:name] (name defaults to the file "
                   "name without extension); repeatable");
-  cmd->add_option("--model-repository", args->repository,
-                  "Repository DIR/<name>/<version>/model.onnx [+ DIR/<name>/config.json]");
+  cmd->add_option(
+      "--model-repository", args->repository,
+      "Repository DIR/<name>/<version>/model.onnx or model.cvdm [+ DIR/<name>/config.json]");
   cmd->add_option("--model-control", args->control,
                   "none (default), poll (reload on change; needs --poll-interval) or explicit "
                   "(load/unload through the repository API)")
@@ -285,6 +296,11 @@ void RegisterServe(CLI::App& app, int* exit_code) {
                   "Exit (code 3) when a model fails its initial load")
       ->capture_default_str();
   AddSecurityOptions(cmd, args.get());
+  args->protection.Add(*cmd);
+  cmd->add_option("--golden-gate", args->golden_gate,
+                  "Check each version's golden set (package or golden/ beside model.onnx) "
+                  "before it serves")
+      ->capture_default_str();
   cmd->add_option("--tls-cert", args->tls_cert,
                   "Serve HTTPS with this PEM certificate chain (leaf first); needs --tls-key");
   cmd->add_option("--tls-key", args->tls_key,
@@ -303,9 +319,14 @@ void RegisterServe(CLI::App& app, int* exit_code) {
       ->check(CLI::Range(0.0, 86400.0))
       ->capture_default_str();
   cmd->callback([=] {
-    *exit_code = server::RunServer(
-        ToOptions(*args, *host, *port, *io_threads, *instances, *threads),
-        [](const Status& s) { return s.ok() ? ExitCodeOf(Outcome::kOk) : ExitCodeOf(s.code()); });
+    server::ServerOptions options =
+        ToOptions(*args, *host, *port, *io_threads, *instances, *threads);
+    // A server given a data key serves encrypted models: no core dump, no ptrace by the same
+    // user, from the start (docs/security.md "Protected models").
+    if (args->protection.protection.HasKey()) MakeProcessNonDumpable();
+    *exit_code = server::RunServer(std::move(options), [](const Status& s) {
+      return s.ok() ? ExitCodeOf(Outcome::kOk) : ExitCodeOf(s.code());
+    });
   });
 }
 

@@ -45,7 +45,7 @@ int Run(const ValidateArgs& args) {
   // Single label by default: the same decoding as predict, so validate measures what users
   // get. --multi-label keeps every (box, class) pair above conf, as Ultralytics' val does.
   options.multi_label = args.multi_label;
-  auto predictor = LoadPredictor(args.model.path, session);
+  auto predictor = LoadPredictor(args.model.path, session, args.model.protection.protection);
   const ModelMeta& meta = predictor->meta();
   if (meta.task == Task::kClassify) {
     throw InvalidArgument(args.model.path +

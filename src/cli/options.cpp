@@ -25,8 +25,21 @@ void AddMaxPixels(CLI::App& cmd, uint64_t* max_pixels) {
       ->capture_default_str();
 }
 
+void ProtectionArgs::Add(CLI::App& cmd) {
+  cmd.add_option("--decrypt-key-file", protection.decrypt_key_file,
+                 "Data key file (cvdeploy keygen --kind data) for encrypted packages");
+  cmd.add_option("--decrypt-key-cmd", protection.decrypt_key_cmd,
+                 "Command (run with /bin/sh -c) whose stdout is the data key: a KMS or a "
+                 "sealed key");
+  cmd.add_option("--trusted-keys", protection.trusted_keys_dir,
+                 "Directory of trusted signers' *.pub keys; signed packages must verify");
+  cmd.add_flag("--require-signed", protection.require_signed,
+               "Accept only packages signed by a key in --trusted-keys (no plain .onnx)");
+}
+
 void ModelArgs::Add(CLI::App& cmd) {
-  cmd.add_option("--model", path, "ONNX model file")->required();
+  cmd.add_option("--model", path, "ONNX model file or model package (.cvdm)")->required();
+  protection.Add(cmd);
   AddMaxModelBytes(cmd, &max_model_bytes);
   cmd.add_option("--imgsz", imgsz, "Input size (models with dynamic spatial axes)")
       ->check(CLI::PositiveNumber);
@@ -110,8 +123,9 @@ std::filesystem::path Resolved(const std::string& path) {
 
 }  // namespace
 
-std::unique_ptr<Predictor> LoadPredictor(const std::string& path, const SessionOptions& session) {
-  auto predictor = Predictor::Load(path, session);
+std::unique_ptr<Predictor> LoadPredictor(const std::string& path, const SessionOptions& session,
+                                         const security::ModelProtection& protection) {
+  auto predictor = Predictor::Create(security::OpenModel(path, protection, session).model, session);
   for (const auto& w : predictor->info().warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
   return predictor;
 }

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "cvdeploy/predictor.h"
+#include "cvdeploy/security/model_source.h"
 
 namespace cvdeploy::cli {
 
@@ -17,7 +18,15 @@ void AddMaxModelBytes(CLI::App& cmd, uint64_t* max_model_bytes);
 // --max-pixels N on `cmd`: the largest image decoded (checked from its header first).
 void AddMaxPixels(CLI::App& cmd, uint64_t* max_pixels);
 
-// --model, --imgsz, --threads, --device, --task, --names, --max-model-bytes
+// --decrypt-key-file, --decrypt-key-cmd, --trusted-keys, --require-signed: how a model package
+// (.cvdm) is opened (docs/security.md "Protected models").
+struct ProtectionArgs {
+  security::ModelProtection protection;
+  void Add(CLI::App& cmd);
+};
+
+// --model, --imgsz, --threads, --device, --task, --names, --max-model-bytes and the
+// protection flags (ProtectionArgs): --model may be an ONNX file or a model package.
 struct ModelArgs {
   std::string path;
   uint64_t max_model_bytes = kDefaultMaxModelBytes;
@@ -26,6 +35,7 @@ struct ModelArgs {
   std::string device = "cpu";
   std::string task;
   std::string names_file;
+  ProtectionArgs protection;
 
   void Add(CLI::App& cmd);
   // Reads --names and parses --task; throws cvdeploy::Error on bad values.
@@ -57,9 +67,11 @@ struct ThresholdArgs {
   PredictOptions ToPredictOptions(bool all_contours = false) const;
 };
 
-// Predictor::Load plus the model's load-time warnings (e.g. the slow dynamic-quantization
-// format) printed to stderr as "warning: ..." lines.
-std::unique_ptr<Predictor> LoadPredictor(const std::string& path, const SessionOptions& session);
+// Opens the model (ONNX file or package, security::OpenModel) and creates its predictor; the
+// model's load-time warnings (e.g. the slow dynamic-quantization format) go to stderr as
+// "warning: ..." lines.
+std::unique_ptr<Predictor> LoadPredictor(const std::string& path, const SessionOptions& session,
+                                         const security::ModelProtection& protection = {});
 
 // Checks an output path before a slow model tool runs: not the input model itself, not a
 // directory, and its directory exists. Throws Error(kInvalidArgument) "COMMAND: FLAG PATH ...".

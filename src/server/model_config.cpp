@@ -240,6 +240,23 @@ std::optional<VersionFile> ProbeModelFile(const std::string& path) {
   return VersionFile{path, std::to_string(st.st_size) + "@" + std::to_string(mtime_ns), ""};
 }
 
+std::optional<VersionFile> ProbeVersionDir(const fs::path& vdir) {
+  auto onnx = ProbeModelFile((vdir / "model.onnx").string());
+  auto package = ProbeModelFile((vdir / "model.cvdm").string());
+  if (onnx && package) {
+    const std::string why = "both model.onnx and model.cvdm are present; keep one";
+    return VersionFile{package->path, "!" + why, why};
+  }
+  if (package) return package;
+  // A plain model's golden set belongs to the version: a changed golden.json reloads it.
+  if (onnx && onnx->error.empty()) {
+    if (auto golden = ProbeModelFile((vdir / "golden" / "golden.json").string())) {
+      onnx->signature += "+golden:" + golden->signature;
+    }
+  }
+  return onnx;
+}
+
 std::map<std::string, std::map<int64_t, VersionFile>> ScanRepository(const std::string& dir) {
   std::map<std::string, std::map<int64_t, VersionFile>> out;
   std::error_code ec;
@@ -254,9 +271,9 @@ std::map<std::string, std::map<int64_t, VersionFile>> ScanRepository(const std::
           v.find_first_not_of("0123456789") != std::string::npos || v[0] == '0') {
         continue;
       }
-      // A model.onnx that exists but is not a regular file is a broken version, listed with
+      // A model file that exists but is not a regular file is a broken version, listed with
       // its error, so that the version it replaced keeps serving instead of vanishing.
-      auto file = ProbeModelFile((vdir.path() / "model.onnx").string());
+      auto file = ProbeVersionDir(vdir.path());
       if (file) versions[std::stoll(v)] = std::move(*file);
     }
   }

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <filesystem>
 #include <map>
 #include <optional>
 #include <string>
@@ -69,9 +70,12 @@ struct VersionFile {
 // Examines a model file with stat only (never opens it, so a FIFO cannot block). nullopt: the
 // path does not exist at all (not even as a dangling symlink).
 std::optional<VersionFile> ProbeModelFile(const std::string& path);
+// A version directory's model: model.onnx (its signature includes golden/golden.json when
+// present) or model.cvdm (a package); both at once is a broken version. nullopt: neither.
+std::optional<VersionFile> ProbeVersionDir(const std::filesystem::path& vdir);
 // Scans a repository: model name -> version -> file. Directories that are not positive
-// integers, and versions without model.onnx, are skipped; a model.onnx that is not a regular
-// file is listed with its error (a broken version, not a missing one).
+// integers, and versions without model.onnx or model.cvdm, are skipped; a model file that is
+// not a regular file is listed with its error (a broken version, not a missing one).
 std::map<std::string, std::map<int64_t, VersionFile>> ScanRepository(const std::string& dir);
 
 }  // namespace cvdeploy::server

@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "server/model_repository.h"
 
+#include "cvdeploy/golden.h"
+#include "cvdeploy/security/model_source.h"
+
 #include <algorithm>
 #include <filesystem>
 #include <opencv2/core.hpp>
@@ -270,8 +273,9 @@ std::vector<std::string> ModelRepository::Reconcile(const std::string& name) {
   for (const auto& [v, f] : available) versions.push_back(v);
   const std::vector<int64_t> desired = config.version_policy.Select(versions);
   if (wanted && desired.empty()) {
-    const std::string why = available.empty() ? "no version directory with a model.onnx"
-                                              : "no available version matches its version_policy";
+    const std::string why = available.empty()
+                                ? "no version directory with a model.onnx or model.cvdm"
+                                : "no available version matches its version_policy";
     bool report = false;
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -444,7 +448,9 @@ std::shared_ptr<ModelVersion> ModelRepository::LoadVersion(const std::string& na
     ModelOptions model_options;
     model_options.max_model_bytes = options_.max_model_bytes;
     if (config.imgsz) model_options.imgsz = config.imgsz;
-    const Model model = Model::FromFile(file.path, model_options);
+    security::OpenedModel opened = security::OpenModel(file.path, Protection(), model_options,
+                                                       {.load_golden = options_.golden_gate});
+    const Model& model = opened.model;
     const ModelInfo& info = model.info();
     const bool batching = config.max_batch_size > 1;
     if (batching && info.meta.batch > 0 && info.meta.batch < config.max_batch_size) {
@@ -466,7 +472,11 @@ std::shared_ptr<ModelVersion> ModelRepository::LoadVersion(const std::string& na
     so.intra_op_threads = threads;
     so.max_model_bytes = options_.max_model_bytes;
     if (config.imgsz) so.imgsz = config.imgsz;
+    // A package's plaintext is not kept once the session exists: the predictor keeps the
+    // description only, and `opened` (the last holder) wipes the bytes when it goes.
+    so.keep_model_bytes = !opened.encrypted;
     mv->predictor = Predictor::Create(model, so);
+    if (opened.golden) CheckGoldenGate(*mv->predictor, *opened.golden, name, vs);
     for (const auto& w : mv->predictor->info().warnings) {
       log_("warning", "model '" + name + "' version " + vs + ": " + w);
     }
@@ -499,6 +509,30 @@ std::shared_ptr<ModelVersion> ModelRepository::LoadVersion(const std::string& na
                       "; versions already served keep serving");
     return nullptr;
   }
+}
+
+security::ModelProtection ModelRepository::Protection() const {
+  security::ModelProtection p;
+  p.decrypt_key_file = options_.decrypt_key_file;
+  p.decrypt_key_cmd = options_.decrypt_key_cmd;
+  p.trusted_keys_dir = options_.trusted_keys_dir;
+  p.require_signed = options_.require_signed;
+  return p;
+}
+
+void ModelRepository::CheckGoldenGate(const Predictor& predictor, const GoldenDir& golden,
+                                      const std::string& name, const std::string& vs) {
+  const auto t0 = Clock::now();
+  const GoldenReport report = CheckGolden(predictor, golden.set, golden.inputs);
+  const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+  registry_
+      .GetCounter("cvdeploy_model_golden_checks_total",
+                  "Golden-set checks run before a model version may serve, by result",
+                  {{"model", name}, {"version", vs}, {"result", report.passed ? "pass" : "fail"}})
+      .Inc();
+  if (!report.passed) throw BadInput("golden set: " + report.Summary());
+  log_("info", "model '" + name + "' version " + vs + ": " + report.Summary() + " in " +
+                   std::to_string(static_cast<long>(ms)) + " ms");
 }
 
 void ModelRepository::Retire(const std::shared_ptr<ModelVersion>& v) {

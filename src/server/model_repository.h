@@ -24,7 +24,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cvdeploy/golden.h"
 #include "cvdeploy/predictor.h"
+#include "cvdeploy/security/model_source.h"
 #include "cvdeploy/server.h"
 #include "cvdeploy/status.h"
 #include "server/metrics.h"
@@ -107,6 +109,11 @@ class ModelRepository {
                                             const VersionFile& file, const ModelConfig& config,
                                             std::string* error);
   void Retire(const std::shared_ptr<ModelVersion>& v);
+  security::ModelProtection Protection() const;
+  // Runs the version's golden set (cvdeploy/golden.h) on its predictor; throws
+  // Error(kBadInput) "golden set: <first finding>" when it does not pass.
+  void CheckGoldenGate(const Predictor& predictor, const GoldenDir& golden, const std::string& name,
+                       const std::string& vs);
 
   RepositoryOptions options_;
   Registry& registry_;

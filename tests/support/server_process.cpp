@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -49,7 +50,11 @@ bool WaitFor(const std::function<bool()>& condition, double timeout_s) {
   return condition();
 }
 
-ServerProcess::ServerProcess(const std::vector<std::string>& args, double start_timeout_s) {
+ServerProcess::ServerProcess(const std::vector<std::string>& args, double start_timeout_s)
+    : ServerProcess(args, ServerLaunch{start_timeout_s, "", {}, -1, -1}) {}
+
+ServerProcess::ServerProcess(const std::vector<std::string>& args, const ServerLaunch& launch) {
+  const double start_timeout_s = launch.start_timeout_s;
   dir_ = MakeTempDir("server");
   const std::string out = dir_ + "/stdout.log", err = dir_ + "/stderr.log";
   std::vector<std::string> argv_s = {CliBinary(), "serve", "--host", "127.0.0.1", "--port", "0"};
@@ -63,6 +68,10 @@ ServerProcess::ServerProcess(const std::vector<std::string>& args, double start_
     dup2(devnull, STDIN_FILENO);
     dup2(o, STDOUT_FILENO);
     dup2(e, STDERR_FILENO);
+    for (const auto& [name, value] : launch.env) setenv(name.c_str(), value.c_str(), 1);
+    if (!launch.cwd.empty() && chdir(launch.cwd.c_str()) != 0) _exit(126);
+    if (launch.gid >= 0 && (setgroups(0, nullptr) != 0 || setgid(launch.gid) != 0)) _exit(126);
+    if (launch.uid >= 0 && setuid(launch.uid) != 0) _exit(126);
     std::vector<char*> argv;
     for (auto& a : argv_s) argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);

@@ -13,12 +13,21 @@
 
 namespace cvdeploy::testing {
 
+// How the server child is started beyond its arguments.
+struct ServerLaunch {
+  double start_timeout_s = 60;
+  std::string cwd;                         // "" = the test's own
+  std::map<std::string, std::string> env;  // set (overriding) in the child
+  int uid = -1, gid = -1;                  // >= 0: setgid/setuid before exec (needs root)
+};
+
 class ServerProcess {
  public:
   // Starts `cvdeploy serve --host 127.0.0.1 --port 0 ARGS` with stdout (the access log) and
   // stderr in files of a temp dir; waits until it is listening. Throws std::runtime_error
   // with the server's stderr if it exits or does not listen within `start_timeout_s`.
   explicit ServerProcess(const std::vector<std::string>& args, double start_timeout_s = 60);
+  ServerProcess(const std::vector<std::string>& args, const ServerLaunch& launch);
   ~ServerProcess();  // SIGKILL if still running
   ServerProcess(const ServerProcess&) = delete;
   ServerProcess& operator=(const ServerProcess&) = delete;
