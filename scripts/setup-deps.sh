@@ -39,6 +39,7 @@ PACKAGES=(
   libjpeg62-turbo-dev python3 wrk curl openssl oathtool
   libonnx-dev libprotobuf-dev protobuf-compiler
   libgtest-dev libgmock-dev libbenchmark-dev
+  swtpm tpm2-tools # software TPM 2.0 + tools: the key-sealing test (tpm_sealed_key_test.py)
 )
 ((FUZZ)) && PACKAGES+=(clang-14 libclang-rt-14-dev lld-14)
 missing=()
