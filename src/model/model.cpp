@@ -30,8 +30,14 @@ Model Model::FromMemory(std::vector<uint8_t> bytes, const std::string& name,
   // Moved in first, so that the destructor wipes the bytes even when parsing throws.
   state->bytes = std::move(bytes);
   state->sensitive = options.sensitive;
-  if (options.sensitive) LockMemory(state->bytes.data(), state->bytes.size());
+  const bool locked = !options.sensitive || LockMemory(state->bytes.data(), state->bytes.size());
   state->info = model::ParseModelInfo(state->bytes, name, options);
+  if (!locked) {
+    state->info.warnings.push_back(
+        "the decrypted model (" + std::to_string(state->bytes.size()) +
+        " bytes) could not be locked in memory (RLIMIT_MEMLOCK; raise it with ulimit -l or "
+        "LimitMEMLOCK=): it may be swapped out");
+  }
   return Model(std::move(state));
 }
 
