@@ -126,14 +126,19 @@ double TimedRun(const backends::Backend& session, const Inputs& inputs) {
   return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
 }
 
-// Interleaved (original, obfuscated, original, ...) so that drift of the machine's load hits
-// both alike; the verification runs were the warm-up.
+// Interleaved (original, obfuscated, obfuscated, original, ...) so that drift of the machine's load
+// hits both alike; the verification runs were the warm-up.
 void MeasureLatency(const backends::Backend& before, const backends::Backend& after,
                     const Inputs& inputs, int runs, ObfuscateReport& report) {
   std::vector<double> a, b;
   for (int i = 0; i < runs; ++i) {
-    a.push_back(TimedRun(before, inputs));
-    b.push_back(TimedRun(after, inputs));
+    if (i % 2 == 0) {
+      a.push_back(TimedRun(before, inputs));
+      b.push_back(TimedRun(after, inputs));
+    } else {  // ABBA: neither model always runs right after the other
+      b.push_back(TimedRun(after, inputs));
+      a.push_back(TimedRun(before, inputs));
+    }
   }
   report.latency_runs = runs;
   report.original_ms = Median(a);
