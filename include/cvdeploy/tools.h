@@ -3,7 +3,7 @@
 // the model in messages) and an options struct, and returns {bytes, report}: the rewritten
 // model, already checked and run by ONNX Runtime, and a plain-data report for the caller to
 // print or serialize. Nothing is written to disk here. Quantization: cvdeploy/quantize.h;
-// parameter and FLOP counts: cvdeploy/cost.h.
+// parameter and FLOP counts: cvdeploy/cost.h; obfuscation: cvdeploy/obfuscate.h.
 #pragma once
 
 #include <cstdint>
@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "cvdeploy/cost.h"
+#include "cvdeploy/obfuscate.h"
 #include "cvdeploy/quantize.h"
 
 namespace cvdeploy {
