@@ -21,5 +21,9 @@ void RegisterKeys(CLI::App& app, int* exit_code);
 void RegisterUsers(CLI::App& app, int* exit_code);
 void RegisterAudit(CLI::App& app, int* exit_code);
 void RegisterTls(CLI::App& app, int* exit_code);
+void RegisterPackageKeygen(CLI::App& app, int* exit_code);
+void RegisterPack(CLI::App& app, int* exit_code);
+void RegisterPackageVerify(CLI::App& app, int* exit_code);
+void RegisterUnpack(CLI::App& app, int* exit_code);
 
 }  // namespace cvdeploy::cli
