@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "cvdeploy/security/crypto.h"
+#include "cvdeploy/security/model_package.h"
 #include "support/assets.h"
 #include "support/process.h"
 
@@ -249,6 +250,25 @@ TEST_F(CliPackageTest, BadKeyFilesAreUsageErrors) {
   ExpectFailure({"unpack", D("m.cvdm"), "--out", D("x.onnx")}, 2, "needs a data key");
   EXPECT_FALSE(fs::exists(D("x.onnx")));
   EXPECT_FALSE(fs::exists(D("y.cvdm")));
+}
+
+TEST_F(CliPackageTest, UnpackWritesGoldenInputs) {
+  // pack --golden is wired in with the golden module; the library writes such a package here.
+  security::PackageInput in;
+  in.manifest = {{"name", "g"}, {"version", 1}, {"golden", {{"format_version", 1}}}};
+  in.parts.emplace_back("model.onnx", std::vector<uint8_t>{'m', 'o', 'd'});
+  in.parts.emplace_back("golden/bus.jpg", std::vector<uint8_t>{'j', 'p', 'g'});
+  const security::DataKey key = security::DataKey::FromFile(D("keys/data.key"));
+  Write(D("g.cvdm"), security::WritePackage(in, &key, nullptr));
+  const ProcessResult r = Run({"unpack", D("g.cvdm"), "--out", D("g.onnx"), "--decrypt-key",
+                               D("keys/data.key"), "--golden-out", D("golden")});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(Read(D("g.onnx")), "mod");
+  EXPECT_EQ(Read(D("golden/bus.jpg")), "jpg");
+  EXPECT_EQ(nlohmann::json::parse(Read(D("golden/golden.json")))["format_version"], 1);
+  const ProcessResult v = Run({"verify", D("g.cvdm"), "--decrypt-key", D("keys/data.key")});
+  EXPECT_EQ(v.exit_code, 0);
+  EXPECT_NE(v.out.find("entry     golden/bus.jpg  3 bytes"), std::string::npos) << v.out;
 }
 
 TEST_F(CliPackageTest, PackRefusesBadArguments) {
