@@ -48,9 +48,13 @@ Keys LoadKeys(const PackageArgs& a) {
   return keys;
 }
 
-std::string ReadPackage(const std::string& path) {
-  std::vector<uint8_t> bytes = ReadFileBytes(path, false, kDefaultMaxFileBytes, "package");
-  return std::string(bytes.begin(), bytes.end());
+// The file's bytes (kept alive by the caller: a ParsedPackage views into them).
+std::vector<uint8_t> ReadPackage(const std::string& path) {
+  return ReadFileBytes(path, false, kDefaultMaxFileBytes, "package");
+}
+
+std::string_view View(const std::vector<uint8_t>& bytes) {
+  return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
 }
 
 std::string Field(const nlohmann::json& m, const char* key) {
@@ -89,7 +93,7 @@ struct CheckRun {
   std::vector<security::PackagePart> parts;
 };
 
-CheckRun RunChecks(const std::string& bytes, const std::string& name, const Keys& keys,
+CheckRun RunChecks(std::string_view bytes, const std::string& name, const Keys& keys,
                    std::optional<ParsedPackage>* parsed) {
   CheckRun run;
   try {
@@ -123,9 +127,9 @@ CheckRun RunChecks(const std::string& bytes, const std::string& name, const Keys
 
 void RunVerify(const PackageArgs& a, int* exit_code) {
   const Keys keys = LoadKeys(a);
-  const std::string bytes = ReadPackage(a.package);
+  const std::vector<uint8_t> bytes = ReadPackage(a.package);
   std::optional<ParsedPackage> parsed;
-  const CheckRun run = RunChecks(bytes, a.package, keys, &parsed);
+  const CheckRun run = RunChecks(View(bytes), a.package, keys, &parsed);
   if (a.json) {
     nlohmann::ordered_json out = {
         {"package", a.package},
@@ -186,8 +190,8 @@ void RunUnpack(const PackageArgs& a) {
     throw InvalidArgument("unpack: --out " + a.out + " is the package itself");
   }
   const Keys keys = LoadKeys(a);
-  const std::string bytes = ReadPackage(a.package);
-  const ParsedPackage p = security::ParsePackage(bytes, a.package);
+  const std::vector<uint8_t> bytes = ReadPackage(a.package);
+  const ParsedPackage p = security::ParsePackage(View(bytes), a.package);
   if (keys.trusted) security::VerifyPackageSignature(p, *keys.trusted, a.package);
   const auto parts = security::OpenPackagePayload(p, keys.data ? &*keys.data : nullptr, a.package);
   if (!keys.trusted && p.is_signed) {

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cctype>
 #include <filesystem>
+#include <optional>
 
 #include "cvdeploy/error.h"
 #include "cvdeploy/file.h"
