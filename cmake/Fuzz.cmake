@@ -31,6 +31,7 @@ set(CVDEPLOY_FUZZ_PARSER_SOURCES
     src/core/image_io.cpp
     src/core/jpeg_decode.cpp
     src/core/json_limits.cpp
+    src/core/secure_memory.cpp
     src/core/task.cpp
     src/core/tensor.cpp
     src/eval/coco_dataset.cpp

@@ -22,5 +22,9 @@ void RegisterUsers(CLI::App& app, int* exit_code);
 void RegisterAudit(CLI::App& app, int* exit_code);
 void RegisterTls(CLI::App& app, int* exit_code);
 void RegisterObfuscate(CLI::App& app, int* exit_code);
+void RegisterPackageKeygen(CLI::App& app, int* exit_code);
+void RegisterPack(CLI::App& app, int* exit_code);
+void RegisterPackageVerify(CLI::App& app, int* exit_code);
+void RegisterUnpack(CLI::App& app, int* exit_code);
 
 }  // namespace cvdeploy::cli

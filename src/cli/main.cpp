@@ -74,6 +74,10 @@ int main(int argc, char** argv) {
   cvdeploy::cli::RegisterAudit(app, &exit_code);
   cvdeploy::cli::RegisterTls(app, &exit_code);
   cvdeploy::cli::RegisterObfuscate(app, &exit_code);
+  cvdeploy::cli::RegisterPackageKeygen(app, &exit_code);
+  cvdeploy::cli::RegisterPack(app, &exit_code);
+  cvdeploy::cli::RegisterPackageVerify(app, &exit_code);
+  cvdeploy::cli::RegisterUnpack(app, &exit_code);
   try {
     app.parse(argc, argv);
     // Whatever a command printed must have arrived: `> /dev/full` is a failure, not success.

@@ -1,12 +1,17 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "cvdeploy/security/crypto.h"
 
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/kdf.h>
+#include <openssl/params.h>
 #include <openssl/pem.h>
 #include <openssl/sha.h>
 #include <sodium.h>
 
+#include <algorithm>
+#include <climits>
 #include <cstring>
 
 #include "cvdeploy/error.h"
@@ -39,6 +44,44 @@ struct BioDeleter {
 struct MdCtxDeleter {
   void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }
 };
+
+struct CipherCtxDeleter {
+  void operator()(EVP_CIPHER_CTX* c) const { EVP_CIPHER_CTX_free(c); }
+};
+struct KdfDeleter {
+  void operator()(EVP_KDF* k) const { EVP_KDF_free(k); }
+};
+struct KdfCtxDeleter {
+  void operator()(EVP_KDF_CTX* c) const { EVP_KDF_CTX_free(c); }
+};
+
+const unsigned char* Bytes(std::string_view s) {
+  return reinterpret_cast<const unsigned char*>(s.data());
+}
+
+void CheckGcmKeyAndNonce(std::string_view key, std::string_view nonce) {
+  if (key.size() != kAesGcmKeyBytes) throw InvalidArgument("AES-256-GCM needs a 32-byte key");
+  if (nonce.size() != kAesGcmNonceBytes) {
+    throw InvalidArgument("AES-256-GCM needs a 12-byte nonce");
+  }
+}
+
+// EVP_*Update take an int length: feeds `n` bytes in pieces below INT_MAX.
+template <typename Update>
+bool UpdateInChunks(const unsigned char* in, size_t n, unsigned char* out, Update update) {
+  constexpr size_t kChunk = size_t{1} << 30;
+  size_t done = 0;
+  do {
+    const size_t piece = std::min(kChunk, n - done);
+    int written = 0;
+    if (update(out ? out + done : nullptr, &written, in + done, static_cast<int>(piece)) != 1) {
+      return false;
+    }
+    if (out && static_cast<size_t>(written) != piece) return false;  // GCM is a stream mode
+    done += piece;
+  } while (done < n);
+  return true;
+}
 
 std::string BioText(BIO* bio) {
   char* data = nullptr;
@@ -146,6 +189,84 @@ std::string HmacSha256(std::string_view key, std::string_view data) {
     throw RuntimeError("HMAC-SHA-256 failed");
   }
   out.resize(len);
+  return out;
+}
+
+std::string HkdfSha256(std::string_view ikm, std::string_view salt, std::string_view info,
+                       size_t length) {
+  if (length == 0 || length > 255 * 32) throw InvalidArgument("HKDF-SHA-256: bad output length");
+  std::unique_ptr<EVP_KDF, KdfDeleter> kdf(EVP_KDF_fetch(nullptr, "HKDF", nullptr));
+  if (!kdf) throw RuntimeError("HKDF is not available in this OpenSSL");
+  std::unique_ptr<EVP_KDF_CTX, KdfCtxDeleter> ctx(EVP_KDF_CTX_new(kdf.get()));
+  if (!ctx) throw RuntimeError("out of memory in HKDF");
+  char digest[] = "SHA256";
+  // OSSL_PARAM wants non-const pointers but does not write through them for input params.
+  auto octets = [](const char* name, std::string_view v) {
+    return OSSL_PARAM_construct_octet_string(name, const_cast<char*>(v.data()), v.size());
+  };
+  OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, digest, 0),
+                         octets(OSSL_KDF_PARAM_KEY, ikm), octets(OSSL_KDF_PARAM_SALT, salt),
+                         octets(OSSL_KDF_PARAM_INFO, info), OSSL_PARAM_construct_end()};
+  std::string out(length, '\0');
+  if (EVP_KDF_derive(ctx.get(), reinterpret_cast<unsigned char*>(out.data()), length, params) !=
+      1) {
+    throw RuntimeError("HKDF-SHA-256 failed");
+  }
+  return out;
+}
+
+std::string Aes256GcmEncrypt(std::string_view key, std::string_view nonce,
+                             std::string_view plaintext, std::string_view aad) {
+  CheckGcmKeyAndNonce(key, nonce);
+  std::unique_ptr<EVP_CIPHER_CTX, CipherCtxDeleter> ctx(EVP_CIPHER_CTX_new());
+  std::string out(plaintext.size() + kAesGcmTagBytes, '\0');
+  auto* dst = reinterpret_cast<unsigned char*>(out.data());
+  auto update = [&](unsigned char* o, int* n, const unsigned char* i, int len) {
+    return EVP_EncryptUpdate(ctx.get(), o, n, i, len);
+  };
+  int final_len = 0;
+  const bool ok =
+      ctx && EVP_EncryptInit_ex2(ctx.get(), EVP_aes_256_gcm(), Bytes(key), Bytes(nonce), nullptr) &&
+      (aad.empty() || UpdateInChunks(Bytes(aad), aad.size(), nullptr, update)) &&
+      (plaintext.empty() || UpdateInChunks(Bytes(plaintext), plaintext.size(), dst, update)) &&
+      EVP_EncryptFinal_ex(ctx.get(), dst + plaintext.size(), &final_len) && final_len == 0 &&
+      EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_GET_TAG, kAesGcmTagBytes,
+                          dst + plaintext.size()) == 1;
+  if (!ok) throw RuntimeError("AES-256-GCM encryption failed");
+  return out;
+}
+
+bool Aes256GcmDecryptInto(std::string_view key, std::string_view nonce,
+                          std::string_view ciphertext_and_tag, std::string_view aad, uint8_t* out) {
+  CheckGcmKeyAndNonce(key, nonce);
+  if (ciphertext_and_tag.size() < kAesGcmTagBytes) return false;
+  const size_t n = ciphertext_and_tag.size() - kAesGcmTagBytes;
+  std::string tag(ciphertext_and_tag.substr(n));
+  std::unique_ptr<EVP_CIPHER_CTX, CipherCtxDeleter> ctx(EVP_CIPHER_CTX_new());
+  auto update = [&](unsigned char* o, int* len_out, const unsigned char* i, int len) {
+    return EVP_DecryptUpdate(ctx.get(), o, len_out, i, len);
+  };
+  int final_len = 0;
+  const bool ok =
+      ctx && EVP_DecryptInit_ex2(ctx.get(), EVP_aes_256_gcm(), Bytes(key), Bytes(nonce), nullptr) &&
+      (aad.empty() || UpdateInChunks(Bytes(aad), aad.size(), nullptr, update)) &&
+      (n == 0 || UpdateInChunks(Bytes(ciphertext_and_tag), n, out, update)) &&
+      EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_TAG, kAesGcmTagBytes, tag.data()) == 1 &&
+      EVP_DecryptFinal_ex(ctx.get(), out + n, &final_len) == 1 && final_len == 0;
+  if (!ok && n > 0) sodium_memzero(out, n);
+  return ok;
+}
+
+std::optional<std::string> Aes256GcmDecrypt(std::string_view key, std::string_view nonce,
+                                            std::string_view ciphertext_and_tag,
+                                            std::string_view aad) {
+  CheckGcmKeyAndNonce(key, nonce);
+  if (ciphertext_and_tag.size() < kAesGcmTagBytes) return std::nullopt;
+  std::string out(ciphertext_and_tag.size() - kAesGcmTagBytes, '\0');
+  if (!Aes256GcmDecryptInto(key, nonce, ciphertext_and_tag, aad,
+                            reinterpret_cast<uint8_t*>(out.data()))) {
+    return std::nullopt;
+  }
   return out;
 }
 

@@ -1,11 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
 // The cryptographic primitives the security module builds on, as thin wrappers over the
 // established libraries (no home-made primitive): random bytes, constant-time comparison and
-// argon2id from libsodium; SHA-256, HMAC-SHA-256 and Ed25519 from OpenSSL 3 (Ed25519 keys are
-// PEM files that `openssl pkey` reads). Byte strings are std::string holding raw bytes.
-// All functions are thread-safe; those that can fail throw cvdeploy::Error.
+// argon2id from libsodium; SHA-256, HMAC-SHA-256, HKDF-SHA-256, AES-256-GCM and Ed25519 from
+// OpenSSL 3 EVP (Ed25519 keys are PEM files that `openssl pkey` reads). Byte strings are
+// std::string holding raw bytes. All functions are thread-safe; those that can fail throw
+// cvdeploy::Error.
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -41,6 +44,28 @@ bool VerifyPassword(const std::string& hash, std::string_view password);
 // verifying against it costs what a real check costs, so that an unknown user or key id
 // cannot be told from a wrong secret by timing.
 const std::string& DummyPasswordHash();
+
+// HKDF-SHA-256 (RFC 5869, extract then expand; OpenSSL EVP_KDF "HKDF"): `length` bytes
+// (at most 255 * 32) derived from the input key material, salt and context info.
+std::string HkdfSha256(std::string_view ikm, std::string_view salt, std::string_view info,
+                       size_t length);
+
+// AES-256-GCM (OpenSSL EVP) with a 32-byte key, a 12-byte nonce (never reuse one under a key:
+// callers draw it with RandomBytes) and a 16-byte tag over ciphertext and `aad`.
+inline constexpr size_t kAesGcmKeyBytes = 32, kAesGcmNonceBytes = 12, kAesGcmTagBytes = 16;
+// ciphertext || tag (plaintext.size() + 16 bytes). Throws kInvalidArgument for a key or nonce
+// of the wrong size.
+std::string Aes256GcmEncrypt(std::string_view key, std::string_view nonce,
+                             std::string_view plaintext, std::string_view aad);
+// Decrypts `ciphertext_and_tag` into out[0, size - 16) and checks the tag. False when it does
+// not verify (wrong key, nonce or aad, tampered bytes, input shorter than the tag); `out` is
+// then wiped, so no unauthenticated plaintext is ever left for the caller to use.
+bool Aes256GcmDecryptInto(std::string_view key, std::string_view nonce,
+                          std::string_view ciphertext_and_tag, std::string_view aad, uint8_t* out);
+// The same into a new string; nullopt on failure.
+std::optional<std::string> Aes256GcmDecrypt(std::string_view key, std::string_view nonce,
+                                            std::string_view ciphertext_and_tag,
+                                            std::string_view aad);
 
 // An Ed25519 key pair or public key held by OpenSSL. Copyable (shares the key).
 class Ed25519Key {

@@ -61,9 +61,14 @@ class TrustedKeys {
   const Ed25519Key* Find(const std::string& fingerprint) const;
   size_t size() const { return keys_.size(); }
   std::vector<std::string> Fingerprints() const;
+  // Adds one public key (tests, fuzzing, callers with their own store); a duplicate is ignored.
+  void Add(const Ed25519Key& key);
+  // The directory FromDir read ("" otherwise), for messages.
+  const std::string& dir() const { return dir_; }
 
  private:
   std::vector<std::pair<std::string, Ed25519Key>> keys_;
+  std::string dir_;
 };
 
 // One part of the payload, in order: the model first ("model.onnx"), then golden inputs
