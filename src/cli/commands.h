@@ -21,5 +21,6 @@ void RegisterKeys(CLI::App& app, int* exit_code);
 void RegisterUsers(CLI::App& app, int* exit_code);
 void RegisterAudit(CLI::App& app, int* exit_code);
 void RegisterTls(CLI::App& app, int* exit_code);
+void RegisterGolden(CLI::App& app, int* exit_code);
 
 }  // namespace cvdeploy::cli

@@ -73,6 +73,7 @@ int main(int argc, char** argv) {
   cvdeploy::cli::RegisterUsers(app, &exit_code);
   cvdeploy::cli::RegisterAudit(app, &exit_code);
   cvdeploy::cli::RegisterTls(app, &exit_code);
+  cvdeploy::cli::RegisterGolden(app, &exit_code);
   try {
     app.parse(argc, argv);
     // Whatever a command printed must have arrived: `> /dev/full` is a failure, not success.
