@@ -218,6 +218,15 @@ TEST(CliGoldenTest, ChangedImgszMetadataFails) {
   EXPECT_TRUE(HasFinding(r, "bus.jpg", "cannot run")) << r.dump(1);
 }
 
+// A fixed input's dimensions win over the imgsz metadata: changing only the metadata changes
+// no preprocessing, and the check rightly passes.
+TEST(CliGoldenTest, MetadataOnlyImgszOnAFixedInputChangesNothing) {
+  onnx::ModelProto model = optimize::LoadModel(Asset("models/yolov8n-dq.onnx"));
+  SetMetadata(model, "imgsz", "[480, 480]");
+  const nlohmann::json r = Check(WriteModel(model, "golden-meta-only"), GoldenOneThread(), 2, 0);
+  EXPECT_TRUE(r.value("passed", false)) << r.dump(1);
+}
+
 TEST(CliGoldenTest, ChangedChannelOrderFails) {
   const nlohmann::json r = Check(ChannelOrderModel(), GoldenOneThread(), 2, kGoldenMismatch);
   EXPECT_FALSE(r.value("passed", true));
