@@ -73,7 +73,7 @@ void CheckInputNames(const std::vector<GoldenInput>& inputs, const std::string& 
   }
   std::set<std::string> names;
   for (const GoldenInput& in : inputs) {
-    if (!golden::IsPlainFileName(in.name)) {
+    if (!golden::IsPlainFileName(in.name) || in.name == "golden.json") {
       throw BadInput(what + ": golden input name '" + Printable(in.name) +
                      "' is not a plain file name");
     }

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 #include <limits>
+#include <set>
 #include <string>
 
 #include "cvdeploy/error.h"
@@ -341,13 +342,12 @@ GoldenSet GoldenSetFromJson(const std::string& text, const std::string& source) 
   const Json& records =
       r.Array(r.Field(j, "golden set", "records"), "records", golden::kMaxRecords);
   if (records.empty()) r.Fail("records", "a golden set needs at least one record");
+  std::set<std::string> names;
   for (size_t i = 0; i < records.size(); ++i) {
-    set.records.push_back(RecordFromJson(r, records[i], "records[" + std::to_string(i) + "]"));
-    for (size_t k = 0; k < i; ++k) {
-      if (set.records[k].input == set.records[i].input) {
-        r.Fail("records[" + std::to_string(i) + "].input",
-               "duplicate input '" + set.records[i].input + "'");
-      }
+    const std::string path = "records[" + std::to_string(i) + "]";
+    set.records.push_back(RecordFromJson(r, records[i], path));
+    if (!names.insert(set.records.back().input).second) {
+      r.Fail(path + ".input", "duplicate input '" + set.records.back().input + "'");
     }
   }
   return set;

@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -11,6 +13,7 @@
 #include "cvdeploy/error.h"
 #include "cvdeploy/golden.h"
 #include "eval/golden_internal.h"
+#include "support/assets.h"
 
 namespace cvdeploy {
 namespace {
@@ -304,6 +307,42 @@ TEST(GoldenReport, SummaryLine) {
   r.failures = {{"bus.jpg", "input missing"}};
   EXPECT_NE(r.Summary().find("FAILED (1 findings"), std::string::npos);
   EXPECT_NE(r.Summary().find("bus.jpg: input missing"), std::string::npos);
+}
+
+TEST(GoldenDir, WriteThenReadKeepsSetAndInputs) {
+  const std::string dir = testing::MakeTempDir("golden-dir") + "/g";
+  const std::vector<GoldenInput> inputs = {{"bus.jpg", {1, 2, 3}}};
+  WriteGoldenDir(dir, SampleSet(), inputs);
+  const GoldenDir read = ReadGoldenDir(dir);
+  EXPECT_EQ(GoldenSetToJson(read.set), GoldenSetToJson(SampleSet()));
+  ASSERT_EQ(read.inputs.size(), 1u);
+  EXPECT_EQ(read.inputs[0].name, "bus.jpg");
+  EXPECT_EQ(read.inputs[0].bytes, (std::vector<uint8_t>{1, 2, 3}));
+  // The same files as inputs of a new record: ReadGoldenInputs on the directory finds the
+  // image, not golden.json.
+  const std::vector<GoldenInput> again = ReadGoldenInputs(dir + "/bus.jpg");
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0].name, "bus.jpg");
+  // A recorded input that is missing from the directory is a bad golden directory.
+  std::filesystem::remove(dir + "/bus.jpg");
+  EXPECT_THROW(ReadGoldenDir(dir), Error);
+  EXPECT_THROW(ReadGoldenDir(dir + "/missing"), Error);
+}
+
+TEST(GoldenDir, RefusesUnsafeOrDuplicateInputNames) {
+  const std::string dir = testing::MakeTempDir("golden-names") + "/g";
+  for (const char* bad : {"../escape.jpg", "golden.json", ".hidden.jpg", "a/b.jpg"}) {
+    try {
+      WriteGoldenDir(dir, SampleSet(), {{bad, {1}}});
+      ADD_FAILURE() << "accepted " << bad;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::kBadInput) << e.what();
+    }
+  }
+  EXPECT_THROW(WriteGoldenDir(dir, SampleSet(), {{"a.jpg", {1}}, {"a.jpg", {2}}}), Error);
+  EXPECT_THROW(WriteGoldenDir(dir, SampleSet(), {}), Error);
+  EXPECT_FALSE(std::filesystem::exists(dir + "/golden.json"));
+  EXPECT_FALSE(std::filesystem::exists(dir + "/../escape.jpg"));
 }
 
 }  // namespace
