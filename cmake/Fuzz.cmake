@@ -35,6 +35,7 @@ set(CVDEPLOY_FUZZ_PARSER_SOURCES
     src/core/task.cpp
     src/core/tensor.cpp
     src/eval/coco_dataset.cpp
+    src/eval/golden_json.cpp
     src/model/yaml_names.cpp
     src/eval/yolo_dataset.cpp
     src/model/metadata.cpp

@@ -27,6 +27,7 @@ struct GoldenTolerance {
   double max_conf_diff = 0.0;  // |confidence - recorded| at most this
   double edge_conf = 0.0;      // a detection within this of the conf threshold may come or go
   double max_raw_error = 0.0;  // raw-output summary: relative error bound (see the .cpp)
+  double max_kpt_error = 0.0;  // pose: mean keypoint distance / box diagonal at most this
 };
 // The documented defaults (chosen so that ISA / thread-count differences pass).
 GoldenTolerance DefaultGoldenTolerance();

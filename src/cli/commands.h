@@ -26,5 +26,6 @@ void RegisterPackageKeygen(CLI::App& app, int* exit_code);
 void RegisterPack(CLI::App& app, int* exit_code);
 void RegisterPackageVerify(CLI::App& app, int* exit_code);
 void RegisterUnpack(CLI::App& app, int* exit_code);
+void RegisterGolden(CLI::App& app, int* exit_code);
 
 }  // namespace cvdeploy::cli

@@ -2,7 +2,8 @@
 // The CLI's one table of exit codes (README "Command line"): every exit status the process
 // returns is chosen here, from a core ErrorCode or a named command outcome.
 //   0 ok, 2 usage error, 3 bad input, 4 runtime failure,
-//   5 `quantize` cannot meet --max-map-drop, 6 `compare` agreement under --min-agreement.
+//   5 `quantize` cannot meet --max-map-drop, 6 `compare` agreement under --min-agreement,
+//   7 `golden check` mismatch.
 // Header-only and constexpr, so the unit tests check the whole table without the CLI binary.
 // Each switch has no default: -Wswitch (in -Wall -Werror) fails the build until a new code is
 // mapped.
@@ -18,6 +19,7 @@ enum class Outcome {
   kUsage,               // the command line itself is wrong (CLI11 parse errors)
   kAccuracyGateNotMet,  // quantize: the accuracy gate could not meet --max-map-drop
   kDisagreement,        // compare: agreement under --min-agreement
+  kGoldenMismatch,      // golden check: the model does not reproduce its golden set
 };
 
 constexpr int ExitCodeOf(Outcome outcome) {
@@ -30,6 +32,8 @@ constexpr int ExitCodeOf(Outcome outcome) {
       return 5;
     case Outcome::kDisagreement:
       return 6;
+    case Outcome::kGoldenMismatch:
+      return 7;
   }
   return 4;  // not reached: every outcome is listed above
 }

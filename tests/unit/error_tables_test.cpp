@@ -60,6 +60,7 @@ TEST(ErrorCodes, ExitCodeOfOutcomes) {
   EXPECT_EQ(cli::ExitCodeOf(cli::Outcome::kUsage), 2);
   EXPECT_EQ(cli::ExitCodeOf(cli::Outcome::kAccuracyGateNotMet), 5);
   EXPECT_EQ(cli::ExitCodeOf(cli::Outcome::kDisagreement), 6);
+  EXPECT_EQ(cli::ExitCodeOf(cli::Outcome::kGoldenMismatch), 7);
   static_assert(cli::ExitCodeOf(ErrorCode::kInvalidArgument) ==
                 cli::ExitCodeOf(cli::Outcome::kUsage));
 }
