@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,8 @@ namespace cvdeploy {
 class Predictor;
 
 inline constexpr int kGoldenFormatVersion = 1;
+inline constexpr const char* kGoldenContractKeys[] = {"imgsz", "stride", "task", "names",
+                                                      "kpt_shape", "end2end"};
 
 // How far a check may depart from the record and still pass.
 struct GoldenTolerance {
@@ -61,6 +64,10 @@ struct GoldenSet {
   int imgsz_h = 0, imgsz_w = 0;  // the preprocessing contract at record time
   std::string task;
   int num_classes = 0;
+  // The model's Ultralytics metadata entries that define its pre- and postprocessing contract
+  // (kGoldenContractKeys, as stored in the file): a changed entry fails the check even when
+  // the input shape wins over it, since the model file is then not the one recorded.
+  std::map<std::string, std::string> contract;
   GoldenTolerance tolerance;
   std::vector<GoldenRecord> records;
 };

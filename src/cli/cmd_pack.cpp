@@ -15,8 +15,10 @@
 #include "cli/options.h"
 #include "cvdeploy/error.h"
 #include "cvdeploy/file.h"
+#include "cvdeploy/golden.h"
 #include "cvdeploy/json.h"
 #include "cvdeploy/model.h"
+#include "cvdeploy/predictor.h"
 #include "cvdeploy/secure_memory.h"
 #include "cvdeploy/security/model_package.h"
 #include "cvdeploy/security/secret_file.h"
@@ -100,14 +102,28 @@ security::Ed25519Key ReadSigningKey(const std::string& path) {
 }
 
 // ---- Golden set: wired in by the integrator (cvdeploy/golden.h) ------------------------
-// Records the golden set of `model` for --golden DIR (an existing golden directory) or
-// --golden-images IMGS (images to record now), adding manifest "golden" and one
-// "golden/NAME" part per input to `input`. Not built in this branch yet.
+// The golden set of `model` for --golden DIR (an existing golden directory, checked against
+// the model now so that a package never carries a set its own model fails) or
+// --golden-images IMGS (recorded now): manifest "golden" and one "golden/NAME" part per input.
 void AddGolden(PackageInput& input, const PackArgs& args, const Model& model) {
-  (void)input;
-  (void)model;
-  throw InvalidArgument(std::string(args.golden_dir.empty() ? "--golden-images" : "--golden") +
-                        ": not built yet");
+  SessionOptions session;
+  auto predictor = Predictor::Create(model, session);
+  GoldenDir golden;
+  if (!args.golden_dir.empty()) {
+    golden = ReadGoldenDir(args.golden_dir);
+    const GoldenReport report = CheckGolden(*predictor, golden.set, golden.inputs);
+    if (!report.passed) {
+      throw BadInput("pack: --golden " + args.golden_dir +
+                     ": the model does not pass it: " + report.Summary());
+    }
+  } else {
+    golden.inputs = ReadGoldenInputs(args.golden_images);
+    golden.set = RecordGolden(*predictor, golden.inputs);
+  }
+  input.manifest["golden"] = ParseJsonBounded(GoldenSetToJson(golden.set), "golden set");
+  for (auto& in : golden.inputs) {
+    input.parts.emplace_back("golden/" + in.name, std::move(in.bytes));
+  }
 }
 // -------------------------------------------------------------------------------------------
 

@@ -87,6 +87,19 @@ std::string Sha256Of(const std::vector<uint8_t>& bytes) {
   return Sha256Hex(bytes.data(), bytes.size());
 }
 
+std::map<std::string, std::string> ContractOf(const ModelMeta& meta) {
+  std::map<std::string, std::string> contract;
+  for (const char* key : kGoldenContractKeys) {
+    const auto it = meta.raw.find(key);
+    if (it != meta.raw.end()) contract[key] = it->second;
+  }
+  return contract;
+}
+
+std::string Clip(const std::string& value) {
+  return value.size() <= 60 ? value : value.substr(0, 60) + "...";
+}
+
 }  // namespace
 
 GoldenSet RecordGolden(const Predictor& predictor, const std::vector<GoldenInput>& inputs,
@@ -100,6 +113,7 @@ GoldenSet RecordGolden(const Predictor& predictor, const std::vector<GoldenInput
   set.imgsz_w = meta.imgsz_w;
   set.task = std::string(TaskName(meta.task));
   set.num_classes = static_cast<int>(meta.names.size());
+  set.contract = ContractOf(meta);
   set.tolerance = DefaultGoldenTolerance();
   for (const GoldenInput& in : inputs) {
     Run run = RunInput(predictor, in, predict);
@@ -128,6 +142,16 @@ GoldenReport CheckGolden(const Predictor& predictor, const GoldenSet& set,
     fail("", "preprocessing contract changed: model input " + std::to_string(meta.imgsz_h) + "x" +
                  std::to_string(meta.imgsz_w) + ", recorded " + std::to_string(set.imgsz_h) + "x" +
                  std::to_string(set.imgsz_w));
+  }
+  const auto contract = ContractOf(meta);
+  for (const char* key : kGoldenContractKeys) {
+    const auto now = contract.find(key), then = set.contract.find(key);
+    const std::string a = now == contract.end() ? "(absent)" : "'" + Clip(now->second) + "'";
+    const std::string b = then == set.contract.end() ? "(absent)" : "'" + Clip(then->second) + "'";
+    if (a != b) {
+      fail("", std::string("preprocessing contract changed: metadata ") + key + " is " + a +
+                   ", recorded " + b);
+    }
   }
   if (set.records.empty()) fail("", "the golden set has no records");
   for (const GoldenRecord& rec : set.records) {

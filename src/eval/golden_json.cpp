@@ -300,6 +300,7 @@ std::string GoldenSetToJson(const GoldenSet& set) {
                   {"task", set.task},
                   {"num_classes", set.num_classes},
                   {"imgsz", {set.imgsz_h, set.imgsz_w}},
+                  {"contract", set.contract},
                   {"predict", PredictToJson(set.predict)},
                   {"tolerance",
                    {{"min_iou", t.min_iou},
@@ -337,6 +338,13 @@ GoldenSet GoldenSetFromJson(const std::string& text, const std::string& source) 
   if (imgsz.size() != 2) r.Fail("imgsz", "expected [height, width]");
   set.imgsz_h = r.Int(imgsz[0], "imgsz[0]", 1, 8192);
   set.imgsz_w = r.Int(imgsz[1], "imgsz[1]", 1, 8192);
+  const Json& contract = r.Object(r.Field(j, "golden set", "contract"), "contract");
+  for (const auto& [key, value] : contract.items()) {
+    const bool known = std::any_of(std::begin(kGoldenContractKeys), std::end(kGoldenContractKeys),
+                                   [&](const char* k) { return key == k; });
+    if (!known) r.Fail("contract." + key, "not a contract key");
+    set.contract[key] = r.String(value, "contract." + key, golden::kMaxContractValue);
+  }
   set.predict = PredictFromJson(r, r.Field(j, "golden set", "predict"), "predict");
   set.tolerance = ToleranceFromJson(r, r.Field(j, "golden set", "tolerance"), "tolerance");
   const Json& records =

@@ -15,6 +15,7 @@
 #include "core/file_util.h"
 #include "model/onnx_model.h"
 #include "support/assets.h"
+#include "support/model_variants.h"
 #include "support/process.h"
 
 namespace cvdeploy {
@@ -39,19 +40,11 @@ const std::string& Images() {
 }
 
 std::string WriteModel(const onnx::ModelProto& model, const std::string& tag) {
-  const std::string out = MakeTempDir(tag) + "/model.onnx";
-  core::WriteFileAtomically(out, optimize::SerializeModel(model));
-  return out;
+  return testing::WriteModelProto(model, tag);
 }
 
 void SetMetadata(onnx::ModelProto& model, const std::string& key, const std::string& value) {
-  for (auto& p : *model.mutable_metadata_props()) {
-    if (p.key() == key) {
-      p.set_value(value);
-      return;
-    }
-  }
-  throw std::runtime_error("metadata key " + key + " not found");
+  testing::SetModelMetadata(model, key, value);
 }
 
 // yolov8n-dq with its input's spatial axes made dynamic and its metadata imgsz set to 480:
@@ -110,26 +103,8 @@ const std::string& ChannelOrderModel() {
 
 // yolov8n-dq with the weights of its last Conv (a head output layer) scaled by 1.05.
 const std::string& PerturbedModel() {
-  static const std::string path = [] {
-    onnx::ModelProto model = optimize::LoadModel(Asset("models/yolov8n-dq.onnx"));
-    onnx::GraphProto* graph = model.mutable_graph();
-    std::vector<std::string> initializers;
-    for (const onnx::TensorProto& init : graph->initializer()) initializers.push_back(init.name());
-    std::string weight;
-    for (const onnx::NodeProto& node : graph->node()) {
-      if (node.op_type() != "Conv") continue;
-      if (std::find(initializers.begin(), initializers.end(), node.input(1)) != initializers.end())
-        weight = node.input(1);
-    }
-    if (weight.empty()) throw std::runtime_error("no Conv weight initializer in yolov8n-dq");
-    for (onnx::TensorProto& init : *graph->mutable_initializer()) {
-      if (init.name() != weight) continue;
-      std::vector<float> values = optimize::FloatData(init);
-      for (float& v : values) v *= 1.05f;
-      init = optimize::FloatTensor(init.name(), {init.dims().begin(), init.dims().end()}, values);
-    }
-    return WriteModel(model, "golden-perturbed");
-  }();
+  static const std::string path =
+      testing::ModelWithScaledLastConv(Asset("models/yolov8n-dq.onnx"), 1.05f, "golden-perturbed");
   return path;
 }
 
@@ -218,13 +193,19 @@ TEST(CliGoldenTest, ChangedImgszMetadataFails) {
   EXPECT_TRUE(HasFinding(r, "bus.jpg", "cannot run")) << r.dump(1);
 }
 
-// A fixed input's dimensions win over the imgsz metadata: changing only the metadata changes
-// no preprocessing, and the check rightly passes.
-TEST(CliGoldenTest, MetadataOnlyImgszOnAFixedInputChangesNothing) {
+// A fixed input's dimensions win over the imgsz metadata, so changing only the metadata changes
+// no pixel of the preprocessing; the model file is still not the one recorded, and its
+// contract (the metadata entry) is compared on its own: the check fails naming it.
+TEST(CliGoldenTest, MetadataOnlyImgszChangeFailsAsAContractChange) {
   onnx::ModelProto model = optimize::LoadModel(Asset("models/yolov8n-dq.onnx"));
   SetMetadata(model, "imgsz", "[480, 480]");
-  const nlohmann::json r = Check(WriteModel(model, "golden-meta-only"), GoldenOneThread(), 2, 0);
-  EXPECT_TRUE(r.value("passed", false)) << r.dump(1);
+  const nlohmann::json r =
+      Check(WriteModel(model, "golden-meta-only"), GoldenOneThread(), 2, kGoldenMismatch);
+  EXPECT_FALSE(r.value("passed", true));
+  EXPECT_TRUE(HasFinding(r, "", "preprocessing contract changed: metadata imgsz is '[480, 480]'"))
+      << r.dump(1);
+  // Only the contract: every input still reproduces its outputs.
+  for (const auto& f : r["failures"]) EXPECT_EQ(f["input"], "") << r.dump(1);
 }
 
 TEST(CliGoldenTest, ChangedChannelOrderFails) {

@@ -23,6 +23,7 @@
 #include <nlohmann/json.hpp>
 
 #include "support/assets.h"
+#include "support/model_variants.h"
 #include "support/process.h"
 #include "support/server_api.h"
 #include "support/server_process.h"
@@ -238,28 +239,57 @@ TEST_F(ProtectedModels, TamperedPackagesAreBrokenVersionsAndTheServedOneKeepsSer
       << server.Stderr();
 }
 
-TEST_F(ProtectedModels, GoldenSetOfAnotherModelKeepsTheVersionFromServing) {
-  // golden/ beside a plain model.onnx, recorded with yolov8n-dq: version 1 is yolov8n-dq and
-  // passes, version 2 is yolo11n-dq under the same name and never becomes ready.
+// golden/ beside each plain model.onnx, all recorded with yolov8n-dq: version 1 is yolov8n-dq
+// and passes (with 1 and with 2 engine threads); a different model under the same name, the
+// model with an altered preprocessing contract (metadata imgsz) and the model with perturbed
+// weights are each refused before they are ready, while version 1 keeps serving.
+class GoldenGate : public ProtectedModels, public ::testing::WithParamInterface<int> {};
+
+TEST_P(GoldenGate, OnlyTheRecordedModelBecomesReady) {
+  const std::string source = Asset("models/yolov8n-dq.onnx");
+  const std::vector<std::pair<std::string, std::string>> versions = {
+      {"1", source},
+      {"2", Asset("models/yolo11n-dq.onnx")},
+      {"3", ModelWithMetadata(source, "imgsz", "[480, 480]", "gate-contract")},
+      {"4", ModelWithScaledLastConv(source, 1.05f, "gate-weights")}};
   const std::string repo = MakeTempDir("repo");
-  for (const char* v : {"1", "2"}) {
+  for (const auto& [v, model] : versions) {
     fs::create_directories(repo + "/m/" + v);
-    Cli({"golden", "record", "--model", Asset("models/yolov8n-dq.onnx"), "--images",
-         dir() + "/golden-images", "--out", repo + "/m/" + v + "/golden"});
+    Cli({"golden", "record", "--model", source, "--images", dir() + "/golden-images", "--out",
+         repo + "/m/" + v + "/golden"});
+    fs::copy_file(model, repo + "/m/" + v + "/model.onnx");
   }
-  fs::copy_file(Asset("models/yolov8n-dq.onnx"), repo + "/m/1/model.onnx");
-  fs::copy_file(Asset("models/yolo11n-dq.onnx"), repo + "/m/2/model.onnx");
-  ServerProcess server({"--model-repository", repo, "--exit-on-error", "false"});
-  ASSERT_TRUE(
-      WaitFor([&] { return Metric(server.port(), LoadFailures("m", "2")).value_or(0) == 1; }, 60))
+  fs::create_directories(repo + "/m");
+  std::ofstream(repo + "/m/config.json") << R"({"version_policy": {"all": true}})";
+  ServerProcess server({"--model-repository", repo, "--exit-on-error", "false", "--threads",
+                        std::to_string(GetParam()), "--instances", "1"});
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        for (const char* v : {"2", "3", "4"}) {
+          if (Metric(server.port(), LoadFailures("m", v)).value_or(0) != 1) return false;
+        }
+        return true;
+      },
+      120))
       << server.Stderr();
   const std::string log = server.Stderr();
-  EXPECT_NE(log.find("version 2 failed to load: golden set:"), std::string::npos) << log;
+  for (const char* v : {"2", "3", "4"}) {
+    EXPECT_NE(log.find(std::string("version ") + v + " failed to load: golden set:"),
+              std::string::npos)
+        << v << "\n"
+        << log;
+    EXPECT_NE(
+        Http(server.port(), "GET", std::string("/v2/models/m/versions/") + v + "/ready").status,
+        200);
+  }
+  EXPECT_NE(log.find("preprocessing contract changed: metadata imgsz"), std::string::npos) << log;
+  EXPECT_NE(log.find("version 1: golden set: passed"), std::string::npos) << log;
   const HttpReply r = Predict(server.port(), "m", "images/bus.jpg");
   EXPECT_EQ(r.status, 200) << Describe(r);
   EXPECT_EQ(HeaderOf(r, "x-model-version"), "1");
-  EXPECT_NE(Http(server.port(), "GET", "/v2/models/m/versions/2/ready").status, 200);
 }
+
+INSTANTIATE_TEST_SUITE_P(Threads, GoldenGate, ::testing::Values(1, 2));
 
 // Whether `needle` occurs in any regular file under `root`.
 std::vector<std::string> FilesContaining(const std::string& root, const std::string& needle) {
