@@ -32,19 +32,25 @@ struct GoldenArgs {
   // check
   std::string golden;
   bool json = false;
+  ProtectionArgs protection;
 };
 
-std::unique_ptr<Predictor> Load(const GoldenArgs& args) {
+SessionOptions Session(const GoldenArgs& args) {
   SessionOptions session;
   session.device = args.device;
   session.intra_op_threads = args.threads;
   session.max_model_bytes = args.max_model_bytes;
-  return LoadPredictor(args.model, session);
+  return session;
+}
+
+std::unique_ptr<Predictor> Load(const GoldenArgs& args) {
+  return LoadPredictor(args.model, Session(args), args.protection.protection);
 }
 
 void AddModelFlags(CLI::App& cmd, GoldenArgs* args) {
-  cmd.add_option("--model", args->model, "ONNX model file")->required();
+  cmd.add_option("--model", args->model, "ONNX model file or model package (.cvdm)")->required();
   AddMaxModelBytes(cmd, &args->max_model_bytes);
+  args->protection.Add(cmd);
   cmd.add_option("--threads", args->threads, "ONNX Runtime intra-op threads (0: physical cores)")
       ->check(CLI::NonNegativeNumber);
   cmd.add_option("--device", args->device, "cpu, cuda[:N] or tensorrt[:N]");
@@ -67,8 +73,21 @@ int Record(const GoldenArgs& args) {
 }
 
 int Check(const GoldenArgs& args) {
-  const GoldenDir dir = ReadGoldenDir(args.golden);
-  const auto predictor = Load(args);
+  // Without --golden: the set the model carries (a package's, or golden/ beside the model).
+  const SessionOptions session = Session(args);
+  security::OpenedModel opened = security::OpenModel(args.model, args.protection.protection,
+                                                     session, {.load_golden = args.golden.empty()});
+  if (args.golden.empty() && !opened.golden) {
+    throw InvalidArgument("golden check: " + args.model +
+                          " carries no golden set (no package golden, no golden/ beside it); "
+                          "give --golden DIR");
+  }
+  const GoldenDir dir =
+      args.golden.empty() ? std::move(*opened.golden) : ReadGoldenDir(args.golden);
+  SessionOptions options = session;
+  if (opened.encrypted) options.keep_model_bytes = false;
+  const auto predictor = Predictor::Create(opened.model, options);
+  opened.DropModelBytes();
   const GoldenReport report = CheckGolden(*predictor, dir.set, dir.inputs);
   if (args.json) {
     nlohmann::ordered_json failures = nlohmann::ordered_json::array();
@@ -125,7 +144,9 @@ void RegisterGolden(CLI::App& app, int* exit_code) {
 
   auto* check = cmd->add_subcommand("check", "Check a model against a golden directory");
   AddModelFlags(*check, args.get());
-  check->add_option("--golden", args->golden, "Golden directory (from golden record)")->required();
+  check->add_option("--golden", args->golden,
+                    "Golden directory (from golden record); default: the package's golden set or "
+                    "golden/ beside the model");
   check->add_flag("--json", args->json, "Print the report as JSON");
   check->callback([args, exit_code] { *exit_code = Check(*args); });
 }

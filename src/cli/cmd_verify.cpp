@@ -50,17 +50,25 @@ Keys LoadKeys(const PackageArgs& a) {
 
 // The file's bytes (kept alive by the caller: a ParsedPackage views into them).
 std::vector<uint8_t> ReadPackage(const std::string& path) {
-  return ReadFileBytes(path, false, kDefaultMaxFileBytes, "package");
+  return ReadFileBytes(path, false, security::MaxPackageBytes(kDefaultMaxModelBytes), "package");
 }
 
 std::string_view View(const std::vector<uint8_t>& bytes) {
   return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
 }
 
+// A manifest value for the terminal: control bytes shown as '?', at most 200 bytes, so that a
+// crafted name cannot forge lines of the report or hide them with escape sequences.
 std::string Field(const nlohmann::json& m, const char* key) {
   const auto it = m.find(key);
   if (it == m.end() || it->is_null()) return "-";
-  return it->is_string() ? it->get<std::string>() : it->dump();
+  std::string text = it->is_string() ? it->get<std::string>() : it->dump();
+  if (text.size() > 200) text = text.substr(0, 200) + "...";
+  for (char& c : text) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7f) c = '?';
+  }
+  return text;
 }
 
 void PrintSummary(const std::string& path, size_t size, const ParsedPackage& p) {
@@ -116,7 +124,8 @@ CheckRun RunChecks(std::string_view bytes, const std::string& name, const Keys& 
     run.checks["integrity"] = "OK (" + std::to_string(run.parts.size()) + " entries)";
   } catch (const Error& e) {
     const std::string what = e.what();
-    const size_t at = what.find(": ", name.size());
+    // "NAME: CHECK: reason"
+    const size_t at = what.find(": ", name.size() + 2);
     const std::string check =
         at == std::string::npos ? "package" : what.substr(name.size() + 2, at - name.size() - 2);
     run.checks[check] = "FAILED";
@@ -168,9 +177,12 @@ void WriteGolden(const std::string& dir, const ParsedPackage& p,
   size_t written = 0;
   for (const security::PackagePart& part : parts) {
     if (part.name.rfind("golden/", 0) != 0) continue;
-    const fs::path target = fs::path(dir) / part.name.substr(7);  // names are checked safe
-    fs::create_directories(target.parent_path(), ec);
-    WriteFileAtomically(target.string(), part.bytes);
+    // A plain file name (ParsePackage allows nothing else), written 0600 by rename, so a
+    // symlink already in DIR is replaced, not followed.
+    const fs::path target = fs::path(dir) / part.name.substr(7);
+    security::WriteSecretFile(
+        target.string(),
+        std::string_view(reinterpret_cast<const char*>(part.bytes.data()), part.bytes.size()));
     ++written;
   }
   const auto golden = p.manifest.find("golden");

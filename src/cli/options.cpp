@@ -125,7 +125,12 @@ std::filesystem::path Resolved(const std::string& path) {
 
 std::unique_ptr<Predictor> LoadPredictor(const std::string& path, const SessionOptions& session,
                                          const security::ModelProtection& protection) {
-  auto predictor = Predictor::Create(security::OpenModel(path, protection, session).model, session);
+  security::OpenedModel opened = security::OpenModel(path, protection, session);
+  SessionOptions options = session;
+  // A decrypted package's plaintext is wiped once the engine session exists.
+  if (opened.encrypted) options.keep_model_bytes = false;
+  auto predictor = Predictor::Create(opened.model, options);
+  opened.DropModelBytes();
   for (const auto& w : predictor->info().warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
   return predictor;
 }

@@ -96,8 +96,15 @@ std::map<std::string, std::string> ContractOf(const ModelMeta& meta) {
   return contract;
 }
 
-std::string Clip(const std::string& value) {
-  return value.size() <= 60 ? value : value.substr(0, 60) + "...";
+// A contract entry for messages: quoted and clipped to 60 bytes, or "(absent)".
+std::string Shown(const std::map<std::string, std::string>& contract, const char* key) {
+  const auto it = contract.find(key);
+  if (it == contract.end()) return "(absent)";
+  std::string out = "'";
+  out.append(it->second, 0, 60);
+  if (it->second.size() > 60) out.append("...");
+  out.push_back('\'');
+  return out;
 }
 
 }  // namespace
@@ -145,12 +152,11 @@ GoldenReport CheckGolden(const Predictor& predictor, const GoldenSet& set,
   }
   const auto contract = ContractOf(meta);
   for (const char* key : kGoldenContractKeys) {
-    const auto now = contract.find(key), then = set.contract.find(key);
-    const std::string a = now == contract.end() ? "(absent)" : "'" + Clip(now->second) + "'";
-    const std::string b = then == set.contract.end() ? "(absent)" : "'" + Clip(then->second) + "'";
+    const std::string a = Shown(contract, key), b = Shown(set.contract, key);
     if (a != b) {
-      fail("", std::string("preprocessing contract changed: metadata ") + key + " is " + a +
-                   ", recorded " + b);
+      std::string reason = "preprocessing contract changed: metadata ";
+      reason.append(key).append(" is ").append(a).append(", recorded ").append(b);
+      fail("", reason);
     }
   }
   if (set.records.empty()) fail("", "the golden set has no records");

@@ -158,6 +158,7 @@ std::optional<std::string> HexDecode(std::string_view text) {
     return -1;
   };
   std::string out;
+  out.reserve(text.size() / 2);  // no reallocation: a decoded key leaves no copy behind
   for (size_t i = 0; i < text.size(); i += 2) {
     const int hi = digit(text[i]), lo = digit(text[i + 1]);
     if (hi < 0 || lo < 0) return std::nullopt;

@@ -64,20 +64,22 @@ class Reader {
   size_t pos_ = 0;
 };
 
-// A part name is a relative path of plain components: no "", ".", "..", no leading '/',
-// no NUL or backslash, at most 255 bytes. Empty string when it is safe, else the reason.
-std::string UnsafeNameReason(const std::string& name) {
-  if (name.empty()) return "empty name";
-  if (name.size() > 255) return "name longer than 255 bytes";
-  if (name.find('\0') != std::string::npos) return "name contains NUL";
-  if (name.find('\\') != std::string::npos) return "name contains a backslash";
-  if (name.front() == '/') return "absolute name";
-  size_t start = 0;
-  while (start <= name.size()) {
-    const size_t slash = std::min(name.find('/', start), name.size());
-    const std::string part = name.substr(start, slash - start);
-    if (part.empty() || part == "." || part == "..") return "name has an empty, . or .. component";
-    start = slash + 1;
+// The payload's layout: the model first ("model.onnx"), then golden inputs "golden/NAME" where
+// NAME is a plain file name (no '/', '\\', control byte or leading '.'; not golden.json, at
+// most 255 bytes), so that unpacking golden inputs can only create files directly in one
+// directory. Empty string when `name` may stand at `index`, else the reason.
+std::string UnsafeNameReason(const std::string& name, size_t index) {
+  if (index == 0) return name == "model.onnx" ? "" : "the first entry must be model.onnx";
+  constexpr std::string_view kGolden = "golden/";
+  if (name.compare(0, kGolden.size(), kGolden) != 0) return "not golden/NAME";
+  const std::string file = name.substr(kGolden.size());
+  if (file.empty() || file.size() > 255) return "golden input name empty or over 255 bytes";
+  if (file.front() == '.') return "golden input name starts with '.'";
+  if (file == "golden.json") return "golden input named golden.json";
+  for (unsigned char c : file) {
+    if (c == '/' || c == '\\' || c < 0x20 || c == 0x7f) {
+      return "golden input name has '/', a backslash or a control byte";
+    }
   }
   return "";
 }
@@ -120,7 +122,10 @@ std::vector<Entry> ParseEntries(const nlohmann::json& manifest, uint64_t plain_s
     }
     Entry entry{e["name"].get<std::string>(), e["size"].get<uint64_t>(),
                 e["sha256"].get<std::string>()};
-    const std::string unsafe = UnsafeNameReason(entry.name);
+    if (entries.size() >= kMaxPackageEntries) {
+      throw Fail(name, "manifest", "more than " + std::to_string(kMaxPackageEntries) + " entries");
+    }
+    const std::string unsafe = UnsafeNameReason(entry.name, entries.size());
     if (!unsafe.empty()) throw Fail(name, "manifest", at + " " + Quote(entry.name) + ": " + unsafe);
     if (!seen.insert(entry.name).second) {
       throw Fail(name, "manifest", at + " " + Quote(entry.name) + ": duplicate name");
@@ -265,8 +270,11 @@ std::string WritePackage(const PackageInput& input, const DataKey* encrypt_key,
   nlohmann::json entries = nlohmann::json::array();
   std::set<std::string> seen;
   size_t plain_size = 0;
+  if (input.parts.size() > kMaxPackageEntries) {
+    throw InvalidArgument("more than " + std::to_string(kMaxPackageEntries) + " package parts");
+  }
   for (const PackagePart& part : input.parts) {
-    const std::string unsafe = UnsafeNameReason(part.name);
+    const std::string unsafe = UnsafeNameReason(part.name, seen.size());
     if (!unsafe.empty()) throw InvalidArgument("package part " + Quote(part.name) + ": " + unsafe);
     if (!seen.insert(part.name).second) {
       throw InvalidArgument("package part " + Quote(part.name) + ": duplicate name");
@@ -459,6 +467,11 @@ std::vector<PackagePart> OpenPackagePayload(const ParsedPackage& package, const 
   first.swap(plain);
   parts.insert(parts.begin(), PackagePart(entries.front().name, std::move(first)));
   return parts;
+}
+
+uint64_t MaxPackageBytes(uint64_t max_model_bytes) {
+  constexpr uint64_t kOverhead = uint64_t{64} << 20;
+  return max_model_bytes > UINT64_MAX - kOverhead ? UINT64_MAX : max_model_bytes + kOverhead;
 }
 
 }  // namespace cvdeploy::security

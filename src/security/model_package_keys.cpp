@@ -2,8 +2,14 @@
 // The keys of model packages (cvdeploy/security/model_package.h): data keys, signer
 // fingerprints and the trusted-keys directory. No message here ever contains key bytes, nor
 // the text of a rejected key file.
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <optional>
 
@@ -70,7 +76,17 @@ DataKey DataKey::FromFile(const std::string& path) {
 
 DataKey::~DataKey() { WipeBytes(raw_); }
 
-std::string DataKey::Text() const { return HexEncode(raw_) + "\n"; }
+std::string DataKey::Text() const {
+  std::string text;
+  text.reserve(2 * raw_.size() + 1);  // built in place: no reallocation leaves key hex behind
+  static constexpr char kDigits[] = "0123456789abcdef";
+  for (unsigned char c : raw_) {
+    text.push_back(kDigits[c >> 4]);
+    text.push_back(kDigits[c & 15]);
+  }
+  text.push_back('\n');
+  return text;
+}
 
 std::string DataKey::KeyId() const {
   return HexEncode(HmacSha256(raw_, kKeyIdLabel)).substr(0, 16);
@@ -80,12 +96,36 @@ std::string SignerFingerprint(const Ed25519Key& key) {
   return "ed25519:" + HexEncode(Sha256(key.RawPublic()).substr(0, 16));
 }
 
+namespace {
+
+// Anyone who can write to the trust store can add a signer: like a secret file, it must be
+// writable only by its owner, and owned by this user or root.
+void CheckTrustStorePath(const std::string& path, const char* what) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    throw InvalidArgument(path + ": " + what + ": " + std::strerror(errno));
+  }
+  if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+    throw InvalidArgument(path + ": " + what + " is writable by group or others (mode " + mode +
+                          "); anyone who can write there could add a signer");
+  }
+  if (st.st_uid != ::geteuid() && st.st_uid != 0) {
+    throw InvalidArgument(path + ": " + what + " belongs to another user (uid " +
+                          std::to_string(st.st_uid) + ")");
+  }
+}
+
+}  // namespace
+
 TrustedKeys TrustedKeys::FromDir(const std::string& dir) {
   namespace fs = std::filesystem;
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) {
     throw InvalidArgument(dir + ": trusted keys: not a directory");
   }
+  CheckTrustStorePath(dir, "trusted keys directory");
   std::vector<std::string> files;
   for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
     const fs::path& p = it->path();
@@ -96,6 +136,7 @@ TrustedKeys TrustedKeys::FromDir(const std::string& dir) {
   TrustedKeys keys;
   keys.dir_ = dir;
   for (const std::string& file : files) {
+    CheckTrustStorePath(file, "trusted key");
     std::string pem;
     try {
       pem = ReadFileText(file, kMaxPublicKeyFileBytes);

@@ -9,10 +9,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "cvdeploy/error.h"
@@ -26,9 +28,6 @@ namespace cvdeploy::security {
 namespace {
 
 constexpr size_t kMaxKeyOutput = 4096;
-// A package holds the model plus golden inputs and a manifest: allow the model limit plus
-// room for those (64 MiB), so --max-model-bytes keeps its meaning.
-constexpr uint64_t kPackageOverhead = uint64_t{64} << 20;
 
 // Closes a file descriptor on scope exit.
 struct Fd {
@@ -38,26 +37,43 @@ struct Fd {
   }
 };
 
-// Runs `command` with /bin/sh -c, its stdout into a pipe (stdin /dev/null, stderr inherited:
-// a key command's own diagnostics go to the server's log), and returns at most kMaxKeyOutput
-// bytes of stdout. The child is killed when it outlives `timeout`.
+// Runs `command` with /bin/sh -c in its own process group, its stdout into a pipe (stdin
+// /dev/null, stderr inherited: a key command's own diagnostics go to the server's log; no other
+// descriptor of ours is inherited; default signal mask and dispositions), and returns at most
+// kMaxKeyOutput bytes of stdout once the shell has exited. Whatever the command does (closing
+// stdout and lingering, leaving a child that holds the pipe, never exiting), this returns
+// within `timeout`: at the deadline the whole process group is killed.
 std::string RunKeyCommand(const std::string& command, std::chrono::seconds timeout) {
   int pipe_fds[2];
   if (pipe2(pipe_fds, O_CLOEXEC) != 0) {
     throw RuntimeError(std::string("--decrypt-key-cmd: pipe: ") + std::strerror(errno));
   }
   Fd read_end{pipe_fds[0]}, write_end{pipe_fds[1]};
+  fcntl(read_end.fd, F_SETFL, fcntl(read_end.fd, F_GETFL) | O_NONBLOCK);
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_adddup2(&actions, write_end.fd, 1);
+  posix_spawn_file_actions_addclosefrom_np(&actions, 3);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  sigset_t none, all;
+  sigemptyset(&none);
+  sigfillset(&all);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setsigdefault(&attr, &all);
+  posix_spawnattr_setpgroup(&attr, 0);
+  posix_spawnattr_setflags(&attr,
+                           POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
   const char* argv[] = {"/bin/sh", "-c", command.c_str(), nullptr};
   pid_t pid = -1;
-  const int rc = posix_spawn(&pid, "/bin/sh", &actions, nullptr, const_cast<char**>(argv), environ);
+  const int rc = posix_spawn(&pid, "/bin/sh", &actions, &attr, const_cast<char**>(argv), environ);
   posix_spawn_file_actions_destroy(&actions);
-  if (rc != 0)
+  posix_spawnattr_destroy(&attr);
+  if (rc != 0) {
     throw RuntimeError(std::string("--decrypt-key-cmd: cannot start /bin/sh: ") +
                        std::strerror(rc));
+  }
   close(write_end.fd);
   write_end.fd = -1;
 
@@ -65,34 +81,54 @@ std::string RunKeyCommand(const std::string& command, std::chrono::seconds timeo
   out.reserve(kMaxKeyOutput);
   LockMemory(out.data(), out.capacity());
   const auto deadline = std::chrono::steady_clock::now() + timeout;
-  bool timed_out = false, too_long = false;
+  bool timed_out = false, too_long = false, exited = false, eof = false;
+  int status = 0;
   char buf[512];
   for (;;) {
+    if (!exited && waitpid(pid, &status, WNOHANG) == pid) exited = true;
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) {
       timed_out = true;
       break;
     }
-    pollfd p{read_end.fd, POLLIN, 0};
-    const int n = poll(&p, 1, static_cast<int>(left.count()));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) continue;  // timeout re-checked above
-    const ssize_t got = read(read_end.fd, buf, sizeof buf);
-    if (got < 0 && errno == EINTR) continue;
-    if (got <= 0) break;  // EOF (or error): the command closed its stdout
-    if (out.size() + static_cast<size_t>(got) > kMaxKeyOutput) {
-      too_long = true;
-      break;
+    bool got_data = false;
+    if (!eof) {
+      pollfd p{read_end.fd, POLLIN, 0};
+      const int n = poll(&p, 1, static_cast<int>(std::min<int64_t>(left.count(), 50)));
+      if (n < 0 && errno != EINTR) {
+        const int e = errno;
+        kill(-pid, SIGKILL);
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+        }
+        throw RuntimeError(std::string("--decrypt-key-cmd: poll: ") + std::strerror(e));
+      }
+      for (;;) {  // drain what is there (non-blocking)
+        const ssize_t got = read(read_end.fd, buf, sizeof buf);
+        if (got < 0 && errno == EINTR) continue;
+        if (got == 0) eof = true;
+        if (got <= 0) break;
+        got_data = true;
+        if (out.size() + static_cast<size_t>(got) > kMaxKeyOutput) {
+          too_long = true;
+          break;
+        }
+        out.append(buf, static_cast<size_t>(got));
+      }
+      if (too_long) break;
+    } else if (!exited) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(std::min<int64_t>(left.count(), 20)));
     }
-    out.append(buf, static_cast<size_t>(got));
+    // The shell is gone and its output is read (or a leftover child holds the pipe quietly).
+    if (exited && (eof || !got_data)) break;
   }
   WipeMemory(buf, sizeof buf);
-  if (timed_out || too_long) kill(pid, SIGKILL);
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
   if (timed_out || too_long) {
+    kill(-pid, SIGKILL);
+    if (!exited) {
+      while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+      }
+    }
     WipeBytes(out);
     throw InvalidArgument(timed_out ? "--decrypt-key-cmd: no key within " +
                                           std::to_string(timeout.count()) + " s; killed"
@@ -131,16 +167,18 @@ std::optional<GoldenDir> GoldenFromPackage(const nlohmann::json& manifest,
 OpenedModel OpenPackage(const std::string& path, const ModelProtection& protection,
                         const ModelOptions& options, const OpenModelOptions& open) {
   const std::vector<uint8_t> file = ReadFileBytes(
-      path, false, options.max_model_bytes + kPackageOverhead, "package", "max_model_bytes");
+      path, false, MaxPackageBytes(options.max_model_bytes), "package", "max_model_bytes");
   const std::string_view bytes(reinterpret_cast<const char*>(file.data()), file.size());
   const ParsedPackage package = ParsePackage(bytes, path);
   std::string signer;
   bool signature_checked = false;
   if (!protection.trusted_keys_dir.empty()) {
+    // With trusted signers named, a package must be signed by one of them: otherwise a signed
+    // package stripped of its signature (flags, signer and signature removed, payload changed)
+    // would pass as an unsigned one.
     if (!package.is_signed) {
-      if (protection.require_signed) {
-        throw BadInput(path + ": signature: unsigned package refused (--require-signed)");
-      }
+      throw BadInput(path + ": signature: unsigned package refused (--trusted-keys " +
+                     protection.trusted_keys_dir + " is given)");
     } else {
       VerifyPackageSignature(package, TrustedKeys::FromDir(protection.trusted_keys_dir), path);
       signer = package.signer_fingerprint;
@@ -178,6 +216,14 @@ OpenedModel OpenPackage(const std::string& path, const ModelProtection& protecti
 }
 
 }  // namespace
+
+OpenedModel::~OpenedModel() {
+  if (!encrypted || !golden) return;
+  for (GoldenInput& in : golden->inputs) {
+    WipeBytes(in.bytes);
+    UnlockMemory(in.bytes.data(), in.bytes.capacity());
+  }
+}
 
 void ModelProtection::Check() const {
   if (!decrypt_key_file.empty() && !decrypt_key_cmd.empty()) {

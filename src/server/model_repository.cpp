@@ -17,16 +17,23 @@
 namespace cvdeploy::server {
 namespace fs = std::filesystem;
 
+// How long a version whose load failed for a reason outside its file (a key command that timed
+// out, an unreadable trust store) waits before the next scan tries it again.
+constexpr std::chrono::seconds kTransientRetry{30};
+
 struct ModelRepository::Entry {
   std::string name;
   std::string file;    // --model PATH; empty for a repository model
   bool wanted = true;  // explicit control: loaded (true) or unloaded
   std::map<int64_t, std::shared_ptr<ModelVersion>> served;
   std::map<int64_t, std::string> loading;  // version -> signature
-  // A version that failed: retried only when its file or the config it loads with changes.
+  // A version that failed: retried only when its file or the config it loads with changes,
+  // or, for a failure of the environment rather than the file (the data key's command or file,
+  // the trusted keys: kInvalidArgument), at the first scan after `retry_at`.
   struct Failure {
     std::string signature, reason;
     ModelConfig config;
+    std::optional<std::chrono::steady_clock::time_point> retry_at;
   };
   std::map<int64_t, Failure> failed;
   std::string config_error;      // why config.json is rejected; empty while it is valid
@@ -293,12 +300,14 @@ std::vector<std::string> ModelRepository::Reconcile(const std::string& name) {
       continue;
     }
     std::string error;
-    auto mv = LoadVersion(name, v, file, config, &error);
+    bool transient = false;
+    auto mv = LoadVersion(name, v, file, config, &error, &transient);
     std::lock_guard<std::mutex> lock(mu_);
     auto& e = *entries_.at(name);
     e.loading.erase(v);
     if (!mv) {
-      e.failed[v] = Entry::Failure{file.signature, error, config};
+      e.failed[v] = Entry::Failure{file.signature, error, config, std::nullopt};
+      if (transient) e.failed[v].retry_at = std::chrono::steady_clock::now() + kTransientRetry;
       failures.push_back(name + " version " + std::to_string(v) + ": " + error);
       continue;
     }
@@ -393,7 +402,7 @@ bool ModelRepository::NeedsLoad(const std::string& name, int64_t version, const 
     // version, never opened; a version already loaded from it keeps serving.
     const std::string reason = file.path + ": " + file.error;
     if (failed == e.failed.end() || failed->second.signature != file.signature) {
-      e.failed[version] = Entry::Failure{file.signature, reason, config};
+      e.failed[version] = Entry::Failure{file.signature, reason, config, std::nullopt};
       log_("warning", "model '" + name + "' version " + vs + ": " + reason + "; " +
                           (serving ? "the version already loaded from it keeps serving"
                                    : "not loaded; versions already served keep serving"));
@@ -417,7 +426,8 @@ bool ModelRepository::NeedsLoad(const std::string& name, int64_t version, const 
     return false;
   }
   if (failed != e.failed.end() && failed->second.signature == file.signature &&
-      failed->second.config.LoadsAlike(config)) {
+      failed->second.config.LoadsAlike(config) &&
+      !(failed->second.retry_at && std::chrono::steady_clock::now() >= *failed->second.retry_at)) {
     *failure = name + " version " + vs + ": " + failed->second.reason;
     return false;
   }
@@ -432,7 +442,7 @@ bool ModelRepository::NeedsLoad(const std::string& name, int64_t version, const 
 std::shared_ptr<ModelVersion> ModelRepository::LoadVersion(const std::string& name, int64_t version,
                                                            const VersionFile& file,
                                                            const ModelConfig& config,
-                                                           std::string* error) {
+                                                           std::string* error, bool* transient) {
   const std::string vs = std::to_string(version);
   const Labels labels{{"model", name}, {"version", vs}};
   log_("info", "loading model '" + name + "' version " + vs + " from " + file.path);
@@ -450,7 +460,7 @@ std::shared_ptr<ModelVersion> ModelRepository::LoadVersion(const std::string& na
     if (config.imgsz) model_options.imgsz = config.imgsz;
     security::OpenedModel opened = security::OpenModel(file.path, Protection(), model_options,
                                                        {.load_golden = options_.golden_gate});
-    const Model& model = opened.model;
+    const Model model = opened.model.WithoutBytes();  // the description, for the checks below
     const ModelInfo& info = model.info();
     const bool batching = config.max_batch_size > 1;
     if (batching && info.meta.batch > 0 && info.meta.batch < config.max_batch_size) {
@@ -475,7 +485,8 @@ std::shared_ptr<ModelVersion> ModelRepository::LoadVersion(const std::string& na
     // A package's plaintext is not kept once the session exists: the predictor keeps the
     // description only, and `opened` (the last holder) wipes the bytes when it goes.
     so.keep_model_bytes = !opened.encrypted;
-    mv->predictor = Predictor::Create(model, so);
+    mv->predictor = Predictor::Create(opened.model, so);
+    opened.DropModelBytes();  // a package's plaintext is wiped here, once the session exists
     if (opened.golden) CheckGoldenGate(*mv->predictor, *opened.golden, name, vs);
     for (const auto& w : mv->predictor->info().warnings) {
       log_("warning", "model '" + name + "' version " + vs + ": " + w);
@@ -504,6 +515,8 @@ std::shared_ptr<ModelVersion> ModelRepository::LoadVersion(const std::string& na
     return mv;
   } catch (const std::exception& e) {
     *error = e.what();
+    const auto* failure = dynamic_cast<const Error*>(&e);
+    *transient = failure != nullptr && failure->code() == ErrorCode::kInvalidArgument;
     registry_.GetCounter("cvdeploy_model_load_failures_total", kLoadFailuresHelp, labels).Inc();
     log_("error", "model '" + name + "' version " + vs + " failed to load: " + *error +
                       "; versions already served keep serving");

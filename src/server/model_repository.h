@@ -107,7 +107,7 @@ class ModelRepository {
                  const ModelConfig& config, std::string* failure);
   std::shared_ptr<ModelVersion> LoadVersion(const std::string& name, int64_t version,
                                             const VersionFile& file, const ModelConfig& config,
-                                            std::string* error);
+                                            std::string* error, bool* transient);
   void Retire(const std::shared_ptr<ModelVersion>& v);
   security::ModelProtection Protection() const;
   // Runs the version's golden set (cvdeploy/golden.h) on its predictor; throws

@@ -101,10 +101,12 @@ void WriteMode(std::string_view input) {
   do {
     const size_t end = rest.find('\0');
     const std::string_view part = rest.substr(0, end);
-    in.parts.emplace_back("part" + std::to_string(index++),
-                          std::vector<uint8_t>(part.begin(), part.end()));
+    in.parts.emplace_back(
+        index == 0 ? std::string("model.onnx") : "golden/part" + std::to_string(index),
+        std::vector<uint8_t>(part.begin(), part.end()));
+    ++index;
     rest = end == std::string_view::npos ? "" : rest.substr(end + 1);
-  } while (!rest.empty());
+  } while (!rest.empty() && in.parts.size() < sec::kMaxPackageEntries);
   const std::string bytes = sec::WritePackage(in, (flags & 1) ? &DataKey() : nullptr,
                                               (flags & 2) ? &SigningKey() : nullptr);
   bool is_signed = false;

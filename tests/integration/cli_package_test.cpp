@@ -254,7 +254,8 @@ TEST_F(CliPackageTest, BadKeyFilesAreUsageErrors) {
 }
 
 TEST_F(CliPackageTest, UnpackWritesGoldenInputs) {
-  // pack --golden is wired in with the golden module; the library writes such a package here.
+  // A package with golden parts written by the library (pack --golden-images is in
+  // cli_protected_tools_test), so that unpack's output can be compared byte for byte.
   security::PackageInput in;
   in.manifest = {{"name", "g"}, {"version", 1}, {"golden", {{"format_version", 1}}}};
   in.parts.emplace_back("model.onnx", std::vector<uint8_t>{'m', 'o', 'd'});
@@ -278,8 +279,10 @@ TEST_F(CliPackageTest, PackRefusesBadArguments) {
   ExpectFailure({"pack", "--model", *model_, "--out", D("g.cvdm"), "--golden", D("g"),
                  "--golden-images", D("i")},
                 2, "excludes");
-  ExpectFailure({"pack", "--model", *model_, "--out", D("g.cvdm"), "--golden-images", D("i")}, 2,
-                "--golden-images");
+  // Golden images that do not exist: the input is named, nothing is written.
+  ExpectFailure({"pack", "--model", *model_, "--out", D("h.cvdm"), "--golden-images", D("i")}, 3,
+                D("i"));
+  EXPECT_FALSE(std::filesystem::exists(D("h.cvdm")));
   ExpectFailure({"verify", D("nothing.cvdm")}, 3, "nothing.cvdm");
 }
 

@@ -145,9 +145,9 @@ TEST_F(ProtectedModels, EncryptedSignedPackageServesThePlainModelsPredictions) {
   // The golden set ran before the version became ready, and passed.
   EXPECT_NE(packaged.Stderr().find("golden set: passed"), std::string::npos) << packaged.Stderr();
   EXPECT_EQ(Metric(packaged.port(),
-                   "cvdeploy_model_golden_checks_total{model=\"m\",result="
-                   "\"pass\",version=\"1\"}"),
-            1.0);
+                   "cvdeploy_model_golden_checks_total{model=\"m\",version=\"1\",result=\"pass\"}"),
+            1.0)
+      << Http(packaged.port(), "GET", "/metrics").body;
 }
 
 // Replacements of version 2 that must each be refused, with the check their error names.
@@ -358,7 +358,9 @@ TEST_F(ProtectedModels, NoPlaintextOnDiskAndTheProcessIsNotDumpable) {
   ServerProcess plain({"--model", Asset("models/yolov8n-dq.onnx") + ":m"}, launch);
   ASSERT_TRUE(plain.WaitReady()) << plain.Stderr();
   ASSERT_EQ(stat(("/proc/" + std::to_string(plain.pid()) + "/status").c_str(), &st), 0);
-  if (server_uid != 0) EXPECT_EQ(st.st_uid, server_uid);
+  if (server_uid != 0) {
+    EXPECT_EQ(st.st_uid, server_uid);
+  }
 }
 
 }  // namespace

@@ -334,8 +334,9 @@ TEST_F(ModelPackageTest, HugeLengthsAreRefusedBeforeAnyAllocation) {
   // Entry sizes that would overflow when summed.
   const std::string payload = "abc";
   const std::string overflow = PlainManifest(payload, [](nlohmann::json& j) {
-    j["entries"] = {{{"name", "a"}, {"size", ~uint64_t{0}}, {"sha256", std::string(64, '0')}},
-                    {{"name", "b"}, {"size", 4}, {"sha256", std::string(64, '0')}}};
+    j["entries"] = {
+        {{"name", "model.onnx"}, {"size", ~uint64_t{0}}, {"sha256", std::string(64, '0')}},
+        {{"name", "golden/b"}, {"size", 4}, {"sha256", std::string(64, '0')}}};
   });
   EXPECT_EQ(CheckOf([&] { ParsePackage(Assemble(0, overflow, payload), "pkg"); }), "manifest");
 }
@@ -352,8 +353,11 @@ TEST_F(ModelPackageTest, EntryNamesMustBeSafeAndUniqueAndSizesMustAddUp) {
   EXPECT_NO_THROW(ParsePackage(Assemble(0, entries("model.onnx", "golden/x.jpg"), payload), "pkg"));
   for (const std::string& bad :
        {std::string("../x"), std::string("golden/../../x"), std::string("/etc/passwd"),
-        std::string("a\0b", 3), std::string(""), std::string("a//b"), std::string("./a"),
-        std::string("a\\b")}) {
+        std::string("golden/a\0b", 10), std::string(""), std::string("golden//b"),
+        std::string("golden/./a"), std::string("golden/a\\b"), std::string("golden/a/b"),
+        std::string("golden/.hidden"), std::string("golden/golden.json"),
+        std::string("golden/a\nchecks OK"), std::string("golden/\x1b[2K"), std::string("golden/"),
+        std::string("other.bin"), std::string("golden/") + std::string(256, 'x')}) {
     EXPECT_EQ(
         CheckOf([&] { ParsePackage(Assemble(0, entries("model.onnx", bad), payload), "pkg"); }),
         "manifest")
@@ -361,10 +365,28 @@ TEST_F(ModelPackageTest, EntryNamesMustBeSafeAndUniqueAndSizesMustAddUp) {
   }
   const std::string dup = MessageOf(
       [&] { ParsePackage(Assemble(0, entries("model.onnx", "model.onnx"), payload), "pkg"); });
-  EXPECT_NE(dup.find("duplicate"), std::string::npos) << dup;
-  EXPECT_EQ(CheckOf([&] { ParsePackage(Assemble(0, entries("a", "b", 2), payload), "pkg"); }),
+  EXPECT_NE(dup.find("not golden/NAME"), std::string::npos) << dup;
+  const std::string three = "abcdefghi";
+  const std::string twice_golden = PlainManifest(three, [&](nlohmann::json& j) {
+    j["entries"] = {{{"name", "model.onnx"}, {"size", 3}, {"sha256", HexEncode(Sha256("abc"))}},
+                    {{"name", "golden/x"}, {"size", 3}, {"sha256", HexEncode(Sha256("def"))}},
+                    {{"name", "golden/x"}, {"size", 3}, {"sha256", HexEncode(Sha256("ghi"))}}};
+  });
+  const std::string dup_golden =
+      MessageOf([&] { ParsePackage(Assemble(0, twice_golden, three), "pkg"); });
+  EXPECT_NE(dup_golden.find("duplicate name"), std::string::npos) << dup_golden;
+  EXPECT_EQ(CheckOf([&] {
+              ParsePackage(Assemble(0, entries("model.onnx", "golden/b", 2), payload), "pkg");
+            }),
             "manifest");
-  EXPECT_EQ(CheckOf([&] { ParsePackage(Assemble(0, entries("a", "b", 4), payload), "pkg"); }),
+  EXPECT_EQ(CheckOf([&] {
+              ParsePackage(Assemble(0, entries("model.onnx", "golden/b", 4), payload), "pkg");
+            }),
+            "manifest");
+  // The model must come first.
+  EXPECT_EQ(CheckOf([&] {
+              ParsePackage(Assemble(0, entries("golden/x.jpg", "model.onnx"), payload), "pkg");
+            }),
             "manifest");
   // The writer refuses the same names.
   PackageInput in = Input();

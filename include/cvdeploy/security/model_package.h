@@ -25,6 +25,8 @@ namespace cvdeploy::security {
 
 inline constexpr int kPackageFormatVersion = 1;
 inline constexpr std::string_view kPackageExtension = ".cvdm";
+// model.onnx and at most 1000 golden inputs (the golden set's record limit).
+inline constexpr size_t kMaxPackageEntries = 1001;
 
 // A 256-bit data key (`cvdeploy keygen --kind data`). Its text form is 64 hex digits and a
 // newline (what DIR/data.key holds and what a --decrypt-key-cmd prints). Wiped on destruction.
@@ -122,6 +124,10 @@ void VerifyPackageSignature(const ParsedPackage& package, const TrustedKeys& tru
 // manifest's entries. The buffers are locked against swapping where permitted.
 std::vector<PackagePart> OpenPackagePayload(const ParsedPackage& package, const DataKey* key,
                                             const std::string& name);
+
+// The largest package file read for a model limit: the model plus 64 MiB for the manifest and
+// golden inputs (saturating, so a huge limit stays huge).
+uint64_t MaxPackageBytes(uint64_t max_model_bytes);
 
 // Whether `path` names a package (by extension).
 bool IsPackagePath(const std::string& path);

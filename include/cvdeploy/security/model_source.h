@@ -41,6 +41,22 @@ struct ModelProtection {
 std::optional<DataKey> ResolveDataKey(const ModelProtection& protection);
 
 struct OpenedModel {
+  OpenedModel(Model m, bool is_package, bool is_encrypted, std::string signer_fingerprint,
+              bool checked, nlohmann::json package_manifest, std::optional<GoldenDir> golden_set)
+      : model(std::move(m)),
+        package(is_package),
+        encrypted(is_encrypted),
+        signer(std::move(signer_fingerprint)),
+        signature_checked(checked),
+        manifest(std::move(package_manifest)),
+        golden(std::move(golden_set)) {}
+  OpenedModel(OpenedModel&&) = default;
+  OpenedModel& operator=(OpenedModel&&) = default;
+  ~OpenedModel();  // wipes decrypted golden inputs (the model's bytes wipe themselves)
+  // After the engine session exists: drops this copy of the model's bytes (a sensitive
+  // Model wipes them when its last copy goes).
+  void DropModelBytes() { model = model.WithoutBytes(); }
+
   Model model;
   bool package = false;
   bool encrypted = false;
