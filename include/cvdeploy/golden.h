@@ -21,8 +21,8 @@ namespace cvdeploy {
 class Predictor;
 
 inline constexpr int kGoldenFormatVersion = 1;
-inline constexpr const char* kGoldenContractKeys[] = {"imgsz", "stride", "task", "names",
-                                                      "kpt_shape", "end2end"};
+inline constexpr const char* kGoldenContractKeys[] = {"imgsz", "stride",    "task",
+                                                      "names", "kpt_shape", "end2end"};
 
 // How far a check may depart from the record and still pass.
 struct GoldenTolerance {

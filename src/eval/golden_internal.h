@@ -22,8 +22,8 @@ inline constexpr size_t kMaxRank = 8;
 inline constexpr size_t kMaxKeypoints = 1000;
 inline constexpr size_t kMaxTop = 5;
 inline constexpr size_t kMaxClasses = 100000;
-inline constexpr size_t kMaxNameLength = 255;     // input file names
-inline constexpr size_t kMaxStringLength = 1024;  // class and output names
+inline constexpr size_t kMaxNameLength = 255;         // input file names
+inline constexpr size_t kMaxStringLength = 1024;      // class and output names
 inline constexpr size_t kMaxContractValue = 1 << 20;  // a metadata entry (names: ~1 KiB for COCO)
 // Samples recorded per output summary.
 inline constexpr size_t kSamples = 64;
