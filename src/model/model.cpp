@@ -19,7 +19,7 @@ struct Model::State {
   ~State() {
     if (sensitive) {
       WipeBytes(bytes);
-      UnlockMemory(bytes.data(), bytes.size());
+      UnlockMemory(bytes.data(), bytes.capacity());
     }
   }
 };

@@ -245,7 +245,7 @@ struct WipeOnExit {
 PackagePart& PackagePart::operator=(PackagePart&& other) noexcept {
   if (this != &other) {
     WipeBytes(bytes);
-    UnlockMemory(bytes.data(), bytes.size());
+    UnlockMemory(bytes.data(), bytes.capacity());
     name = std::move(other.name);
     bytes = std::move(other.bytes);
   }
@@ -254,7 +254,7 @@ PackagePart& PackagePart::operator=(PackagePart&& other) noexcept {
 
 PackagePart::~PackagePart() {
   WipeBytes(bytes);
-  UnlockMemory(bytes.data(), bytes.size());
+  UnlockMemory(bytes.data(), bytes.capacity());
 }
 
 std::string WritePackage(const PackageInput& input, const DataKey* encrypt_key,
