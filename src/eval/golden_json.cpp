@@ -3,6 +3,7 @@
 // untrusted bytes (a golden.json beside a model, a package manifest): depth-bounded parse,
 // then every field checked for type, range and size, with "SOURCE: PATH: reason" errors.
 // Needs only the core (it is in the fuzzing harness's parser sources).
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <limits>
@@ -339,11 +340,12 @@ GoldenSet GoldenSetFromJson(const std::string& text, const std::string& source) 
   set.imgsz_h = r.Int(imgsz[0], "imgsz[0]", 1, 8192);
   set.imgsz_w = r.Int(imgsz[1], "imgsz[1]", 1, 8192);
   const Json& contract = r.Object(r.Field(j, "golden set", "contract"), "contract");
-  for (const auto& [key, value] : contract.items()) {
+  for (auto it = contract.begin(); it != contract.end(); ++it) {
+    const std::string& key = it.key();
     const bool known = std::any_of(std::begin(kGoldenContractKeys), std::end(kGoldenContractKeys),
-                                   [&](const char* k) { return key == k; });
+                                   [&key](const char* k) { return key == k; });
     if (!known) r.Fail("contract." + key, "not a contract key");
-    set.contract[key] = r.String(value, "contract." + key, golden::kMaxContractValue);
+    set.contract[key] = r.String(it.value(), "contract." + key, golden::kMaxContractValue);
   }
   set.predict = PredictFromJson(r, r.Field(j, "golden set", "predict"), "predict");
   set.tolerance = ToleranceFromJson(r, r.Field(j, "golden set", "tolerance"), "tolerance");
