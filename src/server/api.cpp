@@ -68,6 +68,14 @@ void Api::Handle(HttpRequest& request, const Respond& respond) noexcept {
       r.body = registry_.Render();
       return respond(std::move(r));
     }
+    if (request.path == "/") {
+      if (wrong_method("GET")) return;
+      return Root(request, respond);
+    }
+    if (seg.size() == 2 && (seg[0] == "v1" || seg[0] == "v2") && seg[1] == "models") {
+      if (wrong_method("GET")) return;
+      return ListModels(request, respond);
+    }
     if (seg.size() == 1 && seg[0] == "v2") {
       if (wrong_method("GET")) return;
       return ServerMetadata(respond);
@@ -181,12 +189,14 @@ void Api::ModelReady(const std::string& model, std::optional<int64_t> version,
 }
 
 void Api::Repository(const std::string& model, const std::string& action, const Respond& respond) {
+  // Reading the index is harmless and always served; changing what is loaded needs explicit
+  // model control.
+  if (action == "index") return respond(Json(200, repository_.Index()));
   if (!options_.explicit_control) {
     throw PermissionDenied(
-        "model control is disabled; start the server with --model-control explicit to use the "
-        "repository API");
+        "model control is disabled; start the server with --model-control explicit to load or "
+        "unload models");
   }
-  if (action == "index") return respond(Json(200, repository_.Index()));
   auto done = [respond](const Status& status) {
     if (status.ok()) return respond(Json(200, nlohmann::json::object()));
     respond(ErrorResponse(status));

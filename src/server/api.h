@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // The server's routes: KServe v2 (health, metadata, infer, repository control), the image
-// endpoint /v1/models/{model}/predict and /metrics. Handlers validate on the I/O thread
+// endpoint /v1/models/{model}/predict, the model listings /v1/models and /v2/models, the
+// status document at / and /metrics. Handlers validate on the I/O thread
 // (cheap checks: JSON structure, shapes, image headers, limits) and hand the work to the
 // model's scheduler; they never run inference and never throw (errors become
 // {"error": reason} with a 4xx/5xx status, mapped in one place: CurrentExceptionResponse).
@@ -37,6 +38,14 @@ class Api {
              const Respond& respond);
   void Predict(HttpRequest& request, const std::string& model, const Respond& respond);
   void Repository(const std::string& model, const std::string& action, const Respond& respond);
+  // GET /v1/models, /v2/models: {"models": ModelList}. GET /: the status document
+  // (api_models.cpp; docs/server.md).
+  void ListModels(const HttpRequest& request, const Respond& respond);
+  void Root(const HttpRequest& request, const Respond& respond);
+  // The models of the repository index the caller may read (HttpRequest::may_read_metadata),
+  // by name: [{"name", "versions": [ready versions, ascending], "ready", "state"}]; models
+  // unloaded or never loaded are left out.
+  nlohmann::json ModelList(const HttpRequest& request) const;
   // Resolves the request's deadline from X-Request-Timeout-Ms; throws kInvalidArgument.
   Clock::time_point Deadline(const HttpRequest& request) const;
   // Submits `job` to the version (or, for an unversioned request racing with an unload,

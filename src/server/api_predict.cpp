@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // POST /v1/models/{model}/predict: an image in, the same JSON object as `cvdeploy predict`
-// for one image out (or, with ?annotate=1, the annotated image as JPEG).
+// for one image out (or, with ?annotate=1, the annotated image as JPEG). A raw body whose
+// Content-Type is not an image type is sniffed by its magic bytes (ProbeImage).
 #include <cmath>
 
 #include "cvdeploy/error.h"
@@ -109,6 +110,17 @@ PredictOptions OptionsFrom(const HttpRequest& request, const ModelVersion& v, bo
   return o;
 }
 
+// Whether `body` starts with the magic bytes of a format ProbeImage knows. A recognised
+// format with a broken header counts as an image: the probe in Predict answers it 400.
+bool LooksLikeImage(const std::string& body) {
+  try {
+    return ProbeImage(reinterpret_cast<const uint8_t*>(body.data()), body.size(), "body").format !=
+           ImageFormat::kUnknown;
+  } catch (const Error&) {
+    return true;
+  }
+}
+
 // Takes the image bytes out of the request: a raw image body or the multipart field
 // "image". Sets *name for messages and the result's "source".
 std::string ImageBytes(HttpRequest& request, std::string* name) {
@@ -127,12 +139,16 @@ std::string ImageBytes(HttpRequest& request, std::string* name) {
     throw EscapedError(ErrorCode::kInvalidArgument,
                        "multipart/form-data body has no field named 'image'");
   }
-  if (!type.empty() && type != "image/jpeg" && type != "image/jpg" && type != "image/png" &&
-      type != "image/webp" && type != "image/bmp" && type != "image/x-ms-bmp" &&
-      type != "application/octet-stream") {
+  const bool image_type = type.empty() || type == "image/jpeg" || type == "image/jpg" ||
+                          type == "image/png" || type == "image/webp" || type == "image/bmp" ||
+                          type == "image/x-ms-bmp" || type == "application/octet-stream";
+  // Another type (curl --data-binary sends application/x-www-form-urlencoded): an image body
+  // is still served when its magic bytes say it is one.
+  if (!image_type && !LooksLikeImage(request.body)) {
     throw EscapedError(ErrorCode::kUnsupportedMedia,
                        "unsupported Content-Type '" + type.substr(0, 64) +
-                           "'; send image/jpeg, image/png, image/webp, image/bmp or "
+                           "' and the body is not a JPEG, PNG, WebP or BMP image; send "
+                           "image/jpeg, image/png, image/webp, image/bmp or "
                            "multipart/form-data with an 'image' field");
   }
   *name = "request body";

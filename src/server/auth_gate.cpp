@@ -86,7 +86,7 @@ void AuthGate::Handle(HttpRequest& request, const Respond& respond, const Handle
     if (audit_only_ && !route.is_public) {
       auto policy = policies_->Current();
       if (policy->IsPublicRoute(request.path)) return next(request, respond);
-      return Admit(request, respond, next, route, *policy);
+      return Admit(request, respond, next, route, policy);
     }
     if (route.is_public) {
       // Login runs argon2id: off the I/O thread.
@@ -97,15 +97,20 @@ void AuthGate::Handle(HttpRequest& request, const Respond& respond, const Handle
           respond, [this, &request, respond] { Login(request, respond); }, std::move(busy));
     }
     auto policy = policies_->Current();
-    if (policy->IsPublicRoute(request.path)) return next(request, respond);
     const Credential credential = ParseAuthorization(request.Header("authorization"));
+    const bool anonymous = credential.kind == CredentialKind::kNone && !request.peer_certificate;
+    if (policy->IsPublicRoute(request.path) || (route.anonymous_ok && anonymous)) {
+      // Nobody is identified here, so nobody's metadata rights apply.
+      request.may_read_metadata = [](std::string_view) { return false; };
+      return next(request, respond);
+    }
     if (credential.kind != CredentialKind::kApiKey || !auth_.api_key) {
-      return Admit(request, respond, next, route, *policy);
+      return Admit(request, respond, next, route, policy);
     }
     if (auth_.api_key_quick) {
       // Decided without argon2id (a cached key, an unknown id): no hand-off.
       if (auto decided = auth_.api_key_quick(credential.token, std::chrono::system_clock::now())) {
-        return Admit(request, respond, next, route, *policy, std::move(decided));
+        return Admit(request, respond, next, route, policy, std::move(decided));
       }
     }
     // The request and the handler outlive the task: the transport keeps the request until it
@@ -116,7 +121,7 @@ void AuthGate::Handle(HttpRequest& request, const Respond& respond, const Handle
     Offload(
         respond,
         [this, &request, respond, next, route, policy] {
-          Admit(request, respond, next, route, *policy);
+          Admit(request, respond, next, route, policy);
         },
         std::move(busy));
   } catch (...) {
@@ -184,8 +189,9 @@ AuthResult AuthGate::Authenticate(const HttpRequest& request, const security::Po
 }
 
 void AuthGate::Admit(HttpRequest& request, const Respond& respond, const Handler& next,
-                     const RouteClass& route, const security::Policy& policy,
+                     const RouteClass& route, std::shared_ptr<const security::Policy> policies,
                      std::optional<AuthResult> decided) {
+  const security::Policy& policy = *policies;
   json event = RequestEvent(request, route);
   if (audit_only_) {
     event["identity"] = {{"name", "anonymous"}, {"method", "none"}};
@@ -234,6 +240,13 @@ void AuthGate::Admit(HttpRequest& request, const Respond& respond, const Handler
       }
     }
     if (*route.group == security::RouteGroup::kInfer) event["action"] = "infer";
+    if (route.model.empty() && (*route.group == security::RouteGroup::kHealth ||
+                                *route.group == security::RouteGroup::kMetadata)) {
+      // The model listings (GET /, /v1/models, /v2/models) show only what this caller may read.
+      request.may_read_metadata = [policies, id](std::string_view model) {
+        return policies->Authorize(id, security::RouteGroup::kMetadata, model).allowed;
+      };
+    }
     if (*route.group == security::RouteGroup::kAdmin && request.path == kPolicyPath) {
       HttpResponse r;
       if (request.method == "GET" || request.method == "HEAD") {

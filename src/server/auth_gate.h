@@ -11,6 +11,9 @@
 //   4. rate limit per identity (the role's token bucket) -> 429 with Retry-After;
 //   5. hand the request on; its response is audited before it is sent (fail closed: 503 when
 //      the entry cannot be written, see AuditSink).
+// A route served without credentials too (RouteClass::anonymous_ok: GET /) passes a request
+// that carries none on unauthenticated and unaudited, as a public route; one that carries a
+// credential is checked as above. Requests that pass carry HttpRequest::may_read_metadata.
 // Every non-public request leaves exactly one audit entry. Error bodies never contain the
 // credential. The identity is passed on in the access log (LogFields::identity).
 //
@@ -102,7 +105,7 @@ class AuthGate {
                                     bool* bad_token,
                                     std::optional<security::AuthResult> decided) const;
   void Admit(HttpRequest& request, const Respond& respond, const Handler& next,
-             const RouteClass& route, const security::Policy& policy,
+             const RouteClass& route, std::shared_ptr<const security::Policy> policy,
              std::optional<security::AuthResult> decided = std::nullopt);
   void Login(HttpRequest& request, const Respond& respond);
   // Runs `task` on a worker, or answers 503 when too many are queued and audits

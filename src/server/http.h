@@ -41,6 +41,12 @@ struct HttpRequest {
   // Set on TLS connections whose client presented a certificate the client CA verified
   // (--tls-client-ca); the same for every request of the connection.
   std::optional<PeerCertificate> peer_certificate;
+  // Set by the auth gate (auth_gate.h) once it has decided who the caller is: whether the
+  // caller may read the metadata of `model` (route group metadata, model scope applied; ""
+  // asks about no model). An anonymous caller of a route served without credentials gets
+  // false for everything. Unset: no authentication in front, everything may be read. The
+  // handler calls it while handling the request, on any thread; it is thread-safe.
+  std::function<bool(std::string_view model)> may_read_metadata;
 
   // Header value by lower-case name, nullopt when absent.
   std::optional<std::string_view> Header(const std::string& lower_name) const;

@@ -13,6 +13,7 @@
 #include <limits>
 #include <map>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 #include <string_view>
@@ -262,14 +263,27 @@ size_t Registry::RemoveSeries(const Labels& match) {
   if (match.empty()) throw std::invalid_argument("RemoveSeries needs at least one label to match");
   std::lock_guard lock(mutex_);
   size_t removed = 0;
-  for (auto& family : families_) {
-    removed += std::erase_if(family->series, [&](const std::unique_ptr<Series>& series) {
-      if (!LabelsContain(series->labels, match)) return false;
-      family->by_labels.erase(SortedLabels(series->labels));
-      return true;
-    });
+  for (auto& family : families_) removed += RemoveFrom(*family, match);
+  return removed;
+}
+
+size_t Registry::RemoveSeries(const Labels& match, const std::vector<std::string>& families) {
+  if (match.empty()) throw std::invalid_argument("RemoveSeries needs at least one label to match");
+  std::lock_guard lock(mutex_);
+  size_t removed = 0;
+  for (const auto& name : std::set<std::string>(families.begin(), families.end())) {
+    auto it = family_by_name_.find(name);
+    if (it != family_by_name_.end()) removed += RemoveFrom(*it->second, match);
   }
   return removed;
+}
+
+size_t Registry::RemoveFrom(Family& family, const Labels& match) {
+  return std::erase_if(family.series, [&](const std::unique_ptr<Series>& series) {
+    if (!LabelsContain(series->labels, match)) return false;
+    family.by_labels.erase(SortedLabels(series->labels));
+    return true;
+  });
 }
 
 void Registry::AddCollector(std::function<void(Registry&)> collect) {

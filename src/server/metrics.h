@@ -111,6 +111,9 @@ class Registry {
   // it only once nothing still uses them. Throws std::invalid_argument when `match` is empty
   // (that would remove everything).
   size_t RemoveSeries(const Labels& match);
+  // The same, only in the families named in `families` (names not registered are skipped;
+  // an empty list removes nothing).
+  size_t RemoveSeries(const Labels& match, const std::vector<std::string>& families);
 
   // Adds a function that Render calls, outside the registry's lock, before rendering (e.g. to
   // refresh process gauges). It may call Get*. Concurrent Renders may run collectors
@@ -133,6 +136,8 @@ class Registry {
   Family& FamilyFor(const std::string& name, const std::string& help, Type type,
                     const std::vector<double>* buckets);
   Series& SeriesFor(Family& family, const Labels& labels);
+  // Removes the series of `family` whose labels contain `match`; mutex_ held.
+  static size_t RemoveFrom(Family& family, const Labels& match);
 
   std::mutex mutex_;  // guards everything below (the metric values are atomics)
   std::vector<std::unique_ptr<Family>> families_;            // registration order

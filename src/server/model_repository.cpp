@@ -94,7 +94,10 @@ void WarmUp(const ModelVersion& mv, SchedulerOptions options) {
 }  // namespace
 
 ModelRepository::ModelRepository(RepositoryOptions options, Registry& registry, RepositoryLog log)
-    : options_(std::move(options)), registry_(registry), log_(std::move(log)) {
+    : options_(std::move(options)),
+      registry_(registry),
+      series_leases_(std::make_shared<VersionSeriesLeases>(registry)),
+      log_(std::move(log)) {
   if (!log_) {
     log_ = [](const std::string& level, const std::string& message) {
       std::fprintf(stderr, "cvdeploy serve: %s: %s\n", level.c_str(), message.c_str());
@@ -491,7 +494,9 @@ std::shared_ptr<ModelVersion> ModelRepository::LoadVersion(const std::string& na
     for (const auto& w : mv->predictor->info().warnings) {
       log_("warning", "model '" + name + "' version " + vs + ": " + w);
     }
-    mv->metrics = VersionMetrics::Create(registry_, name, vs);
+    // Shared with a version of the same number still draining; removed when the last goes.
+    mv->series_lease = series_leases_->Acquire(
+        name, vs, [&] { mv->metrics = VersionMetrics::Create(registry_, name, vs); });
     SchedulerOptions so2;
     so2.instances = instances;
     so2.max_batch = std::max(1, config.max_batch_size);
@@ -503,10 +508,10 @@ std::shared_ptr<ModelVersion> ModelRepository::LoadVersion(const std::string& na
     mv->scheduler = std::make_unique<Scheduler>(mv->predictor, so2, &mv->metrics);
     mv->load_ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
     registry_
-        .GetGauge("cvdeploy_model_load_duration_us",
+        .GetGauge(kModelLoadDurationMetric,
                   "Time to load and warm up the model version, microseconds", labels)
         .Set(mv->load_ms * 1000);
-    registry_.GetGauge("cvdeploy_model_ready", "1 while the model version serves requests", labels)
+    registry_.GetGauge(kModelReadyMetric, "1 while the model version serves requests", labels)
         .Set(1);
     log_("info", "model '" + name + "' version " + vs + " ready in " +
                      std::to_string(static_cast<long>(mv->load_ms)) + " ms (" +
@@ -558,9 +563,11 @@ void ModelRepository::Retire(const std::shared_ptr<ModelVersion>& v) {
     auto it = entries_.find(v->name);
     still_served = it != entries_.end() && it->second->served.count(v->version) > 0;
   }
+  // Ready 0 while requests still hold the version; its series leave /metrics when the last
+  // reference goes (its lease, model_metrics.h).
   if (!still_served) {
     registry_
-        .GetGauge("cvdeploy_model_ready", "1 while the model version serves requests",
+        .GetGauge(kModelReadyMetric, "1 while the model version serves requests",
                   {{"model", v->name}, {"version", v->VersionString()}})
         .Set(0);
   }

@@ -6,7 +6,8 @@
 // atomically; versions that leave the policy are removed from lookup first and unloaded after
 // their queue drains. A version that fails to load, a model.onnx that is not a regular file
 // and a rejected config.json are reported (log, metric, index) and the versions already
-// serving keep serving.
+// serving keep serving. A version's per-version metric series leave the registry when the
+// last reference to that version goes (model_metrics.h).
 #pragma once
 
 #include <atomic>
@@ -31,11 +32,15 @@
 #include "cvdeploy/status.h"
 #include "server/metrics.h"
 #include "server/model_config.h"
+#include "server/model_metrics.h"
 #include "server/scheduler.h"
 
 namespace cvdeploy::server {
 
 struct ModelVersion {
+  // The lease on this version's metric series (VersionSeriesLeases): first, so it is released
+  // last, after the scheduler that reports into `metrics` is gone.
+  std::shared_ptr<const void> series_lease;
   std::string name;
   int64_t version = 0;
   std::string path, signature;
@@ -117,6 +122,7 @@ class ModelRepository {
 
   RepositoryOptions options_;
   Registry& registry_;
+  std::shared_ptr<VersionSeriesLeases> series_leases_;
   RepositoryLog log_;
   mutable std::mutex mu_;
   std::map<std::string, std::unique_ptr<Entry>> entries_;

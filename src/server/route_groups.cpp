@@ -45,8 +45,16 @@ RouteClass ClassifyRoute(std::string_view method, std::string_view path) {
   if (path.empty() || path[0] != '/') return {};
   if (path == kLoginPath) return RouteClass{std::nullopt, "", true};
   if (path == kPolicyPath) return Of(RouteGroup::kAdmin);
+  if (path == "/") {
+    RouteClass root = Of(RouteGroup::kHealth);
+    root.anonymous_ok = true;
+    return root;
+  }
   const auto seg = Split(path);
   if (seg.size() == 1 && seg[0] == "metrics") return Of(RouteGroup::kMetrics);
+  if (seg.size() == 2 && (seg[0] == "v1" || seg[0] == "v2") && seg[1] == "models") {
+    return Of(RouteGroup::kMetadata);
+  }
   if (seg.size() == 1 && seg[0] == "v2") return Of(RouteGroup::kMetadata);
   if (seg.size() == 3 && seg[0] == "v2" && seg[1] == "health" &&
       (seg[2] == "live" || seg[2] == "ready")) {

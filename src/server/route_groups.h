@@ -7,7 +7,8 @@
 // path is the handler's 405, after authorization). A path no route serves is "unknown": it
 // still needs an authenticated identity (an unauthenticated client gets 401 for any protected
 // or unknown path and so cannot learn which routes exist); an authenticated one then gets the
-// handler's 404. Pure functions; thread-safe.
+// handler's 404. The model listings (GET /v1/models, /v2/models) are metadata about no single
+// model: the handler filters them by the caller's model scope. Pure functions; thread-safe.
 #pragma once
 
 #include <optional>
@@ -26,6 +27,10 @@ struct RouteClass {
   std::optional<security::RouteGroup> group;  // nullopt: unknown path (authenticated only)
   std::string model;                          // the model the route is about, or ""
   bool is_public = false;                     // public whatever the policy says (login)
+  // Served to a caller without credentials too (GET /, group health): the gate passes such a
+  // request on unauthenticated and the handler shows it only what is public (name, version,
+  // links). A caller with credentials is authenticated and authorized as usual.
+  bool anonymous_ok = false;
 };
 
 RouteClass ClassifyRoute(std::string_view method, std::string_view path);

@@ -355,7 +355,7 @@ TEST_F(ServerApiTest, WrongMethodIs405WithAllowHeader) {
 }
 
 TEST_F(ServerApiTest, UnknownRouteIs404) {
-  for (const char* target : {"/", "/nope", "/v2/models", "/v2/models/yolov8n-dq/explain",
+  for (const char* target : {"/nope", "/v2/models/", "/v2/models/yolov8n-dq/explain",
                              "/v2/health/dead", "/v1/models/yolov8n-dq", "/v3"}) {
     SCOPED_TRACE(target);
     EXPECT_TRUE(IsJsonError(Http(port(), "GET", target), 404));
@@ -363,10 +363,18 @@ TEST_F(ServerApiTest, UnknownRouteIs404) {
   EXPECT_TRUE(IsJsonError(Http(port(), "GET", "/nope"), 404, "/nope"));
 }
 
-TEST_F(ServerApiTest, RepositoryApiIsDisabledByDefault) {
-  EXPECT_TRUE(
-      IsJsonError(Http(port(), "GET", "/v2/repository/index"), 403, "model control is disabled"));
-  EXPECT_TRUE(IsJsonError(Http(port(), "POST", "/v2/repository/index", "{}"), 403,
+// The index is readable by default; loading and unloading need --model-control explicit.
+TEST_F(ServerApiTest, RepositoryWritesAreDisabledByDefault) {
+  for (const char* method : {"GET", "POST"}) {
+    const HttpReply index = Http(port(), method, "/v2/repository/index", "{}");
+    ASSERT_EQ(index.status, 200) << Describe(index);
+    const nlohmann::json body = ParseJson(index);
+    ASSERT_TRUE(body.is_array()) << Describe(index);
+    ASSERT_EQ(body.size(), 1u) << Describe(index);
+    EXPECT_EQ(body[0].value("name", ""), kModel);
+    EXPECT_EQ(body[0].value("state", ""), "READY");
+  }
+  EXPECT_TRUE(IsJsonError(Http(port(), "POST", "/v2/repository/models/x/load", "{}"), 403,
                           "--model-control explicit"));
   EXPECT_TRUE(IsJsonError(Http(port(), "POST", "/v2/repository/models/x/load", "{}"), 403,
                           "model control is disabled"));

@@ -112,7 +112,7 @@ TEST(ServerAuthPolicy, PolicyAloneMakesEveryProtectedRoute401) {
   ServerProcess server({"--model", Model(), "--auth-policy", policy});
   EXPECT_EQ(Http(server.port(), "GET", "/v2/health/live").status, 200);
   for (const char* path : {"/v2/health/ready", "/v2", "/v2/models/yolo", "/metrics", "/nope",
-                           "/v2/repository/index"}) {
+                           "/v2/repository/index", "/v1/models", "/v2/models"}) {
     HttpReply r = Http(server.port(), "GET", path);
     EXPECT_EQ(r.status, 401) << path;
     EXPECT_EQ(r.headers["www-authenticate"], R"(Bearer realm="cvdeploy")") << path;

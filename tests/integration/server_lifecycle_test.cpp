@@ -325,8 +325,16 @@ TEST(ServerLifecycle, HotReloadUnderLoadThenBrokenVersionKeepsServing) {
   EXPECT_TRUE(Contains(BodyJson(ready3).value("reason", ""), "failed to load")) << Describe(ready3);
   EXPECT_EQ(Http(port, "GET", "/v2/health/ready").status, 200);
   EXPECT_EQ(Metric(port, Series("cvdeploy_model_load_failures_total", "m", "3")), 1.0);
-  EXPECT_EQ(Metric(port, Series("cvdeploy_model_ready", "m", "1")), 0.0);
+  // Version 1's series leave /metrics once its last request is done; version 2's stay.
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        return !Metric(port, Series("cvdeploy_model_ready", "m", "1")) &&
+               !Metric(port, Series("cvdeploy_inference_request_success_total", "m", "1"));
+      },
+      20))
+      << Http(port, "GET", "/metrics").body;
   EXPECT_EQ(Metric(port, Series("cvdeploy_model_ready", "m", "2")), 1.0);
+  EXPECT_GE(Metric(port, Series("cvdeploy_inference_request_success_total", "m", "2")), 12.0);
 }
 
 // Polling: a model whose directory is deleted is unloaded; the server stays ready and the
@@ -352,7 +360,16 @@ TEST(ServerLifecycle, ModelRemovedFromRepositoryIsUnloaded) {
   EXPECT_EQ(ready.status, 200) << Describe(ready);
   EXPECT_EQ(Http(port, "GET", "/v2/models/k/ready").status, 404);
   EXPECT_EQ(Predict(port, "m").status, 200);
-  EXPECT_EQ(Metric(port, Series("cvdeploy_model_ready", "k", "1")), 0.0);
+  // The removed model's per-version series are gone; the other model's stay.
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        return !Metric(port, Series("cvdeploy_model_ready", "k", "1")) &&
+               !Metric(port, Series("cvdeploy_inference_request_success_total", "k", "1"));
+      },
+      20))
+      << Http(port, "GET", "/metrics").body;
+  EXPECT_EQ(Metric(port, Series("cvdeploy_model_ready", "m", "1")), 1.0);
+  EXPECT_EQ(Metric(port, Series("cvdeploy_inference_request_success_total", "m", "1")), 1.0);
 
   // A directory that is still being deployed (no version yet) does not affect readiness
   // either; once its version lands, it is served.

@@ -100,6 +100,10 @@ class AuthGateTest : public ::testing::Test {
     Respond respond([answer](HttpResponse r) { answer->set_value(std::move(r)); });
     gate_->Handle(request, respond, [this](HttpRequest& r, Respond next_respond) {
       next_called_ = true;
+      // What the handler may show: "-" when the gate set no rule, else per model "" and "yolo".
+      rights_ = !r.may_read_metadata ? "-"
+                                     : std::string(r.may_read_metadata("") ? "any" : "") + "," +
+                                           (r.may_read_metadata("yolo") ? "yolo" : "");
       HttpResponse ok;
       ok.body = R"({"ok":true})";
       // Assigned as std::string: GCC 12 reports a false -Wrestrict on `= "literal"` here.
@@ -128,7 +132,42 @@ class AuthGateTest : public ::testing::Test {
   std::vector<nlohmann::json> events_;
   bool audit_fails_ = false, fail_open_ = false;
   std::atomic<bool> next_called_{false};
+  std::string rights_;  // set by the handler of Send
 };
+
+// GET / answers a caller without credentials (unaudited, no metadata rights), checks a caller
+// with one as any route (a bad one is 401, not anonymous) and hands on its metadata rights,
+// model scope applied; the listings need the metadata group.
+TEST_F(AuthGateTest, RootServesAnonymousCallersWithoutMetadataRights) {
+  Build(security::Policy::Parse(
+      R"({"roles": {"viewer": {"permissions": ["health", "metadata"]},
+                    "inferencer": {"permissions": ["health", "infer"]},
+                    "limited": {"permissions": ["health", "metadata"], "models": ["other*"]}}})",
+      "p.json"));
+  EXPECT_EQ(Send("GET", "/").status, 200);
+  EXPECT_TRUE(next_called_);
+  EXPECT_EQ(rights_, ",");
+  EXPECT_TRUE(events_.empty());
+
+  EXPECT_EQ(Send("GET", "/", "cvd_revoked").status, 401);
+  EXPECT_FALSE(next_called_);
+  EXPECT_EQ(Send("GET", "/", "cvd_viewer").status, 200);
+  EXPECT_EQ(rights_, "any,yolo");
+  EXPECT_EQ(Send("GET", "/", "cvd_inferencer").status, 200);
+  EXPECT_EQ(rights_, ",");
+  EXPECT_EQ(Send("GET", "/", "cvd_limited").status, 200);
+  EXPECT_EQ(rights_, "any,");
+  EXPECT_EQ(events_.size(), 4u);  // every call with a credential is audited
+
+  for (const char* path : {"/v1/models", "/v2/models"}) {
+    EXPECT_EQ(Send("GET", path).status, 401) << path;
+    EXPECT_EQ(Send("GET", path, "cvd_inferencer").status, 403) << path;
+    EXPECT_EQ(Send("GET", path, "cvd_limited").status, 200) << path;
+    EXPECT_EQ(rights_, "any,") << path;
+    EXPECT_EQ(Send("GET", path, "cvd_viewer").status, 200) << path;
+    EXPECT_EQ(rights_, "any,yolo") << path;
+  }
+}
 
 TEST_F(AuthGateTest, PublicRoutesPassWithoutCredentialsOrAudit) {
   EXPECT_EQ(Send("GET", "/v2/health/live").status, 200);

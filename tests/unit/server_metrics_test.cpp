@@ -172,6 +172,31 @@ TEST(ServerMetrics, MisuseThrows) {
   EXPECT_EQ(c.Value(), 0.5);
 }
 
+// Removal restricted to named families: other families keep their matching series; unknown
+// names are skipped; an empty list removes nothing.
+TEST(ServerMetrics, RemoveSeriesOnlyInNamedFamilies) {
+  Registry registry;
+  const Labels v1 = {{"model", "a"}, {"version", "1"}};
+  const Labels v2 = {{"model", "a"}, {"version", "2"}};
+  for (const Labels& labels : {v1, v2}) {
+    registry.GetCounter("req_total", "r", labels).Inc();
+    registry.GetGauge("ready", "g", labels).Set(1);
+    registry.GetCounter("load_failures_total", "f", labels).Inc(3);
+  }
+  EXPECT_THROW(registry.RemoveSeries({}, {"req_total"}), std::invalid_argument);
+  EXPECT_EQ(registry.RemoveSeries(v1, {}), 0u);
+  EXPECT_EQ(registry.RemoveSeries(v1, {"nope_total"}), 0u);
+  EXPECT_EQ(registry.RemoveSeries(v1, {"req_total", "ready", "req_total"}), 2u);
+  EXPECT_EQ(registry.RemoveSeries(v1, {"req_total", "ready"}), 0u);
+  const std::string text = registry.Render();
+  EXPECT_EQ(text.find("req_total{model=\"a\",version=\"1\"}"), std::string::npos) << text;
+  EXPECT_EQ(text.find("ready{model=\"a\",version=\"1\"}"), std::string::npos) << text;
+  EXPECT_NE(text.find("load_failures_total{model=\"a\",version=\"1\"} 3\n"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("req_total{model=\"a\",version=\"2\"} 1\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("ready{model=\"a\",version=\"2\"} 1\n"), std::string::npos) << text;
+}
+
 TEST(ServerMetrics, RemoveSeriesMatchesAllGivenLabels) {
   Registry registry;
   const std::vector<double> buckets = {10};

@@ -22,7 +22,10 @@ TEST(RouteGroups, EveryRoute) {
   const std::vector<Case> cases = {
       {"GET", "/v2/health/live", G::kHealth, ""},
       {"GET", "/v2/health/ready", G::kHealth, ""},
+      {"GET", "/", G::kHealth, ""},
       {"GET", "/v2", G::kMetadata, ""},
+      {"GET", "/v1/models", G::kMetadata, ""},
+      {"GET", "/v2/models", G::kMetadata, ""},
       {"GET", "/v2/models/yolo", G::kMetadata, "yolo"},
       {"GET", "/v2/models/yolo/versions/3", G::kMetadata, "yolo"},
       {"GET", "/v2/models/yolo/ready", G::kHealth, "yolo"},
@@ -62,15 +65,18 @@ TEST(RouteGroups, LoginIsPublic) {
 }
 
 TEST(RouteGroups, UnknownPathsHaveNoGroup) {
-  for (const char* path : {"/",
-                           "",
+  for (const char* path : {"",
                            "x",
+                           "//",
+                           "/v1",
+                           "/v1/models/",
+                           "/v3/models",
+                           "/v2/models/x/y",
                            "/v2/",
                            "/v2/health",
                            "/v2/health/live/",
                            "/v2/health/dead",
                            "/v2//health/live",
-                           "/v2/models",
                            "/v2/models/",
                            "/v2/models//infer",
                            "/v2/models/m/infer/x",
@@ -89,6 +95,17 @@ TEST(RouteGroups, UnknownPathsHaveNoGroup) {
     const RouteClass r = ClassifyRoute("GET", path);
     EXPECT_FALSE(r.group.has_value()) << path;
     EXPECT_FALSE(r.is_public) << path;
+  }
+}
+
+// GET / is the one route a caller without credentials may use beyond the policy's public
+// routes (the handler shows such a caller only name, version and links); no other route is.
+TEST(RouteGroups, OnlyTheRootIsServedAnonymously) {
+  EXPECT_TRUE(ClassifyRoute("GET", "/").anonymous_ok);
+  EXPECT_FALSE(ClassifyRoute("GET", "/").is_public);
+  for (const char* path : {"//", "/v1/models", "/v2/models", "/v2", "/v2/health/ready", "/metrics",
+                           "/v2/repository/index", "/v1/auth/login", "/x", ""}) {
+    EXPECT_FALSE(ClassifyRoute("GET", path).anonymous_ok) << path;
   }
 }
 

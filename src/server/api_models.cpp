@@ -1,0 +1,76 @@
+// SPDX-License-Identifier: Apache-2.0
+// GET /v1/models and /v2/models (the served models, their ready versions and readiness) and
+// GET / (a small status document with links), both built from the repository index and
+// filtered by what the caller may read (HttpRequest::may_read_metadata).
+#include <algorithm>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "cvdeploy/build_info.h"
+#include "server/api.h"
+
+namespace cvdeploy::server {
+namespace {
+
+HttpResponse JsonOk(const nlohmann::ordered_json& body) {
+  HttpResponse r;
+  r.body = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return r;
+}
+
+bool MayRead(const HttpRequest& request, const std::string& model) {
+  return !request.may_read_metadata || request.may_read_metadata(model);
+}
+
+// Versions are decimal strings: ascending by value.
+bool VersionLess(const std::string& a, const std::string& b) {
+  return a.size() != b.size() ? a.size() < b.size() : a < b;
+}
+
+}  // namespace
+
+nlohmann::json Api::ModelList(const HttpRequest& request) const {
+  struct Summary {
+    std::vector<std::string> ready;
+    bool loading = false;
+  };
+  std::map<std::string, Summary> models;  // by name
+  for (const auto& entry : repository_.Index()) {
+    // Entries without a version are models unloaded or not loaded: not served, not listed.
+    if (!entry.contains("version")) continue;
+    const std::string name = entry.value("name", "");
+    if (!MayRead(request, name)) continue;
+    Summary& s = models[name];
+    const std::string state = entry.value("state", "");
+    if (state == "READY") s.ready.push_back(entry.value("version", ""));
+    if (state == "LOADING") s.loading = true;
+  }
+  nlohmann::json out = nlohmann::json::array();
+  for (auto& [name, s] : models) {
+    std::sort(s.ready.begin(), s.ready.end(), VersionLess);
+    const bool ready = !s.ready.empty();
+    out.push_back({{"name", name},
+                   {"versions", s.ready},
+                   {"ready", ready},
+                   {"state", ready ? "READY" : (s.loading ? "LOADING" : "UNAVAILABLE")}});
+  }
+  return out;
+}
+
+void Api::ListModels(const HttpRequest& request, const Respond& respond) {
+  respond(JsonOk({{"models", ModelList(request)}}));
+}
+
+void Api::Root(const HttpRequest& request, const Respond& respond) {
+  nlohmann::ordered_json doc = {{"name", "cvdeploy"}, {"version", CVDEPLOY_VERSION}};
+  // The models only for a caller who may read metadata (always without authentication).
+  if (MayRead(request, "")) doc["models"] = ModelList(request);
+  nlohmann::ordered_json links = {{"health", "/v2/health/ready"}, {"models", "/v1/models"}};
+  if (options_.serve_metrics) links["metrics"] = "/metrics";
+  links["docs"] = "docs/server.md";
+  doc["links"] = links;
+  respond(JsonOk(doc));
+}
+
+}  // namespace cvdeploy::server
