@@ -112,6 +112,8 @@ std::unique_ptr<Predictor> LoadFor(const BenchArgs& args, const Config& c, doubl
                           " has a fixed batch of " + std::to_string(predictor->meta().batch) +
                           " (make the batch axis dynamic with cvdeploy convert --dynamic-batch)");
   }
+  // --classes (ids or this model's names): an unknown class fails before anything is measured.
+  args.thresholds.ToPredictOptions(predictor->meta().names);
   return predictor;
 }
 
@@ -139,7 +141,7 @@ void Fill(const Samples& s, bench::ConfigResult& r) {
 bench::ConfigResult BenchSingle(const BenchArgs& args, const Config& c, const Predictor& predictor,
                                 const Input& input, bench::ColdStart* cold) {
   const cv::Size model_input(predictor.meta().imgsz_w, predictor.meta().imgsz_h);
-  const PredictOptions options = args.thresholds.ToPredictOptions();
+  const PredictOptions options = args.thresholds.ToPredictOptions(predictor.meta().names);
   std::vector<cv::Mat> images(c.batch);
   std::vector<cv::Size> originals(c.batch);
   auto decode_all = [&] {
@@ -249,7 +251,7 @@ double MaxDifference(const std::vector<Digest>& a, const std::vector<Digest>& b)
 bench::ConfigResult BenchDirectory(const BenchArgs& args, const Config& c,
                                    const Predictor& predictor,
                                    const std::vector<std::string>& files, int workers) {
-  const PredictOptions options = args.thresholds.ToPredictOptions();
+  const PredictOptions options = args.thresholds.ToPredictOptions(predictor.meta().names);
   const cv::Size model_input(predictor.meta().imgsz_w, predictor.meta().imgsz_h);
   pipeline::Options popts;
   popts.workers = workers;
@@ -319,7 +321,7 @@ bench::ConfigResult BenchDirectory(const BenchArgs& args, const Config& c,
     cv::Size original;
     Batch bare = predictor.Prepare(
         std::vector<cv::Mat>(c.batch, ReadImageForModel(files[0], model_input, &original)),
-        args.thresholds.ToPredictOptions());
+        args.thresholds.ToPredictOptions(predictor.meta().names));
     auto bare_run = [&] {
       predictor.Run(bare);
       return bare.run_ms();
@@ -363,7 +365,7 @@ void PrintProfile(const BenchArgs& args, const Config& c, const Input& input,
   const cv::Size model_input(predictor->meta().imgsz_w, predictor->meta().imgsz_h);
   cv::Size original;
   const cv::Mat image = DecodeImageForModel(input.bytes, input.name, model_input, &original);
-  const PredictOptions options = args.thresholds.ToPredictOptions();
+  const PredictOptions options = args.thresholds.ToPredictOptions(predictor->meta().names);
   for (int i = 0; i < std::max(1, std::min(args.iters, 20)); ++i)
     predictor->Predict(image, options);
   const std::string written = predictor->EndProfiling();
@@ -453,7 +455,7 @@ int Run(const BenchArgs& args) {
         const cv::Mat first = ReadImageForModel(
             files[0], cv::Size(predictor->meta().imgsz_w, predictor->meta().imgsz_h), &original);
         auto t0 = Clock::now();
-        predictor->Predict(first, args.thresholds.ToPredictOptions());
+        predictor->Predict(first, args.thresholds.ToPredictOptions(predictor->meta().names));
         report.cold_start.first_inference_ms = Ms(t0, Clock::now());
       }
       report.results.push_back(BenchDirectory(args, c, *predictor, files, workers));

@@ -235,7 +235,8 @@ int Run(const CompareArgs& args) {
   const std::vector<LabelledImage> images = ListImages(args, *a, &labelled);
 
   CompareOptions options;
-  options.predict = args.thresholds.ToPredictOptions();
+  // Detections are matched by class id: --classes names resolve against model A's names.
+  options.predict = args.thresholds.ToPredictOptions(a->meta().names);
   options.match_iou = static_cast<float>(args.match_iou);
   options.map_conf = static_cast<float>(args.map_conf);
   Progress progress("compare", static_cast<long>(images.size()));

@@ -59,7 +59,7 @@ void AddModelFlags(CLI::App& cmd, GoldenArgs* args) {
 int Record(const GoldenArgs& args) {
   const std::vector<GoldenInput> inputs = ReadGoldenInputs(args.images);
   const auto predictor = Load(args);
-  PredictOptions predict = args.thresholds.ToPredictOptions();
+  PredictOptions predict = args.thresholds.ToPredictOptions(predictor->meta().names);
   predict.imgsz = args.imgsz;
   const GoldenSet set = RecordGolden(*predictor, inputs, predict);
   WriteGoldenDir(args.out, set, inputs);

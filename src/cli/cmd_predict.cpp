@@ -13,6 +13,7 @@
 #include "cli/commands.h"
 #include "cli/exit_codes.h"
 #include "cli/options.h"
+#include "cli/plural.h"
 #include "cli/progress.h"
 #include "cvdeploy/annotate.h"
 #include "cvdeploy/error.h"
@@ -68,8 +69,13 @@ class Sink {
   }
 
   static std::string Summary(const std::string& source, const Result& r) {
-    std::map<std::string, int> counts;
-    for (const auto& d : r.detections) counts[d.class_name]++;
+    // By class id, as Ultralytics prints them: "4 persons, 1 bus".
+    std::map<int, std::pair<std::string, long>> counts;
+    for (const auto& d : r.detections) {
+      auto& [name, n] = counts[d.class_id];
+      name = d.class_name;
+      ++n;
+    }
     std::string text =
         source + " " + std::to_string(r.width) + "x" + std::to_string(r.height) + ": ";
     if (r.task == Task::kClassify && !r.detections.empty()) {
@@ -81,7 +87,7 @@ class Sink {
     } else if (counts.empty()) {
       text += "(no detections), ";
     } else {
-      for (const auto& [name, n] : counts) text += std::to_string(n) + " " + name + ", ";
+      for (const auto& [id, count] : counts) text += CountOf(count.second, count.first) + ", ";
     }
     char buf[160];
     std::snprintf(buf, sizeof(buf),
@@ -188,7 +194,6 @@ class VideoOutput {
 
 int Run(const PredictArgs& args) {
   SessionOptions session = args.model.ToSessionOptions();
-  const PredictOptions options = args.thresholds.ToPredictOptions(args.all_contours);
   const std::vector<std::string> files = ExpandSources(args.sources);
   size_t images = 0;
   for (const auto& f : files) images += HasVideoExtension(f) ? 0 : 1;
@@ -198,6 +203,8 @@ int Run(const PredictArgs& args) {
   popts.batch = args.pipeline.batch;
   args.pipeline.Resolve(inputs, &session.intra_op_threads, &popts.workers);
   auto predictor = LoadPredictor(args.model.path, session, args.model.protection.protection);
+  const PredictOptions options =
+      args.thresholds.ToPredictOptions(predictor->meta().names, args.all_contours);
   if (!args.save_dir.empty()) {
     std::error_code ec;
     fs::create_directories(args.save_dir, ec);

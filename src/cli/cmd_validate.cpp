@@ -41,11 +41,11 @@ void PrintTable(const char* title, const Metrics& m, int images, int instances) 
 
 int Run(const ValidateArgs& args) {
   const SessionOptions session = args.model.ToSessionOptions();
-  PredictOptions options = args.thresholds.ToPredictOptions();
+  auto predictor = LoadPredictor(args.model.path, session, args.model.protection.protection);
+  PredictOptions options = args.thresholds.ToPredictOptions(predictor->meta().names);
   // Single label by default: the same decoding as predict, so validate measures what users
   // get. --multi-label keeps every (box, class) pair above conf, as Ultralytics' val does.
   options.multi_label = args.multi_label;
-  auto predictor = LoadPredictor(args.model.path, session, args.model.protection.protection);
   const ModelMeta& meta = predictor->meta();
   if (meta.task == Task::kClassify) {
     throw InvalidArgument(args.model.path +

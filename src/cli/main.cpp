@@ -2,15 +2,19 @@
 // cvdeploy command line. Exit codes come from one table, ExitCodeOf (cli/exit_codes.h): 0 ok,
 // 2 usage error, 3 bad input, 4 runtime failure, 5 and 6 for the outcomes of quantize and
 // compare. Every error is one line on stderr naming the input and the reason, plus the CLI's
-// own hint where the core named a setting; nothing escapes as an uncaught exception.
+// own hint where the core named a setting (and, for Ultralytics-style key=value arguments, a
+// second line with the equivalent command: cli/usage_errors.h); nothing escapes as an uncaught
+// exception.
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
 #include <opencv2/core/utils/logger.hpp>
 #include <string>
+#include <vector>
 
 #include "cli/commands.h"
 #include "cli/exit_codes.h"
+#include "cli/usage_errors.h"
 #include "cvdeploy/build_info.h"
 #include "cvdeploy/error.h"
 #include "cvdeploy/file.h"
@@ -87,6 +91,14 @@ int main(int argc, char** argv) {
   } catch (const CLI::Success& e) {
     return app.exit(e);  // --help / --version
   } catch (const CLI::ParseError& e) {
+    // What CLI11 could not place (a mistyped command or flag, key=value arguments) explains
+    // the failure better than the error it stopped at ("--model is required").
+    const std::vector<std::string> args(argv + 1, argv + argc);
+    if (const auto explained = cvdeploy::cli::ExplainUsageError(app, args)) {
+      std::fprintf(stderr, "cvdeploy: usage error: %s\n", OneLine(explained->message).c_str());
+      if (!explained->hint.empty()) std::fprintf(stderr, "%s\n", explained->hint.c_str());
+      return ExitCodeOf(Outcome::kUsage);
+    }
     std::fprintf(stderr, "cvdeploy: usage error: %s (see 'cvdeploy --help')\n",
                  OneLine(e.what()).c_str());
     return ExitCodeOf(Outcome::kUsage);

@@ -2,9 +2,11 @@
 #include "cli/options.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <filesystem>
 
+#include "cli/suggest.h"
 #include "cvdeploy/error.h"
 #include "cvdeploy/model.h"
 #include "cvdeploy/system.h"
@@ -95,24 +97,72 @@ void ThresholdArgs::Add(CLI::App& cmd, float default_conf) {
   cmd.add_option("--max-det", max_det, "Maximum detections per image")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
-  cmd.add_option("--classes", classes, "Keep only these class ids, e.g. 0,2")
-      ->delimiter(',')
-      ->check(CLI::NonNegativeNumber);
+  cmd.add_option("--classes", classes,
+                 "Keep only these classes, by id or name (repeatable), e.g. 0,5 or person,bus")
+      ->delimiter(',');
   cmd.add_flag("--agnostic-nms", agnostic, "Class-agnostic NMS");
 }
 
-PredictOptions ThresholdArgs::ToPredictOptions(bool all_contours) const {
+PredictOptions ThresholdArgs::ToPredictOptions(const std::vector<std::string>& names,
+                                               bool all_contours) const {
   PredictOptions options;
   options.conf = conf;
   options.iou = iou;
   options.max_det = max_det;
-  options.classes = classes;
+  options.classes = ResolveClasses(classes, names);
   options.agnostic = agnostic;
   options.all_contours = all_contours;
   return options;
 }
 
 namespace {
+
+std::string Trimmed(const std::string& s) {
+  const size_t first = s.find_first_not_of(" \t");
+  if (first == std::string::npos) return "";
+  return s.substr(first, s.find_last_not_of(" \t") - first + 1);
+}
+
+bool EqualIgnoringCase(const std::string& a, const std::string& b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+// One --classes entry as a class id of a model with `names`.
+int ResolveClass(const std::string& spec, const std::vector<std::string>& names) {
+  const std::string range = names.empty()
+                                ? std::string("the model has no classes")
+                                : "the model has " + std::to_string(names.size()) +
+                                      " classes, ids 0-" + std::to_string(names.size() - 1);
+  const bool negative = spec.size() > 1 && spec[0] == '-';
+  const std::string digits = negative ? spec.substr(1) : spec;
+  if (std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    // Digits: an id (a name made of digits alone would be ambiguous, and default names are
+    // "class0", "class1", ...).
+    if (negative || digits.size() > 9 || std::stoul(digits) >= names.size()) {
+      throw InvalidArgument("--classes: class id " + spec + " is out of range (" + range + ")");
+    }
+    return std::stoi(digits);
+  }
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (names[i] == spec) return static_cast<int>(i);
+  }
+  std::vector<int> folded;
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (EqualIgnoringCase(names[i], spec)) folded.push_back(static_cast<int>(i));
+  }
+  if (folded.size() == 1) return folded[0];
+  if (folded.size() > 1) {
+    throw InvalidArgument("--classes: class '" + spec + "' matches " +
+                          std::to_string(folded.size()) +
+                          " class names that differ only in case; give the exact name or its id");
+  }
+  const std::string hint = DidYouMean(spec, names);
+  throw InvalidArgument("--classes: unknown class '" + spec + "'" +
+                        (hint.empty() ? " (" + range + "; see cvdeploy info)" : hint));
+}
 
 std::filesystem::path Resolved(const std::string& path) {
   std::error_code ec;
@@ -122,6 +172,18 @@ std::filesystem::path Resolved(const std::string& path) {
 }
 
 }  // namespace
+
+std::vector<int> ResolveClasses(const std::vector<std::string>& specs,
+                                const std::vector<std::string>& names) {
+  std::vector<int> ids;
+  for (const std::string& given : specs) {
+    const std::string spec = Trimmed(given);
+    if (spec.empty()) continue;  // "0,,5" or a trailing comma
+    const int id = ResolveClass(spec, names);
+    if (std::find(ids.begin(), ids.end(), id) == ids.end()) ids.push_back(id);
+  }
+  return ids;
+}
 
 std::unique_ptr<Predictor> LoadPredictor(const std::string& path, const SessionOptions& session,
                                          const security::ModelProtection& protection) {

@@ -60,12 +60,23 @@ struct ThresholdArgs {
   float conf = 0.25f;
   float iou = 0.7f;
   int max_det = 300;
-  std::vector<int> classes;
+  std::vector<std::string> classes;  // as given: class ids and/or names (ResolveClasses)
   bool agnostic = false;
 
   void Add(CLI::App& cmd, float default_conf);
-  PredictOptions ToPredictOptions(bool all_contours = false) const;
+  // The options for a model whose class names are `names` (Predictor::meta().names): --classes
+  // resolved through ResolveClasses, so it throws Error(kInvalidArgument) on an unknown class.
+  PredictOptions ToPredictOptions(const std::vector<std::string>& names,
+                                  bool all_contours = false) const;
 };
+
+// --classes values (each "0", "person" or a comma list of them, as CLI11 split them) as class
+// ids of a model with `names` (index = id), in the order given, without duplicates. A value of
+// digits is an id (< names.size()); anything else a name: an exact match first, then one that
+// differs only in ASCII case. Throws Error(kInvalidArgument) "--classes: unknown class 'persn'
+// (did you mean 'person'?)", or naming the id out of range or the ambiguous name.
+std::vector<int> ResolveClasses(const std::vector<std::string>& specs,
+                                const std::vector<std::string>& names);
 
 // Opens the model (ONNX file or package, security::OpenModel) and creates its predictor; the
 // model's load-time warnings (e.g. the slow dynamic-quantization format) go to stderr as

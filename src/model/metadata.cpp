@@ -198,10 +198,23 @@ std::vector<std::string> ReadNamesFile(const std::string& path) {
 
 namespace {
 
+// Class names whose count is not the model's: "names file has 2 entries, the model has 80"
+// for the caller's override (ModelOptions::names, the CLI's --names), or naming the metadata.
+Error NamesCountMismatch(const std::string& model_name, size_t given, int64_t model_classes,
+                         bool overridden) {
+  const std::string counts =
+      std::to_string(given) + " entries, the model has " + std::to_string(model_classes);
+  if (overridden)
+    return Error(ErrorCode::kBadInput, model_name + ": names file has " + counts, "names");
+  return BadInput(model_name + ": metadata 'names' has " + counts + " classes in its output");
+}
+
 // The output layout and the class names of `meta.task` (already decided) from the first
-// output's shape; throws Error(kBadInput) naming the model when no YOLO layout fits.
+// output's shape; throws Error(kBadInput) naming the model when no YOLO layout fits, or when
+// `names` (the caller's override when `names_overridden`) has another count than the output.
 void ResolveLayout(const std::string& model_name, const std::vector<TensorInfo>& outputs,
-                   const std::optional<std::vector<std::string>>& names, ModelMeta& meta) {
+                   const std::optional<std::vector<std::string>>& names, bool names_overridden,
+                   ModelMeta& meta) {
   auto fail = [&](const std::string& why) { return BadInput(model_name + ": " + why); };
   const TensorInfo& out = outputs[0];
   if (meta.task == Task::kClassify) {
@@ -212,8 +225,7 @@ void ResolveLayout(const std::string& model_name, const std::vector<TensorInfo>&
     meta.layout = OutputLayout::kClassify;
     const int nc = static_cast<int>(Dim(out, 1));
     if (names && static_cast<int>(names->size()) != nc) {
-      throw fail("has " + std::to_string(nc) + " classes but " + std::to_string(names->size()) +
-                 " names were given");
+      throw NamesCountMismatch(model_name, names->size(), nc, names_overridden);
     }
     meta.names = names ? *names : DefaultNames(nc);
     return;
@@ -266,6 +278,16 @@ void ResolveLayout(const std::string& model_name, const std::vector<TensorInfo>&
     meta.layout = OutputLayout::kYoloV5;
     nc = static_cast<int>(d - 5 - extra);
   } else {
+    // The names do not fit: say so when the output implies a class count without them
+    // (channels first [4 + nc, anchors] when anchors outnumber channels, else YOLOv5's
+    // [anchors, 5 + nc] when that fits).
+    if (nc > 0 && a > 0 && d > 0) {
+      const int64_t channels_first = a - 4 - extra, yolov5 = d - 5 - extra;
+      const int64_t implied = a < d || yolov5 <= 0 ? channels_first : yolov5;
+      if (implied > 0) {
+        throw NamesCountMismatch(model_name, names->size(), implied, names_overridden);
+      }
+    }
     throw fail("output '" + out.name + "' " + ShapeText(out.shape) + " matches no YOLO " +
                std::string(TaskName(meta.task)) + " layout" +
                (nc > 0 ? " for " + std::to_string(nc) + " classes" : std::string()));
@@ -403,7 +425,7 @@ ModelMeta BuildMeta(const std::string& model_name, const std::map<std::string, s
   }
   meta.task = *task;
 
-  ResolveLayout(model_name, outputs, names, meta);
+  ResolveLayout(model_name, outputs, names, overrides.names.has_value(), meta);
   return meta;
 }
 
