@@ -6,7 +6,8 @@
 #
 #   scripts/kube_play_test.sh [--overlay DIR] [--image TAG] [--port N] [--cvdeploy BIN] [--dry-run]
 #
-#   --overlay   kustomize directory (default deploy/kubernetes/overlays/cpu)
+#   --overlay   kustomize directory (default deploy/kubernetes/overlays/cpu; overlays/secure needs
+#               its Secrets, which are not in the repository, and model-packages a model image)
 #   --image     image to run instead of localhost/cvdeploy:latest (default: that tag)
 #   --port      host port, published on 127.0.0.1 only (default 18080)
 #   --cvdeploy  local build: its `predict` of bus.jpg must find the same classes as the pod
@@ -15,7 +16,8 @@
 # What the script changes in the rendered objects, and why: only the Deployment and its
 # ConfigMaps are played (podman has no Services, HPAs, NetworkPolicies, ...); the model store
 # (a PVC in the cluster) becomes a hostPath of a temporary repository holding the sample model;
-# the container port gets hostIP 127.0.0.1 and hostPort --port. The securityContext, init
+# the container port gets hostIP 127.0.0.1 and hostPort --port; restartPolicy becomes OnFailure
+# (see below). The securityContext, init
 # containers, probes, args, emptyDirs and read-only root filesystem are played as rendered.
 # podman needs the settings of GUIDE §6 (runc, cgroupfs, ulimits): a containers.conf with them
 # is written to a temporary file unless CONTAINERS_CONF is already set.
@@ -40,7 +42,7 @@ while (($#)); do
     --port) PORT="$2"; shift 2 ;;
     --cvdeploy) CVDEPLOY="$2"; shift 2 ;;
     --dry-run) DRY_RUN=1; shift ;;
-    -h | --help) sed -n '3,22p' "$0"; exit 0 ;;
+    -h | --help) sed -n '3,24p' "$0"; exit 0 ;;
     *) die "unknown option $1" ;;
   esac
 done
@@ -84,6 +86,9 @@ server = [c for c in spec["containers"] if c["name"] == "cvdeploy"][0]
 http = [p for p in server["ports"] if p.get("name") == "http"][0]
 http["hostIP"] = "127.0.0.1"
 http["hostPort"] = int(port)
+# podman 4.3 applies the pod's restart policy to init containers too and re-runs them while
+# it starts the pod; OnFailure keeps a finished init container finished.
+spec["restartPolicy"] = "OnFailure"
 for v in spec["volumes"]:
     if "persistentVolumeClaim" in v:
         del v["persistentVolumeClaim"]

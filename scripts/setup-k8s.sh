@@ -3,7 +3,7 @@
 # Installs the tools the deployment checks need (tests/deploy, scripts/validate_k8s.py).
 # Idempotent: when everything is present it only checks and returns.
 #
-#  - Debian packages: yamllint, prometheus (for promtool). kubectl is expected on PATH
+#  - Debian packages: yamllint, prometheus (for promtool), catatonit (podman kube play). kubectl is expected on PATH
 #    (it renders kustomize overlays offline); the checks skip when it is missing.
 #  - npm kubernetes-models (pinned) with the KEDA and Prometheus Operator CRD models and their
 #    dependencies into .deps/node/k8s
@@ -20,7 +20,9 @@ NPM_PACKAGES=("kubernetes-models@$K8S_MODELS_VERSION" "@kubernetes-models/keda@2
 log() { echo "setup-k8s: $*" >&2; }
 die() { echo "setup-k8s: error: $*" >&2; exit 1; }
 
-PACKAGES=(yamllint prometheus)
+# catatonit: the pause binary of the infra container `podman kube play` builds for each pod
+# (scripts/kube_play_test.sh); podman itself comes with the container image's setup.
+PACKAGES=(yamllint prometheus catatonit)
 command -v npm >/dev/null 2>&1 || PACKAGES+=(npm)
 missing=()
 for p in "${PACKAGES[@]}"; do
