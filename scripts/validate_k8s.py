@@ -14,7 +14,8 @@
    ServiceMonitor / NetworkPolicy ports match the container's.
 5. With --cvdeploy: starts the server on 127.0.0.1 with each Deployment's own args (repository,
    ConfigMap config.json and all; host, port and paths replaced by local ones), GETs the probe
-   paths and /metrics, and checks that every metric the autoscalers use appears in /metrics.
+   paths and /metrics, and checks that every metric the autoscalers use appears in /metrics;
+   the same for each KServe runtime's args (a /mnt/models holding model.onnx, {{.Name}} set).
 
 Exit status: 0 all passed, 1 a check failed, 77 a tool is missing (run scripts/setup-k8s.sh).
 """
@@ -268,6 +269,30 @@ def secure_args(cvdeploy, deployment_args, objs, repo, ck):
     return extra, str(d / "tls" / "ca.pem"), token
 
 
+def live_check_runtime(cvdeploy, source, objs, ck):
+    """A KServe runtime's own args, with /mnt/models a directory holding model.onnx (what the
+    storage initializer leaves) and {{.Name}} the InferenceService's name: the model must be
+    served under that name."""
+    for rt in (o for o in objs if o["kind"] in ("ClusterServingRuntime", "ServingRuntime")):
+        c = server_container(rt["spec"])
+        if any(p not in c or "httpGet" not in c[p] for p in ("startupProbe", "livenessProbe", "readinessProbe")):
+            continue  # reported by check_server_container
+        with tempfile.TemporaryDirectory() as mnt:
+            shutil.copy(SAMPLE_MODEL, f"{mnt}/model.onnx")
+            args = [a.replace("/mnt/models", mnt).replace("{{.Name}}", "isvc-name") for a in c["args"]
+                    if a.split("=", 1)[0] not in ("--host", "--port", "--access-log")]
+            args += ["--host=127.0.0.1", "--port=0", "--access-log=/dev/null"]
+            where = f"{source}: {rt['kind']}/{rt['metadata']['name']} live server"
+            with serve_process.Server(cvdeploy, args) as srv:
+                if not ck.expect(srv.wait_ready(60), where, f"not ready: {srv.log_tail()}"):
+                    continue
+                for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+                    status, _ = srv.get(c[probe]["httpGet"]["path"])
+                    ck.expect(status == 200, where, f"{probe} answered {status}")
+                status, _ = srv.get("/v2/models/isvc-name/ready")
+                ck.expect(status == 200, where, f"model not served as {{{{.Name}}}}: ready answered {status}")
+
+
 def live_check(cvdeploy, source, objs, metric_names, ck):
     """Runs the Deployment's server args on 127.0.0.1 with its ConfigMap config.json files."""
     deps = [o for o in objs if o["kind"] == "Deployment"]
@@ -355,6 +380,7 @@ def main():
     if a.cvdeploy:
         for source, objs in rendered.items():
             live_check(a.cvdeploy, source, objs, metric_names, ck)
+            live_check_runtime(a.cvdeploy, source, objs, ck)
     print(f"{len(rendered)} directories rendered, {validated} objects validated, "
           f"autoscaling metrics {sorted(metric_names)}, {len(ck.failures)} failure(s)")
     return 1 if ck.failures else 0

@@ -5,7 +5,8 @@
 1. fixtures/broken (a Deployment, a ScaledObject and a ClusterServingRuntime with one defect
    per check): scripts/validate_k8s.py exits 1 and reports each defect.
 2. A copy of deploy/kubernetes with two mutations in the real manifests (the readiness probe
-   path and the HPA's metric name): the validator, with its live server check, reports both.
+   path and the HPA's metric name), and of deploy/kserve with the runtime serving a fixed
+   model name instead of {{.Name}}: the validator, with its live server checks, reports all.
 Usage: k8s_negative_test.py CVDEPLOY_BINARY. Exit 0 pass, 1 fail, 77 tools missing.
 """
 import shutil
@@ -32,6 +33,7 @@ EXPECTED_MUTATED = [
     "readinessProbe path '/v2/health/readyz' is not a server health route",
     "readinessProbe GET /v2/health/readyz answered 4",
     "autoscaling metric cvdeploy_pending_request is not in /metrics",
+    "model not served as {{.Name}}",
 ]
 
 
@@ -67,6 +69,13 @@ def main():
         hpa.write_text(hpa.read_text().replace("name: cvdeploy_pending_requests",
                                                "name: cvdeploy_pending_request"))
         rc, text = validate(cvdeploy, [str(k8s / "overlays" / "cpu")])
+        kserve = Path(tmp) / "kserve"
+        shutil.copytree(ROOT / "deploy" / "kserve", kserve)
+        rt = kserve / "cluster-serving-runtime.yaml"
+        assert "model.onnx:{{.Name}}" in rt.read_text(), "runtime changed: update this test"
+        rt.write_text(rt.read_text().replace("model.onnx:{{.Name}}", "model.onnx:fixed-name"))
+        rc2, text2 = validate(cvdeploy, [str(kserve)])
+        rc, text = (rc2 if rc == 1 else rc), text + text2  # both must be 1
     for want in EXPECTED_MUTATED:
         if want not in text:
             failures += 1
