@@ -373,7 +373,7 @@ def main():
         check_objects(source, objs, flags, routes, ck)
     validated = validate_schemas(items, ck) if items else 0
     if not a.no_lint:
-        yamllint(a.dirs or [ROOT / "deploy"], ck)
+        yamllint(a.dirs or [ROOT / "deploy", ROOT / "tests" / "deploy" / "prometheus"], ck)
     metric_names = set()
     for objs in rendered.values():
         metric_names |= autoscaler_metrics(objs)
