@@ -17,7 +17,7 @@ SANITIZE_BUILD_DIR ?= build-sanitize
 LSAN_SUPPRESSIONS := $(abspath tests/sanitizers/lsan.supp)
 
 .PHONY: all deps configure build test test-unit demo serve bench-serve bench-optimize bench-security format clean \
-        fuzz-build fuzz fuzz-long test-sanitize
+        fuzz-build fuzz fuzz-long test-sanitize test-deploy kube-play-test
 
 all: build
 
@@ -120,3 +120,11 @@ format:
 
 clean:
 	@rm -rf $(BUILD_DIR) $(FUZZ_BUILD_DIR) $(SANITIZE_BUILD_DIR)
+
+# Deployment manifests (docs/deploy.md): render, validate, lint and cross-check deploy/ with a
+# live server, and promtool on deploy/prometheus (the CTest label deploy, ~40 s).
+test-deploy: build
+	@cd $(BUILD_DIR) && ctest -L deploy --output-on-failure
+# The rendered overlays/cpu Deployment under podman kube play with the image of `make image`.
+kube-play-test: build
+	@scripts/kube_play_test.sh --cvdeploy $(CVDEPLOY) $(KUBE_PLAY_ARGS)

@@ -56,6 +56,8 @@ if ((${#missing[@]})); then
     die "apt-get install failed for: ${missing[*]}"
 fi
 
+"$ROOT/scripts/setup-k8s.sh" # deployment checks (tests/deploy): yamllint, promtool, npm kubernetes-models
+
 # ---------------------------------------------------------------- ONNX Runtime
 if [ -n "${ONNXRUNTIME_ROOT:-}" ]; then
   [ -f "$ONNXRUNTIME_ROOT/include/onnxruntime_cxx_api.h" ] ||
