@@ -35,6 +35,8 @@ set(CVDEPLOY_FUZZ_PARSER_SOURCES
     src/core/task.cpp
     src/core/tensor.cpp
     src/eval/coco_dataset.cpp
+    src/eval/doctor_layout.cpp  # doctor_model: the doctor's model facts and checks
+    src/eval/doctor_model.cpp
     src/eval/golden_json.cpp
     src/model/yaml_names.cpp
     src/eval/yolo_dataset.cpp

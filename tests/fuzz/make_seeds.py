@@ -201,6 +201,7 @@ def derive(out, assets):
     for path in models:
         stripped, props = strip_onnx(path.read_bytes())
         put(out, "onnx_model_info", path.stem + ".onnx", stripped)
+        put(out, "doctor_model", path.stem + ".onnx", stripped)  # the doctor's model checks
         for key, value in props.items():
             if value:
                 put(out, "metadata_literals", path.stem + "." + key, value)
