@@ -162,8 +162,8 @@ void Api::Infer(HttpRequest& request, const std::string& model, std::optional<in
       r = CurrentExceptionResponse();
     }
     r.log = std::move(log);
-    const double us = std::chrono::duration<double, std::micro>(Clock::now() - start).count();
-    v->metrics.request_us->Observe(us);
+    v->metrics.request_seconds->Observe(
+        std::chrono::duration<double>(Clock::now() - start).count());
     (r.status == 200 ? v->metrics.success : v->metrics.failure)->Inc();
     respond(std::move(r));
   };

@@ -225,8 +225,8 @@ void Api::Predict(HttpRequest& request, const std::string& model, const Respond&
       r = CurrentExceptionResponse();
     }
     r.log = std::move(log);
-    v->metrics.request_us->Observe(
-        std::chrono::duration<double, std::micro>(Clock::now() - start).count());
+    v->metrics.request_seconds->Observe(
+        std::chrono::duration<double>(Clock::now() - start).count());
     (r.status == 200 ? v->metrics.success : v->metrics.failure)->Inc();
     respond(std::move(r));
   };

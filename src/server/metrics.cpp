@@ -355,16 +355,17 @@ std::string FormatMetricValue(double v) {
   char buffer[64];
   constexpr double kTwoTo53 = 9007199254740992.0;
   // Shortest "fixed" of an integer has no decimals; the default shortest form would write
-  // 1000000 as 1e+06.
-  const auto result = std::trunc(v) == v && std::fabs(v) < kTwoTo53
-                          ? std::to_chars(buffer, std::end(buffer), v, std::chars_format::fixed)
-                          : std::to_chars(buffer, std::end(buffer), v);
+  // 1000000 as 1e+06, and 0.0001 (a latency bucket bound in seconds) as 1e-04. Like Go's
+  // %g, which Prometheus' own clients use for `le`, values from 1e-4 up stay in fixed form.
+  const bool fixed = std::fabs(v) < kTwoTo53 && (std::trunc(v) == v || std::fabs(v) >= 1e-4);
+  const auto result = fixed ? std::to_chars(buffer, std::end(buffer), v, std::chars_format::fixed)
+                            : std::to_chars(buffer, std::end(buffer), v);
   return std::string(buffer, result.ptr);
 }
 
-std::vector<double> LatencyBucketsUs() {
-  return {100, 250,   500, 1e3, 2.5e3, 5e3, 1e4, 2.5e4, 5e4,
-          1e5, 2.5e5, 5e5, 1e6, 2.5e6, 5e6, 1e7, 3e7,   6e7};
+std::vector<double> LatencyBucketsSeconds() {
+  return {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+          0.1,    0.25,    0.5,    1,     2.5,    5,     10,   30,    60};
 }
 
 namespace {

@@ -101,7 +101,8 @@ class Registry {
 
   Counter& GetCounter(const std::string& name, const std::string& help, const Labels& labels = {});
   Gauge& GetGauge(const std::string& name, const std::string& help, const Labels& labels = {});
-  // `buckets`: upper bounds as for Histogram (ascending, +Inf implicit), e.g. LatencyBucketsUs().
+  // `buckets`: upper bounds as for Histogram (ascending, +Inf implicit), e.g.
+  // LatencyBucketsSeconds().
   Histogram& GetHistogram(const std::string& name, const std::string& help, const Labels& labels,
                           const std::vector<double>& buckets);
 
@@ -149,10 +150,11 @@ class Registry {
 // decimals, other finite values in the shortest form that round-trips, "+Inf", "-Inf", "NaN".
 std::string FormatMetricValue(double v);
 
-// Histogram bounds for request and inference latency in microseconds (the unit the server's
-// latency metrics use): 100 us to 60 s in 1-2.5-5 steps up to 10 s, then 30 s and 60 s. Dense
-// where CV inference lands (1 ms to 1 s), with a top bound at a typical request timeout.
-std::vector<double> LatencyBucketsUs();
+// Histogram bounds for request and inference latency in seconds (the base unit Prometheus
+// names use: ..._duration_seconds): 100 us to 60 s in 1-2.5-5 steps up to 10 s, then 30 s and
+// 60 s. Dense where CV inference lands (1 ms to 1 s), with a top bound at a typical request
+// timeout.
+std::vector<double> LatencyBucketsSeconds();
 
 // Registers, on Linux, process metrics refreshed at every Render:
 //   cvdeploy_process_resident_memory_bytes (gauge; VmRSS from /proc/self/status),

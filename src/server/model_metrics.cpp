@@ -12,12 +12,12 @@ const std::vector<std::string>& VersionSeriesFamilies() {
       "cvdeploy_inference_count_total",
       "cvdeploy_inference_exec_count_total",
       "cvdeploy_pending_requests",
-      "cvdeploy_request_duration_us",
-      "cvdeploy_queue_duration_us",
-      "cvdeploy_decode_duration_us",
-      "cvdeploy_preprocess_duration_us",
-      "cvdeploy_inference_duration_us",
-      "cvdeploy_postprocess_duration_us",
+      "cvdeploy_request_duration_seconds",
+      "cvdeploy_queue_duration_seconds",
+      "cvdeploy_decode_duration_seconds",
+      "cvdeploy_preprocess_duration_seconds",
+      "cvdeploy_inference_duration_seconds",
+      "cvdeploy_postprocess_duration_seconds",
       kModelReadyMetric,
       kModelLoadDurationMetric,
   };
@@ -70,7 +70,7 @@ void VersionSeriesLeases::Release(const std::pair<std::string, std::string>& key
 VersionMetrics VersionMetrics::Create(Registry& r, const std::string& model,
                                       const std::string& version) {
   const Labels labels{{"model", model}, {"version", version}};
-  const auto buckets = LatencyBucketsUs();
+  const auto buckets = LatencyBucketsSeconds();
   VersionMetrics m;
   m.success = &r.GetCounter("cvdeploy_inference_request_success_total",
                             "Inference requests answered successfully", labels);
@@ -84,22 +84,22 @@ VersionMetrics VersionMetrics::Create(Registry& r, const std::string& model,
                                labels);
   m.pending =
       &r.GetGauge("cvdeploy_pending_requests", "Requests waiting in the model's queue", labels);
-  m.request_us =
-      &r.GetHistogram("cvdeploy_request_duration_us",
-                      "Inference request time in the server, microseconds", labels, buckets);
-  m.queue_us = &r.GetHistogram("cvdeploy_queue_duration_us",
-                               "Time a request waited in the queue, microseconds", labels, buckets);
-  m.decode_us = &r.GetHistogram("cvdeploy_decode_duration_us", "Image decoding time, microseconds",
-                                labels, buckets);
-  m.preprocess_us =
-      &r.GetHistogram("cvdeploy_preprocess_duration_us",
-                      "Letterbox and tensor fill time per input, microseconds", labels, buckets);
-  m.inference_us =
-      &r.GetHistogram("cvdeploy_inference_duration_us",
-                      "Engine execution time per input, microseconds", labels, buckets);
-  m.postprocess_us =
-      &r.GetHistogram("cvdeploy_postprocess_duration_us",
-                      "Decoding and NMS time per input, microseconds", labels, buckets);
+  m.request_seconds =
+      &r.GetHistogram("cvdeploy_request_duration_seconds",
+                      "Inference request time in the server, seconds", labels, buckets);
+  m.queue_seconds = &r.GetHistogram("cvdeploy_queue_duration_seconds",
+                                    "Time a request waited in the queue, seconds", labels, buckets);
+  m.decode_seconds = &r.GetHistogram("cvdeploy_decode_duration_seconds",
+                                     "Image decoding time, seconds", labels, buckets);
+  m.preprocess_seconds =
+      &r.GetHistogram("cvdeploy_preprocess_duration_seconds",
+                      "Letterbox and tensor fill time per input, seconds", labels, buckets);
+  m.inference_seconds =
+      &r.GetHistogram("cvdeploy_inference_duration_seconds",
+                      "Engine execution time per input, seconds", labels, buckets);
+  m.postprocess_seconds =
+      &r.GetHistogram("cvdeploy_postprocess_duration_seconds",
+                      "Decoding and NMS time per input, seconds", labels, buckets);
   return m;
 }
 

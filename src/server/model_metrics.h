@@ -19,7 +19,7 @@ namespace cvdeploy::server {
 
 // Per-version families set by the repository when a version is ready.
 inline constexpr char kModelReadyMetric[] = "cvdeploy_model_ready";
-inline constexpr char kModelLoadDurationMetric[] = "cvdeploy_model_load_duration_us";
+inline constexpr char kModelLoadDurationMetric[] = "cvdeploy_model_load_duration_seconds";
 
 // The families whose {model, version} series belong to a loaded version: VersionMetrics',
 // the ready gauge and the load duration. Not among them: the load failure and golden check
@@ -56,8 +56,9 @@ struct VersionMetrics {
   Counter* inference_count = nullptr;  // inputs inferred (a batch of 4 counts 4)
   Counter* exec_count = nullptr;       // engine executions (average batch = count / exec)
   Gauge* pending = nullptr;            // requests waiting in the queue
-  Histogram *request_us = nullptr, *queue_us = nullptr, *decode_us = nullptr,
-            *preprocess_us = nullptr, *inference_us = nullptr, *postprocess_us = nullptr;
+  Histogram *request_seconds = nullptr, *queue_seconds = nullptr, *decode_seconds = nullptr,
+            *preprocess_seconds = nullptr, *inference_seconds = nullptr,
+            *postprocess_seconds = nullptr;
 
   static VersionMetrics Create(Registry& registry, const std::string& model,
                                const std::string& version);

@@ -508,9 +508,9 @@ std::shared_ptr<ModelVersion> ModelRepository::LoadVersion(const std::string& na
     mv->scheduler = std::make_unique<Scheduler>(mv->predictor, so2, &mv->metrics);
     mv->load_ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
     registry_
-        .GetGauge(kModelLoadDurationMetric,
-                  "Time to load and warm up the model version, microseconds", labels)
-        .Set(mv->load_ms * 1000);
+        .GetGauge(kModelLoadDurationMetric, "Time to load and warm up the model version, seconds",
+                  labels)
+        .Set(mv->load_ms / 1000);
     registry_.GetGauge(kModelReadyMetric, "1 while the model version serves requests", labels)
         .Set(1);
     log_("info", "model '" + name + "' version " + vs + " ready in " +

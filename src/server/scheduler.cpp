@@ -138,7 +138,7 @@ void Scheduler::Execute(std::vector<Job>& batch) {
   live.reserve(batch.size());
   for (auto& job : batch) {
     const double waited_us = std::chrono::duration<double, std::micro>(now - job.enqueued).count();
-    if (metrics_) metrics_->queue_us->Observe(waited_us);
+    if (metrics_) metrics_->queue_seconds->Observe(waited_us * 1e-6);
     if (now > job.deadline) {
       Fail(job, DeadlineExceeded("deadline passed after " +
                                  std::to_string(static_cast<long>(waited_us / 1000)) +
@@ -196,7 +196,7 @@ void Scheduler::ExecuteImages(std::vector<Job>& batch) {
         image = DecodeImageForModel(data, w.bytes.size(), w.name, model_input, &original);
       }
       const double us = UsSince(t0);
-      if (metrics_) metrics_->decode_us->Observe(us);
+      if (metrics_) metrics_->decode_seconds->Observe(us * 1e-6);
       images.push_back(std::move(image));
       originals.push_back(original);
       options.push_back(w.options);
@@ -235,9 +235,9 @@ void Scheduler::ExecuteImages(std::vector<Job>& batch) {
     if (originals[i] != images[i].size()) RescaleResult(r, originals[i]);
     r.speed_ms.decode = decode_ms[i];
     if (metrics_) {
-      metrics_->preprocess_us->Observe(r.speed_ms.preprocess * 1000);
-      metrics_->inference_us->Observe(r.speed_ms.inference * 1000);
-      metrics_->postprocess_us->Observe(r.speed_ms.postprocess * 1000);
+      metrics_->preprocess_seconds->Observe(r.speed_ms.preprocess * 1e-3);
+      metrics_->inference_seconds->Observe(r.speed_ms.inference * 1e-3);
+      metrics_->postprocess_seconds->Observe(r.speed_ms.postprocess * 1e-3);
     }
     JobResult out;
     out.batch_size = n;
@@ -293,7 +293,7 @@ void Scheduler::ExecuteTensors(std::vector<Job>& batch) {
   if (metrics_) {
     metrics_->inference_count->Inc(static_cast<double>(total));
     metrics_->exec_count->Inc();
-    metrics_->inference_us->Observe(us / static_cast<double>(total));
+    metrics_->inference_seconds->Observe(us * 1e-6 / static_cast<double>(total));
   }
   // Each job gets views of its rows of every output (no copy).
   int64_t offset = 0;

@@ -158,9 +158,9 @@ TEST_F(ServerFriction, ZUnloadedVersionLeavesMetrics) {
   const auto before = Metrics();
   ASSERT_EQ(before.count("cvdeploy_model_ready" + other), 1u);
   ASSERT_EQ(before.at("cvdeploy_model_ready" + other), 1);
-  ASSERT_EQ(before.count("cvdeploy_model_load_duration_us" + other), 1u);
+  ASSERT_EQ(before.count("cvdeploy_model_load_duration_seconds" + other), 1u);
   ASSERT_GE(before.at("cvdeploy_inference_request_success_total" + other), 1);
-  ASSERT_EQ(before.count("cvdeploy_request_duration_us_count" + other), 1u);
+  ASSERT_EQ(before.count("cvdeploy_request_duration_seconds_count" + other), 1u);
 
   const HttpReply unload = Http(port(), "POST", "/v2/repository/models/other/unload", "{}");
   ASSERT_EQ(unload.status, 200) << Describe(unload);
@@ -175,8 +175,8 @@ TEST_F(ServerFriction, ZUnloadedVersionLeavesMetrics) {
   // The version still served keeps its series and values untouched.
   const auto after = Metrics();
   for (const char* family :
-       {"cvdeploy_model_ready", "cvdeploy_model_load_duration_us",
-        "cvdeploy_inference_request_success_total", "cvdeploy_request_duration_us_count"}) {
+       {"cvdeploy_model_ready", "cvdeploy_model_load_duration_seconds",
+        "cvdeploy_inference_request_success_total", "cvdeploy_request_duration_seconds_count"}) {
     const std::string key = family + yolo;
     ASSERT_EQ(after.count(key), 1u) << key;
     EXPECT_EQ(after.at(key), before.at(key)) << key;

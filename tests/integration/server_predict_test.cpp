@@ -367,13 +367,14 @@ TEST_F(ServerApiTest, MetricsCountRequestsAndStages) {
   EXPECT_EQ(HeaderOf(text, "content-type").rfind("text/plain; version=0.0.4", 0), 0u);
   EXPECT_NE(text.body.find("# TYPE cvdeploy_inference_request_success_total counter"),
             std::string::npos);
-  EXPECT_NE(text.body.find("# TYPE cvdeploy_request_duration_us histogram"), std::string::npos);
+  EXPECT_NE(text.body.find("# TYPE cvdeploy_request_duration_seconds histogram"),
+            std::string::npos);
 
   const auto before = ParseMetrics(text.body);
   const std::vector<std::string> histograms = {
-      "cvdeploy_request_duration_us",   "cvdeploy_queue_duration_us",
-      "cvdeploy_decode_duration_us",    "cvdeploy_preprocess_duration_us",
-      "cvdeploy_inference_duration_us", "cvdeploy_postprocess_duration_us"};
+      "cvdeploy_request_duration_seconds",   "cvdeploy_queue_duration_seconds",
+      "cvdeploy_decode_duration_seconds",    "cvdeploy_preprocess_duration_seconds",
+      "cvdeploy_inference_duration_seconds", "cvdeploy_postprocess_duration_seconds"};
   for (const auto& h : histograms) {
     EXPECT_TRUE(before.count(h + "_count" + kLabels)) << h;
     EXPECT_TRUE(before.count(h + "_sum" + kLabels)) << h;

@@ -120,6 +120,9 @@ TEST(ServerMetrics, FormatsNumbers) {
   EXPECT_EQ(FormatMetricValue(1e20), "1e+20");
   EXPECT_EQ(FormatMetricValue(0.1), "0.1");
   EXPECT_EQ(FormatMetricValue(2.5), "2.5");
+  EXPECT_EQ(FormatMetricValue(0.0001), "0.0001");
+  EXPECT_EQ(FormatMetricValue(0.00025), "0.00025");
+  EXPECT_EQ(FormatMetricValue(1e-5), "1e-05");
   EXPECT_EQ(FormatMetricValue(1.5e-5), "1.5e-05");
   EXPECT_EQ(FormatMetricValue(0.1 + 0.2), "0.30000000000000004");
   EXPECT_EQ(FormatMetricValue(std::numeric_limits<double>::infinity()), "+Inf");
@@ -281,12 +284,13 @@ TEST(ServerMetrics, CollectorsRunAtEveryRender) {
 }
 
 TEST(ServerMetrics, LatencyBucketsSpan100UsTo60s) {
-  const std::vector<double> buckets = LatencyBucketsUs();
+  const std::vector<double> buckets = LatencyBucketsSeconds();
   ASSERT_FALSE(buckets.empty());
-  EXPECT_EQ(buckets.front(), 100);
-  EXPECT_EQ(buckets.back(), 60e6);
-  EXPECT_NO_THROW(Histogram{buckets});  // strictly ascending and finite
-  EXPECT_EQ(std::count(buckets.begin(), buckets.end(), 1000.0), 1);  // 1 ms is a bound
+  EXPECT_EQ(buckets.front(), 0.0001);
+  EXPECT_EQ(buckets.back(), 60);
+  EXPECT_NO_THROW(Histogram{buckets});                              // strictly ascending and finite
+  EXPECT_EQ(std::count(buckets.begin(), buckets.end(), 0.001), 1);  // 1 ms is a bound
+  EXPECT_EQ(FormatMetricValue(buckets[0]), "0.0001");               // le="0.0001", not 1e-04
 }
 
 TEST(ServerMetrics, ProcessMetricsArePresentAndPlausible) {
