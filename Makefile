@@ -17,7 +17,7 @@ SANITIZE_BUILD_DIR ?= build-sanitize
 LSAN_SUPPRESSIONS := $(abspath tests/sanitizers/lsan.supp)
 
 .PHONY: all deps configure build test test-unit demo serve bench-serve bench-optimize bench-security format clean \
-        fuzz-build fuzz fuzz-long test-sanitize
+        fuzz-build fuzz fuzz-long test-sanitize deb test-deb
 
 all: build
 
@@ -120,3 +120,16 @@ format:
 
 clean:
 	@rm -rf $(BUILD_DIR) $(FUZZ_BUILD_DIR) $(SANITIZE_BUILD_DIR)
+
+# ---- Debian package (issue 17, docs/deploy.md "Local server (Debian package)") ----------------
+# deb: BUILD_DIR/cvdeploy_<version>_amd64.deb (cmake/Packaging.cmake: CPack DEB, the `debian`
+# install component). test-deb (root; about 3 minutes, the first run 1 more for the cached
+# mmdebstrap root filesystem): installs it into a fresh bookworm root filesystem, runs predict
+# and the unit's serve command there, systemd-analyze verify/security, lintian, purge.
+deb: configure
+	@scripts/setup-deb.sh
+	@cmake --build $(BUILD_DIR) --target cvdeploy_cli cvdeploy_deb_files -j $(JOBS)
+	@cd $(BUILD_DIR) && cpack -G DEB
+
+test-deb: deb
+	@/usr/bin/python3 scripts/test_deb.py --build $(BUILD_DIR) $(TEST_DEB_ARGS)
