@@ -87,6 +87,16 @@ install(FILES ${CVDEPLOY_DEB_STAGE}/cvdeploy.1.gz DESTINATION share/man/man1
 install(FILES ${CVDEPLOY_DEB_DIR}/lintian-overrides DESTINATION share/lintian/overrides
         RENAME cvdeploy COMPONENT debian EXCLUDE_FROM_ALL)
 
+# ---- CTest: the unit's smoke test (seconds; the full package test is `make test-deb`) ------
+if(CVDEPLOY_BUILD_TESTS)
+  find_package(Python3 REQUIRED COMPONENTS Interpreter)
+  add_test(NAME deb_unit_smoke
+           COMMAND ${Python3_EXECUTABLE} ${PROJECT_SOURCE_DIR}/scripts/test_deb.py
+                   --build ${PROJECT_BINARY_DIR} --smoke)
+  set_tests_properties(deb_unit_smoke PROPERTIES LABELS integration TIMEOUT 180
+                       SKIP_RETURN_CODE 77)
+endif()
+
 # ---- CPack ----------------------------------------------------------------------------------
 set(CPACK_GENERATOR DEB)
 set(CPACK_PACKAGE_NAME cvdeploy)

@@ -27,8 +27,11 @@ Checks, in order (any failure: exit 1 with FAIL: and the reason):
  7. apt-get purge: user, /etc/cvdeploy and /var/log/cvdeploy gone, a non-empty model
     repository kept.
 
+--smoke (CTest deb_unit_smoke, seconds, no root, no package): only 2 and 3, on the host
+build's binary (3 only where strace is installed); exit 77 (skipped) without systemd-analyze.
+
 Usage: test_deb.py --build BUILD [--deb FILE] [--assets DIR] [--cache DIR] [--keep]
-                   [--no-lintian] [--max-exposure 2.0]
+                   [--no-lintian] [--max-exposure 2.0] [--smoke]
 Needs root (chroot, mounts) and the tools of scripts/setup-deb.sh.
 """
 import argparse
@@ -49,6 +52,7 @@ import urllib.request
 
 VERSION_RE = re.compile(r"^cvdeploy \d+\.\d+\.\d+")
 PR_SET_MDWE, PR_MDWE_REFUSE_EXEC_GAIN = 65, 1
+SKIPPED = 77
 
 
 class Fail(Exception):
@@ -340,6 +344,16 @@ def mdwe_prefix():
     return ["/usr/bin/python3", "-c", code]
 
 
+def check_mdwe_enforced():
+    """The prefix works: under it, a writable+executable mapping is refused."""
+    probe = ("import mmap; mmap.mmap(-1, 4096, "
+             "prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)")
+    refused = subprocess.run(mdwe_prefix() + ["/usr/bin/python3", "-c", probe],
+                             capture_output=True).returncode != 0
+    allowed = subprocess.run(["/usr/bin/python3", "-c", probe], capture_output=True).returncode == 0
+    expect(refused and allowed, "PR_SET_MDWE refuses a W+X mapping that is allowed without it")
+
+
 def check_installed(root, version, model, image, want):
     passwd = chroot(root, "getent", "passwd", "cvdeploy", quiet=True).strip().split(":")
     expect(int(passwd[2]) < 1000 and passwd[5] == "/var/lib/cvdeploy" and
@@ -361,6 +375,7 @@ def check_installed(root, version, model, image, want):
     out = chroot(root, "cvdeploy", "--version", quiet=True)
     expect(VERSION_RE.match(out) and version in out, f"cvdeploy --version: {out.strip()}")
     # Predict as the service user, under memory-deny-write-execute.
+    check_mdwe_enforced()
     out = run(mdwe_prefix() + ["chroot", "--userspec=cvdeploy:cvdeploy", root, "/usr/bin/cvdeploy",
                                "predict", "--model", model, "--source", image, "--json", "-"])
     lines = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
@@ -427,6 +442,26 @@ def check_purge(root):
            "purge kept the non-empty model repository")
 
 
+def smoke(src, host_binary, model, image, max_exposure):
+    """The unit's checks on the host build's binary: verify, security, syscall filter."""
+    if not shutil.which("systemd-analyze"):
+        print("SKIP: systemd-analyze not installed (scripts/setup-deb.sh)")
+        return SKIPPED
+    try:
+        with open(os.path.join(src, "deploy/systemd/cvdeploy.service"), encoding="utf-8") as f:
+            unit_text = f.read()
+        check_unit(unit_text, host_binary, max_exposure)
+        if shutil.which("strace"):
+            check_syscalls(unit_text, host_binary, model, image)
+        else:
+            log("strace not installed: syscall filter not checked")
+    except (Fail, subprocess.TimeoutExpired) as e:
+        print(f"FAIL: {e}", file=sys.stderr)
+        return 1
+    log("PASS")
+    return 0
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--build", required=True, help="build directory (the host build, the .deb)")
@@ -437,6 +472,7 @@ def main():
     ap.add_argument("--keep", action="store_true", help="keep the root filesystem")
     ap.add_argument("--no-lintian", action="store_true")
     ap.add_argument("--max-exposure", type=float, default=2.0)
+    ap.add_argument("--smoke", action="store_true", help="only the unit checks (CTest)")
     args = ap.parse_args()
     src = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     assets = args.assets or os.path.join(src, "..", "shared", "assets")
@@ -445,6 +481,8 @@ def main():
     host_binary = os.path.join(os.path.abspath(args.build), "cvdeploy")
     debs = [args.deb] if args.deb else sorted(glob.glob(os.path.join(args.build,
                                                                      "cvdeploy_*_amd64.deb")))
+    if args.smoke:
+        return smoke(src, host_binary, model, image, args.max_exposure)
     try:
         if os.geteuid() != 0:
             raise Fail("needs root (chroot, mounts)")
