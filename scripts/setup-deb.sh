@@ -4,13 +4,14 @@
 # (dpkg-shlibdeps, dpkg-deb), fakeroot, mmdebstrap (the fresh bookworm root filesystem the
 # test installs the package into), lintian (package checks) and systemd (systemd-analyze
 # verify/security on the unit). Debian packages only, through apt-get; idempotent: returns at
-# once when everything is installed.
+# once when everything is installed. systemd-container: systemd-nspawn boots the test root
+# filesystem so the unit runs under systemd; strace: the syscall filter check.
 set -euo pipefail
 
 log() { echo "setup-deb: $*" >&2; }
 die() { echo "setup-deb: error: $*" >&2; exit 1; }
 
-PACKAGES=(dpkg-dev fakeroot file mmdebstrap lintian systemd)
+PACKAGES=(dpkg-dev fakeroot file mmdebstrap lintian systemd systemd-container strace)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -12,19 +12,23 @@ Checks, in order (any failure: exit 1 with FAIL: and the reason):
  3. The syscall filter of the unit against the syscalls the server makes: the host build's
     `cvdeploy serve` under strace, one predict, SIGTERM; every syscall must be allowed by the
     unit's SystemCallFilter= lines (expanded by `systemd-analyze syscall-filter`).
- 4. A fresh root filesystem: `mmdebstrap --variant=apt bookworm` (cached as a tarball under
-    ~/.cache/cvdeploy; made once, from the Debian mirror this machine's apt uses), unpacked into
-    a temporary directory, /proc and /dev mounted; `apt-get install ./cvdeploy_*.deb` there
-    (dependencies from that mirror).
+ 4. A fresh root filesystem: `mmdebstrap --variant=apt --include=systemd,systemd-sysv,dbus
+    bookworm` (cached as a tarball under ~/.cache/cvdeploy; made once, from the Debian mirror
+    this machine's apt uses), unpacked into a temporary directory, /proc and /dev mounted;
+    `apt-get install ./cvdeploy_*.deb` there (dependencies from that mirror).
  5. In the chroot: the cvdeploy system user (no login shell, home /var/lib/cvdeploy), the
     directories and their owners, /usr/lib/cvdeploy/libonnxruntime.so.1 and ldd resolving it
     there, `cvdeploy --version`, `cvdeploy predict` on bus.jpg with yolo11n-dq as the cvdeploy
     user, under the kernel's memory-deny-write-execute (PR_SET_MDWE, what the unit's
     MemoryDenyWriteExecute= enforces), detections equal to the host build's.
- 6. The unit's own command line (ExecStart, expanded with /etc/cvdeploy/cvdeploy.env and a
-    free port) run in the chroot as cvdeploy: ready, one predict over HTTP with the host build's
-    detections, SIGTERM -> exit 0 after the drain.
- 7. apt-get purge: user, /etc/cvdeploy and /var/log/cvdeploy gone, a non-empty model
+ 6. `systemd-analyze verify` inside the root filesystem too; the unit's own command line
+    (ExecStart, expanded with /etc/cvdeploy/cvdeploy.env and a free port) run in the chroot as
+    cvdeploy: ready, one predict over HTTP with the host build's detections, SIGTERM -> exit 0.
+ 7. The root filesystem booted with systemd-nspawn (host network, the env file's port set to a
+    free one): the unit postinst enabled starts under systemd with its whole sandbox, answers a
+    predict, runs as cvdeploy with NoNewPrivs, a seccomp filter and no capabilities;
+    `systemctl stop` drains and exits 0.
+ 8. apt-get purge: user, /etc/cvdeploy and /var/log/cvdeploy gone, a non-empty model
     repository kept.
 
 --smoke (CTest deb_unit_smoke, seconds, no root, no package): only 2 and 3, on the host
@@ -278,35 +282,50 @@ def host_mirror():
 
 
 def rootfs_tarball(cache):
-    tarball = os.path.join(cache, "deb-rootfs-bookworm-apt.tar")
+    tarball = os.path.join(cache, "deb-rootfs-bookworm-apt-systemd.tar")
     if os.path.exists(tarball):
         log(f"root filesystem: cached {tarball}")
         return tarball
     os.makedirs(cache, exist_ok=True)
     partial = tarball + ".partial.tar"
-    run(["mmdebstrap", "--variant=apt", "--mode=root", "bookworm", partial, host_mirror()])
+    # systemd as init, so that the package's unit can be booted (step 7).
+    run(["mmdebstrap", "--variant=apt", "--mode=root", "--include=systemd,systemd-sysv,dbus",
+         "bookworm", partial, host_mirror()])
     os.rename(partial, tarball)
     return tarball
+
+
+class ApiMounts:
+    """/proc and /dev of a root filesystem for chroot (unmounted while nspawn boots it)."""
+
+    def __init__(self, root):
+        self.root, self.mounted = root, []
+
+    def mount(self):
+        for source, target, options in (("proc", "proc", ["-t", "proc"]),
+                                        ("/dev", "dev", ["--bind"])):
+            path = os.path.join(self.root, target)
+            os.makedirs(path, exist_ok=True)
+            run(["mount"] + options + [source, path], quiet=True)
+            self.mounted.append(path)
+
+    def unmount(self):
+        while self.mounted:
+            subprocess.run(["umount", "-l", self.mounted.pop()], check=False)
 
 
 @contextlib.contextmanager
 def fresh_root(tarball, keep):
     root = tempfile.mkdtemp(prefix="cvdeploy-deb-root-")
-    mounts = []
+    mounts = ApiMounts(root)
     try:
         run(["tar", "-C", root, "-xf", tarball], quiet=True)
-        for source, target, options in (("proc", "proc", ["-t", "proc"]),
-                                        ("/dev", "dev", ["--bind"])):
-            path = os.path.join(root, target)
-            os.makedirs(path, exist_ok=True)
-            run(["mount"] + options + [source, path], quiet=True)
-            mounts.append(path)
+        mounts.mount()
         shutil.copy("/etc/resolv.conf", os.path.join(root, "etc/resolv.conf"))
         log(f"fresh root filesystem in {root}")
-        yield root
+        yield root, mounts
     finally:
-        for path in reversed(mounts):
-            subprocess.run(["umount", "-l", path], check=False)
+        mounts.unmount()
         if keep:
             log(f"kept {root} (unmounted)")
         else:
@@ -431,7 +450,83 @@ def check_service_command(root, unit_text, model_file, image, want):
     expect(code == 0 and "stopped" in stderr, f"SIGTERM: drained and exited {code}")
 
 
-# ---- 7. purge -------------------------------------------------------------------------------
+# ---- 7. the unit under systemd --------------------------------------------------------------
+def descendant_named(pid, name, seconds=30):
+    """The first descendant of pid whose comm is name (the container's systemd)."""
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        todo = [pid]
+        while todo:
+            current = todo.pop()
+            try:
+                with open(f"/proc/{current}/comm", encoding="utf-8") as f:
+                    if current != pid and f.read().strip() == name:
+                        return current
+                for task in os.listdir(f"/proc/{current}/task"):
+                    with open(f"/proc/{current}/task/{task}/children", encoding="ascii") as f:
+                        todo.extend(int(c) for c in f.read().split())
+            except OSError:
+                continue
+        time.sleep(0.3)
+    raise Fail(f"no {name} process under {pid}")
+
+
+def set_env_port(root, port):
+    path = os.path.join(root, "etc/cvdeploy/cvdeploy.env")
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(re.sub(r"^CVDEPLOY_PORT=.*$", f"CVDEPLOY_PORT={port}", text, flags=re.M))
+
+
+def check_systemd_boot(root, image, want):
+    """Boots the root filesystem with systemd-nspawn: the enabled unit starts, serves, stops."""
+    expect(os.path.islink(os.path.join(
+        root, "etc/systemd/system/multi-user.target.wants/cvdeploy.service")),
+        "postinst enabled cvdeploy.service")
+    port = free_port()
+    set_env_port(root, port)  # the host's network: not 8080, which may be taken
+    boot = subprocess.Popen(["systemd-nspawn", "-q", "--register=no", "--keep-unit", "-D", root,
+                             "--boot", "--console=pipe"], stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        init = descendant_named(boot.pid, "systemd")
+        inside = ["nsenter", "-t", str(init), "-m", "-u", "-i", "-p", "--"]
+        url = f"http://127.0.0.1:{port}"
+        wait_ready(url, boot, 120)
+        got = detections(http_predict(url, "yolo11n-dq", image))
+        same_detections(got, want, "cvdeploy.service under systemd, predict over HTTP")
+        show = run(inside + ["systemctl", "show", "cvdeploy", "-p", "MainPID", "-p", "User"],
+                   quiet=True)
+        main_pid = re.search(r"^MainPID=(\d+)$", show, re.M).group(1)
+        status = run(inside + ["cat", f"/proc/{main_pid}/status"], quiet=True)
+        fields = dict(re.findall(r"^(\w+):\s+(.*)$", status, re.M))
+        uid = chroot(root, "id", "-u", "cvdeploy", quiet=True).strip()
+        expect(fields["Uid"].split()[0] == uid and fields["NoNewPrivs"] == "1" and
+               fields["Seccomp"] == "2" and int(fields["CapEff"], 16) == 0 and
+               int(fields["CapBnd"], 16) == 0,
+               f"the service process: uid {uid}, NoNewPrivs, seccomp filter, no capabilities")
+        score = re.search(r"Overall exposure level for \S+: ([0-9.]+ \w+)", run(
+            inside + ["systemd-analyze", "security", "--no-pager", "cvdeploy.service"],
+            check=False, quiet=True))
+        log("systemd-analyze security (running unit): " + (score.group(1) if score else "?"))
+        run(inside + ["systemctl", "stop", "cvdeploy"], quiet=True)
+        show = run(inside + ["systemctl", "show", "cvdeploy", "-p", "Result", "-p",
+                             "ExecMainStatus"], quiet=True)
+        journal = run(inside + ["journalctl", "-u", "cvdeploy", "--no-pager"], quiet=True)
+        expect("Result=success" in show and "ExecMainStatus=0" in show and
+               "draining in-flight requests" in journal,
+               "systemctl stop: SIGTERM, drained, exit 0, Result=success")
+    finally:
+        boot.send_signal(signal.SIGTERM)  # nspawn asks the container's systemd to halt
+        try:
+            boot.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            boot.kill()
+            boot.wait()
+
+
+# ---- 8. purge -------------------------------------------------------------------------------
 def check_purge(root):
     chroot(root, "apt-get", "purge", "-y", "-q", "cvdeploy", quiet=True)
     expect(chroot(root, "getent", "passwd", "cvdeploy", check=False, quiet=True).strip() == "",
@@ -502,7 +597,7 @@ def main():
 
         check_package(deb, not args.no_lintian)
         check_syscalls(unit_text, host_binary, model, image)
-        with fresh_root(rootfs_tarball(args.cache), args.keep) as root:
+        with fresh_root(rootfs_tarball(args.cache), args.keep) as (root, mounts):
             tmp = os.path.join(root, "tmp", "cvdeploy-test")
             os.makedirs(tmp)
             for path in (deb, model, image):
@@ -514,7 +609,14 @@ def main():
             check_installed(root, version, "/tmp/cvdeploy-test/yolo11n-dq.onnx",
                             "/tmp/cvdeploy-test/bus.jpg", want)
             check_unit(unit_text, os.path.join(root, "usr/bin/cvdeploy"), args.max_exposure)
+            out = chroot(root, "systemd-analyze", "verify", "--man=no",
+                         "/lib/systemd/system/cvdeploy.service", check=False, quiet=True)
+            expect(out.strip() == "", "systemd-analyze verify inside the root filesystem: "
+                   "no diagnostic" + ("" if not out.strip() else ":\n" + out))
             check_service_command(root, unit_text, model, image, want)
+            mounts.unmount()
+            check_systemd_boot(root, image, want)
+            mounts.mount()
             check_purge(root)
     except (Fail, subprocess.TimeoutExpired) as e:
         print(f"FAIL: {e}", file=sys.stderr)
