@@ -213,19 +213,25 @@ def stop(process, seconds=60):
         raise Fail("server did not stop within %d s of SIGTERM" % seconds)
 
 
-def traced_child(tracer, seconds=30):
-    """The pid strace started (the first child of the strace process)."""
+def traced_child(tracer, binary, seconds=30):
+    """The pid of the traced binary: the child of strace that runs it (strace may briefly have
+    another child first)."""
     deadline = time.time() + seconds
     while time.time() < deadline:
         try:
             with open(f"/proc/{tracer.pid}/task/{tracer.pid}/children", encoding="ascii") as f:
                 children = f.read().split()
-            if children:
-                return int(children[0])
         except OSError:
-            pass
+            children = []
+        for child in children:
+            try:
+                with open(f"/proc/{child}/cmdline", "rb") as f:
+                    if f.read().split(b"\0")[0] == binary.encode():
+                        return int(child)
+            except OSError:
+                pass
         time.sleep(0.1)
-    raise Fail("strace started no process")
+    raise Fail(f"strace started no {binary}")
 
 
 def check_syscalls(unit_text, host_binary, model, image):
@@ -238,7 +244,7 @@ def check_syscalls(unit_text, host_binary, model, image):
              f"{model}:m", "--host", "127.0.0.1", "--port", str(port)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            server = traced_child(tracer)
+            server = traced_child(tracer, host_binary)
             url = f"http://127.0.0.1:{port}"
             wait_ready(url, tracer, 120)
             http_predict(url, "m", image)
