@@ -123,9 +123,10 @@ clean:
 
 # ---- Debian package (issue 17, docs/deploy.md "Local server (Debian package)") ----------------
 # deb: BUILD_DIR/cvdeploy_<version>_amd64.deb (cmake/Packaging.cmake: CPack DEB, the `debian`
-# install component). test-deb (root; about 3 minutes, the first run 1 more for the cached
+# install component). test-deb (root; about 4 minutes, the first run 3 more for the cached
 # mmdebstrap root filesystem): installs it into a fresh bookworm root filesystem, runs predict
-# and the unit's serve command there, systemd-analyze verify/security, lintian, purge.
+# and the unit's serve command there, boots it with systemd-nspawn (the unit under systemd),
+# systemd-analyze verify/security, lintian, purge. TEST_DEB_ARGS: --keep, --no-lintian.
 deb: configure
 	@scripts/setup-deb.sh
 	@cmake --build $(BUILD_DIR) --target cvdeploy_cli cvdeploy_deb_files -j $(JOBS)
