@@ -17,7 +17,7 @@ SANITIZE_BUILD_DIR ?= build-sanitize
 LSAN_SUPPRESSIONS := $(abspath tests/sanitizers/lsan.supp)
 
 .PHONY: all deps configure build test test-unit demo serve bench-serve bench-optimize bench-security format clean \
-        fuzz-build fuzz fuzz-long test-sanitize test-deploy kube-play-test
+        fuzz-build fuzz fuzz-long test-sanitize test-deploy kube-play-test deb test-deb
 
 all: build
 
@@ -128,3 +128,17 @@ test-deploy: build
 # The rendered overlays/cpu Deployment under podman kube play with the image of `make image`.
 kube-play-test: build
 	@scripts/kube_play_test.sh --cvdeploy $(CVDEPLOY) $(KUBE_PLAY_ARGS)
+
+# ---- Debian package (issue 17, docs/deploy.md "Local server (Debian package)") ----------------
+# deb: BUILD_DIR/cvdeploy_<version>_amd64.deb (cmake/Packaging.cmake: CPack DEB, the `debian`
+# install component). test-deb (root; about 4 minutes, the first run 3 more for the cached
+# mmdebstrap root filesystem): installs it into a fresh bookworm root filesystem, runs predict
+# and the unit's serve command there, boots it with systemd-nspawn (the unit under systemd),
+# systemd-analyze verify/security, lintian, purge. TEST_DEB_ARGS: --keep, --no-lintian.
+deb: configure
+	@scripts/setup-deb.sh
+	@cmake --build $(BUILD_DIR) --target cvdeploy_cli cvdeploy_deb_files -j $(JOBS)
+	@cd $(BUILD_DIR) && cpack -G DEB
+
+test-deb: deb
+	@/usr/bin/python3 scripts/test_deb.py --build $(BUILD_DIR) $(TEST_DEB_ARGS)

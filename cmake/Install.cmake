@@ -6,9 +6,15 @@
 #   P/lib/libonnxruntime.so*              the ONNX Runtime the build linked (when it came from a
 #                                         directory: .deps or ONNXRUNTIME_ROOT)
 #   P/lib/cmake/cvdeploy/                 find_package(cvdeploy): cvdeploy::cvdeploy (the library),
-#                                         cvdeploy::tools (the model tools) and their dependencies
+#                                         cvdeploy::tools (the model tools), cvdeploy::security
+#                                         (crypto, auth, audit), cvdeploy::server (the HTTP server)
+#                                         and their dependencies
 #   P/lib/pkgconfig/cvdeploy.pc           pkg-config --cflags --libs cvdeploy
 # Included at the end of the top-level CMakeLists.txt, after every target exists.
+# Components: `cli` (the binary), `onnxruntime` (the shipped library in P/lib) and `dev`
+# (headers, static libraries, CMake and pkg-config files) make up a plain `cmake --install`;
+# the Debian package's own layout is the `debian` component of cmake/Packaging.cmake, which a
+# plain install leaves out (EXCLUDE_FROM_ALL).
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
@@ -44,9 +50,9 @@ function(cvdeploy_package_library target export_name)
   target_compile_features(${target} PUBLIC cxx_std_20)
   set_target_properties(${target} PROPERTIES EXPORT_NAME ${export_name})
   install(TARGETS ${target} EXPORT cvdeployTargets
-          ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
-          LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
-          RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+          ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT dev
+          LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT dev
+          RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT dev)
 endfunction()
 
 # cvdeploy_opencv and cvdeploy_onnxruntime (cmake/Dependencies.cmake) are plain INTERFACE
@@ -61,19 +67,19 @@ foreach(dependency IN ITEMS cvdeploy_opencv cvdeploy_onnxruntime)
 endforeach()
 set_target_properties(cvdeploy_opencv PROPERTIES EXPORT_NAME opencv)
 set_target_properties(cvdeploy_onnxruntime PROPERTIES EXPORT_NAME onnxruntime)
-install(TARGETS cvdeploy_opencv cvdeploy_onnxruntime EXPORT cvdeployTargets)
+install(TARGETS cvdeploy_opencv cvdeploy_onnxruntime EXPORT cvdeployTargets COMPONENT dev)
 
 # ---- The package's libraries: one line each. ------------------------------------------------
 cvdeploy_package_library(cvdeploy cvdeploy)
 cvdeploy_package_library(cvdeploy_tools tools)
+cvdeploy_package_library(cvdeploy_security security)
+cvdeploy_package_library(cvdeploy_server server)
 
 # ---- Headers --------------------------------------------------------------------------------
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/include/cvdeploy
-        DESTINATION ${CMAKE_INSTALL_INCLUDEDIR} FILES_MATCHING PATTERN "*.h"
-        # The security library (cvdeploy_security) is not in the package yet (issue 17).
-        PATTERN "security" EXCLUDE)
+        DESTINATION ${CMAKE_INSTALL_INCLUDEDIR} COMPONENT dev FILES_MATCHING PATTERN "*.h")
 install(FILES ${PROJECT_BINARY_DIR}/generated/cvdeploy/build_info.h
-        DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/cvdeploy)
+        DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/cvdeploy COMPONENT dev)
 
 # ---- ONNX Runtime ---------------------------------------------------------------------------
 # Shipped next to the library when the build took it from a directory, so that neither the
@@ -82,7 +88,7 @@ install(FILES ${PROJECT_BINARY_DIR}/generated/cvdeploy/build_info.h
 if(ORT_LIBRARY)
   get_filename_component(CVDEPLOY_ORT_LIBRARY_DIR "${ORT_LIBRARY}" DIRECTORY)
   install(DIRECTORY ${CVDEPLOY_ORT_LIBRARY_DIR}/ DESTINATION ${CMAKE_INSTALL_LIBDIR}
-          FILES_MATCHING PATTERN "libonnxruntime.so*")
+          COMPONENT onnxruntime FILES_MATCHING PATTERN "libonnxruntime.so*")
   set(CVDEPLOY_SHIPS_ONNXRUNTIME ON)
 else()
   set(CVDEPLOY_SHIPS_ONNXRUNTIME OFF)
@@ -92,10 +98,11 @@ endif()
 # Dependencies.cmake's CMAKE_INSTALL_RPATH names .deps; the installed binary finds the shipped
 # ONNX Runtime relative to itself instead (the build-tree binary keeps its build RPATH).
 set_target_properties(cvdeploy_cli PROPERTIES INSTALL_RPATH "$ORIGIN/../${CMAKE_INSTALL_LIBDIR}")
-install(TARGETS cvdeploy_cli RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+install(TARGETS cvdeploy_cli RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT cli)
 
 # ---- CMake package --------------------------------------------------------------------------
-install(EXPORT cvdeployTargets NAMESPACE cvdeploy:: DESTINATION ${CVDEPLOY_INSTALL_CMAKEDIR})
+install(EXPORT cvdeployTargets NAMESPACE cvdeploy:: DESTINATION ${CVDEPLOY_INSTALL_CMAKEDIR}
+        COMPONENT dev)
 configure_package_config_file(cmake/cvdeployConfig.cmake.in
                               ${PROJECT_BINARY_DIR}/cvdeployConfig.cmake
                               INSTALL_DESTINATION ${CVDEPLOY_INSTALL_CMAKEDIR}
@@ -104,11 +111,12 @@ write_basic_package_version_file(${PROJECT_BINARY_DIR}/cvdeployConfigVersion.cma
                                  COMPATIBILITY SameMinorVersion)
 install(FILES ${PROJECT_BINARY_DIR}/cvdeployConfig.cmake
               ${PROJECT_BINARY_DIR}/cvdeployConfigVersion.cmake
-        DESTINATION ${CVDEPLOY_INSTALL_CMAKEDIR})
+        DESTINATION ${CVDEPLOY_INSTALL_CMAKEDIR} COMPONENT dev)
 
 # ---- pkg-config -----------------------------------------------------------------------------
-# The same link line as cvdeploy::cvdeploy. Debian ships .pc files for OpenSSL, libjpeg,
-# protobuf and nlohmann_json, not for the per-module OpenCV packages nor ONNX: those are named.
+# The link line of all four libraries (tools, server, security, core: users first). Debian
+# ships .pc files for OpenSSL, libsodium, spdlog, libjpeg, protobuf and nlohmann_json, not for
+# the per-module OpenCV packages nor ONNX: those are named.
 # -l flags for libraries found by path; -L only for directories the linker does not search.
 function(cvdeploy_pc_link_flags out)
   set(flags)
@@ -138,4 +146,5 @@ else()
 endif()
 configure_file(cmake/cvdeploy.pc.in ${PROJECT_BINARY_DIR}/cvdeploy.pc.in @ONLY)
 file(GENERATE OUTPUT ${PROJECT_BINARY_DIR}/cvdeploy.pc INPUT ${PROJECT_BINARY_DIR}/cvdeploy.pc.in)
-install(FILES ${PROJECT_BINARY_DIR}/cvdeploy.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
+install(FILES ${PROJECT_BINARY_DIR}/cvdeploy.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig
+        COMPONENT dev)

@@ -9,6 +9,10 @@
    (find_package(cvdeploy), Ninja, the build's compiler) and detects the bus and persons of
    bus.jpg with yolo11n-dq.
 5. The same main.cpp built through `pkg-config --cflags --libs cvdeploy` does the same.
+6. The security and server libraries: a program using cvdeploy/security/crypto.h (SHA-256,
+   argon2id through libsodium) and cvdeploy/server.h (RunServer linked in: Beast, spdlog,
+   OpenSSL) builds against cvdeploy::server + cvdeploy::security and through pkg-config, and
+   prints the known SHA-256 of "abc".
 
 Usage: install_package_test.py --source-dir SRC --build-dir BUILD --cxx CXX --work DIR
                                [--flags "FLAGS"]
@@ -70,6 +74,68 @@ def check_detections(output, what):
     print(f"{what}: 1 bus, 4 person")
 
 
+# Uses the security and server libraries; RunServer is referenced (never called) so that the
+# whole server, with its Boost.Beast, spdlog and OpenSSL dependencies, is linked.
+SECURITY_SERVER_MAIN = r"""// SPDX-License-Identifier: Apache-2.0
+#include <cstdio>
+#include <string>
+
+#include <cvdeploy/security/crypto.h>
+#include <cvdeploy/server.h>
+
+int main(int argc, char** argv) {
+  namespace security = cvdeploy::security;
+  if (argc > 1 && std::string(argv[1]) == "serve") {
+    cvdeploy::server::ServerOptions options;
+    return cvdeploy::server::RunServer(options, [](const cvdeploy::Status&) { return 4; });
+  }
+  const std::string hash = security::HashPassword("correct horse");
+  const bool verified = security::VerifyPassword(hash, "correct horse") &&
+                        !security::VerifyPassword(hash, "wrong horse");
+  std::printf("%s %s %s\n", security::HexEncode(security::Sha256("abc")).c_str(),
+              verified ? "argon2id-ok" : "argon2id-FAILED",
+              cvdeploy::server::IsLoopbackHost("127.0.0.1") ? "loopback-ok" : "loopback-FAILED");
+  return 0;
+}
+"""
+SECURITY_SERVER_CMAKE = """# SPDX-License-Identifier: Apache-2.0
+cmake_minimum_required(VERSION 3.22)
+project(cvdeploy_server_consumer LANGUAGES CXX)
+find_package(cvdeploy REQUIRED)
+add_executable(app main.cpp)
+target_link_libraries(app PRIVATE cvdeploy::server cvdeploy::security)
+"""
+SHA256_ABC = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+
+
+def check_security_server(output, what):
+    if output.split() != [SHA256_ABC, "argon2id-ok", "loopback-ok"]:
+        raise SystemExit(f"FAIL: {what}: unexpected output {output!r}")
+    print(f"{what}: SHA-256, argon2id and IsLoopbackHost work")
+
+
+def build_security_server(work, prefix, args):
+    """Step 6: the CMake targets cvdeploy::server/security, then pkg-config."""
+    project = os.path.join(work, "server-consumer")
+    os.makedirs(project)
+    for name, text in (("main.cpp", SECURITY_SERVER_MAIN),
+                       ("CMakeLists.txt", SECURITY_SERVER_CMAKE)):
+        with open(os.path.join(project, name), "w", encoding="utf-8") as f:
+            f.write(text)
+    app_build = os.path.join(work, "server-cmake")
+    run(["cmake", "-S", project, "-B", app_build, "-G", "Ninja", "-DCMAKE_BUILD_TYPE=Release",
+         f"-DCMAKE_CXX_COMPILER={args.cxx}", f"-DCMAKE_PREFIX_PATH={prefix}",
+         f"-DCMAKE_CXX_FLAGS={args.flags}", f"-DCMAKE_EXE_LINKER_FLAGS={args.flags}"])
+    run(["cmake", "--build", app_build])
+    check_security_server(run([os.path.join(app_build, "app")]), "find_package server/security")
+    env = dict(os.environ, PKG_CONFIG_PATH=os.path.join(prefix, "lib", "pkgconfig"))
+    flags = run(["pkg-config", "--cflags", "--libs", "cvdeploy"], env=env).split()
+    app = os.path.join(work, "server-pkgconfig")
+    run([args.cxx, "-std=c++20", "-O2", os.path.join(project, "main.cpp"), "-o", app] +
+        args.flags.split() + flags)
+    check_security_server(run([app]), "pkg-config server/security")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--source-dir", required=True)
@@ -127,6 +193,11 @@ def main():
     run([args.cxx, "-std=c++20", "-O2", os.path.join(example, "main.cpp"), "-o", app] +
         args.flags.split() + flags)
     check_detections(run([app, model, image]), "pkg-config example")
+
+    for header in ("security/crypto.h", "security/secret_file.h", "server.h"):
+        if not os.path.isfile(os.path.join(prefix, "include", "cvdeploy", header)):
+            raise SystemExit(f"FAIL: PREFIX/include/cvdeploy/{header} not installed")
+    build_security_server(work, prefix, args)
     print("PASS")
 
 

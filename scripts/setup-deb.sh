@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Installs the tools of `make deb` / `make test-deb` (issue 17, Debian package): dpkg-dev
+# (dpkg-shlibdeps, dpkg-deb), fakeroot, mmdebstrap (the fresh bookworm root filesystem the
+# test installs the package into), lintian (package checks) and systemd (systemd-analyze
+# verify/security on the unit). Debian packages only, through apt-get; idempotent: returns at
+# once when everything is installed. systemd-container: systemd-nspawn boots the test root
+# filesystem so the unit runs under systemd; strace: the syscall filter check.
+set -euo pipefail
+
+log() { echo "setup-deb: $*" >&2; }
+die() { echo "setup-deb: error: $*" >&2; exit 1; }
+
+PACKAGES=(dpkg-dev fakeroot file mmdebstrap lintian systemd systemd-container strace)
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+((${#missing[@]})) || exit 0
+
+log "installing Debian packages: ${missing[*]}"
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq || die "apt-get update failed"
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null ||
+  die "apt-get install failed for: ${missing[*]}"
