@@ -35,6 +35,9 @@ set(CVDEPLOY_FUZZ_PARSER_SOURCES
     src/core/task.cpp
     src/core/tensor.cpp
     src/eval/coco_dataset.cpp
+    src/eval/drift_baseline.cpp
+    src/eval/drift_features.cpp
+    src/eval/drift_histogram.cpp
     src/eval/golden_json.cpp
     src/model/yaml_names.cpp
     src/eval/yolo_dataset.cpp

@@ -15,21 +15,38 @@
 namespace cvdeploy::drift {
 namespace {
 
-// The IJG standard luminance quantization table (ITU T.81 Annex K, table K.1). Only its sum
-// is used, so its order (natural or zigzag) does not matter.
+// The IJG standard luminance quantization table (ITU T.81 Annex K, table K.1), in natural
+// (row-major) order; a DQT segment stores its entries in zigzag order, kNaturalOrder maps them.
 constexpr int kStdLuminance[64] = {16,  11,  10,  16,  24, 40, 51,  61,  12,  12,  14,  19,  26,
                                    58,  60,  55,  14,  13, 16, 24,  40,  57,  69,  56,  14,  17,
                                    22,  29,  51,  87,  80, 62, 18,  22,  37,  56,  68,  109, 103,
                                    77,  24,  35,  55,  64, 81, 104, 113, 92,  49,  64,  78,  87,
                                    103, 121, 120, 101, 72, 92, 95,  98,  112, 100, 103, 99};
 
+constexpr int kNaturalOrder[64] = {0,  1,  8,  16, 9,  2,  3,  10, 17, 24, 32, 25, 18, 11, 4,  5,
+                                   12, 19, 26, 33, 40, 48, 41, 34, 27, 20, 13, 6,  7,  14, 21, 28,
+                                   35, 42, 49, 56, 57, 50, 43, 36, 29, 22, 15, 23, 30, 37, 44, 51,
+                                   58, 59, 52, 45, 38, 31, 39, 46, 53, 60, 61, 54, 47, 55, 62, 63};
+
 // libjpeg's jpeg_quality_scaling inverted on the mean scale factor S (percent) of the table:
 // quality q < 50 scales by 5000 / q, q >= 50 by 200 - 2q.
+// Entries clamped by libjpeg (to 1 at high quality, to 255 in 8-bit tables at low quality)
+// would bias the mean; they are left out while at least 8 others remain.
 int QualityFromTable(const uint32_t* table) {
-  double sum = 0, std_sum = 0;
+  double sum = 0, std_sum = 0, all = 0, all_std = 0;
+  int used = 0;
   for (int i = 0; i < 64; ++i) {
+    all += table[i];
+    const int reference = kStdLuminance[kNaturalOrder[i]];
+    all_std += reference;
+    if (table[i] <= 1 || table[i] >= 255) continue;
     sum += table[i];
-    std_sum += kStdLuminance[i];
+    std_sum += reference;
+    ++used;
+  }
+  if (used < 8) {
+    sum = all;
+    std_sum = all_std;
   }
   const double scale = 100.0 * sum / std_sum;
   const double quality = scale <= 100 ? (200 - scale) / 2 : 5000 / scale;

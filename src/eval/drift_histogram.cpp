@@ -89,13 +89,19 @@ double Psi(const std::vector<uint64_t>& baseline, const std::vector<uint64_t>& w
   for (uint64_t c : baseline) m += static_cast<double>(c);
   for (uint64_t c : window) n += static_cast<double>(c);
   if (n == 0) return 0;
+  // Both sides mixed with the uniform distribution with the same weight lambda (additive
+  // smoothing of `a` per bin on the baseline, in proportion on the window), then the window is
+  // shrunk towards the baseline by the prior.
   const double bins = static_cast<double>(baseline.size());
   const double a = options.baseline_pseudocount;
+  const double lambda = m + bins * a > 0 ? bins * a / (m + bins * a) : 1;
   const double prior = options.window_prior * values_per_image;
   double psi = 0;
   for (size_t i = 0; i < baseline.size(); ++i) {
-    double q = m + bins * a > 0 ? (static_cast<double>(baseline[i]) + a) / (m + bins * a) : 0;
-    double p = (static_cast<double>(window[i]) + prior * q) / (n + prior);
+    const double b = m > 0 ? static_cast<double>(baseline[i]) / m : 0;
+    double q = (1 - lambda) * b + lambda / bins;
+    const double c = (1 - lambda) * static_cast<double>(window[i]) / n + lambda / bins;
+    double p = (n * c + prior * q) / (n + prior);
     q = std::max(q, options.epsilon);
     p = std::max(p, options.epsilon);
     psi += (p - q) * std::log(p / q);
