@@ -7,6 +7,7 @@
 // feature) and exits 8 when a feature reaches the alert threshold. Images are decoded and
 // predicted as the server does (DecodeImageForModel, then the model), so a baseline made here
 // serves the server's monitor too.
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -43,9 +44,28 @@ std::vector<std::string> ImageFiles(const std::string& images) {
   return files;
 }
 
-// Predicts every image of --images and returns the histograms of their features.
+double MsSince(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// Wall time of the prediction and of the monitoring work per image: what a server pays per
+// request for drift monitoring (features, window, PSI of every feature), measured in process.
+struct Cost {
+  double predict_ms = 0, monitor_ms = 0;
+  void Print(uint64_t images) const {
+    if (images == 0 || predict_ms <= 0) return;
+    std::printf(
+        "monitoring cost: %.2f ms per image (features, window, PSI), %.2f%% of the "
+        "%.1f ms prediction\n",
+        monitor_ms / images, 100 * monitor_ms / predict_ms, predict_ms / images);
+  }
+};
+
+// Predicts every image of --images and returns the histograms of their features. With a
+// `baseline`, each image's monitoring cost includes a PSI comparison, as in the server.
 drift::Histograms Profile(const DriftArgs& args, const Predictor& predictor,
-                          const PredictOptions& options) {
+                          const PredictOptions& options, const drift::Baseline* baseline,
+                          Cost* cost) {
   const ModelMeta& meta = predictor.meta();
   const int side = args.model.imgsz;
   const cv::Size input = side > 0 ? cv::Size(side, side) : cv::Size(meta.imgsz_w, meta.imgsz_h);
@@ -55,9 +75,14 @@ drift::Histograms Profile(const DriftArgs& args, const Predictor& predictor,
     CheckImagePixels(bytes.data(), bytes.size(), path, args.max_pixels);
     cv::Size original;
     const cv::Mat image = DecodeImageForModel(bytes, path, input, &original);
+    auto t0 = std::chrono::steady_clock::now();
     Result result = predictor.Predict(image, options);
     if (original != image.size()) RescaleResult(result, original);
+    cost->predict_ms += MsSince(t0);
+    t0 = std::chrono::steady_clock::now();
     histograms.Add(drift::Observe(image, original, bytes.data(), bytes.size(), result));
+    if (baseline != nullptr) drift::Compare(*baseline, histograms, args.levels);
+    cost->monitor_ms += MsSince(t0);
   }
   return histograms;
 }
@@ -78,12 +103,14 @@ int ProfileData(const DriftArgs& args) {
   baseline.model = std::filesystem::path(args.model.path).filename().string();
   baseline.conf = options.conf;
   baseline.iou = options.iou;
-  baseline.histograms = Profile(args, *predictor, options);
+  Cost cost;
+  baseline.histograms = Profile(args, *predictor, options, nullptr, &cost);
   const std::string text = drift::BaselineToJson(baseline);
   WriteFileAtomically(args.out, std::vector<uint8_t>(text.begin(), text.end()));
   std::printf("profile-data: %llu images, %llu boxes -> %s\n",
               static_cast<unsigned long long>(baseline.histograms.images),
               static_cast<unsigned long long>(baseline.histograms.boxes), args.out.c_str());
+  cost.Print(baseline.histograms.images);
   CheckStdout();
   return ExitCodeOf(Outcome::kOk);
 }
@@ -107,7 +134,8 @@ int Drift(const DriftArgs& args) {
                  "features will differ for that reason alone\n",
                  baseline.conf, baseline.iou);
   }
-  const drift::Histograms window = Profile(args, *predictor, options);
+  Cost cost;
+  const drift::Histograms window = Profile(args, *predictor, options, &baseline, &cost);
   const drift::DriftReport report = drift::Compare(baseline, window, args.levels);
   std::printf("%-14s %9s  %s\n", "feature", "psi", "level");
   nlohmann::ordered_json features = nlohmann::ordered_json::object();
@@ -121,6 +149,7 @@ int Drift(const DriftArgs& args) {
               static_cast<unsigned long long>(baseline.histograms.images),
               report.alert ? "ALERT (a feature reached the alert threshold)"
                            : "no feature reached the alert threshold");
+  cost.Print(report.images);
   if (!args.json.empty()) {
     const nlohmann::ordered_json j = {
         {"features", features},

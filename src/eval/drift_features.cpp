@@ -64,10 +64,14 @@ cv::Mat AnalysisCopy(const cv::Mat& image) {
   cv::Mat small = image;
   const int side = std::max(image.cols, image.rows);
   if (side > kAnalysisSide) {
+    // INTER_LINEAR reads 4 source pixels per output pixel: ~0.1 ms whatever the source size,
+    // where INTER_AREA reads every source pixel (several ms on a 1080p image under load, more
+    // than the 2% budget of the server's monitoring). The copy is aliased, but the same way
+    // for the baseline and the monitored images.
     const double f = static_cast<double>(kAnalysisSide) / side;
     const cv::Size size(std::max(1, static_cast<int>(std::lround(image.cols * f))),
                         std::max(1, static_cast<int>(std::lround(image.rows * f))));
-    cv::resize(image, small, size, 0, 0, cv::INTER_AREA);
+    cv::resize(image, small, size, 0, 0, cv::INTER_LINEAR);
   }
   if (small.channels() == 4) {
     cv::Mat bgr;
