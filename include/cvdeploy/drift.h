@@ -11,7 +11,7 @@
 //  - Baseline parsing takes untrusted bytes: any malformed document is Error(kBadInput)
 //    "WHAT: reason" (fuzzed: tests/fuzz/drift_baseline_fuzz.cpp).
 //  - DriftWindow is thread-safe (one mutex); its memory is bounded by its capacity times
-//    (kFeatureCount bytes + 8 bytes per recorded box, at most kMaxBoxesPerObservation boxes).
+//    (about 40 bytes + 10 bytes per recorded box, at most kMaxBoxesPerObservation boxes).
 #pragma once
 
 #include <array>
