@@ -17,6 +17,7 @@ SANITIZE_BUILD_DIR ?= build-sanitize
 LSAN_SUPPRESSIONS := $(abspath tests/sanitizers/lsan.supp)
 
 .PHONY: all deps configure build test test-unit demo serve bench-serve bench-optimize bench-security format clean \
+	bench-drift \
         fuzz-build fuzz fuzz-long test-sanitize
 
 all: build
@@ -120,3 +121,8 @@ format:
 
 clean:
 	@rm -rf $(BUILD_DIR) $(FUZZ_BUILD_DIR) $(SANITIZE_BUILD_DIR)
+
+# Data-drift monitoring (issue 19): server throughput with and without a drift baseline,
+# interleaved A/B rounds; PASS when the cost is <= 2% (docs/performance.md).
+bench-drift: build
+	@python3 bench/drift_bench.py --cvdeploy $(BUILD_DIR)/cvdeploy
