@@ -10,6 +10,7 @@
 #include "cvdeploy/error.h"
 #include "cvdeploy/file.h"
 #include "cvdeploy/json.h"
+#include "cvdeploy/stats.h"
 
 namespace cvdeploy::drift {
 namespace {
@@ -89,8 +90,8 @@ std::string BaselineToJson(const Baseline& b) {
   const nlohmann::ordered_json doc = {{"format", kBaselineFormat},
                                       {"kind", "cvdeploy-drift-baseline"},
                                       {"model", b.model},
-                                      {"conf", b.conf},
-                                      {"iou", b.iou},
+                                      {"conf", bench::RoundTo(b.conf, 4)},
+                                      {"iou", bench::RoundTo(b.iou, 4)},
                                       {"classes", h.classes},
                                       {"images", h.images},
                                       {"boxes", h.boxes},
