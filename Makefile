@@ -17,6 +17,7 @@ SANITIZE_BUILD_DIR ?= build-sanitize
 LSAN_SUPPRESSIONS := $(abspath tests/sanitizers/lsan.supp)
 
 .PHONY: all deps configure build test test-unit demo serve bench-serve bench-optimize bench-security format clean \
+	bench-drift \
         fuzz-build fuzz fuzz-long test-sanitize test-deploy kube-play-test deb test-deb
 
 all: build
@@ -142,3 +143,8 @@ deb: configure
 
 test-deb: deb
 	@/usr/bin/python3 scripts/test_deb.py --build $(BUILD_DIR) $(TEST_DEB_ARGS)
+
+# Data-drift monitoring (issue 19): server throughput with and without a drift baseline,
+# interleaved A/B rounds; PASS when the cost is <= 2% (docs/performance.md).
+bench-drift: build
+	@python3 bench/drift_bench.py --cvdeploy $(BUILD_DIR)/cvdeploy

@@ -37,6 +37,9 @@ set(CVDEPLOY_FUZZ_PARSER_SOURCES
     src/eval/coco_dataset.cpp
     src/eval/doctor_layout.cpp  # doctor_model: the doctor's model facts and checks
     src/eval/doctor_model.cpp
+    src/eval/drift_baseline.cpp
+    src/eval/drift_features.cpp
+    src/eval/drift_histogram.cpp
     src/eval/golden_json.cpp
     src/model/yaml_names.cpp
     src/eval/yolo_dataset.cpp

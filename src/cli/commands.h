@@ -28,5 +28,6 @@ void RegisterPackageVerify(CLI::App& app, int* exit_code);
 void RegisterUnpack(CLI::App& app, int* exit_code);
 void RegisterGolden(CLI::App& app, int* exit_code);
 void RegisterDoctor(CLI::App& app, int* exit_code);
+void RegisterDrift(CLI::App& app, int* exit_code);  // profile-data and drift
 
 }  // namespace cvdeploy::cli

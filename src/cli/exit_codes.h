@@ -3,7 +3,7 @@
 // returns is chosen here, from a core ErrorCode or a named command outcome.
 //   0 ok, 2 usage error, 3 bad input, 4 runtime failure,
 //   5 `quantize` cannot meet --max-map-drop, 6 `compare` agreement under --min-agreement,
-//   7 `golden check` mismatch.
+//   7 `golden check` mismatch, 8 `drift` alert.
 // Header-only and constexpr, so the unit tests check the whole table without the CLI binary.
 // Each switch has no default: -Wswitch (in -Wall -Werror) fails the build until a new code is
 // mapped.
@@ -20,6 +20,7 @@ enum class Outcome {
   kAccuracyGateNotMet,  // quantize: the accuracy gate could not meet --max-map-drop
   kDisagreement,        // compare: agreement under --min-agreement
   kGoldenMismatch,      // golden check: the model does not reproduce its golden set
+  kDriftAlert,          // drift: a feature's PSI reached the alert threshold
 };
 
 constexpr int ExitCodeOf(Outcome outcome) {
@@ -34,6 +35,8 @@ constexpr int ExitCodeOf(Outcome outcome) {
       return 6;
     case Outcome::kGoldenMismatch:
       return 7;
+    case Outcome::kDriftAlert:
+      return 8;
   }
   return 4;  // not reached: every outcome is listed above
 }

@@ -127,6 +127,11 @@ void Api::Handle(HttpRequest& request, const Respond& respond) noexcept {
       if (wrong_method("POST")) return;
       return Predict(request, seg[2], respond);
     }
+    if (seg.size() == 4 && seg[0] == "v1" && seg[1] == "models" && !seg[2].empty() &&
+        seg[3] == "drift") {
+      if (wrong_method("GET")) return;
+      return DriftReport(seg[2], respond);
+    }
     throw EscapedError(ErrorCode::kNotFound, "no route for " + request.method + " " + request.path);
   } catch (...) {
     // `respond` is still usable here whatever a handler did with its copies; an answer given

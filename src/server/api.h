@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // The server's routes: KServe v2 (health, metadata, infer, repository control), the image
-// endpoint /v1/models/{model}/predict, the model listings /v1/models and /v2/models, the
-// status document at / and /metrics. Handlers validate on the I/O thread
-// (cheap checks: JSON structure, shapes, image headers, limits) and hand the work to the
-// model's scheduler; they never run inference and never throw (errors become
+// endpoint /v1/models/{model}/predict, the drift report /v1/models/{model}/drift, the model
+// listings /v1/models and /v2/models, the status document at / and /metrics. Handlers validate on
+// the I/O thread (cheap checks: JSON structure, shapes, image headers, limits) and hand the work to
+// the model's scheduler; they never run inference and never throw (errors become
 // {"error": reason} with a 4xx/5xx status, mapped in one place: CurrentExceptionResponse).
 #pragma once
 
@@ -42,6 +42,8 @@ class Api {
   // (api_models.cpp; docs/server.md).
   void ListModels(const HttpRequest& request, const Respond& respond);
   void Root(const HttpRequest& request, const Respond& respond);
+  // GET /v1/models/{m}/drift: the drift report of the highest served version (api_models.cpp).
+  void DriftReport(const std::string& model, const Respond& respond);
   // The models of the repository index the caller may read (HttpRequest::may_read_metadata),
   // by name: [{"name", "versions": [ready versions, ascending], "ready", "state"}]; models
   // unloaded or never loaded are left out.

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // GET /v1/models and /v2/models (the served models, their ready versions and readiness) and
 // GET / (a small status document with links), both built from the repository index and
-// filtered by what the caller may read (HttpRequest::may_read_metadata).
+// filtered by what the caller may read (HttpRequest::may_read_metadata); and
+// GET /v1/models/{m}/drift, the data-drift report of the model's highest served version.
 #include <algorithm>
 #include <map>
 #include <string>
@@ -71,6 +72,20 @@ void Api::Root(const HttpRequest& request, const Respond& respond) {
   links["docs"] = "docs/server.md";
   doc["links"] = links;
   respond(JsonOk(doc));
+}
+
+void Api::DriftReport(const std::string& model, const Respond& respond) {
+  auto found = repository_.Find(model, std::nullopt);
+  if (!found) return respond(ErrorResponse(found.status()));
+  const std::shared_ptr<ModelVersion>& v = *found;
+  if (!v->drift) {
+    return respond(ErrorResponse(
+        Status(ErrorCode::kNotFound, "model '" + model +
+                                         "' has no drift baseline (config.json \"drift\": "
+                                         "{\"baseline\": FILE} or baseline.json beside the "
+                                         "model; make one with cvdeploy profile-data)")));
+  }
+  respond(JsonOk(v->drift->Report()));
 }
 
 }  // namespace cvdeploy::server

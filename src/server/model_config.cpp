@@ -171,6 +171,31 @@ VersionPolicy ParsePolicy(const nlohmann::json& v, const std::string& where) {
   return p;
 }
 
+DriftConfig ParseDrift(const nlohmann::json& v, const std::string& where) {
+  const std::string what = where + ": \"drift\"";
+  if (!v.is_object()) throw BadInput(what + " must be an object");
+  DriftConfig d;
+  for (const auto& [key, value] : v.items()) {
+    if (key == "baseline") {
+      if (!value.is_string() || value.get<std::string>().empty()) {
+        throw BadInput(what + ": \"baseline\" must be a non-empty path");
+      }
+      d.baseline = value.get<std::string>();
+    } else if (key == "window") {
+      d.window = IntIn(value, where, "drift.window", 1, 1000000);
+    } else if (key == "warn" || key == "alert") {
+      if (!value.is_number() || !(value.get<double>() > 0 && value.get<double>() <= 100)) {
+        throw BadInput(what + ": \"" + key + "\" must be a number in (0, 100]");
+      }
+      (key == "warn" ? d.warn : d.alert) = value.get<double>();
+    } else {
+      throw BadInput(what + ": unknown key \"" + key + "\"");
+    }
+  }
+  if (d.warn > d.alert) throw BadInput(what + ": \"warn\" must not exceed \"alert\"");
+  return d;
+}
+
 }  // namespace
 
 ModelConfig ParseModelConfig(const nlohmann::json& doc, const std::string& where) {
@@ -202,6 +227,8 @@ ModelConfig ParseModelConfig(const nlohmann::json& doc, const std::string& where
       c.device = v.get<std::string>();
     } else if (key == "version_policy") {
       c.version_policy = ParsePolicy(v, where);
+    } else if (key == "drift") {
+      c.drift = ParseDrift(v, where);
     } else {
       throw BadInput(where + ": unknown key \"" + key + "\"");
     }
@@ -218,7 +245,11 @@ ModelConfig ReadModelConfig(const std::string& model_dir) {
     throw BadInput(path + ": " + error);
   }
   // Depth-bounded before any tree exists: error messages and comparisons walk it recursively.
-  return ParseModelConfig(ParseJsonBounded(text, path), path);
+  ModelConfig config = ParseModelConfig(ParseJsonBounded(text, path), path);
+  if (!config.drift.baseline.empty() && fs::path(config.drift.baseline).is_relative()) {
+    config.drift.baseline = (fs::path(model_dir) / config.drift.baseline).string();
+  }
+  return config;
 }
 
 std::optional<VersionFile> ProbeModelFile(const std::string& path) {

@@ -25,6 +25,18 @@ struct VersionPolicy {
   bool operator==(const VersionPolicy&) const = default;
 };
 
+// Data-drift monitoring (docs/server.md "Data drift"): the baseline (from `cvdeploy
+// profile-data`; a relative path is relative to the model directory DIR/<name>), the sliding
+// window's size in requests and the PSI levels. Without "baseline", a baseline.json beside the
+// version's model file is used when present.
+struct DriftConfig {
+  std::string baseline;
+  int window = 1000;
+  double warn = 0.1;
+  double alert = 0.25;
+  bool operator==(const DriftConfig&) const = default;
+};
+
 struct ModelConfig {
   // Defaults of the image endpoint (a request's query parameters override them).
   std::optional<float> conf, iou;
@@ -40,6 +52,7 @@ struct ModelConfig {
   int max_queue_size = 0;  // waiting requests before 503; 0: 16 x instances x batch
   std::string device = "cpu";
   VersionPolicy version_policy;
+  DriftConfig drift;
   bool operator==(const ModelConfig&) const = default;
   // Whether a version loaded with `other` behaves exactly as one loaded with this config:
   // every key but version_policy (which only selects versions) is equal.

@@ -20,6 +20,7 @@ const std::vector<std::string>& VersionSeriesFamilies() {
       "cvdeploy_postprocess_duration_seconds",
       kModelReadyMetric,
       kModelLoadDurationMetric,
+      kDriftPsiMetric,
   };
   return families;
 }

@@ -20,10 +20,13 @@ namespace cvdeploy::server {
 // Per-version families set by the repository when a version is ready.
 inline constexpr char kModelReadyMetric[] = "cvdeploy_model_ready";
 inline constexpr char kModelLoadDurationMetric[] = "cvdeploy_model_load_duration_seconds";
+// {model, version, feature}: PSI of each drift feature (server/drift_monitor.h).
+inline constexpr char kDriftPsiMetric[] = "cvdeploy_drift_psi";
 
 // The families whose {model, version} series belong to a loaded version: VersionMetrics',
-// the ready gauge and the load duration. Not among them: the load failure and golden check
-// counters, which count load attempts and stay (an alert on their increase must see them).
+// the ready gauge, the load duration and the drift PSI gauges. Not among them: the load failure and
+// golden check counters, which count load attempts and stay (an alert on their increase must see
+// them).
 const std::vector<std::string>& VersionSeriesFamilies();
 
 // Reference counts of the versions whose series are in use. Two ModelVersion objects of one

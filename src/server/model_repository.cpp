@@ -495,8 +495,23 @@ std::shared_ptr<ModelVersion> ModelRepository::LoadVersion(const std::string& na
       log_("warning", "model '" + name + "' version " + vs + ": " + w);
     }
     // Shared with a version of the same number still draining; removed when the last goes.
-    mv->series_lease = series_leases_->Acquire(
-        name, vs, [&] { mv->metrics = VersionMetrics::Create(registry_, name, vs); });
+    const auto baseline_path = FindDriftBaseline(config.drift, file.path);
+    std::optional<drift::Baseline> baseline;
+    const int classes = static_cast<int>(std::max<size_t>(1, mv->predictor->meta().names.size()));
+    if (baseline_path) {
+      baseline = drift::ReadBaseline(*baseline_path);
+      if (baseline->histograms.classes != classes) {
+        throw BadInput("drift baseline " + *baseline_path + ": profiled with " +
+                       std::to_string(baseline->histograms.classes) + " classes, the model has " +
+                       std::to_string(classes));
+      }
+    }
+    mv->series_lease = series_leases_->Acquire(name, vs, [&] {
+      mv->metrics = VersionMetrics::Create(registry_, name, vs);
+      if (!baseline) return;
+      mv->drift = std::make_shared<DriftMonitor>(std::move(*baseline), *baseline_path, config.drift,
+                                                 classes, registry_, name, vs, log_);
+    });
     SchedulerOptions so2;
     so2.instances = instances;
     so2.max_batch = std::max(1, config.max_batch_size);
@@ -505,6 +520,7 @@ std::shared_ptr<ModelVersion> ModelRepository::LoadVersion(const std::string& na
                         ? static_cast<size_t>(config.max_queue_size)
                         : static_cast<size_t>(16 * instances * std::max(1, config.max_batch_size));
     WarmUp(*mv, so2);
+    so2.drift = mv->drift;  // after the warm-up, whose requests are not traffic
     mv->scheduler = std::make_unique<Scheduler>(mv->predictor, so2, &mv->metrics);
     mv->load_ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
     registry_

@@ -47,6 +47,7 @@ struct ModelVersion {
   ModelConfig config;
   std::shared_ptr<const Predictor> predictor;
   VersionMetrics metrics;
+  std::shared_ptr<DriftMonitor> drift;  // null without a baseline (drift_monitor.h)
   std::unique_ptr<Scheduler> scheduler;
   double load_ms = 0;
   std::string VersionString() const { return std::to_string(version); }

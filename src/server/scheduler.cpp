@@ -4,6 +4,7 @@
 #include <opencv2/imgcodecs.hpp>
 
 #include "cvdeploy/annotate.h"
+#include "cvdeploy/drift.h"
 #include "cvdeploy/error.h"
 #include "cvdeploy/image.h"
 
@@ -242,6 +243,13 @@ void Scheduler::ExecuteImages(std::vector<Job>& batch) {
     JobResult out;
     out.batch_size = n;
     auto& w = std::get<ImageWork>(jobs[i]->work);
+    if (options_.drift) {
+      try {
+        const auto* bytes = reinterpret_cast<const uint8_t*>(w.bytes.data());
+        options_.drift->Observe(drift::Observe(images[i], originals[i], bytes, w.bytes.size(), r));
+      } catch (...) {  // monitoring never fails a request
+      }
+    }
     if (w.annotate) {
       try {
         Annotate(images[i], r);

@@ -20,6 +20,7 @@
 
 #include "cvdeploy/predictor.h"
 #include "cvdeploy/status.h"
+#include "server/drift_monitor.h"
 #include "server/model_metrics.h"
 
 namespace cvdeploy::server {
@@ -68,6 +69,8 @@ struct SchedulerOptions {
   int max_batch = 1;
   std::chrono::microseconds max_delay{0};
   size_t max_queue = 64;
+  // Fed with every image request's observation after inference (data-drift monitoring).
+  std::shared_ptr<DriftMonitor> drift;
 };
 
 class Scheduler {
