@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "cvdeploy/server.h"
+#include "server/dashboard.h"
 #include "server/http.h"
 #include "server/metrics.h"
 #include "server/model_repository.h"
@@ -60,6 +61,7 @@ class Api {
   Registry& registry_;
   ApiOptions options_;
   std::atomic<bool> draining_{false};
+  std::unique_ptr<Dashboard> dashboard_;  // /dashboard and /v1/dashboard/* (dashboard.h)
 };
 
 // Parses "{model}/versions/{v}"-style version text; nullopt for a non-positive or bad value.
