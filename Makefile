@@ -17,7 +17,7 @@ SANITIZE_BUILD_DIR ?= build-sanitize
 LSAN_SUPPRESSIONS := $(abspath tests/sanitizers/lsan.supp)
 
 .PHONY: all deps configure build test test-unit demo serve bench-serve bench-optimize bench-security format clean \
-        fuzz-build fuzz fuzz-long test-sanitize test-deploy kube-play-test
+        fuzz-build fuzz fuzz-long test-sanitize test-deploy kube-play-test test-dashboard
 
 all: build
 
@@ -128,3 +128,9 @@ test-deploy: build
 # The rendered overlays/cpu Deployment under podman kube play with the image of `make image`.
 kube-play-test: build
 	@scripts/kube_play_test.sh --cvdeploy $(CVDEPLOY) $(KUBE_PLAY_ARGS)
+
+# The dashboard (docs/server.md, "Dashboard"): its HTTP test and the headless-browser test
+# (scripts/setup-browser.sh installs chromium + puppeteer-core); screenshot under
+# build/test-artifacts/dashboard.
+test-dashboard: build
+	@cd $(BUILD_DIR) && ctest -R 'dashboard|metric_history' --output-on-failure

@@ -192,10 +192,11 @@ async function withAuth(browser) {
   const dir = mkdtempSync(path.join(tmpdir(), 'cvdeploy-dash-'));
   try {
     const keys = path.join(dir, 'keys.json');
-    const key = (name, role) => execFileSync(BIN, ['keys', 'create', '--name', name, '--role', role,
-      '--keys-file', keys], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    const key = (name, role, extra = []) => execFileSync(BIN, ['keys', 'create', '--name', name, '--role', role,
+      '--keys-file', keys, ...extra], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
     const viewer = key('dash-viewer', 'viewer');
     const inferencer = key('dash-app', 'inferencer');
+    const scoped = key('dash-other', 'viewer', ['--models', 'other*']);
     const s = await startServer(['--keys-file', keys]);
     try {
       const get = async (p, k) => (await fetch(s.base + p, {
@@ -208,6 +209,13 @@ async function withAuth(browser) {
       }
       check(await get('/v1/dashboard/history', viewer) === 200, 'history with a viewer key: not 200');
       check(await get('/v1/dashboard/models', viewer) === 200, 'models with a viewer key: not 200');
+      // A key scoped to other models sees none of this one's data.
+      const scopedGet = async (p) => (await fetch(s.base + p, { headers: { Authorization: `Bearer ${scoped}` } })).json();
+      const listed = await scopedGet('/v1/dashboard/models');
+      check(Array.isArray(listed.models) && listed.models.length === 0, `scoped key sees ${JSON.stringify(listed)}`);
+      const hist = await scopedGet('/v1/dashboard/history');
+      check(hist.models && Object.keys(hist.models).length === 0, `scoped key sees history ${Object.keys(hist.models)}`);
+      check(await get('/v1/models/yolo11n-dq/drift', scoped) === 403, 'drift of an out-of-scope model: not 403');
 
       const page = await browser.newPage();
       await page.goto(`${s.base}/dashboard`, { waitUntil: 'load' });
