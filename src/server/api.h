@@ -5,6 +5,7 @@
 // (cheap checks: JSON structure, shapes, image headers, limits) and hand the work to the
 // model's scheduler; they never run inference and never throw (errors become
 // {"error": reason} with a 4xx/5xx status, mapped in one place: CurrentExceptionResponse).
+// The dashboard's routes are answered first by its own handler (dashboard.h).
 #pragma once
 
 #include <atomic>
