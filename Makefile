@@ -18,7 +18,7 @@ LSAN_SUPPRESSIONS := $(abspath tests/sanitizers/lsan.supp)
 
 .PHONY: all deps configure build test test-unit demo serve bench-serve bench-optimize bench-security format clean \
 	bench-drift \
-        fuzz-build fuzz fuzz-long test-sanitize test-deploy kube-play-test deb test-deb
+        fuzz-build fuzz fuzz-long test-sanitize test-deploy kube-play-test deb test-deb test-dashboard
 
 all: build
 
@@ -148,3 +148,9 @@ test-deb: deb
 # interleaved A/B rounds; PASS when the cost is <= 2% (docs/performance.md).
 bench-drift: build
 	@python3 bench/drift_bench.py --cvdeploy $(BUILD_DIR)/cvdeploy
+
+# The dashboard (docs/server.md, "Dashboard"): its HTTP test and the headless-browser test
+# (scripts/setup-browser.sh installs chromium + puppeteer-core); screenshot under
+# build/test-artifacts/dashboard.
+test-dashboard: build
+	@cd $(BUILD_DIR) && ctest -R 'dashboard|metric_history' --output-on-failure

@@ -57,6 +57,7 @@ if ((${#missing[@]})); then
 fi
 
 "$ROOT/scripts/setup-k8s.sh" # deployment checks (tests/deploy): yamllint, promtool, npm kubernetes-models
+"$ROOT/scripts/setup-browser.sh" # dashboard browser test (tests/browser): chromium, npm puppeteer-core
 
 # ---------------------------------------------------------------- ONNX Runtime
 if [ -n "${ONNXRUNTIME_ROOT:-}" ]; then

@@ -64,6 +64,10 @@ struct ApiOptions {
   bool serve_metrics = true;                         // /metrics on this listener
   std::chrono::milliseconds default_timeout{60000};  // request deadline without a header
   uint64_t max_image_pixels = 40'000'000;
+  // The dashboard's metric history (GET /v1/dashboard/history): one sample per interval,
+  // the last `history_points` kept per model (bounded memory).
+  double history_interval_s = 5;
+  size_t history_points = 360;
 };
 
 // Whether and how the server asks TLS clients for a certificate (mTLS).

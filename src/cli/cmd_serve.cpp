@@ -34,6 +34,8 @@ struct ServeArgs {
   double tls_reload_interval = 10;
   ProtectionArgs protection;
   bool golden_gate = true;
+  double history_interval = 5;  // dashboard metric history (--history-*)
+  size_t history_points = 360;
 };
 
 // The --tls-* flags: TLS needs both files; mTLS needs a client CA (which alone means
@@ -135,6 +137,8 @@ server::ServerOptions ToOptions(const ServeArgs& a, const std::string& host, int
   o.api.explicit_control = r.control == server::ModelControl::kExplicit;
   o.api.default_timeout = std::chrono::milliseconds(a.request_timeout_ms);
   o.api.max_image_pixels = static_cast<uint64_t>(a.max_image_mp * 1e6);
+  o.api.history_interval_s = a.history_interval;
+  o.api.history_points = a.history_points;
   o.drain_timeout = ms(a.drain_timeout);
   o.access_log = a.access_log;
   o.exit_on_error = a.exit_on_error;
@@ -300,6 +304,14 @@ void RegisterServe(CLI::App& app, int* exit_code) {
   cmd->add_option("--golden-gate", args->golden_gate,
                   "Check each version's golden set (package or golden/ beside model.onnx) "
                   "before it serves")
+      ->capture_default_str();
+  cmd->add_option("--history-interval", args->history_interval,
+                  "Seconds between samples of the dashboard's metric history")
+      ->check(CLI::Range(0.1, 3600.0))
+      ->capture_default_str();
+  cmd->add_option("--history-points", args->history_points,
+                  "Samples of metric history kept per model (bounded memory)")
+      ->check(CLI::Range(size_t{1}, size_t{100000}))
       ->capture_default_str();
   cmd->add_option("--tls-cert", args->tls_cert,
                   "Serve HTTPS with this PEM certificate chain (leaf first); needs --tls-key");

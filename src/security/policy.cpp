@@ -16,7 +16,7 @@ namespace {
 using nlohmann::json;
 
 constexpr const char* kGroupNames[] = {"health",          "metadata",         "infer", "metrics",
-                                       "repository.read", "repository.write", "admin"};
+                                       "repository.read", "repository.write", "admin", "monitor"};
 
 uint32_t Bit(RouteGroup g) { return 1u << static_cast<int>(g); }
 
@@ -29,11 +29,12 @@ uint32_t Bits(std::initializer_list<RouteGroup> groups) {
 std::map<std::string, Role> BuiltinRoles() {
   using G = RouteGroup;
   std::map<std::string, Role> roles;
-  roles["viewer"] = {"viewer", Bits({G::kHealth, G::kMetadata, G::kMetrics}), {}, false, {}};
+  roles["viewer"] = {
+      "viewer", Bits({G::kHealth, G::kMetadata, G::kMetrics, G::kMonitor}), {}, false, {}};
   roles["inferencer"] = {"inferencer", Bits({G::kHealth, G::kMetadata, G::kInfer}), {}, false, {}};
   roles["operator"] = {"operator",
                        Bits({G::kHealth, G::kMetadata, G::kInfer, G::kMetrics, G::kRepositoryRead,
-                             G::kRepositoryWrite}),
+                             G::kRepositoryWrite, G::kMonitor}),
                        {},
                        false,
                        {}};

@@ -46,10 +46,15 @@ std::optional<int64_t> ParseVersion(const std::string& text) {
 }
 
 Api::Api(ModelRepository& repository, Registry& registry, ApiOptions options)
-    : repository_(repository), registry_(registry), options_(options) {}
+    : repository_(repository),
+      registry_(registry),
+      options_(options),
+      dashboard_(std::make_unique<Dashboard>(repository, options.history_interval_s,
+                                             options.history_points)) {}
 
 void Api::Handle(HttpRequest& request, const Respond& respond) noexcept {
   try {
+    if (dashboard_->Handle(request, respond)) return;
     const auto seg = Segments(request.path);
     const std::string& method = request.method;
     // A route that exists but not for this method is a protocol answer (405 with Allow), not

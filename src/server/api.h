@@ -5,6 +5,7 @@
 // the I/O thread (cheap checks: JSON structure, shapes, image headers, limits) and hand the work to
 // the model's scheduler; they never run inference and never throw (errors become
 // {"error": reason} with a 4xx/5xx status, mapped in one place: CurrentExceptionResponse).
+// The dashboard's routes are answered first by its own handler (dashboard.h).
 #pragma once
 
 #include <atomic>
@@ -14,6 +15,7 @@
 #include <vector>
 
 #include "cvdeploy/server.h"
+#include "server/dashboard.h"
 #include "server/http.h"
 #include "server/metrics.h"
 #include "server/model_repository.h"
@@ -62,6 +64,7 @@ class Api {
   Registry& registry_;
   ApiOptions options_;
   std::atomic<bool> draining_{false};
+  std::unique_ptr<Dashboard> dashboard_;  // /dashboard and /v1/dashboard/* (dashboard.h)
 };
 
 // Parses "{model}/versions/{v}"-style version text; nullopt for a non-positive or bad value.

@@ -241,8 +241,10 @@ void AuthGate::Admit(HttpRequest& request, const Respond& respond, const Handler
     }
     if (*route.group == security::RouteGroup::kInfer) event["action"] = "infer";
     if (route.model.empty() && (*route.group == security::RouteGroup::kHealth ||
-                                *route.group == security::RouteGroup::kMetadata)) {
-      // The model listings (GET /, /v1/models, /v2/models) show only what this caller may read.
+                                *route.group == security::RouteGroup::kMetadata ||
+                                *route.group == security::RouteGroup::kMonitor)) {
+      // The model listings (GET /, /v1/models, /v2/models) and the dashboard's data
+      // (/v1/dashboard/*) show only what this caller may read.
       request.may_read_metadata = [policies, id](std::string_view model) {
         return policies->Authorize(id, security::RouteGroup::kMetadata, model).allowed;
       };

@@ -491,6 +491,7 @@ std::shared_ptr<ModelVersion> ModelRepository::LoadVersion(const std::string& na
     mv->predictor = Predictor::Create(opened.model, so);
     opened.DropModelBytes();  // a package's plaintext is wiped here, once the session exists
     if (opened.golden) CheckGoldenGate(*mv->predictor, *opened.golden, name, vs);
+    mv->golden = !options_.golden_gate ? "off" : opened.golden ? "passed" : "none";
     for (const auto& w : mv->predictor->info().warnings) {
       log_("warning", "model '" + name + "' version " + vs + ": " + w);
     }

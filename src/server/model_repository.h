@@ -50,6 +50,8 @@ struct ModelVersion {
   std::shared_ptr<DriftMonitor> drift;  // null without a baseline (drift_monitor.h)
   std::unique_ptr<Scheduler> scheduler;
   double load_ms = 0;
+  // The golden gate's result: "passed", "none" (no golden set) or "off" (--golden-gate off).
+  std::string golden;
   std::string VersionString() const { return std::to_string(version); }
 };
 

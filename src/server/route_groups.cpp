@@ -51,6 +51,21 @@ RouteClass ClassifyRoute(std::string_view method, std::string_view path) {
     return root;
   }
   const auto seg = Split(path);
+  // The dashboard: its static shell (no data) is served without credentials too; its data
+  // endpoints, drift and samples need "monitor".
+  if (!seg.empty() && seg[0] == "dashboard") {
+    RouteClass shell;
+    shell.anonymous_ok = true;
+    return shell;
+  }
+  if (seg.size() == 3 && seg[0] == "v1" && seg[1] == "dashboard" &&
+      (seg[2] == "history" || seg[2] == "models")) {
+    return Of(RouteGroup::kMonitor);
+  }
+  if (seg.size() == 4 && seg[0] == "v1" && seg[1] == "models" && !seg[2].empty() &&
+      (seg[3] == "drift" || seg[3] == "samples")) {
+    return Of(RouteGroup::kMonitor, seg[2]);
+  }
   if (seg.size() == 1 && seg[0] == "metrics") return Of(RouteGroup::kMetrics);
   if (seg.size() == 2 && (seg[0] == "v1" || seg[0] == "v2") && seg[1] == "models") {
     return Of(RouteGroup::kMetadata);

@@ -178,6 +178,8 @@ const std::vector<GroupRoute>& GroupRoutes() {
       {"repository.read", "GET", "/v2/repository/index", false},
       {"repository.write", "POST", "/v2/repository/models/yolo/load", true},
       {"admin", "GET", "/v1/auth/policy", false},
+      // The dashboard's data; its model list is filtered by scope, not refused.
+      {"monitor", "GET", "/v1/dashboard/history", false},
   };
   return routes;
 }
@@ -185,12 +187,14 @@ const std::vector<GroupRoute>& GroupRoutes() {
 // The built-in roles' grants (docs/security.md).
 bool Grants(const std::string& role, const std::string& group) {
   static const std::map<std::string, std::vector<std::string>> grants = {
-      {"viewer", {"health", "metadata", "metrics"}},
+      {"viewer", {"health", "metadata", "metrics", "monitor"}},
       {"inferencer", {"health", "metadata", "infer"}},
       {"operator",
-       {"health", "metadata", "infer", "metrics", "repository.read", "repository.write"}},
+       {"health", "metadata", "infer", "metrics", "repository.read", "repository.write",
+        "monitor"}},
       {"admin",
-       {"health", "metadata", "infer", "metrics", "repository.read", "repository.write", "admin"}}};
+       {"health", "metadata", "infer", "metrics", "repository.read", "repository.write", "admin",
+        "monitor"}}};
   const auto& g = grants.at(role);
   return std::find(g.begin(), g.end(), group) != g.end();
 }
@@ -270,7 +274,7 @@ TEST_F(ServerAuthMatrix, EveryGroupRoleAndCredential) {
       }
     }
   }
-  EXPECT_EQ(checked, 7 * 4 * 5);
+  EXPECT_EQ(checked, 8 * 4 * 5);
   // Public routes stay public for everyone.
   EXPECT_EQ(Http(server.port(), "GET", "/v2/health/live").status, 200);
   // The failures and denials are counted.

@@ -43,12 +43,12 @@ std::string ParseError(const std::string& text) {
 TEST(SecurityPolicy, BuiltinRoleTable) {
   const Policy p = Policy::Default();
   // role -> groups it grants, in kAllRouteGroups order:
-  // health, metadata, infer, metrics, repository.read, repository.write, admin
-  const std::map<std::string, std::array<bool, 7>> table = {
-      {"viewer", {true, true, false, true, false, false, false}},
-      {"inferencer", {true, true, true, false, false, false, false}},
-      {"operator", {true, true, true, true, true, true, false}},
-      {"admin", {true, true, true, true, true, true, true}},
+  // health, metadata, infer, metrics, repository.read, repository.write, admin, monitor
+  const std::map<std::string, std::array<bool, kAllRouteGroups.size()>> table = {
+      {"viewer", {true, true, false, true, false, false, false, true}},
+      {"inferencer", {true, true, true, false, false, false, false, false}},
+      {"operator", {true, true, true, true, true, true, false, true}},
+      {"admin", {true, true, true, true, true, true, true, true}},
   };
   for (const auto& [role, grants] : table) {
     for (size_t g = 0; g < kAllRouteGroups.size(); ++g) {
@@ -148,7 +148,7 @@ TEST(SecurityPolicy, ValidationErrorsNameTheEntry) {
       {R"({"version": 2})", "p.json: version: must be 1"},
       {R"({"roles": {"x": {"permissions": ["infr"]}}})",
        "p.json: roles.x.permissions[0]: unknown route group 'infr' (known: health, metadata, "
-       "infer, metrics, repository.read, repository.write, admin, *)"},
+       "infer, metrics, repository.read, repository.write, admin, monitor, *)"},
       {R"({"roles": {"x": {"permissions": "infer"}}})",
        "p.json: roles.x.permissions: must be a list of strings"},
       {R"({"roles": {"x": {"permissions": [1]}}})",

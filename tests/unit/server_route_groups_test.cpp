@@ -39,6 +39,11 @@ TEST(RouteGroups, EveryRoute) {
       {"POST", "/v2/repository/models/yolo/load", G::kRepositoryWrite, "yolo"},
       {"POST", "/v2/repository/models/yolo/unload", G::kRepositoryWrite, "yolo"},
       {"GET", "/v1/auth/policy", G::kAdmin, ""},
+      // The dashboard's data, drift and samples need "monitor".
+      {"GET", "/v1/dashboard/history", G::kMonitor, ""},
+      {"GET", "/v1/dashboard/models", G::kMonitor, ""},
+      {"GET", "/v1/models/yolo/drift", G::kMonitor, "yolo"},
+      {"GET", "/v1/models/yolo/samples", G::kMonitor, "yolo"},
       // A wrong method keeps the path's group (the handler answers 405 after authorization).
       {"GET", "/v2/models/yolo/infer", G::kInfer, "yolo"},
       {"DELETE", "/metrics", G::kMetrics, ""},
@@ -132,6 +137,27 @@ TEST(RouteGroups, ModelScopeRefusesNulInTheName) {
   EXPECT_TRUE(security::ModelInScope({"yolo*"}, "yolo11n"));
   EXPECT_TRUE(security::ModelInScope({"yolo*"}, "yolo*"));
   EXPECT_FALSE(security::ModelInScope({"yolo*"}, "other"));
+}
+
+// The dashboard's static shell (no data) is served without credentials; near misses of the
+// monitor routes are unknown.
+TEST(RouteGroups, DashboardShellAnonymousDataNot) {
+  for (const char* path :
+       {"/dashboard", "/dashboard/", "/dashboard/app.js", "/dashboard/style.css"}) {
+    const RouteClass r = ClassifyRoute("GET", path);
+    EXPECT_TRUE(r.anonymous_ok) << path;
+    EXPECT_FALSE(r.group.has_value()) << path;
+    EXPECT_FALSE(r.is_public) << path;
+  }
+  for (const char* path : {"/v1/dashboard/history", "/v1/dashboard/models", "/v1/models/m/drift"}) {
+    EXPECT_FALSE(ClassifyRoute("GET", path).anonymous_ok) << path;
+  }
+  for (const char* path : {"/v1/dashboard", "/v1/dashboard/other", "/v1/dashboard/history/x",
+                           "/v1/models//drift", "/v1/models/m/drift/x", "/dashboards"}) {
+    const RouteClass r = ClassifyRoute("GET", path);
+    EXPECT_FALSE(r.group.has_value()) << path;
+    EXPECT_FALSE(r.anonymous_ok) << path;
+  }
 }
 
 }  // namespace

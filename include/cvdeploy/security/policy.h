@@ -35,12 +35,14 @@ enum class RouteGroup {
   kRepositoryRead,   // /v2/repository/index
   kRepositoryWrite,  // /v2/repository/models/{m}/load|unload
   kAdmin,            // keys, users, audit, policy (GET /v1/auth/policy)
+  kMonitor,          // dashboard data: /v1/dashboard/*, /v1/models/{m}/drift|samples
 };
-inline constexpr std::array<RouteGroup, 7> kAllRouteGroups = {
+inline constexpr std::array<RouteGroup, 8> kAllRouteGroups = {
     RouteGroup::kHealth,  RouteGroup::kMetadata,       RouteGroup::kInfer,
     RouteGroup::kMetrics, RouteGroup::kRepositoryRead, RouteGroup::kRepositoryWrite,
-    RouteGroup::kAdmin};
-// "health", "metadata", "infer", "metrics", "repository.read", "repository.write", "admin".
+    RouteGroup::kAdmin,   RouteGroup::kMonitor};
+// "health", "metadata", "infer", "metrics", "repository.read", "repository.write", "admin",
+// "monitor".
 const char* RouteGroupName(RouteGroup group);
 std::optional<RouteGroup> ParseRouteGroup(std::string_view name);
 
