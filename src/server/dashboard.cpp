@@ -105,15 +105,15 @@ std::vector<ModelCounters> Dashboard::Snapshot() const {
     if (!found) continue;
     const ModelVersion& v = **found;
     const VersionMetrics& m = v.metrics;
-    if (!m.success || !m.failure || !m.pending || !m.request_us) continue;
+    if (!m.success || !m.failure || !m.pending || !m.request_seconds) continue;
     ModelCounters c;
     c.model = name;
     c.version = v.VersionString();
     c.success = m.success->Value();
     c.failure = m.failure->Value();
     c.pending = m.pending->Value();
-    c.bounds = m.request_us->Bounds();
-    c.cumulative = m.request_us->CumulativeCounts();
+    c.bounds = m.request_seconds->Bounds();
+    c.cumulative = m.request_seconds->CumulativeCounts();
     out.push_back(std::move(c));
   }
   return out;

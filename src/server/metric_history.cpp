@@ -72,9 +72,9 @@ void MetricHistory::Record(double time_s, const std::vector<ModelCounters>& snap
       p.queue_depth = now.pending;
       const std::vector<uint64_t> d = BucketDelta(now, s.last);
       auto ms = [&](double q) -> std::optional<double> {
-        auto us = QuantileFromBuckets(now.bounds, d, q);
-        if (!us) return std::nullopt;
-        return *us / 1000.0;
+        auto seconds = QuantileFromBuckets(now.bounds, d, q);
+        if (!seconds) return std::nullopt;
+        return *seconds * 1000.0;
       };
       p.p50_ms = ms(0.50);
       p.p95_ms = ms(0.95);

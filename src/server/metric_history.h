@@ -31,7 +31,7 @@ struct ModelCounters {
   std::string model, version;
   double success = 0, failure = 0;   // request counters (monotonic)
   double pending = 0;                // queue depth gauge
-  std::vector<double> bounds;        // latency histogram bounds, microseconds (no +Inf)
+  std::vector<double> bounds;        // latency histogram bounds, seconds (no +Inf)
   std::vector<uint64_t> cumulative;  // cumulative counts, bounds.size() + 1 entries
 };
 

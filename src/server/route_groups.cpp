@@ -87,12 +87,6 @@ RouteClass ClassifyRoute(std::string_view method, std::string_view path) {
       seg[3] == "predict") {
     return Of(RouteGroup::kInfer, seg[2]);
   }
-  // The drift report is monitoring data about one model: metadata (there is no `monitor`
-  // permission yet; docs/security.md).
-  if (seg.size() == 4 && seg[0] == "v1" && seg[1] == "models" && !seg[2].empty() &&
-      seg[3] == "drift") {
-    return Of(RouteGroup::kMetadata, seg[2]);
-  }
   return {};
 }
 

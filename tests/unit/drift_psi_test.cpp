@@ -236,10 +236,10 @@ TEST(DriftServerConfig, RelativeBaselineIsRelativeToTheModelDirectory) {
   std::filesystem::remove_all(dir);
 }
 
-TEST(DriftRoutes, DriftReportIsModelMetadata) {
+TEST(DriftRoutes, DriftReportIsModelMonitoring) {
   const server::RouteClass r = server::ClassifyRoute("GET", "/v1/models/yolo/drift");
   ASSERT_TRUE(r.group.has_value());
-  EXPECT_EQ(*r.group, security::RouteGroup::kMetadata);
+  EXPECT_EQ(*r.group, security::RouteGroup::kMonitor);
   EXPECT_EQ(r.model, "yolo");
   EXPECT_FALSE(server::ClassifyRoute("GET", "/v1/models//drift").group.has_value());
   EXPECT_EQ(cli::ExitCodeOf(cli::Outcome::kDriftAlert), 8);

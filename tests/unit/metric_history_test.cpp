@@ -47,9 +47,9 @@ TEST(QuantileFromBuckets, EmptyMismatchedAndInfBucket) {
 
 // Against the exact quantile of the raw values: the estimate lies in the same bucket.
 TEST(QuantileFromBuckets, AgreesWithNaiveReferenceToTheBucket) {
-  Histogram h(LatencyBucketsUs());
+  Histogram h(LatencyBucketsSeconds());
   std::mt19937 rng(7);
-  std::lognormal_distribution<double> dist(std::log(80000.0), 0.6);  // ~80 ms
+  std::lognormal_distribution<double> dist(std::log(0.08), 0.6);  // ~80 ms
   std::vector<double> values;
   for (int i = 0; i < 5000; ++i) {
     values.push_back(dist(rng));
@@ -69,11 +69,11 @@ TEST(QuantileFromBuckets, AgreesWithNaiveReferenceToTheBucket) {
 
 TEST(MetricHistory, PointsFromDeltas) {
   MetricHistory history(10, 5);
-  Histogram h({1000, 10000, 100000});  // us
+  Histogram h({0.001, 0.01, 0.1});  // seconds
   history.Record(100, {Snap("m", h, 0, 0, 0)});
   EXPECT_TRUE(history.Points("m").empty()) << "the first snapshot only primes";
   // 10 s later: 20 successes, 5 failures, 3 queued; latencies: 10 at 5 ms (bucket 2).
-  for (int i = 0; i < 10; ++i) h.Observe(5000);
+  for (int i = 0; i < 10; ++i) h.Observe(0.005);
   history.Record(110, {Snap("m", h, 20, 5, 3)});
   auto p = history.Points("m");
   ASSERT_EQ(p.size(), 1u);
@@ -85,7 +85,7 @@ TEST(MetricHistory, PointsFromDeltas) {
   ASSERT_TRUE(p[0].p50_ms.has_value());
   EXPECT_DOUBLE_EQ(*p[0].p50_ms, 5.5);
   // Next interval: only the new observations count (bucket deltas), 10 at 50 ms.
-  for (int i = 0; i < 10; ++i) h.Observe(50000);
+  for (int i = 0; i < 10; ++i) h.Observe(0.05);
   history.Record(115, {Snap("m", h, 30, 5, 0)});
   p = history.Points("m");
   ASSERT_EQ(p.size(), 2u);
@@ -106,12 +106,12 @@ TEST(MetricHistory, PointsFromDeltas) {
 
 TEST(MetricHistory, CounterResetTakesTheNewValue) {
   MetricHistory history(10, 1);
-  Histogram before({1000, 10000});
-  for (int i = 0; i < 50; ++i) before.Observe(500);
+  Histogram before({0.001, 0.01});  // seconds
+  for (int i = 0; i < 50; ++i) before.Observe(0.0005);
   history.Record(0, {Snap("m", before, 100, 10, 0)});
   // A new version's series start from zero.
-  Histogram after({1000, 10000});
-  for (int i = 0; i < 4; ++i) after.Observe(5000);
+  Histogram after({0.001, 0.01});
+  for (int i = 0; i < 4; ++i) after.Observe(0.005);
   history.Record(2, {Snap("m", after, 4, 0, 0)});
   const auto p = history.Points("m");
   ASSERT_EQ(p.size(), 1u);
@@ -121,7 +121,7 @@ TEST(MetricHistory, CounterResetTakesTheNewValue) {
 
 TEST(MetricHistory, RingIsBoundedAndModelsLeave) {
   MetricHistory history(3, 1);
-  Histogram h({1000});
+  Histogram h({0.001});
   for (int t = 0; t <= 10; ++t) history.Record(t, {Snap("a", h, t, 0, 0), Snap("b", h, 0, 0, 0)});
   const auto p = history.Points("a");
   ASSERT_EQ(p.size(), 3u);
