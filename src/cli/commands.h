@@ -27,5 +27,6 @@ void RegisterPack(CLI::App& app, int* exit_code);
 void RegisterPackageVerify(CLI::App& app, int* exit_code);
 void RegisterUnpack(CLI::App& app, int* exit_code);
 void RegisterGolden(CLI::App& app, int* exit_code);
+void RegisterHealth(CLI::App& app, int* exit_code);
 
 }  // namespace cvdeploy::cli
