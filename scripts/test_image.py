@@ -172,8 +172,8 @@ def main():
             except ValueError:
                 check(False, f"stderr line is not JSON: {line!r}")
         msgs = [e.get("msg", "") for e in events]
-        check(any("draining" in m for m in msgs) and msgs and msgs[-1] != "" and
-              any(m == "stopped" for m in msgs), "JSON event log has the drain and stop lines")
+        check("shutting down: draining in-flight requests" in msgs and "stopped" in msgs,
+              f"JSON event log ({len(events)} lines) has the drain and stop lines")
         report_size(args.image)
     finally:
         run(["podman", "rm", "-f", name])

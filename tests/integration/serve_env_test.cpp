@@ -265,5 +265,24 @@ TEST(Health, UsageAndRefusedConnection) {
   EXPECT_NE(refused.out.find("no answer"), std::string::npos) << refused.out;
 }
 
+TEST(Health, SilentServerTimesOut) {
+  // A listener that accepts (through the backlog) and never answers: no hang, exit 1.
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(listen(fd, 4), 0);
+  ASSERT_EQ(getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len), 0);
+  const ProcessResult r =
+      RunCli({"health", "--url",
+              "http://127.0.0.1:" + std::to_string(ntohs(a.sin_port)) + "/v2/health/ready",
+              "--timeout", "0.5"});
+  close(fd);
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_NE(r.out.find("timed out"), std::string::npos) << r.out;
+}
+
 }  // namespace
 }  // namespace cvdeploy::testing
