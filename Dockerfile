@@ -74,8 +74,8 @@ RUN set -eu; \
     if ldd /opt/cvdeploy/bin/cvdeploy | grep -q 'not found'; then ldd /opt/cvdeploy/bin/cvdeploy | grep 'not found'; exit 1; fi; \
     /opt/cvdeploy/bin/cvdeploy --version; \
     apt-get clean; rm -rf /var/lib/apt/lists/* /var/cache/apt/* /var/log/* /tmp/*; \
-    groupadd --system --gid 10001 cvdeploy; \
-    useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
+    groupadd --gid 10001 cvdeploy; \
+    useradd --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
       --shell /usr/sbin/nologin cvdeploy; \
     mkdir -p /models; chown 10001:10001 /models
 

@@ -35,7 +35,8 @@ mkdir -p "$context/.deps"
 git ls-files -z --cached --others --exclude-standard |
   while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done |
   tar --null -T - -cf - | tar -C "$context" -xf -
-cp -rL "$ort" "$context/.deps/onnxruntime"
+mkdir -p "$context/.deps/onnxruntime"
+cp -a "$ort/." "$context/.deps/onnxruntime/"  # keeps libonnxruntime.so a symlink
 
 volume=()
 ccache_dir="$(ccache -k cache_dir 2>/dev/null || true)"
