@@ -18,7 +18,7 @@ LSAN_SUPPRESSIONS := $(abspath tests/sanitizers/lsan.supp)
 
 .PHONY: all deps configure build test test-unit demo serve bench-serve bench-optimize bench-security format clean \
 	bench-drift \
-        fuzz-build fuzz fuzz-long test-sanitize test-deploy kube-play-test deb test-deb test-dashboard
+        fuzz-build fuzz fuzz-long test-sanitize test-deploy kube-play-test deb test-deb test-dashboard cli image test-image image-base
 
 all: build
 
@@ -73,7 +73,7 @@ test-sanitize: deps
 	  ctest --test-dir $(SANITIZE_BUILD_DIR) --output-on-failure -j $(JOBS) -L 'unit|integration' -E '^bench_smoke$$' \
 	  $(if $(SANITIZE_TESTS),-R '$(SANITIZE_TESTS)')
 
-demo: build
+demo: cli
 	@echo "== cvdeploy info (yolo11n-dq)"
 	@$(CVDEPLOY) info $(CVDEPLOY_ASSETS)/models/yolo11n-dq.onnx
 	@echo
@@ -88,7 +88,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8080
 URL := http://$(HOST):$(PORT)
 IMG := $(CVDEPLOY_ASSETS)/images
-serve: build
+serve: cli
 	@echo "== cvdeploy serve: $(SERVE_MODELS) on $(URL) (ready once warmed up; Ctrl-C stops)"
 	@echo "Try, from another terminal:"
 	@echo "  curl -s $(URL)/v2/health/ready"
@@ -104,7 +104,7 @@ serve: build
 	  --host $(HOST) --port $(PORT) $(SERVE_ARGS)
 
 # Server load test with wrk (about 3 minutes plus the 10,000-request memory phase).
-bench-serve: build
+bench-serve: cli
 	@python3 bench/serve_bench.py --cvdeploy $(CVDEPLOY) --assets $(CVDEPLOY_ASSETS) $(BENCH_ARGS)
 
 # float / int8 / fp16 / pruned table of docs/optimization.md, with PASS/FAIL per target.
@@ -154,3 +154,25 @@ bench-drift: build
 # build/test-artifacts/dashboard.
 test-dashboard: build
 	@cd $(BUILD_DIR) && ctest -R 'dashboard|metric_history' --output-on-failure
+
+# ---- Container image (issue 17; docs/deploy.md "Container image") ----
+# cli: only the cvdeploy binary (what serve and demo need), not the test suite.
+cli: configure
+	@cmake --build $(BUILD_DIR) -j $(JOBS) --target cvdeploy_cli
+
+# podman + the local mmdebstrap base (no registry here); tags localhost/cvdeploy:<version> and
+# localhost/cvdeploy:latest. Tools come from scripts/setup-image.sh, not setup-deps.sh.
+image-base:
+	@scripts/setup-image.sh
+	@scripts/container-env.sh scripts/image-base.sh
+
+image: deps image-base
+	@scripts/container-env.sh scripts/build-image.sh
+
+# Builds (or reuses, IMAGE_REUSE=1) the image, runs it read-only as uid 10001 with the sample
+# model, compares its detections with the host CLI's, checks SIGTERM drain and exit 0.
+# Kept out of CTest: a cold image build takes longer than a CTest test may.
+test-image: cli
+	@scripts/setup-image.sh
+	@scripts/container-env.sh /usr/bin/python3 scripts/test_image.py --cvdeploy $(CVDEPLOY) \
+	  --assets $(CVDEPLOY_ASSETS) $(if $(IMAGE_REUSE),--reuse) $(TEST_IMAGE_ARGS)

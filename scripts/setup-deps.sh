@@ -42,6 +42,7 @@ PACKAGES=(
   swtpm tpm2-tools # software TPM 2.0 + tools: the key-sealing test (tpm_sealed_key_test.py)
 )
 ((FUZZ)) && PACKAGES+=(clang-14 libclang-rt-14-dev lld-14)
+command -v npm >/dev/null || PACKAGES+=(npm) # `npm pack` fetches ONNX Runtime below: Debian's npm when none is on PATH
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

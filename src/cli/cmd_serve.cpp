@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // cvdeploy serve: the inference server (KServe v2 + image endpoints). Flags map onto
-// server::ServerOptions (cvdeploy/server.h); everything else lives in src/server/.
+// server::ServerOptions (cvdeploy/server.h); everything else lives in src/server/. Every flag
+// is also read from the environment as CVDEPLOY_<FLAG> (AddEnvironmentNames); the command line
+// wins.
+#include <cctype>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -12,6 +15,7 @@
 #include "cvdeploy/error.h"
 #include "cvdeploy/secure_memory.h"
 #include "cvdeploy/server.h"
+#include "cvdeploy/server_log.h"
 
 namespace cvdeploy::cli {
 namespace {
@@ -36,7 +40,23 @@ struct ServeArgs {
   bool golden_gate = true;
   double history_interval = 5;  // dashboard metric history (--history-*)
   size_t history_points = 360;
+  std::string log_format = "text";
 };
+
+// CVDEPLOY_<FLAG>: "--max-body-bytes" reads CVDEPLOY_MAX_BODY_BYTES. Applied to every option of
+// the command at once, so a flag added later gets its variable too. A flag given on the command
+// line wins (CLI11 reads the variable only for options the command line left unset). Values are
+// never printed; a value that fails its check is reported by CLI11 like a command-line value.
+void AddEnvironmentNames(CLI::App* cmd) {
+  for (CLI::Option* option : cmd->get_options()) {
+    if (option == cmd->get_help_ptr() || option->get_lnames().empty()) continue;
+    std::string name = "CVDEPLOY_";
+    for (char c : option->get_lnames().front()) {
+      name += c == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    }
+    option->envname(name);
+  }
+}
 
 // The --tls-* flags: TLS needs both files; mTLS needs a client CA (which alone means
 // "required"); --metrics-tls on/off only with TLS.
@@ -330,15 +350,30 @@ void RegisterServe(CLI::App& app, int* exit_code) {
                   "SIGHUP always reloads)")
       ->check(CLI::Range(0.0, 86400.0))
       ->capture_default_str();
+  cmd->add_option("--log-format", args->log_format,
+                  "Server event lines on stderr: text (cvdeploy serve: LEVEL: message) or json "
+                  "({\"time\",\"level\",\"msg\"} per line)")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str();
+  AddEnvironmentNames(cmd);
   cmd->callback([=] {
-    server::ServerOptions options =
-        ToOptions(*args, *host, *port, *io_threads, *instances, *threads);
-    // A server given a data key serves encrypted models: no core dump, no ptrace by the same
-    // user, from the start (docs/security.md "Protected models").
-    if (args->protection.protection.HasKey()) MakeProcessNonDumpable();
-    *exit_code = server::RunServer(std::move(options), [](const Status& s) {
-      return s.ok() ? ExitCodeOf(Outcome::kOk) : ExitCodeOf(s.code());
-    });
+    server::SetLogFormat(server::ParseLogFormat(args->log_format));
+    try {
+      server::ServerOptions options =
+          ToOptions(*args, *host, *port, *io_threads, *instances, *threads);
+      // A server given a data key serves encrypted models: no core dump, no ptrace by the same
+      // user, from the start (docs/security.md "Protected models").
+      if (args->protection.protection.HasKey()) MakeProcessNonDumpable();
+      *exit_code = server::RunServer(std::move(options), [](const Status& s) {
+        return s.ok() ? ExitCodeOf(Outcome::kOk) : ExitCodeOf(s.code());
+      });
+    } catch (const Error& e) {
+      // In JSON mode a log collector reads stderr: the error is one more JSON line (main would
+      // print it as text). Text mode keeps main's line and its flag hints.
+      if (server::CurrentLogFormat() != server::LogFormat::kJson) throw;
+      server::Log(server::LogLevel::kError, e.what());
+      *exit_code = ExitCodeOf(e.code());
+    }
   });
 }
 

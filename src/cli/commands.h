@@ -29,5 +29,6 @@ void RegisterUnpack(CLI::App& app, int* exit_code);
 void RegisterGolden(CLI::App& app, int* exit_code);
 void RegisterDoctor(CLI::App& app, int* exit_code);
 void RegisterDrift(CLI::App& app, int* exit_code);  // profile-data and drift
+void RegisterHealth(CLI::App& app, int* exit_code);
 
 }  // namespace cvdeploy::cli

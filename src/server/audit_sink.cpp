@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "server/audit_sink.h"
 
-#include <cstdio>
 #include <memory>
+#include <string>
+
+#include "server/log.h"
 
 namespace cvdeploy::server {
 
@@ -27,7 +29,7 @@ void AuditSink::Record(nlohmann::json event, std::function<void(bool proceed)> d
   try {
     submit_(std::move(event), finish);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "cvdeploy serve: error: audit entry not written: %s\n", e.what());
+    Log(LogLevel::kError, std::string("audit entry not written: ") + e.what());
     finish(Status(ErrorCode::kUnavailable, e.what()));
   }
 }

@@ -12,6 +12,7 @@
 
 #include "cvdeploy/error.h"
 #include "cvdeploy/system.h"
+#include "server/log.h"
 #include "server/text_escape.h"
 
 namespace cvdeploy::server {
@@ -99,9 +100,7 @@ ModelRepository::ModelRepository(RepositoryOptions options, Registry& registry, 
       series_leases_(std::make_shared<VersionSeriesLeases>(registry)),
       log_(std::move(log)) {
   if (!log_) {
-    log_ = [](const std::string& level, const std::string& message) {
-      std::fprintf(stderr, "cvdeploy serve: %s: %s\n", level.c_str(), message.c_str());
-    };
+    log_ = [](const std::string& level, const std::string& message) { LogNamed(level, message); };
   }
   if (!options_.dir.empty()) {
     std::error_code ec;

@@ -16,17 +16,13 @@
 #include "server/api.h"
 #include "server/auth_setup.h"
 #include "server/http_error.h"
+#include "server/log.h"
 #include "server/metrics.h"
 #include "server/tls.h"
 #include "server/transport.h"
 
 namespace cvdeploy::server {
 namespace {
-
-void Log(const std::string& level, const std::string& message) {
-  std::fprintf(stderr, "cvdeploy serve: %s: %s\n", level.c_str(), message.c_str());
-  std::fflush(stderr);
-}
 
 // One JSON object per line; the time comes from spdlog's pattern, the rest from the record.
 std::shared_ptr<spdlog::logger> AccessLogger(const std::string& target) {
@@ -70,12 +66,12 @@ void LogExchange(spdlog::logger& logger, const Exchange& x) {
 // or key, key file too open) before any socket is bound.
 std::shared_ptr<TlsManager> MakeTls(const TlsOptions& options, Registry& registry) {
   if (!options.enabled()) return nullptr;
-  auto tls = std::make_shared<TlsManager>(options, &registry, Log);
+  auto tls = std::make_shared<TlsManager>(options, &registry, LogNamed);
   const CertificateSummary cert = tls->Certificate();
   const char* auth[] = {"not requested", "optional", "required"};
-  Log("info", "TLS: certificate " + cert.subject + ", serial " + cert.serial_hex + ", expires " +
-                  FormatUtc(cert.not_after) + "; client certificates " +
-                  auth[static_cast<int>(options.client_auth)]);
+  Log(LogLevel::kInfo, "TLS: certificate " + cert.subject + ", serial " + cert.serial_hex +
+                           ", expires " + FormatUtc(cert.not_after) + "; client certificates " +
+                           auth[static_cast<int>(options.client_auth)]);
   return tls;
 }
 
@@ -145,7 +141,7 @@ int RunServer(const ServerOptions& options, const ExitCodeOfStatus& exit_code_of
 
   // Refuses a non-loopback bind without authentication (kInvalidArgument) before anything
   // else starts; loads the policy, keys and audit log.
-  SecurityStack security(options, registry, Log);
+  SecurityStack security(options, registry, LogNamed);
   std::shared_ptr<TlsManager> tls = MakeTls(options.tls, registry);
   if (tls) {
     tls->SetReloadHook(
@@ -154,7 +150,7 @@ int RunServer(const ServerOptions& options, const ExitCodeOfStatus& exit_code_of
 
   ModelRepository repository(options.repository, registry,
                              [&security](const std::string& level, const std::string& message) {
-                               Log(level, message);
+                               LogNamed(level, message);
                                security.RepositoryEvent(level, message);
                              });
   boost::asio::io_context io;
@@ -196,10 +192,11 @@ int RunServer(const ServerOptions& options, const ExitCodeOfStatus& exit_code_of
   main->Start();
   if (metrics) metrics->Start();
   const std::string scheme = tls ? "https://" : "http://";
-  Log("info", "listening on " + scheme + options.host + ":" + std::to_string(main->port()) +
-                  (metrics ? " (metrics on " + MetricsScheme(tls != nullptr, *metrics) + "port " +
-                                 std::to_string(metrics->port()) + ")"
-                           : ""));
+  Log(LogLevel::kInfo, "listening on " + scheme + options.host + ":" +
+                           std::to_string(main->port()) +
+                           (metrics ? " (metrics on " + MetricsScheme(tls != nullptr, *metrics) +
+                                          "port " + std::to_string(metrics->port()) + ")"
+                                    : ""));
   security.Started(options.host + ":" + std::to_string(main->port()));
   repository.Start();
 
@@ -217,9 +214,10 @@ int RunServer(const ServerOptions& options, const ExitCodeOfStatus& exit_code_of
           io.run();
           return;
         } catch (const std::exception& e) {
-          Log("warning", std::string("I/O thread: ") + e.what() + "; a connection was dropped");
+          Log(LogLevel::kWarning,
+              std::string("I/O thread: ") + e.what() + "; a connection was dropped");
         } catch (...) {
-          Log("warning", "I/O thread: unknown exception; a connection was dropped");
+          Log(LogLevel::kWarning, "I/O thread: unknown exception; a connection was dropped");
         }
       }
     });
@@ -233,23 +231,23 @@ int RunServer(const ServerOptions& options, const ExitCodeOfStatus& exit_code_of
     if (!reported_ready && repository.StartupDone()) {
       reported_ready = true;
       const auto failures = repository.StartupFailures();
-      for (const auto& f : failures) Log("error", f);
+      for (const auto& f : failures) Log(LogLevel::kError, f);
       if (!failures.empty() && options.exit_on_error) {
         const std::string message =
             "a model failed to load; exiting (start with --exit-on-error=false to serve the "
             "others)";
-        Log("error", message);
+        Log(LogLevel::kError, message);
         stopped = BadInput(message);
         break;
       }
-      if (repository.AllReady()) Log("info", "ready");
+      if (repository.AllReady()) Log(LogLevel::kInfo, "ready");
     }
   }
 
   // Drain: readiness goes false, no new connections, idle ones close; requests in progress
   // finish (bounded by the drain timeout).
   api.SetDraining();
-  if (stopped.ok()) Log("info", "shutting down: draining in-flight requests");
+  if (stopped.ok()) Log(LogLevel::kInfo, "shutting down: draining in-flight requests");
   main->BeginShutdown();
   if (metrics) metrics->BeginShutdown();
   const auto drain_until = Clock::now() + options.drain_timeout;
@@ -262,12 +260,12 @@ int RunServer(const ServerOptions& options, const ExitCodeOfStatus& exit_code_of
   for (auto& t : io_threads) t.join();
   security.Stopped();
   if (!drained) {
-    Log("warning", "drain timeout passed with requests in progress; exiting without them");
+    Log(LogLevel::kWarning, "drain timeout passed with requests in progress; exiting without them");
     std::fflush(stdout);
     // Queued work would otherwise run to completion in destructors.
     std::_Exit(exit_code_of(stopped));
   }
-  if (stopped.ok()) Log("info", "stopped");
+  if (stopped.ok()) Log(LogLevel::kInfo, "stopped");
   return exit_code_of(stopped);
 }
 
