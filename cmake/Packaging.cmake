@@ -65,6 +65,16 @@ install(FILES ${CVDEPLOY_DEB_DIR}/cvdeploy.env DESTINATION /etc/cvdeploy
 install(DIRECTORY DESTINATION /var/lib/cvdeploy/models COMPONENT debian EXCLUDE_FROM_ALL)
 install(DIRECTORY DESTINATION /var/log/cvdeploy COMPONENT debian EXCLUDE_FROM_ALL)
 
+# The changelog date is the commit's (SOURCE_DATE_EPOCH when given), not the configure time:
+# reproducible, and a re-configure does not regenerate the package files.
+if(NOT DEFINED ENV{SOURCE_DATE_EPOCH})
+  execute_process(COMMAND git -C ${PROJECT_SOURCE_DIR} log -1 --format=%ct
+                  OUTPUT_VARIABLE _cvdeploy_commit_time OUTPUT_STRIP_TRAILING_WHITESPACE
+                  ERROR_QUIET RESULT_VARIABLE _cvdeploy_git_rc)
+  if(_cvdeploy_git_rc EQUAL 0 AND _cvdeploy_commit_time MATCHES "^[0-9]+$")
+    set(ENV{SOURCE_DATE_EPOCH} ${_cvdeploy_commit_time})
+  endif()
+endif()
 string(TIMESTAMP CVDEPLOY_DEB_DATE "%a, %d %b %Y %H:%M:%S +0000" UTC)
 set(CVDEPLOY_DEB_VERSION ${PROJECT_VERSION})
 set(CVDEPLOY_DEB_MAINTAINER_EMAIL "maintainers@cvdeploy.invalid")
