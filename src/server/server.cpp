@@ -19,6 +19,7 @@
 #include "server/http_error.h"
 #include "server/log.h"
 #include "server/metrics.h"
+#include "server/request_log.h"
 #include "server/tls.h"
 #include "server/trace_context.h"
 #include "server/transport.h"
@@ -105,22 +106,13 @@ Handler Traced(Handler inner) {
   };
 }
 
-// The server's log line about a request answered with a server error: its request id, trace
-// id and the error message the client got. Overload answers (503, 504) are not logged one by
-// one (the metrics count them), so a saturated server does not flood its log.
+// The event line about a request answered with a server error (request_log.h).
 void LogServerError(const Exchange& x) {
-  if (!x.response || x.response->status < 500) return;
-  if (x.response->status == 503 || x.response->status == 504) return;
-  std::string message;
-  if (x.response->body.size() <= 4096) {
-    const auto body = nlohmann::json::parse(x.response->body, nullptr, false);
-    if (body.is_object() && body.contains("error") && body["error"].is_string()) {
-      message = ": " + body["error"].get<std::string>();
-    }
+  if (!x.response) return;
+  if (auto line = ServerErrorEventLine(x.response->status, x.request_id, x.response->trace_id,
+                                       x.method, x.path, x.response->body)) {
+    Log(LogLevel::kError, *line);
   }
-  Log(LogLevel::kError, "request " + x.request_id + " (trace " + x.response->trace_id + ") " +
-                            x.method + " " + x.path + " answered " +
-                            std::to_string(x.response->status) + message);
 }
 
 // TLS for the listeners (null without). Throws (missing file, bad or mismatched certificate
