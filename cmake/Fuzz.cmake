@@ -56,6 +56,7 @@ set(CVDEPLOY_FUZZ_PARSER_SOURCES
     src/server/metrics.cpp
     src/server/multipart.cpp
     src/server/tls.cpp
+    src/server/trace_context.cpp
     src/server/transport.cpp)
 list(TRANSFORM CVDEPLOY_FUZZ_PARSER_SOURCES PREPEND ${PROJECT_SOURCE_DIR}/)
 # The security module as a whole (JWT, JWKS, key and user files, audit lines, policy): it

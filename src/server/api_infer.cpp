@@ -5,6 +5,7 @@
 #include "server/api.h"
 #include "server/http_error.h"
 #include "server/kserve.h"
+#include "server/trace_context.h"
 
 namespace cvdeploy::server {
 namespace {
@@ -60,8 +61,11 @@ void CheckInput(const kserve::Tensor& t, const ModelVersion& v) {
 
 // The response to a finished inference: the KServe document of the outputs the request asked
 // for. Throws cvdeploy::Error / std::bad_alloc, mapped by the caller.
+// With `debug_timings`, the JSON part also carries the stage timings (encode included).
 HttpResponse InferResponseFor(JobResult& result, const kserve::InferRequest& request,
-                              const std::string& model, const std::string& version) {
+                              const std::string& model, const std::string& version,
+                              bool debug_timings, StageTimings* timings) {
+  const auto encode_start = Clock::now();
   kserve::InferResponse response;
   response.model_name = model;
   response.model_version = version;
@@ -87,6 +91,13 @@ HttpResponse InferResponseFor(JobResult& result, const kserve::InferRequest& req
   HttpResponse r;
   r.content_type = body.content_type;
   r.body = std::move(body.body);
+  timings->encode_ms =
+      std::chrono::duration<double, std::milli>(Clock::now() - encode_start).count();
+  if (debug_timings) {
+    const size_t json_end = body.header_length ? *body.header_length : r.body.size();
+    const size_t added = InsertTimings(r.body, json_end, *timings);
+    if (body.header_length) *body.header_length += added;
+  }
   if (body.header_length) {
     r.headers.emplace_back(std::string(kserve::kHeaderLengthHeader),
                            std::to_string(*body.header_length));
@@ -107,7 +118,11 @@ void Api::Infer(HttpRequest& request, const std::string& model, std::optional<in
   std::shared_ptr<const std::string> body;
   TensorView input_view;
   Job job;
+  bool debug_timings = false;
   try {
+    if (auto d = request.query.find("debug"); d != request.query.end()) {
+      debug_timings = DebugTimingsParam(d->second);
+    }
     std::optional<size_t> header_length;
     if (auto h = request.Header("inference-header-content-length")) {
       header_length = kserve::ParseHeaderLength(*h);
@@ -146,12 +161,15 @@ void Api::Infer(HttpRequest& request, const std::string& model, std::optional<in
           std::pair<std::shared_ptr<const std::string>, std::shared_ptr<kserve::InferRequest>>>(
           body, request_info)};
   // Runs on a scheduler thread, which must never see an exception.
-  job.done = [v, respond, request_info, log, start, model](JobResult result) mutable noexcept {
+  job.done = [v, respond, request_info, log, start, model,
+              debug_timings](JobResult result) mutable noexcept {
     log.batch_size = result.batch_size;
     HttpResponse r;
+    StageTimings timings = result.timings;
     try {
       if (result.status.ok()) {
-        r = InferResponseFor(result, *request_info, model, v->VersionString());
+        r = InferResponseFor(result, *request_info, model, v->VersionString(), debug_timings,
+                             &timings);
       } else {
         r = ErrorResponse(result.status);
         if (result.status.code() == ErrorCode::kUnavailable) {
@@ -162,6 +180,7 @@ void Api::Infer(HttpRequest& request, const std::string& model, std::optional<in
       r = CurrentExceptionResponse();
     }
     r.log = std::move(log);
+    r.timings = timings;
     v->metrics.request_seconds->Observe(
         std::chrono::duration<double>(Clock::now() - start).count());
     (r.status == 200 ? v->metrics.success : v->metrics.failure)->Inc();

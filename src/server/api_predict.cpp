@@ -10,6 +10,7 @@
 #include "server/api.h"
 #include "server/http_error.h"
 #include "server/multipart.h"
+#include "server/trace_context.h"
 
 namespace cvdeploy::server {
 namespace {
@@ -59,7 +60,8 @@ bool BoolParam(const std::string& key, const std::string& value) {
       "query parameter " + key + "='" + value.substr(0, 32) + "' must be 1/0 or true/false");
 }
 
-PredictOptions OptionsFrom(const HttpRequest& request, const ModelVersion& v, bool* annotate) {
+PredictOptions OptionsFrom(const HttpRequest& request, const ModelVersion& v, bool* annotate,
+                           bool* debug_timings) {
   PredictOptions o;
   const ModelConfig& c = v.config;
   if (c.conf) o.conf = *c.conf;
@@ -89,10 +91,13 @@ PredictOptions OptionsFrom(const HttpRequest& request, const ModelVersion& v, bo
       o.agnostic = BoolParam(key, value);
     } else if (key == "annotate") {
       *annotate = BoolParam(key, value);
+    } else if (key == "debug") {
+      *debug_timings = DebugTimingsParam(value);
     } else {
-      throw EscapedError(ErrorCode::kInvalidArgument,
-                         "unknown query parameter '" + key.substr(0, 64) +
-                             "' (known: conf, iou, max_det, classes, imgsz, agnostic, annotate)");
+      throw EscapedError(
+          ErrorCode::kInvalidArgument,
+          "unknown query parameter '" + key.substr(0, 64) +
+              "' (known: conf, iou, max_det, classes, imgsz, agnostic, annotate, debug)");
     }
   }
   const ModelMeta& meta = v.predictor->meta();
@@ -165,8 +170,9 @@ void Api::Predict(HttpRequest& request, const std::string& model, const Respond&
   LogFields log{model, v->VersionString(), 0};
   Job job;
   ImageWork work;
+  bool debug_timings = false;
   try {
-    work.options = OptionsFrom(request, *v, &work.annotate);
+    work.options = OptionsFrom(request, *v, &work.annotate, &debug_timings);
     work.bytes = ImageBytes(request, &work.name);
     if (work.bytes.empty())
       throw EscapedError(ErrorCode::kInvalidArgument, work.name + " is empty: send an image");
@@ -202,9 +208,12 @@ void Api::Predict(HttpRequest& request, const std::string& model, const Respond&
   job.work = std::move(work);
   job.enqueued = Clock::now();
   // Runs on a scheduler thread, which must never see an exception.
-  job.done = [v, respond, log, start, source, annotate](JobResult result) mutable noexcept {
+  job.done = [v, respond, log, start, source, annotate,
+              debug_timings](JobResult result) mutable noexcept {
     log.batch_size = result.batch_size;
     HttpResponse r;
+    StageTimings timings = result.timings;
+    const auto encode_start = Clock::now();
     try {
       if (!result.status.ok()) {
         r = ErrorResponse(result.status);
@@ -220,11 +229,17 @@ void Api::Predict(HttpRequest& request, const std::string& model, const Respond&
         for (auto it = fields.begin(); it != fields.end(); ++it) body[it.key()] = it.value();
         r.body = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
       }
+      timings.encode_ms =
+          std::chrono::duration<double, std::milli>(Clock::now() - encode_start).count();
+      if (debug_timings && r.status == 200 && !annotate) {
+        InsertTimings(r.body, r.body.size(), timings);
+      }
       r.headers.emplace_back("X-Model-Version", v->VersionString());
     } catch (...) {
       r = CurrentExceptionResponse();
     }
     r.log = std::move(log);
+    r.timings = timings;
     v->metrics.request_seconds->Observe(
         std::chrono::duration<double>(Clock::now() - start).count());
     (r.status == 200 ? v->metrics.success : v->metrics.failure)->Inc();

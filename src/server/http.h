@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "cvdeploy/status.h"
+#include "server/trace_context.h"
 
 namespace cvdeploy::server {
 
@@ -65,6 +66,9 @@ struct HttpResponse {
   std::vector<std::pair<std::string, std::string>> headers;  // extra headers
   LogFields log;
   std::string identity;  // who made the request ("api_key:ci-bot"; the auth gate sets it)
+  // Stage timings for the access log (requests that ran on a scheduler; else unset).
+  std::optional<StageTimings> timings;
+  std::string trace_id, span_id;  // set by the tracing wrapper (server.cpp)
 };
 
 // The one answer to one request. A handler answers by calling it with a response, from any

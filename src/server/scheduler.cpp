@@ -35,6 +35,7 @@ bool Compatible(const Job& a, const Job& b) {
 // Answers `job`. Its callback is taken out first, so that the safety net in Execute never
 // answers a job twice.
 void Finish(Job& job, JobResult result) {
+  if (result.timings.queue_ms < 0) result.timings.queue_ms = job.timings.queue_ms;
   auto done = std::move(job.done);
   job.done = nullptr;
   if (done) done(std::move(result));
@@ -140,6 +141,7 @@ void Scheduler::Execute(std::vector<Job>& batch) {
   for (auto& job : batch) {
     const double waited_us = std::chrono::duration<double, std::micro>(now - job.enqueued).count();
     if (metrics_) metrics_->queue_seconds->Observe(waited_us * 1e-6);
+    job.timings.queue_ms = waited_us / 1000;
     if (now > job.deadline) {
       Fail(job, DeadlineExceeded("deadline passed after " +
                                  std::to_string(static_cast<long>(waited_us / 1000)) +
@@ -242,6 +244,11 @@ void Scheduler::ExecuteImages(std::vector<Job>& batch) {
     }
     JobResult out;
     out.batch_size = n;
+    out.timings = jobs[i]->timings;
+    out.timings.decode_ms = r.speed_ms.decode;
+    out.timings.preprocess_ms = r.speed_ms.preprocess;
+    out.timings.inference_ms = r.speed_ms.inference;
+    out.timings.postprocess_ms = r.speed_ms.postprocess;
     auto& w = std::get<ImageWork>(jobs[i]->work);
     if (options_.drift) {
       try {
@@ -275,6 +282,7 @@ void Scheduler::ExecuteTensors(std::vector<Job>& batch) {
   std::shared_ptr<Batch> engine_batch;
   std::vector<NamedTensorView> outputs;
   int64_t total = 0;
+  Clock::time_point prepared = t0;
   try {
     // Every job has the same [., 3, H, W] (Compatible); PrepareTensors concatenates them along
     // the batch axis into the engine's input: the one copy of the request bytes.
@@ -286,6 +294,7 @@ void Scheduler::ExecuteTensors(std::vector<Job>& batch) {
       inputs.push_back(input);
     }
     engine_batch = std::make_shared<Batch>(predictor_->PrepareTensors(inputs));
+    prepared = Clock::now();
     outputs = predictor_->Run(*engine_batch);
   } catch (const Error& e) {
     for (auto& j : batch) Fail(j, e);
@@ -310,6 +319,9 @@ void Scheduler::ExecuteTensors(std::vector<Job>& batch) {
     JobResult out;
     out.batch_size = static_cast<int>(total);
     out.batch = engine_batch;
+    out.timings = job.timings;
+    out.timings.preprocess_ms = std::chrono::duration<double, std::milli>(prepared - t0).count();
+    out.timings.inference_ms = us / 1000 - out.timings.preprocess_ms;
     for (const NamedTensorView& o : outputs) {
       const std::vector<int64_t>& shape = o.tensor.shape();
       if (shape.empty() || shape[0] != total) {

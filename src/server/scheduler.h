@@ -22,6 +22,7 @@
 #include "cvdeploy/status.h"
 #include "server/drift_monitor.h"
 #include "server/model_metrics.h"
+#include "server/trace_context.h"
 
 namespace cvdeploy::server {
 
@@ -54,11 +55,14 @@ struct JobResult {
   std::vector<NamedTensorView> outputs;
   std::shared_ptr<const Batch> batch;
   int batch_size = 0;  // inputs in the engine call that served it
+  // How long each stage took for this job (encode is the handler's, left -1 here).
+  StageTimings timings;
 };
 
 struct Job {
   std::variant<ImageWork, TensorWork> work;
   Clock::time_point enqueued, deadline;
+  StageTimings timings;  // filled by the scheduler as the job goes (queue first)
   // Called exactly once, on a worker thread (or by Stop for a job never run), with status
   // kUnavailable when the server ran out of memory running it.
   std::function<void(JobResult)> done;

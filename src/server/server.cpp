@@ -13,12 +13,15 @@
 #include <thread>
 
 #include "cvdeploy/error.h"
+#include "cvdeploy/security/crypto.h"
 #include "server/api.h"
 #include "server/auth_setup.h"
 #include "server/http_error.h"
 #include "server/log.h"
 #include "server/metrics.h"
+#include "server/request_log.h"
 #include "server/tls.h"
+#include "server/trace_context.h"
 #include "server/transport.h"
 
 namespace cvdeploy::server {
@@ -56,10 +59,60 @@ void LogExchange(spdlog::logger& logger, const Exchange& x) {
                                    {"bytes_out", x.bytes_out},
                                    {"client", x.client},
                                    {"request_id", x.request_id},
-                                   {"identity", x.response ? x.response->identity : ""}};
+                                   {"identity", x.response ? x.response->identity : ""},
+                                   {"trace_id", x.response ? x.response->trace_id : ""},
+                                   {"span_id", x.response ? x.response->span_id : ""}};
+  if (x.response && x.response->timings) {
+    record["timings"] = nlohmann::ordered_json::parse(TimingsJson(*x.response->timings));
+  }
   std::string text = record.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   // Drop the braces: the pattern supplies the object around the time field.
   logger.info(std::string_view(text).substr(1, text.size() - 2));
+}
+
+// n random bytes as lower-case hex, never all zero (an all-zero id is invalid in W3C Trace
+// Context).
+std::string NewTraceId(size_t n) {
+  for (;;) {
+    std::string id = security::HexEncode(security::RandomBytes(n));
+    if (id.find_first_not_of('0') != std::string::npos) return id;
+  }
+}
+
+// Gives each request a span: a new span id in the caller's trace (a valid `traceparent`) or
+// in a new trace; the response carries `traceparent` (and the caller's `tracestate`) and the
+// access log the ids. A malformed header is ignored (W3C Trace Context), never an error.
+Handler Traced(Handler inner) {
+  return [inner = std::move(inner)](HttpRequest& request, Respond respond) {
+    std::optional<TraceParent> parent;
+    if (auto h = request.Header("traceparent")) parent = ParseTraceparent(*h);
+    std::optional<std::string> state;
+    if (auto h = request.Header("tracestate"); h && parent) state = SanitizeTracestate(*h);
+    const std::string trace_id = parent ? parent->trace_id : NewTraceId(16);
+    const std::string span_id = NewTraceId(8);
+    const uint8_t flags = parent ? parent->flags : 0x01;
+    Respond traced([respond, trace_id, span_id, flags, state](HttpResponse response) {
+      response.headers.emplace_back("traceparent", FormatTraceparent(trace_id, span_id, flags));
+      if (state) response.headers.emplace_back("tracestate", *state);
+      response.trace_id = trace_id;
+      response.span_id = span_id;
+      respond(std::move(response));
+    });
+    try {
+      inner(request, traced);
+    } catch (...) {
+      traced(CurrentExceptionResponse());
+    }
+  };
+}
+
+// The event line about a request answered with a server error (request_log.h).
+void LogServerError(const Exchange& x) {
+  if (!x.response) return;
+  if (auto line = ServerErrorEventLine(x.response->status, x.request_id, x.response->trace_id,
+                                       x.method, x.path, x.response->body)) {
+    Log(LogLevel::kError, *line);
+  }
 }
 
 // TLS for the listeners (null without). Throws (missing file, bad or mismatched certificate
@@ -162,12 +215,13 @@ int RunServer(const ServerOptions& options, const ExitCodeOfStatus& exit_code_of
   auto observer = [&](const Exchange& x) {
     http_requests.Inc();
     if (access) LogExchange(*access, x);
+    LogServerError(x);
   };
   // Throws kInvalidArgument (a host that does not resolve) or kUnavailable (address in use).
   std::shared_ptr<HttpListener> main, metrics;
   main = HttpListener::Create(
       io, options.host, options.port, options.limits,
-      security.Protect([&api](HttpRequest& r, Respond respond) { api.Handle(r, respond); }),
+      Traced(security.Protect([&api](HttpRequest& r, Respond respond) { api.Handle(r, respond); })),
       observer, on_refused, tls);
   if (!api_options.serve_metrics) {
     metrics = HttpListener::Create(
