@@ -128,7 +128,7 @@ clean:
 #   make edge        the CLI (which includes the server) in $(EDGE_BUILD_DIR)/cvdeploy
 #   make test-edge   + the unit tests under qemu (ctest -L unit) and predict on bus.jpg under
 #                    qemu against this machine's x86 build (scripts/test_edge.py)
-# EDGE_CMAKE_ARGS=-DCVDEPLOY_MODEL_TOOLS=OFF builds the minimal edge binary.
+# EDGE_CMAKE_ARGS adds CMake arguments (e.g. -DCVDEPLOY_SYSROOT=DIR, -DONNXRUNTIME_ROOT=DIR).
 EDGE_BUILD_DIR ?= build-edge
 EDGE_SYSROOT ?= $(abspath .deps/sysroot-arm64)
 EDGE_QEMU ?= $(abspath .deps/qemu/qemu-aarch64)

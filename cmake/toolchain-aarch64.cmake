@@ -3,8 +3,8 @@
 # (g++-aarch64-linux-gnu) against the arm64 sysroot and ONNX Runtime arm64 library that
 # scripts/setup-edge.sh prepares. Used by `make edge`:
 #   cmake -S . -B build-edge -DCMAKE_TOOLCHAIN_FILE=cmake/toolchain-aarch64.cmake
-# CVDEPLOY_SYSROOT (cache or environment) overrides the sysroot, ONNXRUNTIME_ROOT the ONNX
-# Runtime install; CVDEPLOY_QEMU the emulator that runs the tests (CMAKE_CROSSCOMPILING_EMULATOR).
+# CVDEPLOY_SYSROOT (cache or environment) overrides the sysroot, -DONNXRUNTIME_ROOT the ONNX
+# Runtime arm64 install; CVDEPLOY_QEMU the emulator that runs the tests (CMAKE_CROSSCOMPILING_EMULATOR).
 set(CMAKE_SYSTEM_NAME Linux)
 set(CMAKE_SYSTEM_PROCESSOR aarch64)
 set(CVDEPLOY_CROSS_TRIPLE aarch64-linux-gnu)
@@ -23,7 +23,9 @@ if(NOT EXISTS "${CVDEPLOY_SYSROOT}/usr/include/aarch64-linux-gnu")
 endif()
 set(CVDEPLOY_SYSROOT "${CVDEPLOY_SYSROOT}" CACHE PATH "arm64 sysroot" FORCE)
 
-if(NOT ONNXRUNTIME_ROOT AND NOT DEFINED ENV{ONNXRUNTIME_ROOT})
+# The environment's ONNXRUNTIME_ROOT (the host's x86 install, for the native build) is ignored:
+# only -DONNXRUNTIME_ROOT chooses another arm64 install.
+if(NOT ONNXRUNTIME_ROOT)
   set(ONNXRUNTIME_ROOT "${_cvdeploy_root}/.deps/onnxruntime-arm64" CACHE PATH "" FORCE)
 endif()
 if(NOT CVDEPLOY_QEMU)
