@@ -18,7 +18,7 @@ LSAN_SUPPRESSIONS := $(abspath tests/sanitizers/lsan.supp)
 
 .PHONY: all deps configure build test test-unit demo serve bench-serve bench-optimize bench-security format clean \
 	bench-drift \
-        fuzz-build fuzz fuzz-long test-sanitize test-deploy kube-play-test deb test-deb test-dashboard cli image test-image image-base
+        fuzz-build fuzz fuzz-long test-sanitize test-deploy kube-play-test deb test-deb test-dashboard cli image test-image image-base edge edge-configure test-edge
 
 all: build
 
@@ -176,3 +176,41 @@ test-image: cli
 	@scripts/setup-image.sh
 	@scripts/container-env.sh /usr/bin/python3 scripts/test_image.py --cvdeploy $(CVDEPLOY) \
 	  --assets $(CVDEPLOY_ASSETS) $(if $(IMAGE_REUSE),--reuse) $(TEST_IMAGE_ARGS)
+
+# ------------------------------------------------------------------ aarch64 edge build
+# Cross build for aarch64 (docs/deploy.md, "Edge build (aarch64)"): Debian's cross g++, the
+# arm64 sysroot, ONNX Runtime arm64 and trixie's qemu-user, all from scripts/setup-edge.sh.
+# Slow (a cross build plus tests under emulation), so not part of `make test` / CTest.
+#   make edge        the CLI (which includes the server) in $(EDGE_BUILD_DIR)/cvdeploy
+#   make test-edge   + the unit tests under qemu (ctest -L unit) and predict on bus.jpg under
+#                    qemu against this machine's x86 build (scripts/test_edge.py)
+# EDGE_CMAKE_ARGS adds CMake arguments (e.g. -DCVDEPLOY_SYSROOT=DIR, -DONNXRUNTIME_ROOT=DIR).
+EDGE_BUILD_DIR ?= build-edge
+EDGE_SYSROOT ?= $(abspath .deps/sysroot-arm64)
+EDGE_QEMU ?= $(abspath .deps/qemu/qemu-aarch64)
+# Unit tests that start the CLI as a child process (CVDEPLOY_BINARY) cannot exec an arm64
+# binary on the host (no binfmt handler); scripts/test_edge.py runs the edge CLI instead.
+# EDGE_UNIT_TESTS="nms_test tensor_test" narrows the (slow) build and run to a few tests.
+EDGE_UNIT_EXCLUDE := postprocess_test security_jwt_test security_totp_test security_users_test
+EDGE_UNIT_TESTS ?= $(filter-out $(EDGE_UNIT_EXCLUDE),$(basename $(notdir $(wildcard tests/unit/*_test.cpp))))
+EDGE_EMPTY :=
+EDGE_SPACE := $(EDGE_EMPTY) $(EDGE_EMPTY)
+EDGE_CCACHE := $(if $(shell command -v ccache),-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+
+edge-configure:
+	@scripts/setup-edge.sh
+	@cmake -S . -B $(EDGE_BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Release \
+	  -DCMAKE_TOOLCHAIN_FILE=$(abspath cmake/toolchain-aarch64.cmake) $(EDGE_CCACHE) $(EDGE_CMAKE_ARGS) >/dev/null
+
+edge: edge-configure
+	@cmake --build $(EDGE_BUILD_DIR) -j $(JOBS) --target cvdeploy_cli
+	@file $(EDGE_BUILD_DIR)/cvdeploy | cut -d, -f1-2
+
+test-edge: edge configure
+	@cmake --build $(EDGE_BUILD_DIR) -j $(JOBS) --target $(EDGE_UNIT_TESTS)
+	@QEMU_LD_PREFIX=$(EDGE_SYSROOT) ctest --test-dir $(EDGE_BUILD_DIR) --output-on-failure -j $(JOBS) \
+	  -L unit -R '^($(subst $(EDGE_SPACE),|,$(strip $(EDGE_UNIT_TESTS))))$$'
+	@cmake --build $(BUILD_DIR) -j $(JOBS) --target cvdeploy_cli
+	@python3 scripts/test_edge.py --self-test
+	@python3 scripts/test_edge.py --edge $(EDGE_BUILD_DIR)/cvdeploy --x86 $(CVDEPLOY) \
+	  --qemu $(EDGE_QEMU) --sysroot $(EDGE_SYSROOT) --assets $(CVDEPLOY_ASSETS)

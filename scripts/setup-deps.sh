@@ -95,37 +95,16 @@ ln -sf "$(basename "$real")" "$ORT_DIR/lib/libonnxruntime.so"
 cp "$tmp"/package/bin/napi-v6/linux/x64/libonnxruntime_providers_*.so "$ORT_DIR/lib/" 2>/dev/null || true
 rm -rf "$tmp"
 
-# Headers from Debian trixie's libonnxruntime-dev via a private apt configuration.
-mirror_uri() {
-  local uri=""
-  if [ -f /etc/apt/sources.list.d/debian.sources ]; then
-    uri="$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources)"
-  fi
-  if [ -z "$uri" ]; then
-    uri="$(grep -hE '^deb\s' /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
-      grep -v security | awk '{for (i=2;i<=NF;i++) if ($i ~ /^[a-z]+:\/\//) {print $i; exit}}' | head -n1)"
-  fi
-  echo "$uri"
-}
+# Headers from Debian trixie's libonnxruntime-dev via a private apt configuration
+# (scripts/lib/private-apt.sh, shared with scripts/setup-edge.sh).
+. "$ROOT/scripts/lib/private-apt.sh"
 deb="$(ls "$CACHE"/libonnxruntime-dev_*.deb 2>/dev/null | head -n1 || true)"
 if [ -z "$deb" ]; then
-  uri="$(mirror_uri)"
-  [ -n "$uri" ] || die "cannot read a Debian mirror from /etc/apt/sources.list(.d)"
-  apt_root="$CACHE/apt-trixie"
-  mkdir -p "$apt_root"/{state/lists/partial,cache/archives/partial,etc/preferences.d,etc/apt.conf.d}
-  echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $uri trixie main" \
-    >"$apt_root/etc/sources.list"
-  : >"$apt_root/status"
-  APT_OPTS=(-o "Dir::State=$apt_root/state" -o "Dir::State::status=$apt_root/status"
-    -o "Dir::Cache=$apt_root/cache" -o "Dir::Etc::SourceList=$apt_root/etc/sources.list"
-    -o "Dir::Etc::SourceParts=$apt_root/etc/sources.list.d"
-    -o "Dir::Etc::Preferences=$apt_root/etc/preferences"
-    -o "Dir::Etc::PreferencesParts=$apt_root/etc/preferences.d"
-    -o "APT::Architecture=amd64" -o "Debug::NoLocking=1")
-  mkdir -p "$apt_root/etc/sources.list.d"
+  private_apt_init trixie amd64 "$CACHE/apt-trixie" ||
+    die "cannot read a Debian mirror from /etc/apt/sources.list(.d)"
   log "fetching libonnxruntime-dev headers from the trixie suite"
-  apt-get "${APT_OPTS[@]}" update -qq >/dev/null 2>&1 || die "private apt update for trixie failed"
-  (cd "$CACHE" && apt-get "${APT_OPTS[@]}" download libonnxruntime-dev >/dev/null 2>&1) ||
+  private_apt_update || die "private apt update for trixie failed"
+  private_apt_download "$CACHE" libonnxruntime-dev ||
     die "apt-get download libonnxruntime-dev (trixie) failed"
   deb="$(ls "$CACHE"/libonnxruntime-dev_*.deb | head -n1)"
 fi
