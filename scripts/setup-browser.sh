@@ -19,19 +19,8 @@ die() { echo "setup-browser: error: $*" >&2; exit 1; }
 
 PACKAGES=(chromium)
 command -v npm >/dev/null 2>&1 || PACKAGES+=(npm)
-missing=()
-for p in "${PACKAGES[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if ((${#missing[@]})); then
-  log "installing Debian packages: ${missing[*]}"
-  SUDO=""
-  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  export DEBIAN_FRONTEND=noninteractive
-  $SUDO apt-get update -qq || die "apt-get update failed"
-  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null ||
-    die "apt-get install failed for: ${missing[*]}"
-fi
+. "$(dirname "${BASH_SOURCE[0]}")/lib/apt-packages.sh"
+apt_install_missing "${PACKAGES[@]}"
 
 STAMP="$PREFIX/.stamp-$(echo "${NPM_PACKAGES[*]}" | md5sum | cut -c1-12)"
 if [ -f "$STAMP" ]; then exit 0; fi

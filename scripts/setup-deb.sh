@@ -12,16 +12,5 @@ log() { echo "setup-deb: $*" >&2; }
 die() { echo "setup-deb: error: $*" >&2; exit 1; }
 
 PACKAGES=(dpkg-dev fakeroot file mmdebstrap lintian systemd systemd-container strace)
-missing=()
-for p in "${PACKAGES[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-((${#missing[@]})) || exit 0
-
-log "installing Debian packages: ${missing[*]}"
-SUDO=""
-[ "$(id -u)" -eq 0 ] || SUDO="sudo"
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq || die "apt-get update failed"
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null ||
-  die "apt-get install failed for: ${missing[*]}"
+. "$(dirname "${BASH_SOURCE[0]}")/lib/apt-packages.sh"
+apt_install_missing "${PACKAGES[@]}"

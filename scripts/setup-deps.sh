@@ -43,19 +43,8 @@ PACKAGES=(
 )
 ((FUZZ)) && PACKAGES+=(clang-14 libclang-rt-14-dev lld-14)
 command -v npm >/dev/null || PACKAGES+=(npm) # `npm pack` fetches ONNX Runtime below: Debian's npm when none is on PATH
-missing=()
-for p in "${PACKAGES[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if ((${#missing[@]})); then
-  log "installing Debian packages: ${missing[*]}"
-  SUDO=""
-  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  export DEBIAN_FRONTEND=noninteractive
-  $SUDO apt-get update -qq || die "apt-get update failed"
-  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null ||
-    die "apt-get install failed for: ${missing[*]}"
-fi
+. "$(dirname "${BASH_SOURCE[0]}")/lib/apt-packages.sh"
+apt_install_missing "${PACKAGES[@]}"
 
 "$ROOT/scripts/setup-k8s.sh" # deployment checks (tests/deploy): yamllint, promtool, npm kubernetes-models
 "$ROOT/scripts/setup-browser.sh" # dashboard browser test (tests/browser): chromium, npm puppeteer-core

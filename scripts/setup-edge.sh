@@ -31,19 +31,8 @@ die() { echo "setup-edge: error: $*" >&2; exit 1; }
 
 # ---------------------------------------------------------------- host packages
 HOST_PACKAGES=(g++-aarch64-linux-gnu mmdebstrap ccache file)
-missing=()
-for p in "${HOST_PACKAGES[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if ((${#missing[@]})); then
-  log "installing Debian packages: ${missing[*]}"
-  SUDO=""
-  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  export DEBIAN_FRONTEND=noninteractive
-  $SUDO apt-get update -qq || die "apt-get update failed"
-  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null ||
-    die "apt-get install failed for: ${missing[*]}"
-fi
+. "$(dirname "${BASH_SOURCE[0]}")/lib/apt-packages.sh"
+apt_install_missing "${HOST_PACKAGES[@]}"
 
 # ---------------------------------------------------------------- arm64 sysroot
 # What the build links and includes (the same -dev set as setup-deps.sh, arm64 side).

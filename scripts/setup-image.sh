@@ -16,19 +16,6 @@ log() { echo "setup-image: $*" >&2; }
 die() { echo "setup-image: error: $*" >&2; exit 1; }
 
 PACKAGES=(podman buildah skopeo runc uidmap fuse-overlayfs slirp4netns mmdebstrap)
-missing=()
-for p in "${PACKAGES[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-((${#missing[@]})) || exit 0
-
-log "installing Debian packages: ${missing[*]}"
-SUDO=""
-[ "$(id -u)" -eq 0 ] || SUDO="sudo"
-export DEBIAN_FRONTEND=noninteractive
-# Other setup scripts may hold the dpkg lock: wait for it instead of failing.
-APT=(apt-get -o DPkg::Lock::Timeout=600)
-$SUDO "${APT[@]}" update -qq || die "apt-get update failed"
-$SUDO "${APT[@]}" install -y -qq --no-install-recommends "${missing[@]}" >/dev/null ||
-  die "apt-get install failed for: ${missing[*]}"
+. "$(dirname "${BASH_SOURCE[0]}")/lib/apt-packages.sh"
+apt_install_missing "${PACKAGES[@]}"
 log "container tools ready: $(podman --version)"

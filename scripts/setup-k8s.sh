@@ -24,20 +24,9 @@ die() { echo "setup-k8s: error: $*" >&2; exit 1; }
 # (scripts/kube_play_test.sh); podman itself comes with the container image's setup.
 PACKAGES=(yamllint prometheus catatonit)
 command -v npm >/dev/null 2>&1 || PACKAGES+=(npm)
-missing=()
-for p in "${PACKAGES[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if ((${#missing[@]})); then
-  log "installing Debian packages: ${missing[*]}"
-  SUDO=""
-  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  export DEBIAN_FRONTEND=noninteractive
-  $SUDO apt-get update -qq || die "apt-get update failed"
-  # prometheus' postinst starts nothing here (no systemd); only promtool is used.
-  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null ||
-    die "apt-get install failed for: ${missing[*]}"
-fi
+. "$(dirname "${BASH_SOURCE[0]}")/lib/apt-packages.sh"
+# prometheus' postinst starts nothing here (no systemd); only promtool is used.
+apt_install_missing "${PACKAGES[@]}"
 
 STAMP="$PREFIX/.stamp-$(echo "${NPM_PACKAGES[*]}" | md5sum | cut -c1-12)"
 if [ -f "$STAMP" ]; then exit 0; fi
