@@ -17,48 +17,13 @@
 #include "cvdeploy/error.h"
 #include "eval/doctor_internal.h"
 #include "model/metadata.h"
+#include "model/model_info.h"
 
 namespace cvdeploy {
 namespace {
 
 using doctor::Make;
 using doctor::ShapeText;
-
-// Element type names as ModelInfo spells them.
-std::string TypeName(int type) {
-  switch (type) {
-    case onnx::TensorProto::FLOAT:
-      return "float32";
-    case onnx::TensorProto::FLOAT16:
-      return "float16";
-    case onnx::TensorProto::DOUBLE:
-      return "float64";
-    case onnx::TensorProto::UINT8:
-      return "uint8";
-    case onnx::TensorProto::INT8:
-      return "int8";
-    case onnx::TensorProto::INT64:
-      return "int64";
-    default:
-      return "type" + std::to_string(type);
-  }
-}
-
-TensorInfo ToTensor(const onnx::ValueInfoProto& value) {
-  TensorInfo t;
-  t.name = value.name();
-  if (!value.type().has_tensor_type()) {
-    t.type = "non-tensor";
-    return t;
-  }
-  t.type = TypeName(value.type().tensor_type().elem_type());
-  for (const auto& dim : value.type().tensor_type().shape().dim()) {
-    const bool fixed = dim.has_dim_value() && dim.dim_value() > 0;
-    t.shape.push_back(fixed ? dim.dim_value() : -1);
-    t.dim_names.push_back(fixed ? "" : dim.dim_param());
-  }
-  return t;
-}
 
 int64_t Dim(const TensorInfo& t, size_t i) { return i < t.shape.size() ? t.shape[i] : -1; }
 
@@ -223,9 +188,10 @@ ModelFacts ReadModelFacts(const std::vector<uint8_t>& bytes, const std::string& 
   std::set<std::string> initializers;
   for (const auto& init : proto.graph().initializer()) initializers.insert(init.name());
   for (const auto& input : proto.graph().input()) {
-    if (!initializers.count(input.name())) f.inputs.push_back(ToTensor(input));
+    if (!initializers.count(input.name())) f.inputs.push_back(model::ToTensorInfo(input));
   }
-  for (const auto& output : proto.graph().output()) f.outputs.push_back(ToTensor(output));
+  for (const auto& output : proto.graph().output())
+    f.outputs.push_back(model::ToTensorInfo(output));
   for (const auto& p : proto.metadata_props()) f.metadata[p.key()] = p.value();
   for (const auto& node : proto.graph().node()) ++f.op_counts[node.op_type()];
   return f;

@@ -37,6 +37,8 @@ std::string ElementTypeName(int type) {
   }
 }
 
+}  // namespace
+
 TensorInfo ToTensorInfo(const onnx::ValueInfoProto& value) {
   TensorInfo info;
   info.name = value.name();
@@ -53,8 +55,6 @@ TensorInfo ToTensorInfo(const onnx::ValueInfoProto& value) {
   }
   return info;
 }
-
-}  // namespace
 
 ModelInfo ParseModelInfo(const std::vector<uint8_t>& bytes, const std::string& name,
                          const ModelOptions& overrides) {

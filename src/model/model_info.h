@@ -8,6 +8,10 @@
 #include "cvdeploy/model.h"
 #include "cvdeploy/options.h"
 
+namespace onnx {
+class ValueInfoProto;
+}  // namespace onnx
+
 namespace cvdeploy::model {
 
 // Parses the ONNX protobuf in `bytes` (graph I/O, opsets, producer, metadata_props) and
@@ -15,5 +19,10 @@ namespace cvdeploy::model {
 // Throws Error(kBadInput) for data that is not an ONNX model or not a YOLO model.
 ModelInfo ParseModelInfo(const std::vector<uint8_t>& bytes, const std::string& name,
                          const ModelOptions& overrides);
+
+// One graph input or output as ModelInfo reports it: element type name ("float32", ...;
+// "typeN" for others, "non-tensor" for non-tensor values), dimensions with -1 and the dim_param
+// name for symbolic or unset ones.
+TensorInfo ToTensorInfo(const onnx::ValueInfoProto& value);
 
 }  // namespace cvdeploy::model
