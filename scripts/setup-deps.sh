@@ -48,6 +48,7 @@ apt_install_missing "${PACKAGES[@]}"
 
 "$ROOT/scripts/setup-k8s.sh" # deployment checks (tests/deploy): yamllint, promtool, npm kubernetes-models
 "$ROOT/scripts/setup-browser.sh" # dashboard browser test (tests/browser): chromium, npm puppeteer-core
+"$ROOT/scripts/setup-streams.sh" # live-source tests: gst-rtsp-server, x264enc (RTSP on loopback)
 
 # ---------------------------------------------------------------- ONNX Runtime
 if [ -n "${ONNXRUNTIME_ROOT:-}" ]; then

@@ -5,6 +5,7 @@
 // predict` and `bench`; implemented in src/pipeline.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -26,6 +27,12 @@ struct Frame {
   cv::Mat image;      // decoded BGR, possibly at reduced resolution
   cv::Size original;  // full-resolution size (results are mapped back to it)
   double decode_ms = 0;
+  // Live sources (cvdeploy/live_source.h): the stream's index and when the frame was read.
+  int stream = -1;
+  std::chrono::steady_clock::time_point captured{};
+  // Set by a loader that found no input (its live sources ended meanwhile): the slot is
+  // dropped by Run, never delivered to the sink nor counted.
+  bool end = false;
 };
 
 // Produces a Frame; runs on a worker thread. Throws Error(kBadInput) for a bad input.

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // cvdeploy predict --model MODEL --source SRC [SRC ...] [options]
+#include <unistd.h>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -13,7 +14,9 @@
 #include "cli/commands.h"
 #include "cli/exit_codes.h"
 #include "cli/options.h"
+#include "cli/output_names.h"
 #include "cli/plural.h"
+#include "cli/predict_live.h"
 #include "cli/progress.h"
 #include "cvdeploy/annotate.h"
 #include "cvdeploy/error.h"
@@ -39,6 +42,9 @@ struct PredictArgs {
   int vid_stride = 1;
   bool all_contours = false;
   uint64_t max_pixels = kDefaultMaxPixels;
+  LiveArgs live;
+  bool save = false;   // --save: annotated output into --save-dir or runs/predict{,2,..}
+  bool quiet = false;  // --quiet: no progress bar, no per-image lines
 };
 
 // Where results go: JSON Lines (file or stdout) and/or a human-readable summary. A --json
@@ -46,9 +52,10 @@ struct PredictArgs {
 // or failed run leaves no partial file; every write is checked (exit 4 on failure).
 class Sink {
  public:
-  explicit Sink(const std::string& json_path) {
+  Sink(const std::string& json_path, bool quiet, Progress* progress) : progress_(progress) {
     if (!json_path.empty()) json_ = std::make_unique<OutputFile>(json_path);
     human_ = json_path != "-";
+    lines_ = human_ && !quiet;
   }
   void Emit(const std::string& source, const Result& r, int frame, bool all_polygons,
             bool print_human) {
@@ -60,7 +67,10 @@ class Sink {
       json_->Write(line.dump() + "\n");
       json_->Flush();  // a reader of stdout sees each result as it is produced
     }
-    if (human_ && print_human) std::cout << Summary(source, r) << std::endl;
+    if (lines_ && print_human) {
+      progress_->Clear();  // the bar and the line never share a line
+      std::cout << Summary(source, r) << std::endl;
+    }
   }
   bool human() const { return human_; }
   // Publishes the --json output (renames the temporary file into place).
@@ -99,14 +109,17 @@ class Sink {
 
  private:
   std::unique_ptr<OutputFile> json_;
-  bool human_ = true;
+  Progress* progress_;
+  bool human_ = true, lines_ = true;
 };
 
 void SaveImage(const std::string& save_dir, const std::string& source, cv::Mat& image,
-               const Result& r) {
+               const Result& r, OutputNames& names) {
   Annotate(image, r);
-  fs::path out = fs::path(save_dir) / fs::path(source).filename();
-  if (!HasImageExtension(out.string())) out.replace_extension(".jpg");
+  fs::path name = fs::path(source).filename();
+  if (!HasImageExtension(name.string())) name.replace_extension(".jpg");
+  // Two sources with one file name (a/bus.jpg, b/bus.jpg) get bus.jpg and bus_2.jpg.
+  const fs::path out = names.Reserve(save_dir, name.string());
   // Encoded in memory and written with checked, atomic writes: cv::imwrite reports success
   // even when the disk is full.
   std::vector<uint8_t> encoded;
@@ -123,7 +136,8 @@ void SaveImage(const std::string& save_dir, const std::string& source, cv::Mat& 
 // Writes the annotated frames of one video and prints its summary line when it ends.
 class VideoOutput {
  public:
-  VideoOutput(const PredictArgs& args, const Sink& sink) : args_(args), sink_(sink) {}
+  VideoOutput(const PredictArgs& args, const Sink& sink, OutputNames& names, Progress& progress)
+      : args_(args), sink_(sink), names_(names), progress_(progress) {}
   ~VideoOutput() {
     try {
       Finish();
@@ -149,12 +163,12 @@ class VideoOutput {
     if (!writer_.isOpened()) {
       cv::VideoCapture probe(source_, cv::CAP_FFMPEG);
       const double fps = probe.isOpened() ? probe.get(cv::CAP_PROP_FPS) : 0;
-      const fs::path stem = fs::path(args_.save_dir) / fs::path(source_).stem();
+      const std::string stem = fs::path(source_).stem().string();
       const double out_fps = (fps > 0 ? fps : 25.0) / args_.vid_stride;
-      out_path_ = stem.string() + ".mp4";
+      out_path_ = names_.Reserve(args_.save_dir, stem + ".mp4");
       writer_.open(out_path_, cv::VideoWriter::fourcc('m', 'p', '4', 'v'), out_fps, frame.size());
       if (!writer_.isOpened()) {
-        out_path_ = stem.string() + ".avi";
+        out_path_ = names_.Reserve(args_.save_dir, stem + ".avi");
         writer_.open(out_path_, cv::VideoWriter::fourcc('M', 'J', 'P', 'G'), out_fps, frame.size());
       }
       if (!writer_.isOpened()) throw RuntimeError(out_path_ + ": cannot open video writer");
@@ -168,6 +182,7 @@ class VideoOutput {
     if (source_.empty()) return;
     writer_.release();
     if (sink_.human()) {
+      progress_.Clear();
       const double n = std::max<size_t>(processed_, 1);
       std::printf(
           "%s: %ld frames read, %zu processed (stride %d), %zu detections; mean per frame: "
@@ -185,6 +200,8 @@ class VideoOutput {
  private:
   const PredictArgs& args_;
   const Sink& sink_;
+  OutputNames& names_;
+  Progress& progress_;
   std::string source_, out_path_;
   cv::VideoWriter writer_;
   StageTimes sum_;
@@ -192,11 +209,55 @@ class VideoOutput {
   long last_frame_ = -1;
 };
 
-int Run(const PredictArgs& args) {
+// Frames a video will yield at `stride` (0 when unknown): the progress bar's total.
+long VideoFrames(const std::string& path, int stride) {
+  cv::VideoCapture probe;
+  try {
+    if (!probe.open(path, cv::CAP_FFMPEG)) return 0;
+  } catch (const cv::Exception&) {
+    return 0;
+  }
+  const double n = probe.get(cv::CAP_PROP_FRAME_COUNT);
+  return n > 0 ? static_cast<long>((n + stride - 1) / stride) : 0;
+}
+
+int Run(PredictArgs args) {
   SessionOptions session = args.model.ToSessionOptions();
+  if (args.save_dir.empty() && args.save) args.save_dir = IncrementPath("runs/predict");
+  OutputNames names;
+  const std::vector<std::string> live = LiveSources(args.sources);
+  if (!live.empty()) {
+    pipeline::Options popts;
+    popts.batch = args.pipeline.batch;
+    // Several streams share the workers: the split of many inputs.
+    args.pipeline.Resolve(2, &session.intra_op_threads, &popts.workers);
+    auto predictor = LoadPredictor(args.model.path, session, args.model.protection.protection);
+    if (!args.save_dir.empty()) {
+      std::error_code ec;
+      fs::create_directories(args.save_dir, ec);
+      if (ec) throw BadInput(args.save_dir + ": cannot create --save-dir: " + ec.message());
+    }
+    LiveRun run;
+    run.predictor = predictor.get();
+    run.options = args.thresholds.ToPredictOptions(predictor->meta().names, args.all_contours);
+    run.pipeline = popts;
+    run.json = args.json;
+    run.save_dir = args.save_dir;
+    run.vid_stride = args.vid_stride;
+    run.quiet = args.quiet;
+    run.all_contours = args.all_contours;
+    run.names = &names;
+    return RunLive(live, args.live, run);
+  }
   const std::vector<std::string> files = ExpandSources(args.sources);
   size_t images = 0;
-  for (const auto& f : files) images += HasVideoExtension(f) ? 0 : 1;
+  long total = 0;  // progress: images plus the frames of the videos
+  const bool tty = !args.quiet && isatty(STDERR_FILENO) == 1;
+  for (const auto& f : files) {
+    const bool video = HasVideoExtension(f);
+    images += video ? 0 : 1;
+    if (tty) total += video ? VideoFrames(f, args.vid_stride) : 1;
+  }
   // A video counts as many inputs: its frames are pipelined too.
   const size_t inputs = images == files.size() ? images : files.size() + 1;
   pipeline::Options popts;
@@ -210,9 +271,10 @@ int Run(const PredictArgs& args) {
     fs::create_directories(args.save_dir, ec);
     if (ec) throw BadInput(args.save_dir + ": cannot create --save-dir: " + ec.message());
   }
-  Sink sink(args.json);
-  Progress progress("predict", images > 1 ? static_cast<long>(images) : 0);
-  VideoOutput video(args, sink);
+  const bool any_video = images < files.size();
+  Progress progress("predict", total, !args.quiet && (images > 1 || any_video));
+  Sink sink(args.json, args.quiet, &progress);
+  VideoOutput video(args, sink, names, progress);
   // Annotated output is drawn on the decoded image, so it needs the full resolution.
   const bool reduced = args.save_dir.empty();
   const cv::Size model_input(predictor->meta().imgsz_w, predictor->meta().imgsz_h);
@@ -222,9 +284,10 @@ int Run(const PredictArgs& args) {
   pipeline::Run(*predictor, *source, options, popts, [&](pipeline::Item& item) {
     if (item.error) {
       if (item.frame.frame < 0) video.Finish();
+      progress.Clear();
       std::fprintf(stderr, "cvdeploy: error: %s\n", item.error->what());
       ++failures;
-      if (!HasVideoExtension(item.frame.name)) progress.Step();
+      progress.Step();
       return;
     }
     const bool is_video = item.frame.frame >= 0;
@@ -232,12 +295,13 @@ int Run(const PredictArgs& args) {
               args.all_contours, !is_video);
     if (is_video) {
       video.Add(item);
+      progress.Step();
       return;
     }
     video.Finish();
     if (!args.save_dir.empty())
-      SaveImage(args.save_dir, item.frame.name, item.frame.image, item.result);
-    if (images > 1) progress.Step();
+      SaveImage(args.save_dir, item.frame.name, item.frame.image, item.result, names);
+    progress.Step();
   });
   video.Finish();
   progress.Finish();
@@ -254,12 +318,19 @@ void RegisterPredict(CLI::App& app, int* exit_code) {
   auto* cmd = app.add_subcommand("predict", "Run a model on images, directories, globs or videos");
   auto args = std::make_shared<PredictArgs>();
   args->model.Add(*cmd);
-  cmd->add_option("--source", args->sources, "Image, directory, glob or video (repeatable)")
+  cmd->add_option("--source", args->sources,
+                  "Image, directory, glob, video, webcam (0, /dev/video0), rtsp:// or http(s):// "
+                  "stream, or a .streams file listing streams (repeatable)")
       ->required()
       ->expected(1, -1);
   args->thresholds.Add(*cmd, 0.25f);
   args->pipeline.Add(*cmd);
   cmd->add_option("--save-dir", args->save_dir, "Write annotated images/videos here");
+  cmd->add_flag("--save", args->save,
+                "Write annotated images/videos to --save-dir, or to a new runs/predict, "
+                "runs/predict2, ... when --save-dir is not given");
+  cmd->add_flag("--quiet,-q", args->quiet, "No progress bar and no per-image lines");
+  args->live.Add(*cmd);
   cmd->add_option("--json", args->json, "Write JSON Lines to FILE, or '-' for stdout");
   cmd->add_option("--vid-stride", args->vid_stride, "Process every Nth video frame")
       ->check(CLI::PositiveNumber);

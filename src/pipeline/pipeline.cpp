@@ -65,6 +65,7 @@ void Work(const Predictor& predictor, Source& source, const PredictOptions& pred
       items[i].index = claimed[i].first;
       try {
         items[i].frame = claimed[i].second();
+        if (items[i].frame.end) continue;
         images.push_back(items[i].frame.image);
         slots.push_back(i);
       } catch (const Error& e) {
@@ -160,9 +161,11 @@ Stats Run(const Predictor& predictor, Source& source, const PredictOptions& pred
         item = std::move(it->second);
         st.done.erase(it);
       }
-      ++stats.items;
-      if (item.error) ++stats.errors;
-      sink(item);
+      if (!item.frame.end) {
+        ++stats.items;
+        if (item.error) ++stats.errors;
+        sink(item);
+      }
       std::lock_guard<std::mutex> lock(st.mutex);
       ++st.next_emit;
       st.space.notify_all();
