@@ -171,12 +171,12 @@ int RunLive(const std::vector<std::string>& sources, const LiveArgs& live, const
   options.stop = &g_interrupted;
   std::unique_ptr<LineWriter> json;
   if (!run.json.empty()) json = std::make_unique<LineWriter>(run.json);
+  const auto start = Clock::now();
   auto source = pipeline::LiveSource::Open(sources, options);
   // Human lines go to stdout unless it carries the JSON Lines; the summary then goes to stderr.
   std::FILE* human = run.json == "-" ? stderr : stdout;
   std::vector<StreamReport> reports(sources.size());
   Progress progress("predict", 0, !run.quiet);
-  const auto start = Clock::now();
   long dropped_shown = -1;
 
   pipeline::Run(*run.predictor, *source, run.options, run.pipeline, [&](pipeline::Item& item) {

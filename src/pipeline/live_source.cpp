@@ -260,6 +260,11 @@ class Live : public LiveSource {
     }
     s.cap.release();
     std::lock_guard<std::mutex> lock(mutex_);
+    if (StopRequested()) {
+      // Never delivered after a stop: counted as dropped, so read = processed + dropped.
+      s.stats.dropped += static_cast<long>(s.frames.size());
+      s.frames.clear();
+    }
     s.stats.end = StopRequested() ? "interrupted" : end;
     --running_;
     ready_.notify_all();

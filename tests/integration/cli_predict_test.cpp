@@ -152,5 +152,37 @@ TEST(CliInfoTest, TextAndJson) {
   EXPECT_NE(dq.err.find("dynamic quantization"), std::string::npos) << dq.err;
 }
 
+TEST(CliPredictTest, SaveWithoutSaveDirIncrementsRunsPredictAndNeverOverwrites) {
+  // Two sources named bus.jpg (different directories): bus.jpg and bus_2.jpg, not one
+  // silently overwriting the other; --save without --save-dir: runs/predict, then predict2.
+  const std::string dir = cvdeploy::testing::MakeTempDir("cli-save-runs");
+  fs::create_directories(dir + "/a");
+  fs::create_directories(dir + "/b");
+  fs::copy_file(Asset("images/bus.jpg"), dir + "/a/bus.jpg");
+  fs::copy_file(Asset("images/zidane.jpg"), dir + "/b/bus.jpg");
+  for (const char* run_dir : {"runs/predict", "runs/predict2"}) {
+    const auto run = RunCli({"predict", "--model", Asset("models/yolo11n-dq.onnx"), "--source",
+                             dir + "/a/bus.jpg", dir + "/b/bus.jpg", "--save", "--quiet"},
+                            dir);
+    ASSERT_EQ(run.exit_code, 0) << run.err;
+    EXPECT_NE(run.out.find(std::string("annotated results saved to ") + run_dir), std::string::npos)
+        << run.out;
+    // --quiet: no per-image lines.
+    EXPECT_EQ(run.out.find("810x1080"), std::string::npos) << run.out;
+    const cv::Mat first = cv::imread(dir + "/" + run_dir + "/bus.jpg");
+    const cv::Mat second = cv::imread(dir + "/" + run_dir + "/bus_2.jpg");
+    ASSERT_FALSE(first.empty()) << run_dir;
+    ASSERT_FALSE(second.empty()) << run_dir;
+    EXPECT_EQ(first.size(), cv::Size(810, 1080));   // a/bus.jpg is the bus
+    EXPECT_EQ(second.size(), cv::Size(1280, 720));  // b/bus.jpg is zidane
+  }
+  EXPECT_FALSE(fs::exists(dir + "/runs/predict3"));
+  // Without --save nothing is written (the old default holds).
+  const auto plain = RunCli(
+      {"predict", "--model", Asset("models/yolo11n-dq.onnx"), "--source", dir + "/a/bus.jpg"}, dir);
+  ASSERT_EQ(plain.exit_code, 0) << plain.err;
+  EXPECT_FALSE(fs::exists(dir + "/runs/predict3"));
+}
+
 }  // namespace
 }  // namespace cvdeploy
