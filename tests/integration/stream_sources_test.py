@@ -12,6 +12,7 @@ that never answers. Each case runs a few seconds of stream.
 import argparse
 import json
 import os
+import pty
 import re
 import signal
 import socket
@@ -219,6 +220,22 @@ class HttpStreams(unittest.TestCase):
         written = [json.loads(l) for l in open(out)]
         self.assertEqual(len(written), count(r"(\d+) processed", line))
 
+    def test_progress_on_a_tty_counts_frames_and_is_cleared_before_result_lines(self):
+        f = self.fixture("mjpeg", "--frames", "6", "--fps", "6", "--connections", "1")
+        url = f"http://127.0.0.1:{f.port}/tty.mjpg"
+        save = os.path.join(self.tmp.name, "tty")
+        out = run_on_tty(["--source", url, "--buffer", "--reconnect", "0", "--save-dir", save])
+        self.assertIn("predict 6 ", out)  # the bar counted every frame
+        check_bar_never_shares_a_line(self, out, url + " frame")
+        # A video file: the bar knows the frame count ([###] 6/6), one result line per video.
+        video = os.path.join(save, f"127.0.0.1_{f.port}_tty.mjpg.mp4")
+        out = run_on_tty(["--source", video])
+        self.assertRegex(out, r"predict \[#+\] 6/6 ")
+        check_bar_never_shares_a_line(self, out, video + ": 6 frames read")
+        quiet = run_on_tty(["--source", video, "--quiet"])
+        self.assertNotIn("predict [", quiet)
+        self.assertIn(video + ": 6 frames read", quiet)  # the summary stays
+
     def test_live_sources_and_files_cannot_be_mixed(self):
         run = predict("--source", "0", JPEG)
         self.assertEqual(run.returncode, 2, run.stderr)
@@ -226,6 +243,39 @@ class HttpStreams(unittest.TestCase):
         run = predict("--source", os.path.join(self.tmp.name, "none.streams"))
         self.assertEqual(run.returncode, 3, run.stderr)
         self.assertIn("none.streams: No such file", run.stderr)
+
+
+def run_on_tty(args):
+    """predict with stdout and stderr on one pseudo-terminal; what the terminal received."""
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([CVDEPLOY, "predict", "--model", MODEL, "--threads", "1", *args],
+                            stdin=subprocess.DEVNULL, stdout=slave, stderr=slave)
+    os.close(slave)
+    data = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        data += chunk
+    os.close(master)
+    assert proc.wait(timeout=60) == 0, data
+    return data.decode(errors="replace").replace("\r\n", "\n")
+
+
+def check_bar_never_shares_a_line(test, out, result_prefix):
+    """Every result line starts on a clean line: what stays visible of each terminal line
+    (after its last carriage return and erase) is either a bar or a result, never both."""
+    results = 0
+    for line in out.split("\n"):
+        visible = line.split("\r")[-1].replace("\x1b[K", "")
+        if result_prefix in visible:
+            results += 1
+            test.assertTrue(visible.startswith(result_prefix), repr(line))
+        test.assertFalse("predict " in visible and result_prefix in visible, repr(line))
+    test.assertGreater(results, 0, out)
 
 
 class RtspStream(unittest.TestCase):
