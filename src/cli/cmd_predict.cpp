@@ -166,10 +166,12 @@ class VideoOutput {
       const std::string stem = fs::path(source_).stem().string();
       const double out_fps = (fps > 0 ? fps : 25.0) / args_.vid_stride;
       out_path_ = names_.Reserve(args_.save_dir, stem + ".mp4");
-      writer_.open(out_path_, cv::VideoWriter::fourcc('m', 'p', '4', 'v'), out_fps, frame.size());
+      writer_.open(out_path_, cv::CAP_FFMPEG, cv::VideoWriter::fourcc('m', 'p', '4', 'v'), out_fps,
+                   frame.size());
       if (!writer_.isOpened()) {
         out_path_ = names_.Reserve(args_.save_dir, stem + ".avi");
-        writer_.open(out_path_, cv::VideoWriter::fourcc('M', 'J', 'P', 'G'), out_fps, frame.size());
+        writer_.open(out_path_, cv::CAP_OPENCV_MJPEG, cv::VideoWriter::fourcc('M', 'J', 'P', 'G'),
+                     out_fps, frame.size());
       }
       if (!writer_.isOpened()) throw RuntimeError(out_path_ + ": cannot open video writer");
     }

@@ -214,12 +214,12 @@ int RunLive(const std::vector<std::string>& sources, const LiveArgs& live, const
             (stats.fps > 0 && stats.fps < 1000 ? stats.fps : 25.0) / std::max(1, run.vid_stride);
         const std::string stem = SourceStem(f.name);
         rep.video_path = run.names->Reserve(run.save_dir, stem + ".mp4");
-        rep.writer.open(rep.video_path, cv::VideoWriter::fourcc('m', 'p', '4', 'v'), fps,
-                        f.image.size());
+        rep.writer.open(rep.video_path, cv::CAP_FFMPEG, cv::VideoWriter::fourcc('m', 'p', '4', 'v'),
+                        fps, f.image.size());
         if (!rep.writer.isOpened()) {
           rep.video_path = run.names->Reserve(run.save_dir, stem + ".avi");
-          rep.writer.open(rep.video_path, cv::VideoWriter::fourcc('M', 'J', 'P', 'G'), fps,
-                          f.image.size());
+          rep.writer.open(rep.video_path, cv::CAP_OPENCV_MJPEG,
+                          cv::VideoWriter::fourcc('M', 'J', 'P', 'G'), fps, f.image.size());
         }
         if (!rep.writer.isOpened())
           throw RuntimeError(rep.video_path + ": cannot open video writer");

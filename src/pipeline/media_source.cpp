@@ -51,9 +51,10 @@ class Media : public Source {
 
  private:
   bool OpenVideo(const std::string& path) {
-    // FFmpeg first: with any backend, OpenCV falls through to GStreamer on failure, which
-    // logs several lines even with logging silenced.
-    for (int api : {cv::CAP_FFMPEG, cv::CAP_ANY}) {
+    // FFmpeg, then OpenCV's own MJPEG reader; never CAP_ANY: it falls through to GStreamer
+    // when its plugins are installed, which prints GStreamer-CRITICAL lines on a file it
+    // cannot read (logging silenced or not).
+    for (int api : {cv::CAP_FFMPEG, cv::CAP_OPENCV_MJPEG}) {
       try {
         if (video_.open(path, api)) break;
       } catch (const cv::Exception&) {
