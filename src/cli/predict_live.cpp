@@ -169,10 +169,11 @@ int RunLive(const std::vector<std::string>& sources, const LiveArgs& live, const
   options.timeout_s = live.timeout_s;
   options.vid_stride = run.vid_stride;
   options.stop = &g_interrupted;
-  std::unique_ptr<LineWriter> json;
-  if (!run.json.empty()) json = std::make_unique<LineWriter>(run.json);
   const auto start = Clock::now();
   auto source = pipeline::LiveSource::Open(sources, options);
+  // Opened after the streams: a stream that cannot be opened leaves no empty --json file.
+  std::unique_ptr<LineWriter> json;
+  if (!run.json.empty()) json = std::make_unique<LineWriter>(run.json);
   // Human lines go to stdout unless it carries the JSON Lines; the summary then goes to stderr.
   std::FILE* human = run.json == "-" ? stderr : stdout;
   std::vector<StreamReport> reports(sources.size());

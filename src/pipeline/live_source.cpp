@@ -243,7 +243,8 @@ class Live : public LiveSource {
       f.original = image.size();
       f.image = std::move(image);
       std::unique_lock<std::mutex> lock(mutex_);
-      f.frame = s.stats.frames_read++;
+      f.frame = count - 1;  // the stream's frame number, as a video's (strided frames skipped)
+      ++s.stats.frames_read;
       s.stats.width = f.original.width;
       s.stats.height = f.original.height;
       if (options_.buffer) {

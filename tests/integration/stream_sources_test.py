@@ -150,6 +150,15 @@ class HttpStreams(unittest.TestCase):
         self.assertIn("lost:", line)  # the third connection is refused
         self.assertEqual(len(json_lines(run.stdout)), 16)
 
+    def test_vid_stride_keeps_every_nth_frame_numbered_as_in_a_video(self):
+        f = self.fixture("mjpeg", "--frames", "8", "--fps", "10", "--connections", "1")
+        url = f"http://127.0.0.1:{f.port}/stride.mjpg"
+        run = predict("--source", url, "--json", "-", "--buffer", "--reconnect", "0",
+                      "--vid-stride", "3")
+        self.assertEqual(run.returncode, 0, run.stderr)
+        self.assertEqual([l["frame"] for l in json_lines(run.stdout)], [0, 3, 6])
+        self.assertEqual(count(r"(\d+) frames read", summary(run.stderr, url)), 3)
+
     def test_url_that_never_answers_times_out_with_exit_3(self):
         f = self.fixture("silent")
         url = f"http://127.0.0.1:{f.port}/never.mjpg"
@@ -168,8 +177,10 @@ class HttpStreams(unittest.TestCase):
 
     def test_refused_url_and_missing_webcam_are_one_line_exit_3(self):
         url = f"http://127.0.0.1:{free_port()}/nothing.mjpg"
-        run = predict("--source", url, "--stream-timeout", "2")
+        out = os.path.join(self.tmp.name, "never.jsonl")
+        run = predict("--source", url, "--stream-timeout", "2", "--json", out)
         self.assertEqual(run.returncode, 3, run.stderr)
+        self.assertFalse(os.path.exists(out))  # no empty output left behind
         self.assertEqual(len(run.stderr.strip().splitlines()), 1, run.stderr)
         self.assertIn(url + ": cannot open stream", run.stderr)
         if not os.path.exists("/dev/video9"):
