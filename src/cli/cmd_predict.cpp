@@ -317,7 +317,8 @@ int Run(PredictArgs args) {
 }  // namespace
 
 void RegisterPredict(CLI::App& app, int* exit_code) {
-  auto* cmd = app.add_subcommand("predict", "Run a model on images, directories, globs or videos");
+  auto* cmd = app.add_subcommand(
+      "predict", "Run a model on images, directories, globs, videos or live streams");
   auto args = std::make_shared<PredictArgs>();
   args->model.Add(*cmd);
   cmd->add_option("--source", args->sources,
