@@ -44,7 +44,9 @@ struct StreamStats {
   int reconnects = 0;    // successful reopenings after the stream stopped
   double fps = 0;        // the stream's nominal frame rate (0: unknown)
   int width = 0, height = 0;
-  std::string end;  // "" while running; "ended", "interrupted" or "lost: REASON"
+  // "" while running; "ended" (the stream ended), "interrupted" (LiveOptions::stop),
+  // "stopped" (Cancel: the run stopped) or "lost: REASON" (reconnect attempts failed)
+  std::string end;
 };
 
 // A Source over live streams. Frames carry their stream's index (Frame::stream) and capture

@@ -45,6 +45,10 @@ class Source {
  public:
   virtual ~Source() = default;
   virtual std::optional<Loader> Claim() = 0;
+  // Called once by Run when it stops (the end, a failure, an exception from the sink), before
+  // it joins its workers: a source whose loaders wait (live streams) makes them return now.
+  // Thread-safe; may run while loaders run.
+  virtual void Cancel() {}
 };
 
 // Images and videos in the given order. Image files are decoded by the workers (reduced

@@ -114,11 +114,7 @@ class Live : public LiveSource {
   }
 
   ~Live() override {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      closing_ = true;
-    }
-    space_.notify_all();
+    Cancel();
     for (auto& s : streams_) {
       if (s->reader.joinable()) s->reader.join();
     }
@@ -129,6 +125,15 @@ class Live : public LiveSource {
     if (Finished()) return std::nullopt;
     const uint64_t ticket = next_ticket_++;
     return Loader([this, ticket] { return Next(ticket); });
+  }
+
+  void Cancel() override {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      closing_ = true;
+    }
+    ready_.notify_all();
+    space_.notify_all();
   }
 
   std::vector<StreamStats> Stats() const override {
@@ -261,12 +266,12 @@ class Live : public LiveSource {
     }
     s.cap.release();
     std::lock_guard<std::mutex> lock(mutex_);
-    if (StopRequested()) {
+    if (StopRequested() || closing_) {
       // Never delivered after a stop: counted as dropped, so read = processed + dropped.
       s.stats.dropped += static_cast<long>(s.frames.size());
       s.frames.clear();
     }
-    s.stats.end = StopRequested() ? "interrupted" : end;
+    s.stats.end = StopRequested() ? "interrupted" : closing_ ? "stopped" : end;
     --running_;
     ready_.notify_all();
   }

@@ -181,6 +181,7 @@ Stats Run(const Predictor& predictor, Source& source, const PredictOptions& pred
     st.stop = true;
     st.space.notify_all();
   }
+  source.Cancel();  // a worker waiting inside a loader (a live stream) returns
   for (auto& t : workers) t.join();
   if (st.failure) std::rethrow_exception(st.failure);
   stats.max_in_flight = st.max_in_flight;

@@ -5,8 +5,11 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <condition_variable>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
@@ -213,6 +216,81 @@ TEST_F(PipelineTest, BatchedRunOnADynamicBatchModelEqualsSequential) {
     ExpectSame(item.result, predictor_->Predict(ReadImage(files[item.index])), files[item.index]);
   });
   EXPECT_EQ(n, files.size());
+}
+
+// A source whose loaders may find no input (Frame::end, as live streams that ended), and
+// whose waiting loaders return only when the run cancels them.
+class EndingSource : public pipeline::Source {
+ public:
+  EndingSource(std::string image, size_t claims, bool wait_for_cancel)
+      : image_(std::move(image)), claims_(claims), wait_(wait_for_cancel) {}
+  std::optional<pipeline::Loader> Claim() override {
+    if (next_ >= claims_) return std::nullopt;
+    const size_t n = next_++;
+    return pipeline::Loader([this, n] {
+      pipeline::Frame f;
+      if (wait_ && n > 0) {
+        std::unique_lock<std::mutex> lock(mutex_);
+        // Bounded so that a broken Cancel fails the test instead of hanging it.
+        cancel_cv_.wait_for(lock, std::chrono::seconds(60), [this] { return cancelled_; });
+        EXPECT_TRUE(cancelled_) << "the loader was never cancelled";
+        f.end = true;
+        return f;
+      }
+      if (n % 2 == 1) {
+        f.end = true;  // claims 1, 3, ...: nothing to deliver
+        return f;
+      }
+      f.name = "frame" + std::to_string(n);
+      f.image = ReadImage(image_);
+      f.original = f.image.size();
+      return f;
+    });
+  }
+  void Cancel() override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    cancelled_ = true;
+    cancel_cv_.notify_all();
+  }
+  bool cancelled() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return cancelled_;
+  }
+
+ private:
+  std::string image_;
+  size_t claims_, next_ = 0;
+  bool wait_;
+  std::mutex mutex_;
+  std::condition_variable cancel_cv_;
+  bool cancelled_ = false;
+};
+
+TEST_F(PipelineTest, EndFramesAreDroppedNeverDeliveredNorCounted) {
+  EndingSource source(Asset("images/bus.jpg"), 5, false);
+  pipeline::Options options;
+  options.workers = 2;
+  std::vector<std::string> names;
+  const pipeline::Stats stats =
+      pipeline::Run(*predictor_, source, {}, options, [&](pipeline::Item& item) {
+        ASSERT_FALSE(item.error);
+        EXPECT_FALSE(item.frame.end);
+        EXPECT_FALSE(item.result.detections.empty());
+        names.push_back(item.frame.name);
+      });
+  EXPECT_EQ(names, (std::vector<std::string>{"frame0", "frame2", "frame4"}));
+  EXPECT_EQ(stats.items, 3u);
+  EXPECT_EQ(stats.errors, 0u);
+}
+
+TEST_F(PipelineTest, SinkFailureCancelsLoadersThatWaitForInput) {
+  EndingSource source(Asset("images/bus.jpg"), 100, true);
+  pipeline::Options options;
+  options.workers = 2;
+  EXPECT_THROW(pipeline::Run(*predictor_, source, {}, options,
+                             [&](pipeline::Item&) { throw RuntimeError("sink failed"); }),
+               Error);
+  EXPECT_TRUE(source.cancelled());
 }
 
 TEST(PipelineSplit, DefaultPlanNeverOversubscribes) {
