@@ -159,6 +159,13 @@ class Live : public LiveSource {
   Frame Next(uint64_t ticket) {
     std::unique_lock<std::mutex> lock(mutex_);
     while (true) {
+      // A stop ends every waiting loader, whatever its turn (a ticket whose loader never ran
+      // cannot hold the others).
+      if (closing_ || StopRequested()) {
+        Frame end;
+        end.end = true;
+        return end;
+      }
       if (serving_ == ticket) {
         for (size_t k = 0; k < streams_.size(); ++k) {
           const size_t i = (round_robin_ + k) % streams_.size();
