@@ -105,9 +105,12 @@ struct Validation {
 // Runs `predictor` over every image of `dataset` (decoded with ReadImage) and evaluates the
 // results with the model's names and task. `step`, when set, is called after each image.
 // An image with more than `max_pixels` pixels (0: no limit) ends the run with ReadImage's
-// LimitError. Used by `validate`, the quantization accuracy gate and `compare`.
-Validation ValidateModel(const Predictor& predictor, const Dataset& dataset,
-                         const PredictOptions& options, const std::function<void()>& step = {},
-                         uint64_t max_pixels = kDefaultMaxPixels);
+// LimitError. `on_result`, when set, receives each image and its predictions (original
+// pixels) before they are evaluated (validate's --save-json). Used by `validate`, the
+// quantization accuracy gate and `compare`.
+Validation ValidateModel(
+    const Predictor& predictor, const Dataset& dataset, const PredictOptions& options,
+    const std::function<void()>& step = {}, uint64_t max_pixels = kDefaultMaxPixels,
+    const std::function<void(const LabelledImage&, const Result&)>& on_result = {});
 
 }  // namespace cvdeploy

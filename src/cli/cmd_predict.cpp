@@ -20,6 +20,7 @@
 #include "cli/progress.h"
 #include "cvdeploy/annotate.h"
 #include "cvdeploy/error.h"
+#include "cvdeploy/export.h"
 #include "cvdeploy/file.h"
 #include "cvdeploy/image.h"
 #include "cvdeploy/pipeline.h"
@@ -45,7 +46,25 @@ struct PredictArgs {
   LiveArgs live;
   bool save = false;   // --save: annotated output into --save-dir or runs/predict{,2,..}
   bool quiet = false;  // --quiet: no progress bar, no per-image lines
+  // Ultralytics' outputs: labels/, crops/ and the drawing options.
+  bool save_txt = false, save_conf = false, save_crop = false;
+  AnnotateOptions style;
 };
+
+// --save-txt / --save-crop for one result: <save-dir>/labels/STEM.txt and
+// <save-dir>/crops/<class>/STEM.jpg, STEM_N for the Nth processed video frame (Ultralytics).
+// Called before the image is annotated in place.
+void SaveExports(const PredictArgs& args, const pipeline::Item& item, int keypoint_dims) {
+  if (!args.save_txt && !args.save_crop) return;
+  const long number = item.frame.frame >= 0 ? item.frame.frame / args.vid_stride + 1 : 0;
+  const std::string stem = OutputStem(item.frame.name, number);
+  const fs::path dir(args.save_dir);
+  if (args.save_txt) {
+    SaveLabels((dir / "labels" / (stem + ".txt")).string(), item.result, args.save_conf,
+               keypoint_dims);
+  }
+  if (args.save_crop) SaveCrops(item.frame.image, item.result, (dir / "crops").string(), stem);
+}
 
 // Where results go: JSON Lines (file or stdout) and/or a human-readable summary. A --json
 // FILE is written to a temporary file and renamed into place by Finish(), so an interrupted
@@ -114,8 +133,8 @@ class Sink {
 };
 
 void SaveImage(const std::string& save_dir, const std::string& source, cv::Mat& image,
-               const Result& r, OutputNames& names) {
-  Annotate(image, r);
+               const Result& r, OutputNames& names, const AnnotateOptions& style) {
+  Annotate(image, r, style);
   fs::path name = fs::path(source).filename();
   if (!HasImageExtension(name.string())) name.replace_extension(".jpg");
   // Two sources with one file name (a/bus.jpg, b/bus.jpg) get bus.jpg and bus_2.jpg.
@@ -176,7 +195,7 @@ class VideoOutput {
       if (!writer_.isOpened()) throw RuntimeError(out_path_ + ": cannot open video writer");
     }
     cv::Mat annotated = frame.clone();
-    Annotate(annotated, r);
+    Annotate(annotated, r, args_.style);
     writer_.write(annotated);
   }
 
@@ -225,7 +244,10 @@ long VideoFrames(const std::string& path, int stride) {
 
 int Run(PredictArgs args) {
   SessionOptions session = args.model.ToSessionOptions();
-  if (args.save_dir.empty() && args.save) args.save_dir = IncrementPath("runs/predict");
+  // --save-txt/--save-crop write inside the run directory, as Ultralytics' save_dir.
+  if (args.save_dir.empty() && (args.save || args.save_txt || args.save_crop)) {
+    args.save_dir = IncrementPath("runs/predict");
+  }
   OutputNames names;
   const std::vector<std::string> live = LiveSources(args.sources);
   if (!live.empty()) {
@@ -245,6 +267,7 @@ int Run(PredictArgs args) {
     run.pipeline = popts;
     run.json = args.json;
     run.save_dir = args.save_dir;
+    run.style = args.style;
     run.vid_stride = args.vid_stride;
     run.quiet = args.quiet;
     run.all_contours = args.all_contours;
@@ -293,6 +316,7 @@ int Run(PredictArgs args) {
       return;
     }
     const bool is_video = item.frame.frame >= 0;
+    SaveExports(args, item, predictor->meta().kpt_shape ? predictor->meta().kpt_shape->second : 3);
     sink.Emit(item.frame.name, item.result, is_video ? static_cast<int>(item.frame.frame) : -1,
               args.all_contours, !is_video);
     if (is_video) {
@@ -302,7 +326,7 @@ int Run(PredictArgs args) {
     }
     video.Finish();
     if (!args.save_dir.empty())
-      SaveImage(args.save_dir, item.frame.name, item.frame.image, item.result, names);
+      SaveImage(args.save_dir, item.frame.name, item.frame.image, item.result, names, args.style);
     progress.Step();
   });
   video.Finish();
@@ -339,6 +363,20 @@ void RegisterPredict(CLI::App& app, int* exit_code) {
       ->check(CLI::PositiveNumber);
   cmd->add_flag("--all-contours", args->all_contours, "Segment: emit every mask contour");
   AddMaxPixels(*cmd, &args->max_pixels);
+  cmd->add_flag("--save-txt", args->save_txt,
+                "Write Ultralytics label files to SAVE_DIR/labels/ (normalized, one per image)");
+  cmd->add_flag("--save-conf", args->save_conf, "With --save-txt: append each confidence");
+  cmd->add_flag("--save-crop", args->save_crop,
+                "Write each detection's crop to SAVE_DIR/crops/<class>/");
+  cmd->add_option("--line-width", args->style.line_width,
+                  "Box line width in pixels (default: scaled with the image)")
+      ->check(CLI::Range(1, 100));
+  cmd->add_flag(
+      "--hide-labels", [args](int64_t) { args->style.labels = false; },
+      "Draw boxes without their class labels");
+  cmd->add_flag(
+      "--hide-conf", [args](int64_t) { args->style.conf = false; },
+      "Draw class labels without confidences");
   cmd->callback([args, exit_code] { *exit_code = Run(*args); });
 }
 

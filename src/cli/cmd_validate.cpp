@@ -10,6 +10,7 @@
 #include "cli/progress.h"
 #include "cvdeploy/error.h"
 #include "cvdeploy/eval.h"
+#include "cvdeploy/export.h"
 #include "cvdeploy/file.h"
 #include "cvdeploy/image.h"
 #include "cvdeploy/predictor.h"
@@ -24,6 +25,7 @@ struct ValidateArgs {
   std::string data;
   std::string images;
   std::string json;
+  std::string save_json;
   bool multi_label = false;
   uint64_t max_pixels = kDefaultMaxPixels;
 };
@@ -62,10 +64,27 @@ int Run(const ValidateArgs& args) {
   std::unique_ptr<OutputFile> json_out;
   if (!args.json.empty()) json_out = std::make_unique<OutputFile>(args.json);
 
+  // --save-json: the COCO-format predictions list, as Ultralytics' val save_json.
+  std::unique_ptr<OutputFile> predictions_out;
+  if (!args.save_json.empty()) predictions_out = std::make_unique<OutputFile>(args.save_json);
+  const std::vector<int> category_ids = CocoCategoryIds(meta.names);
+  nlohmann::ordered_json predictions = nlohmann::ordered_json::array();
+  auto collect = [&](const LabelledImage& image, const Result& r) {
+    for (auto& e : CocoPredictions(image.image_path, r, category_ids)) {
+      predictions.push_back(std::move(e));
+    }
+  };
+
   Progress progress("validate", static_cast<long>(dataset.images.size()));
   const Validation validation = ValidateModel(
-      *predictor, dataset, options, [&progress] { progress.Step(); }, args.max_pixels);
+      *predictor, dataset, options, [&progress] { progress.Step(); }, args.max_pixels,
+      predictions_out ? std::function<void(const LabelledImage&, const Result&)>(collect)
+                      : nullptr);
   progress.Finish();
+  if (predictions_out) {
+    predictions_out->Write(predictions.dump() + "\n");
+    predictions_out->Commit();
+  }
   const EvalReport& report = validation.report;
   const StageTimes& speed = validation.mean_ms;
   const bool json_stdout = args.json == "-";
@@ -78,6 +97,10 @@ int Run(const ValidateArgs& args) {
         "Speed per image: decode %.1f ms, preprocess %.1f ms, inference %.1f ms, postprocess %.1f "
         "ms\n",
         speed.decode, speed.preprocess, speed.inference, speed.postprocess);
+    if (predictions_out) {
+      std::printf("%zu predictions saved to %s (COCO format)\n", predictions.size(),
+                  args.save_json.c_str());
+    }
   }
   if (!args.json.empty()) {
     nlohmann::ordered_json j = MetricsToJson(report.box);
@@ -113,6 +136,8 @@ void RegisterValidate(CLI::App& app, int* exit_code) {
   cmd->add_option("--images", args->images, "Image directory for a COCO json");
   args->thresholds.Add(*cmd, 0.001f);
   cmd->add_option("--json", args->json, "Write metrics JSON to FILE, or '-' for stdout");
+  cmd->add_option("--save-json", args->save_json,
+                  "Write the predictions as a COCO-format list to FILE (pycocotools loadRes)");
   cmd->add_flag("--multi-label", args->multi_label,
                 "One candidate per (box, class) above conf, as Ultralytics' val");
   AddMaxPixels(*cmd, &args->max_pixels);

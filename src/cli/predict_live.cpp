@@ -226,7 +226,7 @@ int RunLive(const std::vector<std::string>& sources, const LiveArgs& live, const
           throw RuntimeError(rep.video_path + ": cannot open video writer");
       }
       cv::Mat annotated = f.image.clone();
-      Annotate(annotated, item.result);
+      Annotate(annotated, item.result, run.style);
       rep.writer.write(annotated);
     }
     long dropped = 0;

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "cli/output_names.h"
+#include "cvdeploy/annotate.h"
 #include "cvdeploy/pipeline.h"
 #include "cvdeploy/predictor.h"
 
@@ -32,6 +33,7 @@ struct LiveRun {
   bool quiet = false;
   bool all_contours = false;
   OutputNames* names = nullptr;  // unique output file names within the run
+  AnnotateOptions style;         // --line-width, --hide-labels, --hide-conf
 };
 
 // Splits --source values into live sources (URLs, webcams, the lines of .streams files) and

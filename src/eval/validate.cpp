@@ -7,9 +7,10 @@
 
 namespace cvdeploy {
 
-Validation ValidateModel(const Predictor& predictor, const Dataset& dataset,
-                         const PredictOptions& options, const std::function<void()>& step,
-                         uint64_t max_pixels) {
+Validation ValidateModel(
+    const Predictor& predictor, const Dataset& dataset, const PredictOptions& options,
+    const std::function<void()>& step, uint64_t max_pixels,
+    const std::function<void(const LabelledImage&, const Result&)>& on_result) {
   using Clock = std::chrono::steady_clock;
   const ModelMeta& meta = predictor.meta();
   Evaluator evaluator(meta.names, meta.task);
@@ -19,6 +20,7 @@ Validation ValidateModel(const Predictor& predictor, const Dataset& dataset,
     const cv::Mat image = ReadImage(item.image_path, max_pixels);
     const double decode = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
     Result r = predictor.Predict(image, options);
+    if (on_result) on_result(item, r);
     evaluator.Add(r, item.labels, image.cols, image.rows);
     sum.decode += decode;
     sum.preprocess += r.speed_ms.preprocess;

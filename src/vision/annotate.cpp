@@ -5,6 +5,12 @@
 
 namespace cvdeploy {
 
-void Annotate(cv::Mat& bgr, const Result& result) { vision::Annotate(bgr, result); }
+void Annotate(cv::Mat& bgr, const Result& result, const AnnotateOptions& options) {
+  vision::DrawResult(bgr, result, options);
+}
+
+int DefaultLineWidth(int width, int height) { return vision::DefaultLineWidth(width, height); }
+
+cv::Scalar PaletteColor(int class_id) { return vision::ClassColor(class_id); }
 
 }  // namespace cvdeploy
