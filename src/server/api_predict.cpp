@@ -61,7 +61,7 @@ bool BoolParam(const std::string& key, const std::string& value) {
 }
 
 PredictOptions OptionsFrom(const HttpRequest& request, const ModelVersion& v, bool* annotate,
-                           bool* debug_timings) {
+                           AnnotateOptions* style, bool* debug_timings) {
   PredictOptions o;
   const ModelConfig& c = v.config;
   if (c.conf) o.conf = *c.conf;
@@ -91,13 +91,20 @@ PredictOptions OptionsFrom(const HttpRequest& request, const ModelVersion& v, bo
       o.agnostic = BoolParam(key, value);
     } else if (key == "annotate") {
       *annotate = BoolParam(key, value);
+    } else if (key == "line_width") {
+      style->line_width = IntParam(key, value, 1, 100);
+    } else if (key == "hide_labels") {
+      style->labels = !BoolParam(key, value);
+    } else if (key == "hide_conf") {
+      style->conf = !BoolParam(key, value);
     } else if (key == "debug") {
       *debug_timings = DebugTimingsParam(value);
     } else {
       throw EscapedError(
           ErrorCode::kInvalidArgument,
           "unknown query parameter '" + key.substr(0, 64) +
-              "' (known: conf, iou, max_det, classes, imgsz, agnostic, annotate, debug)");
+              "' (known: conf, iou, max_det, classes, imgsz, agnostic, annotate, line_width, "
+              "hide_labels, hide_conf, debug)");
     }
   }
   const ModelMeta& meta = v.predictor->meta();
@@ -172,7 +179,7 @@ void Api::Predict(HttpRequest& request, const std::string& model, const Respond&
   ImageWork work;
   bool debug_timings = false;
   try {
-    work.options = OptionsFrom(request, *v, &work.annotate, &debug_timings);
+    work.options = OptionsFrom(request, *v, &work.annotate, &work.style, &debug_timings);
     work.bytes = ImageBytes(request, &work.name);
     if (work.bytes.empty())
       throw EscapedError(ErrorCode::kInvalidArgument, work.name + " is empty: send an image");

@@ -71,7 +71,7 @@ void WarmUp(const ModelVersion& mv, SchedulerOptions options) {
   std::string failure;
   for (int i = 0; i < jobs; ++i) {
     Job job;
-    job.work = ImageWork{std::string(jpeg.begin(), jpeg.end()), "warm-up image", {}, false};
+    job.work = ImageWork{std::string(jpeg.begin(), jpeg.end()), "warm-up image", {}, false, {}};
     job.enqueued = Clock::now();
     job.deadline = job.enqueued + std::chrono::hours(24);
     job.done = [&](JobResult r) {

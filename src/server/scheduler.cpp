@@ -259,7 +259,7 @@ void Scheduler::ExecuteImages(std::vector<Job>& batch) {
     }
     if (w.annotate) {
       try {
-        Annotate(images[i], r);
+        Annotate(images[i], r, w.style);
         std::vector<uint8_t> jpeg;
         cv::imencode(".jpg", images[i], jpeg, {cv::IMWRITE_JPEG_QUALITY, 90});
         out.annotated_jpeg.assign(jpeg.begin(), jpeg.end());

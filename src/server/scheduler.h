@@ -18,6 +18,7 @@
 #include <variant>
 #include <vector>
 
+#include "cvdeploy/annotate.h"
 #include "cvdeploy/predictor.h"
 #include "cvdeploy/status.h"
 #include "server/drift_monitor.h"
@@ -34,6 +35,7 @@ struct ImageWork {
   std::string name;   // for messages ("request body", "form field 'image'")
   PredictOptions options;
   bool annotate = false;  // also return the annotated image as JPEG
+  AnnotateOptions style;  // how it is drawn (line_width, hide_labels, hide_conf)
 };
 
 // A preprocessed tensor for KServe v2 infer: [B, 3, H, W] float32. It views bytes that

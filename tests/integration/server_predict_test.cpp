@@ -226,6 +226,34 @@ TEST_F(ServerApiTest, PredictQueryParameters) {
   EXPECT_GT(cv::countNonZero(gray > 60), 1000);
 }
 
+TEST_F(ServerApiTest, AnnotatedImageHonoursLineWidthAndHideFlags) {
+  const cv::Mat original = cv::imread(Asset("images/bus.jpg"), cv::IMREAD_COLOR);
+  auto draw = [&](const std::string& query) {
+    const HttpReply reply = PostImage(port(), BusJpeg(), "?annotate=1&classes=5" + query);
+    EXPECT_EQ(reply.status, 200) << Describe(reply);
+    const std::vector<uint8_t> jpeg(reply.body.begin(), reply.body.end());
+    const cv::Mat image = cv::imdecode(jpeg, cv::IMREAD_COLOR);
+    EXPECT_FALSE(image.empty());
+    return image;
+  };
+  auto changed = [&](const cv::Mat& image, cv::Rect roi) {
+    cv::Mat diff, gray;
+    cv::absdiff(image(roi), original(roi), diff);
+    cv::cvtColor(diff, gray, cv::COLOR_BGR2GRAY);
+    return cv::countNonZero(gray > 60);
+  };
+  const cv::Rect edge(0, 550, 80, 100), tag(0, 180, 810, 45);  // the bus's left edge and tag
+  const cv::Mat normal = draw(""), wide = draw("&line_width=12");
+  const cv::Mat no_labels = draw("&hide_labels=1"), no_conf = draw("&hide_conf=true");
+  EXPECT_GT(changed(wide, edge), 2 * changed(normal, edge));
+  EXPECT_LT(changed(no_labels, tag), changed(normal, tag) / 5);
+  EXPECT_LT(changed(no_conf, tag), changed(normal, tag));
+  EXPECT_GT(changed(no_conf, tag), changed(no_labels, tag));
+  EXPECT_TRUE(
+      IsJsonError(PostImage(port(), BusJpeg(), "?annotate=1&line_width=0"), 400, "line_width"));
+  EXPECT_TRUE(IsJsonError(PostImage(port(), BusJpeg(), "?hide_conf=perhaps"), 400, "hide_conf"));
+}
+
 TEST_F(ServerApiTest, PredictRejectsBadParameters) {
   EXPECT_TRUE(IsJsonError(PostImage(port(), BusJpeg(), "?conf=2"), 400, "conf"));
   EXPECT_TRUE(IsJsonError(PostImage(port(), BusJpeg(), "?conf=abc"), 400, "conf"));
