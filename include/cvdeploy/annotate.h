@@ -12,6 +12,7 @@ struct AnnotateOptions {
   int line_width = 0;  // box line width in pixels; 0: DefaultLineWidth of the image
   bool labels = true;  // false: boxes without the label tag (--hide-labels)
   bool conf = true;    // false: class names without scores (--hide-conf)
+  // Classify's top-5 text is not a box label: as Ultralytics, `labels` and `conf` leave it.
 };
 
 // Draws a result onto the BGR image it was computed from, as Ultralytics' Results.plot():

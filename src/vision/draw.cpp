@@ -134,7 +134,7 @@ void DrawKeypoints(cv::Mat& img, const std::vector<Keypoint>& kpts, int lw) {
 
 // Results.plot for classify: the top-5 as "name 0.87," lines from (x, x), x = 3% of the
 // height, white (outlined in black so it stays readable on any background).
-void DrawClassification(cv::Mat& img, const Result& result, int lw, bool with_conf) {
+void DrawClassification(cv::Mat& img, const Result& result, int lw) {
   if (result.detections.empty()) return;
   const Detection& d = result.detections.front();
   std::vector<ClassScore> lines = d.top5;
@@ -144,7 +144,7 @@ void DrawClassification(cv::Mat& img, const Result& result, int lw, bool with_co
   const int x = static_cast<int>(std::nearbyint(img.rows * 0.03));
   int y = x;
   for (size_t i = 0; i < lines.size(); ++i) {
-    std::string text = Label(lines[i].class_name, lines[i].score, with_conf);
+    std::string text = Label(lines[i].class_name, lines[i].score, true);
     if (i + 1 < lines.size()) text += ",";
     int baseline = 0;
     const cv::Size size =
@@ -195,7 +195,8 @@ void DrawResult(cv::Mat& bgr, const Result& result, const AnnotateOptions& optio
   }
   const int lw = options.line_width > 0 ? options.line_width : DefaultLineWidth(bgr.cols, bgr.rows);
   if (result.task == Task::kClassify) {
-    if (options.labels) DrawClassification(bgr, result, lw, options.conf);
+    // As Results.plot: the top-5 text is not a box label, so the label options leave it.
+    DrawClassification(bgr, result, lw);
     return;
   }
   // Masks first so that boxes and labels stay on top; worst detections first so that the

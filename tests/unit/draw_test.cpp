@@ -297,6 +297,18 @@ TEST(DrawTest, PoseSkeletonIsColouredByBodyPart) {
   EXPECT_EQ(at(350, 55), cv::Scalar(0, 0, 0));  // middle of limb 2-4
 }
 
+TEST(DrawTest, ClassifyTextIgnoresTheBoxLabelOptions) {
+  const cv::Mat grey(120, 160, CV_8UC3, cv::Scalar(128, 128, 128));
+  Detection d = Box(0, 0, 160, 120, 3, 0.6f);
+  d.top5 = {{3, "cat", 0.6f}, {1, "dog", 0.3f}};
+  const Result r = Make(Task::kClassify, {d}, 160, 120);
+  cv::Mat plain = grey.clone(), hidden = grey.clone();
+  DrawResult(plain, r, {});
+  DrawResult(hidden, r, {0, false, false});
+  EXPECT_GT(ChangedPixels(grey, plain, cv::Rect(0, 0, 160, 120)), 0);
+  EXPECT_EQ(ChangedPixels(plain, hidden, cv::Rect(0, 0, 160, 120)), 0);
+}
+
 TEST(DrawTest, OverlappingMasksBlendAsUltralyticsAnnotator) {
   cv::Mat img(60, 90, CV_8UC3, cv::Scalar(100, 100, 100));
   Detection a = Box(0, 0, 60, 60, 0);
