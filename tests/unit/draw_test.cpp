@@ -181,6 +181,7 @@ TEST(DrawTest, DefaultLineWidthIsUltralyticsFormula) {
   EXPECT_EQ(DefaultLineWidth(1500, 1497), 4);  // exactly 4.5: Python rounds half to even
   EXPECT_EQ(DefaultLineWidth(4000, 3000), 11);
   EXPECT_EQ(DefaultLineWidth(10, 10), 2);
+  EXPECT_EQ(DefaultLineWidth(1000, 665), 3);  // 2.502 with the channels, 2.4975 without
   EXPECT_EQ(LimbThickness(2), 2);
   EXPECT_EQ(LimbThickness(3), 2);
   EXPECT_EQ(LimbThickness(11), 6);  // ceil(lw / 2)
