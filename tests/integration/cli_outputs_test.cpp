@@ -138,13 +138,18 @@ TEST(CliOutputsTest, VideoFramesGetStemUnderscoreFrameNumber) {
   }
 }
 
-TEST(CliOutputsTest, ExportFlagsNeedSaveDir) {
-  testing::ExpectCliError({"predict", "--model", Asset("models/yolov8n-dq.onnx"), "--source",
-                           Asset("images/bus.jpg"), "--save-txt"},
-                          2, "--save-txt needs --save-dir");
-  testing::ExpectCliError({"predict", "--model", Asset("models/yolov8n-dq.onnx"), "--source",
-                           Asset("images/bus.jpg"), "--save-crop"},
-                          2, "--save-crop needs --save-dir");
+TEST(CliOutputsTest, WithoutSaveDirExportsGoToTheRunDirectory) {
+  // As Ultralytics' save_dir: runs/predict, then runs/predict2, ...
+  const std::string cwd = testing::MakeTempDir("outputs-rundir");
+  for (int i = 0; i < 2; ++i) {
+    const auto run = RunCli({"predict", "--model", Asset("models/yolov8n-dq.onnx"), "--source",
+                             Asset("images/bus.jpg"), "--save-txt", "--save-crop"},
+                            cwd);
+    ASSERT_EQ(run.exit_code, 0) << run.err;
+  }
+  EXPECT_EQ(ReadLabelFile(cwd + "/runs/predict/labels/bus.txt").size(), 5u);
+  EXPECT_EQ(ReadLabelFile(cwd + "/runs/predict2/labels/bus.txt").size(), 5u);
+  EXPECT_TRUE(fs::exists(cwd + "/runs/predict2/crops/bus/bus.jpg"));
   testing::ExpectCliError({"predict", "--model", Asset("models/yolov8n-dq.onnx"), "--source",
                            Asset("images/bus.jpg"), "--line-width", "0"},
                           2, "--line-width");
