@@ -18,6 +18,11 @@ enum class CalibrationMethod { kMinMax, kPercentile, kEntropy };
 CalibrationMethod ParseCalibrationMethod(const std::string& text);
 const char* ToString(CalibrationMethod method);
 
+// "avx2,fma" -> {"avx2", "fma"}: flags of cvdeploy::kIsaFlags (cvdeploy/system.h) for
+// QuantizeOptions::target_isa, duplicates dropped. Throws Error(kInvalidArgument) naming an
+// unknown flag.
+std::vector<std::string> ParseIsaFlags(const std::string& text);
+
 // ---- Calibration -------------------------------------------------------------------------
 
 struct CalibrateOptions {
@@ -65,6 +70,10 @@ struct QuantizeOptions {
   bool quantize_input_conv = false;  // also the Conv on the image
   bool unify_concat = true;          // Concat inputs share the Concat's scale
   std::vector<std::string> exclude;  // node names kept float
+  // The CPU the model is quantized for, as flags of cvdeploy::kIsaFlags ("avx2",
+  // "avx512_vnni", "amx_int8", "neon", ...): placement decisions that depend on its int8
+  // arithmetic follow it. Empty: this host (DetectMachine().isa).
+  std::vector<std::string> target_isa;
   // Accuracy gate: with a labelled dataset (images/, labels/), layers go back to float until
   // the mAP50-95 drop is at most max_map_drop, at most max_float_layers of them.
   std::string val_dir;
@@ -98,8 +107,18 @@ struct FloatNodes {
   OpCounts ops;
 };
 
+// The placement decisions taken for the target CPU (also in the optimization record).
+struct QuantizeIsaReport {
+  std::string target;                  // "avx512_vnni", "amx_int8", "avx2", "arm", "unknown", ...
+  bool host = true;                    // the flags are this host's (no QuantizeOptions::target_isa)
+  std::vector<std::string> isa;        // the flags the decisions were made from
+  std::string arithmetic;              // "vnni", "amx_int8", "int16 pairs", "arm"
+  std::vector<std::string> decisions;  // one sentence each, with its reason
+};
+
 struct QuantizeReport {
   int opset_before = 0, opset_after = 0;
+  QuantizeIsaReport isa;
   int calibration_images = 0;
   size_t calibration_tensors = 0;
   bool calibration_loaded = false;           // from QuantizeOptions::load_calibration

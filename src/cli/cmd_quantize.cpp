@@ -2,7 +2,7 @@
 // cvdeploy quantize --model M --calib DIR --out M_int8.onnx [--calib-size 100]
 //                   [--method minmax|percentile|entropy] [--percentile 99.999]
 //                   [--per-channel|--per-tensor] [--reduce-range] [--quantize-input-conv]
-//                   [--exclude NODE,...]
+//                   [--exclude NODE,...] [--target-isa FLAG,...]
 //                   [--val DIR --max-map-drop 0.01 [--max-float-layers N] [--force]]
 //                   [--save-calibration FILE | --load-calibration FILE]
 // Static QDQ INT8 quantization. The result is checked (ONNX checker, shape inference) and
@@ -41,6 +41,7 @@ struct QuantizeArgs {
   bool quantize_input_conv = false;
   bool unify_concat = true;
   std::vector<std::string> exclude;
+  std::string target_isa;
   std::string val;
   double max_map_drop = 0.01;
   int max_float_layers = 16;
@@ -122,6 +123,10 @@ std::string Summary(const QuantizeArgs& args, const QuantizeOptions& options,
              "; activations uint8 asymmetric, weights int8 symmetric " +
              (args.per_channel ? "per-channel" : "per-tensor") +
              (args.reduce_range ? " (reduce-range, 7-bit)" : "") + "\n";
+  summary += "isa        " + r.isa.target + " (" +
+             (r.isa.host ? std::string("this host") : "--target-isa " + args.target_isa) +
+             "), int8 arithmetic: " + r.isa.arithmetic + "\n";
+  for (const auto& d : r.isa.decisions) summary += "  " + d + "\n";
   summary +=
       Format("quantized  %zu nodes: ", r.quantized_nodes.size()) + OpsText(r.quantized_ops) + "\n";
   if (r.uint8_upsampling > 0) {
@@ -166,6 +171,7 @@ int Quantize(const QuantizeArgs& args) {
   options.unify_concat = args.unify_concat;
   options.quantize_input_conv = args.quantize_input_conv;
   options.exclude = args.exclude;
+  if (!args.target_isa.empty()) options.target_isa = ParseIsaFlags(args.target_isa);
   options.val_dir = args.val;
   options.max_map_drop = args.max_map_drop;
   options.max_float_layers = args.max_float_layers;
@@ -240,6 +246,9 @@ void RegisterQuantize(CLI::App& app, int* exit_code) {
                 "(requantized by the Concat)");
   cmd->add_option("--exclude", args->exclude, "Node names to keep float (comma-separated)")
       ->delimiter(',');
+  cmd->add_option("--target-isa", args->target_isa,
+                  "Quantize for a CPU with these ISA flags (comma-separated, as `doctor` lists "
+                  "them: avx2, avx512_vnni, avx_vnni, amx_int8, neon, ...; default: this host)");
   cmd->add_option("--val", args->val,
                   "Labelled dataset (images/, labels/): validate float and int8, gate on the drop");
   cmd->add_option("--max-map-drop", args->max_map_drop, "Largest mAP50-95 drop allowed with --val")

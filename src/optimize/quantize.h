@@ -32,6 +32,9 @@ struct QuantizeOptions {
   // on yolov8n/yolo11n: the saturation that costs accuracy happens in the Conv on the image
   // (kept float by default); elsewhere 8-bit weights are more accurate than 7-bit ones.
   bool reduce_range = false;
+  // 7-bit weights on the Conv that reads the model input only (when it is quantized): the
+  // ISA placement's choice for CPUs whose int8 arithmetic saturates (see PlaceForIsa).
+  bool reduce_range_input_conv = false;
   std::vector<std::string> exclude;  // node names the user keeps float (--exclude)
   std::set<std::string> keep_float;  // node names the accuracy gate returned to float
   // Concat inputs share the Concat's parameters (byte copies instead of requantization).
@@ -67,6 +70,29 @@ struct QuantPlan {
   std::map<std::string, std::vector<std::string>> range_group;
   std::vector<QuantLayer> layers;  // in graph order
 };
+
+// How the target CPU multiplies uint8 activations by int8 weights in ONNX Runtime's kernels.
+enum class Int8Arithmetic {
+  kAmx,        // x86 AMX-INT8 (with AVX-512 VNNI): the VNNI kernels serve QLinearConv
+  kVnni,       // x86 AVX-512 VNNI or AVX-VNNI: vpdpbusd, exact int32 accumulation
+  kPairInt16,  // x86 without VNNI (AVX2, AVX-512BW: vpmaddubsw) or unknown: int16 pair sums
+               // that saturate with 255 x 127 x 2
+  kArm,        // ARM NEON (dot products or widening multiplies): exact
+};
+const char* ToString(Int8Arithmetic arithmetic);
+
+// The placement decisions that depend on the target CPU. Pure function of the ISA flags, so
+// a test injects any CPU and `quantize --target-isa` quantizes for another host.
+struct IsaPlacement {
+  std::vector<std::string> isa;  // the flags it was made from (MachineInfo::isa order)
+  std::string target;            // "amx_int8", "avx512_vnni", "avx_vnni", "arm", "avx2", ...
+  Int8Arithmetic arithmetic = Int8Arithmetic::kPairInt16;
+  std::string activations = "uint8";
+  // 7-bit weights on the Conv on the image when the user quantizes it (saturating arithmetic).
+  bool input_conv_reduce_range = true;
+  std::vector<std::string> decisions;  // one sentence per decision, with its reason
+};
+IsaPlacement PlaceForIsa(const std::vector<std::string>& isa);
 
 // Converts the float model to opset >= 13 (per-axis DequantizeLinear for per-channel
 // weights) and names unnamed nodes, so plans, calibration and the gate refer to the same

@@ -209,7 +209,9 @@ class Rewriter {
     std::vector<int64_t> dims(w.dims().begin(), w.dims().end());
     const int64_t channels = dims[0];
     const int64_t per_channel = static_cast<int64_t>(values.size()) / channels;
-    const float qmax = options_.reduce_range ? 64.0f : 127.0f;
+    const bool seven_bit = options_.reduce_range || (options_.reduce_range_input_conv &&
+                                                     index_.IsGraphInput(original.input(0)));
+    const float qmax = seven_bit ? 64.0f : 127.0f;
     const int64_t groups = options_.per_channel ? channels : 1;
     std::vector<float> scales(groups, 0.0f);
     for (int64_t c = 0; c < channels; ++c) {

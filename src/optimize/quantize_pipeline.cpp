@@ -14,6 +14,7 @@
 #include "cvdeploy/file.h"
 #include "cvdeploy/predictor.h"
 #include "cvdeploy/quantize.h"
+#include "cvdeploy/system.h"
 #include "model/onnx_model.h"
 #include "optimize/calibration.h"
 #include "optimize/quantize.h"
@@ -81,8 +82,15 @@ void Verify(const onnx::ModelProto& model, const std::vector<uint8_t>& bytes,
   predictor->Infer(TensorView(DataType::kFloat32, {1, 3, meta.imgsz_h, meta.imgsz_w}, gray.data()));
 }
 
-optimize::QuantizeOptions PlanOptions(const QuantizeOptions& options) {
+optimize::IsaPlacement IsaPlacementFor(const QuantizeOptions& options) {
+  return optimize::PlaceForIsa(options.target_isa.empty() ? DetectMachine().isa
+                                                          : options.target_isa);
+}
+
+optimize::QuantizeOptions PlanOptions(const QuantizeOptions& options,
+                                      const optimize::IsaPlacement& isa) {
   optimize::QuantizeOptions plan;
+  plan.reduce_range_input_conv = isa.input_conv_reduce_range;
   plan.method = options.method;
   plan.percentile = options.percentile;
   plan.per_channel = options.per_channel;
@@ -107,8 +115,9 @@ int CountUpsampling(const onnx::ModelProto& prepared, const onnx::ModelProto& qu
 }
 
 // The "quantize" step of the optimization record.
-nlohmann::ordered_json RecordStep(const QuantizeOptions& options, const QuantizeReport& report,
-                                  const onnx::ModelProto& quantized) {
+nlohmann::ordered_json RecordStep(const QuantizeOptions& options,
+                                  const optimize::QuantizeOptions& plan,
+                                  const QuantizeReport& report, const onnx::ModelProto& quantized) {
   nlohmann::ordered_json step;
   step["tool"] = "quantize";
   step["format"] = "QDQ";
@@ -120,6 +129,18 @@ nlohmann::ordered_json RecordStep(const QuantizeOptions& options, const Quantize
   if (options.method == CalibrationMethod::kPercentile) step["percentile"] = options.percentile;
   step["per_channel"] = options.per_channel;
   step["reduce_range"] = options.reduce_range;
+  nlohmann::ordered_json isa;
+  isa["target"] = report.isa.target;
+  isa["source"] = report.isa.host ? "host" : "--target-isa";
+  isa["flags"] = report.isa.isa;
+  isa["int8_arithmetic"] = report.isa.arithmetic;
+  isa["activations"] = "uint8";
+  isa["input_conv"] = !options.quantize_input_conv ? "float"
+                      : options.reduce_range || plan.reduce_range_input_conv
+                          ? "int8, 7-bit weights"
+                          : "int8, 8-bit weights";
+  isa["decisions"] = report.isa.decisions;
+  step["isa"] = isa;
   step["concat_shared_scale"] = options.unify_concat;
   step["quantize_input_conv"] = options.quantize_input_conv;
   step["calibration_images"] = report.calibration_images;
@@ -157,7 +178,8 @@ QuantizeResult Quantize(const std::vector<uint8_t>& model_bytes, const std::stri
   std::optional<Dataset> dataset;
   if (!options.val_dir.empty()) dataset = LoadYoloDataset(options.val_dir);
 
-  const optimize::QuantizeOptions plan_options = PlanOptions(options);
+  const optimize::IsaPlacement isa = IsaPlacementFor(options);
+  const optimize::QuantizeOptions plan_options = PlanOptions(options, isa);
   const optimize::CalibrationTable table = GetCalibration(options, name, prepared, sha);
   if (!options.save_calibration.empty()) optimize::SaveCalibration(table, options.save_calibration);
   optimize::QuantPlan plan = optimize::PlanQuantization(prepared, plan_options);
@@ -185,6 +207,11 @@ QuantizeResult Quantize(const std::vector<uint8_t>& model_bytes, const std::stri
     g.float_layers = std::move(gate.float_layers);
   }
 
+  report.isa.target = isa.target;
+  report.isa.host = options.target_isa.empty();
+  report.isa.isa = isa.isa;
+  report.isa.arithmetic = optimize::ToString(isa.arithmetic);
+  report.isa.decisions = isa.decisions;
   report.opset_before = optimize::DefaultOpset(model);
   report.opset_after = optimize::DefaultOpset(quantized);
   report.calibration_images = table.images;
@@ -203,7 +230,7 @@ QuantizeResult Quantize(const std::vector<uint8_t>& model_bytes, const std::stri
     report.float_nodes.push_back({reason, nodes, CountByOp(prepared.graph(), nodes)});
   }
 
-  optimize::AddOptimizationRecord(quantized, RecordStep(options, report, quantized));
+  optimize::AddOptimizationRecord(quantized, RecordStep(options, plan_options, report, quantized));
   result.bytes = optimize::SerializeModel(quantized);
   Verify(quantized, result.bytes, name, options.threads);
   report.bytes_before = model_bytes.size();

@@ -181,6 +181,75 @@ TEST_F(QuantizeTest, SavedCalibrationReproducesTheGraph) {
   EXPECT_TRUE(a.graph().SerializeAsString() == b.graph().SerializeAsString());
 }
 
+// The placement follows the target CPU: the record names it and its decisions; quantized for
+// a CPU without VNNI, the Conv on the image gets 7-bit weights and the next Conv keeps 8 bits.
+TEST_F(QuantizeTest, TargetIsaDecisionsAreAppliedAndRecorded) {
+  const nlohmann::ordered_json host =
+      optimize::OptimizationRecord(optimize::LoadModel(*dir_ + "/v8_int8.onnx")).back()["isa"];
+  EXPECT_EQ(host["source"], "host");
+  EXPECT_FALSE(host["target"].get<std::string>().empty());
+  EXPECT_GE(host["decisions"].size(), 3u);
+  EXPECT_EQ(host["activations"], "uint8");
+  EXPECT_EQ(host["input_conv"], "float");
+
+  auto max_weight = [](const onnx::ModelProto& q, const std::string& conv_name) {
+    std::map<std::string, const onnx::TensorProto*> inits;
+    for (const auto& t : q.graph().initializer()) inits[t.name()] = &t;
+    std::map<std::string, const onnx::NodeProto*> producer;
+    for (const auto& n : q.graph().node()) producer[n.output(0)] = &n;
+    const onnx::NodeProto* conv = FindNode(q, conv_name);
+    EXPECT_NE(conv, nullptr) << conv_name;
+    if (conv == nullptr || !producer.count(conv->input(1))) return -1;
+    int m = 0;
+    for (char c : inits.at(producer.at(conv->input(1))->input(0))->raw_data()) {
+      m = std::max(m, std::abs(static_cast<int>(static_cast<int8_t>(c))));
+    }
+    return m;
+  };
+  for (const auto& [isa, input_bits] :
+       std::vector<std::pair<std::string, int>>{{"avx2,fma", 7}, {"avx2,avx512f,avx512_vnni", 8}}) {
+    const std::string out = *dir_ + "/v8_int8_isa.onnx";
+    const std::vector<std::string> args = {"quantize",
+                                           "--model",
+                                           Asset("models/yolov8n-dq.onnx"),
+                                           "--load-calibration",
+                                           *dir_ + "/v8_calib.json",
+                                           "--quantize-input-conv",
+                                           "--target-isa",
+                                           isa,
+                                           "--out",
+                                           out};
+    const ProcessResult run = RunCli(args);
+    ASSERT_EQ(run.exit_code, 0) << DescribeRun(args, run);
+    EXPECT_NE(run.out.find("--target-isa " + isa), std::string::npos) << run.out;
+    const onnx::ModelProto q = optimize::LoadModel(out);
+    const nlohmann::ordered_json rec = optimize::OptimizationRecord(q).back()["isa"];
+    EXPECT_EQ(rec["source"], "--target-isa") << isa;
+    EXPECT_EQ(rec["input_conv"], input_bits == 7 ? "int8, 7-bit weights" : "int8, 8-bit weights");
+    const int first = max_weight(q, "/model.0/conv/Conv");
+    if (input_bits == 7) {
+      EXPECT_LE(first, 64) << isa;
+    } else {
+      EXPECT_GT(first, 64) << isa;
+    }
+    EXPECT_GT(max_weight(q, "/model.1/conv/Conv"), 64) << isa;
+  }
+  const std::vector<std::string> bad = {"quantize",
+                                        "--model",
+                                        Asset("models/yolov8n-dq.onnx"),
+                                        "--load-calibration",
+                                        *dir_ + "/v8_calib.json",
+                                        "--target-isa",
+                                        "avx2,sse9",
+                                        "--out",
+                                        *dir_ + "/never.onnx"};
+  const ProcessResult refused = RunCli(bad);
+  EXPECT_EQ(refused.exit_code, 2) << DescribeRun(bad, refused);
+  EXPECT_EQ(CountLines(refused.err), 1) << refused.err;
+  EXPECT_NE(refused.err.find("sse9"), std::string::npos) << refused.err;
+  EXPECT_FALSE(fs::exists(*dir_ + "/never.onnx"));
+}
+
 // The neck's nearest Resizes run as uint8 Transpose/Reshape/Expand (ORT's uint8 Resize is a
 // per-element loop); the model computes exactly what it computes with Resize.
 TEST_F(QuantizeTest, UpsamplingIsRewrittenWithoutChangingTheOutput) {
