@@ -28,6 +28,7 @@ namespace cvdeploy::optimize {
 // already dynamic, a constant depends on the export size in a way this rewrite does not know,
 // or the converted model, run by ONNX Runtime, does not reproduce the original's outputs at
 // the export size (max |diff| <= 1e-4) or gives outputs of the wrong shape at other sizes.
+// The result passes the ONNX checker and strict shape inference (else Error(kRuntime)).
 std::vector<uint8_t> MakeSpatialDynamic(const std::vector<uint8_t>& model_bytes,
                                         const std::string& name, DynamicShapeReport* report);
 
