@@ -289,6 +289,114 @@ std::vector<Level> Levels(const onnx::ModelProto& model, int64_t h, int64_t w,
   return levels;
 }
 
+// Reshape target [.., h_s, w_s] (a level's map) -> taken from the input's shape; a target
+// holding N or a level's h*w -> -1 there. Returns false when the target does not depend on the
+// export size; throws when it does in a way this cannot rewrite.
+bool RewriteReshapeTarget(onnx::GraphProto& graph, GraphIndex& index, ShapeSubgraph& sub,
+                          onnx::NodeProto& node, const std::vector<Level>& levels,
+                          const std::set<int64_t>& sized, const std::string& name) {
+  const std::string in = node.input(1);
+  std::vector<int64_t> v = IntData(*index.Constant(in));
+  const bool depends =
+      std::any_of(v.begin(), v.end(), [&](int64_t x) { return sized.count(x) > 0; });
+  std::optional<int64_t> map_stride;
+  if (v.size() >= 3) {
+    for (const Level& l : levels) {
+      if (v[v.size() - 2] == l.h && v.back() == l.w && l.h * l.w > 1) map_stride = l.stride;
+    }
+  }
+  if (!depends && !map_stride) return false;
+  if (map_stride) {
+    if (std::count_if(v.begin(), v.end() - 2, [&](int64_t x) { return sized.count(x); })) {
+      throw Fail(name, NodeLabel(node) + " has the target shape " + IntsText(v) +
+                           " that bakes the export size twice");
+    }
+    node.set_input(1, sub.ShapeEndingInMap({v.begin(), v.end() - 2}, *map_stride));
+    return true;
+  }
+  if (std::count(v.begin(), v.end(), -1) ||
+      std::count_if(v.begin(), v.end(), [&](int64_t x) { return sized.count(x); }) > 1) {
+    throw Fail(name, NodeLabel(node) + " has the target shape " + IntsText(v) +
+                         " in which more than one axis depends on the input size");
+  }
+  for (int64_t& x : v) {
+    if (sized.count(x)) x = -1;
+  }
+  const std::string fresh = index.UniqueName(in + "_dynamic_shape");
+  *graph.add_initializer() = Int64Tensor(fresh, {static_cast<int64_t>(v.size())}, v);
+  node.set_input(1, fresh);
+  return true;
+}
+
+// The graph's one image input, [batch, 3, H, W] with H and W fixed.
+onnx::ValueInfoProto* ImageInput(onnx::GraphProto& graph, const std::string& name) {
+  std::set<std::string> initializer_names;
+  for (const auto& t : graph.initializer()) initializer_names.insert(t.name());
+  onnx::ValueInfoProto* input = nullptr;
+  for (auto& in : *graph.mutable_input()) {
+    if (initializer_names.count(in.name())) continue;
+    if (input) throw Fail(name, "the graph has more than one input");
+    input = &in;
+  }
+  if (!input) throw Fail(name, "the graph has no input");
+  const std::string what = "input '" + input->name() + "'";
+  if (!input->type().has_tensor_type() || !input->type().tensor_type().has_shape() ||
+      input->type().tensor_type().shape().dim_size() != 4) {
+    throw Fail(name, what + " is not an NCHW image tensor of rank 4");
+  }
+  auto* in_dims = input->mutable_type()->mutable_tensor_type()->mutable_shape();
+  if (!in_dims->dim(2).has_dim_value() || !in_dims->dim(3).has_dim_value()) {
+    throw Fail(name, what + " already has a dynamic height/width (" + ShapeText(*input) + ")");
+  }
+  return input;
+}
+
+// Puts `nodes` before the graph's own nodes and drops the replaced constants nobody reads.
+void PrependAndPrune(onnx::GraphProto& graph, std::vector<onnx::NodeProto> nodes,
+                     const std::map<std::string, std::string>& replaced) {
+  {
+    for (auto& n : *graph.mutable_node()) nodes.push_back(std::move(n));
+    graph.clear_node();
+    for (auto& n : nodes) *graph.add_node() = std::move(n);
+  }
+  std::set<std::string> read;
+  for (const auto& n : graph.node())
+    for (const auto& in : n.input()) read.insert(in);
+  for (const auto& o : graph.output()) read.insert(o.name());
+  auto* inits = graph.mutable_initializer();
+  inits->erase(std::remove_if(inits->begin(), inits->end(),
+                              [&](const onnx::TensorProto& t) {
+                                return replaced.count(t.name()) && !read.count(t.name());
+                              }),
+               inits->end());
+  for (int i = graph.input_size() - 1; i >= 0; --i) {  // IR < 4 lists initializers as inputs
+    if (replaced.count(graph.input(i).name()) && !read.count(graph.input(i).name()))
+      graph.mutable_input()->DeleteSubrange(i, 1);
+  }
+}
+
+// "height"/"width" on the input, "anchors" and "mask_height"/"mask_width" on the outputs.
+void NameSymbolicAxes(onnx::GraphProto& graph, onnx::TensorShapeProto& in_dims, int64_t h0,
+                      int64_t w0, int64_t n0) {
+  in_dims.mutable_dim(2)->set_dim_param("height");
+  in_dims.mutable_dim(3)->set_dim_param("width");
+  for (auto& out : *graph.mutable_output()) {
+    if (!out.type().tensor_type().has_shape()) continue;
+    auto* shape = out.mutable_type()->mutable_tensor_type()->mutable_shape();
+    for (int d = 0; d < shape->dim_size(); ++d) {
+      if (shape->dim(d).has_dim_value() && shape->dim(d).dim_value() == n0)
+        shape->mutable_dim(d)->set_dim_param("anchors");
+    }
+    if (shape->dim_size() == 4 && shape->dim(2).has_dim_value() && shape->dim(3).has_dim_value()) {
+      const int64_t mh = shape->dim(2).dim_value(), mw = shape->dim(3).dim_value();
+      if (mh > 0 && mw > 0 && h0 % mh == 0 && w0 % mw == 0 && h0 / mh == w0 / mw) {
+        shape->mutable_dim(2)->set_dim_param("mask_height");
+        shape->mutable_dim(3)->set_dim_param("mask_width");
+      }
+    }
+  }
+}
+
 }  // namespace
 
 std::vector<uint8_t> MakeSpatialDynamic(const std::vector<uint8_t>& model_bytes,
@@ -309,24 +417,8 @@ std::vector<uint8_t> MakeSpatialDynamic(const std::vector<uint8_t>& model_bytes,
   }
 
   // 1. The image input: [batch, 3, H, W] with H and W fixed.
-  std::set<std::string> initializer_names;
-  for (const auto& t : graph.initializer()) initializer_names.insert(t.name());
-  onnx::ValueInfoProto* input = nullptr;
-  for (auto& in : *graph.mutable_input()) {
-    if (initializer_names.count(in.name())) continue;
-    if (input) throw Fail(name, "the graph has more than one input");
-    input = &in;
-  }
-  if (!input) throw Fail(name, "the graph has no input");
-  const std::string what = "input '" + input->name() + "'";
-  if (!input->type().has_tensor_type() || !input->type().tensor_type().has_shape() ||
-      input->type().tensor_type().shape().dim_size() != 4) {
-    throw Fail(name, what + " is not an NCHW image tensor of rank 4");
-  }
+  onnx::ValueInfoProto* input = ImageInput(graph, name);
   auto* in_dims = input->mutable_type()->mutable_tensor_type()->mutable_shape();
-  if (!in_dims->dim(2).has_dim_value() || !in_dims->dim(3).has_dim_value()) {
-    throw Fail(name, what + " already has a dynamic height/width (" + ShapeText(*input) + ")");
-  }
   const int64_t h0 = in_dims->dim(2).dim_value(), w0 = in_dims->dim(3).dim_value();
   const std::vector<Level> levels = Levels(model, h0, w0, name);
   r.export_height = h0, r.export_width = w0;
@@ -393,39 +485,12 @@ std::vector<uint8_t> MakeSpatialDynamic(const std::vector<uint8_t>& model_bytes,
         continue;
       }
       if (type != onnx::TensorProto::INT64) continue;
-      std::vector<int64_t> v = IntData(*t);
+      const std::vector<int64_t> v = IntData(*t);
       const bool depends =
           std::any_of(v.begin(), v.end(), [&](int64_t x) { return sized.count(x) > 0; });
       // 4. Reshape targets: [.., h_s, w_s] from the input's shape; N or h*w -> -1.
       if (op == "Reshape" && k == 1) {
-        std::optional<int64_t> map_stride;
-        if (v.size() >= 3) {
-          for (const Level& l : levels) {
-            if (v[v.size() - 2] == l.h && v.back() == l.w && l.h * l.w > 1) map_stride = l.stride;
-          }
-        }
-        if (!depends && !map_stride) continue;
-        if (map_stride) {
-          if (std::count_if(v.begin(), v.end() - 2, [&](int64_t x) { return sized.count(x); })) {
-            throw Fail(name, NodeLabel(node) + " has the target shape " + IntsText(v) +
-                                 " that bakes the export size twice");
-          }
-          node.set_input(k, sub.ShapeEndingInMap({v.begin(), v.end() - 2}, *map_stride));
-          ++reshapes;
-          continue;
-        }
-        if (std::count(v.begin(), v.end(), -1) ||
-            std::count_if(v.begin(), v.end(), [&](int64_t x) { return sized.count(x); }) > 1) {
-          throw Fail(name, NodeLabel(node) + " has the target shape " + IntsText(v) +
-                               " in which more than one axis depends on the input size");
-        }
-        for (int64_t& x : v) {
-          if (sized.count(x)) x = -1;
-        }
-        const std::string fresh = index.UniqueName(in + "_dynamic_shape");
-        *graph.add_initializer() = Int64Tensor(fresh, {static_cast<int64_t>(v.size())}, v);
-        node.set_input(k, fresh);
-        ++reshapes;
+        if (RewriteReshapeTarget(graph, index, sub, node, levels, sized, name)) ++reshapes;
         continue;
       }
       // 5. Any other integer operand that holds the export size cannot follow the input.
@@ -448,45 +513,9 @@ std::vector<uint8_t> MakeSpatialDynamic(const std::vector<uint8_t>& model_bytes,
   r.reshapes_rewritten = reshapes;
 
   // 6. New nodes first, then the original ones; drop the constants no node reads any more.
-  {
-    std::vector<onnx::NodeProto> nodes = std::move(sub.nodes());
-    for (auto& n : *graph.mutable_node()) nodes.push_back(std::move(n));
-    graph.clear_node();
-    for (auto& n : nodes) *graph.add_node() = std::move(n);
-  }
-  std::set<std::string> read;
-  for (const auto& n : graph.node())
-    for (const auto& in : n.input()) read.insert(in);
-  for (const auto& o : graph.output()) read.insert(o.name());
-  auto* inits = graph.mutable_initializer();
-  inits->erase(std::remove_if(inits->begin(), inits->end(),
-                              [&](const onnx::TensorProto& t) {
-                                return replaced.count(t.name()) && !read.count(t.name());
-                              }),
-               inits->end());
-  for (int i = graph.input_size() - 1; i >= 0; --i) {  // IR < 4 lists initializers as inputs
-    if (replaced.count(graph.input(i).name()) && !read.count(graph.input(i).name()))
-      graph.mutable_input()->DeleteSubrange(i, 1);
-  }
-
+  PrependAndPrune(graph, std::move(sub.nodes()), replaced);
   // 7. Symbolic axes on the graph's inputs and outputs; intermediate shapes are stale.
-  in_dims->mutable_dim(2)->set_dim_param("height");
-  in_dims->mutable_dim(3)->set_dim_param("width");
-  for (auto& out : *graph.mutable_output()) {
-    if (!out.type().tensor_type().has_shape()) continue;
-    auto* shape = out.mutable_type()->mutable_tensor_type()->mutable_shape();
-    for (int d = 0; d < shape->dim_size(); ++d) {
-      if (shape->dim(d).has_dim_value() && shape->dim(d).dim_value() == n0)
-        shape->mutable_dim(d)->set_dim_param("anchors");
-    }
-    if (shape->dim_size() == 4 && shape->dim(2).has_dim_value() && shape->dim(3).has_dim_value()) {
-      const int64_t mh = shape->dim(2).dim_value(), mw = shape->dim(3).dim_value();
-      if (mh > 0 && mw > 0 && h0 % mh == 0 && w0 % mw == 0 && h0 / mh == w0 / mw) {
-        shape->mutable_dim(2)->set_dim_param("mask_height");
-        shape->mutable_dim(3)->set_dim_param("mask_width");
-      }
-    }
-  }
+  NameSymbolicAxes(graph, *in_dims, h0, w0, n0);
   graph.clear_value_info();
 
   r.input = ShapeText(*input);
