@@ -53,6 +53,45 @@ struct DynamicBatchResult {
 DynamicBatchResult MakeBatchDynamic(const std::vector<uint8_t>& model_bytes,
                                     const std::string& name);
 
+// ---- Dynamic height and width -------------------------------------------------------------
+
+// One run of the converted model at a size other than the export's.
+struct DynamicShapeRun {
+  int64_t height = 0, width = 0;
+  std::vector<std::string> outputs;  // "output0 [1, 84, 6300]"
+};
+
+struct DynamicShapeReport {
+  std::string input;  // after conversion: "images [1, 3, height, width]"
+  int64_t export_height = 0, export_width = 0;
+  std::vector<int64_t> strides;    // detection levels, e.g. {8, 16, 32}
+  int64_t export_anchors = 0;      // anchors at the export size (8400 at 640x640)
+  int anchor_constants = 0;        // anchor-grid / stride constants now computed in the graph
+  int reshapes_rewritten = 0;      // Reshape targets now -1 or derived from the input's shape
+  std::vector<std::string> notes;  // one line each: what was changed
+  // Verification with ONNX Runtime (batch 1, pseudo-random input uniform in [0, 1)): the
+  // converted model at the export size vs the original, max |diff| over every output element.
+  double max_diff_at_export = 0;
+  double tolerance = 0;       // what max_diff_at_export had to stay within (absolute)
+  double max_abs_output = 0;  // largest |value| of the original outputs (their scale)
+  // Runs at other sizes: every output has the shape the new size implies.
+  std::vector<DynamicShapeRun> other_sizes;
+};
+
+struct DynamicShapeResult {
+  std::vector<uint8_t> bytes;
+  DynamicShapeReport report;
+};
+
+// Makes the input's height and width symbolic ("height", "width") in a fixed-shape
+// Ultralytics detect/segment/pose/OBB export: the anchor grid and strides are computed in the
+// graph from the input's shape, Reshape sizes that bake the export size become -1 or
+// shape-derived. Ultralytics metadata is kept and the conversion is recorded in
+// "cvdeploy_optimizations". Throws Error(kBadInput) "NAME: cannot make height/width dynamic:
+// REASON" (see optimize/spatial_edit.h).
+DynamicShapeResult MakeShapeDynamic(const std::vector<uint8_t>& model_bytes,
+                                    const std::string& name);
+
 // ---- Float16 -----------------------------------------------------------------------------
 
 // Operators kept in float32 by default (with Casts around them), and why: see fp16.cpp.

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// cvdeploy convert --model IN.onnx --output OUT.onnx --dynamic-batch
+// cvdeploy convert --model IN.onnx --output OUT.onnx [--dynamic-batch] [--dynamic-shape]
+// [--dynamic]
 // Graph rewrites, each verified by running the result with ONNX Runtime before anything is
 // written. Conversions are flags applied in a fixed order to the model bytes, so further
 // ones (--fp16, ...) are one more flag and one more step in Convert().
@@ -23,14 +24,17 @@ struct ConvertArgs {
   uint64_t max_model_bytes = kDefaultMaxModelBytes;
   std::string output;
   bool dynamic_batch = false;
+  bool dynamic_shape = false;
+  bool dynamic = false;  // both of the above
 
-  bool AnyConversion() const { return dynamic_batch; }
+  bool AnyConversion() const { return dynamic_batch || dynamic_shape || dynamic; }
 };
 
 void CheckUsage(const ConvertArgs& args) {
   if (!args.AnyConversion()) {
     throw InvalidArgument(
-        "convert: no conversion requested; give at least one of: --dynamic-batch");
+        "convert: no conversion requested; give at least one of: --dynamic-batch, "
+        "--dynamic-shape, --dynamic");
   }
   CheckOutputPath("convert", args.model, "--output", args.output);
 }
@@ -60,14 +64,37 @@ void DescribeDynamicBatch(const DynamicBatchReport& r, std::string& summary,
   }
 }
 
+void DescribeDynamicShape(const DynamicShapeReport& r, std::string& summary) {
+  summary += "input      " + r.input + "\n";
+  for (const auto& note : r.notes) summary += "rewrite    " + note + "\n";
+  summary += Format(
+      "verified   ONNX Runtime, %lldx%lld (HxW, export size) vs the original: max |diff| %.2e "
+      "(allowed %.0e, largest |output| %.2e)\n",
+      static_cast<long long>(r.export_height), static_cast<long long>(r.export_width),
+      r.max_diff_at_export, r.tolerance, r.max_abs_output);
+  for (const auto& run : r.other_sizes) {
+    std::string outputs;
+    for (const auto& o : run.outputs) outputs += (outputs.empty() ? "" : ", ") + o;
+    summary += Format("verified   runs at %lldx%lld (HxW): ", static_cast<long long>(run.height),
+                      static_cast<long long>(run.width));
+    summary += outputs + "\n";
+  }
+}
+
 void Convert(const ConvertArgs& args) {
   CheckUsage(args);
   std::vector<uint8_t> bytes = ReadModelBytes(args.model, args.max_model_bytes);
   std::string summary = "model      " + args.model + "\n", warnings;
-  if (args.dynamic_batch) {
+  // Batch first: the spatial check runs the batch-converted graph against the original.
+  if (args.dynamic_batch || args.dynamic) {
     DynamicBatchResult result = MakeBatchDynamic(bytes, args.model);
     bytes = std::move(result.bytes);
     DescribeDynamicBatch(result.report, summary, warnings);
+  }
+  if (args.dynamic_shape || args.dynamic) {
+    DynamicShapeResult result = MakeShapeDynamic(bytes, args.model);
+    bytes = std::move(result.bytes);
+    DescribeDynamicShape(result.report, summary);
   }
   WriteFileAtomically(args.output, bytes);
   summary += "wrote      " + args.output + " (" + std::to_string(bytes.size()) + " bytes)\n";
@@ -79,13 +106,19 @@ void Convert(const ConvertArgs& args) {
 
 void RegisterConvert(CLI::App& app, int* exit_code) {
   auto* cmd = app.add_subcommand(
-      "convert", "Rewrite a model (dynamic batch axis); the result is verified before writing");
+      "convert",
+      "Rewrite a model (dynamic batch axis, dynamic height/width); the result is verified before "
+      "writing");
   auto args = std::make_shared<ConvertArgs>();
   cmd->add_option("--model", args->model, "ONNX model to convert")->required();
   AddMaxModelBytes(*cmd, &args->max_model_bytes);
   cmd->add_option("--output,-o", args->output, "Where to write the converted model")->required();
   cmd->add_flag("--dynamic-batch", args->dynamic_batch,
                 "Make axis 0 of every input and output a dynamic 'batch' dimension");
+  cmd->add_flag("--dynamic-shape", args->dynamic_shape,
+                "Make the input's height and width dynamic (Ultralytics detect/segment/pose/OBB "
+                "exports): anchors and strides computed in the graph, for rectangular inference");
+  cmd->add_flag("--dynamic", args->dynamic, "Both --dynamic-batch and --dynamic-shape");
   cmd->callback([=] {
     Convert(*args);
     *exit_code = 0;

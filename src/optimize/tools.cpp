@@ -14,6 +14,7 @@
 #include "optimize/fp16.h"
 #include "optimize/graph_edit.h"
 #include "optimize/prune.h"
+#include "optimize/spatial_edit.h"
 
 namespace cvdeploy {
 namespace {
@@ -86,6 +87,13 @@ DynamicBatchResult MakeBatchDynamic(const std::vector<uint8_t>& model_bytes,
                                     const std::string& name) {
   DynamicBatchResult result;
   result.bytes = optimize::MakeBatchDynamic(model_bytes, name, &result.report);
+  return result;
+}
+
+DynamicShapeResult MakeShapeDynamic(const std::vector<uint8_t>& model_bytes,
+                                    const std::string& name) {
+  DynamicShapeResult result;
+  result.bytes = optimize::MakeSpatialDynamic(model_bytes, name, &result.report);
   return result;
 }
 

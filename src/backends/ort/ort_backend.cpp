@@ -205,7 +205,9 @@ class OrtBackend : public Backend {
     for (size_t i = 0; i < n; ++i) {
       std::vector<int64_t> shape = StaticOutputShape(i, batch);
       if (shape.empty()) {
-        if (ctx.bound_outputs[i] == nullptr && !ctx.bound_output_shapes[i].empty()) continue;
+        // Rebound before every run: after a run the binding holds the value ORT allocated,
+        // and the next run would take it as pre-allocated and fail when the shape changes
+        // (a dynamic-size model fed rect letterboxes of different sizes).
         ctx.binding.BindOutput(output_ptrs_[i], CpuMemory());
         ctx.bound_outputs[i] = nullptr;
         ctx.bound_output_shapes[i] = {-1};
