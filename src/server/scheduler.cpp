@@ -271,7 +271,11 @@ void Scheduler::ExecuteImages(std::vector<Job>& batch) {
         continue;
       }
     }
-    w.bytes.clear();
+    if (w.keep_bytes) {
+      out.input = std::move(w.bytes);
+    } else {
+      w.bytes.clear();
+    }
     out.result = std::move(r);
     Finish(*jobs[i], std::move(out));
   }

@@ -34,6 +34,7 @@ struct ImageWork {
   std::string name;   // for messages ("request body", "form field 'image'")
   PredictOptions options;
   bool annotate = false;  // also return the annotated image as JPEG
+  bool keep_bytes = false;  // hand `bytes` back in JobResult::input (a sampled request)
 };
 
 // A preprocessed tensor for KServe v2 infer: [B, 3, H, W] float32. It views bytes that
@@ -49,6 +50,7 @@ struct JobResult {
   Status status;               // ok, or why the job failed (the handler maps the code)
   Result result;               // ImageWork
   std::string annotated_jpeg;  // ImageWork with annotate
+  std::string input;           // ImageWork with keep_bytes: the request's bytes, moved back
   // TensorWork: every model output, this job's rows only, viewing the engine's output buffers
   // in `batch`; the batch (and so the views) lives until the last job of the engine call has
   // its response encoded, which copies each output once into the body.
