@@ -36,23 +36,23 @@ class Predictor;
 namespace samples {
 
 inline constexpr std::string_view kFormat = "cvdeploy-sample-1";
-inline constexpr size_t kMaxMetaBytes = 64 << 10;        // meta.json
-inline constexpr size_t kMaxResponseBytes = 16u << 20;   // response.json
-inline constexpr size_t kMaxInputBytes = 256u << 20;     // input.*
-inline constexpr size_t kMaxIdLength = 128;              // request / trace ids in meta.json
-inline constexpr size_t kMaxDetections = 100000;         // per response.json
+inline constexpr size_t kMaxMetaBytes = 64 << 10;       // meta.json
+inline constexpr size_t kMaxResponseBytes = 16u << 20;  // response.json
+inline constexpr size_t kMaxInputBytes = 256u << 20;    // input.*
+inline constexpr size_t kMaxIdLength = 128;             // request / trace ids in meta.json
+inline constexpr size_t kMaxDetections = 100000;        // per response.json
 
 struct SampleMeta {
   std::string request_id, trace_id, model, version;
-  std::string time;      // UTC, RFC 3339 with milliseconds ("2026-12-04T04:30:00.123Z")
-  int64_t time_ms = 0;   // the same, milliseconds since the Unix epoch
-  std::string kind;      // "image" or "tensor"
-  std::string input;     // file name of the stored input ("input.jpg"); "" when none is stored
+  std::string time;     // UTC, RFC 3339 with milliseconds ("2026-12-04T04:30:00.123Z")
+  int64_t time_ms = 0;  // the same, milliseconds since the Unix epoch
+  std::string kind;     // "image" or "tensor"
+  std::string input;    // file name of the stored input ("input.jpg"); "" when none is stored
   uint64_t input_bytes = 0;
-  bool redacted = false;      // --sample-redact: the stored image has persons blurred
-  int redacted_regions = 0;   // boxes blurred
-  std::string datatype;           // tensor: "FP32"
-  std::vector<int64_t> shape;     // tensor: [B, 3, H, W]
+  bool redacted = false;       // --sample-redact: the stored image has persons blurred
+  int redacted_regions = 0;    // boxes blurred
+  std::string datatype;        // tensor: "FP32"
+  std::vector<int64_t> shape;  // tensor: [B, 3, H, W]
   // The prediction options of the request (image kind), so a replay uses the same.
   float conf = 0.25f, iou = 0.7f;
   int max_det = 300, imgsz = 0;
@@ -103,7 +103,7 @@ struct ReplayOptions {
 };
 
 struct SampleAgreement {
-  std::string name;  // sample directory name
+  std::string name;            // sample directory name
   std::string model, version;  // of the stored response
   long stored = 0, replayed = 0, matched = 0;
   double agreement = 1;  // AgreementValue(matched, stored, replayed)
@@ -122,8 +122,7 @@ struct ReplayReport {
 // and images that fail to decode are skipped with a line each. `step` is called per sample.
 // Throws only for `dir` itself (ScanSampleDirs) or an engine failure.
 ReplayReport ReplaySamples(const Predictor& model, const std::string& dir,
-                           const ReplayOptions& options,
-                           const std::function<void()>& step = {});
+                           const ReplayOptions& options, const std::function<void()>& step = {});
 
 nlohmann::ordered_json ReplayReportToJson(const ReplayReport& report);
 

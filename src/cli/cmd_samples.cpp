@@ -102,8 +102,8 @@ int Replay(const SamplesArgs& args) {
   std::printf(
       "overall: stored %ld, replayed %ld, matched %ld: agreement %.1f%% (of the replay's: "
       "%.1f%%); %ld of %zu samples fully matched\n",
-      a.a_total, a.b_total, a.matched, 100 * a.agreement, 100 * a.b_agreement,
-      a.images_all_matched, report.replayed);
+      a.a_total, a.b_total, a.matched, 100 * a.agreement, 100 * a.b_agreement, a.images_all_matched,
+      report.replayed);
   std::printf("%s  agreement %.1f%% %s --min-agreement %.1f%%\n", passed ? "PASS" : "FAIL",
               100 * a.agreement, passed ? ">=" : "<", 100 * args.min_agreement);
   std::fflush(stdout);
@@ -140,12 +140,14 @@ void RegisterSamples(CLI::App& app, int* exit_code) {
       "responses (exit 6 under --min-agreement)");
   replay->add_option("dir", args->dir, "Sample directory (serve --sample-dir)")->required();
   args->model.Add(*replay);
-  replay->add_option("--iou", args->match_iou,
-                     "Minimum IoU of a matched pair (same class) between stored and replayed")
+  replay
+      ->add_option("--iou", args->match_iou,
+                   "Minimum IoU of a matched pair (same class) between stored and replayed")
       ->check(CLI::Range(0.01, 1.0))
       ->capture_default_str();
-  replay->add_option("--min-agreement", args->min_agreement,
-                     "Exit 6 when the share of stored detections matched is below this")
+  replay
+      ->add_option("--min-agreement", args->min_agreement,
+                   "Exit 6 when the share of stored detections matched is below this")
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
   replay->add_option("--max-samples", args->max_samples, "Replay at most N samples (0: all)")

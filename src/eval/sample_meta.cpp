@@ -202,8 +202,8 @@ Result SampleResponseFromJson(std::string_view text, const std::string& what) {
     const Json& d = dets[i];
     if (!d.is_object()) r.Fail(p, "expected an object");
     Detection det;
-    det.class_id = static_cast<int>(r.Int(r.Field(d, p, "class_id"), p + ".class_id", 0,
-                                          kMaxClasses));
+    det.class_id =
+        static_cast<int>(r.Int(r.Field(d, p, "class_id"), p + ".class_id", 0, kMaxClasses));
     det.class_name = r.String(r.Field(d, p, "class_name"), p + ".class_name", 1024);
     det.confidence =
         static_cast<float>(r.Number(r.Field(d, p, "confidence"), p + ".confidence", 0, 1));
@@ -218,8 +218,7 @@ Result SampleResponseFromJson(std::string_view text, const std::string& what) {
       const std::string rp = p + ".rotated_box";
       if (!rb->is_object()) r.Fail(rp, "expected an object");
       auto v = [&](const char* key) {
-        return static_cast<float>(
-            r.Number(r.Field(*rb, rp, key), rp + "." + key, -kCoord, kCoord));
+        return static_cast<float>(r.Number(r.Field(*rb, rp, key), rp + "." + key, -kCoord, kCoord));
       };
       det.rotated = RotatedBox{v("cx"), v("cy"), v("w"), v("h"), v("angle")};
     }

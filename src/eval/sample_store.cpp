@@ -126,8 +126,8 @@ ReplayReport ReplaySamples(const Predictor& model, const std::string& dir,
     }
     try {
       const std::string response_path = (base / "response.json").string();
-      const Result stored = SampleResponseFromJson(
-          ReadSampleFile(response_path, kMaxResponseBytes), response_path);
+      const Result stored =
+          SampleResponseFromJson(ReadSampleFile(response_path, kMaxResponseBytes), response_path);
       PredictOptions o;
       o.conf = s.meta.conf;
       o.iou = s.meta.iou;

@@ -148,6 +148,8 @@ void Api::Infer(HttpRequest& request, const std::string& model, std::optional<in
     input_view = parsed.inputs[0].AsTensorView().value();  // FP32 (CheckInput)
     job.enqueued = Clock::now();
     job.deadline = Deadline(request);
+    job.request_id = request.request_id;
+    job.trace_id = request.trace_id;
   } catch (...) {
     // Bad JSON, a tensor that does not fit the model, out of memory: counted against the model.
     return Reject(*v, CurrentExceptionResponse(), respond);

@@ -93,9 +93,9 @@ void Api::Samples(const HttpRequest& request, const std::string& model, const Re
   auto found = repository_.Find(model, std::nullopt);
   if (!found) return respond(ErrorResponse(found.status()));
   if (!sampler_) {
-    return respond(ErrorResponse(Status(
-        ErrorCode::kNotFound,
-        "sampling is off (start the server with --sample-rate R --sample-dir DIR)")));
+    return respond(ErrorResponse(
+        Status(ErrorCode::kNotFound,
+               "sampling is off (start the server with --sample-rate R --sample-dir DIR)")));
   }
   size_t limit = 20;
   for (const auto& [key, value] : request.query) {
@@ -105,9 +105,9 @@ void Api::Samples(const HttpRequest& request, const std::string& model, const Re
     }
     if (value.empty() || value.size() > 3 || value.find_first_not_of("0123456789") != value.npos ||
         std::stoi(value) < 1 || std::stoi(value) > 100) {
-      throw EscapedError(ErrorCode::kInvalidArgument,
-                         "query parameter limit='" + value.substr(0, 32) +
-                             "' must be an integer in [1, 100]");
+      throw EscapedError(
+          ErrorCode::kInvalidArgument,
+          "query parameter limit='" + value.substr(0, 32) + "' must be an integer in [1, 100]");
     }
     limit = static_cast<size_t>(std::stoi(value));
   }

@@ -224,6 +224,8 @@ void Api::Predict(HttpRequest& request, const std::string& model, const Respond&
       throw EscapedError(ErrorCode::kTooLarge, text);
     }
     job.deadline = Deadline(request);
+    job.request_id = request.request_id;
+    job.trace_id = request.trace_id;
     image_ext = ImageExtension(header.format);
   } catch (...) {
     return Reject(*v, CurrentExceptionResponse(), respond);
@@ -233,9 +235,8 @@ void Api::Predict(HttpRequest& request, const std::string& model, const Respond&
   std::shared_ptr<samples::SampleMeta> sample;
   if (sampler) {
     work.keep_bytes = true;
-    sample = std::make_shared<samples::SampleMeta>(
-        NewSampleMeta(request.request_id, request.trace_id, model, v->VersionString(), "image",
-                      &work.options));
+    sample = std::make_shared<samples::SampleMeta>(NewSampleMeta(
+        request.request_id, request.trace_id, model, v->VersionString(), "image", &work.options));
   }
   const std::string source = work.name;
   const bool annotate = work.annotate;

@@ -75,11 +75,10 @@ int BlurBoxes(cv::Mat& image, const std::vector<BoxXYXY>& boxes) {
   int blurred = 0;
   const cv::Rect whole(0, 0, image.cols, image.rows);
   for (const BoxXYXY& b : boxes) {
-    const cv::Rect r = cv::Rect(cv::Point(static_cast<int>(std::floor(b.x1)),
-                                          static_cast<int>(std::floor(b.y1))),
-                                cv::Point(static_cast<int>(std::ceil(b.x2)),
-                                          static_cast<int>(std::ceil(b.y2)))) &
-                       whole;
+    const cv::Rect r =
+        cv::Rect(cv::Point(static_cast<int>(std::floor(b.x1)), static_cast<int>(std::floor(b.y1))),
+                 cv::Point(static_cast<int>(std::ceil(b.x2)), static_cast<int>(std::ceil(b.y2)))) &
+        whole;
     if (r.empty()) continue;
     cv::Mat roi = image(r);
     const double scale = 8.0 / std::max(r.width, r.height);
@@ -119,10 +118,12 @@ samples::SampleMeta NewSampleMeta(const std::string& request_id, const std::stri
 
 std::map<std::string, double> TimingsMap(const StageTimings& t) {
   std::map<std::string, double> out;
-  const std::pair<const char*, double> stages[] = {
-      {"queue", t.queue_ms},         {"decode", t.decode_ms},
-      {"preprocess", t.preprocess_ms}, {"inference", t.inference_ms},
-      {"postprocess", t.postprocess_ms}, {"encode", t.encode_ms}};
+  const std::pair<const char*, double> stages[] = {{"queue", t.queue_ms},
+                                                   {"decode", t.decode_ms},
+                                                   {"preprocess", t.preprocess_ms},
+                                                   {"inference", t.inference_ms},
+                                                   {"postprocess", t.postprocess_ms},
+                                                   {"encode", t.encode_ms}};
   for (const auto& [name, ms] : stages) {
     if (ms >= 0) out[name] = ms;
   }
@@ -137,7 +138,9 @@ std::vector<BoxXYXY> PersonBoxes(const Result& result) {
   return boxes;
 }
 
-Sampler::Sampler(const SamplingOptions& options, Registry& registry) : options_(options) {
+Sampler::Sampler(const SamplingOptions& options, Registry& registry,
+                 std::function<void()> before_write)
+    : options_(options), before_write_(std::move(before_write)) {
   written_ = &registry.GetCounter("cvdeploy_samples_total", kHelp, {{"result", "written"}});
   dropped_ = &registry.GetCounter("cvdeploy_samples_total", kHelp, {{"result", "dropped"}});
   failed_ = &registry.GetCounter("cvdeploy_samples_total", kHelp, {{"result", "failed"}});
@@ -147,9 +150,8 @@ Sampler::Sampler(const SamplingOptions& options, Registry& registry) : options_(
   const std::string& dir = options_.dir;
   if (dir.empty()) throw InvalidArgument("sampling needs a sample directory");
   std::error_code ec;
-  fs::create_directories(fs::path(dir).parent_path().empty() ? fs::path(".")
-                                                              : fs::path(dir).parent_path(),
-                         ec);
+  fs::create_directories(
+      fs::path(dir).parent_path().empty() ? fs::path(".") : fs::path(dir).parent_path(), ec);
   if (const int e = MakeDir(dir)) {
     throw Error(ErrorCode::kPermissionDenied,
                 "sample directory " + dir + ": cannot create it: " + std::strerror(e));
@@ -227,7 +229,9 @@ void Sampler::Run() {
       record = std::move(queue_.front());
       queue_.pop_front();
     }
+    RequestLogScope scope(record.meta.request_id, record.meta.trace_id);
     try {
+      if (before_write_) before_write_();
       Write(record);
     } catch (const std::exception& e) {
       DiskError("write", std::string("sampling: ") + e.what());
@@ -314,8 +318,8 @@ void Sampler::Write(SampleRecord& record) {
   auto write = [&](const char* file, const void* data, size_t size) {
     const int e = WriteNewFile((tmp / file).string(), data, size);
     if (e) {
-      DiskError("write", "sampling: cannot write " + (tmp / file).string() + ": " +
-                             std::strerror(e));
+      DiskError("write",
+                "sampling: cannot write " + (tmp / file).string() + ": " + std::strerror(e));
     }
     return e == 0;
   };

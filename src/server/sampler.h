@@ -15,6 +15,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -25,10 +26,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cvdeploy/options.h"
 #include "cvdeploy/samples.h"
 #include "cvdeploy/server.h"
 #include "cvdeploy/types.h"
-#include "cvdeploy/options.h"
 #include "server/metrics.h"
 #include "server/trace_context.h"
 
@@ -43,8 +44,8 @@ struct SampleRecord {
   std::shared_ptr<const void> tensor_owner;
   const uint8_t* tensor_data = nullptr;
   size_t tensor_size = 0;
-  std::string response;               // response.json
-  std::vector<BoxXYXY> persons;       // boxes to blur with --sample-redact (image pixels)
+  std::string response;          // response.json
+  std::vector<BoxXYXY> persons;  // boxes to blur with --sample-redact (image pixels)
 };
 
 // A sample's metadata as known when the request is accepted (time and input are the writer's).
@@ -61,7 +62,9 @@ class Sampler {
  public:
   // Creates `options.dir` (0700) and checks that a file can be written there; scans it.
   // Throws Error(kPermissionDenied) "sample directory DIR: reason" otherwise.
-  Sampler(const SamplingOptions& options, Registry& registry);
+  // `before_write` (tests only) runs on the writer thread before each sample is written.
+  Sampler(const SamplingOptions& options, Registry& registry,
+          std::function<void()> before_write = {});
   ~Sampler();
   Sampler(const Sampler&) = delete;
   Sampler& operator=(const Sampler&) = delete;
@@ -101,6 +104,7 @@ class Sampler {
   uint64_t store_bytes_ = 0;
   uint64_t sequence_ = 0;
   std::set<std::string> logged_kinds_;
+  std::function<void()> before_write_;
   std::thread writer_;
 };
 

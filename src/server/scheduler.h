@@ -33,7 +33,7 @@ struct ImageWork {
   std::string bytes;  // as received
   std::string name;   // for messages ("request body", "form field 'image'")
   PredictOptions options;
-  bool annotate = false;  // also return the annotated image as JPEG
+  bool annotate = false;    // also return the annotated image as JPEG
   bool keep_bytes = false;  // hand `bytes` back in JobResult::input (a sampled request)
 };
 
@@ -64,7 +64,8 @@ struct JobResult {
 struct Job {
   std::variant<ImageWork, TensorWork> work;
   Clock::time_point enqueued, deadline;
-  StageTimings timings;  // filled by the scheduler as the job goes (queue first)
+  StageTimings timings;              // filled by the scheduler as the job goes (queue first)
+  std::string request_id, trace_id;  // event lines about the job name them (log.h)
   // Called exactly once, on a worker thread (or by Stop for a job never run), with status
   // kUnavailable when the server ran out of memory running it.
   std::function<void(JobResult)> done;

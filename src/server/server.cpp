@@ -100,6 +100,8 @@ Handler Traced(Handler inner) {
       response.span_id = span_id;
       respond(std::move(response));
     });
+    // Every event line written while the handler runs here names the request (log.h).
+    RequestLogScope scope(request.request_id, trace_id);
     try {
       inner(request, traced);
     } catch (...) {
@@ -113,6 +115,9 @@ void LogServerError(const Exchange& x) {
   if (!x.response) return;
   if (auto line = ServerErrorEventLine(x.response->status, x.request_id, x.response->trace_id,
                                        x.method, x.path, x.response->body)) {
+    // The text line names the ids itself; JSON lines carry them as fields too.
+    std::optional<RequestLogScope> scope;
+    if (CurrentLogFormat() == LogFormat::kJson) scope.emplace(x.request_id, x.response->trace_id);
     Log(LogLevel::kError, *line);
   }
 }
