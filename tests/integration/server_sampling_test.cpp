@@ -67,7 +67,8 @@ TEST(ServerSampling, StoresEachRequestAndReplaysIt) {
     ASSERT_TRUE(server.WaitReady(120)) << server.Stderr();
     int i = 0;
     for (const std::string& path : CocoImages(8)) {
-      const HttpReply r = Predict(server.port(), FileText(path), "req-" + std::to_string(i++));
+      const HttpReply r =
+          Predict(server.port(), FileText(path), std::string("req-").append(std::to_string(i++)));
       ASSERT_EQ(r.status, 200) << r.body;
       bodies.push_back(r.body);
     }
@@ -90,7 +91,7 @@ TEST(ServerSampling, StoresEachRequestAndReplaysIt) {
     const std::string base = stored[i].path + "/";
     const samples::SampleMeta meta =
         samples::SampleMetaFromJson(FileText(base + "meta.json"), base + "meta.json");
-    EXPECT_EQ(meta.request_id, "req-" + std::to_string(i));  // oldest first
+    EXPECT_EQ(meta.request_id, std::string("req-").append(std::to_string(i)));  // oldest first
     EXPECT_EQ(meta.trace_id, "0af7651916cd43dd8448eb211c80319c");
     EXPECT_EQ(meta.model, "det");
     EXPECT_EQ(meta.version, "1");
@@ -129,7 +130,9 @@ TEST(ServerSampling, StoresEachRequestAndReplaysIt) {
   std::ofstream(stored[3].path + "/meta.json", std::ios::trunc) << "{\"format\": 12";
   run = testing::RunCli({"samples", "replay", dir, "--model", model});
   EXPECT_EQ(run.exit_code, 0) << run.out << run.err;
-  EXPECT_NE(run.err.find("skipped " + stored[3].path + "/meta.json"), std::string::npos) << run.err;
+  EXPECT_NE(run.err.find(std::string("skipped ").append(stored[3].path).append("/meta.json")),
+            std::string::npos)
+      << run.err;
   EXPECT_EQ(std::count(run.err.begin(), run.err.end(), '\n'), 1) << run.err;
   EXPECT_NE(run.out.find("replayed 7 samples"), std::string::npos) << run.out;
 }
@@ -145,12 +148,15 @@ TEST(ServerSampling, SizeBoundKeepsTheNewestAndRateZeroWritesNothing) {
                           "--sample-max-bytes", "200KiB", "--instances", "1"});
     ASSERT_TRUE(server.WaitReady(120)) << server.Stderr();
     for (size_t i = 0; i < images.size(); ++i) {
-      ASSERT_EQ(Predict(server.port(), FileText(images[i]), "b" + std::to_string(i)).status, 200);
+      ASSERT_EQ(
+          Predict(server.port(), FileText(images[i]), std::string("b").append(std::to_string(i)))
+              .status,
+          200);
       ASSERT_TRUE(testing::WaitFor(
           [&] {
             const std::string m = Http(server.port(), "GET", "/metrics").body;
-            return m.find("cvdeploy_samples_total{result=\"written\"} " + std::to_string(i + 1)) !=
-                       std::string::npos ||
+            return m.find(std::string("cvdeploy_samples_total{result=\"written\"} ")
+                              .append(std::to_string(i + 1))) != std::string::npos ||
                    m.find("cvdeploy_samples_total{result=\"failed\"} 1") != std::string::npos;
           },
           30));
@@ -246,7 +252,7 @@ TEST(ServerSampling, EventLinesAboutARequestNameIt) {
                           "--sample-dir", dir, "--sample-max-bytes", "1KiB", "--log-format",
                           format});
     ASSERT_TRUE(server.WaitReady(120)) << server.Stderr();
-    ASSERT_EQ(Predict(server.port(), image, "warn-" + format).status, 200);
+    ASSERT_EQ(Predict(server.port(), image, std::string("warn-").append(format)).status, 200);
     ASSERT_TRUE(testing::WaitFor(
         [&] { return server.Stderr().find("larger than --sample-max-bytes") != std::string::npos; },
         30))
