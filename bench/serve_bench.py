@@ -72,10 +72,10 @@ def rss_mb(pid):
     return 0.0
 
 
-def start_server(cli, model, tmp):
+def start_server(cli, model, tmp, extra=()):
     log = open(os.path.join(tmp, "serve.err"), "w")
     proc = subprocess.Popen([cli, "serve", "--model", model, "--host", "127.0.0.1", "--port", "0",
-                             "--access-log", os.path.join(tmp, "access.log")],
+                             "--access-log", os.path.join(tmp, "access.log"), *extra],
                             stdout=subprocess.DEVNULL, stderr=log)
     port = None
     deadline = time.time() + 120

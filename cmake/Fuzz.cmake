@@ -42,6 +42,7 @@ set(CVDEPLOY_FUZZ_PARSER_SOURCES
     src/eval/drift_features.cpp
     src/eval/drift_histogram.cpp
     src/eval/golden_json.cpp
+    src/eval/sample_meta.cpp  # sample store: meta.json, response.json
     src/model/yaml_names.cpp
     src/eval/yolo_dataset.cpp
     src/model/metadata.cpp

@@ -127,6 +127,21 @@ struct AuditLogOptions {
   uint64_t rotate_bytes = 64ull << 20;  // rotate the file past this size
 };
 
+// Sampled request logging (docs/operations.md "Sampling"): off unless rate > 0. Each
+// successful predict/infer request is stored with probability `rate` under `dir` (layout:
+// cvdeploy/samples.h) by a background writer; the store keeps at most `max_bytes`, deleting
+// the oldest samples first. The writer's queue holds `queue` samples; a full queue drops the
+// sample (counted), never blocks inference. With `redact`, detected persons are blurred in the
+// stored image and no un-redacted copy is kept.
+struct SamplingOptions {
+  double rate = 0;  // 0..1
+  std::string dir;
+  uint64_t max_bytes = 1ull << 30;
+  bool redact = false;
+  size_t queue = 64;
+  bool enabled() const { return rate > 0; }
+};
+
 struct ServerOptions {
   std::string host = "127.0.0.1";
   int port = 8080;
@@ -141,6 +156,7 @@ struct ServerOptions {
   AuthOptions auth;
   AuditLogOptions audit;
   TlsOptions tls;  // HTTPS when tls.enabled()
+  SamplingOptions sampling;
 };
 
 // Whether `host` is a loopback address (127.0.0.0/8, ::1, "localhost").
@@ -158,7 +174,8 @@ using ExitCodeOfStatus = std::function<int(const Status&)>;
 // with that code instead of returning. Throws cvdeploy::Error (a non-loopback host without
 // authentication and without auth.insecure_no_auth: kInvalidArgument; bad policy, keys or
 // audit files: kBadInput / kPermissionDenied / kNotFound; bad repository:
-// kBadInput; port in use: kUnavailable; unresolvable host: kInvalidArgument) before serving
+// kBadInput; port in use: kUnavailable; unresolvable host: kInvalidArgument; a sample
+// directory that cannot be created or written: kPermissionDenied) before serving
 // starts; with TLS also a missing or bad certificate/key (kNotFound, kBadInput,
 // kPermissionDenied).
 int RunServer(const ServerOptions& options, const ExitCodeOfStatus& exit_code_of);

@@ -41,6 +41,7 @@ struct ServeArgs {
   double history_interval = 5;  // dashboard metric history (--history-*)
   size_t history_points = 360;
   std::string log_format = "text";
+  server::SamplingOptions sampling;  // --sample-*
 };
 
 // CVDEPLOY_<FLAG>: "--max-body-bytes" reads CVDEPLOY_MAX_BODY_BYTES. Applied to every option of
@@ -166,6 +167,10 @@ server::ServerOptions ToOptions(const ServeArgs& a, const std::string& host, int
   o.audit = a.audit;
   o.audit.rotate_bytes = a.audit_rotate_mb << 20;
   o.tls = ToTlsOptions(a);
+  o.sampling = a.sampling;
+  if (o.sampling.rate > 0 && o.sampling.dir.empty()) {
+    throw InvalidArgument("serve: --sample-rate needs --sample-dir DIR");
+  }
   return o;
 }
 
@@ -227,6 +232,36 @@ void AddSecurityOptions(CLI::App* cmd, ServeArgs* a) {
   cmd->add_option("--audit-rotate-mb", a->audit_rotate_mb,
                   "Rotate the audit log past this size, keeping the chain across files")
       ->check(CLI::Range(1, 1 << 20))
+      ->capture_default_str()
+      ->group(group);
+}
+
+// Sampled request logging (docs/operations.md "Sampling").
+void AddSamplingOptions(CLI::App* cmd, ServeArgs* a) {
+  const char* group = "Sampling";
+  cmd->add_option("--sample-rate", a->sampling.rate,
+                  "Share of successful predict/infer requests stored in --sample-dir (0: off)")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str()
+      ->group(group);
+  cmd->add_option("--sample-dir", a->sampling.dir,
+                  "Sample store: DIR/YYYYMMDD/<time>_<request id>/{meta.json, response.json, "
+                  "input.*} (created 0700, files 0600)")
+      ->group(group);
+  cmd->add_option("--sample-max-bytes", a->sampling.max_bytes,
+                  "Size bound of the sample store (oldest samples deleted first); units "
+                  "KiB/MiB/GiB (or KB/MB/GB, also 1024-based)")
+      ->transform(CLI::AsSizeValue(false))
+      ->check(CLI::Range(uint64_t{1024}, uint64_t{1} << 50))
+      ->default_str("1GiB")
+      ->group(group);
+  cmd->add_flag("--sample-redact", a->sampling.redact,
+                "Blur detected persons in stored images (no un-redacted copy is kept; tensor "
+                "inputs are then not stored)")
+      ->group(group);
+  cmd->add_option("--sample-queue", a->sampling.queue,
+                  "Samples waiting for the writer; more are dropped (never blocks inference)")
+      ->check(CLI::Range(size_t{1}, size_t{100000}))
       ->capture_default_str()
       ->group(group);
 }
@@ -355,6 +390,7 @@ void RegisterServe(CLI::App& app, int* exit_code) {
                   "({\"time\",\"level\",\"msg\"} per line)")
       ->check(CLI::IsMember({"text", "json"}))
       ->capture_default_str();
+  AddSamplingOptions(cmd, args.get());
   AddEnvironmentNames(cmd);
   cmd->callback([=] {
     server::SetLogFormat(server::ParseLogFormat(args->log_format));

@@ -30,5 +30,6 @@ void RegisterGolden(CLI::App& app, int* exit_code);
 void RegisterDoctor(CLI::App& app, int* exit_code);
 void RegisterDrift(CLI::App& app, int* exit_code);  // profile-data and drift
 void RegisterHealth(CLI::App& app, int* exit_code);
+void RegisterSamples(CLI::App& app, int* exit_code);  // samples list, samples replay
 
 }  // namespace cvdeploy::cli

@@ -2,7 +2,8 @@
 // The CLI's one table of exit codes (README "Command line"): every exit status the process
 // returns is chosen here, from a core ErrorCode or a named command outcome.
 //   0 ok, 2 usage error, 3 bad input, 4 runtime failure,
-//   5 `quantize` cannot meet --max-map-drop, 6 `compare` agreement under --min-agreement,
+//   5 `quantize` cannot meet --max-map-drop, 6 `compare` (and `samples replay`) agreement
+//   under --min-agreement,
 //   7 `golden check` mismatch, 8 `drift` alert.
 // Header-only and constexpr, so the unit tests check the whole table without the CLI binary.
 // Each switch has no default: -Wswitch (in -Wall -Werror) fails the build until a new code is

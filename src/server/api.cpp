@@ -45,12 +45,13 @@ std::optional<int64_t> ParseVersion(const std::string& text) {
   return v;
 }
 
-Api::Api(ModelRepository& repository, Registry& registry, ApiOptions options)
+Api::Api(ModelRepository& repository, Registry& registry, ApiOptions options, Sampler* sampler)
     : repository_(repository),
       registry_(registry),
       options_(options),
       dashboard_(std::make_unique<Dashboard>(repository, options.history_interval_s,
-                                             options.history_points)) {}
+                                             options.history_points)),
+      sampler_(sampler) {}
 
 void Api::Handle(HttpRequest& request, const Respond& respond) noexcept {
   try {
@@ -136,6 +137,11 @@ void Api::Handle(HttpRequest& request, const Respond& respond) noexcept {
         seg[3] == "drift") {
       if (wrong_method("GET")) return;
       return DriftReport(seg[2], respond);
+    }
+    if (seg.size() == 4 && seg[0] == "v1" && seg[1] == "models" && !seg[2].empty() &&
+        seg[3] == "samples") {
+      if (wrong_method("GET")) return;
+      return Samples(request, seg[2], respond);
     }
     throw EscapedError(ErrorCode::kNotFound, "no route for " + request.method + " " + request.path);
   } catch (...) {

@@ -19,12 +19,15 @@
 #include "server/http.h"
 #include "server/metrics.h"
 #include "server/model_repository.h"
+#include "server/sampler.h"
 
 namespace cvdeploy::server {
 
 class Api {
  public:
-  Api(ModelRepository& repository, Registry& registry, ApiOptions options);
+  // `sampler` (null: sampling off) must outlive the Api and every job it submits.
+  Api(ModelRepository& repository, Registry& registry, ApiOptions options,
+      Sampler* sampler = nullptr);
   // Answers exactly once through `respond` (a copy of which may outlive the call); never throws.
   void Handle(HttpRequest& request, const Respond& respond) noexcept;
   // Readiness turns false while the server drains for shutdown.
@@ -46,6 +49,9 @@ class Api {
   void Root(const HttpRequest& request, const Respond& respond);
   // GET /v1/models/{m}/drift: the drift report of the highest served version (api_models.cpp).
   void DriftReport(const std::string& model, const Respond& respond);
+  // GET /v1/models/{m}/samples?limit=N: metadata of the model's last sampled requests, 404
+  // when sampling is off (api_models.cpp).
+  void Samples(const HttpRequest& request, const std::string& model, const Respond& respond);
   // The models of the repository index the caller may read (HttpRequest::may_read_metadata),
   // by name: [{"name", "versions": [ready versions, ascending], "ready", "state"}]; models
   // unloaded or never loaded are left out.
@@ -65,6 +71,7 @@ class Api {
   ApiOptions options_;
   std::atomic<bool> draining_{false};
   std::unique_ptr<Dashboard> dashboard_;  // /dashboard and /v1/dashboard/* (dashboard.h)
+  Sampler* sampler_;                      // null: sampling off
 };
 
 // Parses "{model}/versions/{v}"-style version text; nullopt for a non-positive or bad value.

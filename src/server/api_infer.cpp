@@ -148,6 +148,8 @@ void Api::Infer(HttpRequest& request, const std::string& model, std::optional<in
     input_view = parsed.inputs[0].AsTensorView().value();  // FP32 (CheckInput)
     job.enqueued = Clock::now();
     job.deadline = Deadline(request);
+    job.request_id = request.request_id;
+    job.trace_id = request.trace_id;
   } catch (...) {
     // Bad JSON, a tensor that does not fit the model, out of memory: counted against the model.
     return Reject(*v, CurrentExceptionResponse(), respond);
@@ -155,14 +157,24 @@ void Api::Infer(HttpRequest& request, const std::string& model, std::optional<in
   // The parsed request owns JSON-decoded input bytes (a moved vector keeps its buffer, so the
   // view stays valid); the body owns binary ones. Both live until the job is answered.
   auto request_info = std::make_shared<kserve::InferRequest>(std::move(parsed));
-  job.work = TensorWork{
-      input_view,
-      std::make_shared<
-          std::pair<std::shared_ptr<const std::string>, std::shared_ptr<kserve::InferRequest>>>(
-          body, request_info)};
+  std::shared_ptr<const void> owner = std::make_shared<
+      std::pair<std::shared_ptr<const std::string>, std::shared_ptr<kserve::InferRequest>>>(
+      body, request_info);
+  job.work = TensorWork{input_view, owner};
+  // A sampled request keeps its input alive until the writer has stored it (no copy).
+  Sampler* sampler = sampler_ && sampler_->Decide() ? sampler_ : nullptr;
+  std::shared_ptr<samples::SampleMeta> sample;
+  if (sampler) {
+    sample = std::make_shared<samples::SampleMeta>(NewSampleMeta(
+        request.request_id, request.trace_id, model, v->VersionString(), "tensor", nullptr));
+    sample->datatype = "FP32";
+    sample->shape = input_view.shape();
+  } else {
+    owner.reset();
+  }
   // Runs on a scheduler thread, which must never see an exception.
-  job.done = [v, respond, request_info, log, start, model,
-              debug_timings](JobResult result) mutable noexcept {
+  job.done = [v, respond, request_info, log, start, model, debug_timings, sampler, sample, owner,
+              input_view](JobResult result) mutable noexcept {
     log.batch_size = result.batch_size;
     HttpResponse r;
     StageTimings timings = result.timings;
@@ -178,6 +190,24 @@ void Api::Infer(HttpRequest& request, const std::string& model, std::optional<in
       }
     } catch (...) {
       r = CurrentExceptionResponse();
+    }
+    if (sampler && r.status == 200) {
+      try {
+        SampleRecord record;
+        record.meta = std::move(*sample);
+        record.meta.timings_ms = TimingsMap(timings);
+        record.tensor_owner = std::move(owner);
+        record.tensor_data = static_cast<const uint8_t*>(input_view.data());
+        record.tensor_size = input_view.bytes();
+        // The JSON part only (binary outputs follow it; they are the model's raw outputs).
+        size_t json_end = r.body.size();
+        for (const auto& [name, value] : r.headers) {
+          if (name == kserve::kHeaderLengthHeader) json_end = std::stoul(value);
+        }
+        record.response = r.body.substr(0, std::min(json_end, r.body.size()));
+        sampler->Offer(std::move(record));
+      } catch (...) {  // sampling never fails a request
+      }
     }
     r.log = std::move(log);
     r.timings = timings;

@@ -10,6 +10,7 @@
 
 #include "cvdeploy/build_info.h"
 #include "server/api.h"
+#include "server/http_error.h"
 
 namespace cvdeploy::server {
 namespace {
@@ -86,6 +87,31 @@ void Api::DriftReport(const std::string& model, const Respond& respond) {
                                          "model; make one with cvdeploy profile-data)")));
   }
   respond(JsonOk(v->drift->Report()));
+}
+
+void Api::Samples(const HttpRequest& request, const std::string& model, const Respond& respond) {
+  auto found = repository_.Find(model, std::nullopt);
+  if (!found) return respond(ErrorResponse(found.status()));
+  if (!sampler_) {
+    return respond(ErrorResponse(
+        Status(ErrorCode::kNotFound,
+               "sampling is off (start the server with --sample-rate R --sample-dir DIR)")));
+  }
+  size_t limit = 20;
+  for (const auto& [key, value] : request.query) {
+    if (key != "limit") {
+      throw EscapedError(ErrorCode::kInvalidArgument,
+                         "unknown query parameter '" + key.substr(0, 64) + "' (known: limit)");
+    }
+    if (value.empty() || value.size() > 3 || value.find_first_not_of("0123456789") != value.npos ||
+        std::stoi(value) < 1 || std::stoi(value) > 100) {
+      throw EscapedError(
+          ErrorCode::kInvalidArgument,
+          "query parameter limit='" + value.substr(0, 32) + "' must be an integer in [1, 100]");
+    }
+    limit = static_cast<size_t>(std::stoi(value));
+  }
+  respond(JsonOk(sampler_->Recent(model, limit)));
 }
 
 }  // namespace cvdeploy::server

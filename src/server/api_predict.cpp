@@ -167,6 +167,29 @@ std::string ImageBytes(HttpRequest& request, std::string* name) {
   return std::move(request.body);
 }
 
+std::string ImageExtension(ImageFormat format) {
+  switch (format) {
+    case ImageFormat::kPng:
+      return "png";
+    case ImageFormat::kWebp:
+      return "webp";
+    case ImageFormat::kBmp:
+      return "bmp";
+    case ImageFormat::kJpeg:
+    case ImageFormat::kUnknown:
+      break;
+  }
+  return "jpg";
+}
+
+// The JSON body of an image answer (also stored as a sample's response.json).
+std::string PredictJson(const std::string& source, const Result& result) {
+  nlohmann::ordered_json body = {{"source", source}};
+  const nlohmann::ordered_json fields = ResultToJson(result);
+  for (auto it = fields.begin(); it != fields.end(); ++it) body[it.key()] = it.value();
+  return body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 }  // namespace
 
 void Api::Predict(HttpRequest& request, const std::string& model, const Respond& respond) {
@@ -178,6 +201,7 @@ void Api::Predict(HttpRequest& request, const std::string& model, const Respond&
   Job job;
   ImageWork work;
   bool debug_timings = false;
+  std::string image_ext;
   try {
     work.options = OptionsFrom(request, *v, &work.annotate, &work.style, &debug_timings);
     work.bytes = ImageBytes(request, &work.name);
@@ -207,16 +231,27 @@ void Api::Predict(HttpRequest& request, const std::string& model, const Respond&
       throw EscapedError(ErrorCode::kTooLarge, text);
     }
     job.deadline = Deadline(request);
+    job.request_id = request.request_id;
+    job.trace_id = request.trace_id;
+    image_ext = ImageExtension(header.format);
   } catch (...) {
     return Reject(*v, CurrentExceptionResponse(), respond);
+  }
+  // A sampled request keeps its bytes through the scheduler (moved back, not copied).
+  Sampler* sampler = sampler_ && sampler_->Decide() ? sampler_ : nullptr;
+  std::shared_ptr<samples::SampleMeta> sample;
+  if (sampler) {
+    work.keep_bytes = true;
+    sample = std::make_shared<samples::SampleMeta>(NewSampleMeta(
+        request.request_id, request.trace_id, model, v->VersionString(), "image", &work.options));
   }
   const std::string source = work.name;
   const bool annotate = work.annotate;
   job.work = std::move(work);
   job.enqueued = Clock::now();
   // Runs on a scheduler thread, which must never see an exception.
-  job.done = [v, respond, log, start, source, annotate,
-              debug_timings](JobResult result) mutable noexcept {
+  job.done = [v, respond, log, start, source, annotate, debug_timings, sampler, sample,
+              image_ext](JobResult result) mutable noexcept {
     log.batch_size = result.batch_size;
     HttpResponse r;
     StageTimings timings = result.timings;
@@ -231,10 +266,7 @@ void Api::Predict(HttpRequest& request, const std::string& model, const Respond&
         r.content_type = "image/jpeg";
         r.body = std::move(result.annotated_jpeg);
       } else {
-        nlohmann::ordered_json body = {{"source", source}};
-        const nlohmann::ordered_json fields = ResultToJson(result.result);
-        for (auto it = fields.begin(); it != fields.end(); ++it) body[it.key()] = it.value();
-        r.body = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+        r.body = PredictJson(source, result.result);
       }
       timings.encode_ms =
           std::chrono::duration<double, std::milli>(Clock::now() - encode_start).count();
@@ -244,6 +276,19 @@ void Api::Predict(HttpRequest& request, const std::string& model, const Respond&
       r.headers.emplace_back("X-Model-Version", v->VersionString());
     } catch (...) {
       r = CurrentExceptionResponse();
+    }
+    if (sampler && r.status == 200) {
+      try {
+        SampleRecord record;
+        record.meta = std::move(*sample);
+        record.meta.timings_ms = TimingsMap(timings);
+        record.image = std::move(result.input);
+        record.image_ext = image_ext;
+        record.response = annotate ? PredictJson(source, result.result) : r.body;
+        if (sampler->redact()) record.persons = PersonBoxes(result.result);
+        sampler->Offer(std::move(record));
+      } catch (...) {  // sampling never fails a request
+      }
     }
     r.log = std::move(log);
     r.timings = timings;

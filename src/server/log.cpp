@@ -14,6 +14,7 @@ namespace cvdeploy::server {
 namespace {
 
 std::atomic<LogFormat> g_format{LogFormat::kText};
+thread_local const RequestLogScope::Ids* t_request = nullptr;
 
 // UTC, RFC 3339 with milliseconds: 2026-12-03T21:30:00.123Z.
 std::string Now() {
@@ -59,25 +60,46 @@ LogLevel LogLevelFromName(std::string_view name) {
   return LogLevel::kError;
 }
 
+RequestLogScope::RequestLogScope(std::string_view request_id, std::string_view trace_id)
+    : ids_{std::string(request_id), std::string(trace_id)}, previous_(t_request) {
+  t_request = &ids_;
+}
+
+RequestLogScope::~RequestLogScope() { t_request = previous_; }
+
 std::string FormatLogLine(LogFormat format, std::string_view time, LogLevel level,
                           std::string_view message) {
+  return FormatLogLine(format, time, level, message, nullptr);
+}
+
+std::string FormatLogLine(LogFormat format, std::string_view time, LogLevel level,
+                          std::string_view message, const RequestLogScope::Ids* ids) {
   if (format == LogFormat::kText) {
     std::string line = "cvdeploy serve: ";
     line.append(LogLevelName(level)).append(": ").append(message);
+    if (ids) {
+      line.append(" (request ").append(ids->request_id);
+      if (!ids->trace_id.empty()) line.append(", trace ").append(ids->trace_id);
+      line.append(")");
+    }
     // One event, one line: a message with a line break would split the record.
     for (char& c : line) {
       if (c == '\n' || c == '\r') c = ' ';
     }
     return line;
   }
-  const nlohmann::ordered_json record = {{"time", std::string(time)},
-                                         {"level", std::string(LogLevelName(level))},
-                                         {"msg", std::string(message)}};
+  nlohmann::ordered_json record = {{"time", std::string(time)},
+                                   {"level", std::string(LogLevelName(level))},
+                                   {"msg", std::string(message)}};
+  if (ids) {
+    record["request_id"] = ids->request_id;
+    record["trace_id"] = ids->trace_id;
+  }
   return record.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 void Log(LogLevel level, std::string_view message) {
-  std::string line = FormatLogLine(CurrentLogFormat(), Now(), level, message);
+  std::string line = FormatLogLine(CurrentLogFormat(), Now(), level, message, t_request);
   line.push_back('\n');
   // One write per line: lines from several threads do not interleave.
   std::fwrite(line.data(), 1, line.size(), stderr);

@@ -7,6 +7,7 @@
 #include "cvdeploy/drift.h"
 #include "cvdeploy/error.h"
 #include "cvdeploy/image.h"
+#include "server/log.h"
 
 namespace cvdeploy::server {
 namespace {
@@ -250,6 +251,7 @@ void Scheduler::ExecuteImages(std::vector<Job>& batch) {
     out.timings.inference_ms = r.speed_ms.inference;
     out.timings.postprocess_ms = r.speed_ms.postprocess;
     auto& w = std::get<ImageWork>(jobs[i]->work);
+    RequestLogScope scope(jobs[i]->request_id, jobs[i]->trace_id);
     if (options_.drift) {
       try {
         const auto* bytes = reinterpret_cast<const uint8_t*>(w.bytes.data());
@@ -271,7 +273,11 @@ void Scheduler::ExecuteImages(std::vector<Job>& batch) {
         continue;
       }
     }
-    w.bytes.clear();
+    if (w.keep_bytes) {
+      out.input = std::move(w.bytes);
+    } else {
+      w.bytes.clear();
+    }
     out.result = std::move(r);
     Finish(*jobs[i], std::move(out));
   }

@@ -34,8 +34,9 @@ struct ImageWork {
   std::string bytes;  // as received
   std::string name;   // for messages ("request body", "form field 'image'")
   PredictOptions options;
-  bool annotate = false;  // also return the annotated image as JPEG
-  AnnotateOptions style;  // how it is drawn (line_width, hide_labels, hide_conf)
+  bool annotate = false;    // also return the annotated image as JPEG
+  AnnotateOptions style;    // how it is drawn (line_width, hide_labels, hide_conf)
+  bool keep_bytes = false;  // hand `bytes` back in JobResult::input (a sampled request)
 };
 
 // A preprocessed tensor for KServe v2 infer: [B, 3, H, W] float32. It views bytes that
@@ -51,6 +52,7 @@ struct JobResult {
   Status status;               // ok, or why the job failed (the handler maps the code)
   Result result;               // ImageWork
   std::string annotated_jpeg;  // ImageWork with annotate
+  std::string input;           // ImageWork with keep_bytes: the request's bytes, moved back
   // TensorWork: every model output, this job's rows only, viewing the engine's output buffers
   // in `batch`; the batch (and so the views) lives until the last job of the engine call has
   // its response encoded, which copies each output once into the body.
@@ -64,7 +66,8 @@ struct JobResult {
 struct Job {
   std::variant<ImageWork, TensorWork> work;
   Clock::time_point enqueued, deadline;
-  StageTimings timings;  // filled by the scheduler as the job goes (queue first)
+  StageTimings timings;              // filled by the scheduler as the job goes (queue first)
+  std::string request_id, trace_id;  // event lines about the job name them (log.h)
   // Called exactly once, on a worker thread (or by Stop for a job never run), with status
   // kUnavailable when the server ran out of memory running it.
   std::function<void(JobResult)> done;

@@ -20,6 +20,7 @@
 #include "server/log.h"
 #include "server/metrics.h"
 #include "server/request_log.h"
+#include "server/sampler.h"
 #include "server/tls.h"
 #include "server/trace_context.h"
 #include "server/transport.h"
@@ -91,6 +92,7 @@ Handler Traced(Handler inner) {
     const std::string trace_id = parent ? parent->trace_id : NewTraceId(16);
     const std::string span_id = NewTraceId(8);
     const uint8_t flags = parent ? parent->flags : 0x01;
+    request.trace_id = trace_id;
     Respond traced([respond, trace_id, span_id, flags, state](HttpResponse response) {
       response.headers.emplace_back("traceparent", FormatTraceparent(trace_id, span_id, flags));
       if (state) response.headers.emplace_back("tracestate", *state);
@@ -98,6 +100,8 @@ Handler Traced(Handler inner) {
       response.span_id = span_id;
       respond(std::move(response));
     });
+    // Every event line written while the handler runs here names the request (log.h).
+    RequestLogScope scope(request.request_id, trace_id);
     try {
       inner(request, traced);
     } catch (...) {
@@ -111,6 +115,9 @@ void LogServerError(const Exchange& x) {
   if (!x.response) return;
   if (auto line = ServerErrorEventLine(x.response->status, x.request_id, x.response->trace_id,
                                        x.method, x.path, x.response->body)) {
+    // The text line names the ids itself; JSON lines carry them as fields too.
+    std::optional<RequestLogScope> scope;
+    if (CurrentLogFormat() == LogFormat::kJson) scope.emplace(x.request_id, x.response->trace_id);
     Log(LogLevel::kError, *line);
   }
 }
@@ -201,6 +208,10 @@ int RunServer(const ServerOptions& options, const ExitCodeOfStatus& exit_code_of
         [&security](bool ok, const std::string& detail) { security.CertificateEvent(ok, detail); });
   }
 
+  // Before the repository, so that it outlives every scheduler that feeds it. Throws
+  // kPermissionDenied for a directory that cannot be created or written.
+  std::unique_ptr<Sampler> sampler;
+  if (options.sampling.enabled()) sampler = std::make_unique<Sampler>(options.sampling, registry);
   ModelRepository repository(options.repository, registry,
                              [&security](const std::string& level, const std::string& message) {
                                LogNamed(level, message);
@@ -211,7 +222,7 @@ int RunServer(const ServerOptions& options, const ExitCodeOfStatus& exit_code_of
   // Port 0 means "any free port" for each listener, so two zeros are two listeners.
   api_options.serve_metrics =
       !options.metrics_port || (*options.metrics_port == options.port && options.port != 0);
-  Api api(repository, registry, api_options);
+  Api api(repository, registry, api_options, sampler.get());
   auto observer = [&](const Exchange& x) {
     http_requests.Inc();
     if (access) LogExchange(*access, x);

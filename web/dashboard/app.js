@@ -158,8 +158,13 @@ async function renderSamples(models) {
     const r = await getJson(`/v1/models/${encodeURIComponent(m.name)}/samples`);
     if (r.status === 404) { parts.push(el('p', { class: 'muted', 'data-samples': 'off' }, `${m.name}: sampling off`)); continue; }
     if (r.status !== 200 || !r.body) { parts.push(el('p', { class: 'bad' }, `${m.name}: ${authProblem(r.status) || `HTTP ${r.status}`}`)); continue; }
-    const items = (r.body.samples || []).slice(-10).map((s) => el('li', {}, JSON.stringify(s).slice(0, 200)));
-    parts.push(el('h3', {}, m.name), el('ol', {}, ...items));
+    // Metadata only (the endpoint never serves an image): time, request id, version, input.
+    const items = (r.body.samples || []).slice(-10).map((s) => el('li', { 'data-sample': s.request_id },
+      `${s.time} ${s.request_id} v${s.version} ${s.kind} ${s.input || '(input not stored)'}` +
+      `${s.redacted ? ` redacted ${s.redacted_regions}` : ''}` +
+      `${s.timings_ms && s.timings_ms.inference !== undefined ? ` ${s.timings_ms.inference.toFixed(1)} ms` : ''}`));
+    parts.push(el('h3', { 'data-samples': 'on' }, `${m.name}: sampling at ${r.body.rate}, ${(r.body.stored_bytes / 1048576).toFixed(1)} of ${(r.body.max_bytes / 1048576).toFixed(0)} MiB`),
+      items.length ? el('ol', {}, ...items) : el('p', { class: 'muted' }, 'no sample yet'));
   }
   box.replaceChildren(...parts);
 }
