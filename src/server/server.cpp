@@ -180,6 +180,29 @@ class TlsReloader {
   std::atomic<bool> requested_{false};
 };
 
+// Runs io on n threads (at least one). An exception out of a completion handler (out of
+// memory while Beast reads a body) ends only the connection it came from, whose handler state
+// unwinds; the thread serves on.
+std::vector<std::thread> StartIoThreads(boost::asio::io_context& io, int n) {
+  std::vector<std::thread> threads;
+  for (int i = 0; i < std::max(1, n); ++i) {
+    threads.emplace_back([&io] {
+      for (;;) {
+        try {
+          io.run();
+          return;
+        } catch (const std::exception& e) {
+          Log(LogLevel::kWarning,
+              std::string("I/O thread: ") + e.what() + "; a connection was dropped");
+        } catch (...) {
+          Log(LogLevel::kWarning, "I/O thread: unknown exception; a connection was dropped");
+        }
+      }
+    });
+  }
+  return threads;
+}
+
 }  // namespace
 
 int RunServer(const ServerOptions& options, const ExitCodeOfStatus& exit_code_of) {
@@ -269,24 +292,7 @@ int RunServer(const ServerOptions& options, const ExitCodeOfStatus& exit_code_of
   // closes for the drain there may be no pending operation, and the responses of requests
   // still in flight are posted later.
   auto keep_running = boost::asio::make_work_guard(io);
-  std::vector<std::thread> io_threads;
-  for (int i = 0; i < std::max(1, options.io_threads); ++i) {
-    io_threads.emplace_back([&io] {
-      // An exception out of a completion handler (out of memory while Beast reads a body) ends
-      // only the connection it came from, whose handler state unwinds; the thread serves on.
-      for (;;) {
-        try {
-          io.run();
-          return;
-        } catch (const std::exception& e) {
-          Log(LogLevel::kWarning,
-              std::string("I/O thread: ") + e.what() + "; a connection was dropped");
-        } catch (...) {
-          Log(LogLevel::kWarning, "I/O thread: unknown exception; a connection was dropped");
-        }
-      }
-    });
-  }
+  std::vector<std::thread> io_threads = StartIoThreads(io, options.io_threads);
   Status stopped;  // ok: stopped by a signal
   bool reported_ready = false;
   while (!stop_requested) {
