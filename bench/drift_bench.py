@@ -10,7 +10,11 @@ One server, one repository with the same model twice: `plain` (no baseline) and 
 (baseline.json beside the model, profiled by `cvdeploy profile-data` on 20 coco128 images).
 wrk POSTs bus.jpg to each in turn, --rounds times (A B B A ...: interleaved so that a load
 change on a shared machine hits both sides alike). Reported: the median requests/s of each
-side and their ratio. Target: drift >= 98% of plain (the cost <= 2%, issue 19).
+side and their ratio, and the server's CPU time per request on each side (user + system of all
+its threads from /proc over each phase; only one side is loaded at a time, so the phase's CPU
+is that side's work) with its ratio: the work drift monitoring adds, much less disturbed by
+other load on the machine than req/s. Target: drift >= 98% of plain in throughput (the cost
+<= 2%, issue 19).
 Exit status: 0 when the target passes, 1 otherwise.
 """
 import os
@@ -85,16 +89,21 @@ def main():
             f.write(LUA_POST.replace("{image}", bus))
         proc, port = start(args.cvdeploy, repo, tmp)
         rps = {"plain": [], "drift": []}
+        cpu_ms = {"plain": [], "drift": []}  # server CPU milliseconds per request
         try:
             for r in range(args.rounds):
                 order = ("plain", "drift") if r % 2 == 0 else ("drift", "plain")
                 for name in order:
                     url = f"http://127.0.0.1:{port}/v1/models/{name}/predict"
+                    cpu0 = benchlib.process_cpu_seconds(proc.pid)
                     res = wrk(url, script, args.concurrency, args.duration)
+                    cpu = benchlib.process_cpu_seconds(proc.pid) - cpu0
                     if res["non2xx"] or res["socket_errors"]:
                         raise SystemExit(f"{name}: failed requests: {res}")
                     rps[name].append(res["rps"])
-                    print(f"round {r + 1} {name}: {res['rps']:.2f} req/s", flush=True)
+                    cpu_ms[name].append(1000 * cpu / max(1, res["requests"]))
+                    print(f"round {r + 1} {name}: {res['rps']:.2f} req/s, server CPU "
+                          f"{cpu_ms[name][-1]:.1f} ms/request", flush=True)
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models/drift/drift") as r:
                 report = r.read().decode()
         finally:
@@ -103,6 +112,10 @@ def main():
         plain, drift = statistics.median(rps["plain"]), statistics.median(rps["drift"])
         ratio = drift / plain if plain else 0
         print(f"median req/s: plain {plain:.2f}, drift {drift:.2f}, ratio {ratio:.4f}")
+        cpu_plain, cpu_drift = statistics.median(cpu_ms["plain"]), statistics.median(cpu_ms["drift"])
+        cpu_ratio = cpu_drift / cpu_plain if cpu_plain else 0
+        print(f"median server CPU per request: plain {cpu_plain:.1f} ms, drift {cpu_drift:.1f} ms, "
+              f"ratio {cpu_ratio:.4f} (drift monitoring costs {100 * (cpu_ratio - 1):+.1f}% CPU)")
         print("drift report after the run:", report[:300])
         ok = ratio >= 0.98
         print(("PASS" if ok else "FAIL") + f": throughput with a baseline {ratio * 100:.1f}% of "
@@ -111,7 +124,9 @@ def main():
             benchlib.write_report(args.out, "drift_bench",
                                   {"plain_rps": rps["plain"], "drift_rps": rps["drift"],
                                    "plain_median": plain, "drift_median": drift,
-                                   "ratio": ratio, "pass": ok},
+                                   "ratio": ratio, "cpu_ms_plain": cpu_ms["plain"],
+                                   "cpu_ms_drift": cpu_ms["drift"], "cpu_ratio": cpu_ratio,
+                                   "pass": ok},
                                   [f"| plain | {plain:.2f} |", f"| drift | {drift:.2f} |"])
         return 0 if ok else 1
     finally:
