@@ -4,7 +4,7 @@
 drift baseline, printing PASS/FAIL.
 
     bench/drift_bench.py [--cvdeploy build/cvdeploy] [--assets DIR] [--model yolo11n-dq]
-                         [--duration 10] [--rounds 4] [--concurrency 2] [--out DIR]
+                         [--duration 10 | --requests N] [--rounds 4] [--concurrency 2] [--out DIR]
 
 One server, one repository with the same model twice: `plain` (no baseline) and `drift`
 (baseline.json beside the model, profiled by `cvdeploy profile-data` on 20 coco128 images).
@@ -13,8 +13,11 @@ change on a shared machine hits both sides alike). Reported: the median requests
 side and their ratio, and the server's CPU time per request on each side (user + system of all
 its threads from /proc over each phase; only one side is loaded at a time, so the phase's CPU
 is that side's work) with its ratio: the work drift monitoring adds, much less disturbed by
-other load on the machine than req/s. Target: drift >= 98% of plain in throughput (the cost
-<= 2%, issue 19).
+other load on the machine than req/s. With wrk the phase boundaries cut through requests in
+flight (a few requests' worth of error per phase: use long phases); --requests N sends exactly
+N requests per phase instead (serve_bench.counted_phase: nothing in flight at either end, so
+the CPU attribution is exact; req/s from the phase's wall time). Target: drift >= 98% of plain
+in throughput (the cost <= 2%, issue 19).
 Exit status: 0 when the target passes, 1 otherwise.
 """
 import os
@@ -30,7 +33,7 @@ import re
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import benchlib  # noqa: E402
 from benchlib import run  # noqa: E402
-from serve_bench import LUA_POST, wrk  # noqa: E402
+from serve_bench import LUA_POST, counted_phase, wrk  # noqa: E402
 
 
 def start(cli, repo, tmp):
@@ -65,6 +68,8 @@ def main():
     ap.add_argument("--duration", type=int, default=10)
     ap.add_argument("--rounds", type=int, default=4)
     ap.add_argument("--concurrency", type=int, default=2)
+    ap.add_argument("--requests", type=int, default=0,
+                    help="exactly N requests per phase instead of wrk for --duration")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
     model = os.path.join(args.assets, "models", args.model + ".onnx")
@@ -88,6 +93,8 @@ def main():
         with open(script, "w") as f:
             f.write(LUA_POST.replace("{image}", bus))
         proc, port = start(args.cvdeploy, repo, tmp)
+        with open(bus, "rb") as f:
+            body = f.read()
         rps = {"plain": [], "drift": []}
         cpu_ms = {"plain": [], "drift": []}  # server CPU milliseconds per request
         try:
@@ -95,13 +102,18 @@ def main():
                 order = ("plain", "drift") if r % 2 == 0 else ("drift", "plain")
                 for name in order:
                     url = f"http://127.0.0.1:{port}/v1/models/{name}/predict"
-                    cpu0 = benchlib.process_cpu_seconds(proc.pid)
-                    res = wrk(url, script, args.concurrency, args.duration)
-                    cpu = benchlib.process_cpu_seconds(proc.pid) - cpu0
+                    if args.requests:
+                        res = counted_phase(proc.pid, port, f"/v1/models/{name}/predict", body,
+                                            args.requests, args.concurrency)
+                    else:
+                        cpu0 = benchlib.process_cpu_seconds(proc.pid)
+                        res = wrk(url, script, args.concurrency, args.duration)
+                        cpu = benchlib.process_cpu_seconds(proc.pid) - cpu0
+                        res["cpu_ms"] = 1000 * cpu / max(1, res["requests"])
                     if res["non2xx"] or res["socket_errors"]:
                         raise SystemExit(f"{name}: failed requests: {res}")
                     rps[name].append(res["rps"])
-                    cpu_ms[name].append(1000 * cpu / max(1, res["requests"]))
+                    cpu_ms[name].append(res["cpu_ms"])
                     print(f"round {r + 1} {name}: {res['rps']:.2f} req/s, server CPU "
                           f"{cpu_ms[name][-1]:.1f} ms/request", flush=True)
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models/drift/drift") as r:
