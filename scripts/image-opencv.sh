@@ -70,8 +70,9 @@ cmake -S "$src" -B "$work/build" -G Ninja "${launcher[@]}" "${arch[@]}" \
   -DENABLE_PRECOMPILED_HEADERS=OFF -DBUILD_INFO_SKIP_TIMESTAMP=ON -DOPENCV_DOWNLOAD_TRIES_LIST= \
   -DOPENCV_GENERATE_PKGCONFIG=OFF >"$work/configure.log" ||
   { tail -n 40 "$work/configure.log"; exit 1; }
-grep -E '^\s+(To be built|Media I/O|JPEG|PNG|TIFF|WEBP|Video I/O|V4L|Parallel framework)' \
-  "$work/configure.log" | sed 's/^ */  /' >&2 || true
+# CMake's summary lines ("--     To be built:   core imgcodecs ..."): what this build has.
+grep -E '^-- +(To be built|Parallel framework|JPEG|PNG|TIFF|WEBP|v4l/v4l2|FFMPEG|GStreamer):' \
+  "$work/configure.log" | sed 's/^-- */  /' >&2 || true
 cmake --build "$work/build" -j "$(nproc)"
 cmake --install "$work/build" >/dev/null
 rm -rf "$work"
