@@ -154,7 +154,7 @@ int Run(const DoctorArgs& args) {
                    {"max_opset", env.engine.max_opset},
                    {"providers", env.engine.providers}};
     if (!args.model.empty()) j["model"] = args.model;
-    OutputFile out(args.json);
+    OutputFile out(OutputPath("--json", args.json));
     out.Write(j.dump(2) + "\n");
     out.Commit();
   }

@@ -157,7 +157,8 @@ int Drift(const DriftArgs& args) {
         {"images", report.images},
         {"thresholds", {{"warn", args.levels.warn}, {"alert", args.levels.alert}}}};
     const std::string text = j.dump(2) + "\n";
-    WriteFileAtomically(args.json, std::vector<uint8_t>(text.begin(), text.end()));
+    WriteFileAtomically(OutputPath("--json", args.json),
+                        std::vector<uint8_t>(text.begin(), text.end()));
   }
   CheckStdout();
   return ExitCodeOf(report.alert ? Outcome::kDriftAlert : Outcome::kOk);

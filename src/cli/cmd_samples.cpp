@@ -34,7 +34,7 @@ struct SamplesArgs {
 
 void WriteJson(const std::string& path, const nlohmann::ordered_json& j) {
   const std::string text = j.dump(2) + "\n";
-  WriteFileAtomically(path, std::vector<uint8_t>(text.begin(), text.end()));
+  WriteFileAtomically(OutputPath("--json", path), std::vector<uint8_t>(text.begin(), text.end()));
 }
 
 void PrintSkipped(const char* command, const std::vector<std::string>& skipped) {

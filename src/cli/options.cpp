@@ -197,6 +197,44 @@ std::unique_ptr<Predictor> LoadPredictor(const std::string& path, const SessionO
   return predictor;
 }
 
+namespace {
+
+// `mkdir -p dir`: "" on success, else why not.
+std::string CreateDirectories(const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return ec.message();
+  if (!std::filesystem::is_directory(dir, ec)) return "a file is in the way";
+  return "";
+}
+
+[[noreturn]] void CannotCreate(const std::string& flag, const std::string& path,
+                               const std::string& dir, const std::string& reason) {
+  std::string message = flag;
+  message.append(" ").append(path).append(": cannot create directory ").append(dir);
+  throw InvalidArgument(message.append(": ").append(reason));
+}
+
+}  // namespace
+
+const std::string& OutputDirectory(const std::string& flag, const std::string& dir) {
+  if (dir.empty() || dir == "-") return dir;
+  if (const std::string why = CreateDirectories(dir); !why.empty()) {
+    CannotCreate(flag, dir, dir, why);
+  }
+  return dir;
+}
+
+const std::string& OutputPath(const std::string& flag, const std::string& path) {
+  if (path.empty() || path == "-") return path;
+  const std::string parent = std::filesystem::path(path).parent_path().string();
+  if (parent.empty()) return path;
+  if (const std::string why = CreateDirectories(parent); !why.empty()) {
+    CannotCreate(flag, path, parent, why);
+  }
+  return path;
+}
+
 void CheckOutputPath(const std::string& command, const std::string& model, const std::string& flag,
                      const std::string& output) {
   namespace fs = std::filesystem;
@@ -207,10 +245,11 @@ void CheckOutputPath(const std::string& command, const std::string& model, const
     throw InvalidArgument(what + " is the input model; write the result to another file");
   }
   if (fs::is_directory(output, ec)) throw InvalidArgument(what + " is a directory, not a file");
-  // Checked before the (slow) tool runs; the write itself reports any later failure.
-  const fs::path parent = fs::path(output).parent_path();
-  if (!parent.empty() && !fs::is_directory(parent, ec)) {
-    throw InvalidArgument(what + ": directory " + parent.string() + " does not exist");
+  // Created before the (slow) tool runs; the write itself reports any later failure.
+  try {
+    OutputPath(flag, output);
+  } catch (const Error& e) {
+    throw InvalidArgument(command + ": " + e.what());
   }
 }
 
