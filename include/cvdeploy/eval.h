@@ -46,27 +46,9 @@ struct Dataset {
 // a corrupt label line (class id >= the number of classes, a value below -0.01, a
 // coordinate above 1.01; and, beyond Ultralytics' check, a box width or height <= 0) is left
 // out of the dataset; both are reported in Dataset::warnings. The number of classes is that of the
-// dataset's YAML names when it has them, else `num_classes` (0: class ids are not checked against
-// it).
-// `dir` may also be a dataset YAML (IsDatasetYaml): LoadDatasetYaml(dir, "val", ...).
-// A pose dataset's line of 5 values (class cx cy w h) is a box without keypoints.
+// dataset's YAML names when it has them, else `num_classes` (0: class ids are not checked). A
+// pose line of 5 values is a box alone; `dir` may be a dataset YAML (cvdeploy/dataset_yaml.h).
 Dataset LoadYoloDataset(const std::string& dir, int num_keypoints = 0, int num_classes = 0);
-// An Ultralytics dataset YAML (`path`, `train`, `val`, `test`, `names` as a list or an
-// {id: name} map, or only `nc`): the images of `split` ("train", "val" or "test"), whose entries
-// are directories (searched recursively), image list files (.txt: "./x" relative to the list,
-// other relative lines to the root) or images; each image's labels are at LabelPathForImage.
-// `path` is the root, relative to the YAML's directory, else to the working directory; without
-// it (or when it names no directory, with a warning) the YAML's directory. Labels are read and
-// checked as LoadYoloDataset does. Throws Error(kBadInput) "FILE.yaml: ..." for an unreadable
-// or malformed file, a missing split (naming those the file has) or a missing entry, and
-// Error(kInvalidArgument) for another split name.
-Dataset LoadDatasetYaml(const std::string& yaml_path, const std::string& split = "val",
-                        int num_keypoints = 0, int num_classes = 0);
-// True for a path ending in .yaml or .yml that is not a directory.
-bool IsDatasetYaml(const std::string& path);
-// Ultralytics' img2label_paths: the last "/images/" of the path becomes "/labels/" and the
-// extension ".txt" ("d/images/val/x.jpg" -> "d/labels/val/x.txt").
-std::string LabelPathForImage(const std::string& image_path);
 // COCO instances json + image directory. Categories map to `model_names` by name when all
 // match, else by sorted category id order.
 Dataset LoadCocoDataset(const std::string& json_path, const std::string& images_dir,

@@ -14,6 +14,7 @@
 
 #include "cli/commands.h"
 #include "cli/options.h"
+#include "cli/output_path.h"
 #include "cvdeploy/bench.h"
 #include "cvdeploy/build_info.h"
 #include "cvdeploy/error.h"

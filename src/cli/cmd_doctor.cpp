@@ -17,6 +17,7 @@
 #include "cli/commands.h"
 #include "cli/exit_codes.h"
 #include "cli/options.h"
+#include "cli/output_path.h"
 #include "cvdeploy/doctor.h"
 #include "cvdeploy/error.h"
 #include "cvdeploy/file.h"

@@ -15,6 +15,7 @@
 #include "cli/exit_codes.h"
 #include "cli/options.h"
 #include "cli/output_names.h"
+#include "cli/output_path.h"
 #include "cli/plural.h"
 #include "cli/predict_live.h"
 #include "cli/progress.h"

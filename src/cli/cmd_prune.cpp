@@ -13,6 +13,8 @@
 
 #include "cli/commands.h"
 #include "cli/options.h"
+#include "cli/output_path.h"
+#include "cvdeploy/dataset_yaml.h"
 #include "cvdeploy/error.h"
 #include "cvdeploy/eval.h"
 #include "cvdeploy/file.h"

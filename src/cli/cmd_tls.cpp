@@ -9,7 +9,7 @@
 
 #include "cli/commands.h"
 #include "cli/exit_codes.h"
-#include "cli/options.h"
+#include "cli/output_path.h"
 #include "cvdeploy/error.h"
 #include "cvdeploy/security/x509_selfsigned.h"
 

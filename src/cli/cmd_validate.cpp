@@ -7,7 +7,9 @@
 
 #include "cli/commands.h"
 #include "cli/options.h"
+#include "cli/output_path.h"
 #include "cli/progress.h"
+#include "cvdeploy/dataset_yaml.h"
 #include "cvdeploy/error.h"
 #include "cvdeploy/eval.h"
 #include "cvdeploy/export.h"

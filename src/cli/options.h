@@ -84,18 +84,8 @@ std::vector<int> ResolveClasses(const std::vector<std::string>& specs,
 std::unique_ptr<Predictor> LoadPredictor(const std::string& path, const SessionOptions& session,
                                          const security::ModelProtection& protection = {});
 
-// The one rule for every command's output flags (--out, --output, --json, --save-json,
-// --save-dir, ...): missing parent directories of an output file are created (as
-// `mkdir -p`); "-" (stdout) and "" are left alone. Returns `path`. Throws
-// Error(kInvalidArgument) "FLAG PATH: cannot create directory DIR: REASON" (e.g. a parent is a
-// regular file).
-const std::string& OutputPath(const std::string& flag, const std::string& path);
-// The same for an output directory itself (--save-dir, --golden-out): created with its parents.
-const std::string& OutputDirectory(const std::string& flag, const std::string& dir);
-
 // Checks an output path before a slow model tool runs: not the input model itself, not a
-// directory; its missing parent directories are created (OutputPath). Throws
-// Error(kInvalidArgument) "COMMAND: FLAG PATH ...".
+// directory; parents are made (OutputPath). Throws Error(kInvalidArgument) "COMMAND: FLAG ...".
 void CheckOutputPath(const std::string& command, const std::string& model, const std::string& flag,
                      const std::string& output);
 

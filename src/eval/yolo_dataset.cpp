@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/file_util.h"
+#include "cvdeploy/dataset_yaml.h"
 #include "cvdeploy/error.h"
 #include "cvdeploy/eval.h"
 #include "model/yaml_names.h"

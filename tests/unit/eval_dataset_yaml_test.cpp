@@ -9,6 +9,7 @@
 #include <functional>
 #include <string>
 
+#include "cvdeploy/dataset_yaml.h"
 #include "cvdeploy/error.h"
 #include "cvdeploy/eval.h"
 #include "model/yaml_names.h"
