@@ -61,21 +61,18 @@ std::vector<int> ParameterInputs(const onnx::NodeProto& node) {
   return {};
 }
 
-// True when `tensor` is computed from a ConvInteger/MatMulInteger output through at most three
-// Cast/Mul steps: the dequantized result to which dynamic quantization adds the float bias.
+// True when `tensor` is computed from a ConvInteger/MatMulInteger output through at most
+// `hops` Cast/Mul steps (either operand of a Mul: the scale is itself a Mul of two scales): the
+// dequantized result to which dynamic quantization adds the float bias.
 bool FromIntegerOp(const std::string& tensor, const onnx::GraphProto& graph,
-                   const GraphIndex& index) {
-  std::string t = tensor;
-  for (int hops = 0; hops < 4; ++hops) {
-    const int producer = index.Producer(t);
-    if (producer < 0) return false;
-    const onnx::NodeProto& node = graph.node(producer);
-    if (node.op_type() == "ConvInteger" || node.op_type() == "MatMulInteger") return true;
-    if ((node.op_type() != "Cast" && node.op_type() != "Mul") || node.input_size() < 1) {
-      return false;
-    }
-    // Mul(x, scale): follow the operand that is not a constant.
-    t = node.input_size() > 1 && index.Constant(node.input(0)) ? node.input(1) : node.input(0);
+                   const GraphIndex& index, int hops = 3) {
+  const int producer = index.Producer(tensor);
+  if (producer < 0) return false;
+  const onnx::NodeProto& node = graph.node(producer);
+  if (node.op_type() == "ConvInteger" || node.op_type() == "MatMulInteger") return true;
+  if (hops == 0 || (node.op_type() != "Cast" && node.op_type() != "Mul")) return false;
+  for (const std::string& input : node.input()) {
+    if (!index.Constant(input) && FromIntegerOp(input, graph, index, hops - 1)) return true;
   }
   return false;
 }
