@@ -103,6 +103,7 @@ DetectionMatching AgreementAccumulator::Add(const Result& a, const Result& b,
   for (const MatchedPair& p : m.pairs) {
     const Detection& da = a.detections[p.a];
     const Detection& db = b.detections[p.b];
+    if (!counted(da)) continue;  // the pair statistics are over the counted matches
     iou_sum_ += p.iou;
     iou_min_ = std::min<double>(iou_min_, p.iou);
     const double conf_delta = std::abs(static_cast<double>(da.confidence) - db.confidence);

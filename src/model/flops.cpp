@@ -77,13 +77,36 @@ bool FromIntegerOp(const std::string& tensor, const onnx::GraphProto& graph,
   return false;
 }
 
+// The constant behind `tensor`: the tensor itself, or the constant input of the
+// DequantizeLinear (a QDQ model's integer weight) or, with `reshaped`, Reshape (dynamic
+// quantization's reshaped bias) producing it; nullptr for none. `source` receives its name.
+const onnx::TensorProto* ParameterConstant(const std::string& tensor, const onnx::GraphProto& graph,
+                                           const GraphIndex& index, std::string* source,
+                                           bool reshaped = false) {
+  *source = tensor;
+  if (const onnx::TensorProto* t = index.Constant(tensor)) return t;
+  const int producer = index.Producer(tensor);
+  if (producer < 0) return nullptr;
+  const onnx::NodeProto& node = graph.node(producer);
+  if ((node.op_type() != "DequantizeLinear" && !(reshaped && node.op_type() == "Reshape")) ||
+      node.input_size() < 1) {
+    return nullptr;
+  }
+  *source = node.input(0);
+  return index.Constant(node.input(0));
+}
+
 // The float bias of a dynamically quantized Conv/MatMul: input `i` of an Add whose other input
 // comes from the integer op (FromIntegerOp); -1 for any other node.
 int IntegerOpBiasInput(const onnx::NodeProto& node, const onnx::GraphProto& graph,
                        const GraphIndex& index) {
   if (node.op_type() != "Add" || node.input_size() != 2) return -1;
+  std::string source;
   for (int i = 0; i < 2; ++i) {
-    if (index.Constant(node.input(i)) && FromIntegerOp(node.input(1 - i), graph, index)) return i;
+    if (ParameterConstant(node.input(i), graph, index, &source, true) &&
+        FromIntegerOp(node.input(1 - i), graph, index)) {
+      return i;
+    }
   }
   return -1;
 }
@@ -177,22 +200,14 @@ GraphCost CountCost(const onnx::ModelProto& model) {
     nc.name = node.name().empty() && node.output_size() ? node.output(0) : node.name();
     nc.op_type = node.op_type();
     std::vector<int> parameter_inputs = ParameterInputs(node);
-    if (const int bias = IntegerOpBiasInput(node, graph, index); bias >= 0) {
-      parameter_inputs.push_back(bias);
-    }
+    const int bias = IntegerOpBiasInput(node, graph, index);
+    if (bias >= 0) parameter_inputs.push_back(bias);
     for (int i : parameter_inputs) {
       if (i >= node.input_size() || node.input(i).empty()) continue;
-      std::string name = node.input(i);
-      const onnx::TensorProto* t = index.Constant(name);
       // A quantized (QDQ) model stores the weight as an integer constant read through a
       // DequantizeLinear: count that constant.
-      if (!t) {
-        const int producer = index.Producer(name);
-        if (producer >= 0 && graph.node(producer).op_type() == "DequantizeLinear") {
-          name = graph.node(producer).input(0);
-          t = index.Constant(name);
-        }
-      }
+      std::string name;
+      const onnx::TensorProto* t = ParameterConstant(node.input(i), graph, index, &name, i == bias);
       if (!t || !counted_params.insert(name).second) continue;
       nc.params += NumElements(*t);
     }

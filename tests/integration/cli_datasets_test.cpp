@@ -86,7 +86,9 @@ const Fixture& Data() {
 // stdout as JSON; the exit code must be `code` (any when negative).
 nlohmann::json RunJson(const std::vector<std::string>& args, int code = 0) {
   const auto run = RunCli(args);
-  if (code >= 0) EXPECT_EQ(run.exit_code, code) << DescribeRun(args, run);
+  if (code >= 0) {
+    EXPECT_EQ(run.exit_code, code) << DescribeRun(args, run);
+  }
   try {
     return nlohmann::json::parse(run.out);
   } catch (const std::exception&) {
@@ -152,9 +154,8 @@ TEST(CliDatasetsTest, OtherFrameworksModelsGetTheExportHint) {
   std::ofstream(dir + "/yolo11n.engine") << "\x01\x02\x03 not protobuf";
   std::ofstream(dir + "/yolo11n.tflite") << std::string("\x1c\0\0\0TFL3", 8);
   fs::create_directories(dir + "/yolo11n.mlpackage/Data");
-  for (const std::string& name :
-       {"yolo11n.pt", "yolo11n.engine", "yolo11n.tflite", "yolo11n.mlpackage"}) {
-    const std::string model = dir + "/" + name;
+  for (const char* name : {"yolo11n.pt", "yolo11n.engine", "yolo11n.tflite", "yolo11n.mlpackage"}) {
+    const std::string model = dir + "/" + std::string(name);
     ExpectCliError({"info", model}, 3, "yolo export model=" + model + " format=onnx");
     ExpectCliError({"predict", "--model", model, "--source", Asset("images/bus.jpg")}, 3,
                    "not an ONNX model");
