@@ -46,7 +46,7 @@ std::vector<std::string> CocoStems(size_t n) {
   return stems;
 }
 
-// A dataset root with images/val + labels/val (4 coco128 images), the same 4 images as a
+// A dataset root with images/val + labels/val (3 coco128 images), the same 3 images as a
 // directory dataset (DIR/images, DIR/labels), and a YAML whose val split is an image list.
 struct Fixture {
   std::string root, yaml, dir;
@@ -61,7 +61,7 @@ const Fixture& Data() {
     std::string list;
     for (const char* sub : {"/images/val", "/labels/val"}) fs::create_directories(x.root + sub);
     for (const char* sub : {"/images", "/labels"}) fs::create_directories(x.dir + sub);
-    for (const std::string& stem : CocoStems(4)) {
+    for (const std::string& stem : CocoStems(3)) {
       for (const std::string& to : {x.root + "/images/val/", x.dir + "/images/"}) {
         fs::copy_file(coco + "/images/" + stem + ".jpg", to + stem + ".jpg");
       }
@@ -105,7 +105,7 @@ TEST(CliDatasetsTest, ValidateTakesADatasetYamlAndItsSplits) {
   const nlohmann::json by_yaml =
       RunJson({"validate", "--model", model, "--data", d.yaml, "--json", "-"});
   ASSERT_TRUE(by_yaml.contains("map50_95")) << by_yaml.dump();
-  EXPECT_EQ(by_yaml["images"], 4);
+  EXPECT_EQ(by_yaml["images"], 3);
   EXPECT_EQ(by_yaml["split"], "val");
   EXPECT_EQ(by_yaml["instances"], by_dir["instances"]);
   EXPECT_DOUBLE_EQ(by_yaml["map50_95"].get<double>(), by_dir["map50_95"].get<double>());
@@ -130,7 +130,7 @@ TEST(CliDatasetsTest, PoseModelOnBoxOnlyLabelsGivesBoxMap) {
   fs::create_directories(root + "/images");
   fs::create_directories(root + "/labels");
   const std::string coco = Asset("datasets/coco128");
-  for (const std::string& stem : CocoStems(4)) {
+  for (const std::string& stem : CocoStems(3)) {
     fs::copy_file(coco + "/images/" + stem + ".jpg", root + "/images/" + stem + ".jpg");
     std::ifstream in(coco + "/labels/" + stem + ".txt");
     std::ofstream out(root + "/labels/" + stem + ".txt");
@@ -264,7 +264,7 @@ TEST(CliDatasetsTest, PruneValPrintsTheMapAndAPlainVerdict) {
   ASSERT_EQ(run.exit_code, 0) << DescribeRun(args, run);
   EXPECT_TRUE(fs::is_regular_file(out));
   EXPECT_TRUE(Contains(run.out, "mAP50-95   ")) << run.out;
-  EXPECT_TRUE(Contains(run.out, "on 4 images of " + d.yaml)) << run.out;
+  EXPECT_TRUE(Contains(run.out, "on 3 images of " + d.yaml)) << run.out;
   // Half the channels of every group gone, no fine-tuning: the mAP collapses.
   EXPECT_TRUE(Contains(run.out, "UNUSABLE   without fine-tuning")) << run.out;
   ExpectCliError({"prune", "--model", Asset("models/yolov8n-dq.onnx"), "--ratio", "0.5", "--val",
