@@ -46,8 +46,8 @@ struct Dataset {
 // a corrupt label line (class id >= the number of classes, a value below -0.01, a
 // coordinate above 1.01; and, beyond Ultralytics' check, a box width or height <= 0) is left
 // out of the dataset; both are reported in Dataset::warnings. The number of classes is that of the
-// dataset's YAML names when it has them, else `num_classes` (0: class ids are not checked against
-// it).
+// dataset's YAML names when it has them, else `num_classes` (0: class ids are not checked). A
+// pose line of 5 values is a box alone; `dir` may be a dataset YAML (cvdeploy/dataset_yaml.h).
 Dataset LoadYoloDataset(const std::string& dir, int num_keypoints = 0, int num_classes = 0);
 // COCO instances json + image directory. Categories map to `model_names` by name when all
 // match, else by sorted category id order.

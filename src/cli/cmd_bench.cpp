@@ -14,6 +14,7 @@
 
 #include "cli/commands.h"
 #include "cli/options.h"
+#include "cli/output_path.h"
 #include "cvdeploy/bench.h"
 #include "cvdeploy/build_info.h"
 #include "cvdeploy/error.h"
@@ -394,9 +395,9 @@ void PrintProfile(const BenchArgs& args, const Config& c, const Input& input,
 }
 
 // Checked and atomic (a temporary renamed into place); "-" is stdout. Failures: exit 4.
-void WriteText(const std::string& path, const std::string& text) {
+void WriteText(const std::string& flag, const std::string& path, const std::string& text) {
   std::cout.flush();  // keep stdout's order when text goes there too
-  OutputFile out(path);
+  OutputFile out(OutputPath(flag, path));
   out.Write(text);
   out.Commit();
 }
@@ -471,8 +472,8 @@ int Run(const BenchArgs& args) {
   }
   std::cout << (args.md ? bench::ToMarkdown(report) : bench::ToText(report));
   std::cout.flush();
-  if (!args.json.empty()) WriteText(args.json, json.dump(2) + "\n");
-  if (!args.csv.empty()) WriteText(args.csv, bench::ToCsv(report));
+  if (!args.json.empty()) WriteText("--json", args.json, json.dump(2) + "\n");
+  if (!args.csv.empty()) WriteText("--csv", args.csv, bench::ToCsv(report));
   return 0;
 }
 

@@ -15,6 +15,7 @@
 #include "cli/exit_codes.h"
 #include "cli/options.h"
 #include "cli/output_names.h"
+#include "cli/output_path.h"
 #include "cli/plural.h"
 #include "cli/predict_live.h"
 #include "cli/progress.h"
@@ -72,7 +73,7 @@ void SaveExports(const PredictArgs& args, const pipeline::Item& item, int keypoi
 class Sink {
  public:
   Sink(const std::string& json_path, bool quiet, Progress* progress) : progress_(progress) {
-    if (!json_path.empty()) json_ = std::make_unique<OutputFile>(json_path);
+    if (!json_path.empty()) json_ = std::make_unique<OutputFile>(OutputPath("--json", json_path));
     human_ = json_path != "-";
     lines_ = human_ && !quiet;
   }
@@ -256,11 +257,7 @@ int Run(PredictArgs args) {
     // Several streams share the workers: the split of many inputs.
     args.pipeline.Resolve(2, &session.intra_op_threads, &popts.workers);
     auto predictor = LoadPredictor(args.model.path, session, args.model.protection.protection);
-    if (!args.save_dir.empty()) {
-      std::error_code ec;
-      fs::create_directories(args.save_dir, ec);
-      if (ec) throw BadInput(args.save_dir + ": cannot create --save-dir: " + ec.message());
-    }
+    OutputDirectory("--save-dir", args.save_dir);
     LiveRun run;
     run.predictor = predictor.get();
     run.options = args.thresholds.ToPredictOptions(predictor->meta().names, args.all_contours);
@@ -291,11 +288,7 @@ int Run(PredictArgs args) {
   auto predictor = LoadPredictor(args.model.path, session, args.model.protection.protection);
   const PredictOptions options =
       args.thresholds.ToPredictOptions(predictor->meta().names, args.all_contours);
-  if (!args.save_dir.empty()) {
-    std::error_code ec;
-    fs::create_directories(args.save_dir, ec);
-    if (ec) throw BadInput(args.save_dir + ": cannot create --save-dir: " + ec.message());
-  }
+  OutputDirectory("--save-dir", args.save_dir);
   const bool any_video = images < files.size();
   Progress progress("predict", total, !args.quiet && (images > 1 || any_video));
   Sink sink(args.json, args.quiet, &progress);

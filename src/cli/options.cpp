@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "cli/output_path.h"
 #include "cli/suggest.h"
 #include "cvdeploy/error.h"
 #include "cvdeploy/model.h"
@@ -207,10 +208,11 @@ void CheckOutputPath(const std::string& command, const std::string& model, const
     throw InvalidArgument(what + " is the input model; write the result to another file");
   }
   if (fs::is_directory(output, ec)) throw InvalidArgument(what + " is a directory, not a file");
-  // Checked before the (slow) tool runs; the write itself reports any later failure.
-  const fs::path parent = fs::path(output).parent_path();
-  if (!parent.empty() && !fs::is_directory(parent, ec)) {
-    throw InvalidArgument(what + ": directory " + parent.string() + " does not exist");
+  // Created before the (slow) tool runs; the write itself reports any later failure.
+  try {
+    OutputPath(flag, output);
+  } catch (const Error& e) {
+    throw InvalidArgument(command + ": " + e.what());
   }
 }
 

@@ -85,7 +85,7 @@ std::unique_ptr<Predictor> LoadPredictor(const std::string& path, const SessionO
                                          const security::ModelProtection& protection = {});
 
 // Checks an output path before a slow model tool runs: not the input model itself, not a
-// directory, and its directory exists. Throws Error(kInvalidArgument) "COMMAND: FLAG PATH ...".
+// directory; parents are made (OutputPath). Throws Error(kInvalidArgument) "COMMAND: FLAG ...".
 void CheckOutputPath(const std::string& command, const std::string& model, const std::string& flag,
                      const std::string& output);
 
