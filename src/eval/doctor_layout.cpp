@@ -13,10 +13,6 @@ namespace {
 
 int64_t Dim(const TensorInfo& t, size_t i) { return i < t.shape.size() ? t.shape[i] : -1; }
 
-bool Has(const std::vector<std::string>& list, const std::string& item) {
-  return std::find(list.begin(), list.end(), item) != list.end();
-}
-
 // "+N" for N > 0, else "" (built by append: GCC 12 misreads "+" + to_string under -Wrestrict).
 std::string Plus(int64_t extra) {
   std::string s;
