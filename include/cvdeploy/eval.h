@@ -107,10 +107,13 @@ struct Validation {
 // An image with more than `max_pixels` pixels (0: no limit) ends the run with ReadImage's
 // LimitError. `on_result`, when set, receives each image and its predictions (original
 // pixels) before they are evaluated (validate's --save-json). Used by `validate`, the
-// quantization accuracy gate and `compare`.
+// quantization accuracy gate and `compare`. With a non-empty `decode_target`, JPEGs are
+// decoded at the scale chosen for that letterbox target (ReadImageForModel; validate's
+// --decode-scale) and results mapped back to the original size (RescaleResult).
 Validation ValidateModel(
     const Predictor& predictor, const Dataset& dataset, const PredictOptions& options,
     const std::function<void()>& step = {}, uint64_t max_pixels = kDefaultMaxPixels,
-    const std::function<void(const LabelledImage&, const Result&)>& on_result = {});
+    const std::function<void(const LabelledImage&, const Result&)>& on_result = {},
+    cv::Size decode_target = {});
 
 }  // namespace cvdeploy

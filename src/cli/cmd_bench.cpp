@@ -41,7 +41,13 @@ struct BenchArgs {
   int warmup = 10, iters = 100, batch = 1, workers = 0, memory_iters = 0;
   std::string sweep, json, csv, profile;
   bool md = false, compare_sequential = false;
+  DecodeScaleArg decode_scale;
 };
+
+// The size JPEGs are decoded for (--decode-scale): the model input, or empty (full size).
+cv::Size DecodeTarget(const BenchArgs& args, const Predictor& predictor) {
+  return args.decode_scale.Target({predictor.meta().imgsz_w, predictor.meta().imgsz_h});
+}
 
 struct Config {
   int threads = 0, batch = 1, imgsz = 0;
@@ -141,7 +147,7 @@ void Fill(const Samples& s, bench::ConfigResult& r) {
 // engine runs on the same session so that both see the same machine conditions.
 bench::ConfigResult BenchSingle(const BenchArgs& args, const Config& c, const Predictor& predictor,
                                 const Input& input, bench::ColdStart* cold) {
-  const cv::Size model_input(predictor.meta().imgsz_w, predictor.meta().imgsz_h);
+  const cv::Size model_input = DecodeTarget(args, predictor);
   const PredictOptions options = args.thresholds.ToPredictOptions(predictor.meta().names);
   std::vector<cv::Mat> images(c.batch);
   std::vector<cv::Size> originals(c.batch);
@@ -253,7 +259,7 @@ bench::ConfigResult BenchDirectory(const BenchArgs& args, const Config& c,
                                    const Predictor& predictor,
                                    const std::vector<std::string>& files, int workers) {
   const PredictOptions options = args.thresholds.ToPredictOptions(predictor.meta().names);
-  const cv::Size model_input(predictor.meta().imgsz_w, predictor.meta().imgsz_h);
+  const cv::Size model_input = DecodeTarget(args, predictor);
   pipeline::Options popts;
   popts.workers = workers;
   popts.batch = c.batch;
@@ -363,7 +369,7 @@ void PrintProfile(const BenchArgs& args, const Config& c, const Input& input,
   if (c.imgsz > 0) session.imgsz = c.imgsz;
   session.profile_prefix = prefix;
   auto predictor = LoadPredictor(args.model.path, session, args.model.protection.protection);
-  const cv::Size model_input(predictor->meta().imgsz_w, predictor->meta().imgsz_h);
+  const cv::Size model_input = DecodeTarget(args, *predictor);
   cv::Size original;
   const cv::Mat image = DecodeImageForModel(input.bytes, input.name, model_input, &original);
   const PredictOptions options = args.thresholds.ToPredictOptions(predictor->meta().names);
@@ -443,6 +449,12 @@ int Run(const BenchArgs& args) {
       report.cold_start.load_ms = load_ms;
       report.ort_version = predictor->engine_version();
       report.provider = predictor->provider();
+      const std::string warning =
+          Int8IsaWarning(Int8Features(report.machine), !predictor->info().quantization.empty());
+      if (!warning.empty()) {
+        std::fprintf(stderr, "warning: %s\n", warning.c_str());
+        report.warnings.push_back(warning);
+      }
     }
     std::fprintf(stderr, "bench: threads=%d batch=%d imgsz=%d %s\n", predictor->threads(), c.batch,
                  predictor->meta().imgsz_w, files.empty() ? "(single image)" : "(pipeline)");
@@ -453,14 +465,15 @@ int Run(const BenchArgs& args) {
       if (i == 0) {
         // Cold start on the directory: the first image through a fresh session.
         cv::Size original;
-        const cv::Mat first = ReadImageForModel(
-            files[0], cv::Size(predictor->meta().imgsz_w, predictor->meta().imgsz_h), &original);
+        const cv::Mat first =
+            ReadImageForModel(files[0], DecodeTarget(args, *predictor), &original);
         auto t0 = Clock::now();
         predictor->Predict(first, args.thresholds.ToPredictOptions(predictor->meta().names));
         report.cold_start.first_inference_ms = Ms(t0, Clock::now());
       }
       report.results.push_back(BenchDirectory(args, c, *predictor, files, workers));
     }
+    report.results.back().extra["decode_scale"] = args.decode_scale.value;
   }
   nlohmann::ordered_json json = bench::ToJson(report);
   if (!args.profile.empty()) {
@@ -512,6 +525,7 @@ void RegisterBench(CLI::App& app, int* exit_code) {
   cmd->add_option("--memory-iters", args->memory_iters,
                   "Single image: after measuring, run N more predictions and report RSS growth")
       ->check(CLI::NonNegativeNumber);
+  args->decode_scale.Add(*cmd);
   cmd->callback([args, exit_code] { *exit_code = Run(*args); });
 }
 

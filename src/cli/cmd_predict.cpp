@@ -44,6 +44,7 @@ struct PredictArgs {
   int vid_stride = 1;
   bool all_contours = false;
   uint64_t max_pixels = kDefaultMaxPixels;
+  DecodeScaleArg decode_scale;
   LiveArgs live;
   bool save = false;   // --save: annotated output into --save-dir or runs/predict{,2,..}
   bool quiet = false;  // --quiet: no progress bar, no per-image lines
@@ -294,7 +295,7 @@ int Run(PredictArgs args) {
   Sink sink(args.json, args.quiet, &progress);
   VideoOutput video(args, sink, names, progress);
   // Annotated output is drawn on the decoded image, so it needs the full resolution.
-  const bool reduced = args.save_dir.empty();
+  const bool reduced = args.save_dir.empty() && args.decode_scale.value == "on";
   const cv::Size model_input(predictor->meta().imgsz_w, predictor->meta().imgsz_h);
   auto source =
       pipeline::MediaSource(files, model_input, reduced, args.vid_stride, args.max_pixels);
@@ -356,6 +357,7 @@ void RegisterPredict(CLI::App& app, int* exit_code) {
       ->check(CLI::PositiveNumber);
   cmd->add_flag("--all-contours", args->all_contours, "Segment: emit every mask contour");
   AddMaxPixels(*cmd, &args->max_pixels);
+  args->decode_scale.Add(*cmd);
   cmd->add_flag("--save-txt", args->save_txt,
                 "Write Ultralytics label files to SAVE_DIR/labels/ (normalized, one per image)");
   cmd->add_flag("--save-conf", args->save_conf, "With --save-txt: append each confidence");

@@ -31,6 +31,7 @@ struct ValidateArgs {
   std::string save_json;
   bool multi_label = false;
   uint64_t max_pixels = kDefaultMaxPixels;
+  DecodeScaleArg decode_scale;
 };
 
 void PrintTable(const char* title, const Metrics& m, int images, int instances) {
@@ -84,8 +85,8 @@ int Run(const ValidateArgs& args) {
   Progress progress("validate", static_cast<long>(dataset.images.size()));
   const Validation validation = ValidateModel(
       *predictor, dataset, options, [&progress] { progress.Step(); }, args.max_pixels,
-      predictions_out ? std::function<void(const LabelledImage&, const Result&)>(collect)
-                      : nullptr);
+      predictions_out ? std::function<void(const LabelledImage&, const Result&)>(collect) : nullptr,
+      args.decode_scale.Target({meta.imgsz_w, meta.imgsz_h}));
   progress.Finish();
   if (predictions_out) {
     predictions_out->Write(predictions.dump() + "\n");
@@ -159,6 +160,7 @@ void RegisterValidate(CLI::App& app, int* exit_code) {
   cmd->add_flag("--multi-label", args->multi_label,
                 "One candidate per (box, class) above conf, as Ultralytics' val");
   AddMaxPixels(*cmd, &args->max_pixels);
+  args->decode_scale.Add(*cmd);
   cmd->callback([args, exit_code] { *exit_code = Run(*args); });
 }
 

@@ -28,6 +28,14 @@ void AddMaxPixels(CLI::App& cmd, uint64_t* max_pixels) {
       ->capture_default_str();
 }
 
+void DecodeScaleArg::Add(CLI::App& cmd) {
+  cmd.add_option("--decode-scale", value,
+                 "on: decode JPEGs at the smallest 1/2, 1/4 or 1/8 scale that still covers the "
+                 "letterbox (faster, same detections); off: always at full size")
+      ->check(CLI::IsMember({"on", "off"}))
+      ->capture_default_str();
+}
+
 void ProtectionArgs::Add(CLI::App& cmd) {
   cmd.add_option("--decrypt-key-file", protection.decrypt_key_file,
                  "Data key file (cvdeploy keygen --kind data) for encrypted packages");

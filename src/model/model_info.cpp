@@ -126,13 +126,16 @@ ModelInfo ParseModelInfo(const std::vector<uint8_t>& bytes, const std::string& n
   std::map<std::string, std::string> props;
   for (const auto& p : proto.metadata_props()) props[p.key()] = p.value();
 
-  bool dynamic_quant = false;
+  bool dynamic_quant = false, static_quant = false;
   for (const auto& node : proto.graph().node()) {
-    if (node.op_type() == "DynamicQuantizeLinear" || node.op_type() == "ConvInteger") {
+    const std::string& op = node.op_type();
+    if (op == "DynamicQuantizeLinear" || op == "ConvInteger" || op == "MatMulInteger") {
       dynamic_quant = true;
-      break;
+    } else if (op == "QuantizeLinear" || op == "DequantizeLinear" || op.rfind("QLinear", 0) == 0) {
+      static_quant = true;
     }
   }
+  info.quantization = dynamic_quant ? "dynamic" : static_quant ? "static" : "";
   if (dynamic_quant) {
     info.warnings.push_back(
         "model uses dynamic quantization (DynamicQuantizeLinear/ConvInteger): activations are "
