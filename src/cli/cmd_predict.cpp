@@ -42,6 +42,7 @@ struct PredictArgs {
   PipelineArgs pipeline;
   int vid_stride = 1;
   bool all_contours = false;
+  bool retina_masks = false;  // --retina-masks: masks cropped at full resolution
   uint64_t max_pixels = kDefaultMaxPixels;
   LiveArgs live;
   bool save = false;   // --save: annotated output into --save-dir or runs/predict{,2,..}
@@ -264,6 +265,7 @@ int Run(PredictArgs args) {
     LiveRun run;
     run.predictor = predictor.get();
     run.options = args.thresholds.ToPredictOptions(predictor->meta().names, args.all_contours);
+    run.options.retina_masks = args.retina_masks;
     run.pipeline = popts;
     run.json = args.json;
     run.save_dir = args.save_dir;
@@ -289,8 +291,9 @@ int Run(PredictArgs args) {
   popts.batch = args.pipeline.batch;
   args.pipeline.Resolve(inputs, &session.intra_op_threads, &popts.workers);
   auto predictor = LoadPredictor(args.model.path, session, args.model.protection.protection);
-  const PredictOptions options =
+  PredictOptions options =
       args.thresholds.ToPredictOptions(predictor->meta().names, args.all_contours);
+  options.retina_masks = args.retina_masks;
   if (!args.save_dir.empty()) {
     std::error_code ec;
     fs::create_directories(args.save_dir, ec);
@@ -361,7 +364,11 @@ void RegisterPredict(CLI::App& app, int* exit_code) {
   cmd->add_option("--json", args->json, "Write JSON Lines to FILE, or '-' for stdout");
   cmd->add_option("--vid-stride", args->vid_stride, "Process every Nth video frame")
       ->check(CLI::PositiveNumber);
-  cmd->add_flag("--all-contours", args->all_contours, "Segment: emit every mask contour");
+  cmd->add_flag("--all-contours", args->all_contours,
+                "Segment: also emit each mask contour on its own (\"polygons\")");
+  cmd->add_flag("--retina-masks", args->retina_masks,
+                "Segment: crop masks at full image resolution (Ultralytics' retina_masks) "
+                "instead of on the 160x160 prototype grid");
   AddMaxPixels(*cmd, &args->max_pixels);
   cmd->add_flag("--save-txt", args->save_txt,
                 "Write Ultralytics label files to SAVE_DIR/labels/ (normalized, one per image)");

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <limits>
 #include <string>
+#include <utility>
 
 #include "cvdeploy/error.h"
 #include "vision/mask.h"
@@ -210,8 +211,14 @@ struct Decoder {
 
   void AddMask(int i, Detection& d) {
     for (int c = 0; c < protos.channels; ++c) coeffs[c] = head.At(i, extra_offset + c);
-    ComputeMask(protos, coeffs, d.box, lb, d.mask, d.mask_roi);
-    d.polygons = MaskPolygons(d.mask, d.mask_roi.tl(), options.all_contours);
+    if (options.retina_masks) {
+      ComputeMaskRetina(protos, coeffs, d.box, lb, d.mask, d.mask_roi);
+    } else {
+      ComputeMask(protos, coeffs, InputBox(i), lb, d.mask, d.mask_roi);
+    }
+    MaskOutline outline = OutlineMask(d.mask, d.mask_roi.tl(), options.all_contours);
+    d.polygon = std::move(outline.polygon);
+    d.polygons = std::move(outline.parts);
   }
 };
 
