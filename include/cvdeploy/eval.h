@@ -106,8 +106,9 @@ struct Validation {
 // results with the model's names and task. `step`, when set, is called after each image.
 // An image with more than `max_pixels` pixels (0: no limit) ends the run with ReadImage's
 // LimitError. `on_result`, when set, receives each image and its predictions (original
-// pixels) before they are evaluated (validate's --save-json). Used by `validate`, the
-// quantization accuracy gate and `compare`.
+// pixels) before they are evaluated (validate's --save-json). Segment detections with an
+// empty mask are kept (PredictOptions::keep_empty_masks), as Ultralytics' val. Used by
+// `validate`, the quantization accuracy gate and `compare`.
 Validation ValidateModel(
     const Predictor& predictor, const Dataset& dataset, const PredictOptions& options,
     const std::function<void()>& step = {}, uint64_t max_pixels = kDefaultMaxPixels,

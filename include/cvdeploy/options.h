@@ -56,6 +56,9 @@ struct PredictOptions {
   // box on the prototype grid (160x160 at 640), then upsampled to the input and scaled to the
   // image. true (Ultralytics' retina_masks): upsampled first, cropped at full resolution.
   bool retina_masks = false;
+  // segment: keep a detection whose mask has no foreground pixel. Ultralytics' predict drops
+  // them (false, the default); its val keeps them, and so does ValidateModel.
+  bool keep_empty_masks = false;
   // Square input size for this call; 0: the model's. Only a model with dynamic spatial axes
   // accepts another size (a multiple of its stride); a fixed-size model accepts its own.
   int imgsz = 0;

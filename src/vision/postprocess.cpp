@@ -367,7 +367,12 @@ std::vector<Detection> Postprocess(const std::vector<TensorView>& outputs, int b
 
   std::vector<Detection> dets;
   dets.reserve(keep.size());
-  for (int k : keep) dets.push_back(dec.Make(cands[k]));
+  const bool drop_empty = meta.task == Task::kSegment && options.masks && !options.keep_empty_masks;
+  for (int k : keep) {
+    Detection d = dec.Make(cands[k]);
+    if (drop_empty && (d.mask.empty() || cv::countNonZero(d.mask) == 0)) continue;
+    dets.push_back(std::move(d));
+  }
   return dets;
 }
 

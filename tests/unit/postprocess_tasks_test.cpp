@@ -295,6 +295,28 @@ TEST(SegmentTest, DefaultMatchesNaiveReferenceThroughLetterbox) {
   }
 }
 
+// As Ultralytics' predict, a detection whose mask has no foreground is dropped, unless
+// keep_empty_masks (validation) or masks are off.
+TEST(SegmentTest, DetectionWithAnEmptyMaskIsDropped) {
+  SegmentCase s;
+  s.Square(40, 40, 80, 80);  // input pixels [160, 320); -1 elsewhere
+  std::vector<float> coeffs(kNm, 0.f);
+  coeffs[0] = 1;
+  s.Add(0, 240, 240, 80, 80, 0.9f, coeffs);  // on the square
+  s.Add(1, 500, 500, 60, 60, 0.8f, coeffs);  // far from it: every logit negative
+  ASSERT_EQ(s.Run(Identity()).size(), 1u);
+  ASSERT_EQ(s.Run(Identity(), Retina()).size(), 1u);
+  PredictOptions keep;
+  keep.keep_empty_masks = true;
+  const auto kept = s.Run(Identity(), keep);
+  ASSERT_EQ(kept.size(), 2u);
+  EXPECT_EQ(cv::countNonZero(kept[1].mask), 0);
+  EXPECT_TRUE(kept[1].polygon.empty());
+  PredictOptions no_masks;
+  no_masks.masks = false;
+  EXPECT_EQ(s.Run(Identity(), no_masks).size(), 2u);
+}
+
 TEST(SegmentTest, ContoursAndMaskOptions) {
   SegmentCase s;
   s.Square(20, 20, 40, 40);  // 80x80 px
