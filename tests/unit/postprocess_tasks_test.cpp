@@ -212,22 +212,34 @@ TEST(SegmentTest, DefaultMaskIsCroppedOnThePrototypeGrid) {
   EXPECT_EQ(cv::countNonZero(second ^ NaiveDefaultMask(s, 1, Identity(), {100, 190, 200, 290})), 0);
 }
 
-TEST(SegmentTest, MatchesNaiveReferenceThroughLetterbox) {
-  SegmentCase s;
-  std::mt19937 rng(5);
-  std::uniform_real_distribution<float> freq(0.02f, 0.12f), phase(0.f, 6.f);
-  std::normal_distribution<float> coeff(0.f, 1.f);
-  for (int c = 0; c < kNm; ++c) {
-    const float fx = freq(rng), fy = freq(rng), p = phase(rng);
-    for (int y = 0; y < kProto; ++y) {
-      for (int x = 0; x < kProto; ++x) s.Proto(c, y, x) = std::sin(fx * x + fy * y + p);
+// Smooth random prototypes (one sine plane wave per channel) written into a case, and
+// normally distributed mask coefficients drawn from the same generator.
+class SmoothRandom {
+ public:
+  SmoothRandom(SegmentCase& s, unsigned seed) : rng_(seed) {
+    std::uniform_real_distribution<float> freq(0.02f, 0.12f), phase(0.f, 6.f);
+    for (int c = 0; c < kNm; ++c) {
+      const float fx = freq(rng_), fy = freq(rng_), p = phase(rng_);
+      for (int y = 0; y < kProto; ++y) {
+        for (int x = 0; x < kProto; ++x) s.Proto(c, y, x) = std::sin(fx * x + fy * y + p);
+      }
     }
   }
-  auto coeffs = [&] {
+  std::vector<float> Coefficients() {
     std::vector<float> v(kNm);
-    for (float& x : v) x = coeff(rng);
+    for (float& x : v) x = coeff_(rng_);
     return v;
-  };
+  }
+
+ private:
+  std::mt19937 rng_;
+  std::normal_distribution<float> coeff_{0.f, 1.f};
+};
+
+TEST(SegmentTest, MatchesNaiveReferenceThroughLetterbox) {
+  SegmentCase s;
+  SmoothRandom random(s, 5);
+  auto coeffs = [&] { return random.Coefficients(); };
   s.Add(0, 300, 300, 400, 300, 0.9f, coeffs());     // original x [200, 1000), y [20, 620)
   s.Add(1, 100, 200, 150, 200, 0.8f, coeffs());     // starts in the padding: y clipped to 0
   s.Add(2, 600, 450, 120, 100.5f, 0.7f, coeffs());  // past the right and bottom edges
@@ -256,20 +268,8 @@ TEST(SegmentTest, MatchesNaiveReferenceThroughLetterbox) {
 // letterbox that shrinks (1280x720) and one that enlarges (500x375, pad 80) the image.
 TEST(SegmentTest, DefaultMatchesNaiveReferenceThroughLetterbox) {
   SegmentCase s;
-  std::mt19937 rng(11);
-  std::uniform_real_distribution<float> freq(0.02f, 0.12f), phase(0.f, 6.f);
-  std::normal_distribution<float> coeff(0.f, 1.f);
-  for (int c = 0; c < kNm; ++c) {
-    const float fx = freq(rng), fy = freq(rng), p = phase(rng);
-    for (int y = 0; y < kProto; ++y) {
-      for (int x = 0; x < kProto; ++x) s.Proto(c, y, x) = std::sin(fx * x + fy * y + p);
-    }
-  }
-  auto coeffs = [&] {
-    std::vector<float> v(kNm);
-    for (float& x : v) x = coeff(rng);
-    return v;
-  };
+  SmoothRandom random(s, 11);
+  auto coeffs = [&] { return random.Coefficients(); };
   const std::vector<BoxXYXY> boxes = {
       {100, 150, 500, 450}, {25, 100, 175, 300}, {539.3f, 400.1f, 660, 500.6f}};
   for (size_t k = 0; k < boxes.size(); ++k) {

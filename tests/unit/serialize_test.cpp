@@ -8,19 +8,23 @@
 namespace cvdeploy {
 namespace {
 
-TEST(SerializeTest, KeypointsBelowTheVisibilityThresholdAreZeroedRawKept) {
+Result OneDetection(Task task, int width, int height, const Detection& d) {
   Result r;
-  r.width = 640;
-  r.height = 480;
-  r.task = Task::kPose;
+  r.width = width;
+  r.height = height;
+  r.task = task;
+  r.detections.push_back(d);
+  return r;
+}
+
+TEST(SerializeTest, KeypointsBelowTheVisibilityThresholdAreZeroedRawKept) {
   Detection d;
   d.class_id = 0;
   d.class_name = "person";
   d.confidence = 0.9f;
   d.box = {10, 20, 110, 220};
   d.keypoints = {{50.25f, 60.f, 0.93f}, {70.f, 80.f, 0.4999f}, {90.f, 100.f, 0.5f}};
-  r.detections.push_back(d);
-  const auto j = ResultToJson(r);
+  const auto j = ResultToJson(OneDetection(Task::kPose, 640, 480, d));
   const auto& kps = j["detections"][0]["keypoints"];
   ASSERT_EQ(kps.size(), 3u);
   EXPECT_EQ(kps[0], nlohmann::json::parse("[50.3, 60.0, 0.93]"));
@@ -35,15 +39,11 @@ TEST(SerializeTest, KeypointsBelowTheVisibilityThresholdAreZeroedRawKept) {
 }
 
 TEST(SerializeTest, SegmentPolygonIsTheJoinedOutline) {
-  Result r;
-  r.width = 100;
-  r.height = 100;
-  r.task = Task::kSegment;
   Detection d;
   d.class_name = "giraffe";
   d.polygons = {{{0, 0}, {0, 9}, {9, 9}}, {{20, 20}, {20, 22}, {22, 22}}};
   d.polygon = {{0, 0}, {0, 9}, {9, 9}, {0, 0}, {20, 20}, {20, 22}, {22, 22}, {20, 20}};
-  r.detections.push_back(d);
+  Result r = OneDetection(Task::kSegment, 100, 100, d);
   const auto one = ResultToJson(r);
   EXPECT_EQ(one["detections"][0]["polygon"].size(), 8u);
   EXPECT_EQ(one["detections"][0]["polygon"][4], nlohmann::json::parse("[20, 20]"));
