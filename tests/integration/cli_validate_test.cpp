@@ -73,8 +73,10 @@ TEST(CliValidateTest, CocoJsonOnTheSampleImages) {
 TEST(CliValidateTest, SegmentMaskMetricsUnderBothMaskRules) {
   const std::string dir = cvdeploy::testing::MakeTempDir("seg");
   fs::create_directories(dir + "/images");
-  for (const char* name : {"bus.jpg", "zidane.jpg"}) {
-    fs::copy_file(Asset(std::string("images/") + name), dir + "/images/" + name);
+  for (const std::string name : {"bus.jpg", "zidane.jpg"}) {
+    std::string to = dir;
+    to.append("/images/").append(name);
+    fs::copy_file(Asset("images/" + name), to);
   }
   const std::string model = Asset("models/yolov8n-seg-dq.onnx");
   const auto labels = RunCli({"predict", "--model", model, "--source", dir + "/images",
