@@ -106,10 +106,11 @@ struct Validation {
 // results with the model's names and task. `step`, when set, is called after each image.
 // An image with more than `max_pixels` pixels (0: no limit) ends the run with ReadImage's
 // LimitError. `on_result`, when set, receives each image and its predictions (original
-// pixels) before they are evaluated (validate's --save-json). Used by `validate`, the
-// quantization accuracy gate and `compare`. With a non-empty `decode_target`, JPEGs are
-// decoded at the scale chosen for that letterbox target (ReadImageForModel; validate's
-// --decode-scale) and results mapped back to the original size (RescaleResult).
+// pixels) before they are evaluated (validate's --save-json). Segment detections with an
+// empty mask are kept (PredictOptions::keep_empty_masks), as Ultralytics' val. Used by
+// `validate`, the quantization accuracy gate and `compare`. With a non-empty `decode_target`,
+// JPEGs are decoded at the scale chosen for that letterbox target (ReadImageForModel;
+// validate's --decode-scale) and results mapped back to the original size (RescaleResult).
 Validation ValidateModel(
     const Predictor& predictor, const Dataset& dataset, const PredictOptions& options,
     const std::function<void()>& step = {}, uint64_t max_pixels = kDefaultMaxPixels,

@@ -22,10 +22,10 @@ std::string OutputStem(const std::string& source, long frame_number);
 // Python's "%g" (printf %g, 6 significant digits), all coordinates normalized by the image
 // size:
 //   detect   "class cx cy w h [conf]"
-//   segment  "class x1 y1 x2 y2 ... [conf]"  (the detection's polygon: Detection::polygons[0])
+//   segment  "class x1 y1 x2 y2 ... [conf]"  (Detection::polygon: every part of the mask)
 //   pose     "class cx cy w h px1 py1 [v1] ... [conf]"  (v when `keypoint_dims` is 3, the
-//            model's kpt_shape[1]; then a point with visibility < 0.5 has x = y = 0, as
-//            Ultralytics' Keypoints)
+//            model's kpt_shape[1]; then a point that is not Keypoint::Visible() has
+//            x = y = 0, as Ultralytics' Keypoints)
 //   obb      "class x1 y1 x2 y2 x3 y3 x4 y4 [conf]"  (corners in xywhr2xyxyxyxy order)
 //   classify "0.87 name" for each of the top-5.
 // Empty for a result without detections (Ultralytics writes no file then).

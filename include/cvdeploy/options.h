@@ -50,8 +50,15 @@ struct PredictOptions {
   std::vector<int> classes;   // keep only these class ids (empty: all)
   bool agnostic = false;      // class-agnostic NMS
   bool multi_label = false;   // one candidate per (box, class) above conf, as in validation
-  bool all_contours = false;  // segment: keep every contour, not only the largest
+  bool all_contours = false;  // segment: Detection::polygons holds every contour, not the largest
   bool masks = true;          // segment: compute masks (polygons need them)
+  // segment: the mask rule. false (Ultralytics' default predict, process_mask): cropped to the
+  // box on the prototype grid (160x160 at 640), then upsampled to the input and scaled to the
+  // image. true (Ultralytics' retina_masks): upsampled first, cropped at full resolution.
+  bool retina_masks = false;
+  // segment: keep a detection whose mask has no foreground pixel. Ultralytics' predict drops
+  // them (false, the default); its val keeps them, and so does ValidateModel.
+  bool keep_empty_masks = false;
   // Square input size for this call; 0: the model's. Only a model with dynamic spatial axes
   // accepts another size (a multiple of its stride); a fixed-size model accepts its own.
   int imgsz = 0;

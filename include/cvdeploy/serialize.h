@@ -12,8 +12,11 @@
 namespace cvdeploy {
 
 // {"width","height","task","detections":[...],"speed_ms":{...}}; boxes rounded to 0.1 px,
-// confidences to 1e-4. Segment detections carry "polygon" (largest contour) and, when
-// `all_polygons`, "polygons"; pose "keypoints"; obb "angle" and "rotated_box"; classify "top5".
+// confidences to 1e-4. Segment detections carry "polygon" (Detection::polygon: every part of
+// the mask, joined as Ultralytics does) and, when `all_polygons`, "polygons" (one per outer
+// contour); pose "keypoints" [[x, y, conf], ...] as Ultralytics' Results.keypoints (a point
+// whose conf is below kKeypointVisibleThreshold at x = y = 0) and "keypoints_raw" (the
+// model's coordinates for every point); obb "angle" and "rotated_box"; classify "top5".
 nlohmann::ordered_json ResultToJson(const Result& result, bool all_polygons = false);
 
 nlohmann::ordered_json ModelInfoToJson(const ModelInfo& info);

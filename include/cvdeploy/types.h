@@ -32,9 +32,16 @@ struct RotatedBox {
   float cx = 0, cy = 0, w = 0, h = 0, angle = 0;
 };
 
+// Ultralytics' visibility threshold: a keypoint whose confidence is below it is "not visible"
+// (Results.keypoints reports it at x = y = 0; drawing and label files leave it out).
+inline constexpr float kKeypointVisibleThreshold = 0.5f;
+
+// A keypoint as the model predicts it (raw values: coordinates are kept even when the point
+// is not visible; JSON and label files apply Ultralytics' rule through Visible()).
 struct Keypoint {
   float x = 0, y = 0;
   float visibility = 0;  // model confidence that the point is visible, 0..1
+  bool Visible() const { return visibility >= kKeypointVisibleThreshold; }
 };
 
 struct ClassScore {
@@ -51,10 +58,14 @@ struct Detection {
 
   std::optional<RotatedBox> rotated;  // obb
   std::vector<Keypoint> keypoints;    // pose: kpt_shape[0] points
-  // segment: binary mask (CV_8U, 0/255) covering `mask_roi` of the original image, and the
-  // mask's outer contours in image coordinates, largest first.
+  // segment: binary mask (CV_8U, 0/255) covering `mask_roi` of the original image (its rule:
+  // PredictOptions::retina_masks); `polygon`, the mask's outline in image coordinates as
+  // Ultralytics' masks2segments gives it (every part: several outer contours are joined into
+  // one path); `polygons`, the outer contours one by one, largest first (only the largest
+  // unless PredictOptions::all_contours).
   cv::Mat mask;
   cv::Rect mask_roi;
+  std::vector<cv::Point> polygon;
   std::vector<std::vector<cv::Point>> polygons;
   std::vector<ClassScore> top5;  // classify: best first
 };

@@ -43,6 +43,7 @@ struct PredictArgs {
   PipelineArgs pipeline;
   int vid_stride = 1;
   bool all_contours = false;
+  bool retina_masks = false;  // --retina-masks: masks cropped at full resolution
   uint64_t max_pixels = kDefaultMaxPixels;
   DecodeScaleArg decode_scale;
   LiveArgs live;
@@ -262,6 +263,7 @@ int Run(PredictArgs args) {
     LiveRun run;
     run.predictor = predictor.get();
     run.options = args.thresholds.ToPredictOptions(predictor->meta().names, args.all_contours);
+    run.options.retina_masks = args.retina_masks;
     run.pipeline = popts;
     run.json = args.json;
     run.save_dir = args.save_dir;
@@ -287,8 +289,9 @@ int Run(PredictArgs args) {
   popts.batch = args.pipeline.batch;
   args.pipeline.Resolve(inputs, &session.intra_op_threads, &popts.workers);
   auto predictor = LoadPredictor(args.model.path, session, args.model.protection.protection);
-  const PredictOptions options =
+  PredictOptions options =
       args.thresholds.ToPredictOptions(predictor->meta().names, args.all_contours);
+  options.retina_masks = args.retina_masks;
   OutputDirectory("--save-dir", args.save_dir);
   const bool any_video = images < files.size();
   Progress progress("predict", total, !args.quiet && (images > 1 || any_video));
@@ -355,7 +358,11 @@ void RegisterPredict(CLI::App& app, int* exit_code) {
   cmd->add_option("--json", args->json, "Write JSON Lines to FILE, or '-' for stdout");
   cmd->add_option("--vid-stride", args->vid_stride, "Process every Nth video frame")
       ->check(CLI::PositiveNumber);
-  cmd->add_flag("--all-contours", args->all_contours, "Segment: emit every mask contour");
+  cmd->add_flag("--all-contours", args->all_contours,
+                "Segment: also emit each mask contour on its own (\"polygons\")");
+  cmd->add_flag("--retina-masks", args->retina_masks,
+                "Segment: crop masks at full image resolution (Ultralytics' retina_masks) "
+                "instead of on the 160x160 prototype grid");
   AddMaxPixels(*cmd, &args->max_pixels);
   args->decode_scale.Add(*cmd);
   cmd->add_flag("--save-txt", args->save_txt,

@@ -30,6 +30,7 @@ struct ValidateArgs {
   std::string json;
   std::string save_json;
   bool multi_label = false;
+  bool retina_masks = false;
   uint64_t max_pixels = kDefaultMaxPixels;
   DecodeScaleArg decode_scale;
 };
@@ -52,6 +53,7 @@ int Run(const ValidateArgs& args) {
   // Single label by default: the same decoding as predict, so validate measures what users
   // get. --multi-label keeps every (box, class) pair above conf, as Ultralytics' val does.
   options.multi_label = args.multi_label;
+  options.retina_masks = args.retina_masks;
   const ModelMeta& meta = predictor->meta();
   if (meta.task == Task::kClassify) {
     throw InvalidArgument(args.model.path +
@@ -128,7 +130,10 @@ int Run(const ValidateArgs& args) {
                      {"preprocess", speed.preprocess},
                      {"inference", speed.inference},
                      {"postprocess", speed.postprocess}};
-    if (report.mask) j["mask"] = MetricsToJson(*report.mask);
+    if (report.mask) {
+      j["mask"] = MetricsToJson(*report.mask);
+      j["mask"]["retina_masks"] = options.retina_masks;
+    }
     if (report.pose) j["pose"] = MetricsToJson(*report.pose);
     if (!report.pose && meta.task == Task::kPose)
       j["pose_note"] = "OKS mAP not computed: the labels have no keypoints";
@@ -159,6 +164,8 @@ void RegisterValidate(CLI::App& app, int* exit_code) {
                   "Write the predictions as a COCO-format list to FILE (pycocotools loadRes)");
   cmd->add_flag("--multi-label", args->multi_label,
                 "One candidate per (box, class) above conf, as Ultralytics' val");
+  cmd->add_flag("--retina-masks", args->retina_masks,
+                "Segment: masks cropped at full image resolution, as predict --retina-masks");
   AddMaxPixels(*cmd, &args->max_pixels);
   args->decode_scale.Add(*cmd);
   cmd->callback([args, exit_code] { *exit_code = Run(*args); });

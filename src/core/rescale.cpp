@@ -29,12 +29,14 @@ void RescaleResult(Result& result, cv::Size original) {
       k.x *= sx;
       k.y *= sy;
     }
-    for (auto& polygon : d.polygons) {
+    const auto scale = [&](std::vector<cv::Point>& polygon) {
       for (cv::Point& p : polygon) {
         p.x = static_cast<int>(std::lround(p.x * sx));
         p.y = static_cast<int>(std::lround(p.y * sy));
       }
-    }
+    };
+    scale(d.polygon);
+    for (auto& polygon : d.polygons) scale(polygon);
     if (!d.mask.empty()) {
       cv::Rect roi(static_cast<int>(std::floor(d.mask_roi.x * sx)),
                    static_cast<int>(std::floor(d.mask_roi.y * sy)),

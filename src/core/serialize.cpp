@@ -32,8 +32,7 @@ nlohmann::ordered_json ResultToJson(const Result& result, bool all_polygons) {
                                   {"x2", Round(d.box.x2, 1)},
                                   {"y2", Round(d.box.y2, 1)}}}};
     if (result.task == Task::kSegment) {
-      j["polygon"] =
-          d.polygons.empty() ? nlohmann::ordered_json::array() : PolygonJson(d.polygons.front());
+      j["polygon"] = PolygonJson(d.polygon);
       if (all_polygons) {
         nlohmann::ordered_json all = nlohmann::ordered_json::array();
         for (const auto& p : d.polygons) all.push_back(PolygonJson(p));
@@ -41,11 +40,18 @@ nlohmann::ordered_json ResultToJson(const Result& result, bool all_polygons) {
       }
     }
     if (!d.keypoints.empty()) {
+      // Ultralytics' Results.keypoints: a point below the visibility threshold is reported at
+      // (0, 0) with its confidence; the model's own coordinates stay in "keypoints_raw".
       nlohmann::ordered_json kps = nlohmann::ordered_json::array();
+      nlohmann::ordered_json raw = nlohmann::ordered_json::array();
       for (const Keypoint& k : d.keypoints) {
-        kps.push_back({Round(k.x, 1), Round(k.y, 1), Round(k.visibility, 4)});
+        const double conf = Round(k.visibility, 4);
+        const bool shown = k.Visible();
+        kps.push_back({shown ? Round(k.x, 1) : 0.0, shown ? Round(k.y, 1) : 0.0, conf});
+        raw.push_back({Round(k.x, 1), Round(k.y, 1), conf});
       }
-      j["keypoints"] = kps;
+      j["keypoints"] = std::move(kps);
+      j["keypoints_raw"] = std::move(raw);
     }
     if (d.rotated) {
       j["angle"] = Round(d.rotated->angle, 5);

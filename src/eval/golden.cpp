@@ -50,6 +50,7 @@ Run RunInput(const Predictor& predictor, const GoldenInput& input, const Predict
   for (Detection& d : run.result.detections) {
     d.mask = cv::Mat();
     d.mask_roi = cv::Rect();
+    d.polygon.clear();
     d.polygons.clear();
   }
   return run;

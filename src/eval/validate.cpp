@@ -8,11 +8,14 @@
 namespace cvdeploy {
 
 Validation ValidateModel(const Predictor& predictor, const Dataset& dataset,
-                         const PredictOptions& options, const std::function<void()>& step,
+                         const PredictOptions& predict, const std::function<void()>& step,
                          uint64_t max_pixels,
                          const std::function<void(const LabelledImage&, const Result&)>& on_result,
                          cv::Size decode_target) {
   using Clock = std::chrono::steady_clock;
+  // As Ultralytics' val: a detection whose mask is empty still counts (for its box).
+  PredictOptions options = predict;
+  options.keep_empty_masks = true;
   const ModelMeta& meta = predictor.meta();
   Evaluator evaluator(meta.names, meta.task);
   StageTimes sum;

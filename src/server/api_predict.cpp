@@ -89,6 +89,8 @@ PredictOptions OptionsFrom(const HttpRequest& request, const ModelVersion& v, bo
       }
     } else if (key == "agnostic") {
       o.agnostic = BoolParam(key, value);
+    } else if (key == "retina_masks") {
+      o.retina_masks = BoolParam(key, value);
     } else if (key == "annotate") {
       *annotate = BoolParam(key, value);
     } else if (key == "line_width") {
@@ -103,8 +105,8 @@ PredictOptions OptionsFrom(const HttpRequest& request, const ModelVersion& v, bo
       throw EscapedError(
           ErrorCode::kInvalidArgument,
           "unknown query parameter '" + key.substr(0, 64) +
-              "' (known: conf, iou, max_det, classes, imgsz, agnostic, annotate, line_width, "
-              "hide_labels, hide_conf, debug)");
+              "' (known: conf, iou, max_det, classes, imgsz, agnostic, retina_masks, annotate, "
+              "line_width, hide_labels, hide_conf, debug)");
     }
   }
   const ModelMeta& meta = v.predictor->meta();

@@ -73,11 +73,9 @@ std::string LabelText(const Result& result, bool save_conf, int keypoint_dims) {
         AppendG(line, p.y / h);
       }
     } else if (result.task == Task::kSegment) {
-      if (!d.polygons.empty()) {
-        for (const cv::Point& p : d.polygons.front()) {
-          AppendG(line, static_cast<float>(p.x) / w);
-          AppendG(line, static_cast<float>(p.y) / h);
-        }
+      for (const cv::Point& p : d.polygon) {
+        AppendG(line, static_cast<float>(p.x) / w);
+        AppendG(line, static_cast<float>(p.y) / h);
       }
     } else {
       AppendG(line, (d.box.x1 + d.box.x2) / 2 / w);
@@ -87,7 +85,7 @@ std::string LabelText(const Result& result, bool save_conf, int keypoint_dims) {
     }
     if (result.task == Task::kPose) {
       for (const Keypoint& k : d.keypoints) {
-        const bool hidden = keypoint_dims == 3 && k.visibility < 0.5f;
+        const bool hidden = keypoint_dims == 3 && !k.Visible();
         AppendG(line, hidden ? 0.f : k.x / w);
         AppendG(line, hidden ? 0.f : k.y / h);
         if (keypoint_dims == 3) AppendG(line, k.visibility);

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <limits>
 #include <string>
+#include <utility>
 
 #include "cvdeploy/error.h"
 #include "vision/mask.h"
@@ -210,8 +211,14 @@ struct Decoder {
 
   void AddMask(int i, Detection& d) {
     for (int c = 0; c < protos.channels; ++c) coeffs[c] = head.At(i, extra_offset + c);
-    ComputeMask(protos, coeffs, d.box, lb, d.mask, d.mask_roi);
-    d.polygons = MaskPolygons(d.mask, d.mask_roi.tl(), options.all_contours);
+    if (options.retina_masks) {
+      ComputeMaskRetina(protos, coeffs, d.box, lb, d.mask, d.mask_roi);
+    } else {
+      ComputeMask(protos, coeffs, InputBox(i), lb, d.mask, d.mask_roi);
+    }
+    MaskOutline outline = OutlineMask(d.mask, d.mask_roi.tl(), options.all_contours);
+    d.polygon = std::move(outline.polygon);
+    d.polygons = std::move(outline.parts);
   }
 };
 
@@ -360,7 +367,12 @@ std::vector<Detection> Postprocess(const std::vector<TensorView>& outputs, int b
 
   std::vector<Detection> dets;
   dets.reserve(keep.size());
-  for (int k : keep) dets.push_back(dec.Make(cands[k]));
+  const bool drop_empty = meta.task == Task::kSegment && options.masks && !options.keep_empty_masks;
+  for (int k : keep) {
+    Detection d = dec.Make(cands[k]);
+    if (drop_empty && (d.mask.empty() || cv::countNonZero(d.mask) == 0)) continue;
+    dets.push_back(std::move(d));
+  }
   return dets;
 }
 

@@ -118,15 +118,46 @@ TEST(CliPredictTest, SegmentAndPoseJsonExtras) {
   EXPECT_EQ(s["task"], "segment");
   for (const auto& d : s["detections"]) EXPECT_GE(d["polygon"].size(), 3u);
 
+  // --retina-masks: the same detections, masks cropped at full resolution, so the outlines
+  // differ somewhere but stay close.
+  const auto retina = RunCli({"predict", "--model", Asset("models/yolov8n-seg-dq.onnx"), "--source",
+                              Asset("images/zidane.jpg"), "--json", "-", "--retina-masks"});
+  ASSERT_EQ(retina.exit_code, 0) << retina.err;
+  const auto rs = ParseJsonLines(retina.out).at(0);
+  ASSERT_EQ(rs["detections"].size(), s["detections"].size());
+  bool any_differs = false;
+  for (size_t k = 0; k < rs["detections"].size(); ++k) {
+    EXPECT_EQ(rs["detections"][k]["box"], s["detections"][k]["box"]);
+    EXPECT_GE(rs["detections"][k]["polygon"].size(), 3u);
+    any_differs = any_differs || rs["detections"][k]["polygon"] != s["detections"][k]["polygon"];
+  }
+  EXPECT_TRUE(any_differs);
+
   const auto pose = RunCli({"predict", "--model", Asset("models/yolo11n-pose-dq.onnx"), "--source",
                             Asset("images/zidane.jpg"), "--json", "-"});
   ASSERT_EQ(pose.exit_code, 0) << pose.err;
   const auto p = ParseJsonLines(pose.out).at(0);
   EXPECT_EQ(p["task"], "pose");
+  int hidden = 0;
   for (const auto& d : p["detections"]) {
     ASSERT_EQ(d["keypoints"].size(), 17u);
+    ASSERT_EQ(d["keypoints_raw"].size(), 17u);
     EXPECT_EQ(d["keypoints"][0].size(), 3u);
+    // Ultralytics' rule: conf < 0.5 is reported at (0, 0); the raw point keeps the model's.
+    for (size_t k = 0; k < 17; ++k) {
+      const auto& shown = d["keypoints"][k];
+      const auto& raw = d["keypoints_raw"][k];
+      EXPECT_EQ(shown[2], raw[2]);
+      if (raw[2].get<double>() < 0.5) {
+        ++hidden;
+        EXPECT_EQ(shown[0], 0.0);
+        EXPECT_EQ(shown[1], 0.0);
+      } else {
+        EXPECT_EQ(shown, raw);
+      }
+    }
   }
+  EXPECT_GT(hidden, 0) << "zidane has occluded joints (legs below the frame)";
 }
 
 TEST(CliInfoTest, TextAndJson) {

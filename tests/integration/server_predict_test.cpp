@@ -272,6 +272,34 @@ TEST_F(ServerApiTest, PredictRejectsBadParameters) {
                           400));
 }
 
+// A segmentation model served on its own: retina_masks=true switches the mask rule per
+// request (the boxes stay, the outlines change), and a bad value is a 400.
+TEST(ServerSegmentTest, RetinaMasksQueryParameter) {
+  ServerProcess server({"--model", Asset("models/yolov8n-seg-dq.onnx")});
+  ASSERT_TRUE(server.WaitReady()) << server.Stderr();
+  const std::string route = "/v1/models/yolov8n-seg-dq/predict";
+  const std::map<std::string, std::string> jpeg = {{"Content-Type", "image/jpeg"}};
+  const HttpReply plain = Http(server.port(), "POST", route, BusJpeg(), jpeg);
+  const HttpReply retina =
+      Http(server.port(), "POST", route + "?retina_masks=true", BusJpeg(), jpeg);
+  ASSERT_EQ(plain.status, 200) << Describe(plain);
+  ASSERT_EQ(retina.status, 200) << Describe(retina);
+  const json a = ParseJson(plain), b = ParseJson(retina);
+  EXPECT_EQ(a["task"], "segment");
+  ASSERT_EQ(a["detections"].size(), b["detections"].size());
+  ASSERT_GE(a["detections"].size(), 4u);
+  bool differs = false;
+  for (size_t k = 0; k < a["detections"].size(); ++k) {
+    EXPECT_EQ(a["detections"][k]["box"], b["detections"][k]["box"]);
+    EXPECT_GE(b["detections"][k]["polygon"].size(), 3u);
+    differs = differs || a["detections"][k]["polygon"] != b["detections"][k]["polygon"];
+  }
+  EXPECT_TRUE(differs);
+  EXPECT_TRUE(
+      IsJsonError(Http(server.port(), "POST", route + "?retina_masks=sometimes", BusJpeg(), jpeg),
+                  400, "retina_masks"));
+}
+
 TEST_F(ServerApiTest, PredictRejectsBadBodies) {
   // A wrong type on a body that is no image either (an image is sniffed: server_friction_test).
   EXPECT_TRUE(IsJsonError(PostImage(port(), "name=bus.jpg", "", "text/plain"), 415, "text/plain"));

@@ -68,9 +68,12 @@ TEST(ExportTest, DetectLinesAreClassCentreSizeNormalizedInPercentG) {
 
 TEST(ExportTest, SegmentLinesAreTheNormalizedPolygon) {
   Detection d = Box(10, 10, 50, 50, 2, 0.75f);
+  // Two parts: the label line is Detection::polygon, the path through both parts (as
+  // Ultralytics' masks2segments joins them), not the largest contour alone.
   d.polygons = {{{10, 20}, {50, 20}, {50, 60}}, {{0, 0}, {1, 1}, {2, 0}}};
+  d.polygon = {{10, 20}, {50, 20}, {50, 60}, {10, 20}, {0, 0}, {1, 1}, {2, 0}, {0, 0}};
   const std::string text = LabelText(Make(Task::kSegment, {d}), true);
-  EXPECT_EQ(text, "2 0.05 0.2 0.25 0.2 0.25 0.6 0.75\n");
+  EXPECT_EQ(text, "2 0.05 0.2 0.25 0.2 0.25 0.6 0.05 0.2 0 0 0.005 0.01 0.01 0 0 0 0.75\n");
   Detection empty = Box(10, 10, 50, 50, 4, 0.5f);
   EXPECT_EQ(LabelText(Make(Task::kSegment, {empty}), false), "4\n");
 }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Postprocess for segment, pose and OBB heads (channels-first and end-to-end). Masks are
 // compared with a naive Ultralytics-style reference that upsamples the full prototype map.
+#include <algorithm>
 #include <cmath>
 #include <numbers>
 #include <random>
@@ -10,6 +11,7 @@
 
 #include "cvdeploy/error.h"
 #include "unit/postprocess_fixtures.h"
+#include "vision/letterbox.h"
 #include "vision/obb.h"
 
 namespace cvdeploy::vision {
@@ -46,10 +48,8 @@ struct SegmentCase {
   }
 };
 
-// Ultralytics-style reference: the full logit map, upsampled to the input size, the letterbox
-// padding cut off, resized to the original image, thresholded and cropped to the box.
-cv::Mat NaiveFullMask(const SegmentCase& s, int anchor, const LetterboxInfo& lb,
-                      const BoxXYXY& box) {
+// coeffs . protos over the whole prototype grid, for one anchor.
+cv::Mat FullLogits(const SegmentCase& s, int anchor) {
   cv::Mat logits(kProto, kProto, CV_32F, cv::Scalar(0));
   for (int c = 0; c < kNm; ++c) {
     const float k = s.head.data[(6 + c) * s.head.cols + anchor];
@@ -59,6 +59,14 @@ cv::Mat NaiveFullMask(const SegmentCase& s, int anchor, const LetterboxInfo& lb,
       }
     }
   }
+  return logits;
+}
+
+// Retina reference: the full logit map, upsampled to the input size, the letterbox padding
+// cut off, resized to the original image, thresholded and cropped to the box.
+cv::Mat NaiveFullMask(const SegmentCase& s, int anchor, const LetterboxInfo& lb,
+                      const BoxXYXY& box) {
+  const cv::Mat logits = FullLogits(s, anchor);
   cv::Mat input, full;
   cv::resize(logits, input, lb.dst, 0, 0, cv::INTER_LINEAR);
   cv::resize(input(cv::Rect(cv::Point(lb.pad_left, lb.pad_top), lb.resized)), full, lb.src, 0, 0,
@@ -74,13 +82,68 @@ cv::Mat NaiveFullMask(const SegmentCase& s, int anchor, const LetterboxInfo& lb,
   return bin;
 }
 
+// Default-rule reference, step by step on whole images (Ultralytics' process_mask with
+// upsample, then scale_masks): logits on the full 160x160 grid, cells outside the box scaled
+// to the grid set to 0, cv::resize to the input, > 0, the unpadded part cut as scale_masks
+// cuts it, cv::resize to the original image, > 0.5. `input_box` is in network-input pixels.
+cv::Mat NaiveDefaultMask(const SegmentCase& s, int anchor, const LetterboxInfo& lb,
+                         const BoxXYXY& input_box) {
+  cv::Mat logits = FullLogits(s, anchor);
+  const float rw = static_cast<float>(kProto) / static_cast<float>(lb.dst.width);
+  const float rh = static_cast<float>(kProto) / static_cast<float>(lb.dst.height);
+  for (int y = 0; y < kProto; ++y) {
+    for (int x = 0; x < kProto; ++x) {
+      const float fx = static_cast<float>(x), fy = static_cast<float>(y);
+      const bool kept = fx >= input_box.x1 * rw && fx < input_box.x2 * rw &&
+                        fy >= input_box.y1 * rh && fy < input_box.y2 * rh;
+      if (!kept) logits.at<float>(y, x) = 0.f;
+    }
+  }
+  cv::Mat input;
+  cv::resize(logits, input, lb.dst, 0, 0, cv::INTER_LINEAR);
+  cv::Mat binary = cv::Mat::zeros(input.size(), CV_32F);
+  binary.setTo(1.f, input > 0.f);
+  const double gain = std::min(static_cast<double>(lb.dst.height) / lb.src.height,
+                               static_cast<double>(lb.dst.width) / lb.src.width);
+  const double pad_w = (lb.dst.width - lb.src.width * gain) / 2;
+  const double pad_h = (lb.dst.height - lb.src.height * gain) / 2;
+  const int left = static_cast<int>(std::nearbyint(pad_w - 0.1));
+  const int top = static_cast<int>(std::nearbyint(pad_h - 0.1));
+  const int right = lb.dst.width - static_cast<int>(std::nearbyint(pad_w + 0.1));
+  const int bottom = lb.dst.height - static_cast<int>(std::nearbyint(pad_h + 0.1));
+  cv::Mat full;
+  cv::resize(binary(cv::Rect(left, top, right - left, bottom - top)), full, lb.src, 0, 0,
+             cv::INTER_LINEAR);
+  cv::Mat out = cv::Mat::zeros(lb.src, CV_8U);
+  out.setTo(255, full > 0.5f);
+  return out;
+}
+
+// The detection's mask placed on a canvas of the original image size.
+cv::Mat OnCanvas(const Detection& d, cv::Size image) {
+  cv::Mat canvas(image, CV_8U, cv::Scalar(0));
+  if (!d.mask.empty()) d.mask.copyTo(canvas(d.mask_roi));
+  return canvas;
+}
+
+double Iou(const cv::Mat& a, const cv::Mat& b) {
+  const double inter = cv::countNonZero(a & b), uni = cv::countNonZero(a | b);
+  return uni > 0 ? inter / uni : 1.0;
+}
+
+PredictOptions Retina() {
+  PredictOptions o;
+  o.retina_masks = true;
+  return o;
+}
+
 TEST(SegmentTest, SquarePrototypeGivesSquareMask) {
   SegmentCase s;
   s.Square(40, 40, 80, 80);  // input pixels [160, 320)
   std::vector<float> coeffs(kNm, 0.f);
   coeffs[0] = 1;
   s.Add(3, 240, 240, 240, 240, 0.9f, coeffs);  // box [120, 360) contains the square
-  const auto d = s.Run(Identity());
+  const auto d = s.Run(Identity(), Retina());
   ASSERT_EQ(d.size(), 1u);
   EXPECT_EQ(d[0].mask_roi, cv::Rect(120, 120, 240, 240));
   ASSERT_EQ(d[0].mask.size(), d[0].mask_roi.size());
@@ -96,6 +159,16 @@ TEST(SegmentTest, SquarePrototypeGivesSquareMask) {
   ASSERT_EQ(d[0].polygons.size(), 1u);
   EXPECT_NEAR(cv::contourArea(d[0].polygons[0]), 160.0 * 160.0, 0.03 * 160 * 160);
   EXPECT_EQ(cv::boundingRect(d[0].polygons[0]), cv::Rect(160, 160, 160, 160));
+  EXPECT_EQ(d[0].polygon, d[0].polygons[0]);  // one part: the polygon is that contour
+
+  // The default rule gives the same foreground: the box holds the square with a margin of
+  // negative cells, so the crop on the prototype grid changes nothing. Its region covers the
+  // kept cells [30, 90) plus what bilinear upsampling reaches past them (2 input pixels).
+  const auto u = s.Run(Identity());
+  ASSERT_EQ(u.size(), 1u);
+  EXPECT_EQ(u[0].mask_roi, cv::Rect(118, 118, 244, 244));
+  EXPECT_EQ(cv::countNonZero(OnCanvas(u[0], {640, 640}) ^ OnCanvas(d[0], {640, 640})), 0);
+  EXPECT_EQ(u[0].polygon, d[0].polygon);
 }
 
 TEST(SegmentTest, MaskIsCroppedToTheBox) {
@@ -105,34 +178,73 @@ TEST(SegmentTest, MaskIsCroppedToTheBox) {
   coeffs[0] = 1;
   s.Add(0, 240, 240, 80, 80, 0.9f, coeffs);    // [200, 280)^2, inside the square
   s.Add(1, 150, 240, 100, 100, 0.8f, coeffs);  // x [100, 200): overlaps the square from 160
-  const auto d = s.Run(Identity());
+  const auto d = s.Run(Identity(), Retina());
   ASSERT_EQ(d.size(), 2u);
   EXPECT_EQ(cv::countNonZero(d[0].mask), 80 * 80);
   EXPECT_EQ(d[1].mask_roi, cv::Rect(100, 190, 100, 100));
   EXPECT_EQ(cv::countNonZero(d[1].mask), 40 * 100);
 }
 
-TEST(SegmentTest, MatchesNaiveReferenceThroughLetterbox) {
+// The default rule crops on the prototype grid: kept cells keep their logit, the rest become
+// 0, and bilinear upsampling blends the two across the box edge. Worked by hand:
+//   box [200, 280)^2 keeps cells [50, 70), all +1; input pixel u samples the grid at
+//   (u + 0.5) / 4 - 0.5, which reads a kept cell with a nonzero weight for u in [198, 281]:
+//   an 84 x 84 square, 2 pixels past each box edge.
+//   box x [100, 200), y [190, 290) keeps cells x [25, 50), y [48, 73); the square's cells
+//   start at x 40 (value crosses 0 between input 159 and 160) and the crop ends after cell
+//   49 (u <= 201), rows run from 190 to 293: 42 x 104 pixels.
+TEST(SegmentTest, DefaultMaskIsCroppedOnThePrototypeGrid) {
   SegmentCase s;
-  std::mt19937 rng(5);
-  std::uniform_real_distribution<float> freq(0.02f, 0.12f), phase(0.f, 6.f);
-  std::normal_distribution<float> coeff(0.f, 1.f);
-  for (int c = 0; c < kNm; ++c) {
-    const float fx = freq(rng), fy = freq(rng), p = phase(rng);
-    for (int y = 0; y < kProto; ++y) {
-      for (int x = 0; x < kProto; ++x) s.Proto(c, y, x) = std::sin(fx * x + fy * y + p);
+  s.Square(40, 40, 80, 80);
+  std::vector<float> coeffs(kNm, 0.f);
+  coeffs[0] = 1;
+  s.Add(0, 240, 240, 80, 80, 0.9f, coeffs);
+  s.Add(1, 150, 240, 100, 100, 0.8f, coeffs);
+  const auto d = s.Run(Identity());
+  ASSERT_EQ(d.size(), 2u);
+  const cv::Mat first = OnCanvas(d[0], {640, 640}), second = OnCanvas(d[1], {640, 640});
+  EXPECT_EQ(cv::countNonZero(first), 84 * 84);
+  EXPECT_EQ(cv::boundingRect(first), cv::Rect(198, 198, 84, 84));
+  EXPECT_EQ(cv::countNonZero(second), 42 * 104);
+  EXPECT_EQ(cv::boundingRect(second), cv::Rect(160, 190, 42, 104));
+  // And the same as the step-by-step reference.
+  EXPECT_EQ(cv::countNonZero(first ^ NaiveDefaultMask(s, 0, Identity(), {200, 200, 280, 280})), 0);
+  EXPECT_EQ(cv::countNonZero(second ^ NaiveDefaultMask(s, 1, Identity(), {100, 190, 200, 290})), 0);
+}
+
+// Smooth random prototypes (one sine plane wave per channel) written into a case, and
+// normally distributed mask coefficients drawn from the same generator.
+class SmoothRandom {
+ public:
+  SmoothRandom(SegmentCase& s, unsigned seed) : rng_(seed) {
+    std::uniform_real_distribution<float> freq(0.02f, 0.12f), phase(0.f, 6.f);
+    for (int c = 0; c < kNm; ++c) {
+      const float fx = freq(rng_), fy = freq(rng_), p = phase(rng_);
+      for (int y = 0; y < kProto; ++y) {
+        for (int x = 0; x < kProto; ++x) s.Proto(c, y, x) = std::sin(fx * x + fy * y + p);
+      }
     }
   }
-  auto coeffs = [&] {
+  std::vector<float> Coefficients() {
     std::vector<float> v(kNm);
-    for (float& x : v) x = coeff(rng);
+    for (float& x : v) x = coeff_(rng_);
     return v;
-  };
+  }
+
+ private:
+  std::mt19937 rng_;
+  std::normal_distribution<float> coeff_{0.f, 1.f};
+};
+
+TEST(SegmentTest, MatchesNaiveReferenceThroughLetterbox) {
+  SegmentCase s;
+  SmoothRandom random(s, 5);
+  auto coeffs = [&] { return random.Coefficients(); };
   s.Add(0, 300, 300, 400, 300, 0.9f, coeffs());     // original x [200, 1000), y [20, 620)
   s.Add(1, 100, 200, 150, 200, 0.8f, coeffs());     // starts in the padding: y clipped to 0
   s.Add(2, 600, 450, 120, 100.5f, 0.7f, coeffs());  // past the right and bottom edges
   const LetterboxInfo lb = Wide();
-  const auto d = s.Run(lb);
+  const auto d = s.Run(lb, Retina());
   ASSERT_EQ(d.size(), 3u);
   for (size_t k = 0; k < d.size(); ++k) {
     SCOPED_TRACE(k);
@@ -152,6 +264,59 @@ TEST(SegmentTest, MatchesNaiveReferenceThroughLetterbox) {
   EXPECT_FLOAT_EQ(d[2].box.y2, 720);
 }
 
+// Random smooth prototypes and three boxes, as above, against NaiveDefaultMask through a
+// letterbox that shrinks (1280x720) and one that enlarges (500x375, pad 80) the image.
+TEST(SegmentTest, DefaultMatchesNaiveReferenceThroughLetterbox) {
+  SegmentCase s;
+  SmoothRandom random(s, 11);
+  auto coeffs = [&] { return random.Coefficients(); };
+  const std::vector<BoxXYXY> boxes = {
+      {100, 150, 500, 450}, {25, 100, 175, 300}, {539.3f, 400.1f, 660, 500.6f}};
+  for (size_t k = 0; k < boxes.size(); ++k) {
+    const BoxXYXY& b = boxes[k];
+    s.Add(static_cast<int>(k), (b.x1 + b.x2) / 2, (b.y1 + b.y2) / 2, b.x2 - b.x1, b.y2 - b.y1,
+          0.9f - 0.1f * static_cast<float>(k), coeffs());
+  }
+  for (const LetterboxInfo& lb : {Wide(), ComputeLetterbox({500, 375}, {640, 640})}) {
+    SCOPED_TRACE(lb.src.width);
+    const auto d = s.Run(lb);
+    ASSERT_EQ(d.size(), boxes.size());
+    for (size_t k = 0; k < d.size(); ++k) {
+      SCOPED_TRACE(k);
+      ASSERT_EQ(d[k].mask.size(), d[k].mask_roi.size());
+      EXPECT_EQ(d[k].mask_roi & cv::Rect({0, 0}, lb.src), d[k].mask_roi);
+      const cv::Mat mine = OnCanvas(d[k], lb.src);
+      const cv::Mat ref = NaiveDefaultMask(s, static_cast<int>(k), lb, boxes[k]);
+      ASSERT_GT(cv::countNonZero(ref), 500);
+      // Float rounding may flip a pixel whose interpolated logit is ~0; nothing more.
+      EXPECT_GT(Iou(mine, ref), 0.998);
+      EXPECT_FALSE(d[k].polygon.empty());
+    }
+  }
+}
+
+// As Ultralytics' predict, a detection whose mask has no foreground is dropped, unless
+// keep_empty_masks (validation) or masks are off.
+TEST(SegmentTest, DetectionWithAnEmptyMaskIsDropped) {
+  SegmentCase s;
+  s.Square(40, 40, 80, 80);  // input pixels [160, 320); -1 elsewhere
+  std::vector<float> coeffs(kNm, 0.f);
+  coeffs[0] = 1;
+  s.Add(0, 240, 240, 80, 80, 0.9f, coeffs);  // on the square
+  s.Add(1, 500, 500, 60, 60, 0.8f, coeffs);  // far from it: every logit negative
+  ASSERT_EQ(s.Run(Identity()).size(), 1u);
+  ASSERT_EQ(s.Run(Identity(), Retina()).size(), 1u);
+  PredictOptions keep;
+  keep.keep_empty_masks = true;
+  const auto kept = s.Run(Identity(), keep);
+  ASSERT_EQ(kept.size(), 2u);
+  EXPECT_EQ(cv::countNonZero(kept[1].mask), 0);
+  EXPECT_TRUE(kept[1].polygon.empty());
+  PredictOptions no_masks;
+  no_masks.masks = false;
+  EXPECT_EQ(s.Run(Identity(), no_masks).size(), 2u);
+}
+
 TEST(SegmentTest, ContoursAndMaskOptions) {
   SegmentCase s;
   s.Square(20, 20, 40, 40);  // 80x80 px
@@ -162,11 +327,19 @@ TEST(SegmentTest, ContoursAndMaskOptions) {
   auto d = s.Run(Identity());
   ASSERT_EQ(d.size(), 1u);
   EXPECT_EQ(d[0].polygons.size(), 1u);
+  // The polygon keeps both parts: every point of each contour is on the joined path, which
+  // walks both contours closed (4 + 1 points each for two squares).
   PredictOptions o;
   o.all_contours = true;
   d = s.Run(Identity(), o);
   ASSERT_EQ(d[0].polygons.size(), 2u);
   EXPECT_GT(cv::contourArea(d[0].polygons[0]), cv::contourArea(d[0].polygons[1]));
+  EXPECT_EQ(d[0].polygon.size(), d[0].polygons[0].size() + d[0].polygons[1].size() + 2);
+  for (const auto& part : d[0].polygons) {
+    for (const cv::Point& p : part) {
+      EXPECT_NE(std::find(d[0].polygon.begin(), d[0].polygon.end(), p), d[0].polygon.end());
+    }
+  }
   o.masks = false;
   d = s.Run(Identity(), o);
   EXPECT_TRUE(d[0].mask.empty());
