@@ -26,6 +26,7 @@
 #include "cvdeploy/pipeline.h"
 #include "cvdeploy/predictor.h"
 #include "cvdeploy/serialize.h"
+#include "cvdeploy/system.h"
 
 namespace cvdeploy::cli {
 namespace {
@@ -37,6 +38,7 @@ struct PredictArgs {
   ModelArgs model;
   std::vector<std::string> sources;
   ThresholdArgs thresholds;
+  EngineArgs engine;
   std::string save_dir;
   std::string json;
   PipelineArgs pipeline;
@@ -255,6 +257,7 @@ int Run(PredictArgs args) {
     popts.batch = args.pipeline.batch;
     // Several streams share the workers: the split of many inputs.
     args.pipeline.Resolve(2, &session.intra_op_threads, &popts.workers);
+    session.spin = ResolveSpin(args.engine.ParsedSpin(), false);
     auto predictor = LoadPredictor(args.model.path, session, args.model.protection.protection);
     if (!args.save_dir.empty()) {
       std::error_code ec;
@@ -264,6 +267,7 @@ int Run(PredictArgs args) {
     LiveRun run;
     run.predictor = predictor.get();
     run.options = args.thresholds.ToPredictOptions(predictor->meta().names, args.all_contours);
+    run.options.rect = args.engine.Rect();
     run.pipeline = popts;
     run.json = args.json;
     run.save_dir = args.save_dir;
@@ -288,9 +292,12 @@ int Run(PredictArgs args) {
   pipeline::Options popts;
   popts.batch = args.pipeline.batch;
   args.pipeline.Resolve(inputs, &session.intra_op_threads, &popts.workers);
+  // One image on one worker owns every core: the case that spinning helps (ResolveSpin).
+  session.spin = ResolveSpin(args.engine.ParsedSpin(), inputs <= 1 && popts.workers == 1);
   auto predictor = LoadPredictor(args.model.path, session, args.model.protection.protection);
-  const PredictOptions options =
+  PredictOptions options =
       args.thresholds.ToPredictOptions(predictor->meta().names, args.all_contours);
+  options.rect = args.engine.Rect();
   if (!args.save_dir.empty()) {
     std::error_code ec;
     fs::create_directories(args.save_dir, ec);
@@ -352,6 +359,7 @@ void RegisterPredict(CLI::App& app, int* exit_code) {
       ->expected(1, -1);
   args->thresholds.Add(*cmd, 0.25f);
   args->pipeline.Add(*cmd);
+  args->engine.Add(*cmd);
   cmd->add_option("--save-dir", args->save_dir, "Write annotated images/videos here");
   cmd->add_flag("--save", args->save,
                 "Write annotated images/videos to --save-dir, or to a new runs/predict, "
