@@ -24,7 +24,6 @@ working, its figures mean nothing. No target is checked; exit status 0 when ever
 succeeded.
 """
 import os
-import platform
 import resource
 import statistics
 import sys
@@ -39,16 +38,8 @@ SETTINGS = ("on", "off")
 
 
 def machine():
-    model = platform.processor() or "unknown"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return {"cpu": model, "logical_cores": os.cpu_count(), "load_average": os.getloadavg()}
+    return {"cpu": benchlib.cpu_model(), "logical_cores": os.cpu_count(),
+            "load_average": os.getloadavg()}
 
 
 def children_cpu():

@@ -15,17 +15,10 @@
 #include "cvdeploy/predictor.h"
 #include "cvdeploy/tools.h"
 #include "support/assets.h"
+#include "vision/nms.h"
 
 namespace cvdeploy::testing {
 namespace {
-
-float Iou(const BoxXYXY& a, const BoxXYXY& b) {
-  const float iw = std::max(0.f, std::min(a.x2, b.x2) - std::max(a.x1, b.x1));
-  const float ih = std::max(0.f, std::min(a.y2, b.y2) - std::max(a.y1, b.y1));
-  const float inter = iw * ih;
-  const float uni = (a.x2 - a.x1) * (a.y2 - a.y1) + (b.x2 - b.x1) * (b.y2 - b.y1) - inter;
-  return uni > 0 ? inter / uni : 0.f;
-}
 
 // Detections of `a` with confidence >= min_conf that have a same-class partner in `b` at
 // IoU >= 0.9, and how many there are.
@@ -35,7 +28,7 @@ std::pair<int, int> Matched(const Result& a, const Result& b, float min_conf) {
     if (d.confidence < min_conf) continue;
     ++total;
     for (const Detection& e : b.detections) {
-      if (e.class_id == d.class_id && Iou(d.box, e.box) >= 0.9f) {
+      if (e.class_id == d.class_id && vision::AxisAlignedIou(d.box, e.box) >= 0.9f) {
         ++matched;
         break;
       }
