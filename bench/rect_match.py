@@ -39,9 +39,9 @@ def iou(a, b):
     return inter / union if union > 0 else 0.0
 
 
-def predictions(cli, model, source, floor, rect):
+def predictions(cli, model, source, floor, flag):
     proc = run([cli, "predict", "--model", model, "--source", source, "--conf", str(floor),
-                "--json", "-", "--quiet", "--rect" if rect else "--no-rect"])
+                "--json", "-", "--quiet"] + ([flag] if flag else []))
     out = {}
     for line in proc.stdout.splitlines():
         if not line.strip():
@@ -83,10 +83,16 @@ def main():
     ap.add_argument("--source", default=None, help="images (default: the assets' coco128)")
     ap.add_argument("--conf", type=float, default=0.25)
     ap.add_argument("--floor", type=float, default=0.05)
+    ap.add_argument("--square-model", default=None,
+                    help="the fixed-shape original of --model: the square side runs it (its "
+                         "outputs at the export size equal the converted model's, as `convert` "
+                         "verifies) and neither side passes --rect/--no-rect")
     args = ap.parse_args()
     source = args.source or os.path.join(args.assets, "datasets", "coco128", "images")
-    rect = predictions(args.cvdeploy, args.model, source, args.floor, True)
-    square = predictions(args.cvdeploy, args.model, source, args.floor, False)
+    flags = (None, None) if args.square_model else ("--rect", "--no-rect")
+    rect = predictions(args.cvdeploy, args.model, source, args.floor, flags[0])
+    square = predictions(args.cvdeploy, args.square_model or args.model, source, args.floor,
+                         flags[1])
     buckets = {}
     strong = [0, 0]
     for name in sorted(square):
