@@ -4,13 +4,21 @@
 #   docker build -t cvdeploy .            # with a registry: BASE defaults to debian:bookworm-slim
 #   make image                            # here: podman, local mmdebstrap base, no registry
 #
+# Stage "opencv": OpenCV 4.6 built from Debian's source package with only the modules and codecs
+# cvdeploy uses (scripts/image-opencv.sh): Debian's binary packages link GDAL, FFmpeg and
+# GStreamer, about 300 MB the server never calls. Same version and patches, same SONAMEs.
 # Stage "build": the toolchain and -dev packages; compiles the CLI (tests off) and installs it
 # with `cmake --install`. ONNX Runtime comes from the build context's .deps/onnxruntime when it
 # is there (make image stages it, so the build needs no npm and no network beyond the Debian
 # mirror); otherwise scripts/setup-deps.sh fetches it inside the build (needs npm and network).
-# Stage "runtime": only the Debian runtime libraries the binary links, the binary and ONNX
-# Runtime's .so; runs as uid 10001, works with a read-only root filesystem (+ tmpfs /tmp).
+# Stage "runtime": the binary, ONNX Runtime's .so and the four OpenCV libraries in
+# /opt/cvdeploy/lib (the binary's RUNPATH is $ORIGIN/../lib), and only the small Debian runtime
+# libraries those link; runs as uid 10001, works with a read-only root filesystem (+ tmpfs /tmp).
 ARG BASE=debian:bookworm-slim
+
+FROM ${BASE} AS opencv
+COPY scripts/image-opencv.sh /usr/local/bin/image-opencv.sh
+RUN /usr/local/bin/image-opencv.sh /opt/opencv
 
 FROM ${BASE} AS build
 ARG DEBIAN_FRONTEND=noninteractive
@@ -21,25 +29,27 @@ RUN apt-get update -qq && \
       libboost1.74-dev libssl-dev libsodium-dev nlohmann-json3-dev libcli11-dev libspdlog-dev \
       libjpeg62-turbo-dev libonnx-dev libprotobuf-dev protobuf-compiler >/dev/null && \
     rm -rf /var/lib/apt/lists/*
-WORKDIR /src
-COPY . /src
+WORKDIR /work/cvdeploy
+COPY . /work/cvdeploy
 # make image mounts the host's ccache at /ccache (podman build -v); without it ccache is off.
+# With it, a rebuild recompiles only what changed (the entries are the container's own: the
+# host's builds hash differently and are not reused).
 RUN set -eu; \
     if [ -f .deps/onnxruntime/include/onnxruntime_cxx_api.h ]; then \
-      export ONNXRUNTIME_ROOT=/src/.deps/onnxruntime; \
+      export ONNXRUNTIME_ROOT=/work/cvdeploy/.deps/onnxruntime; \
     else \
       apt-get update -qq && apt-get install -y -qq --no-install-recommends npm ca-certificates curl >/dev/null; \
       scripts/setup-deps.sh; \
     fi; \
     launcher=""; \
     if [ -d /ccache ] && [ -w /ccache ]; then \
-      export CCACHE_DIR=/ccache CCACHE_BASEDIR=/src CCACHE_COMPILERCHECK=content; \
+      export CCACHE_DIR=/ccache CCACHE_BASEDIR=/work; \
       launcher="-DCMAKE_CXX_COMPILER_LAUNCHER=ccache"; \
     fi; \
-    cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release -DCVDEPLOY_BUILD_TESTS=OFF \
+    cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DCVDEPLOY_BUILD_TESTS=OFF \
       $launcher >/dev/null; \
-    cmake --build /build --target cvdeploy_cli; \
-    cmake --install /build --prefix /opt/cvdeploy >/dev/null; \
+    cmake --build build --target cvdeploy_cli; \
+    cmake --install build --prefix /opt/cvdeploy >/dev/null; \
     strip /opt/cvdeploy/bin/cvdeploy; \
     mkdir -p /out/bin /out/lib; \
     cp /opt/cvdeploy/bin/cvdeploy /out/bin/; \
@@ -47,31 +57,19 @@ RUN set -eu; \
 
 FROM ${BASE} AS runtime
 ARG DEBIAN_FRONTEND=noninteractive
-# RUNPATH $ORIGIN/../lib: the binary finds ONNX Runtime beside it.
+# RUNPATH $ORIGIN/../lib: the binary finds ONNX Runtime and OpenCV beside it.
 COPY --from=build /out/ /opt/cvdeploy/
-# What the binary links (readelf -d NEEDED, mapped to packages with dpkg -S); their own
-# dependencies come with them. No -dev packages, no recommends, no apt lists left behind.
-# Then the list is pruned in the same layer: packages apt pulled in whose files the binary never
-# loads (Debian's OpenCV depends on GDAL and FFmpeg, which drag in Mesa + LLVM, Perl, iso-codes,
-# proj-data, ...) are purged with --force-depends. "Needed" is the ldd closure of the binary
-# mapped to packages; the base image's packages are never touched; the build fails if anything
-# is missing afterwards. (So `apt-get install` in an image built FROM this one first wants
-# `apt-get -f install` to restore the pruned dependencies.)
+COPY --from=opencv /opt/opencv/runtime/ /opt/cvdeploy/lib/
+# The Debian runtime libraries the binary and the OpenCV build link (readelf -d NEEDED, mapped
+# to packages with dpkg -S), without recommends or apt lists. The build fails if a library is
+# missing or a symbol the binary needs is undefined (ldd -r: the OpenCV ABI check).
 RUN set -eu; \
-    dpkg-query -W -f '${Package}\n' | sort -u > /tmp/base.txt; \
     apt-get update -qq; \
     apt-get install -y -qq --no-install-recommends \
-      libopencv-core406 libopencv-imgproc406 libopencv-imgcodecs406 libopencv-videoio406 \
-      libjpeg62-turbo libonnx1 libprotobuf32 libsodium23 libspdlog1.10 libssl3 >/dev/null; \
-    libs=$(ldd /opt/cvdeploy/bin/cvdeploy | awk '$3 ~ /^\// {print $3}'); \
-    set -f; patterns=""; for l in $libs; do patterns="$patterns */$(basename "$(readlink -f "$l")")"; done; \
-    dpkg -S $patterns 2>/dev/null | cut -d: -f1 | tr ',' '\n' | tr -d ' ' | sort -u > /tmp/needed.txt; \
-    dpkg-query -W -f '${Package}\n' | sort -u | comm -23 - /tmp/base.txt | comm -23 - /tmp/needed.txt > /tmp/prune.txt; \
-    echo "runtime: keeping $(wc -l < /tmp/needed.txt) packages the binary loads, pruning $(wc -l < /tmp/prune.txt)"; \
-    [ ! -s /tmp/prune.txt ] || dpkg --purge --force-depends $(cat /tmp/prune.txt) >/dev/null 2>&1 || \
-      echo "runtime: dpkg --purge reported errors (the ldd check below decides)"; \
-    set +f; \
-    if ldd /opt/cvdeploy/bin/cvdeploy | grep -q 'not found'; then ldd /opt/cvdeploy/bin/cvdeploy | grep 'not found'; exit 1; fi; \
+      libjpeg62-turbo libpng16-16 libwebp7 libtiff6 libtbb12 \
+      libonnx1 libprotobuf32 libsodium23 libspdlog1.10 libssl3 >/dev/null; \
+    ldd -r /opt/cvdeploy/bin/cvdeploy > /tmp/ldd.txt 2>&1 || true; \
+    if grep -E 'not found|undefined symbol' /tmp/ldd.txt; then exit 1; fi; \
     /opt/cvdeploy/bin/cvdeploy --version; \
     apt-get clean; rm -rf /var/lib/apt/lists/* /var/cache/apt/* /var/log/* /tmp/*; \
     groupadd --gid 10001 cvdeploy; \

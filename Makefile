@@ -18,7 +18,7 @@ LSAN_SUPPRESSIONS := $(abspath tests/sanitizers/lsan.supp)
 
 .PHONY: all deps configure build test test-unit demo serve bench-serve bench-optimize bench-security format clean \
 	bench-drift \
-        fuzz-build fuzz fuzz-long test-sanitize test-deploy kube-play-test deb test-deb test-dashboard cli image test-image image-base edge edge-configure test-edge
+        fuzz-build fuzz fuzz-long test-sanitize test-deploy kube-play-test deb test-deb test-dashboard cli image test-image image-base edge edge-configure edge-bundle test-edge
 
 all: build
 
@@ -182,8 +182,11 @@ test-image: cli
 # arm64 sysroot, ONNX Runtime arm64 and trixie's qemu-user, all from scripts/setup-edge.sh.
 # Slow (a cross build plus tests under emulation), so not part of `make test` / CTest.
 #   make edge        the CLI (which includes the server) in $(EDGE_BUILD_DIR)/cvdeploy
+#   make edge-bundle $(EDGE_BUILD_DIR)/cvdeploy-edge-aarch64.tar.gz: bin/ + lib/ (ONNX Runtime),
+#                    RUNPATH $$ORIGIN/../lib, to unpack anywhere on a device (scripts/edge-bundle.sh)
 #   make test-edge   + the unit tests under qemu (ctest -L unit) and predict on bus.jpg under
-#                    qemu against this machine's x86 build (scripts/test_edge.py)
+#                    qemu from the unpacked bundle against this machine's x86 build
+#                    (scripts/test_edge.py --bundle)
 # EDGE_CMAKE_ARGS adds CMake arguments (e.g. -DCVDEPLOY_SYSROOT=DIR, -DONNXRUNTIME_ROOT=DIR).
 EDGE_BUILD_DIR ?= build-edge
 EDGE_SYSROOT ?= $(abspath .deps/sysroot-arm64)
@@ -206,11 +209,14 @@ edge: edge-configure
 	@cmake --build $(EDGE_BUILD_DIR) -j $(JOBS) --target cvdeploy_cli
 	@file $(EDGE_BUILD_DIR)/cvdeploy | cut -d, -f1-2
 
-test-edge: edge configure
+edge-bundle: edge
+	@scripts/edge-bundle.sh $(EDGE_BUILD_DIR)
+
+test-edge: edge-bundle configure
 	@cmake --build $(EDGE_BUILD_DIR) -j $(JOBS) --target $(EDGE_UNIT_TESTS)
 	@QEMU_LD_PREFIX=$(EDGE_SYSROOT) ctest --test-dir $(EDGE_BUILD_DIR) --output-on-failure -j $(JOBS) \
 	  -L unit -R '^($(subst $(EDGE_SPACE),|,$(strip $(EDGE_UNIT_TESTS))))$$'
 	@cmake --build $(BUILD_DIR) -j $(JOBS) --target cvdeploy_cli
 	@python3 scripts/test_edge.py --self-test
-	@python3 scripts/test_edge.py --edge $(EDGE_BUILD_DIR)/cvdeploy --x86 $(CVDEPLOY) \
+	@python3 scripts/test_edge.py --bundle $(EDGE_BUILD_DIR)/cvdeploy-edge-aarch64.tar.gz --x86 $(CVDEPLOY) \
 	  --qemu $(EDGE_QEMU) --sysroot $(EDGE_SYSROOT) --assets $(CVDEPLOY_ASSETS)

@@ -10,7 +10,8 @@
 #     npm and nothing of the host's build directories enters the image;
 #  3. podman build --format docker (HEALTHCHECK is a Docker-format field), the host's ccache
 #     mounted at /ccache so that a rebuild recompiles only what changed.
-# Environment: IMAGE (default localhost/cvdeploy), CVDEPLOY_IMAGE_CCACHE=0 to build without
+# Environment: IMAGE (default localhost/cvdeploy), IMAGE_BUILD_JOBS (stages built in
+# parallel, default 2), CVDEPLOY_IMAGE_CCACHE=0 to build without
 # the ccache mount, CONTAINERS_CONF (default: scripts/container-env.sh writes one).
 set -euo pipefail
 
@@ -47,7 +48,8 @@ fi
 
 log "building $IMAGE:$version (revision $revision)"
 start=$SECONDS
-podman build --pull=never --format docker --network host "${volume[@]}" \
+# --jobs 2: the opencv and build stages are independent and run side by side.
+podman build --pull=never --format docker --network host --jobs "${IMAGE_BUILD_JOBS:-2}" "${volume[@]}" \
   --build-arg BASE=localhost/debian:bookworm-slim \
   --build-arg VERSION="$version" --build-arg REVISION="$revision" \
   -t "$IMAGE:$version" -t "$IMAGE:latest" -f "$context/Dockerfile" "$context"

@@ -11,14 +11,20 @@ directory), the resident memory of one prediction (qemu's peak RSS from /usr/bin
 upper bound, since it includes the emulator and its translated code) and the time of one
 prediction under qemu. Exit 0 on pass, 1 on a mismatch, 2 on a usage or setup error. `--self-test` checks the
 comparison itself on made-up detections (no binaries needed).
+
+`--bundle ARCHIVE` tests the archive of scripts/edge-bundle.sh instead of a build-tree binary:
+it is unpacked into a temporary directory, its binary must carry the RUNPATH $ORIGIN/../lib
+and load ONNX Runtime from the bundle's lib/ (the sysroot has none), and its sizes are reported.
 """
 import argparse
+import atexit
 import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 
@@ -97,6 +103,36 @@ def runtime_libraries(readelf, binary, search_dirs):
     return found, missing
 
 
+def unpack_bundle(archive, into):
+    """Unpacks the edge bundle; returns (binary, lib directory, problems, report entries)."""
+    with tarfile.open(archive) as tar:
+        safe = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}  # Python >= 3.11.4
+        tar.extractall(into, **safe)
+    tops = os.listdir(into)
+    if len(tops) != 1:
+        fail_setup(f"{archive}: expected one top directory, got {tops}")
+    top = os.path.join(into, tops[0])
+    binary, lib = os.path.join(top, "bin", "cvdeploy"), os.path.join(top, "lib")
+    if not os.access(binary, os.X_OK):
+        fail_setup(f"{archive}: no executable bin/cvdeploy")
+    problems = []
+    readelf = shutil.which("aarch64-linux-gnu-readelf") or "readelf"
+    dyn = subprocess.run([readelf, "-d", binary], capture_output=True, text=True).stdout
+    runpath = re.search(r"\(RUNPATH\)\s+Library runpath: \[([^\]]+)\]", dyn)
+    if not runpath or runpath.group(1) != "$ORIGIN/../lib":
+        problems.append(f"bundle binary RUNPATH is {runpath.group(1) if runpath else None}, "
+                        "expected $ORIGIN/../lib")
+    if not os.path.exists(os.path.join(lib, "libonnxruntime.so.1")):
+        problems.append("bundle has no lib/libonnxruntime.so.1")
+    unpacked = sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(top)
+                   for f in files if not os.path.islink(os.path.join(d, f)))
+    report = {"bundle_bytes": os.path.getsize(archive), "bundle_unpacked_bytes": unpacked}
+    mib = 1024 * 1024
+    print(f"edge bundle {os.path.basename(archive)}: {report['bundle_bytes'] / mib:.1f} MiB, "
+          f"unpacked {unpacked / mib:.1f} MiB")
+    return binary, lib, problems, report
+
+
 def self_test():
     """The comparison must be able to fail: a shifted box, another class, a missing or an extra
     box each give a problem; the same detections (in another order) give none."""
@@ -127,7 +163,9 @@ def main():
     if sys.argv[1:] == ["--self-test"]:
         return self_test()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--edge", required=True, help="aarch64 cvdeploy binary")
+    target = parser.add_mutually_exclusive_group(required=True)
+    target.add_argument("--edge", help="aarch64 cvdeploy binary")
+    target.add_argument("--bundle", help="edge archive of scripts/edge-bundle.sh (tar.gz)")
     parser.add_argument("--x86", required=True, help="x86 cvdeploy binary (the reference)")
     parser.add_argument("--qemu", required=True, help="qemu-aarch64 (static, trixie)")
     parser.add_argument("--sysroot", required=True, help="arm64 sysroot (QEMU_LD_PREFIX)")
@@ -139,6 +177,11 @@ def main():
     parser.add_argument("--report", help="write the measurements as JSON to FILE")
     args = parser.parse_args()
 
+    bundle_problems, bundle_report = [], {}
+    if args.bundle:
+        unpacked = tempfile.mkdtemp(prefix="cvdeploy-edge-bundle-")
+        atexit.register(shutil.rmtree, unpacked, True)
+        args.edge, args.ort_lib, bundle_problems, bundle_report = unpack_bundle(args.bundle, unpacked)
     for path in (args.edge, args.x86, args.qemu):
         if not os.access(path, os.X_OK):
             fail_setup(f"{path}: not an executable (make edge / make build / setup-edge.sh)")
@@ -183,7 +226,7 @@ def main():
     runtime_bytes = sum(os.path.getsize(p) for p in set(libs.values()))
     ort_bytes = sum(os.path.getsize(p) for n, p in libs.items() if n.startswith("libonnxruntime"))
 
-    report = {
+    report = dict(bundle_report, **{
         "binary_bytes": os.path.getsize(args.edge),
         "binary_stripped_bytes": stripped_bytes,
         "runtime_libraries": len(libs),
@@ -195,7 +238,7 @@ def main():
         "qemu_speed_ms": candidate.get("speed_ms"),
         "x86_speed_ms": reference.get("speed_ms"),
         "detections": len(candidate["detections"]),
-    }
+    })
     mib = 1024 * 1024
     print(f"edge binary: {report['binary_bytes'] / mib:.1f} MiB, stripped "
           f"{stripped_bytes / mib:.1f} MiB")
@@ -210,7 +253,7 @@ def main():
         with open(args.report, "w") as out:
             json.dump(report, out, indent=2)
 
-    problems = compare(reference["detections"], candidate["detections"])
+    problems = bundle_problems + compare(reference["detections"], candidate["detections"])
     if missing:
         problems.append(f"runtime libraries not found in the sysroot: {', '.join(missing)}")
     for problem in problems:
