@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // Issue 16: rect inference through the Predictor. A sample model converted with
-// MakeShapeDynamic (cvdeploy convert --dynamic-shape) gets the minimal stride-aligned
+// MakeBatchDynamic + MakeShapeDynamic (cvdeploy convert --dynamic) gets the minimal stride-aligned
 // letterbox by default (bus.jpg 810x1080 -> 480 wide x 640 high) and the full square with
 // rect = false; its detections agree with the square path; a batch of mixed shapes is grouped
 // by shape (PredictBatch) or padded to one shape (Prepare); a fixed-size model ignores rect.
@@ -55,7 +55,9 @@ class PredictorRectTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     const std::string path = Asset("models/yolov8n-dq.onnx");
-    const DynamicShapeResult converted = MakeShapeDynamic(ReadFileBytes(path), path);
+    // cvdeploy convert --dynamic: a batch axis too, so that a mixed batch can be one call.
+    const DynamicShapeResult converted =
+        MakeShapeDynamic(MakeBatchDynamic(ReadFileBytes(path), path).bytes, path);
     SessionOptions options;
     options.intra_op_threads = 2;
     dynamic_ = Predictor::LoadFromMemory(converted.bytes, "yolov8n-dq-dynamic", options).release();
