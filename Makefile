@@ -17,7 +17,7 @@ SANITIZE_BUILD_DIR ?= build-sanitize
 LSAN_SUPPRESSIONS := $(abspath tests/sanitizers/lsan.supp)
 
 .PHONY: all deps configure build test test-unit demo serve bench-serve bench-optimize bench-security format clean \
-	bench-drift \
+	bench-drift bench-baseline \
         fuzz-build fuzz fuzz-long test-sanitize test-deploy kube-play-test deb test-deb test-dashboard cli image test-image image-base edge edge-configure edge-bundle test-edge
 
 all: build
@@ -148,6 +148,13 @@ test-deb: deb
 # interleaved A/B rounds; PASS when the cost is <= 2% (docs/performance.md).
 bench-drift: build
 	@python3 bench/drift_bench.py --cvdeploy $(BUILD_DIR)/cvdeploy
+
+# cvdeploy against the plain ONNX Runtime + OpenCV baseline (bench/baseline/plain_ort.cpp) in
+# interleaved rounds: bus.jpg p50 and coco128 throughput ratios, PASS/FAIL (docs/performance.md).
+bench-baseline: configure
+	@cmake --build $(BUILD_DIR) --target cvdeploy_cli cvdeploy_plain_ort -j $(JOBS)
+	@python3 bench/side_by_side.py --cvdeploy $(CVDEPLOY) --plain $(BUILD_DIR)/plain_ort \
+	  --assets $(CVDEPLOY_ASSETS) --out runs/side_by_side $(BENCH_ARGS)
 
 # The dashboard (docs/server.md, "Dashboard"): its HTTP test and the headless-browser test
 # (scripts/setup-browser.sh installs chromium + puppeteer-core); screenshot under

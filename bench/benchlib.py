@@ -53,6 +53,16 @@ def write_report(out_dir, name, report, md_lines):
         f.write("\n".join(md_lines) + "\n")
 
 
+def process_cpu_seconds(pid):
+    """User + system CPU seconds used so far by process `pid` and all its threads (Linux
+    /proc/PID/stat). The difference over a load phase is the work the server did for it,
+    which, unlike requests per second, hardly depends on what else the machine runs."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    # fields[0] is the state (field 3); utime and stime are fields 14 and 15.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def load_json(path):
     with open(path) as f:
         return json.load(f)

@@ -4,13 +4,20 @@
 drift baseline, printing PASS/FAIL.
 
     bench/drift_bench.py [--cvdeploy build/cvdeploy] [--assets DIR] [--model yolo11n-dq]
-                         [--duration 10] [--rounds 4] [--concurrency 2] [--out DIR]
+                         [--duration 10 | --requests N] [--rounds 4] [--concurrency 2] [--out DIR]
 
 One server, one repository with the same model twice: `plain` (no baseline) and `drift`
 (baseline.json beside the model, profiled by `cvdeploy profile-data` on 20 coco128 images).
 wrk POSTs bus.jpg to each in turn, --rounds times (A B B A ...: interleaved so that a load
 change on a shared machine hits both sides alike). Reported: the median requests/s of each
-side and their ratio. Target: drift >= 98% of plain (the cost <= 2%, issue 19).
+side and their ratio, and the server's CPU time per request on each side (user + system of all
+its threads from /proc over each phase; only one side is loaded at a time, so the phase's CPU
+is that side's work) with its ratio: the work drift monitoring adds, much less disturbed by
+other load on the machine than req/s. With wrk the phase boundaries cut through requests in
+flight (a few requests' worth of error per phase: use long phases); --requests N sends exactly
+N requests per phase instead (serve_bench.counted_phase: nothing in flight at either end, so
+the CPU attribution is exact; req/s from the phase's wall time). Target: drift >= 98% of plain
+in throughput (the cost <= 2%, issue 19).
 Exit status: 0 when the target passes, 1 otherwise.
 """
 import os
@@ -26,7 +33,7 @@ import re
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import benchlib  # noqa: E402
 from benchlib import run  # noqa: E402
-from serve_bench import LUA_POST, wrk  # noqa: E402
+from serve_bench import LUA_POST, counted_phase, wrk  # noqa: E402
 
 
 def start(cli, repo, tmp):
@@ -61,6 +68,8 @@ def main():
     ap.add_argument("--duration", type=int, default=10)
     ap.add_argument("--rounds", type=int, default=4)
     ap.add_argument("--concurrency", type=int, default=2)
+    ap.add_argument("--requests", type=int, default=0,
+                    help="exactly N requests per phase instead of wrk for --duration")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
     model = os.path.join(args.assets, "models", args.model + ".onnx")
@@ -84,17 +93,29 @@ def main():
         with open(script, "w") as f:
             f.write(LUA_POST.replace("{image}", bus))
         proc, port = start(args.cvdeploy, repo, tmp)
+        with open(bus, "rb") as f:
+            body = f.read()
         rps = {"plain": [], "drift": []}
+        cpu_ms = {"plain": [], "drift": []}  # server CPU milliseconds per request
         try:
             for r in range(args.rounds):
                 order = ("plain", "drift") if r % 2 == 0 else ("drift", "plain")
                 for name in order:
                     url = f"http://127.0.0.1:{port}/v1/models/{name}/predict"
-                    res = wrk(url, script, args.concurrency, args.duration)
+                    if args.requests:
+                        res = counted_phase(proc.pid, port, f"/v1/models/{name}/predict", body,
+                                            args.requests, args.concurrency)
+                    else:
+                        cpu0 = benchlib.process_cpu_seconds(proc.pid)
+                        res = wrk(url, script, args.concurrency, args.duration)
+                        cpu = benchlib.process_cpu_seconds(proc.pid) - cpu0
+                        res["cpu_ms"] = 1000 * cpu / max(1, res["requests"])
                     if res["non2xx"] or res["socket_errors"]:
                         raise SystemExit(f"{name}: failed requests: {res}")
                     rps[name].append(res["rps"])
-                    print(f"round {r + 1} {name}: {res['rps']:.2f} req/s", flush=True)
+                    cpu_ms[name].append(res["cpu_ms"])
+                    print(f"round {r + 1} {name}: {res['rps']:.2f} req/s, server CPU "
+                          f"{cpu_ms[name][-1]:.1f} ms/request", flush=True)
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models/drift/drift") as r:
                 report = r.read().decode()
         finally:
@@ -103,6 +124,10 @@ def main():
         plain, drift = statistics.median(rps["plain"]), statistics.median(rps["drift"])
         ratio = drift / plain if plain else 0
         print(f"median req/s: plain {plain:.2f}, drift {drift:.2f}, ratio {ratio:.4f}")
+        cpu_plain, cpu_drift = statistics.median(cpu_ms["plain"]), statistics.median(cpu_ms["drift"])
+        cpu_ratio = cpu_drift / cpu_plain if cpu_plain else 0
+        print(f"median server CPU per request: plain {cpu_plain:.1f} ms, drift {cpu_drift:.1f} ms, "
+              f"ratio {cpu_ratio:.4f} (drift monitoring costs {100 * (cpu_ratio - 1):+.1f}% CPU)")
         print("drift report after the run:", report[:300])
         ok = ratio >= 0.98
         print(("PASS" if ok else "FAIL") + f": throughput with a baseline {ratio * 100:.1f}% of "
@@ -111,7 +136,9 @@ def main():
             benchlib.write_report(args.out, "drift_bench",
                                   {"plain_rps": rps["plain"], "drift_rps": rps["drift"],
                                    "plain_median": plain, "drift_median": drift,
-                                   "ratio": ratio, "pass": ok},
+                                   "ratio": ratio, "cpu_ms_plain": cpu_ms["plain"],
+                                   "cpu_ms_drift": cpu_ms["drift"], "cpu_ratio": cpu_ratio,
+                                   "pass": ok},
                                   [f"| plain | {plain:.2f} |", f"| drift | {drift:.2f} |"])
         return 0 if ok else 1
     finally:

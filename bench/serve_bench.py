@@ -131,6 +131,24 @@ def wrk(url, script, connections, duration):
     return parse_wrk(proc.stdout)
 
 
+def counted_phase(pid, port, path, body, total, connections, settle=None):
+    """Exactly `total` POSTs (send_requests), timed, with the server's CPU time over them
+    (benchlib.process_cpu_seconds of `pid`). Nothing is in flight before or after, so the CPU
+    time is these requests' work and nothing else's; `settle` (optional) is called before the
+    final reading, e.g. to wait for background work the requests queued. Returns
+    send_requests' counts plus "rps" and "cpu_ms" (server CPU milliseconds per request)."""
+    cpu0 = benchlib.process_cpu_seconds(pid)
+    t0 = time.monotonic()
+    state = send_requests(port, path, body, total, connections)
+    wall = time.monotonic() - t0
+    if settle:
+        settle()
+    cpu = benchlib.process_cpu_seconds(pid) - cpu0
+    state["rps"] = state["requests"] / wall if wall > 0 else 0.0
+    state["cpu_ms"] = 1000 * cpu / max(1, state["requests"])
+    return state
+
+
 def send_requests(port, path, body, total, connections):
     """Exactly `total` POSTs over `connections` keep-alive connections (wrk runs for a
     duration, not a count). Returns {"requests", "non2xx", "socket_errors"}."""

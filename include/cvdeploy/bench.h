@@ -84,10 +84,13 @@ struct Report {
   std::string cvdeploy_version, commit, build_type, ort_version, provider, model, source;
   ColdStart cold_start;
   std::vector<ConfigResult> results;
+  // One line each, shown in every rendering (e.g. an int8 model on a CPU without VNNI/AMX).
+  std::vector<std::string> warnings;
 };
 
 // {"machine", "cvdeploy_version", "build_type", "ort_version", "provider", "commit", "model",
-//  "source", "cold_start": {"load_ms", "first_inference_ms"}, "results": [{"mode", "threads",
+//  "source", "cold_start": {"load_ms", "first_inference_ms"}, "int8_isa" (Int8IsaToJson of the
+//  machine), "warnings": [...], "results": [{"mode", "threads",
 //  "batch", "imgsz", "workers", "iterations", "stages_ms": {stage: {"min", "mean", "p50",
 //  "p90", "p99"}}, "bare_engine_ms": {...}, "throughput_ips", "ratio_e2e_to_bare",
 //  "ratio_no_decode_to_bare", "peak_rss_mb", ...extra}]}. Numbers stay numeric, rounded to

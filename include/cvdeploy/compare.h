@@ -35,10 +35,14 @@ struct ClassAgreement {
   double agreement = 1;  // AgreementValue of the three counts
 };
 
+// Counts are of the detections at or above the upper edge of the confidence band (conf +
+// conf_band, CompareOptions); detections inside the band take part in the matching only.
 struct Agreement {
-  long a_total = 0, b_total = 0, matched = 0;
+  long a_total = 0, b_total = 0;
+  long matched = 0;             // counted detections of A matched in B
+  long b_matched = 0;           // counted detections of B matched in A
   double agreement = 1;         // AgreementValue(matched, a_total, b_total)
-  double b_agreement = 1;       // the same seen from B: matched / b_total
+  double b_agreement = 1;       // the same seen from B: b_matched / b_total
   long images_all_matched = 0;  // images where every detection of A and B is matched
   // Over matched pairs (0 when none).
   double iou_mean = 0, iou_min = 0;
@@ -85,7 +89,11 @@ struct OutputDiff {
 
 struct CompareOptions {
   PredictOptions predict;  // thresholds of the compared detections (predict's by default)
-  float match_iou = 0.9f;  // minimum IoU of a matched pair (same class)
+  float match_iou = 0.5f;  // minimum IoU of a matched pair (same class)
+  // Half-width of the confidence band around predict.conf: detections are decoded down to
+  // conf - conf_band and counted from conf + conf_band up, so a detection at 0.26 in one model
+  // and 0.24 in the other (conf 0.25) is not a disagreement. 0: the plain threshold.
+  float conf_band = 0.05f;
   // Confidence threshold of the detections scored for mAP (labelled images only), as
   // `validate` (0.001): the same raw outputs decoded a second time, no extra inference.
   float map_conf = 0.001f;
@@ -99,7 +107,8 @@ struct SpeedStats {
 
 struct ImageAgreement {
   std::string path;
-  long a_total = 0, b_total = 0, matched = 0;
+  long a_total = 0, b_total = 0, matched = 0;  // counted as in Agreement
+  long b_matched = 0;
 };
 
 struct CompareReport {

@@ -46,8 +46,8 @@ struct Dataset {
 // a corrupt label line (class id >= the number of classes, a value below -0.01, a
 // coordinate above 1.01; and, beyond Ultralytics' check, a box width or height <= 0) is left
 // out of the dataset; both are reported in Dataset::warnings. The number of classes is that of the
-// dataset's YAML names when it has them, else `num_classes` (0: class ids are not checked against
-// it).
+// dataset's YAML names when it has them, else `num_classes` (0: class ids are not checked). A
+// pose line of 5 values is a box alone; `dir` may be a dataset YAML (cvdeploy/dataset_yaml.h).
 Dataset LoadYoloDataset(const std::string& dir, int num_keypoints = 0, int num_classes = 0);
 // COCO instances json + image directory. Categories map to `model_names` by name when all
 // match, else by sorted category id order.
@@ -107,10 +107,13 @@ struct Validation {
 // An image with more than `max_pixels` pixels (0: no limit) ends the run with ReadImage's
 // LimitError. `on_result`, when set, receives each image and its predictions (original
 // pixels) before they are evaluated (validate's --save-json). Used by `validate`, the
-// quantization accuracy gate and `compare`.
+// quantization accuracy gate and `compare`. With a non-empty `decode_target`, JPEGs are
+// decoded at the scale chosen for that letterbox target (ReadImageForModel; validate's
+// --decode-scale) and results mapped back to the original size (RescaleResult).
 Validation ValidateModel(
     const Predictor& predictor, const Dataset& dataset, const PredictOptions& options,
     const std::function<void()>& step = {}, uint64_t max_pixels = kDefaultMaxPixels,
-    const std::function<void(const LabelledImage&, const Result&)>& on_result = {});
+    const std::function<void(const LabelledImage&, const Result&)>& on_result = {},
+    cv::Size decode_target = {});
 
 }  // namespace cvdeploy

@@ -59,6 +59,9 @@ struct ModelInfo {
   std::vector<TensorInfo> inputs, outputs;
   ModelMeta meta;
   std::vector<std::string> warnings;  // e.g. dynamic-quantization format
+  // "" for a float model; "static" when the graph has QuantizeLinear/DequantizeLinear or
+  // QLinear* nodes (QDQ or QOperator int8); "dynamic" for DynamicQuantizeLinear/ConvInteger.
+  std::string quantization;
 };
 
 // A model: its bytes and its description, read, parsed and hashed once. Cheap to copy (the

@@ -29,6 +29,26 @@ inline const std::vector<std::string> kIsaFlags = {
     "avx512f",     "avx512bw", "avx512vl", "avx512_vnni", "avx_vnni",
     "avx512_bf16", "amx_tile", "amx_int8", "neon",        "asimd"};
 
+// The ISA features that decide whether int8 models pay off on a CPU. ONNX Runtime's int8
+// kernels reach their speed with integer dot-product instructions (AVX-512 VNNI, AVX-VNNI,
+// AMX-INT8); an x86 CPU with AVX2 only multiplies in saturating int16 pairs, where int8
+// gains little over float32. One reading of MachineInfo::isa for `doctor`, `info` and `bench`.
+struct Int8Isa {
+  bool x86 = false;  // sse4_2 or avx among the flags
+  bool arm = false;  // neon or asimd among the flags
+  bool avx2 = false, avx512_vnni = false, avx_vnni = false, amx_int8 = false;
+  // Integer dot products: VNNI or AMX-INT8 on x86; ARM's int8 paths are exact and fast.
+  bool dot_products() const { return avx512_vnni || avx_vnni || amx_int8 || arm; }
+};
+Int8Isa Int8Features(const MachineInfo& machine);
+// "AVX2 yes, AVX-512 VNNI yes, AVX-VNNI no, AMX-INT8 no" (ARM: "ARM NEON").
+std::string Int8IsaSummary(const Int8Isa& isa);
+// {"avx2", "avx512_vnni", "avx_vnni", "amx_int8": bool, "int8_dot_products": bool}.
+nlohmann::ordered_json Int8IsaToJson(const Int8Isa& isa);
+// The one-line warning for an int8 (quantized) model on an x86 host without VNNI or AMX, ""
+// otherwise (a float model, a host with them, or a CPU these flags do not describe).
+std::string Int8IsaWarning(const Int8Isa& isa, bool int8_model);
+
 // Everything about the current host. Never throws: what cannot be read stays "unknown"/0,
 // and the core counts are at least 1. Reads /proc on every call.
 MachineInfo DetectMachine();

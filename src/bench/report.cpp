@@ -114,15 +114,18 @@ std::vector<std::pair<std::string, std::string>> HeaderLines(const Report& r) {
   if (m.memory_gib > 0) machine += ", " + Fixed(m.memory_gib, 1) + " GiB";
   std::string model = OrDash(r.model);
   if (!r.source.empty()) model += " (source: " + r.source + ")";
-  return {
+  std::vector<std::pair<std::string, std::string>> lines = {
       {"model", model},
       {"machine", machine},
+      {"int8 ISA", Int8IsaSummary(Int8Features(m))},
       {"engine", "ONNX Runtime " + OrDash(r.ort_version) + ", " + OrDash(r.provider)},
       {"cvdeploy", OrDash(r.cvdeploy_version) + " (commit " + OrDash(r.commit) + ", " +
                        OrDash(r.build_type) + ")"},
       {"cold start", "load " + Fixed(r.cold_start.load_ms, 1) + " ms, first inference " +
                          Fixed(r.cold_start.first_inference_ms, 1) + " ms"},
   };
+  for (const auto& w : r.warnings) lines.emplace_back("warning", w);
+  return lines;
 }
 
 std::string ConfigLine(const ConfigResult& c) {
@@ -162,6 +165,8 @@ nlohmann::ordered_json ToJson(const Report& report) {
   j["cold_start"] = {
       {"load_ms", RoundTo(report.cold_start.load_ms, kMsDecimals)},
       {"first_inference_ms", RoundTo(report.cold_start.first_inference_ms, kMsDecimals)}};
+  j["int8_isa"] = Int8IsaToJson(Int8Features(report.machine));
+  j["warnings"] = report.warnings;
   nlohmann::ordered_json results = nlohmann::ordered_json::array();
   for (const auto& r : report.results) results.push_back(ResultJson(r));
   j["results"] = std::move(results);

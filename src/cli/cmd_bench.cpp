@@ -14,6 +14,7 @@
 
 #include "cli/commands.h"
 #include "cli/options.h"
+#include "cli/output_path.h"
 #include "cvdeploy/bench.h"
 #include "cvdeploy/build_info.h"
 #include "cvdeploy/error.h"
@@ -41,7 +42,13 @@ struct BenchArgs {
   int warmup = 10, iters = 100, batch = 1, workers = 0, memory_iters = 0;
   std::string sweep, json, csv, profile;
   bool md = false, compare_sequential = false;
+  DecodeScaleArg decode_scale;
 };
+
+// The size JPEGs are decoded for (--decode-scale): the model input, or empty (full size).
+cv::Size DecodeTarget(const BenchArgs& args, const Predictor& predictor) {
+  return args.decode_scale.Target({predictor.meta().imgsz_w, predictor.meta().imgsz_h});
+}
 
 struct Config {
   int threads = 0, batch = 1, imgsz = 0;
@@ -176,7 +183,7 @@ void Fill(const Samples& s, bench::ConfigResult& r) {
 // engine runs on the same session so that both see the same machine conditions.
 bench::ConfigResult BenchSingle(const BenchArgs& args, const Config& c, const Predictor& predictor,
                                 const Input& input, bench::ColdStart* cold) {
-  const cv::Size model_input(predictor.meta().imgsz_w, predictor.meta().imgsz_h);
+  const cv::Size model_input = DecodeTarget(args, predictor);
   const PredictOptions options = OptionsFor(args, c, predictor);
   std::vector<cv::Mat> images(c.batch);
   std::vector<cv::Size> originals(c.batch);
@@ -288,7 +295,7 @@ bench::ConfigResult BenchDirectory(const BenchArgs& args, const Config& c,
                                    const Predictor& predictor,
                                    const std::vector<std::string>& files, int workers) {
   const PredictOptions options = OptionsFor(args, c, predictor);
-  const cv::Size model_input(predictor.meta().imgsz_w, predictor.meta().imgsz_h);
+  const cv::Size model_input = DecodeTarget(args, predictor);
   pipeline::Options popts;
   popts.workers = workers;
   popts.batch = c.batch;
@@ -399,7 +406,7 @@ void PrintProfile(const BenchArgs& args, const Config& c, const Input& input,
   session.profile_prefix = prefix;
   session.spin = ResolveSpin(c.spin, true);  // Predict in a loop on one decoded image
   auto predictor = LoadPredictor(args.model.path, session, args.model.protection.protection);
-  const cv::Size model_input(predictor->meta().imgsz_w, predictor->meta().imgsz_h);
+  const cv::Size model_input = DecodeTarget(args, *predictor);
   cv::Size original;
   const cv::Mat image = DecodeImageForModel(input.bytes, input.name, model_input, &original);
   const PredictOptions options = OptionsFor(args, c, *predictor);
@@ -431,9 +438,9 @@ void PrintProfile(const BenchArgs& args, const Config& c, const Input& input,
 }
 
 // Checked and atomic (a temporary renamed into place); "-" is stdout. Failures: exit 4.
-void WriteText(const std::string& path, const std::string& text) {
+void WriteText(const std::string& flag, const std::string& path, const std::string& text) {
   std::cout.flush();  // keep stdout's order when text goes there too
-  OutputFile out(path);
+  OutputFile out(OutputPath(flag, path));
   out.Write(text);
   out.Commit();
 }
@@ -479,6 +486,12 @@ int Run(const BenchArgs& args) {
       report.cold_start.load_ms = load_ms;
       report.ort_version = predictor->engine_version();
       report.provider = predictor->provider();
+      const std::string warning =
+          Int8IsaWarning(Int8Features(report.machine), !predictor->info().quantization.empty());
+      if (!warning.empty()) {
+        std::fprintf(stderr, "warning: %s\n", warning.c_str());
+        report.warnings.push_back(warning);
+      }
     }
     const Spin spin = ResolveSpin(c.spin, files.empty());
     const bool rect = c.rect && predictor->meta().dynamic;
@@ -492,8 +505,8 @@ int Run(const BenchArgs& args) {
       if (i == 0) {
         // Cold start on the directory: the first image through a fresh session.
         cv::Size original;
-        const cv::Mat first = ReadImageForModel(
-            files[0], cv::Size(predictor->meta().imgsz_w, predictor->meta().imgsz_h), &original);
+        const cv::Mat first =
+            ReadImageForModel(files[0], DecodeTarget(args, *predictor), &original);
         auto t0 = Clock::now();
         predictor->Predict(first, OptionsFor(args, c, *predictor));
         report.cold_start.first_inference_ms = Ms(t0, Clock::now());
@@ -502,6 +515,7 @@ int Run(const BenchArgs& args) {
     }
     report.results.back().extra["spin"] = SpinName(spin);
     report.results.back().extra["rect"] = rect;
+    report.results.back().extra["decode_scale"] = args.decode_scale.value;
   }
   nlohmann::ordered_json json = bench::ToJson(report);
   if (!args.profile.empty()) {
@@ -513,8 +527,8 @@ int Run(const BenchArgs& args) {
   }
   std::cout << (args.md ? bench::ToMarkdown(report) : bench::ToText(report));
   std::cout.flush();
-  if (!args.json.empty()) WriteText(args.json, json.dump(2) + "\n");
-  if (!args.csv.empty()) WriteText(args.csv, bench::ToCsv(report));
+  if (!args.json.empty()) WriteText("--json", args.json, json.dump(2) + "\n");
+  if (!args.csv.empty()) WriteText("--csv", args.csv, bench::ToCsv(report));
   return 0;
 }
 
@@ -555,6 +569,7 @@ void RegisterBench(CLI::App& app, int* exit_code) {
   cmd->add_option("--memory-iters", args->memory_iters,
                   "Single image: after measuring, run N more predictions and report RSS growth")
       ->check(CLI::NonNegativeNumber);
+  args->decode_scale.Add(*cmd);
   cmd->callback([args, exit_code] { *exit_code = Run(*args); });
 }
 

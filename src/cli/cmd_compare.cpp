@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 // cvdeploy compare --model A --model B [--device D [--device D2]] (--data DIR | --source SRC)
-//                  [--min-agreement F] [--match-iou F] [--json FILE|-] [thresholds]
+//                  [--min-agreement F] [--match-iou F] [--conf-band F] [--json FILE|-]
+//                  [thresholds]
 // "Is my model less accurate after conversion?": both models (or one model on two devices)
 // on the same images; raw output differences, detection agreement, mAP of each when labels
 // exist, speed of each. Exit 6 when the agreement is under --min-agreement, for CI gates.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -15,6 +17,7 @@
 #include "cli/commands.h"
 #include "cli/exit_codes.h"
 #include "cli/options.h"
+#include "cli/output_path.h"
 #include "cli/progress.h"
 #include "cvdeploy/compare.h"
 #include "cvdeploy/error.h"
@@ -36,7 +39,11 @@ struct CompareArgs {
   std::string source;
   int max_images = 0;
   ThresholdArgs thresholds;
-  double match_iou = 0.9;
+  // Defaults chosen so that a model within quantize's default accuracy gate passes (README
+  // "compare"): a pair is the same object at IoU 0.5 (mAP50's criterion), and detections within
+  // +-0.05 of --conf are not counted as disagreements.
+  double match_iou = 0.5;
+  double conf_band = 0.05;
   double min_agreement = 0.95;
   double map_conf = 0.001;
   std::string json;
@@ -126,10 +133,10 @@ std::string HumanReport(const CompareArgs& args, const Predictor& a, const Predi
   out.append(Format("B  %s  (%s: %s, %d threads)\n", pair.model_b.c_str(), pair.device_b.c_str(),
                     b.provider().c_str(), b.threads()));
   out.append(
-      Format("%d images from %s; detections at conf %.3g, NMS IoU %.3g; a pair is the "
-             "same class with IoU >= %.3g\n",
+      Format("%d images from %s; detections at conf %.3g +- %.3g (those inside the band are "
+             "matched, not counted), NMS IoU %.3g; a pair is the same class with IoU >= %.3g\n",
              r.images, (args.data.empty() ? args.source : args.data).c_str(), args.thresholds.conf,
-             args.thresholds.iou, args.match_iou));
+             args.conf_band, args.thresholds.iou, args.match_iou));
 
   out.append("\nRaw outputs (the same letterboxed input to both)\n");
   out.append(Format("  %-20s %-16s %11s %11s %11s %11s\n", "output", "shape", "max|A-B|",
@@ -146,10 +153,11 @@ std::string HumanReport(const CompareArgs& args, const Predictor& a, const Predi
   const Agreement& g = r.detections;
   out.append("\nDetections\n");
   out.append(
-      Format("  A %ld, B %ld, matched %ld: agreement %s (of B's: %s); every detection "
-             "matched on %ld of %d images\n",
-             g.a_total, g.b_total, g.matched, Percent(g.agreement).c_str(),
-             Percent(g.b_agreement).c_str(), g.images_all_matched, r.images));
+      Format("  A %ld, B %ld (conf >= %.3g), matched %ld: agreement %s (of B's: %s); every "
+             "detection matched on %ld of %d images\n",
+             g.a_total, g.b_total, std::min(1.0, args.thresholds.conf + args.conf_band), g.matched,
+             Percent(g.agreement).c_str(), Percent(g.b_agreement).c_str(), g.images_all_matched,
+             r.images));
   if (g.matched > 0) {
     out.append(
         Format("  matched pairs: IoU mean %.4f, min %.4f; |conf A - conf B| mean %.4f, "
@@ -219,7 +227,7 @@ int Run(const CompareArgs& args) {
   }
   // Checked, atomic output (a temporary renamed into place at the end); "-" is stdout.
   std::unique_ptr<OutputFile> json_out;
-  if (!args.json.empty()) json_out = std::make_unique<OutputFile>(args.json);
+  if (!args.json.empty()) json_out = std::make_unique<OutputFile>(OutputPath("--json", args.json));
   SessionOptions session_a;
   session_a.device = pair.device_a;
   session_a.intra_op_threads = args.threads;
@@ -238,6 +246,7 @@ int Run(const CompareArgs& args) {
   // Detections are matched by class id: --classes names resolve against model A's names.
   options.predict = args.thresholds.ToPredictOptions(a->meta().names);
   options.match_iou = static_cast<float>(args.match_iou);
+  options.conf_band = static_cast<float>(args.conf_band);
   options.map_conf = static_cast<float>(args.map_conf);
   Progress progress("compare", static_cast<long>(images.size()));
   const CompareReport report =
@@ -249,9 +258,16 @@ int Run(const CompareArgs& args) {
   const bool json_stdout = args.json == "-";
   if (!json_stdout) {
     std::string text = HumanReport(args, *a, *b, pair, report);
-    text.append(Format("%s  agreement %s %s --min-agreement %s\n", passed ? "PASS" : "FAIL",
-                       Percent(agreement).c_str(), passed ? ">=" : "<",
-                       Percent(args.min_agreement).c_str()));
+    text.append(Format("%s  agreement %s %s --min-agreement %s (IoU >= %.3g, conf %.3g +- %.3g)",
+                       passed ? "PASS" : "FAIL", Percent(agreement).c_str(), passed ? ">=" : "<",
+                       Percent(args.min_agreement).c_str(), args.match_iou, args.thresholds.conf,
+                       args.conf_band));
+    if (report.map_a && report.map_b) {
+      text.append(Format("; mAP50-95 %.4f -> %.4f (%+.4f)", report.map_a->box.map50_95,
+                         report.map_b->box.map50_95,
+                         report.map_b->box.map50_95 - report.map_a->box.map50_95));
+    }
+    text.append("\n");
     std::fputs(text.c_str(), stdout);
     std::fflush(stdout);
   }
@@ -265,9 +281,13 @@ int Run(const CompareArgs& args) {
                        {"iou", RoundTo(options.predict.iou, 6)},
                        {"max_det", options.predict.max_det},
                        {"match_iou", args.match_iou},
+                       {"conf_band", args.conf_band},
                        {"map_conf", args.map_conf}};
     j.update(CompareReportToJson(report));
     j["min_agreement"] = args.min_agreement;
+    if (report.map_a && report.map_b) {
+      j["map50_95_delta"] = report.map_b->box.map50_95 - report.map_a->box.map50_95;
+    }
     j["passed"] = passed;
     std::cout.flush();
     json_out->Write(j.dump(2) + "\n");
@@ -309,6 +329,11 @@ void RegisterCompare(CLI::App& app, int* exit_code) {
   args->thresholds.Add(*cmd, 0.25f);
   cmd->add_option("--match-iou", args->match_iou,
                   "Minimum IoU of a matched pair of detections (same class)")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  cmd->add_option("--conf-band", args->conf_band,
+                  "Detections within +- this of --conf are matched but not counted: a detection "
+                  "at 0.26 in A and 0.24 in B is no disagreement (0: the plain threshold)")
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
   cmd->add_option("--min-agreement", args->min_agreement,

@@ -17,6 +17,7 @@
 #include "cli/commands.h"
 #include "cli/exit_codes.h"
 #include "cli/options.h"
+#include "cli/output_path.h"
 #include "cvdeploy/doctor.h"
 #include "cvdeploy/error.h"
 #include "cvdeploy/file.h"
@@ -154,7 +155,7 @@ int Run(const DoctorArgs& args) {
                    {"max_opset", env.engine.max_opset},
                    {"providers", env.engine.providers}};
     if (!args.model.empty()) j["model"] = args.model;
-    OutputFile out(args.json);
+    OutputFile out(OutputPath("--json", args.json));
     out.Write(j.dump(2) + "\n");
     out.Commit();
   }

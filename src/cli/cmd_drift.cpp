@@ -18,6 +18,7 @@
 #include "cli/commands.h"
 #include "cli/exit_codes.h"
 #include "cli/options.h"
+#include "cli/output_path.h"
 #include "cvdeploy/drift.h"
 #include "cvdeploy/error.h"
 #include "cvdeploy/file.h"
@@ -157,7 +158,8 @@ int Drift(const DriftArgs& args) {
         {"images", report.images},
         {"thresholds", {{"warn", args.levels.warn}, {"alert", args.levels.alert}}}};
     const std::string text = j.dump(2) + "\n";
-    WriteFileAtomically(args.json, std::vector<uint8_t>(text.begin(), text.end()));
+    WriteFileAtomically(OutputPath("--json", args.json),
+                        std::vector<uint8_t>(text.begin(), text.end()));
   }
   CheckStdout();
   return ExitCodeOf(report.alert ? Outcome::kDriftAlert : Outcome::kOk);

@@ -11,6 +11,7 @@
 #include "cvdeploy/model.h"
 #include "cvdeploy/predictor.h"
 #include "cvdeploy/serialize.h"
+#include "cvdeploy/system.h"
 
 namespace cvdeploy::cli {
 namespace {
@@ -75,6 +76,16 @@ void PrintHuman(const ModelInfo& info, const std::optional<ModelCost>& cost) {
   for (const auto& w : info.warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
 }
 
+// The host's int8-relevant ISA and, for a quantized model on a CPU without VNNI/AMX, a
+// one-line warning (stderr): the model runs, but int8 may not pay off here.
+void PrintHost(const ModelInfo& info, const Int8Isa& isa) {
+  std::printf("precision  %s\n",
+              info.quantization.empty() ? "float" : ("int8 (" + info.quantization + ")").c_str());
+  std::printf("host int8  %s\n", Int8IsaSummary(isa).c_str());
+  const std::string warning = Int8IsaWarning(isa, !info.quantization.empty());
+  if (!warning.empty()) std::fprintf(stderr, "warning: %s\n", warning.c_str());
+}
+
 nlohmann::json PackageJson(const security::OpenedModel& opened) {
   const auto& m = opened.manifest;
   return {{"name", m.value("name", "")},
@@ -116,13 +127,17 @@ void RegisterInfo(CLI::App& app, int* exit_code) {
     const Model& loaded = opened.model;
     const ModelInfo& info = loaded.info();
     const std::optional<ModelCost> cost = ComputeCost(loaded);
+    const Int8Isa isa = Int8Features(DetectMachine());
     if (*json) {
       auto j = ModelInfoToJson(info);
       if (cost) j["cost"] = ModelCostToJson(*cost);
+      j["host"] = {{"int8_isa", Int8IsaToJson(isa)},
+                   {"int8_warning", Int8IsaWarning(isa, !info.quantization.empty())}};
       if (opened.package) j["package"] = PackageJson(opened);
       std::cout << j.dump(2) << "\n";
     } else {
       PrintHuman(info, cost);
+      PrintHost(info, isa);
       if (opened.package) PrintPackage(opened);
     }
     *exit_code = 0;

@@ -15,6 +15,7 @@
 #include "cli/exit_codes.h"
 #include "cli/options.h"
 #include "cli/output_names.h"
+#include "cli/output_path.h"
 #include "cli/plural.h"
 #include "cli/predict_live.h"
 #include "cli/progress.h"
@@ -45,6 +46,7 @@ struct PredictArgs {
   int vid_stride = 1;
   bool all_contours = false;
   uint64_t max_pixels = kDefaultMaxPixels;
+  DecodeScaleArg decode_scale;
   LiveArgs live;
   bool save = false;   // --save: annotated output into --save-dir or runs/predict{,2,..}
   bool quiet = false;  // --quiet: no progress bar, no per-image lines
@@ -74,7 +76,7 @@ void SaveExports(const PredictArgs& args, const pipeline::Item& item, int keypoi
 class Sink {
  public:
   Sink(const std::string& json_path, bool quiet, Progress* progress) : progress_(progress) {
-    if (!json_path.empty()) json_ = std::make_unique<OutputFile>(json_path);
+    if (!json_path.empty()) json_ = std::make_unique<OutputFile>(OutputPath("--json", json_path));
     human_ = json_path != "-";
     lines_ = human_ && !quiet;
   }
@@ -259,11 +261,7 @@ int Run(PredictArgs args) {
     args.pipeline.Resolve(2, &session.intra_op_threads, &popts.workers);
     session.spin = ResolveSpin(args.engine.ParsedSpin(), false);
     auto predictor = LoadPredictor(args.model.path, session, args.model.protection.protection);
-    if (!args.save_dir.empty()) {
-      std::error_code ec;
-      fs::create_directories(args.save_dir, ec);
-      if (ec) throw BadInput(args.save_dir + ": cannot create --save-dir: " + ec.message());
-    }
+    OutputDirectory("--save-dir", args.save_dir);
     LiveRun run;
     run.predictor = predictor.get();
     run.options = args.thresholds.ToPredictOptions(predictor->meta().names, args.all_contours);
@@ -298,17 +296,13 @@ int Run(PredictArgs args) {
   PredictOptions options =
       args.thresholds.ToPredictOptions(predictor->meta().names, args.all_contours);
   options.rect = args.engine.Rect();
-  if (!args.save_dir.empty()) {
-    std::error_code ec;
-    fs::create_directories(args.save_dir, ec);
-    if (ec) throw BadInput(args.save_dir + ": cannot create --save-dir: " + ec.message());
-  }
+  OutputDirectory("--save-dir", args.save_dir);
   const bool any_video = images < files.size();
   Progress progress("predict", total, !args.quiet && (images > 1 || any_video));
   Sink sink(args.json, args.quiet, &progress);
   VideoOutput video(args, sink, names, progress);
   // Annotated output is drawn on the decoded image, so it needs the full resolution.
-  const bool reduced = args.save_dir.empty();
+  const bool reduced = args.save_dir.empty() && args.decode_scale.value == "on";
   const cv::Size model_input(predictor->meta().imgsz_w, predictor->meta().imgsz_h);
   auto source =
       pipeline::MediaSource(files, model_input, reduced, args.vid_stride, args.max_pixels);
@@ -371,6 +365,7 @@ void RegisterPredict(CLI::App& app, int* exit_code) {
       ->check(CLI::PositiveNumber);
   cmd->add_flag("--all-contours", args->all_contours, "Segment: emit every mask contour");
   AddMaxPixels(*cmd, &args->max_pixels);
+  args->decode_scale.Add(*cmd);
   cmd->add_flag("--save-txt", args->save_txt,
                 "Write Ultralytics label files to SAVE_DIR/labels/ (normalized, one per image)");
   cmd->add_flag("--save-conf", args->save_conf, "With --save-txt: append each confidence");

@@ -20,8 +20,11 @@
 #include "cli/commands.h"
 #include "cli/exit_codes.h"
 #include "cli/options.h"
+#include "cli/output_path.h"
 #include "cli/progress.h"
+#include "cvdeploy/dataset_yaml.h"
 #include "cvdeploy/error.h"
+#include "cvdeploy/eval.h"
 #include "cvdeploy/file.h"
 #include "cvdeploy/quantize.h"
 
@@ -86,8 +89,8 @@ void CheckUsage(const QuantizeArgs& args) {
     throw InvalidArgument(
         Format("quantize: --max-float-layers %d: must be at least 1", args.max_float_layers));
   }
-  if (!args.val.empty() && !IsDirectory(args.val)) {
-    throw BadInput("quantize: --val " + args.val + ": no such directory");
+  if (!args.val.empty() && !IsDirectory(args.val) && !IsDatasetYaml(args.val)) {
+    throw BadInput("quantize: --val " + args.val + ": no such directory or dataset YAML");
   }
   if (args.val.empty() && args.force) {
     throw InvalidArgument("quantize: --force only applies to the accuracy gate (--val DIR)");
@@ -164,7 +167,7 @@ int Quantize(const QuantizeArgs& args) {
   options.calib_dir = args.calib;
   options.calib_size = args.calib_size;
   options.load_calibration = args.load_calibration;
-  options.save_calibration = args.save_calibration;
+  options.save_calibration = OutputPath("--save-calibration", args.save_calibration);
   options.percentile = args.percentile;
   options.per_channel = args.per_channel;
   options.reduce_range = args.reduce_range;

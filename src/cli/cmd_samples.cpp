@@ -16,6 +16,7 @@
 #include "cli/commands.h"
 #include "cli/exit_codes.h"
 #include "cli/options.h"
+#include "cli/output_path.h"
 #include "cvdeploy/error.h"
 #include "cvdeploy/file.h"
 #include "cvdeploy/predictor.h"
@@ -34,7 +35,7 @@ struct SamplesArgs {
 
 void WriteJson(const std::string& path, const nlohmann::ordered_json& j) {
   const std::string text = j.dump(2) + "\n";
-  WriteFileAtomically(path, std::vector<uint8_t>(text.begin(), text.end()));
+  WriteFileAtomically(OutputPath("--json", path), std::vector<uint8_t>(text.begin(), text.end()));
 }
 
 void PrintSkipped(const char* command, const std::vector<std::string>& skipped) {

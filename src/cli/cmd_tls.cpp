@@ -9,6 +9,7 @@
 
 #include "cli/commands.h"
 #include "cli/exit_codes.h"
+#include "cli/output_path.h"
 #include "cvdeploy/error.h"
 #include "cvdeploy/security/x509_selfsigned.h"
 
@@ -38,7 +39,7 @@ void RunSelfSigned(const SelfSignedArgs& a) {
   options.hosts = SplitHosts(a.hosts);
   options.days = a.days;
   const auto set = security::MakeSelfSignedSet(options);
-  const auto paths = security::WriteSelfSignedSet(a.out, set, a.force);
+  const auto paths = security::WriteSelfSignedSet(OutputDirectory("--out", a.out), set, a.force);
   for (const std::string& path : paths) std::printf("wrote %s\n", path.c_str());
   const std::string& d = a.out;
   const std::string host = options.hosts.front().find(':') != std::string::npos

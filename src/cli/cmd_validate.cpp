@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// cvdeploy validate --model M --data DIR|FILE.json [--images DIR] [options]
+// cvdeploy validate --model M --data DIR|FILE.yaml|FILE.json [--split S] [--images DIR] [options]
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -7,7 +7,9 @@
 
 #include "cli/commands.h"
 #include "cli/options.h"
+#include "cli/output_path.h"
 #include "cli/progress.h"
+#include "cvdeploy/dataset_yaml.h"
 #include "cvdeploy/error.h"
 #include "cvdeploy/eval.h"
 #include "cvdeploy/export.h"
@@ -26,10 +28,12 @@ struct ValidateArgs {
   EngineArgs engine;
   std::string data;
   std::string images;
+  std::string split = "val";
   std::string json;
   std::string save_json;
   bool multi_label = false;
   uint64_t max_pixels = kDefaultMaxPixels;
+  DecodeScaleArg decode_scale;
 };
 
 void PrintTable(const char* title, const Metrics& m, int images, int instances) {
@@ -60,18 +64,21 @@ int Run(const ValidateArgs& args) {
   }
   const bool coco = args.data.size() > 5 && args.data.substr(args.data.size() - 5) == ".json";
   if (coco && args.images.empty()) throw InvalidArgument("--data FILE.json needs --images DIR");
-  const Dataset dataset =
-      coco ? LoadCocoDataset(args.data, args.images, meta.names)
-           : LoadYoloDataset(args.data, meta.kpt_shape ? meta.kpt_shape->first : 0,
-                             static_cast<int>(meta.names.size()));
+  const int keypoints = meta.kpt_shape ? meta.kpt_shape->first : 0;
+  const int classes = static_cast<int>(meta.names.size());
+  const Dataset dataset = coco ? LoadCocoDataset(args.data, args.images, meta.names)
+                          : IsDatasetYaml(args.data)
+                              ? LoadDatasetYaml(args.data, args.split, keypoints, classes)
+                              : LoadYoloDataset(args.data, keypoints, classes);
   for (const std::string& w : dataset.warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
   // Opened (a temporary beside FILE) before the slow part, so a bad path fails early.
   std::unique_ptr<OutputFile> json_out;
-  if (!args.json.empty()) json_out = std::make_unique<OutputFile>(args.json);
+  if (!args.json.empty()) json_out = std::make_unique<OutputFile>(OutputPath("--json", args.json));
 
   // --save-json: the COCO-format predictions list, as Ultralytics' val save_json.
   std::unique_ptr<OutputFile> predictions_out;
-  if (!args.save_json.empty()) predictions_out = std::make_unique<OutputFile>(args.save_json);
+  if (!args.save_json.empty())
+    predictions_out = std::make_unique<OutputFile>(OutputPath("--save-json", args.save_json));
   const std::vector<int> category_ids = CocoCategoryIds(meta.names);
   nlohmann::ordered_json predictions = nlohmann::ordered_json::array();
   auto collect = [&](const LabelledImage& image, const Result& r) {
@@ -83,8 +90,8 @@ int Run(const ValidateArgs& args) {
   Progress progress("validate", static_cast<long>(dataset.images.size()));
   const Validation validation = ValidateModel(
       *predictor, dataset, options, [&progress] { progress.Step(); }, args.max_pixels,
-      predictions_out ? std::function<void(const LabelledImage&, const Result&)>(collect)
-                      : nullptr);
+      predictions_out ? std::function<void(const LabelledImage&, const Result&)>(collect) : nullptr,
+      args.decode_scale.Target({meta.imgsz_w, meta.imgsz_h}));
   progress.Finish();
   if (predictions_out) {
     predictions_out->Write(predictions.dump() + "\n");
@@ -96,8 +103,13 @@ int Run(const ValidateArgs& args) {
   if (!json_stdout) {
     PrintTable("Box metrics", report.box, report.images, report.instances);
     if (report.mask) PrintTable("Mask metrics", *report.mask, report.images, report.instances);
-    if (report.pose)
+    if (report.pose) {
       PrintTable("Pose (OKS) metrics", *report.pose, report.images, report.instances);
+    } else if (meta.task == Task::kPose) {
+      std::printf(
+          "Pose (OKS) metrics: not computed: the labels have no keypoints (OKS mAP needs "
+          "keypoint labels: class cx cy w h then x y [v] per keypoint)\n");
+    }
     std::printf(
         "Speed per image: decode %.1f ms, preprocess %.1f ms, inference %.1f ms, postprocess %.1f "
         "ms\n",
@@ -113,6 +125,7 @@ int Run(const ValidateArgs& args) {
     j["instances"] = report.instances;
     j["model"] = args.model.path;
     j["data"] = args.data;
+    if (IsDatasetYaml(args.data)) j["split"] = args.split;
     j["conf"] = options.conf;
     j["iou"] = options.iou;
     j["multi_label"] = options.multi_label;
@@ -123,6 +136,8 @@ int Run(const ValidateArgs& args) {
                      {"postprocess", speed.postprocess}};
     if (report.mask) j["mask"] = MetricsToJson(*report.mask);
     if (report.pose) j["pose"] = MetricsToJson(*report.pose);
+    if (!report.pose && meta.task == Task::kPose)
+      j["pose_note"] = "OKS mAP not computed: the labels have no keypoints";
     json_out->Write(j.dump(2) + "\n");
     json_out->Commit();
   }
@@ -137,8 +152,12 @@ void RegisterValidate(CLI::App& app, int* exit_code) {
   auto args = std::make_shared<ValidateArgs>();
   args->model.Add(*cmd);
   cmd->add_option("--data", args->data,
-                  "Dataset dir with images/ and labels/, or COCO instances json")
+                  "Dataset dir with images/ and labels/, an Ultralytics dataset YAML, or COCO "
+                  "instances json")
       ->required();
+  cmd->add_option("--split", args->split, "Split of a dataset YAML: train, val or test")
+      ->check(CLI::IsMember({"train", "val", "test"}))
+      ->capture_default_str();
   cmd->add_option("--images", args->images, "Image directory for a COCO json");
   args->thresholds.Add(*cmd, 0.001f);
   args->engine.Add(*cmd);
@@ -148,6 +167,7 @@ void RegisterValidate(CLI::App& app, int* exit_code) {
   cmd->add_flag("--multi-label", args->multi_label,
                 "One candidate per (box, class) above conf, as Ultralytics' val");
   AddMaxPixels(*cmd, &args->max_pixels);
+  args->decode_scale.Add(*cmd);
   cmd->callback([args, exit_code] { *exit_code = Run(*args); });
 }
 

@@ -17,6 +17,7 @@
 
 #include "cli/commands.h"
 #include "cli/exit_codes.h"
+#include "cli/output_path.h"
 #include "cvdeploy/error.h"
 #include "cvdeploy/file.h"
 #include "cvdeploy/secure_memory.h"
@@ -213,7 +214,8 @@ void RunUnpack(const PackageArgs& a) {
   const auto& model = parts.front().bytes;
   // The plaintext model is the owner's secret: 0600, like a key.
   security::WriteSecretFile(
-      a.out, std::string_view(reinterpret_cast<const char*>(model.data()), model.size()));
+      OutputPath("--out", a.out),
+      std::string_view(reinterpret_cast<const char*>(model.data()), model.size()));
   std::printf("wrote %s (%zu bytes, mode 0600) from %s\n", a.out.c_str(), model.size(),
               a.package.c_str());
   if (!a.golden_out.empty()) WriteGolden(a.golden_out, p, parts);

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "cli/output_path.h"
 #include "cli/suggest.h"
 #include "cvdeploy/error.h"
 #include "cvdeploy/model.h"
@@ -24,6 +25,14 @@ void AddMaxPixels(CLI::App& cmd, uint64_t* max_pixels) {
   cmd.add_option("--max-pixels", *max_pixels,
                  "Largest image in pixels (width x height), read from the image header before "
                  "decoding; 0: no limit")
+      ->capture_default_str();
+}
+
+void DecodeScaleArg::Add(CLI::App& cmd) {
+  cmd.add_option("--decode-scale", value,
+                 "on: decode JPEGs at the smallest 1/2, 1/4 or 1/8 scale that still covers the "
+                 "letterbox (faster, same detections); off: always at full size")
+      ->check(CLI::IsMember({"on", "off"}))
       ->capture_default_str();
 }
 
@@ -232,10 +241,11 @@ void CheckOutputPath(const std::string& command, const std::string& model, const
     throw InvalidArgument(what + " is the input model; write the result to another file");
   }
   if (fs::is_directory(output, ec)) throw InvalidArgument(what + " is a directory, not a file");
-  // Checked before the (slow) tool runs; the write itself reports any later failure.
-  const fs::path parent = fs::path(output).parent_path();
-  if (!parent.empty() && !fs::is_directory(parent, ec)) {
-    throw InvalidArgument(what + ": directory " + parent.string() + " does not exist");
+  // Created before the (slow) tool runs; the write itself reports any later failure.
+  try {
+    OutputPath(flag, output);
+  } catch (const Error& e) {
+    throw InvalidArgument(command + ": " + e.what());
   }
 }
 

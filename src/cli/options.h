@@ -18,6 +18,15 @@ void AddMaxModelBytes(CLI::App& cmd, uint64_t* max_model_bytes);
 // --max-pixels N on `cmd`: the largest image decoded (checked from its header first).
 void AddMaxPixels(CLI::App& cmd, uint64_t* max_pixels);
 
+// --decode-scale on|off on `cmd` (default on): decode a JPEG at the smallest libjpeg scale
+// that still covers the model's letterbox (DecodeImageForModel), else at full size.
+struct DecodeScaleArg {
+  std::string value = "on";
+  void Add(CLI::App& cmd);
+  // The size to decode for: `model_input` when on, an empty size (full decode) when off.
+  cv::Size Target(cv::Size model_input) const { return value == "on" ? model_input : cv::Size(); }
+};
+
 // --decrypt-key-file, --decrypt-key-cmd, --trusted-keys, --require-signed: how a model package
 // (.cvdm) is opened (docs/security.md "Protected models").
 struct ProtectionArgs {
@@ -99,7 +108,7 @@ std::unique_ptr<Predictor> LoadPredictor(const std::string& path, const SessionO
                                          const security::ModelProtection& protection = {});
 
 // Checks an output path before a slow model tool runs: not the input model itself, not a
-// directory, and its directory exists. Throws Error(kInvalidArgument) "COMMAND: FLAG PATH ...".
+// directory; parents are made (OutputPath). Throws Error(kInvalidArgument) "COMMAND: FLAG ...".
 void CheckOutputPath(const std::string& command, const std::string& model, const std::string& flag,
                      const std::string& output);
 

@@ -95,17 +95,6 @@ bool JpegSize(const Bytes& b, cv::Size* size) {
   return false;
 }
 
-// The libjpeg scale denominator (1, 2, 4 or 8) for decoding `full` to feed `model_input`.
-// Checked in both orientations, since EXIF orientation may transpose the decoded image.
-int ReductionFor(cv::Size full, cv::Size model_input) {
-  const int need = std::max(model_input.width, model_input.height);
-  int factor = 1;
-  for (int f : {2, 4, 8}) {
-    if (full.width / f >= need && full.height / f >= need) factor = f;
-  }
-  return factor;
-}
-
 }  // namespace
 
 bool HasImageExtension(const std::string& path) {
@@ -136,7 +125,8 @@ cv::Mat DecodeImageForModel(const uint8_t* data, size_t size, const std::string&
   cv::Size full;
   int factor = 1;
   if (model_input.area() > 0 && JpegSize(bytes, &full)) {
-    factor = ReductionFor(full, model_input);
+    // Checked in both orientations, since EXIF orientation may transpose the decoded image.
+    factor = 8 / core::ChooseJpegScale(full, model_input);
     if (factor == 2) flags = cv::IMREAD_REDUCED_COLOR_2;
     if (factor == 4) flags = cv::IMREAD_REDUCED_COLOR_4;
     if (factor == 8) flags = cv::IMREAD_REDUCED_COLOR_8;

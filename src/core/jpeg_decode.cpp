@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "core/jpeg_decode.h"
 
+#include <algorithm>
+#include <cmath>
 #include <csetjmp>
 #include <cstdio>  // jpeglib.h needs FILE
 #include <cstring>
@@ -126,6 +128,37 @@ std::string Reason(const char* message) {
 }
 
 }  // namespace
+
+namespace {
+
+// Whether libjpeg's decode of `image` at M/8 is at least the letterbox's resized size.
+bool Covers(cv::Size image, cv::Size target, int m) {
+  const double r = std::min(static_cast<double>(target.height) / image.height,
+                            static_cast<double>(target.width) / image.width);
+  // ceil, not round: never below what the letterbox computes (its round differs at .5 only).
+  const int64_t need_w =
+      std::max<int64_t>(1, static_cast<int64_t>(std::ceil(image.width * r - 1e-9)));
+  const int64_t need_h =
+      std::max<int64_t>(1, static_cast<int64_t>(std::ceil(image.height * r - 1e-9)));
+  const int64_t got_w = (static_cast<int64_t>(image.width) * m + 7) / 8;
+  const int64_t got_h = (static_cast<int64_t>(image.height) * m + 7) / 8;
+  return got_w >= need_w && got_h >= need_h;
+}
+
+}  // namespace
+
+int ChooseJpegScale(cv::Size image, cv::Size target, bool either_orientation,
+                    std::initializer_list<int> nums) {
+  if (image.width <= 0 || image.height <= 0 || target.width <= 0 || target.height <= 0) return 8;
+  int best = 8;
+  for (int m : nums) {
+    if (m < 1 || m >= best) continue;
+    if (!Covers(image, target, m)) continue;
+    if (either_orientation && !Covers(cv::Size(image.height, image.width), target, m)) continue;
+    best = m;
+  }
+  return best;
+}
 
 int JpegExifOrientation(const uint8_t* data, size_t size) {
   if (data == nullptr || size < 4 || data[0] != 0xFF || data[1] != 0xD8) return 1;

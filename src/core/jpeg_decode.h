@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <initializer_list>
 #include <string>
 
 #include <opencv2/core.hpp>
@@ -27,6 +28,22 @@ enum class JpegDecodeStatus {
 // meets corrupt JPEG data through this path (and prints nothing). Safe on any bytes.
 JpegDecodeStatus DecodeJpegBgr(const uint8_t* data, size_t size, int denom, cv::Mat* out,
                                std::string* reason = nullptr);
+
+// The JPEG scales M/8 decoded for a model input, largest first. libjpeg-turbo can decode at
+// any M/8 (1..16), but only 8/8, 4/8, 2/8 and 1/8 have SIMD inverse DCTs: 5/8, 6/8 and 7/8 are
+// 1.4-2.8x slower than the full-size decode (bus.jpg: 5.0 ms at 5/8 against 3.1 ms at 8/8,
+// decode plus the letterbox resize 5.9 against 4.4 ms; docs/performance.md "Decode at scale"),
+// so only the powers of two are used.
+inline constexpr std::initializer_list<int> kJpegScaleNums = {8, 4, 2, 1};
+
+// The numerator M of the smallest scale M/8 among `nums` (each in 1..8) at which an image of
+// `image` pixels, as libjpeg sizes it (ceil(side * M / 8)), still covers the resized part of a
+// letterbox into `target` (Ultralytics' arithmetic: both sides times min(target.h / h,
+// target.w / w)) in both dimensions. With `either_orientation`, the scale must also cover the
+// letterbox of the transposed image (EXIF orientation may swap the sides). 8 (full size) when
+// no smaller scale qualifies or a size is not positive.
+int ChooseJpegScale(cv::Size image, cv::Size target, bool either_orientation = true,
+                    std::initializer_list<int> nums = kJpegScaleNums);
 
 // EXIF orientation tag (1..8) of a JPEG's APP1 segment; 1 when absent or unreadable.
 // Safe on any bytes (the JPEG comes from a client): reads only inside [data, data + size),

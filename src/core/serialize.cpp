@@ -115,6 +115,7 @@ nlohmann::ordered_json ModelInfoToJson(const ModelInfo& info) {
           {"outputs", tensors(info.outputs)},
           {"model", meta},
           {"metadata", info.meta.raw},
+          {"quantization", info.quantization},
           {"warnings", info.warnings}};
 }
 

@@ -122,6 +122,46 @@ nlohmann::ordered_json MachineToJson(const MachineInfo& machine) {
   return j;
 }
 
+Int8Isa Int8Features(const MachineInfo& machine) {
+  const auto has = [&](const char* flag) {
+    return std::find(machine.isa.begin(), machine.isa.end(), flag) != machine.isa.end();
+  };
+  Int8Isa isa;
+  isa.x86 = has("sse4_2") || has("avx");
+  isa.arm = has("neon") || has("asimd");
+  isa.avx2 = has("avx2");
+  isa.avx512_vnni = has("avx512_vnni");
+  isa.avx_vnni = has("avx_vnni");
+  isa.amx_int8 = has("amx_int8");
+  return isa;
+}
+
+std::string Int8IsaSummary(const Int8Isa& isa) {
+  if (isa.arm && !isa.x86) return "ARM NEON (exact int8 arithmetic)";
+  const auto yes = [](bool b) { return b ? "yes" : "no"; };
+  std::string s = "AVX2 ";
+  s.append(yes(isa.avx2)).append(", AVX-512 VNNI ").append(yes(isa.avx512_vnni));
+  s.append(", AVX-VNNI ").append(yes(isa.avx_vnni)).append(", AMX-INT8 ").append(yes(isa.amx_int8));
+  return s;
+}
+
+nlohmann::ordered_json Int8IsaToJson(const Int8Isa& isa) {
+  nlohmann::ordered_json j;
+  j["avx2"] = isa.avx2;
+  j["avx512_vnni"] = isa.avx512_vnni;
+  j["avx_vnni"] = isa.avx_vnni;
+  j["amx_int8"] = isa.amx_int8;
+  j["int8_dot_products"] = isa.dot_products();
+  return j;
+}
+
+std::string Int8IsaWarning(const Int8Isa& isa, bool int8_model) {
+  if (!int8_model || !isa.x86 || isa.dot_products()) return "";
+  return "int8 model on a CPU without VNNI or AMX-INT8 (" + Int8IsaSummary(isa) +
+         "): its int8 kernels use saturating int16 pairs and may be no faster than float32; "
+         "compare with the float model in `cvdeploy bench`";
+}
+
 int PhysicalCores() {
   // The topology does not change while the process runs: read /proc once.
   static const int cores = std::max(1, DetectMachine().physical_cores);

@@ -65,23 +65,45 @@ double AgreementValue(long matched, long a_total, long b_total) {
   return static_cast<double>(matched) / static_cast<double>(a_total);
 }
 
-DetectionMatching AgreementAccumulator::Add(const Result& a, const Result& b) {
+DetectionMatching AgreementAccumulator::Add(const Result& a, const Result& b,
+                                            ImageAgreement* image) {
   DetectionMatching m = MatchDetections(a.detections, b.detections, min_iou_);
   auto counts = [this](int class_id) -> Counts& {
     const size_t index = static_cast<size_t>(std::max(0, class_id));
     if (classes_.size() <= index) classes_.resize(index + 1);
     return classes_[index];
   };
-  for (const Detection& d : a.detections) ++counts(d.class_id).a;
-  for (const Detection& d : b.detections) ++counts(d.class_id).b;
-  total_.a += static_cast<long>(a.detections.size());
-  total_.b += static_cast<long>(b.detections.size());
-  total_.matched += static_cast<long>(m.pairs.size());
-  if (m.a_unmatched.empty() && m.b_unmatched.empty()) ++images_all_matched_;
+  auto counted = [this](const Detection& d) { return d.confidence >= min_conf_; };
+  ImageAgreement here;
+  for (const Detection& d : a.detections) {
+    if (!counted(d)) continue;
+    ++counts(d.class_id).a;
+    ++here.a_total;
+  }
+  for (const Detection& d : b.detections) {
+    if (!counted(d)) continue;
+    ++counts(d.class_id).b;
+    ++here.b_total;
+  }
+  long b_matched = 0;
+  for (const MatchedPair& p : m.pairs) {
+    if (counted(a.detections[p.a])) {
+      ++counts(a.detections[p.a].class_id).matched;
+      ++here.matched;
+    }
+    if (counted(b.detections[p.b])) ++b_matched;
+  }
+  here.b_matched = b_matched;
+  total_.a += here.a_total;
+  total_.b += here.b_total;
+  total_.matched += here.matched;
+  b_matched_ += b_matched;
+  if (here.matched == here.a_total && b_matched == here.b_total) ++images_all_matched_;
+  if (image) *image = here;
   for (const MatchedPair& p : m.pairs) {
     const Detection& da = a.detections[p.a];
     const Detection& db = b.detections[p.b];
-    ++counts(da.class_id).matched;
+    if (!counted(da)) continue;  // the pair statistics are over the counted matches
     iou_sum_ += p.iou;
     iou_min_ = std::min<double>(iou_min_, p.iou);
     const double conf_delta = std::abs(static_cast<double>(da.confidence) - db.confidence);
@@ -112,8 +134,9 @@ Agreement AgreementAccumulator::Summary(const std::vector<std::string>& names) c
   s.a_total = total_.a;
   s.b_total = total_.b;
   s.matched = total_.matched;
+  s.b_matched = b_matched_;
   s.agreement = AgreementValue(s.matched, s.a_total, s.b_total);
-  s.b_agreement = AgreementValue(s.matched, s.b_total, s.a_total);
+  s.b_agreement = AgreementValue(s.b_matched, s.b_total, s.a_total);
   s.images_all_matched = images_all_matched_;
   if (s.matched > 0) {
     s.iou_mean = iou_sum_ / static_cast<double>(s.matched);
@@ -375,6 +398,7 @@ CompareReport CompareModels(const Predictor& a, const Predictor& b,
   CheckRange("iou", options.predict.iou);
   CheckRange("match IoU", options.match_iou);
   CheckRange("map conf", options.map_conf);
+  CheckRange("conf band", options.conf_band);
   if (options.predict.max_det <= 0) throw InvalidArgument("max_det must be positive");
   CheckSupported(a, options.predict);
   CheckSupported(b, options.predict);
@@ -382,7 +406,11 @@ CompareReport CompareModels(const Predictor& a, const Predictor& b,
 
   CompareReport report;
   AddNotes(a, b, options, report.notes);
-  AgreementAccumulator agreement(options.match_iou);
+  // Detections are decoded down to the band's lower edge and counted from its upper edge.
+  CompareOptions banded = options;
+  banded.predict.conf = std::max(0.f, options.predict.conf - options.conf_band);
+  AgreementAccumulator agreement(options.match_iou,
+                                 std::min(1.f, options.predict.conf + options.conf_band));
   OutputDiffAccumulator outputs;
   const ModelMeta &ma = a.meta(), &mb = b.meta();
   if (ma.layout == OutputLayout::kChannelsFirst && mb.layout == OutputLayout::kChannelsFirst &&
@@ -404,18 +432,18 @@ CompareReport CompareModels(const Predictor& a, const Predictor& b,
 
     // Alternate which model goes first, so that neither always runs on a warmer cache.
     const bool a_first = i % 2 == 0;
-    Prepare(a, image, options, ran_a);
-    Prepare(b, image, options, ran_b);
+    Prepare(a, image, banded, ran_a);
+    Prepare(b, image, banded, ran_b);
     if (i == 0) {  // untimed warm-up: the first session run allocates ONNX Runtime's arenas
       a.Run(*ran_a.batch);
       b.Run(*ran_b.batch);
     }
     if (a_first) {
-      Run(a, options, labelled, ran_a);
-      Run(b, options, labelled, ran_b);
+      Run(a, banded, labelled, ran_a);
+      Run(b, banded, labelled, ran_b);
     } else {
-      Run(b, options, labelled, ran_b);
-      Run(a, options, labelled, ran_a);
+      Run(b, banded, labelled, ran_b);
+      Run(a, banded, labelled, ran_a);
     }
 
     // Raw outputs are comparable when both models saw the same letterboxed input (same
@@ -430,10 +458,10 @@ CompareReport CompareModels(const Predictor& a, const Predictor& b,
       reason.append("): raw outputs are not comparable");
       outputs.Skip(ran_a.outputs, ran_b.outputs, reason);
     }
-    const DetectionMatching m = agreement.Add(ran_a.result, ran_b.result);
-    report.per_image.push_back({item.image_path, static_cast<long>(ran_a.result.detections.size()),
-                                static_cast<long>(ran_b.result.detections.size()),
-                                static_cast<long>(m.pairs.size())});
+    ImageAgreement counted;
+    agreement.Add(ran_a.result, ran_b.result, &counted);
+    counted.path = item.image_path;
+    report.per_image.push_back(std::move(counted));
     if (labelled) {
       eval_a->Add(ran_a.map_result, item.labels, image.cols, image.rows);
       eval_b->Add(ran_b.map_result, item.labels, image.cols, image.rows);
@@ -525,10 +553,11 @@ nlohmann::ordered_json ReportToJson(const CompareReport& report) {
   nlohmann::ordered_json det = {{"a_total", a.a_total},
                                 {"b_total", a.b_total},
                                 {"matched", a.matched},
+                                {"b_matched", a.b_matched},
                                 {"agreement", a.agreement},
                                 {"b_agreement", a.b_agreement},
                                 {"a_unmatched", a.a_total - a.matched},
-                                {"b_unmatched", a.b_total - a.matched},
+                                {"b_unmatched", a.b_total - a.b_matched},
                                 {"images_all_matched", a.images_all_matched},
                                 {"iou_mean", a.iou_mean},
                                 {"iou_min", a.iou_min},
@@ -556,10 +585,10 @@ nlohmann::ordered_json ReportToJson(const CompareReport& report) {
   // The images with the most unmatched detections (either side), for a look at what changed.
   std::vector<const ImageAgreement*> worst;
   for (const ImageAgreement& im : report.per_image) {
-    if (im.matched < im.a_total || im.matched < im.b_total) worst.push_back(&im);
+    if (im.matched < im.a_total || im.b_matched < im.b_total) worst.push_back(&im);
   }
   auto unmatched = [](const ImageAgreement* im) {
-    return (im->a_total - im->matched) + (im->b_total - im->matched);
+    return (im->a_total - im->matched) + (im->b_total - im->b_matched);
   };
   std::stable_sort(worst.begin(), worst.end(),
                    [&](const auto* x, const auto* y) { return unmatched(x) > unmatched(y); });
@@ -569,7 +598,8 @@ nlohmann::ordered_json ReportToJson(const CompareReport& report) {
     images.push_back({{"path", im->path},
                       {"a_total", im->a_total},
                       {"b_total", im->b_total},
-                      {"matched", im->matched}});
+                      {"matched", im->matched},
+                      {"b_matched", im->b_matched}});
   }
   det["worst_images"] = std::move(images);
   j["detections"] = std::move(det);

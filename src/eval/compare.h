@@ -65,12 +65,17 @@ DetectionMatching MatchDetections(const std::vector<Detection>& a, const std::ve
 double AgreementValue(long matched, long a_total, long b_total);
 
 // Accumulates matchings image by image. Not thread-safe.
+// `min_conf` is the upper edge of the confidence band (compare's --conf + --conf-band): every
+// detection takes part in the matching, but only those at or above it are counted, so a
+// detection near the threshold that the other model has just below it (or not at all) is no
+// disagreement, while one the other model found at any confidence is an agreement. 0 counts all.
 class AgreementAccumulator {
  public:
-  explicit AgreementAccumulator(float min_iou) : min_iou_(min_iou) {}
+  explicit AgreementAccumulator(float min_iou, float min_conf = 0.f)
+      : min_iou_(min_iou), min_conf_(min_conf) {}
   // Matches a.detections to b.detections (both in pixels of the same image) and adds the
-  // counts; returns the image's matching.
-  DetectionMatching Add(const Result& a, const Result& b);
+  // counts; returns the image's matching, and its counted figures in `image` when given.
+  DetectionMatching Add(const Result& a, const Result& b, ImageAgreement* image = nullptr);
   // `names` label the per-class entries (class id when out of range).
   Agreement Summary(const std::vector<std::string>& names) const;
 
@@ -78,7 +83,8 @@ class AgreementAccumulator {
   struct Counts {
     long a = 0, b = 0, matched = 0;
   };
-  float min_iou_;
+  float min_iou_, min_conf_;
+  long b_matched_ = 0;
   Counts total_;
   std::vector<Counts> classes_;  // by class id
   long images_all_matched_ = 0;

@@ -94,9 +94,11 @@ void CheckCpu(const EnvironmentFacts& f, std::vector<Finding>& out) {
     out.push_back(Make("cpu", "isa", Finding::kOk, isa,
                        "the engine picks its fastest kernels for these at run time"));
   }
-  const bool vnni = Has(m.isa, "avx512_vnni") || Has(m.isa, "avx_vnni") || Has(m.isa, "amx_int8");
+  const Int8Isa int8 = Int8Features(m);
+  const bool vnni = int8.dot_products() && int8.x86;
   const bool fp16 = Has(m.isa, "f16c") || Has(m.isa, "asimd");
-  std::string low = std::string("int8 dot products (VNNI/AMX): ") + (vnni ? "yes" : "no") +
+  std::string low = std::string("int8 dot products (VNNI/AMX): ") + (vnni ? "yes" : "no") + " (" +
+                    Int8IsaSummary(int8) + ")" +
                     ", float16 conversion (F16C): " + (fp16 ? "yes" : "no") +
                     ", AVX-512: " + (Has(m.isa, "avx512f") ? "yes" : "no");
   out.push_back(Make("cpu", "precision", vnni || !IsX86(m) ? Finding::kOk : Finding::kWarn, low,

@@ -13,10 +13,6 @@ namespace {
 
 int64_t Dim(const TensorInfo& t, size_t i) { return i < t.shape.size() ? t.shape[i] : -1; }
 
-bool Has(const std::vector<std::string>& list, const std::string& item) {
-  return std::find(list.begin(), list.end(), item) != list.end();
-}
-
 // "+N" for N > 0, else "" (built by append: GCC 12 misreads "+" + to_string under -Wrestrict).
 std::string Plus(int64_t extra) {
   std::string s;
@@ -163,9 +159,9 @@ void CheckPrecision(const ModelFacts& f, const ModelCheckContext& c, std::vector
   const int qdq = Count(f, "QuantizeLinear") + Count(f, "DequantizeLinear") +
                   Count(f, "QLinearConv") + Count(f, "QLinearMatMul");
   const bool half = !f.inputs.empty() && f.inputs[0].type == "float16";
-  const std::vector<std::string>& isa = c.machine.isa;
-  const bool x86 = Has(isa, "avx") || Has(isa, "sse4_2");
-  const bool vnni = Has(isa, "avx512_vnni") || Has(isa, "avx_vnni") || Has(isa, "amx_int8");
+  const Int8Isa isa = Int8Features(c.machine);
+  const bool x86 = isa.x86;
+  const bool vnni = isa.dot_products();
   if (dynamic > 0) {
     out.push_back(Make("precision", "quantization", cpu ? Finding::kWarn : Finding::kOk,
                        "dynamic quantization (" + std::to_string(Count(f, "ConvInteger")) +

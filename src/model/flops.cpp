@@ -36,34 +36,100 @@ int64_t Product(const std::vector<int64_t>& dims, size_t from) {
   return n;
 }
 
+// The quantized forms count as their float op: ConvInteger (dynamic quantization, weight at
+// input 1) and QLinearConv (weight at input 3) as Conv; MatMulInteger and QLinearMatMul as
+// MatMul. The op name they are counted under (by_op) stays their own.
+bool IsConvLike(const std::string& op) {
+  return op == "Conv" || op == "ConvInteger" || op == "QLinearConv";
+}
+bool IsMatMulLike(const std::string& op) {
+  return op == "MatMul" || op == "MatMulInteger" || op == "QLinearMatMul";
+}
+int WeightInput(const std::string& op) {
+  return op == "QLinearConv" || op == "QLinearMatMul" ? 3 : 1;
+}
+
 // Constant inputs of `node` that hold learned parameters.
 std::vector<int> ParameterInputs(const onnx::NodeProto& node) {
   const std::string& op = node.op_type();
   if (op == "Conv" || op == "ConvTranspose" || op == "Gemm") return {1, 2};
   if (op == "MatMul") return {0, 1};  // a constant operand is a weight matrix
   if (op == "BatchNormalization") return {1, 2};
+  if (op == "ConvInteger" || op == "MatMulInteger") return {1};
+  if (op == "QLinearConv") return {3, 8};  // weight, int32 bias
+  if (op == "QLinearMatMul") return {3};
   return {};
+}
+
+// True when `tensor` is computed from a ConvInteger/MatMulInteger output through at most
+// `hops` Cast/Mul steps (either operand of a Mul: the scale is itself a Mul of two scales): the
+// dequantized result to which dynamic quantization adds the float bias.
+bool FromIntegerOp(const std::string& tensor, const onnx::GraphProto& graph,
+                   const GraphIndex& index, int hops = 3) {
+  const int producer = index.Producer(tensor);
+  if (producer < 0) return false;
+  const onnx::NodeProto& node = graph.node(producer);
+  if (node.op_type() == "ConvInteger" || node.op_type() == "MatMulInteger") return true;
+  if (hops == 0 || (node.op_type() != "Cast" && node.op_type() != "Mul")) return false;
+  for (const std::string& input : node.input()) {
+    if (!index.Constant(input) && FromIntegerOp(input, graph, index, hops - 1)) return true;
+  }
+  return false;
+}
+
+// The constant behind `tensor`: the tensor itself, or the constant input of the
+// DequantizeLinear (a QDQ model's integer weight) or, with `reshaped`, Reshape (dynamic
+// quantization's reshaped bias) producing it; nullptr for none. `source` receives its name.
+const onnx::TensorProto* ParameterConstant(const std::string& tensor, const onnx::GraphProto& graph,
+                                           const GraphIndex& index, std::string* source,
+                                           bool reshaped = false) {
+  *source = tensor;
+  if (const onnx::TensorProto* t = index.Constant(tensor)) return t;
+  const int producer = index.Producer(tensor);
+  if (producer < 0) return nullptr;
+  const onnx::NodeProto& node = graph.node(producer);
+  if ((node.op_type() != "DequantizeLinear" && !(reshaped && node.op_type() == "Reshape")) ||
+      node.input_size() < 1) {
+    return nullptr;
+  }
+  *source = node.input(0);
+  return index.Constant(node.input(0));
+}
+
+// The float bias of a dynamically quantized Conv/MatMul: input `i` of an Add whose other input
+// comes from the integer op (FromIntegerOp); -1 for any other node.
+int IntegerOpBiasInput(const onnx::NodeProto& node, const onnx::GraphProto& graph,
+                       const GraphIndex& index) {
+  if (node.op_type() != "Add" || node.input_size() != 2) return -1;
+  std::string source;
+  for (int i = 0; i < 2; ++i) {
+    if (ParameterConstant(node.input(i), graph, index, &source, true) &&
+        FromIntegerOp(node.input(1 - i), graph, index)) {
+      return i;
+    }
+  }
+  return -1;
 }
 
 // MACs of one node, or -1 when a needed shape is unknown; 0 for ops without MACs.
 int64_t NodeMacs(const onnx::NodeProto& node, const GraphIndex& index) {
   const std::string& op = node.op_type();
-  if (op != "Conv" && op != "ConvTranspose" && op != "MatMul" && op != "Gemm") return 0;
-  if (node.input_size() < 2 || node.output_size() < 1) return -1;
+  if (!IsConvLike(op) && op != "ConvTranspose" && !IsMatMulLike(op) && op != "Gemm") return 0;
+  if (node.input_size() <= WeightInput(op) || node.output_size() < 1) return -1;
   const int64_t out = KnownElements(index.Shape(node.output(0)));
-  if (op == "Conv" || op == "ConvTranspose") {
+  if (IsConvLike(op) || op == "ConvTranspose") {
     // Weight [Cout, Cin/group, k...] (Conv) or [Cin, Cout/group, k...] (ConvTranspose): each
     // output (input) element takes prod(dims[1:]) multiply-adds.
-    const std::vector<int64_t> w = index.Shape(node.input(1));
+    const std::vector<int64_t> w = index.Shape(node.input(WeightInput(op)));
     if (w.size() < 3 || KnownElements(w) < 0) return -1;
     const int64_t per = Product(w, 1);
-    const int64_t n = op == "Conv" ? out : KnownElements(index.Shape(node.input(0)));
+    const int64_t n = op != "ConvTranspose" ? out : KnownElements(index.Shape(node.input(0)));
     return n < 0 ? -1 : n * per;
   }
   const std::vector<int64_t> a = index.Shape(node.input(0));
   if (out < 0 || a.empty()) return -1;
   int64_t k = 0;
-  if (op == "MatMul") {
+  if (IsMatMulLike(op)) {
     k = a.back();
   } else {  // Gemm: A is [M, K], or [K, M] with transA
     if (a.size() != 2) return -1;
@@ -133,19 +199,15 @@ GraphCost CountCost(const onnx::ModelProto& model) {
     NodeCost nc;
     nc.name = node.name().empty() && node.output_size() ? node.output(0) : node.name();
     nc.op_type = node.op_type();
-    for (int i : ParameterInputs(node)) {
+    std::vector<int> parameter_inputs = ParameterInputs(node);
+    const int bias = IntegerOpBiasInput(node, graph, index);
+    if (bias >= 0) parameter_inputs.push_back(bias);
+    for (int i : parameter_inputs) {
       if (i >= node.input_size() || node.input(i).empty()) continue;
-      std::string name = node.input(i);
-      const onnx::TensorProto* t = index.Constant(name);
       // A quantized (QDQ) model stores the weight as an integer constant read through a
       // DequantizeLinear: count that constant.
-      if (!t) {
-        const int producer = index.Producer(name);
-        if (producer >= 0 && graph.node(producer).op_type() == "DequantizeLinear") {
-          name = graph.node(producer).input(0);
-          t = index.Constant(name);
-        }
-      }
+      std::string name;
+      const onnx::TensorProto* t = ParameterConstant(node.input(i), graph, index, &name, i == bias);
       if (!t || !counted_params.insert(name).second) continue;
       nc.params += NumElements(*t);
     }

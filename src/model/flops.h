@@ -13,6 +13,10 @@
 //   - Parameters = elements of the constant weight and bias inputs of Conv, ConvTranspose,
 //     Gemm and MatMul (each constant counted once), plus BatchNormalization scale and bias.
 //     Constants such as anchor grids or reshape targets are not parameters.
+//   - Quantized models count as their float form: ConvInteger and QLinearConv as Conv,
+//     MatMulInteger and QLinearMatMul as MatMul (integer weights are parameters); the float
+//     bias that dynamic quantization adds after ConvInteger (Add of a constant to the
+//     dequantized Cast/Mul result) is that Conv's bias.
 // Differences from Ultralytics' figure: thop only sees torch.nn modules, so the attention
 // MatMuls of YOLO11's C2PSA (functional torch.matmul) are in our count but not in theirs;
 // `by_op["MatMul"]` holds them separately.

@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "cvdeploy/model.h"
 
+#include <filesystem>
+
+#include "cvdeploy/error.h"
+
 #include "core/file_util.h"
 #include "cvdeploy/secure_memory.h"
 #include "model/model_info.h"
@@ -48,6 +52,14 @@ Model Model::WithoutBytes() const {
 }
 
 Model Model::FromFile(const std::string& path, const ModelOptions& options) {
+  // A Core ML package or a SavedModel is a directory: say what it is before the file read
+  // refuses it as "a directory".
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    if (std::string message = model::ForeignModelMessage(path, {}); !message.empty()) {
+      throw BadInput(message);
+    }
+  }
   return FromMemory(core::ReadModelBytes(path, options.max_model_bytes), path, options);
 }
 

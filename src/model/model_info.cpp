@@ -3,6 +3,8 @@
 
 #include <onnx/onnx_pb.h>
 
+#include <cctype>
+#include <filesystem>
 #include <set>
 
 #include "core/file_util.h"
@@ -37,7 +39,36 @@ std::string ElementTypeName(int type) {
   }
 }
 
+// The framework a model file belongs to, from its extension or its first bytes; "" for none.
+std::string ForeignFormat(const std::string& path, const std::vector<uint8_t>& head) {
+  std::string ext = std::filesystem::path(path).extension().string();
+  for (char& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (ext == ".pt" || ext == ".pth") return "a PyTorch checkpoint";
+  if (ext == ".torchscript") return "a TorchScript model";
+  if (ext == ".engine" || ext == ".plan") return "a TensorRT engine";
+  if (ext == ".tflite") return "a TensorFlow Lite model";
+  if (ext == ".mlpackage" || ext == ".mlmodel") return "a Core ML model";
+  if (ext == ".pb") return "a TensorFlow graph";
+  if (head.size() >= 4 && head[0] == 'P' && head[1] == 'K' && head[2] == 3 && head[3] == 4) {
+    return "a zip archive (PyTorch .pt files are zip archives)";
+  }
+  if (head.size() >= 8 && head[4] == 'T' && head[5] == 'F' && head[6] == 'L' && head[7] == '3') {
+    return "a TensorFlow Lite model";
+  }
+  return "";
+}
+
 }  // namespace
+
+std::string ForeignModelMessage(const std::string& path, const std::vector<uint8_t>& head) {
+  const std::string format = ForeignFormat(path, head);
+  if (format.empty()) return "";
+  std::string message = path;
+  message.append(": ").append(format).append(
+      ", not an ONNX model: cvdeploy runs ONNX models; export it with `yolo export model=");
+  message.append(path).append(" format=onnx` (add dynamic=True for rectangular inference)");
+  return message;
+}
 
 TensorInfo ToTensorInfo(const onnx::ValueInfoProto& value) {
   TensorInfo info;
@@ -62,10 +93,15 @@ ModelInfo ParseModelInfo(const std::vector<uint8_t>& bytes, const std::string& n
   onnx::ModelProto proto;
   if (bytes.size() > static_cast<size_t>(INT32_MAX) ||
       !proto.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
-    throw BadInput(name + ": not a valid ONNX model (protobuf parse failed)");
+    const std::string foreign = ForeignModelMessage(name, bytes);
+    throw BadInput(!foreign.empty() ? foreign
+                                    : name + ": not a valid ONNX model (protobuf parse failed)");
   }
   if (!proto.has_graph() || proto.graph().node_size() == 0 || proto.ir_version() <= 0) {
-    throw BadInput(name + ": not a valid ONNX model (no graph, nodes or IR version)");
+    const std::string foreign = ForeignModelMessage(name, bytes);
+    throw BadInput(!foreign.empty()
+                       ? foreign
+                       : name + ": not a valid ONNX model (no graph, nodes or IR version)");
   }
   ModelInfo info;
   info.path = name;
@@ -90,13 +126,16 @@ ModelInfo ParseModelInfo(const std::vector<uint8_t>& bytes, const std::string& n
   std::map<std::string, std::string> props;
   for (const auto& p : proto.metadata_props()) props[p.key()] = p.value();
 
-  bool dynamic_quant = false;
+  bool dynamic_quant = false, static_quant = false;
   for (const auto& node : proto.graph().node()) {
-    if (node.op_type() == "DynamicQuantizeLinear" || node.op_type() == "ConvInteger") {
+    const std::string& op = node.op_type();
+    if (op == "DynamicQuantizeLinear" || op == "ConvInteger" || op == "MatMulInteger") {
       dynamic_quant = true;
-      break;
+    } else if (op == "QuantizeLinear" || op == "DequantizeLinear" || op.rfind("QLinear", 0) == 0) {
+      static_quant = true;
     }
   }
+  info.quantization = dynamic_quant ? "dynamic" : static_quant ? "static" : "";
   if (dynamic_quant) {
     info.warnings.push_back(
         "model uses dynamic quantization (DynamicQuantizeLinear/ConvInteger): activations are "

@@ -15,6 +15,7 @@
 #include "core/json_limits.h"
 #include "cvdeploy/build_info.h"
 #include "cvdeploy/error.h"
+#include "model/model_info.h"
 
 namespace cvdeploy::model {
 namespace {
@@ -45,7 +46,11 @@ onnx::ModelProto ParseModel(const std::vector<uint8_t>& bytes, const std::string
   // truncated into a smaller, negative or wrong size).
   if (bytes.empty() || bytes.size() > static_cast<size_t>(INT32_MAX) ||
       !model.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())) || !model.has_graph()) {
-    throw BadInput(name + ": not an ONNX model (the protobuf does not parse or has no graph)");
+    const std::string foreign = ForeignModelMessage(name, bytes);
+    throw BadInput(!foreign.empty()
+                       ? foreign
+                       : name +
+                             ": not an ONNX model (the protobuf does not parse or has no graph)");
   }
   return model;
 }

@@ -168,3 +168,94 @@ std::vector<std::string> ParseYamlNames(std::string_view text) {
 }
 
 }  // namespace cvdeploy::model
+
+namespace cvdeploy::model {
+namespace {
+
+constexpr size_t kMaxSplitEntries = 4096;
+
+bool IsNull(std::string_view value) { return value.empty() || value == "~" || value == "null"; }
+
+// A top-level "key: value" line (no indentation, not a list item): {key, value}.
+std::optional<std::pair<std::string, std::string_view>> TopLevelKey(std::string_view raw) {
+  if (raw.empty() || IsSpace(raw.front()) || raw.front() == '-') return std::nullopt;
+  const std::string_view line = StripComment(raw);
+  const size_t colon = line.find(':');
+  if (colon == std::string_view::npos) return std::nullopt;
+  return std::make_pair(Unquote(line.substr(0, colon)), Trim(line.substr(colon + 1)));
+}
+
+// The entries of the split whose value starts on lines[i] as `value`.
+std::vector<std::string> SplitEntries(const std::string& key, std::string_view value,
+                                      const std::vector<std::string_view>& lines, size_t i) {
+  std::vector<std::string> entries;
+  auto add = [&](std::string_view item) {
+    const std::string entry = Unquote(item);
+    if (IsNull(entry)) return;
+    if (entries.size() == kMaxSplitEntries) {
+      throw BadInput(key + ": more than " + std::to_string(kMaxSplitEntries) + " entries");
+    }
+    entries.push_back(entry);
+  };
+  if (!value.empty() && value.front() == '[') {
+    std::string rest(value);
+    for (size_t j = i + 1; rest.find(']') == std::string::npos && j < lines.size(); ++j) {
+      rest += ' ';
+      rest += StripComment(lines[j]);
+    }
+    std::string_view body = std::string_view(rest).substr(1);
+    body = body.substr(0, std::min(body.rfind(']'), body.size()));
+    for (std::string_view part : SplitTopLevel(body, ',')) add(part);
+    return entries;
+  }
+  if (!value.empty()) {
+    add(value);
+    return entries;
+  }
+  // Block list: "- entry" lines, indented or at column 0, until the next top-level key.
+  for (size_t j = i + 1; j < lines.size(); ++j) {
+    const std::string_view raw = lines[j];
+    const std::string_view item = Trim(StripComment(raw));
+    if (item.empty()) continue;
+    if (!IsSpace(raw.front()) && raw.front() != '-') break;
+    if (item.front() == '-') add(item.substr(1));
+  }
+  return entries;
+}
+
+int ParseClassCount(std::string_view value) {
+  const std::string text = Unquote(value);
+  int nc = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), nc);
+  if (ec != std::errc() || end != text.data() + text.size() || nc < 1 || nc > kMaxClassId + 1) {
+    throw BadInput("nc: '" + text + "' is not a class count in [1, " +
+                   std::to_string(kMaxClassId + 1) + "]");
+  }
+  return nc;
+}
+
+}  // namespace
+
+DatasetYaml ParseDatasetYaml(std::string_view text) {
+  DatasetYaml yaml;
+  yaml.names = ParseYamlNames(text);
+  const std::vector<std::string_view> lines = SplitLines(text);
+  for (size_t i = 0; i < lines.size(); ++i) {
+    const auto entry = TopLevelKey(lines[i]);
+    if (!entry) continue;
+    const std::string& key = entry->first;
+    const std::string_view value = entry->second;
+    if (key == "path") {
+      const std::string path = Unquote(value);
+      yaml.path = IsNull(path) ? "" : path;
+    } else if (key == "train" || key == "val" || key == "test") {
+      std::vector<std::string> entries = SplitEntries(key, value, lines, i);
+      if (!entries.empty()) yaml.splits[key] = std::move(entries);
+    } else if (key == "nc" && !IsNull(Unquote(value))) {
+      yaml.nc = ParseClassCount(value);
+    }
+  }
+  return yaml;
+}
+
+}  // namespace cvdeploy::model

@@ -10,6 +10,8 @@
 #include <cstring>
 #include <ctime>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <random>
 
 #include <opencv2/imgcodecs.hpp>
@@ -23,6 +25,11 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr size_t kRecent = 100;  // metadata kept for GET /v1/models/{m}/samples
+
+// "DAY/NAME": a sample's "sample" key in the listing.
+std::string SampleKey(const samples::SampleDir& d) {
+  return fs::path(d.path).parent_path().filename().string() + "/" + d.name;
+}
 
 const char* kHelp =
     "Sampled requests: written to the sample store, dropped because the writer's queue was "
@@ -170,6 +177,7 @@ Sampler::Sampler(const SamplingOptions& options, Registry& registry,
     store_.push_back(std::move(d));
   }
   Rotate();
+  SeedRecent();
   writer_ = std::thread([this] { Run(); });
 }
 
@@ -338,13 +346,36 @@ void Sampler::Write(SampleRecord& record) {
   const uint64_t stored = meta_final.size() + record.response.size() + meta.input_bytes;
   store_.push_back({final_dir.string(), name, stored});
   store_bytes_ += stored;
-  written_->Inc();
-  Rotate();
   nlohmann::ordered_json j = nlohmann::ordered_json::parse(meta_final);
   j["sample"] = std::string(day) + "/" + name;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    recent_.push_back(std::move(j));
+    if (recent_.size() > kRecent) recent_.pop_front();
+  }
+  Rotate();         // after the listing has it: a sample larger than the store leaves both at once
+  written_->Inc();  // last: whoever sees the count sees the store and the listing settled
+}
+
+void Sampler::SeedRecent() {
+  const size_t first = store_.size() > kRecent ? store_.size() - kRecent : 0;
   std::lock_guard<std::mutex> lock(mu_);
-  recent_.push_back(std::move(j));
-  if (recent_.size() > kRecent) recent_.pop_front();
+  for (size_t i = first; i < store_.size(); ++i) {
+    // An earlier run's meta.json is read like `cvdeploy samples list` reads it (bounded,
+    // validated); one that does not parse is left out of the listing, not fatal.
+    try {
+      std::ifstream in(store_[i].path + "/meta.json", std::ios::binary);
+      std::string text;
+      text.resize(samples::kMaxMetaBytes + 1);
+      in.read(text.data(), static_cast<std::streamsize>(text.size()));
+      text.resize(static_cast<size_t>(in.gcount()));
+      const samples::SampleMeta meta = samples::SampleMetaFromJson(text, store_[i].path);
+      nlohmann::ordered_json j = nlohmann::ordered_json::parse(samples::SampleMetaToJson(meta));
+      j["sample"] = SampleKey(store_[i]);
+      recent_.push_back(std::move(j));
+    } catch (const std::exception&) {
+    }
+  }
 }
 
 void Sampler::Rotate() {
@@ -358,6 +389,13 @@ void Sampler::Rotate() {
     }
     store_.pop_front();
     store_bytes_ -= std::min(store_bytes_, oldest.bytes);
+    {  // a deleted sample leaves the listing too
+      const std::string key = SampleKey(oldest);
+      std::lock_guard<std::mutex> lock(mu_);
+      for (auto it = recent_.begin(); it != recent_.end();) {
+        it = it->value("sample", "") == key ? recent_.erase(it) : std::next(it);
+      }
+    }
     fs::remove(fs::path(oldest.path).parent_path(), ec);  // the day, once empty
   }
   stored_bytes_->Set(static_cast<double>(store_bytes_));

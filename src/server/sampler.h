@@ -84,6 +84,9 @@ class Sampler {
   void Write(SampleRecord& record);
   // Deletes the oldest samples until the store fits max_bytes (writer thread only).
   void Rotate();
+  // Fills recent_ from the newest samples already in the store (an earlier run's), so that the
+  // listing survives a restart. Constructor only.
+  void SeedRecent();
   void DiskError(const std::string& kind, const std::string& message);
 
   const SamplingOptions options_;

@@ -8,15 +8,20 @@
 //     model, shows "no drift baseline" and "sampling off"; after predict requests the
 //     throughput and latency charts get new, non-zero points; "try an image" with bus.jpg
 //     draws detections and lists a bus and persons. Screenshot: OUT/dashboard.png.
-//  2. With API keys: the shell is served anonymously; /v1/dashboard/* and drift need the
-//     monitor permission (401 without credentials, 403 for an inferencer key, 200 for a
-//     viewer key); in the page, a viewer key typed into the token field shows the model.
+//  2. With API keys, a drift baseline beside the model (profile-data on the two sample images)
+//     and sampling at rate 1: the shell is served anonymously; /v1/dashboard/*, drift and
+//     samples need the monitor permission (401 without credentials, 403 for an inferencer key
+//     or a viewer key scoped to other models, 200 for a viewer key); no stored sample file holds
+//     a key. In the page, a viewer key typed into the token field shows the model, the drift
+//     panel's per-feature PSI rows with the thresholds and the window filled by the requests,
+//     and the recent-samples panel lists the requests sent (by their X-Request-Id), with no
+//     console error once the key is in. Screenshot: OUT/dashboard-monitor.png.
 //
 // Usage: node dashboard_test.mjs --cvdeploy BIN --assets DIR --out DIR [--browser-deps DIR]
 // Exit 0 on success, 1 on a failed check (the message says which), 77 when chromium or
 // puppeteer-core is missing (CTest: SKIP_RETURN_CODE).
 import { spawn, execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -57,8 +62,8 @@ check(existsSync(MODEL) && existsSync(IMAGE), `assets missing under ${ASSETS}`);
 mkdirSync(OUT, { recursive: true });
 
 // Starts `cvdeploy serve` and resolves with {proc, base} once it is ready.
-async function startServer(extra) {
-  const proc = spawn(BIN, ['serve', '--model', MODEL, '--host', '127.0.0.1', '--port', '0',
+async function startServer(extra, model = MODEL) {
+  const proc = spawn(BIN, ['serve', '--model', model, '--host', '127.0.0.1', '--port', '0',
     '--history-interval', '0.5', '--access-log', '', '--threads', '2', ...extra],
   { stdio: ['ignore', 'ignore', 'pipe'] });
   let log = '';
@@ -103,12 +108,14 @@ function launch() {
 }
 
 // Console errors and page errors, except the 404s of endpoints the page probes on purpose.
-function watchConsole(page) {
+// `allow401`: the page's requests before an API key is entered answer 401 on purpose.
+function watchConsole(page, allow401 = false) {
   const errors = [];
   page.on('console', (m) => {
     if (m.type() !== 'error') return;
     const url = (m.location() && m.location().url) || '';
     if (/Failed to load resource/.test(m.text()) && /\/v1\/models\/[^/]+\/(drift|samples)$/.test(url)) return;
+    if (allow401 && /Failed to load resource.* 401/.test(m.text())) return;
     errors.push(`${m.text()} (${url})`);
   });
   page.on('pageerror', (e) => errors.push(`page error: ${e.message}`));
@@ -188,6 +195,27 @@ async function withoutAuth(browser) {
   }
 }
 
+// DIR/model/yolo11n-dq.onnx (a link to the asset) with baseline.json beside it, profiled on
+// the two sample images. Returns the model path.
+function modelWithBaseline(dir) {
+  const images = path.join(dir, 'images');
+  const modelDir = path.join(dir, 'model');
+  mkdirSync(images);
+  mkdirSync(modelDir);
+  for (const f of ['bus.jpg', 'zidane.jpg']) copyFileSync(path.join(ASSETS, 'images', f), path.join(images, f));
+  const model = path.join(modelDir, 'yolo11n-dq.onnx');
+  symlinkSync(MODEL, model);
+  execFileSync(BIN, ['profile-data', '--model', model, '--images', images, '--out', path.join(modelDir, 'baseline.json')],
+    { stdio: ['ignore', 'ignore', 'inherit'] });
+  return model;
+}
+
+// Every file under `dir`, recursively.
+function filesUnder(dir) {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    (e.isDirectory() ? filesUnder(path.join(dir, e.name)) : [path.join(dir, e.name)]));
+}
+
 async function withAuth(browser) {
   const dir = mkdtempSync(path.join(tmpdir(), 'cvdeploy-dash-'));
   try {
@@ -197,27 +225,40 @@ async function withAuth(browser) {
     const viewer = key('dash-viewer', 'viewer');
     const inferencer = key('dash-app', 'inferencer');
     const scoped = key('dash-other', 'viewer', ['--models', 'other*']);
-    const s = await startServer(['--keys-file', keys]);
+    const store = path.join(dir, 'samples');
+    const s = await startServer(['--keys-file', keys, '--sample-rate', '1', '--sample-dir', store],
+      modelWithBaseline(dir));
     try {
       const get = async (p, k) => (await fetch(s.base + p, {
         headers: k ? { Authorization: `Bearer ${k}` } : {} })).status;
       check(await get('/dashboard') === 200, 'shell not served anonymously');
       check(await get('/dashboard/app.js') === 200, 'app.js not served anonymously');
-      for (const p of ['/v1/dashboard/history', '/v1/dashboard/models', '/v1/models/yolo11n-dq/drift']) {
+      const monitored = ['/v1/dashboard/history', '/v1/dashboard/models', '/v1/models/yolo11n-dq/drift',
+        '/v1/models/yolo11n-dq/samples'];
+      for (const p of monitored) {
         check(await get(p) === 401, `${p} without credentials: not 401`);
         check(await get(p, inferencer) === 403, `${p} with an inferencer key: not 403`);
+        check(await get(p, viewer) === 200, `${p} with a viewer key: not 200`);
       }
-      check(await get('/v1/dashboard/history', viewer) === 200, 'history with a viewer key: not 200');
-      check(await get('/v1/dashboard/models', viewer) === 200, 'models with a viewer key: not 200');
       // A key scoped to other models sees none of this one's data.
       const scopedGet = async (p) => (await fetch(s.base + p, { headers: { Authorization: `Bearer ${scoped}` } })).json();
       const listed = await scopedGet('/v1/dashboard/models');
       check(Array.isArray(listed.models) && listed.models.length === 0, `scoped key sees ${JSON.stringify(listed)}`);
       const hist = await scopedGet('/v1/dashboard/history');
       check(hist.models && Object.keys(hist.models).length === 0, `scoped key sees history ${Object.keys(hist.models)}`);
-      check(await get('/v1/models/yolo11n-dq/drift', scoped) === 403, 'drift of an out-of-scope model: not 403');
+      for (const p of monitored.slice(2)) check(await get(p, scoped) === 403, `${p} of an out-of-scope model: not 403`);
+      // A viewer may watch but not infer.
+      const denied = await fetch(`${s.base}/v1/models/yolo11n-dq/predict`, {
+        method: 'POST', headers: { 'Content-Type': 'image/jpeg', Authorization: `Bearer ${viewer}` }, body: readFileSync(IMAGE) });
+      check(denied.status === 403, `predict with a viewer key: HTTP ${denied.status}`);
+
+      // Two sampled requests from the application's key, then what the operator sees.
+      const ids = ['dash-sample-1', 'dash-sample-2'];
+      for (const id of ids) await predict(s.base, { Authorization: `Bearer ${inferencer}`, 'X-Request-Id': id });
 
       const page = await browser.newPage();
+      const errors = watchConsole(page, true);
+      await page.setViewport({ width: 1280, height: 1100 });
       await page.goto(`${s.base}/dashboard`, { waitUntil: 'load' });
       await page.waitForFunction(() => /authentication required/.test(document.getElementById('status').textContent), { timeout: 10000 });
       await page.type('#token', viewer);
@@ -225,7 +266,44 @@ async function withAuth(browser) {
       await page.waitForSelector('tr[data-model="yolo11n-dq"]', { timeout: 20000 });
       const stored = await page.evaluate(() => [sessionStorage.length, localStorage.length]);
       check(stored[0] === 1 && stored[1] === 0, `token storage: session ${stored[0]}, local ${stored[1]}`);
+
+      // Drift: a row per feature with a PSI and a level, the thresholds and the filled window.
+      await page.waitForFunction(() => /window 2 of /.test(document.getElementById('drift').textContent), { timeout: 20000 });
+      const drift = await page.$$eval('table[data-drift="on"] tr[data-feature]', (trs) =>
+        trs.map((tr) => [tr.dataset.feature, tr.dataset.level, tr.children[1].textContent]));
+      const names = drift.map((d) => d[0]);
+      for (const f of ['brightness', 'sharpness', 'saturation', 'detections', 'class']) {
+        check(names.includes(f), `drift panel lacks ${f}: ${names}`);
+      }
+      check(drift.every((d) => ['ok', 'warn', 'alert'].includes(d[1]) && Number.isFinite(Number(d[2]))),
+        `drift rows without a level or PSI: ${JSON.stringify(drift)}`);
+      const driftText = await page.$eval('#drift', (e) => e.textContent);
+      check(/PSI thresholds: warn 0\.1, alert 0\.25/.test(driftText), `drift thresholds not shown: ${driftText}`);
+
+      // Samples: both requests listed by their request ids, with the stored input's name.
+      await page.waitForFunction((want) => want.every((id) => document.querySelector(`li[data-sample="${id}"]`)),
+        { timeout: 20000 }, ids);
+      const head = await page.$eval('h3[data-samples="on"]', (h) => h.textContent);
+      check(/sampling at 1/.test(head), `samples panel head: ${head}`);
+      const item = await page.$eval(`li[data-sample="${ids[0]}"]`, (li) => li.textContent);
+      check(item.includes('input.jpg') && item.includes('image'), `sample item: ${item}`);
+      await sleep(300);
+      const panels = await page.$eval('#drift-panel', (e) => { const r = e.getBoundingClientRect(); return [r.y, r.height]; });
+      const samplesBox = await page.$eval('#samples-panel', (e) => { const r = e.getBoundingClientRect(); return [r.y, r.height]; });
+      const top = Math.min(panels[0], samplesBox[0]);
+      const bottom = Math.max(panels[0] + panels[1], samplesBox[0] + samplesBox[1]);
+      await page.screenshot({ path: path.join(OUT, 'dashboard-monitor.png'),
+        clip: { x: 0, y: top, width: 1280, height: bottom - top }, captureBeyondViewport: true });
+      check(errors.length === 0, `console errors: ${errors.join('; ')}`);
       await page.close();
+
+      // The samples are on disk, and none of their files holds a key.
+      const files = filesUnder(store);
+      check(files.some((f) => f.endsWith('meta.json')), `no sample under ${store}`);
+      for (const f of files) {
+        const text = readFileSync(f).toString('latin1');
+        for (const k of [viewer, inferencer, scoped]) check(!text.includes(k.slice(4)), `${f} holds an API key`);
+      }
     } finally {
       await stopServer(s);
     }

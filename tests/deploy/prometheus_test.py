@@ -4,7 +4,9 @@
 
 1. `promtool check rules` on every rule file, `promtool test rules` on tests/deploy/prometheus.
 2. Starts `cvdeploy serve` on 127.0.0.1 with a good model and a broken one (so that the load
-   failure counter exists), fetches /metrics and runs `promtool check metrics` on it. Every
+   failure counter exists), the good one with a drift baseline beside it (profile-data on
+   bus.jpg) and sampling at rate 1, POSTs one image (so that the drift gauges and the sample
+   counters have values), fetches /metrics and runs `promtool check metrics` on it. Every
    finding fails (KNOWN_FINDINGS, empty today, would list accepted ones with the reason).
 3. Every cvdeploy_* metric the rules use is exposed by the server, except those in
    NOT_YET_EXPOSED (reported).
@@ -17,6 +19,8 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import serve_process
@@ -24,12 +28,18 @@ import serve_process
 ROOT = Path(__file__).resolve().parents[2]
 RULES = sorted((ROOT / "deploy" / "prometheus").glob("*.yml"))
 TESTS = sorted((ROOT / "tests" / "deploy" / "prometheus").glob("*.test.yml"))
-MODEL = Path(os.environ.get("CVDEPLOY_ASSETS", ROOT.parent / "shared" / "assets")) / "models" / "yolo11n-dq.onnx"
+ASSETS = Path(os.environ.get("CVDEPLOY_ASSETS", ROOT.parent / "shared" / "assets"))
+MODEL = ASSETS / "models" / "yolo11n-dq.onnx"
+IMAGE = ASSETS / "images" / "bus.jpg"
 # promtool's lint of the server's /metrics must be clean: no known findings.
 KNOWN_FINDINGS = set()
-# Used by the rules but not exposed by this server: the drift gauge comes with issue 19's drift
-# monitoring; the certificate expiry exists only when serving TLS (docs/server.md "Metrics").
-NOT_YET_EXPOSED = {"cvdeploy_drift_psi", "cvdeploy_tls_certificate_expiry_timestamp_seconds"}
+# Used by the rules but not exposed by this server: the certificate expiry exists only when
+# serving TLS (docs/server.md "Metrics").
+NOT_YET_EXPOSED = {"cvdeploy_tls_certificate_expiry_timestamp_seconds"}
+# Exposed only with a drift baseline / sampling on, which this server has: they must be linted.
+MONITOR_SERIES = [r'^cvdeploy_drift_psi\{model="yolo11n",version="1",feature="brightness"\} ',
+                  r'^cvdeploy_samples_total\{result="written"\} 1$',
+                  r'^cvdeploy_samples_stored_bytes ']
 
 failures = []
 
@@ -54,27 +64,50 @@ def promtool_rules():
     check(RULES and TESTS, "no rule files or no rule tests found")
 
 
+def post_image(port):
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/v1/models/yolo11n/predict",
+                                 data=IMAGE.read_bytes(), headers={"Content-Type": "image/jpeg"})
+    try:
+        with urllib.request.urlopen(req, timeout=120) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
 def scrape(cvdeploy):
     with tempfile.TemporaryDirectory() as repo:
         Path(f"{repo}/yolo11n/1").mkdir(parents=True)
         shutil.copy(MODEL, f"{repo}/yolo11n/1/model.onnx")
         Path(f"{repo}/broken/1").mkdir(parents=True)
         Path(f"{repo}/broken/1/model.onnx").write_bytes(b"not an onnx model")
+        out = run([cvdeploy, "profile-data", "--model", f"{repo}/yolo11n/1/model.onnx",
+                   "--images", str(IMAGE), "--out", f"{repo}/yolo11n/1/baseline.json"])
+        check(out.returncode == 0, f"profile-data: {out.stderr}")
         args = ["--host=127.0.0.1", "--port=0", f"--model-repository={repo}", "--instances=1",
-                "--threads=1", "--exit-on-error=false", "--access-log=/dev/null"]
-        with serve_process.Server(cvdeploy, args) as srv:
-            srv._listening.wait(30)
-            deadline, text = time.monotonic() + 60, ""
-            while time.monotonic() < deadline and srv.port:
-                status, text = srv.get("/metrics")
-                if re.search(r'^cvdeploy_model_ready\{model="yolo11n",version="1"\} 1$', text, re.M) \
-                        and "cvdeploy_model_load_failures_total{" in text:
-                    break
-                time.sleep(0.3)
-            else:
-                check(False, f"server never loaded yolo11n and failed broken: {srv.log_tail()}")
-            check(srv.stop() == 0, "server did not exit 0 on SIGTERM")
-            return text
+                "--threads=1", "--exit-on-error=false", "--access-log=/dev/null",
+                "--sample-rate=1", f"--sample-dir={repo}-samples"]
+        try:
+            with serve_process.Server(cvdeploy, args) as srv:
+                srv._listening.wait(30)
+                deadline, text, posted = time.monotonic() + 90, "", False
+                while time.monotonic() < deadline and srv.port:
+                    status, text = srv.get("/metrics")
+                    loaded = re.search(r'^cvdeploy_model_ready\{model="yolo11n",version="1"\} 1$', text, re.M)
+                    if loaded and not posted:
+                        posted = True
+                        check(post_image(srv.port) == 200, "predict on yolo11n failed")
+                    if loaded and "cvdeploy_model_load_failures_total{" in text \
+                            and all(re.search(p, text, re.M) for p in MONITOR_SERIES):
+                        break
+                    time.sleep(0.3)
+                else:
+                    missing = [p for p in MONITOR_SERIES if not re.search(p, text, re.M)]
+                    check(False, f"server never loaded yolo11n, failed broken and exposed {missing}: "
+                                 f"{srv.log_tail()}")
+                check(srv.stop() == 0, "server did not exit 0 on SIGTERM")
+                return text
+        finally:
+            shutil.rmtree(f"{repo}-samples", ignore_errors=True)
 
 
 def main():

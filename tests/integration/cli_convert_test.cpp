@@ -4,6 +4,7 @@
 // the original model gives each image alone. Error paths: exit codes 2/3 and one stderr line.
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <string>
@@ -221,10 +222,12 @@ TEST_F(CliConvertTest, MissingOutputOptionIsAUsageError) {
               "--output");
 }
 
-TEST_F(CliConvertTest, OutputInAMissingDirectoryIsAUsageError) {
+TEST_F(CliConvertTest, OutputUnderAFileIsAUsageError) {
+  // A missing directory is created (cli_datasets_test); one that cannot be is a usage error.
+  std::ofstream(*dir_ + "/plain") << "x";
   ExpectError({"convert", "--model", Asset("models/yolov8n-dq.onnx"), "--output",
-               *dir_ + "/no/such/dir/out.onnx", "--dynamic-batch"},
-              2, "does not exist");
+               *dir_ + "/plain/dir/out.onnx", "--dynamic-batch"},
+              2, "cannot create directory");
 }
 
 }  // namespace

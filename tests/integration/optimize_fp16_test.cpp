@@ -234,8 +234,9 @@ TEST(Fp16Cli, Errors) {
                 "quantized model");
   ExpectFailure({"fp16", "--model", model, "--out", model}, 2, "is the input model");
   ExpectFailure({"fp16", "--model", model, "--out", dir}, 2, "is a directory");
-  ExpectFailure({"fp16", "--model", model, "--out", dir + "/no/such/dir/out.onnx"}, 2,
-                "does not exist");
+  std::ofstream(dir + "/plain") << "x";
+  ExpectFailure({"fp16", "--model", model, "--out", dir + "/plain/dir/out.onnx"}, 2,
+                "cannot create directory");
   ExpectFailure({"fp16", "--model", model, "--out", out, "--keep-io-types", "--fp16-io"}, 2,
                 "contradict");
   ExpectFailure({"fp16", "--model", model, "--out", out, "--float32-ops", "Resize;Exp"}, 2,

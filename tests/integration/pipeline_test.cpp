@@ -52,6 +52,25 @@ void ExpectSame(const Result& a, const Result& b, const std::string& what) {
   }
 }
 
+// Every detection of `full` has a same-class counterpart in `other` with IoU > 0.95, and the
+// counts agree. Confidences differ slightly between two decodes, so close ones may swap places:
+// each detection is matched to its best counterpart.
+void ExpectMatched(const Result& full, const Result& other, const std::string& what) {
+  ASSERT_EQ(other.detections.size(), full.detections.size()) << what;
+  for (size_t i = 0; i < full.detections.size(); ++i) {
+    float best = 0;
+    for (const Detection& p : other.detections) {
+      if (p.class_id != full.detections[i].class_id) continue;
+      const BoxXYXY& a = p.box;
+      const BoxXYXY& b = full.detections[i].box;
+      const float iw = std::max(0.f, std::min(a.x2, b.x2) - std::max(a.x1, b.x1));
+      const float ih = std::max(0.f, std::min(a.y2, b.y2) - std::max(a.y1, b.y1));
+      best = std::max(best, iw * ih / (a.Area() + b.Area() - iw * ih));
+    }
+    EXPECT_GT(best, 0.95f) << what << ": detection " << i;
+  }
+}
+
 class PipelineTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -126,8 +145,8 @@ TEST_F(PipelineTest, BadInputsBecomeItemsInPlaceAndTheRestRuns) {
 }
 
 TEST_F(PipelineTest, ReducedDecodeMapsResultsToTheOriginalImage) {
-  // bus.jpg upscaled 3x: decoded at 1/2 scale (>= 640 on both sides), results in full-size
-  // coordinates and close to a full-resolution decode.
+  // bus.jpg upscaled 3x: decoded at 1/4 scale (608x810 still holds the 480x640 letterbox;
+  // 1/8 would not), results in full-size coordinates and close to a full-resolution decode.
   const std::string dir = testing::MakeTempDir("pipeline_large");
   const cv::Mat bus = ReadImage(Asset("images/bus.jpg"));
   cv::Mat large;
@@ -138,8 +157,8 @@ TEST_F(PipelineTest, ReducedDecodeMapsResultsToTheOriginalImage) {
   cv::Size original;
   const cv::Mat reduced = ReadImageForModel(path, Input(), &original);
   EXPECT_EQ(original, large.size());
-  EXPECT_EQ(reduced.cols, (large.cols + 1) / 2);  // 2430x3240 -> 1/2 keeps both sides >= 640
-  EXPECT_EQ(reduced.rows, (large.rows + 1) / 2);
+  EXPECT_EQ(reduced.cols, (large.cols + 3) / 4);  // 2430x3240 -> 608x810
+  EXPECT_EQ(reduced.rows, (large.rows + 3) / 4);
 
   const Result full = predictor_->Predict(large);
   auto source = pipeline::MediaSource({path}, Input(), true);
@@ -147,20 +166,29 @@ TEST_F(PipelineTest, ReducedDecodeMapsResultsToTheOriginalImage) {
   pipeline::Run(*predictor_, *source, {}, {}, [&](pipeline::Item& item) { piped = item.result; });
   EXPECT_EQ(piped.width, large.cols);
   EXPECT_EQ(piped.height, large.rows);
-  // Confidences differ slightly between the two decodes, so close ones may swap places:
-  // match each full-resolution detection to its best same-class counterpart.
-  ASSERT_EQ(piped.detections.size(), full.detections.size());
-  for (size_t i = 0; i < full.detections.size(); ++i) {
-    float best = 0;
-    for (const Detection& p : piped.detections) {
-      if (p.class_id != full.detections[i].class_id) continue;
-      const BoxXYXY& a = p.box;
-      const BoxXYXY& b = full.detections[i].box;
-      const float iw = std::max(0.f, std::min(a.x2, b.x2) - std::max(a.x1, b.x1));
-      const float ih = std::max(0.f, std::min(a.y2, b.y2) - std::max(a.y1, b.y1));
-      best = std::max(best, iw * ih / (a.Area() + b.Area() - iw * ih));
+  ExpectMatched(full, piped, "large.jpg");
+}
+
+TEST_F(PipelineTest, DecodeAtScaleMatchesFullDecodesOnTheSampleImages) {
+  // The accuracy check: with the decode scale chosen for the 640 letterbox, bus.jpg
+  // (5/8 would be the M/8 choice; powers of two keep it at full size) and zidane.jpg (decoded
+  // at 1/2) give the detections of a full-size decode, IoU >= 0.95.
+  for (const char* name : {"images/bus.jpg", "images/zidane.jpg"}) {
+    const std::string path = Asset(name);
+    const cv::Mat image = ReadImage(path);
+    cv::Size original;
+    const cv::Mat scaled = ReadImageForModel(path, Input(), &original);
+    EXPECT_EQ(original, image.size()) << name;
+    if (std::string(name) == "images/zidane.jpg") {
+      EXPECT_EQ(scaled.size(), cv::Size(640, 360)) << "zidane.jpg is decoded at 1/2";
     }
-    EXPECT_GT(best, 0.95f) << "detection " << i;
+    const Result full = predictor_->Predict(image);
+    Result reduced = predictor_->Predict(scaled);
+    RescaleResult(reduced, original);
+    EXPECT_EQ(reduced.width, image.cols);
+    EXPECT_EQ(reduced.height, image.rows);
+    EXPECT_GE(full.detections.size(), 3u) << name;
+    ExpectMatched(full, reduced, name);
   }
 }
 

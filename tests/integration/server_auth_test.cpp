@@ -287,6 +287,92 @@ TEST_F(ServerAuthMatrix, EveryGroupRoleAndCredential) {
       [&] { return Contains(server.Stdout(), R"("identity":"api_key:operator-valid")"); }, 10));
 }
 
+// The "monitor" permission on a model that has all three monitor endpoints' data (a drift
+// baseline beside its model file, sampling on): a role with only "monitor" reads the dashboard
+// data, drift and samples; a role without it (inferencer, a custom role with only "metrics")
+// gets 403, no credentials 401; a monitor key scoped to other models gets 403 on this model's
+// drift and samples and an empty dashboard. The stored sample holds no key.
+TEST_F(ServerAuthMatrix, MonitorPermissionGuardsDashboardDriftAndSamples) {
+  const std::string images = dir_ + "/images";
+  fs::create_directories(images);
+  fs::copy_file(Asset("images/bus.jpg"), images + "/bus.jpg");
+  const std::vector<std::string> profile = {
+      "profile-data", "--model", repo_ + "/yolo/1/model.onnx",   "--images",
+      images,         "--out",   repo_ + "/yolo/1/baseline.json"};
+  const ProcessResult profiled = RunCli(profile);
+  ASSERT_EQ(profiled.exit_code, 0) << DescribeRun(profile, profiled);
+  const std::string policy = dir_ + "/policy.json";
+  WriteSecret(policy, R"({"roles": {"watcher": {"permissions": ["monitor"]},
+                                    "scraper": {"permissions": ["metrics"]}}})");
+  const std::map<std::string, std::string> key = {
+      {"watcher", CreateKey(keys_, "watcher", "watcher")},
+      {"viewer", CreateKey(keys_, "viewer", "viewer")},
+      {"scraper", CreateKey(keys_, "scraper", "scraper")},
+      {"inferencer", CreateKey(keys_, "app", "inferencer")},
+      {"scoped", CreateKey(keys_, "other-watcher", "watcher", {"--models", "other*"})}};
+  const std::string store = dir_ + "/samples";
+  auto args = ServeArgs();
+  args.insert(args.end(), {"--auth-policy", policy, "--sample-rate", "1", "--sample-dir", store});
+  ServerProcess server(args);
+  ASSERT_TRUE(server.WaitReady()) << server.Stderr();
+  auto get = [&](const std::string& target, const std::string& who) {
+    std::map<std::string, std::string> headers;
+    if (!who.empty()) headers["Authorization"] = "Bearer " + key.at(who);
+    return Http(server.port(), "GET", target, "", headers);
+  };
+  const HttpReply predicted = Http(server.port(), "POST", "/v1/models/yolo/predict", BusJpeg(),
+                                   {{"Authorization", "Bearer " + key.at("inferencer")},
+                                    {"Content-Type", "image/jpeg"},
+                                    {"X-Request-Id", "monitor-1"}});
+  ASSERT_EQ(predicted.status, 200) << predicted.body;
+  ASSERT_TRUE(WaitFor(
+      [&] { return Contains(get("/v1/models/yolo/samples", "watcher").body, "monitor-1"); }, 30));
+
+  for (const std::string target : {"/v1/dashboard/models", "/v1/dashboard/history",
+                                   "/v1/models/yolo/drift", "/v1/models/yolo/samples"}) {
+    EXPECT_EQ(get(target, "").status, 401) << target;
+    for (const std::string who : {"inferencer", "scraper"}) {
+      const HttpReply r = get(target, who);
+      EXPECT_EQ(r.status, 403) << target << " x " << who;
+      EXPECT_FALSE(Contains(r.body, "monitor-1")) << target << " x " << who;
+    }
+    for (const std::string who : {"watcher", "viewer"}) {
+      EXPECT_EQ(get(target, who).status, 200) << target << " x " << who;
+    }
+  }
+  EXPECT_EQ(get("/v1/models/yolo/drift", "scoped").status, 403);
+  EXPECT_EQ(get("/v1/models/yolo/samples", "scoped").status, 403);
+  EXPECT_EQ(json::parse(get("/v1/dashboard/models", "scoped").body)["models"].size(), 0u);
+  // What a monitor role sees: the drift window filled by the request, the sample's metadata.
+  json drift;
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        drift = json::parse(get("/v1/models/yolo/drift", "watcher").body);
+        return drift["window"]["filled"] == 1;
+      },
+      10))
+      << drift.dump();
+  EXPECT_TRUE(drift["features"].contains("brightness")) << drift.dump();
+  const json samples = json::parse(get("/v1/models/yolo/samples", "watcher").body);
+  ASSERT_EQ(samples["samples"].size(), 1u) << samples.dump();
+  EXPECT_EQ(samples["samples"][0]["request_id"], "monitor-1");
+  // A monitor role reads, it does not infer or administer.
+  EXPECT_EQ(Http(server.port(), "POST", "/v1/models/yolo/predict", BusJpeg(),
+                 {{"Authorization", "Bearer " + key.at("watcher")}, {"Content-Type", "image/jpeg"}})
+                .status,
+            403);
+  EXPECT_EQ(get("/v2/repository/index", "watcher").status, 403);
+  // The sample on disk holds no key.
+  int files = 0;
+  for (const auto& e : fs::recursive_directory_iterator(store)) {
+    if (!e.is_regular_file()) continue;
+    ++files;
+    const std::string text = ReadFileText(e.path().string());
+    for (const auto& [who, k] : key) EXPECT_FALSE(Contains(text, k.substr(4))) << e.path() << who;
+  }
+  EXPECT_GE(files, 3);  // meta.json, response.json, input.jpg
+}
+
 TEST_F(ServerAuthMatrix, PolicyHotReloadAppliesValidAndKeepsOldOnInvalid) {
   const std::string policy = dir_ + "/policy.json";
   WriteSecret(policy, R"({"roles": {"tester": {"permissions": ["metadata"]}}})");

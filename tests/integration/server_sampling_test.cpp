@@ -2,9 +2,10 @@
 // Sampled request logging (serve --sample-rate/--sample-dir/--sample-max-bytes/--sample-redact)
 // and `cvdeploy samples list|replay`, against a server on 127.0.0.1: what a sample holds
 // (the image as sent, the response as answered, request id, trace id, model, version,
-// timings), the size bound, rate 0, redaction of persons only, replay agreement with the same
-// model (100%) and with another (lower), a corrupt sample skipped with one line, and an
-// unwritable directory refused at start (exit 2, one line).
+// timings), the size bound (the listing follows the store, also across a restart), rate 0,
+// redaction of persons only, replay agreement with the same model (100%) and with another (lower),
+// a corrupt sample skipped with one line, and an unwritable directory refused at start (exit 2, one
+// line).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -137,6 +138,25 @@ TEST(ServerSampling, StoresEachRequestAndReplaysIt) {
   EXPECT_NE(run.out.find("replayed 7 samples"), std::string::npos) << run.out;
 }
 
+// "DAY/NAME" of each sample GET /v1/models/det/samples lists, oldest first.
+std::vector<std::string> ListedSamples(int port) {
+  const HttpReply r = Http(port, "GET", "/v1/models/det/samples?limit=100");
+  std::vector<std::string> out;
+  if (r.status != 200) return {"HTTP " + std::to_string(r.status)};
+  const json doc = json::parse(r.body);
+  for (const auto& s : doc["samples"]) out.push_back(s.value("sample", ""));
+  return out;
+}
+
+// "DAY/NAME" of each sample in the store, oldest first.
+std::vector<std::string> StoredSamples(const std::string& dir) {
+  std::vector<std::string> out;
+  for (const auto& d : samples::ScanSampleDirs(dir)) {
+    out.push_back(fs::path(d.path).parent_path().filename().string() + "/" + d.name);
+  }
+  return out;
+}
+
 TEST(ServerSampling, SizeBoundKeepsTheNewestAndRateZeroWritesNothing) {
   const std::string root = MakeTempDir("sampling-bound");
   const std::string dir = root + "/store", off = root + "/off";
@@ -161,6 +181,8 @@ TEST(ServerSampling, SizeBoundKeepsTheNewestAndRateZeroWritesNothing) {
           },
           30));
     }
+    // The listing holds what the store holds: rotated-out samples leave it.
+    EXPECT_EQ(ListedSamples(server.port()), StoredSamples(dir));
   }
   const auto stored = samples::ScanSampleDirs(dir);
   uint64_t bytes = 0;
@@ -169,6 +191,14 @@ TEST(ServerSampling, SizeBoundKeepsTheNewestAndRateZeroWritesNothing) {
   ASSERT_FALSE(stored.empty());
   EXPECT_LT(stored.size(), images.size());
   EXPECT_NE(stored.back().name.find("_b5"), std::string::npos) << stored.back().name;
+  {
+    // After a restart the listing shows the earlier run's samples, read from the store.
+    ServerProcess server({"--model", model + ":det", "--sample-rate", "1", "--sample-dir", dir,
+                          "--sample-max-bytes", "200KiB", "--instances", "1"});
+    ASSERT_TRUE(server.WaitReady(120)) << server.Stderr();
+    EXPECT_EQ(ListedSamples(server.port()), StoredSamples(dir));
+    EXPECT_EQ(ListedSamples(server.port()).size(), stored.size());
+  }
 
   {
     ServerProcess server({"--model", model + ":det", "--sample-rate", "0", "--sample-dir", off});

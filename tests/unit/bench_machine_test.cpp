@@ -102,5 +102,36 @@ TEST(BenchMachine, JsonKeysInOrder) {
   EXPECT_DOUBLE_EQ(j["memory_gib"].get<double>(), 15.63);
 }
 
+TEST(BenchMachine, Int8IsaFeaturesAndWarning) {
+  MachineInfo avx2;
+  avx2.isa = {"sse4_2", "avx", "avx2", "fma"};
+  const Int8Isa plain = Int8Features(avx2);
+  EXPECT_TRUE(plain.x86);
+  EXPECT_TRUE(plain.avx2);
+  EXPECT_FALSE(plain.dot_products());
+  EXPECT_EQ(Int8IsaSummary(plain), "AVX2 yes, AVX-512 VNNI no, AVX-VNNI no, AMX-INT8 no");
+  EXPECT_NE(Int8IsaWarning(plain, true).find("without VNNI or AMX-INT8"), std::string::npos);
+  EXPECT_EQ(Int8IsaWarning(plain, false), "");  // a float model: nothing to warn about
+
+  for (const char* flag : {"avx512_vnni", "avx_vnni", "amx_int8"}) {
+    MachineInfo m = avx2;
+    m.isa.push_back(flag);
+    const Int8Isa isa = Int8Features(m);
+    EXPECT_TRUE(isa.dot_products()) << flag;
+    EXPECT_EQ(Int8IsaWarning(isa, true), "") << flag;
+    EXPECT_EQ(Int8IsaToJson(isa)[flag], true) << flag;
+    EXPECT_EQ(Int8IsaToJson(isa)["int8_dot_products"], true) << flag;
+  }
+  MachineInfo arm;
+  arm.isa = {"neon", "asimd"};
+  EXPECT_EQ(Int8IsaWarning(Int8Features(arm), true), "");
+  EXPECT_EQ(Int8IsaWarning(Int8Features(MachineInfo{}), true), "");  // nothing known: no claim
+  const auto keys = Int8IsaToJson(plain);
+  std::vector<std::string> names;
+  for (const auto& [key, value] : keys.items()) names.push_back(key);
+  EXPECT_EQ(names, (std::vector<std::string>{"avx2", "avx512_vnni", "avx_vnni", "amx_int8",
+                                             "int8_dot_products"}));
+}
+
 }  // namespace
 }  // namespace cvdeploy::bench

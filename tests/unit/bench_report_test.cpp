@@ -80,11 +80,17 @@ std::vector<std::string> Keys(const nlohmann::ordered_json& j) {
 
 TEST(BenchReport, JsonHasAllKeysAndRoundedNumbers) {
   const auto j = nlohmann::ordered_json::parse(ToJson(SampleReport()).dump());
-  EXPECT_EQ(Keys(j), (std::vector<std::string>{"machine", "cvdeploy_version", "build_type",
-                                               "ort_version", "provider", "commit", "model",
-                                               "source", "cold_start", "results"}));
+  EXPECT_EQ(Keys(j),
+            (std::vector<std::string>{"machine", "cvdeploy_version", "build_type", "ort_version",
+                                      "provider", "commit", "model", "source", "cold_start",
+                                      "int8_isa", "warnings", "results"}));
   EXPECT_EQ(j["machine"]["cpu_model"], "AMD EPYC 7B13, 64-Core");
   EXPECT_EQ(j["machine"]["isa"].size(), 3u);
+  // The sample machine has AVX2 and no VNNI/AMX.
+  EXPECT_EQ(j["int8_isa"]["avx2"], true);
+  EXPECT_EQ(j["int8_isa"]["avx512_vnni"], false);
+  EXPECT_EQ(j["int8_isa"]["int8_dot_products"], false);
+  EXPECT_TRUE(j["warnings"].empty());
   EXPECT_EQ(j["model"], "/models/yolo11n,v2.onnx");
   EXPECT_EQ(j["commit"], "abc1234");
   EXPECT_DOUBLE_EQ(j["cold_start"]["load_ms"].get<double>(), 123.457);
@@ -202,6 +208,17 @@ TEST(BenchReport, MarkdownTable) {
             "| single | 4 | 1 | 640 | 1.40 | 2.40 | 20.40 | 3.40 | 26.52 | 27.12 | 28.12 | 19.90 "
             "| 1.33 | 1.22 | 37.1 |");
   EXPECT_EQ(lines[header + 3].rfind("| pipeline | 4 | 4 | 640 |", 0), 0u);
+}
+
+TEST(BenchReport, WarningsAndInt8IsaAreShown) {
+  Report r = SampleReport();
+  r.warnings.push_back("int8 model on a CPU without VNNI or AMX-INT8");
+  for (const std::string& text : {ToText(r), ToMarkdown(r)}) {
+    EXPECT_NE(text.find("int8 ISA"), std::string::npos) << text;
+    EXPECT_NE(text.find("AVX2 yes, AVX-512 VNNI no"), std::string::npos) << text;
+    EXPECT_NE(text.find("int8 model on a CPU without VNNI"), std::string::npos) << text;
+  }
+  EXPECT_EQ(ToJson(r)["warnings"][0], "int8 model on a CPU without VNNI or AMX-INT8");
 }
 
 TEST(BenchReport, TextMentionsEveryStage) {

@@ -167,6 +167,40 @@ TEST(CompareAgreementTest, CountsConfidenceDeltasAndWorstClasses) {
   EXPECT_EQ(s.per_class[2].name, "car");
 }
 
+// Issue 18: a detection near the threshold in one model and just below it (or absent) in the
+// other is no disagreement; one the other model found at any confidence is an agreement.
+TEST(CompareAgreementTest, ConfidenceBandCountsOnlyDetectionsAboveIt) {
+  // conf 0.25, band 0.05: decoded from 0.20, counted from 0.30.
+  AgreementAccumulator acc(0.5f, 0.30f);
+  ImageAgreement image;
+  acc.Add(MakeResult({Det(0, 0.26f, 0, 0, 10, 10),          // in the band, B lacks it: ignored
+                      Det(0, 0.90f, 50, 50, 60, 60),        // counted, B has it at 0.22: matched
+                      Det(1, 0.40f, 100, 100, 110, 110)}),  // counted, B lacks it: a miss
+          MakeResult({Det(0, 0.22f, 50, 50, 60, 60),        // in the band, matched: not counted
+                      Det(2, 0.35f, 200, 200, 210, 210)}),  // counted, A lacks it: a miss
+          &image);
+  EXPECT_EQ(image.a_total, 2);
+  EXPECT_EQ(image.matched, 1);
+  EXPECT_EQ(image.b_total, 1);
+  EXPECT_EQ(image.b_matched, 0);
+  // The same detections one notch apart across the threshold: full agreement.
+  acc.Add(MakeResult({Det(0, 0.26f, 0, 0, 10, 10)}), MakeResult({Det(0, 0.24f, 0, 0, 10, 10)}));
+  const Agreement s = acc.Summary({"a", "b", "c"});
+  EXPECT_EQ(s.a_total, 2);
+  EXPECT_EQ(s.matched, 1);
+  EXPECT_DOUBLE_EQ(s.agreement, 0.5);
+  EXPECT_EQ(s.b_total, 1);
+  EXPECT_EQ(s.b_matched, 0);
+  EXPECT_DOUBLE_EQ(s.b_agreement, 0.0);
+  EXPECT_EQ(s.images_all_matched, 1);  // the second image: nothing counted, nothing missed
+  // Without the band (min_conf 0) the first image is 3 vs 2 detections, 2 of A's matched.
+  AgreementAccumulator plain(0.5f);
+  plain.Add(MakeResult({Det(0, 0.26f, 0, 0, 10, 10), Det(0, 0.90f, 50, 50, 60, 60)}),
+            MakeResult({Det(0, 0.22f, 50, 50, 60, 60)}));
+  EXPECT_EQ(plain.Summary({}).a_total, 2);
+  EXPECT_EQ(plain.Summary({}).matched, 1);
+}
+
 TEST(CompareAgreementTest, NoDetectionsAnywhereIsFullAgreement) {
   AgreementAccumulator acc(0.9f);
   acc.Add(MakeResult({}), MakeResult({}));

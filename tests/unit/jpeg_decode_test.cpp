@@ -5,7 +5,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
+#include <initializer_list>
 #include <opencv2/imgcodecs.hpp>
 
 #include "core/file_util.h"
@@ -60,6 +62,78 @@ TEST(JpegDecode, ReducedScalesMatchOpenCvReducedModes) {
   cv::Mat unused;
   EXPECT_EQ(core::DecodeJpegBgr(bytes.data(), bytes.size(), 3, &unused),
             core::JpegDecodeStatus::kUseOpenCv);
+}
+
+// A naive reference of the scale choice: every M/8 in `nums`, sizes as libjpeg computes them,
+// the letterbox's resized size as Ultralytics rounds it (round half to even differs from the
+// chooser's ceil only on exact halves, which these sizes avoid).
+int NaiveScale(cv::Size image, cv::Size target, std::initializer_list<int> nums) {
+  int best = 8;
+  for (int m : nums) {
+    const double r = std::min(static_cast<double>(target.height) / image.height,
+                              static_cast<double>(target.width) / image.width);
+    const int need_w = static_cast<int>(std::nearbyint(image.width * r));
+    const int need_h = static_cast<int>(std::nearbyint(image.height * r));
+    const int got_w = static_cast<int>(std::ceil(image.width * m / 8.0));
+    const int got_h = static_cast<int>(std::ceil(image.height * m / 8.0));
+    if (got_w >= need_w && got_h >= need_h && m < best) best = m;
+  }
+  return best;
+}
+
+TEST(JpegScale, ChoosesTheSmallestScaleThatCoversTheLetterbox) {
+  const cv::Size square(640, 640);
+  // bus.jpg 810x1080 -> resized 480x640: 4/8 gives 405x540 (too small); any M/8: 5/8.
+  EXPECT_EQ(core::ChooseJpegScale({810, 1080}, square), 8);
+  EXPECT_EQ(core::ChooseJpegScale({810, 1080}, square, true, {1, 2, 3, 4, 5, 6, 7, 8}), 5);
+  EXPECT_EQ(core::ChooseJpegScale({810, 1080}, {480, 640}, true, {1, 2, 3, 4, 5, 6, 7, 8}), 5);
+  // zidane.jpg 1280x720 -> resized 640x360: exactly 4/8.
+  EXPECT_EQ(core::ChooseJpegScale({1280, 720}, square), 4);
+  // A 1920x1080 frame -> 640x360: 3/8 (720x405) with M/8, else 4/8.
+  EXPECT_EQ(core::ChooseJpegScale({1920, 1080}, square), 4);
+  EXPECT_EQ(core::ChooseJpegScale({1920, 1080}, square, true, {1, 2, 3, 4, 5, 6, 7, 8}), 3);
+  // 4000x3000 -> 640x480: 1/4 is 1000x750, 1/8 is 500x375 (too small).
+  EXPECT_EQ(core::ChooseJpegScale({4000, 3000}, square), 2);
+  EXPECT_EQ(core::ChooseJpegScale({5120, 5120}, square), 1);  // 1/8 is exactly 640
+  // Smaller than the target (letterbox scales up), or a coco128-sized image: full size.
+  EXPECT_EQ(core::ChooseJpegScale({640, 480}, square), 8);
+  EXPECT_EQ(core::ChooseJpegScale({300, 200}, square), 8);
+  EXPECT_EQ(core::ChooseJpegScale({640, 480}, {320, 320}), 4);
+  // Nonsense sizes: full size, never a division by zero.
+  EXPECT_EQ(core::ChooseJpegScale({0, 480}, square), 8);
+  EXPECT_EQ(core::ChooseJpegScale({640, 480}, {0, 0}), 8);
+}
+
+TEST(JpegScale, RectangularTargetsCheckBothOrientations) {
+  // A 384x640 (h x w) target. Landscape 1280x720 -> 640x360: 4/8; 2560x1440: 2/8.
+  const cv::Size target(640, 384);
+  EXPECT_EQ(core::ChooseJpegScale({1280, 720}, target, false), 4);
+  EXPECT_EQ(core::ChooseJpegScale({2560, 1440}, target, false), 2);
+  EXPECT_EQ(core::ChooseJpegScale({2560, 1440}, target, true), 2);
+  // A thin 100x797 image needs 49x384 (4/8 gives 50x399); transposed by an EXIF rotation it
+  // would need 640x81 of 797x100, which only the full size covers.
+  EXPECT_EQ(core::ChooseJpegScale({100, 797}, target, false), 4);
+  EXPECT_EQ(core::ChooseJpegScale({100, 797}, target, true), 8);
+}
+
+TEST(JpegScale, MatchesANaiveReferenceOverManySizes) {
+  const std::initializer_list<int> all = {1, 2, 3, 4, 5, 6, 7, 8};
+  const cv::Size targets[] = {{640, 640}, {320, 320}, {640, 384}, {480, 640}};
+  int checked = 0;
+  for (const cv::Size target : targets) {
+    for (int w = 37; w < 6000; w += 263) {
+      for (int h = 41; h < 6000; h += 311) {
+        const cv::Size image(w, h);
+        EXPECT_EQ(core::ChooseJpegScale(image, target, false, all), NaiveScale(image, target, all))
+            << w << "x" << h << " -> " << target;
+        EXPECT_EQ(core::ChooseJpegScale(image, target, false),
+                  NaiveScale(image, target, {8, 4, 2, 1}))
+            << w << "x" << h << " -> " << target;
+        ++checked;
+      }
+    }
+  }
+  EXPECT_GT(checked, 1000);
 }
 
 // A JPEG whose APP1 Exif segment says orientation `value` (6: rotate 90 degrees clockwise).

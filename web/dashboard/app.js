@@ -142,11 +142,23 @@ async function renderDrift(models) {
     if (r.status === 404) { parts.push(head, el('p', { class: 'muted', 'data-drift': 'none' }, 'no drift baseline')); continue; }
     if (r.status !== 200 || !r.body) { parts.push(head, el('p', { class: 'bad' }, authProblem(r.status) || `drift: HTTP ${r.status}`)); continue; }
     const th = r.body.thresholds || { warn: 0.1, alert: 0.25 };
+    const win = r.body.window || {};
+    // A bar per feature: PSI against the thresholds (full width = 2 x alert). Its width is set
+    // through the CSSOM: the CSP (style-src 'self') refuses style attributes.
+    const bar = (psi, level) => {
+      const fill = el('span', { class: `fill ${level || ''}` });
+      fill.style.width = `${Math.min(100, (100 * (psi || 0)) / (2 * th.alert)).toFixed(1)}%`;
+      return el('span', { class: 'bar' }, fill);
+    };
     const rows = Object.entries(r.body.features || {}).map(([name, f]) =>
-      el('tr', {}, el('td', {}, name), el('td', {}, fmt(f.psi, 3)), el('td', { class: f.level || '' }, f.level || '')));
-    parts.push(head, el('p', { class: 'muted' }, `PSI thresholds: warn ${th.warn}, alert ${th.alert}`),
-      el('table', {}, el('thead', {}, el('tr', {}, el('th', {}, 'feature'), el('th', {}, 'PSI'), el('th', {}, 'level'))),
-        el('tbody', {}, ...rows)));
+      el('tr', { 'data-feature': name, 'data-level': f.level || '' }, el('td', {}, name), el('td', {}, fmt(f.psi, 3)),
+        el('td', {}, bar(f.psi, f.level)), el('td', { class: f.level || '' }, f.level || '')));
+    const summary = r.body.alert ? el('p', { class: 'alert' }, `ALERT: a feature is at PSI >= ${th.alert}`) : '';
+    parts.push(head, el('p', { class: 'muted' },
+      `PSI thresholds: warn ${th.warn}, alert ${th.alert}; window ${win.filled ?? '–'} of ${win.size ?? '–'} requests; ` +
+      `baseline ${r.body.baseline_images ?? '–'} images`), summary,
+    el('table', { 'data-drift': 'on' }, el('thead', {}, el('tr', {}, el('th', {}, 'feature'), el('th', {}, 'PSI'),
+      el('th', {}, ''), el('th', {}, 'level'))), el('tbody', {}, ...rows)));
   }
   box.replaceChildren(...parts);
 }
@@ -163,7 +175,8 @@ async function renderSamples(models) {
       `${s.time} ${s.request_id} v${s.version} ${s.kind} ${s.input || '(input not stored)'}` +
       `${s.redacted ? ` redacted ${s.redacted_regions}` : ''}` +
       `${s.timings_ms && s.timings_ms.inference !== undefined ? ` ${s.timings_ms.inference.toFixed(1)} ms` : ''}`));
-    parts.push(el('h3', { 'data-samples': 'on' }, `${m.name}: sampling at ${r.body.rate}, ${(r.body.stored_bytes / 1048576).toFixed(1)} of ${(r.body.max_bytes / 1048576).toFixed(0)} MiB`),
+    parts.push(el('h3', { 'data-samples': 'on' }, `${m.name}: sampling at ${r.body.rate}, ${(r.body.stored_bytes / 1048576).toFixed(1)} of ${(r.body.max_bytes / 1048576).toFixed(0)} MiB` +
+      `${r.body.redact ? ', persons redacted' : ''}`),
       items.length ? el('ol', {}, ...items) : el('p', { class: 'muted' }, 'no sample yet'));
   }
   box.replaceChildren(...parts);
