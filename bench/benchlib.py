@@ -4,6 +4,7 @@ running a command with its output captured, reading JSON, and the PASS/FAIL list
 import argparse
 import json
 import os
+import platform
 import subprocess
 import sys
 
@@ -29,6 +30,18 @@ def run(cmd, ok_codes=(0,), shown=None, **kw):
         sys.stderr.write(proc.stdout + proc.stderr)
         raise SystemExit(f"command failed with exit code {proc.returncode}: {' '.join(cmd)}")
     return proc
+
+
+def cpu_model():
+    """The CPU's model name from /proc/cpuinfo (platform.processor() where it has none)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
 
 
 def write_report(out_dir, name, report, md_lines):

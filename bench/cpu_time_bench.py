@@ -17,7 +17,6 @@ done, not time spent waiting: it is no substitute for a wall-clock figure on a q
 No target is checked; exit status 0 when every run succeeded.
 """
 import os
-import platform
 import resource
 import statistics
 import sys
@@ -25,17 +24,6 @@ import time
 
 import benchlib
 from benchlib import run
-
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def measure(cli, model, source, threads, iters):
@@ -78,7 +66,7 @@ def main():
             c_short, w_short = measure(args.cvdeploy, m, source, args.threads, args.short)
             cpu[m].append((c_long - c_short) / n * 1000)
             wall[m].append((w_long - w_short) / n * 1000)
-    print(f"\n{cpu_model()}, {os.cpu_count()} logical cores, load average "
+    print(f"\n{benchlib.cpu_model()}, {os.cpu_count()} logical cores, load average "
           f"{os.getloadavg()[0]:.1f}; threads {args.threads}, {args.rounds} rounds, "
           f"{args.long} - {args.short} iterations on {os.path.basename(source)}")
     base = statistics.median(cpu[args.model[0]])

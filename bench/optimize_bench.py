@@ -20,7 +20,6 @@ Exit status: 0 when every target passes (or, with --smoke, every step works), 1 
 """
 import json
 import os
-import platform
 import shutil
 import statistics
 import sys
@@ -30,17 +29,6 @@ import benchlib
 from benchlib import Checks, load_json, run
 
 MODELS = ["yolov8n-dq", "yolo11n-dq"]
-
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def small_dataset(coco, out, n):
@@ -82,7 +70,7 @@ def main():
         ["--warmup", "5", "--iters", str(args.iters)]
     c = Checks()
     commit = run(["git", "-C", root, "rev-parse", "--short=12", "HEAD"]).stdout.strip()
-    header = (f"commit `{commit}`, {cpu_model()}, {os.cpu_count()} logical cores, "
+    header = (f"commit `{commit}`, {benchlib.cpu_model()}, {os.cpu_count()} logical cores, "
               f"`cvdeploy bench` on bus.jpg ({bench_iters[-1]} iterations x {rounds} rounds, median), "
               f"`cvdeploy validate` on coco128 ({'4 images (smoke)' if args.smoke else '86 images'})")
     table = ["| model | variant | size (MB) | params (M) | GFLOPs | mAP50-95 | e2e p50 (ms) "

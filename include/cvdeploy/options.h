@@ -28,12 +28,21 @@ struct ModelOptions {
   bool sensitive = false;
 };
 
+// Whether the engine's threads spin (busy-wait) for work instead of sleeping: ONNX Runtime's
+// session.intra_op.allow_spinning / session.inter_op.allow_spinning, and
+// session.force_spinning_stop for kOff. Spinning cuts the hand-over latency between operators
+// when one engine call owns every core; it steals cores from anything else that runs beside
+// it (decode, letterbox, other engine calls). kAuto is resolved by the front end that knows
+// the mode (ResolveSpin in cvdeploy/system.h); the library itself treats kAuto as kOff.
+enum class Spin { kAuto, kOn, kOff };
+
 // How the engine runs a model. It extends ModelOptions so that the one-call convenience
 // Predictor::Load(path, options) can read the model and set up the session from one struct.
 struct SessionOptions : ModelOptions {
   // "cpu" (default), "cuda[:N]", "tensorrt[:N]". Unavailable providers raise kInvalidArgument.
   std::string device = "cpu";
   int intra_op_threads = 0;  // 0: one per physical core
+  Spin spin = Spin::kAuto;   // engine thread spinning (kAuto: off unless a front end decides)
   // Non-empty: ONNX Runtime writes its per-operator profile to PREFIX_<date>.json; the
   // file is complete after Predictor::EndProfiling.
   std::string profile_prefix;
@@ -62,6 +71,10 @@ struct PredictOptions {
   // Square input size for this call; 0: the model's. Only a model with dynamic spatial axes
   // accepts another size (a multiple of its stride); a fixed-size model accepts its own.
   int imgsz = 0;
+  // Models with dynamic spatial axes: letterbox each image to the smallest stride multiple
+  // that holds it at scale imgsz / long side (Ultralytics' auto letterbox, "rect"), e.g.
+  // 810x1080 -> 480x640, instead of the full imgsz square. Fixed-size models ignore it.
+  bool rect = true;
 };
 
 }  // namespace cvdeploy

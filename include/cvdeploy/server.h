@@ -35,6 +35,11 @@ struct RepositoryOptions {
   double poll_interval_s = 0;
   std::vector<std::string> load_at_start;  // kExplicit: models loaded at start
   int instances = 0, threads = 0;          // server-wide defaults for configs that leave them 0
+  // Rect letterbox on models with dynamic spatial axes, for configs without "rect" (--rect).
+  bool rect = true;
+  // Engine thread spinning of every version (--spin); kAuto: off (instances and the HTTP
+  // threads share the cores; ResolveSpin).
+  Spin spin = Spin::kAuto;
   uint64_t max_model_bytes = kDefaultMaxModelBytes;  // larger model files are refused unread
   // Protected models (docs/security.md): model packages (model.cvdm) are opened with the data
   // key from a file or a command run at each load; signed packages must verify against the

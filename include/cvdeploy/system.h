@@ -9,6 +9,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cvdeploy/options.h"
+
 namespace cvdeploy {
 
 struct MachineInfo {
@@ -93,5 +95,13 @@ struct ThreadPlan {
 //     calls memory grows for little gain, so larger machines give each call more threads.
 // Rule 4 never oversubscribes: workers x engine_threads <= cores.
 ThreadPlan PlanThreads(int cores, const ThreadRequest& request = {});
+
+// The one rule for Spin::kAuto (docs/performance.md, "Engine thread spinning"): spin only
+// while a single engine call owns every core and nothing else runs beside it (`exclusive`:
+// one input, one worker, as `predict IMAGE` and `bench --source IMAGE`); never where workers,
+// server instances or a decode loop share the cores. kOn and kOff are returned unchanged.
+Spin ResolveSpin(Spin requested, bool exclusive);
+// "on", "off", "auto".
+const char* SpinName(Spin spin);
 
 }  // namespace cvdeploy

@@ -18,10 +18,12 @@
 namespace cvdeploy::backends {
 
 // Every session of a backend gets the measured thread policy (docs/performance.md): these
-// intra-op threads, one inter-op thread, threads that block instead of spinning between runs.
+// intra-op threads, one inter-op thread, threads that block instead of spinning between runs
+// unless `spin` (SessionOptions::spin, resolved by the front end).
 struct BackendOptions {
   std::string device = "cpu";  // cpu | cuda[:N] | tensorrt[:N]
   int intra_op_threads = 0;    // <= 0: physical cores
+  bool spin = false;           // engine threads busy-wait for work (Spin::kOn)
   std::string profile_prefix;  // non-empty: write the engine's per-operator profile
 };
 

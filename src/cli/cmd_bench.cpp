@@ -37,6 +37,7 @@ double Ms(Clock::time_point a, Clock::time_point b) {
 struct BenchArgs {
   ModelArgs model;
   ThresholdArgs thresholds;
+  EngineArgs engine;
   std::string source;
   int warmup = 10, iters = 100, batch = 1, workers = 0, memory_iters = 0;
   std::string sweep, json, csv, profile;
@@ -51,12 +52,36 @@ cv::Size DecodeTarget(const BenchArgs& args, const Predictor& predictor) {
 
 struct Config {
   int threads = 0, batch = 1, imgsz = 0;
+  Spin spin = Spin::kAuto;
+  bool rect = true;
 };
 
-// "threads=1,2;batch=1,4;imgsz=320,640" -> every combination, threads varying slowest.
+// A sweep value: a number, or on/off (and auto for spin) for the spin and rect axes.
+int SweepValue(const std::string& key, const std::string& v) {
+  if (key == "spin" || key == "rect") {
+    if (v == "on") return static_cast<int>(Spin::kOn);
+    if (v == "off") return static_cast<int>(Spin::kOff);
+    if (v == "auto" && key == "spin") return static_cast<int>(Spin::kAuto);
+    return -1;
+  }
+  try {
+    size_t used = 0;
+    const int n = std::stoi(v, &used);
+    if (used == v.size() && n >= (key == "threads" ? 0 : 1)) return n;
+  } catch (const std::exception&) {
+  }
+  return -1;
+}
+
+// "threads=1,2;batch=1,4;imgsz=320,640;spin=on,off;rect=on,off" -> every combination,
+// threads varying slowest.
 std::vector<Config> ParseSweep(const BenchArgs& args) {
   std::map<std::string, std::vector<int>> axes = {
-      {"threads", {args.model.threads}}, {"batch", {args.batch}}, {"imgsz", {args.model.imgsz}}};
+      {"threads", {args.model.threads}},
+      {"batch", {args.batch}},
+      {"imgsz", {args.model.imgsz}},
+      {"spin", {static_cast<int>(args.engine.ParsedSpin())}},
+      {"rect", {static_cast<int>(args.engine.Rect() ? Spin::kOn : Spin::kOff)}}};
   std::stringstream spec(args.sweep);
   std::string part;
   while (std::getline(spec, part, ';')) {
@@ -64,20 +89,15 @@ std::vector<Config> ParseSweep(const BenchArgs& args) {
     const auto eq = part.find('=');
     const std::string key = part.substr(0, eq);
     if (eq == std::string::npos || !axes.count(key)) {
-      throw InvalidArgument("--sweep '" + args.sweep + "': expected threads=..;batch=..;imgsz=..");
+      throw InvalidArgument("--sweep '" + args.sweep +
+                            "': expected threads=..;batch=..;imgsz=..;spin=on,off;rect=on,off");
     }
     std::vector<int> values;
     std::stringstream list(part.substr(eq + 1));
     std::string v;
     while (std::getline(list, v, ',')) {
-      int n = -1;
-      try {
-        size_t used = 0;
-        n = std::stoi(v, &used);
-        if (used != v.size()) n = -1;
-      } catch (const std::exception&) {
-      }
-      if (n < (key == "threads" ? 0 : 1)) {
+      const int n = SweepValue(key, v);
+      if (n < 0) {
         throw InvalidArgument("--sweep '" + args.sweep + "': bad " + key + " value '" + v + "'");
       }
       values.push_back(n);
@@ -88,7 +108,11 @@ std::vector<Config> ParseSweep(const BenchArgs& args) {
   std::vector<Config> configs;
   for (int t : axes["threads"])
     for (int i : axes["imgsz"])
-      for (int b : axes["batch"]) configs.push_back({t, b, i});
+      for (int b : axes["batch"])
+        for (int sp : axes["spin"])
+          for (int re : axes["rect"]) {
+            configs.push_back({t, b, i, static_cast<Spin>(sp), re == static_cast<int>(Spin::kOn)});
+          }
   return configs;
 }
 
@@ -107,9 +131,21 @@ Input SyntheticInput() {
   return {"synthetic 1280x720 JPEG", std::move(bytes)};
 }
 
-std::unique_ptr<Predictor> LoadFor(const BenchArgs& args, const Config& c, double* load_ms) {
+// The predict options of configuration `c` (thresholds, classes, rect).
+PredictOptions OptionsFor(const BenchArgs& args, const Config& c, const Predictor& predictor) {
+  PredictOptions options = args.thresholds.ToPredictOptions(predictor.meta().names);
+  options.rect = c.rect;
+  return options;
+}
+
+// `exclusive`: one engine call at a time owns every core (the single-image loop), which is
+// what Spin::kAuto spins for (ResolveSpin); the bare engine runs on the same session, so it
+// gets the same setting.
+std::unique_ptr<Predictor> LoadFor(const BenchArgs& args, const Config& c, double* load_ms,
+                                   bool exclusive) {
   SessionOptions session = args.model.ToSessionOptions();
   session.intra_op_threads = c.threads;
+  session.spin = ResolveSpin(c.spin, exclusive);
   if (c.imgsz > 0) session.imgsz = c.imgsz;
   auto t0 = Clock::now();
   auto predictor = LoadPredictor(args.model.path, session, args.model.protection.protection);
@@ -148,7 +184,7 @@ void Fill(const Samples& s, bench::ConfigResult& r) {
 bench::ConfigResult BenchSingle(const BenchArgs& args, const Config& c, const Predictor& predictor,
                                 const Input& input, bench::ColdStart* cold) {
   const cv::Size model_input = DecodeTarget(args, predictor);
-  const PredictOptions options = args.thresholds.ToPredictOptions(predictor.meta().names);
+  const PredictOptions options = OptionsFor(args, c, predictor);
   std::vector<cv::Mat> images(c.batch);
   std::vector<cv::Size> originals(c.batch);
   auto decode_all = [&] {
@@ -258,7 +294,7 @@ double MaxDifference(const std::vector<Digest>& a, const std::vector<Digest>& b)
 bench::ConfigResult BenchDirectory(const BenchArgs& args, const Config& c,
                                    const Predictor& predictor,
                                    const std::vector<std::string>& files, int workers) {
-  const PredictOptions options = args.thresholds.ToPredictOptions(predictor.meta().names);
+  const PredictOptions options = OptionsFor(args, c, predictor);
   const cv::Size model_input = DecodeTarget(args, predictor);
   pipeline::Options popts;
   popts.workers = workers;
@@ -271,7 +307,7 @@ bench::ConfigResult BenchDirectory(const BenchArgs& args, const Config& c,
     Config seq = c;
     seq.threads = predictor.threads() * workers;
     seq.batch = 1;
-    sequential = LoadFor(args, seq, nullptr);
+    sequential = LoadFor(args, seq, nullptr, false);
   }
   // Warm-up: the first images once through each side.
   if (warm > 0) {
@@ -328,7 +364,7 @@ bench::ConfigResult BenchDirectory(const BenchArgs& args, const Config& c,
     cv::Size original;
     Batch bare = predictor.Prepare(
         std::vector<cv::Mat>(c.batch, ReadImageForModel(files[0], model_input, &original)),
-        args.thresholds.ToPredictOptions(predictor.meta().names));
+        options);
     auto bare_run = [&] {
       predictor.Run(bare);
       return bare.run_ms();
@@ -368,11 +404,12 @@ void PrintProfile(const BenchArgs& args, const Config& c, const Input& input,
   session.intra_op_threads = c.threads;
   if (c.imgsz > 0) session.imgsz = c.imgsz;
   session.profile_prefix = prefix;
+  session.spin = ResolveSpin(c.spin, true);  // Predict in a loop on one decoded image
   auto predictor = LoadPredictor(args.model.path, session, args.model.protection.protection);
   const cv::Size model_input = DecodeTarget(args, *predictor);
   cv::Size original;
   const cv::Mat image = DecodeImageForModel(input.bytes, input.name, model_input, &original);
-  const PredictOptions options = args.thresholds.ToPredictOptions(predictor->meta().names);
+  const PredictOptions options = OptionsFor(args, c, *predictor);
   for (int i = 0; i < std::max(1, std::min(args.iters, 20)); ++i)
     predictor->Predict(image, options);
   const std::string written = predictor->EndProfiling();
@@ -444,7 +481,7 @@ int Run(const BenchArgs& args) {
       split.Resolve(files.size(), &c.threads, &workers);
     }
     double load_ms = 0;
-    auto predictor = LoadFor(args, c, &load_ms);
+    auto predictor = LoadFor(args, c, &load_ms, files.empty());
     if (i == 0) {
       report.cold_start.load_ms = load_ms;
       report.ort_version = predictor->engine_version();
@@ -456,8 +493,11 @@ int Run(const BenchArgs& args) {
         report.warnings.push_back(warning);
       }
     }
-    std::fprintf(stderr, "bench: threads=%d batch=%d imgsz=%d %s\n", predictor->threads(), c.batch,
-                 predictor->meta().imgsz_w, files.empty() ? "(single image)" : "(pipeline)");
+    const Spin spin = ResolveSpin(c.spin, files.empty());
+    const bool rect = c.rect && predictor->meta().dynamic;
+    std::fprintf(stderr, "bench: threads=%d batch=%d imgsz=%d spin=%s rect=%s %s\n",
+                 predictor->threads(), c.batch, predictor->meta().imgsz_w, SpinName(spin),
+                 rect ? "on" : "off", files.empty() ? "(single image)" : "(pipeline)");
     if (files.empty()) {
       report.results.push_back(
           BenchSingle(args, c, *predictor, input, i == 0 ? &report.cold_start : nullptr));
@@ -468,11 +508,13 @@ int Run(const BenchArgs& args) {
         const cv::Mat first =
             ReadImageForModel(files[0], DecodeTarget(args, *predictor), &original);
         auto t0 = Clock::now();
-        predictor->Predict(first, args.thresholds.ToPredictOptions(predictor->meta().names));
+        predictor->Predict(first, OptionsFor(args, c, *predictor));
         report.cold_start.first_inference_ms = Ms(t0, Clock::now());
       }
       report.results.push_back(BenchDirectory(args, c, *predictor, files, workers));
     }
+    report.results.back().extra["spin"] = SpinName(spin);
+    report.results.back().extra["rect"] = rect;
     report.results.back().extra["decode_scale"] = args.decode_scale.value;
   }
   nlohmann::ordered_json json = bench::ToJson(report);
@@ -498,6 +540,7 @@ void RegisterBench(CLI::App& app, int* exit_code) {
   auto args = std::make_shared<BenchArgs>();
   args->model.Add(*cmd);
   args->thresholds.Add(*cmd, 0.25f);
+  args->engine.Add(*cmd);
   cmd->add_option("--source", args->source,
                   "Image (single-image loop) or directory (pipelined path); default: a "
                   "synthetic 1280x720 JPEG");
@@ -514,7 +557,8 @@ void RegisterBench(CLI::App& app, int* exit_code) {
                   "Directory: concurrent engine calls (0: cores / threads)")
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--sweep", args->sweep,
-                  "Combinations to measure, e.g. 'threads=1,2;batch=1,4;imgsz=320,640'");
+                  "Combinations to measure, e.g. 'threads=1,2;batch=1,4;imgsz=320,640;"
+                  "spin=on,off;rect=on,off'");
   cmd->add_option("--json", args->json, "Write the report as JSON to FILE ('-': stdout)");
   cmd->add_option("--csv", args->csv, "Write one CSV row per configuration to FILE");
   cmd->add_flag("--md", args->md, "Print a Markdown table instead of text");

@@ -27,6 +27,7 @@
 #include "cvdeploy/pipeline.h"
 #include "cvdeploy/predictor.h"
 #include "cvdeploy/serialize.h"
+#include "cvdeploy/system.h"
 
 namespace cvdeploy::cli {
 namespace {
@@ -38,6 +39,7 @@ struct PredictArgs {
   ModelArgs model;
   std::vector<std::string> sources;
   ThresholdArgs thresholds;
+  EngineArgs engine;
   std::string save_dir;
   std::string json;
   PipelineArgs pipeline;
@@ -258,12 +260,14 @@ int Run(PredictArgs args) {
     popts.batch = args.pipeline.batch;
     // Several streams share the workers: the split of many inputs.
     args.pipeline.Resolve(2, &session.intra_op_threads, &popts.workers);
+    session.spin = ResolveSpin(args.engine.ParsedSpin(), false);
     auto predictor = LoadPredictor(args.model.path, session, args.model.protection.protection);
     OutputDirectory("--save-dir", args.save_dir);
     LiveRun run;
     run.predictor = predictor.get();
     run.options = args.thresholds.ToPredictOptions(predictor->meta().names, args.all_contours);
     run.options.retina_masks = args.retina_masks;
+    run.options.rect = args.engine.Rect();
     run.pipeline = popts;
     run.json = args.json;
     run.save_dir = args.save_dir;
@@ -288,10 +292,13 @@ int Run(PredictArgs args) {
   pipeline::Options popts;
   popts.batch = args.pipeline.batch;
   args.pipeline.Resolve(inputs, &session.intra_op_threads, &popts.workers);
+  // One image on one worker owns every core: the case that spinning helps (ResolveSpin).
+  session.spin = ResolveSpin(args.engine.ParsedSpin(), inputs <= 1 && popts.workers == 1);
   auto predictor = LoadPredictor(args.model.path, session, args.model.protection.protection);
   PredictOptions options =
       args.thresholds.ToPredictOptions(predictor->meta().names, args.all_contours);
   options.retina_masks = args.retina_masks;
+  options.rect = args.engine.Rect();
   OutputDirectory("--save-dir", args.save_dir);
   const bool any_video = images < files.size();
   Progress progress("predict", total, !args.quiet && (images > 1 || any_video));
@@ -349,6 +356,7 @@ void RegisterPredict(CLI::App& app, int* exit_code) {
       ->expected(1, -1);
   args->thresholds.Add(*cmd, 0.25f);
   args->pipeline.Add(*cmd);
+  args->engine.Add(*cmd);
   cmd->add_option("--save-dir", args->save_dir, "Write annotated images/videos here");
   cmd->add_flag("--save", args->save,
                 "Write annotated images/videos to --save-dir, or to a new runs/predict, "

@@ -25,6 +25,7 @@ struct ServeArgs {
   std::string repository, control = "", access_log = "-";
   double poll_interval = 0, read_timeout = 30, idle_timeout = 60, drain_timeout = 30;
   int metrics_port = -1;
+  EngineArgs engine;  // --rect/--no-rect (config.json "rect" overrides), --spin
   int64_t request_timeout_ms = 60000;
   double max_image_mp = 40;
   size_t max_body_bytes = 32u << 20, max_header_bytes = 16u << 10, max_connections = 1024;
@@ -141,6 +142,8 @@ server::ServerOptions ToOptions(const ServeArgs& a, const std::string& host, int
   r.load_at_start = a.load_models;
   r.instances = instances;
   r.threads = threads;
+  r.rect = a.engine.Rect();
+  r.spin = a.engine.ParsedSpin();
   r.max_model_bytes = a.max_model_bytes;
   a.protection.protection.Check();
   r.decrypt_key_file = a.protection.protection.decrypt_key_file;
@@ -356,6 +359,7 @@ void RegisterServe(CLI::App& app, int* exit_code) {
       ->capture_default_str();
   AddSecurityOptions(cmd, args.get());
   args->protection.Add(*cmd);
+  args->engine.Add(*cmd);
   cmd->add_option("--golden-gate", args->golden_gate,
                   "Check each version's golden set (package or golden/ beside model.onnx) "
                   "before it serves")

@@ -17,6 +17,7 @@
 #include "cvdeploy/image.h"
 #include "cvdeploy/predictor.h"
 #include "cvdeploy/serialize.h"
+#include "cvdeploy/system.h"
 
 namespace cvdeploy::cli {
 namespace {
@@ -24,6 +25,7 @@ namespace {
 struct ValidateArgs {
   ModelArgs model;
   ThresholdArgs thresholds;
+  EngineArgs engine;
   std::string data;
   std::string images;
   std::string split = "val";
@@ -47,9 +49,12 @@ void PrintTable(const char* title, const Metrics& m, int images, int instances) 
 }
 
 int Run(const ValidateArgs& args) {
-  const SessionOptions session = args.model.ToSessionOptions();
+  SessionOptions session = args.model.ToSessionOptions();
+  // One image at a time, but decoding and scoring share the cores between engine calls.
+  session.spin = ResolveSpin(args.engine.ParsedSpin(), false);
   auto predictor = LoadPredictor(args.model.path, session, args.model.protection.protection);
   PredictOptions options = args.thresholds.ToPredictOptions(predictor->meta().names);
+  options.rect = args.engine.Rect();
   // Single label by default: the same decoding as predict, so validate measures what users
   // get. --multi-label keeps every (box, class) pair above conf, as Ultralytics' val does.
   options.multi_label = args.multi_label;
@@ -126,6 +131,7 @@ int Run(const ValidateArgs& args) {
     j["conf"] = options.conf;
     j["iou"] = options.iou;
     j["multi_label"] = options.multi_label;
+    j["rect"] = meta.dynamic && options.rect;
     j["speed_ms"] = {{"decode", speed.decode},
                      {"preprocess", speed.preprocess},
                      {"inference", speed.inference},
@@ -159,6 +165,7 @@ void RegisterValidate(CLI::App& app, int* exit_code) {
       ->capture_default_str();
   cmd->add_option("--images", args->images, "Image directory for a COCO json");
   args->thresholds.Add(*cmd, 0.001f);
+  args->engine.Add(*cmd);
   cmd->add_option("--json", args->json, "Write metrics JSON to FILE, or '-' for stdout");
   cmd->add_option("--save-json", args->save_json,
                   "Write the predictions as a COCO-format list to FILE (pycocotools loadRes)");

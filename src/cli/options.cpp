@@ -95,6 +95,31 @@ void PipelineArgs::Resolve(size_t inputs, int* threads, int* workers_out) const 
   *threads = plan.engine_threads;
 }
 
+void EngineArgs::Add(CLI::App& cmd) {
+  rect_option = cmd.add_flag("--rect", rect,
+                             "Models with dynamic spatial axes: smallest stride-aligned letterbox "
+                             "(e.g. 810x1080 -> 480x640; the default)");
+  CLI::Option* off = cmd.add_flag(
+      "--no-rect", no_rect, "Models with dynamic spatial axes: letterbox to the full imgsz square");
+  rect_option->excludes(off);
+  cmd.add_option("--spin", spin,
+                 "Engine threads spin while waiting for work: on, off, or auto (on for a "
+                 "single image owning every core, off where work shares the cores)")
+      ->check(CLI::IsMember({"on", "off", "auto"}))
+      ->capture_default_str();
+}
+
+bool EngineArgs::Rect() const {
+  if (no_rect) return false;
+  return rect_option == nullptr || rect_option->count() == 0 || rect;
+}
+
+Spin EngineArgs::ParsedSpin() const {
+  if (spin == "on") return Spin::kOn;
+  if (spin == "off") return Spin::kOff;
+  return Spin::kAuto;
+}
+
 void ThresholdArgs::Add(CLI::App& cmd, float default_conf) {
   conf = default_conf;
   cmd.add_option("--conf", conf, "Confidence threshold")

@@ -64,6 +64,20 @@ struct PipelineArgs {
   void Resolve(size_t inputs, int* threads, int* workers) const;
 };
 
+// --rect/--no-rect and --spin on|off|auto (predict, validate, bench, serve): the letterbox
+// shape on models with dynamic spatial axes and the engine threads' spinning.
+struct EngineArgs {
+  bool rect = false, no_rect = false;  // as given (--rect=false counts as --no-rect)
+  CLI::Option* rect_option = nullptr;
+  std::string spin = "auto";
+
+  void Add(CLI::App& cmd);
+  // Rect letterbox unless --no-rect (or --rect=false) was given.
+  bool Rect() const;
+  // --spin as given; kAuto is resolved per mode by ResolveSpin (cvdeploy/system.h).
+  Spin ParsedSpin() const;
+};
+
 // --conf, --iou, --max-det, --classes, --agnostic-nms
 struct ThresholdArgs {
   float conf = 0.25f;

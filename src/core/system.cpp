@@ -168,6 +168,22 @@ int PhysicalCores() {
   return cores;
 }
 
+Spin ResolveSpin(Spin requested, bool exclusive) {
+  if (requested != Spin::kAuto) return requested;
+  return exclusive ? Spin::kOn : Spin::kOff;
+}
+
+const char* SpinName(Spin spin) {
+  switch (spin) {
+    case Spin::kOn:
+      return "on";
+    case Spin::kOff:
+      return "off";
+    default:
+      return "auto";
+  }
+}
+
 ThreadPlan PlanThreads(int cores, const ThreadRequest& request) {
   cores = std::max(1, cores);
   const int threads = std::max(0, request.engine_threads);

@@ -146,7 +146,8 @@ void CheckAxes(const ModelFacts& f, std::vector<Finding>& out) {
   out.push_back(Make("axes", "spatial", Finding::kOk,
                      dyn_space ? "dynamic height/width" : "fixed " + ShapeText(in),
                      dyn_space
-                         ? "single images use rect inference (less padding, faster); --imgsz works"
+                         ? "images use rect inference (less padding, faster; --no-rect: the full "
+                           "square); --imgsz works"
                          : "every image is letterboxed to the full size; no rect inference, "
                            "--imgsz is refused"));
 }

@@ -51,7 +51,7 @@ Finding PreprocessingFinding(const ModelMeta& meta) {
   const std::string size = std::to_string(meta.imgsz_w) + "x" + std::to_string(meta.imgsz_h);
   return Make("preprocess", "contract", Finding::kOk,
               "letterbox to " + size + " (aspect kept, centred, pad 114, INTER_LINEAR" +
-                  (meta.dynamic ? ", rect for single images" : "") + "), BGR->RGB, /255, NCHW " +
+                  (meta.dynamic ? ", rect unless --no-rect" : "") + "), BGR->RGB, /255, NCHW " +
                   (meta.half ? "float16" : "float32"),
               "the Ultralytics contract: feed KServe tensors preprocessed exactly like this");
 }

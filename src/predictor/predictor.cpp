@@ -137,6 +137,7 @@ std::unique_ptr<Predictor> Predictor::Create(const Model& model, const SessionOp
   backends::BackendOptions bo;
   bo.device = options.device;
   bo.intra_op_threads = options.intra_op_threads;
+  bo.spin = options.spin == Spin::kOn;
   bo.profile_prefix = options.profile_prefix;
   impl->backend = backends::CreateOrtBackend(model.bytes(), model.info(), bo);
   impl->provider = impl->backend->Provider();
@@ -175,17 +176,23 @@ Batch Predictor::Prepare(const std::vector<cv::Mat>& images, const PredictOption
   Workspace& ws = *state->ws;
   const size_t n = images.size();
   const int slots = impl_->SlotsFor(n);
-  // Rectangular (stride-aligned) input only for a single image on a dynamic-size model;
-  // a batch of several is letterboxed to the full size so that shapes agree.
-  const int auto_stride = (meta.dynamic && slots == 1) ? meta.stride : 0;
+  // Rect (stride-aligned) letterboxes on a dynamic-size model; several images of different
+  // rect shapes are padded to the largest width and height among them (PredictBatch groups
+  // images by shape before they get here, so it only pads a caller's own mixed batch).
+  const int auto_stride = (meta.dynamic && options.rect) ? meta.stride : 0;
   const cv::Size target = options.imgsz > 0 ? cv::Size(options.imgsz, options.imgsz)
                                             : cv::Size(meta.imgsz_w, meta.imgsz_h);
   state->letterboxes.resize(n);
+  cv::Size dst(0, 0);
   for (size_t i = 0; i < n; ++i) {
     if (images[i].empty()) throw InvalidArgument("empty image");
     state->letterboxes[i] = vision::ComputeLetterbox(images[i].size(), target, auto_stride);
+    dst.width = std::max(dst.width, state->letterboxes[i].dst.width);
+    dst.height = std::max(dst.height, state->letterboxes[i].dst.height);
   }
-  const cv::Size dst = state->letterboxes[0].dst;
+  for (Letterbox& lb : state->letterboxes) {
+    if (lb.dst != dst) lb = vision::PadLetterbox(lb, dst);
+  }
   const size_t per_image = 3 * static_cast<size_t>(dst.area());
   state->shape = {slots, 3, dst.height, dst.width};
   ws.input.Reshape(DataType::kFloat32, state->shape);
@@ -307,18 +314,48 @@ std::vector<Result> Predictor::PredictBatch(const std::vector<cv::Mat>& images,
   }
   for (const auto& o : options) {
     ValidateOptions(o, impl_->meta());
-    if (o.imgsz != options[0].imgsz) throw InvalidArgument("a batch must use one imgsz");
+    if (o.imgsz != options[0].imgsz || o.rect != options[0].rect) {
+      throw InvalidArgument("a batch must use one imgsz and one rect setting");
+    }
   }
-  std::vector<Result> results;
-  results.reserve(images.size());
-  // Fixed batch B: chunks of B, the last one zero-padded. Dynamic batch: one call.
-  const size_t chunk = max_batch() > 0 ? static_cast<size_t>(max_batch()) : images.size();
-  for (size_t begin = 0; begin < images.size(); begin += chunk) {
-    const size_t end = std::min(images.size(), begin + chunk);
-    const std::vector<cv::Mat> part(images.begin() + begin, images.begin() + end);
-    const std::vector<PredictOptions> part_options(options.begin() + begin, options.begin() + end);
-    Batch batch = Prepare(part, part_options[0]);
-    for (Result& r : Decode(Run(batch), batch, part_options)) results.push_back(std::move(r));
+  // Rect letterboxes of different shapes: one engine call per shape (in order of first
+  // appearance), which measured faster than padding them to one shape (docs/performance.md,
+  // "Rect batches"); results go back to the callers' order.
+  std::vector<std::vector<size_t>> groups;
+  const ModelMeta& meta = impl_->meta();
+  if (meta.dynamic && options[0].rect && images.size() > 1) {
+    const int side = options[0].imgsz;
+    const cv::Size target = side > 0 ? cv::Size(side, side) : cv::Size(meta.imgsz_w, meta.imgsz_h);
+    std::vector<std::pair<cv::Size, std::vector<size_t>>> by_shape;
+    for (size_t i = 0; i < images.size(); ++i) {
+      if (images[i].empty()) throw InvalidArgument("empty image");
+      const cv::Size dst = vision::ComputeLetterbox(images[i].size(), target, meta.stride).dst;
+      auto it = std::find_if(by_shape.begin(), by_shape.end(),
+                             [&](const auto& g) { return g.first == dst; });
+      if (it == by_shape.end()) it = by_shape.insert(by_shape.end(), {dst, {}});
+      it->second.push_back(i);
+    }
+    for (auto& g : by_shape) groups.push_back(std::move(g.second));
+  } else {
+    groups.emplace_back(images.size());
+    for (size_t i = 0; i < images.size(); ++i) groups.back()[i] = i;
+  }
+  std::vector<Result> results(images.size());
+  // Fixed batch B: chunks of B, the last one zero-padded. Dynamic batch: one call per group.
+  for (const std::vector<size_t>& group : groups) {
+    const size_t chunk = max_batch() > 0 ? static_cast<size_t>(max_batch()) : group.size();
+    for (size_t begin = 0; begin < group.size(); begin += chunk) {
+      const size_t end = std::min(group.size(), begin + chunk);
+      std::vector<cv::Mat> part;
+      std::vector<PredictOptions> part_options;
+      for (size_t k = begin; k < end; ++k) {
+        part.push_back(images[group[k]]);
+        part_options.push_back(options[group[k]]);
+      }
+      Batch batch = Prepare(part, part_options[0]);
+      std::vector<Result> decoded = Decode(Run(batch), batch, part_options);
+      for (size_t k = begin; k < end; ++k) results[group[k]] = std::move(decoded[k - begin]);
+    }
   }
   return results;
 }

@@ -187,6 +187,7 @@ void Api::ModelMetadata(const std::string& model, std::optional<int64_t> version
   const ModelMeta& meta = info.meta;
   doc["parameters"] = {{"task", std::string(TaskName(meta.task))},
                        {"imgsz", {meta.imgsz_h, meta.imgsz_w}},
+                       {"rect", meta.dynamic && v->rect},
                        {"classes", meta.names.size()},
                        {"max_batch_size", v->config.max_batch_size},
                        {"instances", v->scheduler->options().instances}};

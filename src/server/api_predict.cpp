@@ -67,6 +67,7 @@ PredictOptions OptionsFrom(const HttpRequest& request, const ModelVersion& v, bo
   if (c.conf) o.conf = *c.conf;
   if (c.iou) o.iou = *c.iou;
   if (c.max_det) o.max_det = *c.max_det;
+  o.rect = v.rect;
   const int classes = static_cast<int>(v.predictor->meta().names.size());
   for (const auto& [key, value] : request.query) {
     if (key == "conf") {
@@ -87,6 +88,8 @@ PredictOptions OptionsFrom(const HttpRequest& request, const ModelVersion& v, bo
         if (comma == std::string::npos) break;
         start = comma + 1;
       }
+    } else if (key == "rect") {
+      o.rect = BoolParam(key, value);
     } else if (key == "agnostic") {
       o.agnostic = BoolParam(key, value);
     } else if (key == "retina_masks") {
@@ -105,8 +108,8 @@ PredictOptions OptionsFrom(const HttpRequest& request, const ModelVersion& v, bo
       throw EscapedError(
           ErrorCode::kInvalidArgument,
           "unknown query parameter '" + key.substr(0, 64) +
-              "' (known: conf, iou, max_det, classes, imgsz, agnostic, retina_masks, annotate, "
-              "line_width, hide_labels, hide_conf, debug)");
+              "' (known: conf, iou, max_det, classes, imgsz, rect, agnostic, retina_masks, "
+              "annotate, line_width, hide_labels, hide_conf, debug)");
     }
   }
   const ModelMeta& meta = v.predictor->meta();

@@ -210,6 +210,9 @@ ModelConfig ParseModelConfig(const nlohmann::json& doc, const std::string& where
       c.max_det = IntIn(v, where, key, 1, 100000);
     } else if (key == "imgsz") {
       c.imgsz = IntIn(v, where, key, 32, 8192);
+    } else if (key == "rect") {
+      if (!v.is_boolean()) throw BadInput(where + ": \"rect\" must be true or false");
+      c.rect = v.get<bool>();
     } else if (key == "max_batch_size") {
       c.max_batch_size = std::max(1, IntIn(v, where, key, 0, 256));
     } else if (key == "max_queue_delay_us") {

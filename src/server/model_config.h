@@ -42,6 +42,9 @@ struct ModelConfig {
   std::optional<float> conf, iou;
   std::optional<int> max_det;
   std::optional<int> imgsz;
+  // Rect letterbox for a model with dynamic spatial axes ("rect": true/false); unset: the
+  // server's --rect/--no-rect (default on). Fixed-size models ignore it.
+  std::optional<bool> rect;
   // Dynamic batching: up to max_batch_size requests per engine call (needs a dynamic batch
   // axis), waiting at most max_queue_delay_us for the batch to fill. 0/1: no batching.
   int max_batch_size = 1;

@@ -69,9 +69,12 @@ void WarmUp(const ModelVersion& mv, SchedulerOptions options) {
   std::condition_variable cv;
   int left = jobs;
   std::string failure;
+  PredictOptions predict;
+  predict.rect = mv.rect;  // the letterbox the version's requests get
   for (int i = 0; i < jobs; ++i) {
     Job job;
-    job.work = ImageWork{std::string(jpeg.begin(), jpeg.end()), "warm-up image", {}, false, {}};
+    job.work =
+        ImageWork{std::string(jpeg.begin(), jpeg.end()), "warm-up image", predict, false, {}};
     job.enqueued = Clock::now();
     job.deadline = job.enqueued + std::chrono::hours(24);
     job.done = [&](JobResult r) {
@@ -455,6 +458,7 @@ std::shared_ptr<ModelVersion> ModelRepository::LoadVersion(const std::string& na
   mv->path = file.path;
   mv->signature = file.signature;
   mv->config = config;
+  mv->rect = config.rect.value_or(options_.rect);
   try {
     // Read, parsed and hashed once: the description and the session come from one Model.
     ModelOptions model_options;
@@ -482,6 +486,7 @@ std::shared_ptr<ModelVersion> ModelRepository::LoadVersion(const std::string& na
     SessionOptions so;
     so.device = config.device;
     so.intra_op_threads = threads;
+    so.spin = ResolveSpin(options_.spin, false);
     so.max_model_bytes = options_.max_model_bytes;
     if (config.imgsz) so.imgsz = config.imgsz;
     // A package's plaintext is not kept once the session exists: the predictor keeps the

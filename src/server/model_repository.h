@@ -45,6 +45,7 @@ struct ModelVersion {
   int64_t version = 0;
   std::string path, signature;
   ModelConfig config;
+  bool rect = true;  // config.rect, else the server's default (RepositoryOptions::rect)
   std::shared_ptr<const Predictor> predictor;
   VersionMetrics metrics;
   std::shared_ptr<DriftMonitor> drift;  // null without a baseline (drift_monitor.h)

@@ -26,7 +26,8 @@ int Inputs(const Job& job) {
 bool Compatible(const Job& a, const Job& b) {
   if (a.work.index() != b.work.index()) return false;
   if (const auto* ia = std::get_if<ImageWork>(&a.work)) {
-    return ia->options.imgsz == std::get<ImageWork>(b.work).options.imgsz;
+    const PredictOptions& ob = std::get<ImageWork>(b.work).options;
+    return ia->options.imgsz == ob.imgsz && ia->options.rect == ob.rect;
   }
   const auto& ta = std::get<TensorWork>(a.work).input.shape();
   const auto& tb = std::get<TensorWork>(b.work).input.shape();

@@ -54,6 +54,14 @@ LetterboxInfo ComputeLetterbox(cv::Size src, cv::Size dst, int auto_stride) {
   return info;
 }
 
+LetterboxInfo PadLetterbox(const LetterboxInfo& info, cv::Size canvas) {
+  LetterboxInfo out = info;
+  out.dst = canvas;
+  out.pad_left = PyRound((canvas.width - info.resized.width) / 2.0 - 0.1);
+  out.pad_top = PyRound((canvas.height - info.resized.height) / 2.0 - 0.1);
+  return out;
+}
+
 void LetterboxToTensor(const cv::Mat& bgr, const LetterboxInfo& info, float* chw, cv::Mat& scratch,
                        int threads) {
   const cv::Mat* resized = &bgr;

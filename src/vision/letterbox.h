@@ -18,6 +18,12 @@ using LetterboxInfo = cvdeploy::Letterbox;
 // multiple that holds the image.
 LetterboxInfo ComputeLetterbox(cv::Size src, cv::Size dst, int auto_stride = 0);
 
+// The same resized image centred in a larger `canvas` (each side >= the geometry's own dst),
+// with Ultralytics' split of the padding: a batch of rect letterboxes of different shapes
+// padded to one shape. The scale and resized size are unchanged, so an image's detections do
+// not depend on the other images of its batch beyond the extra padding.
+LetterboxInfo PadLetterbox(const LetterboxInfo& info, cv::Size canvas);
+
 // Writes the letterboxed, normalized RGB image as planar float32 into `chw`, which must
 // hold 3 * info.dst.area() floats. `scratch` is reused between calls to avoid allocations.
 // `threads` > 1 splits the rows over OpenCV's thread pool (for a caller whose engine threads

@@ -10,13 +10,18 @@
 namespace cvdeploy::testing {
 
 std::vector<float> NaiveLetterbox(const cv::Mat& bgr, cv::Size dst, double* ratio, int* pad_left,
-                                  int* pad_top) {
+                                  int* pad_top, int stride, cv::Size* out_size) {
   const double r = std::min(static_cast<double>(dst.height) / bgr.rows,
                             static_cast<double>(dst.width) / bgr.cols);
   // round(side * r) as Ultralytics, but never 0 (cv::resize refuses an empty size).
   const int new_w = std::max(1, static_cast<int>(std::nearbyint(bgr.cols * r)));
   const int new_h = std::max(1, static_cast<int>(std::nearbyint(bgr.rows * r)));
-  const double dw = (dst.width - new_w) / 2.0, dh = (dst.height - new_h) / 2.0;
+  int pad_w = dst.width - new_w, pad_h = dst.height - new_h;
+  if (stride > 0) {  // auto=True: dw, dh = np.mod(dw, stride), np.mod(dh, stride)
+    pad_w = ((pad_w % stride) + stride) % stride;
+    pad_h = ((pad_h % stride) + stride) % stride;
+  }
+  const double dw = pad_w / 2.0, dh = pad_h / 2.0;
   cv::Mat resized = bgr;
   if (bgr.cols != new_w || bgr.rows != new_h) {
     cv::resize(bgr, resized, cv::Size(new_w, new_h), 0, 0, cv::INTER_LINEAR);
@@ -39,6 +44,7 @@ std::vector<float> NaiveLetterbox(const cv::Mat& bgr, cv::Size dst, double* rati
     }
   }
   if (ratio) *ratio = r;
+  if (out_size) *out_size = rgb.size();
   if (pad_left) *pad_left = left;
   if (pad_top) *pad_top = top;
   return chw;

@@ -10,8 +10,12 @@
 namespace cvdeploy::testing {
 
 // Ultralytics LetterBox step by step: resize, copyMakeBorder(114), BGR->RGB, /255, CHW.
+// `stride` > 0 is LetterBox(auto=True, stride=stride): the padding of each side is taken
+// modulo the stride (np.mod), so the output is (resized + that padding), not `dst`;
+// `out_size` receives the output's size.
 std::vector<float> NaiveLetterbox(const cv::Mat& bgr, cv::Size dst, double* ratio = nullptr,
-                                  int* pad_left = nullptr, int* pad_top = nullptr);
+                                  int* pad_left = nullptr, int* pad_top = nullptr, int stride = 0,
+                                  cv::Size* out_size = nullptr);
 
 struct RefDetection {
   int class_id;

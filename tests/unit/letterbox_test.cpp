@@ -65,6 +65,81 @@ TEST(LetterboxTest, PixelExactAgainstNaiveReference) {
   }
 }
 
+// Issue 16: the rect letterbox (Ultralytics' LetterBox(auto=True, stride=32)) against the
+// naive step-by-step reference, bit for bit, over portrait, landscape, square, odd and
+// already-aligned sizes, at imgsz 640 and 320.
+TEST(LetterboxTest, RectPixelExactAgainstNaiveReference) {
+  struct Case {
+    cv::Size src, dst;
+    cv::Size expected;  // the rect input size (0x0: not checked)
+  };
+  const Case cases[] = {{{810, 1080}, {640, 640}, {480, 640}},  // bus.jpg
+                        {{1280, 720}, {640, 640}, {640, 384}},  // a 16:9 frame
+                        {{1000, 333}, {640, 640}, {640, 224}},  // 213 rows -> 224
+                        {{640, 640}, {640, 640}, {640, 640}},
+                        {{640, 480}, {640, 640}, {640, 480}},  // already aligned: no padding
+                        {{333, 1000}, {320, 320}, {128, 320}},
+                        {{1081, 542}, {640, 640}, {640, 352}},
+                        {{17, 5}, {64, 64}, {64, 32}},
+                        {{500, 375}, {640, 640}, {640, 480}},
+                        {{427, 640}, {640, 640}, {448, 640}}};
+  cv::Mat scratch;
+  unsigned seed = 200;
+  for (const Case& c : cases) {
+    const cv::Mat image = RandomImage(c.src.width, c.src.height, seed++);
+    const LetterboxInfo info = ComputeLetterbox(c.src, c.dst, 32);
+    EXPECT_EQ(info.dst, c.expected) << c.src;
+    EXPECT_EQ(info.dst.width % 32, 0) << c.src;
+    EXPECT_EQ(info.dst.height % 32, 0) << c.src;
+    double ratio = 0;
+    int pad_left = -1, pad_top = -1;
+    cv::Size naive_size;
+    const std::vector<float> naive = cvdeploy::testing::NaiveLetterbox(
+        image, c.dst, &ratio, &pad_left, &pad_top, 32, &naive_size);
+    ASSERT_EQ(info.dst, naive_size) << c.src;
+    EXPECT_EQ(info.pad_left, pad_left) << c.src;
+    EXPECT_EQ(info.pad_top, pad_top) << c.src;
+    EXPECT_FLOAT_EQ(info.scale, static_cast<float>(ratio)) << c.src;
+    for (int threads : {1, 2}) {
+      std::vector<float> fast(3 * info.dst.area(), -1.f);
+      LetterboxToTensor(image, info, fast.data(), scratch, threads);
+      size_t mismatches = 0;
+      for (size_t i = 0; i < fast.size(); ++i) mismatches += fast[i] != naive[i];
+      EXPECT_EQ(mismatches, 0u) << c.src << " threads " << threads;
+    }
+  }
+}
+
+// A batch of rect letterboxes of different shapes padded to one shape: the same resized image
+// centred in the larger canvas with Ultralytics' split, which equals the naive letterbox into
+// that canvas whenever the canvas does not change the scale.
+TEST(LetterboxTest, PadLetterboxCentresInTheCanvas) {
+  const cv::Mat image = RandomImage(1280, 720, 300);
+  const LetterboxInfo rect = ComputeLetterbox(image.size(), cv::Size(640, 640), 32);
+  ASSERT_EQ(rect.dst, cv::Size(640, 384));
+  const LetterboxInfo padded = PadLetterbox(rect, cv::Size(640, 480));
+  EXPECT_EQ(padded.resized, rect.resized);
+  EXPECT_EQ(padded.scale, rect.scale);
+  EXPECT_EQ(padded.dst, cv::Size(640, 480));
+  EXPECT_EQ(padded.pad_left, 0);
+  EXPECT_EQ(padded.pad_top, 60);  // (480 - 360) / 2
+  // Same canvas: unchanged.
+  const LetterboxInfo same = PadLetterbox(rect, rect.dst);
+  EXPECT_EQ(same.pad_top, rect.pad_top);
+  EXPECT_EQ(same.pad_left, rect.pad_left);
+  int pad_left = -1, pad_top = -1;
+  const std::vector<float> naive =
+      cvdeploy::testing::NaiveLetterbox(image, cv::Size(640, 480), nullptr, &pad_left, &pad_top);
+  EXPECT_EQ(padded.pad_left, pad_left);
+  EXPECT_EQ(padded.pad_top, pad_top);
+  cv::Mat scratch;
+  std::vector<float> fast(3 * padded.dst.area(), -1.f);
+  LetterboxToTensor(image, padded, fast.data(), scratch);
+  size_t mismatches = 0;
+  for (size_t i = 0; i < fast.size(); ++i) mismatches += fast[i] != naive[i];
+  EXPECT_EQ(mismatches, 0u);
+}
+
 // Issue 12, item 5: a side that rounds to 0 (1x20000 into 640: 0.032 px) made cv::resize
 // assert (HTTP 500). Each side is at least one pixel; the naive reference agrees.
 TEST(LetterboxTest, VeryThinImagesKeepAtLeastOnePixel) {

@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <optional>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -85,6 +86,24 @@ TEST(ModelConfigFile, ValidFileIsParsed) {
   EXPECT_EQ(c.instances, 2);
   EXPECT_FLOAT_EQ(c.conf.value_or(0), 0.5f);
   EXPECT_EQ(c.version_policy.kind, VersionPolicy::Kind::kAll);
+  EXPECT_FALSE(c.rect.has_value());  // unset: the server's --rect/--no-rect decides
+}
+
+TEST(ModelConfigFile, RectIsABoolean) {
+  TempDir dir;
+  Write(dir / "config.json", R"({"rect": false})");
+  EXPECT_EQ(ReadModelConfig(dir.path()).rect, std::optional<bool>(false));
+  Write(dir / "config.json", R"({"rect": true})");
+  EXPECT_EQ(ReadModelConfig(dir.path()).rect, std::optional<bool>(true));
+  for (const char* bad : {R"({"rect": 1})", R"({"rect": "no"})", R"({"rect": null})"}) {
+    Write(dir / "config.json", bad);
+    const std::string error = ConfigError(dir.path());
+    EXPECT_TRUE(Contains(error, "\"rect\" must be true or false")) << bad << ": " << error;
+  }
+  // A changed "rect" reloads the version (it changes what the engine is fed).
+  ModelConfig a, b;
+  b.rect = false;
+  EXPECT_FALSE(a.LoadsAlike(b));
 }
 
 TEST(ModelConfigFile, DeepNestingIsRefusedBeforeParsing) {

@@ -15,16 +15,19 @@ Ort::Env& Environment() {
 
 int ResolveThreads(int requested) { return requested > 0 ? requested : PhysicalCores(); }
 
-Ort::SessionOptions SessionPolicy(int threads) {
+Ort::SessionOptions SessionPolicy(int threads, bool spin) {
   Ort::SessionOptions so;
   so.SetIntraOpNumThreads(threads);
   so.SetInterOpNumThreads(1);
-  // Engine threads block instead of spinning between runs. Measured with cvdeploy bench on
-  // 2 cores (docs/performance.md): a spinning thread takes the core that decode, letterbox
-  // and postprocess need, so with spinning the whole pipeline was slower over the bare
-  // engine (1.04-1.09x without decode) than without (1.02x) at the same end-to-end latency.
-  // The model tools get it too: they letterbox, histogram and compare on the same cores.
-  so.AddConfigEntry("session.intra_op.allow_spinning", "0");
+  // By default engine threads block instead of spinning between runs. Measured with cvdeploy
+  // bench on 2 cores (docs/performance.md): a spinning thread takes the core that decode,
+  // letterbox and postprocess need, so with spinning the whole pipeline was slower over the
+  // bare engine (1.04-1.09x without decode) than without (1.02x) at the same end-to-end
+  // latency. The model tools get it too: they letterbox, histogram and compare on the same
+  // cores. `spin` (Spin::kOn) is for one call that owns every core.
+  so.AddConfigEntry("session.intra_op.allow_spinning", spin ? "1" : "0");
+  so.AddConfigEntry("session.inter_op.allow_spinning", spin ? "1" : "0");
+  so.AddConfigEntry("session.force_spinning_stop", spin ? "0" : "1");
   so.SetGraphOptimizationLevel(GraphOptimizationLevel::ORT_ENABLE_ALL);
   return so;
 }

@@ -23,8 +23,10 @@ Ort::Env& Environment();
 int ResolveThreads(int requested);
 
 // The session policy of every session: `threads` intra-op threads (resolved already), one
-// inter-op thread, no spinning, all graph optimizations.
-Ort::SessionOptions SessionPolicy(int threads);
+// inter-op thread, all graph optimizations, and spinning as `spin` says: on sets
+// session.intra_op/inter_op.allow_spinning to 1 and session.force_spinning_stop to 0 (the
+// engine's own default); off sets them to 0, 0 and 1.
+Ort::SessionOptions SessionPolicy(int threads, bool spin = false);
 
 // The engine's message, first line only (ONNX Runtime appends stack-like detail lines).
 std::string EngineMessage(const Ort::Exception& e);
