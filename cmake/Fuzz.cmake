@@ -33,6 +33,7 @@ set(CVDEPLOY_FUZZ_PARSER_SOURCES
     src/core/json_limits.cpp
     src/core/secure_memory.cpp
     src/core/stats.cpp  # RoundTo, used by the drift baseline writer
+    src/core/system.cpp  # Int8Features, used by the doctor's precision check
     src/core/task.cpp
     src/core/tensor.cpp
     src/eval/coco_dataset.cpp
