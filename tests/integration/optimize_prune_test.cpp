@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <random>
 #include <string>
@@ -535,8 +536,11 @@ TEST_F(OptimizePruneTest, ErrorsExitWithOneLine) {
       {"prune", "--model", model, "--ratio", "0.3", "--calib", *dir_ + "/no-images", "--out", out},
       3, "no-images");
   ExpectError({"prune", "--model", model, "--ratio", "0.3", "--out", model}, 2, "--out");
-  ExpectError({"prune", "--model", model, "--ratio", "0.3", "--out", *dir_ + "/missing/x.onnx"}, 2,
-              "--out");
+  // A missing parent directory is created (as every output flag does); a file in its way is
+  // an error.
+  std::ofstream(*dir_ + "/plain") << "x";
+  ExpectError({"prune", "--model", model, "--ratio", "0.3", "--out", *dir_ + "/plain/dir/x.onnx"},
+              2, "cannot create directory");
   ExpectError(
       {"prune", "--model", model, "--ratio", "0.3", "--channel-multiple", "0", "--out", out}, 2,
       "--channel-multiple");
