@@ -20,21 +20,12 @@ namespace {
 
 namespace fs = std::filesystem;
 using cvdeploy::testing::Asset;
+using cvdeploy::testing::CocoStems;
 using cvdeploy::testing::DescribeRun;
 using cvdeploy::testing::MakeTempDir;
 using cvdeploy::testing::RunCli;
 
 // The first `n` labelled coco128 images (sorted), as names without extension.
-std::vector<std::string> CocoStems(size_t n) {
-  std::vector<std::string> stems;
-  for (const auto& e : fs::directory_iterator(Asset("datasets/coco128/labels"))) {
-    stems.push_back(e.path().stem().string());
-  }
-  std::sort(stems.begin(), stems.end());
-  stems.resize(std::min(n, stems.size()));
-  return stems;
-}
-
 // bus.jpg, zidane.jpg and 4 coco128 images in one directory (built once per test binary).
 const std::string& SourceDir() {
   static const std::string dir = [] {

@@ -26,6 +26,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using cvdeploy::testing::Asset;
+using cvdeploy::testing::CocoStems;
 using cvdeploy::testing::DescribeRun;
 using cvdeploy::testing::ExpectCliError;
 using cvdeploy::testing::MakeTempDir;
@@ -36,16 +37,6 @@ bool Contains(const std::string& text, const std::string& needle) {
 }
 
 // The first `n` labelled coco128 images (sorted stems).
-std::vector<std::string> CocoStems(size_t n) {
-  std::vector<std::string> stems;
-  for (const auto& e : fs::directory_iterator(Asset("datasets/coco128/labels"))) {
-    stems.push_back(e.path().stem().string());
-  }
-  std::sort(stems.begin(), stems.end());
-  stems.resize(std::min(n, stems.size()));
-  return stems;
-}
-
 // A dataset root with images/val + labels/val (3 coco128 images), the same 3 images as a
 // directory dataset (DIR/images, DIR/labels), and a YAML whose val split is an image list.
 struct Fixture {

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "support/assets.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <stdexcept>
@@ -29,6 +30,16 @@ std::string MakeTempDir(const std::string& tag) {
   std::string pattern = (std::filesystem::temp_directory_path() / ("cvdeploy-" + tag + "-XXXXXX"));
   if (mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed: " + pattern);
   return pattern;
+}
+
+std::vector<std::string> CocoStems(size_t n) {
+  std::vector<std::string> stems;
+  for (const auto& e : std::filesystem::directory_iterator(Asset("datasets/coco128/labels"))) {
+    stems.push_back(e.path().stem().string());
+  }
+  std::sort(stems.begin(), stems.end());
+  stems.resize(std::min(n, stems.size()));
+  return stems;
 }
 
 }  // namespace cvdeploy::testing

@@ -3,7 +3,9 @@
 // assets are missing, with a message saying where they were looked for.
 #pragma once
 
+#include <cstddef>
 #include <string>
+#include <vector>
 
 namespace cvdeploy::testing {
 
@@ -15,5 +17,7 @@ std::string Asset(const std::string& relative);
 std::string CliBinary();
 // A fresh empty directory under the system temp dir, removed by the OS eventually.
 std::string MakeTempDir(const std::string& tag);
+// The first n coco128 image stems (label file names without .txt), sorted by name.
+std::vector<std::string> CocoStems(size_t n);
 
 }  // namespace cvdeploy::testing
