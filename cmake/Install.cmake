@@ -99,6 +99,12 @@ endif()
 # ONNX Runtime relative to itself instead (the build-tree binary keeps its build RPATH).
 set_target_properties(cvdeploy_cli PROPERTIES INSTALL_RPATH "$ORIGIN/../${CMAKE_INSTALL_LIBDIR}")
 install(TARGETS cvdeploy_cli RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT cli)
+# The training front end (libtorch) is its own component: the Debian package, the container
+# image and the edge bundle install `cli` only.
+if(TARGET cvdeploy_train_cli)
+  set_target_properties(cvdeploy_train_cli PROPERTIES INSTALL_RPATH "$ORIGIN/../${CMAKE_INSTALL_LIBDIR}")
+  install(TARGETS cvdeploy_train_cli RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT training)
+endif()
 
 # ---- CMake package --------------------------------------------------------------------------
 install(EXPORT cvdeployTargets NAMESPACE cvdeploy:: DESTINATION ${CVDEPLOY_INSTALL_CMAKEDIR}

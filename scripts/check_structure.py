@@ -55,10 +55,11 @@ FLOORS = [
     ["eval", "pipeline"],
     ["bench"],
     ["optimize"],
+    ["train"],  # distill/finetune/QAT on libtorch (optional, its own library)
 ]
 # Front ends use the public API only (and their own directory): no internals, no other front
 # end (the CLI's serve command will use a public server header).
-FRONT_ENDS = ["server", "cli"]
+FRONT_ENDS = ["server", "cli", "train_cli"]
 # The security module (crypto, authentication, RBAC, audit) knows no model: it sees the public
 # API only. Its interface is public (include/cvdeploy/security/), which the front ends use.
 SECURITY = "security"

@@ -41,6 +41,9 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   swtpm tpm2-tools # software TPM 2.0 + tools: the key-sealing test (tpm_sealed_key_test.py)
 )
+# libtorch (1.13, CPU) for distill/finetune/qat (cvdeploy-train); CVDEPLOY_NO_TORCH=1 leaves it
+# out and the build then has no training (CMake CVDEPLOY_TRAINING=AUTO).
+[[ ${CVDEPLOY_NO_TORCH:-0} == 1 ]] || PACKAGES+=(libtorch-dev)
 ((FUZZ)) && PACKAGES+=(clang-14 libclang-rt-14-dev lld-14)
 command -v npm >/dev/null || PACKAGES+=(npm) # `npm pack` fetches ONNX Runtime below: Debian's npm when none is on PATH
 . "$(dirname "${BASH_SOURCE[0]}")/lib/apt-packages.sh"

@@ -87,6 +87,7 @@ int main(int argc, char** argv) {
   cvdeploy::cli::RegisterDrift(app, &exit_code);
   cvdeploy::cli::RegisterHealth(app, &exit_code);
   cvdeploy::cli::RegisterSamples(app, &exit_code);
+  cvdeploy::cli::RegisterTraining(app, &exit_code);
   try {
     app.parse(argc, argv);
     // Whatever a command printed must have arrived: `> /dev/full` is a failure, not success.

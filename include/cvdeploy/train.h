@@ -1,0 +1,102 @@
+// SPDX-License-Identifier: Apache-2.0
+// Recovering accuracy in C++ (libtorch): knowledge distillation from a teacher model on
+// unlabelled images, fine-tuning on labelled data, and quantization-aware training. Each takes
+// serialized ONNX model bytes and returns {bytes, report} like the model tools (cvdeploy/
+// tools.h): the same graph with trained weights written back into its initializers, checked
+// and run by ONNX Runtime, with a training step in its `cvdeploy_optimizations` record.
+//
+// Built only when libtorch is present (CMake option CVDEPLOY_TRAINING, library
+// cvdeploy_train, front end `cvdeploy-train`, which `cvdeploy distill|finetune|qat` runs).
+// Loading libtorch costs a process ~0.4 s, so the main binary does not link it.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace cvdeploy {
+
+// One optimizer step or one epoch's end, for progress lines.
+struct TrainProgress {
+  int epoch = 0, epochs = 0;           // 1-based epoch
+  int step = 0, steps = 0;             // step within the epoch, 1-based
+  double loss = 0;                     // running mean of the epoch's loss so far
+  double seconds = 0;                  // since training started
+  double eta_seconds = 0;              // estimated remaining
+  std::optional<double> val_map50_95;  // at an epoch's end with a validation set
+};
+
+struct TrainOptions {
+  std::string images;  // training images (a directory; labels unused by distill)
+  std::string data;    // labelled training set (YOLO dataset dir or YAML): finetune, mixed loss
+  std::string val;     // labelled validation set: mAP50-95 every epoch, the best is kept
+  int epochs = 10;
+  int imgsz = 0;  // training letterbox long side; 0: the model's input size
+  int batch = 8;
+  double lr = 1e-3;
+  double weight_decay = 5e-4;
+  uint64_t seed = 0;
+  int threads = 0;               // libtorch and ONNX Runtime threads; 0: physical cores
+  int max_images = 0;            // use at most this many training images (0: all)
+  int max_steps = 0;             // stop after this many optimizer steps in all (0: no limit)
+  bool augment = true;           // flip, scale, HSV
+  bool mosaic = false;           // 4-image mosaic
+  std::string checkpoint_dir;    // empty: no checkpoints
+  double label_loss_weight = 0;  // distill with --data: weight of the detection loss
+  std::function<void(const TrainProgress&)> progress;
+  std::function<void(const std::string&)> log;
+};
+
+struct TrainEpoch {
+  int epoch = 0;
+  double loss = 0;
+  double seconds = 0;
+  std::optional<double> val_map50_95;
+};
+
+struct TrainReport {
+  std::string method;  // "distill", "finetune", "qat"
+  int images = 0;      // training images used
+  int steps = 0;
+  double seconds = 0;
+  double initial_loss = 0, final_loss = 0;
+  std::vector<TrainEpoch> epochs;
+  std::optional<double> val_map_before, val_map_best;
+  int best_epoch = 0;         // 0: the starting weights were best
+  int trainable_tensors = 0;  // initializers trained
+  int64_t trainable_parameters = 0;
+  std::vector<std::string> notes;  // one line each: loss chosen, caveats
+};
+
+struct TrainResult {
+  std::vector<uint8_t> bytes;
+  TrainReport report;
+};
+
+// True when this build can train (libtorch was found at build time).
+bool TrainingAvailable();
+
+// Distills `teacher_bytes` into `student_bytes` (same task, classes and head layout; the
+// student may be pruned or smaller) on the images of options.images.
+TrainResult Distill(const std::vector<uint8_t>& student_bytes, const std::string& student_name,
+                    const std::vector<uint8_t>& teacher_bytes, const std::string& teacher_name,
+                    const TrainOptions& options);
+
+// Fine-tunes on labelled data only (options.data), Ultralytics-style detection loss.
+TrainResult Finetune(const std::vector<uint8_t>& model_bytes, const std::string& name,
+                     const TrainOptions& options);
+
+struct QatOptions {
+  TrainOptions train;     // images: training images; the float model is the teacher
+  std::string calib_dir;  // calibration images for quantize's plan and scales
+  int calib_size = 100;
+};
+
+// Quantization-aware training: quantize's plan and calibration, fake quantization at the
+// exported Q/DQ positions and scales, distilled from the float model; returns the QDQ model.
+TrainResult QuantizeAwareTrain(const std::vector<uint8_t>& model_bytes, const std::string& name,
+                               const QatOptions& options);
+
+}  // namespace cvdeploy
