@@ -1,26 +1,131 @@
 // SPDX-License-Identifier: Apache-2.0
-// The public training entry points (cvdeploy/train.h).
+// The public training entry points (cvdeploy/train.h): each prepares a TrainJob (which graph
+// is trained, at which size, against what) and runs the one loop (train/trainer.h).
 #include "cvdeploy/train.h"
 
+#include <algorithm>
+
 #include "cvdeploy/error.h"
+#include "cvdeploy/quantize.h"
+#include "cvdeploy/tools.h"
+#include "train/model_weights.h"
+#include "train/trainer.h"
 
 namespace cvdeploy {
+namespace {
+
+// The graph to train at `imgsz` x `imgsz`: the model itself when its input already has that
+// fixed size, else its --dynamic-shape conversion (the sample exports bake 640x640 into
+// anchors and reshapes); the trained weights go back into the original graph.
+std::vector<uint8_t> GraphForSize(const std::vector<uint8_t>& bytes, const std::string& name,
+                                  int imgsz) {
+  auto [h, w] = train::FixedInputSize(bytes, name);
+  if (h == 0 || (h == imgsz && w == imgsz)) return bytes;
+  return MakeShapeDynamic(bytes, name).bytes;
+}
+
+int TrainingSize(const std::vector<uint8_t>& bytes, const std::string& name, int imgsz) {
+  if (imgsz > 0) {
+    if (imgsz % 32 != 0) {
+      throw Error(ErrorCode::kInvalidArgument,
+                  "imgsz " + std::to_string(imgsz) + " is not a multiple of the stride 32",
+                  "imgsz");
+    }
+    return imgsz;
+  }
+  auto [h, w] = train::FixedInputSize(bytes, name);
+  return h > 0 ? static_cast<int>(std::max(h, w)) : 640;
+}
+
+void CheckCommon(const TrainOptions& o) {
+  if (o.epochs < 1) throw Error(ErrorCode::kInvalidArgument, "epochs must be at least 1", "epochs");
+  if (o.batch < 1) throw Error(ErrorCode::kInvalidArgument, "batch must be at least 1", "batch");
+  if (!(o.lr > 0)) throw Error(ErrorCode::kInvalidArgument, "lr must be positive", "lr");
+}
+
+}  // namespace
 
 bool TrainingAvailable() { return true; }
 
-}  // namespace cvdeploy
+TrainResult Distill(const std::vector<uint8_t>& student_bytes, const std::string& student_name,
+                    const std::vector<uint8_t>& teacher_bytes, const std::string& teacher_name,
+                    const TrainOptions& options) {
+  CheckCommon(options);
+  if (options.images.empty() && options.data.empty()) {
+    throw Error(ErrorCode::kInvalidArgument, "distill needs training images (--images DIR)",
+                "images");
+  }
+  train::TrainJob job;
+  job.method = "distill";
+  job.name = student_name;
+  job.teacher_name = teacher_name;
+  job.imgsz = TrainingSize(student_bytes, student_name, options.imgsz);
+  job.output_graph = student_bytes;
+  job.student = GraphForSize(student_bytes, student_name, job.imgsz);
+  job.teacher = GraphForSize(teacher_bytes, teacher_name, job.imgsz);
+  TrainOptions o = options;
+  if (!o.data.empty()) {
+    job.loss = train::LossKind::kDistillAndDetection;
+    if (o.label_loss_weight <= 0) o.label_loss_weight = 1.0;
+  }
+  job.record = {{"teacher", teacher_name}, {"loss", "bce(cls, teacher p) + kl(dfl bins)"}};
+  if (!o.data.empty()) job.record["label_loss_weight"] = o.label_loss_weight;
+  return train::RunTraining(job, o);
+}
 
-// Placeholders until the trainer lands (session 13, in progress).
-namespace cvdeploy {
-TrainResult Distill(const std::vector<uint8_t>&, const std::string& student_name,
-                    const std::vector<uint8_t>&, const std::string&, const TrainOptions&) {
-  throw Error(ErrorCode::kUnavailable, student_name + ": distill is not implemented yet");
+TrainResult Finetune(const std::vector<uint8_t>& model_bytes, const std::string& name,
+                     const TrainOptions& options) {
+  CheckCommon(options);
+  if (options.data.empty()) {
+    throw Error(ErrorCode::kInvalidArgument, "finetune needs a labelled dataset (--data)", "data");
+  }
+  train::TrainJob job;
+  job.method = "finetune";
+  job.name = name;
+  job.imgsz = TrainingSize(model_bytes, name, options.imgsz);
+  job.output_graph = model_bytes;
+  job.student = GraphForSize(model_bytes, name, job.imgsz);
+  job.loss = train::LossKind::kDetection;
+  job.record = {{"loss", "tal + bce + ciou + dfl (7.5, 0.5, 1.5)"}, {"data", options.data}};
+  return train::RunTraining(job, options);
 }
-TrainResult Finetune(const std::vector<uint8_t>&, const std::string& name, const TrainOptions&) {
-  throw Error(ErrorCode::kUnavailable, name + ": finetune is not implemented yet");
+
+TrainResult QuantizeAwareTrain(const std::vector<uint8_t>& model_bytes, const std::string& name,
+                               const QatOptions& options) {
+  CheckCommon(options.train);
+  if (options.calib_dir.empty()) {
+    throw Error(ErrorCode::kInvalidArgument, "qat needs calibration images (--calib DIR)", "calib");
+  }
+  if (options.train.images.empty()) {
+    throw Error(ErrorCode::kInvalidArgument, "qat needs training images (--images DIR)", "images");
+  }
+  auto [h, w] = train::FixedInputSize(model_bytes, name);
+  train::TrainJob job;
+  job.method = "qat";
+  job.name = name;
+  job.teacher_name = name + " (float)";
+  job.imgsz = TrainingSize(model_bytes, name, options.train.imgsz);
+  if (h > 0 && (h != job.imgsz || w != job.imgsz)) {
+    throw Error(ErrorCode::kInvalidArgument,
+                name + ": qat trains at the model's input size " + std::to_string(h) + "x" +
+                    std::to_string(w) + " (the Q/DQ scales are the exported model's)",
+                "imgsz");
+  }
+  QuantizeOptions q;
+  q.calib_dir = options.calib_dir;
+  q.calib_size = options.calib_size;
+  q.threads = options.train.threads;
+  q.log = options.train.log;
+  QuantizeResult quantized = Quantize(model_bytes, name, q);
+  job.output_graph = quantized.bytes;
+  job.student = quantized.bytes;
+  job.teacher = model_bytes;
+  job.record = {{"teacher", "the float model"},
+                {"loss", "bce(cls, teacher p) + kl(dfl bins)"},
+                {"fake_quant", "quantize's Q/DQ positions and scales, straight-through estimator"},
+                {"calibration_images", quantized.report.calibration_images},
+                {"quantized_nodes", quantized.report.quantized_nodes.size()}};
+  return train::RunTraining(job, options.train);
 }
-TrainResult QuantizeAwareTrain(const std::vector<uint8_t>&, const std::string& name,
-                               const QatOptions&) {
-  throw Error(ErrorCode::kUnavailable, name + ": qat is not implemented yet");
-}
+
 }  // namespace cvdeploy

@@ -176,7 +176,8 @@ int main(int argc, char** argv) {
   CLI::App* distill = app.add_subcommand("distill", "Distill a teacher into a student");
   distill->add_option("--student", args.student, "Student model (.onnx)")->required();
   distill->add_option("--teacher", args.teacher, "Teacher model (.onnx)")->required();
-  distill->add_option("--images", args.train.images, "Training images (unlabelled)")->required();
+  distill->add_option("--images", args.train.images,
+                      "Training images (unlabelled; with --data its images are used)");
   distill->add_option("--data", args.train.data,
                       "Labelled training set: mix in the detection loss");
   distill->add_option("--label-weight", args.train.label_loss_weight,
