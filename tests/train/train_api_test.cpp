@@ -1,0 +1,188 @@
+// SPDX-License-Identifier: Apache-2.0
+// The training entry points end to end on the sample models, kept short for CI (a few steps
+// at imgsz 160-320 on 2-4 images): a distillation run that lowers its loss and writes a model
+// that passes the ONNX checker, runs in ONNX Runtime and keeps names, shapes and metadata with
+// a training step in its record; a QAT export whose Q/DQ structure equals quantize's; the
+// failure paths.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "cvdeploy/error.h"
+#include "cvdeploy/file.h"
+#include "cvdeploy/predictor.h"
+#include "cvdeploy/quantize.h"
+#include "cvdeploy/tools.h"
+#include "cvdeploy/train.h"
+#include "model/onnx_model.h"
+#include "support/assets.h"
+
+namespace cvdeploy {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::Asset;
+
+// A directory with the first n coco128 images (symlinks), as a YOLO dataset (images/, labels/).
+std::string SmallDataset(size_t n, const std::string& tag) {
+  const std::string root = testing::MakeTempDir(tag);
+  fs::create_directories(root + "/images");
+  fs::create_directories(root + "/labels");
+  for (const std::string& stem : testing::CocoStems(n)) {
+    fs::create_symlink(Asset("datasets/coco128/images/" + stem + ".jpg"),
+                       root + "/images/" + stem + ".jpg");
+    const std::string label = Asset("datasets/coco128") + "/labels/" + stem + ".txt";
+    if (fs::exists(label)) fs::create_symlink(label, root + "/labels/" + stem + ".txt");
+  }
+  return root;
+}
+
+struct GraphFacts {
+  std::vector<std::string> inputs, outputs, nodes;
+  std::map<std::string, std::string> metadata;
+  std::vector<std::string> node_types;
+};
+
+GraphFacts Facts(const std::vector<uint8_t>& bytes) {
+  onnx::ModelProto m = model::ParseModel(bytes, "model");
+  GraphFacts f;
+  for (const auto& v : m.graph().input()) f.inputs.push_back(v.DebugString());
+  for (const auto& v : m.graph().output()) f.outputs.push_back(v.DebugString());
+  for (const auto& n : m.graph().node()) {
+    f.nodes.push_back(n.name());
+    f.node_types.push_back(n.op_type());
+  }
+  f.metadata = model::Metadata(m);
+  return f;
+}
+
+TrainOptions Short(const std::string& images, int steps) {
+  TrainOptions o;
+  o.images = images + "/images";
+  o.epochs = steps;
+  o.batch = 2;
+  o.imgsz = 320;
+  o.lr = 1e-3;
+  o.augment = false;
+  o.max_images = 2;
+  o.seed = 1;
+  return o;
+}
+
+TEST(TrainApi, DistillLowersTheLossAndKeepsTheGraph) {
+  const std::vector<uint8_t> teacher = ReadModelBytes(Asset("models/yolov8n-dq.onnx"));
+  PruneOptions prune;
+  prune.ratio = 0.3;
+  const std::vector<uint8_t> student = Prune(teacher, "yolov8n-dq", prune).bytes;
+  const std::string data = SmallDataset(2, "distill_short");
+  // One batch of the same two images each epoch: six steps must fit them better.
+  TrainResult result = Distill(student, "pruned", teacher, "yolov8n-dq", Short(data, 6));
+  EXPECT_EQ(result.report.method, "distill");
+  EXPECT_EQ(result.report.steps, 6);
+  EXPECT_EQ(result.report.images, 2);
+  EXPECT_GT(result.report.trainable_tensors, 50);
+  ASSERT_EQ(result.report.epochs.size(), 6u);
+  EXPECT_LT(result.report.epochs.back().loss, result.report.epochs.front().loss)
+      << "loss " << result.report.epochs.front().loss << " -> " << result.report.epochs.back().loss;
+
+  // Same names, shapes (640x640 fixed, as the input) and metadata, plus the training step.
+  GraphFacts before = Facts(student), after = Facts(result.bytes);
+  EXPECT_EQ(after.inputs, before.inputs);
+  EXPECT_EQ(after.outputs, before.outputs);
+  EXPECT_EQ(after.nodes, before.nodes);
+  for (const auto& [key, value] : before.metadata) {
+    if (key == model::kOptimizationKey) continue;
+    EXPECT_EQ(after.metadata[key], value) << key;
+  }
+  nlohmann::json record = nlohmann::json::parse(after.metadata[model::kOptimizationKey]);
+  ASSERT_GE(record.size(), 2u);
+  EXPECT_EQ(record.back()["tool"], "distill");
+  EXPECT_EQ(record.back()["steps"], 6);
+  EXPECT_EQ(record.back()["imgsz"], 320);
+  // The weights changed, and the model runs in ONNX Runtime.
+  EXPECT_NE(result.bytes, student);
+  auto predictor = Predictor::LoadFromMemory(result.bytes, "distilled");
+  Result r = predictor->Predict(ReadImage(Asset("images/bus.jpg")));
+  (void)r;
+}
+
+TEST(TrainApi, SameSeedSameModel) {
+  const std::vector<uint8_t> teacher = ReadModelBytes(Asset("models/yolov8n-dq.onnx"));
+  const std::string data = SmallDataset(2, "distill_seed");
+  TrainOptions o = Short(data, 1);
+  o.imgsz = 160;
+  o.augment = true;
+  TrainResult a = Distill(teacher, "a", teacher, "t", o);
+  TrainResult b = Distill(teacher, "a", teacher, "t", o);
+  EXPECT_EQ(a.report.final_loss, b.report.final_loss);
+  onnx::ModelProto ma = model::ParseModel(a.bytes, "a"), mb = model::ParseModel(b.bytes, "b");
+  ASSERT_EQ(ma.graph().initializer_size(), mb.graph().initializer_size());
+  for (int i = 0; i < ma.graph().initializer_size(); ++i) {
+    EXPECT_EQ(ma.graph().initializer(i).SerializeAsString(),
+              mb.graph().initializer(i).SerializeAsString())
+        << ma.graph().initializer(i).name();
+  }
+}
+
+TEST(TrainApi, QatKeepsQuantizesStructure) {
+  const std::vector<uint8_t> model = ReadModelBytes(Asset("models/yolo11n-dq.onnx"));
+  const std::string data = SmallDataset(2, "qat_short");
+  QuantizeOptions q;
+  q.calib_dir = data + "/images";
+  q.calib_size = 2;
+  const std::vector<uint8_t> ptq = Quantize(model, "yolo11n-dq", q).bytes;
+  QatOptions o;
+  o.train = Short(data, 1);
+  o.train.imgsz = 0;  // the model's 640: Q/DQ scales are the exported model's
+  o.train.batch = 1;
+  o.train.max_steps = 1;
+  o.calib_dir = data + "/images";
+  o.calib_size = 2;
+  TrainResult result = QuantizeAwareTrain(model, "yolo11n-dq", o);
+  EXPECT_EQ(result.report.steps, 1);
+  GraphFacts a = Facts(ptq), b = Facts(result.bytes);
+  EXPECT_EQ(b.node_types, a.node_types);
+  EXPECT_EQ(b.nodes, a.nodes);
+  EXPECT_NE(result.bytes, ptq);
+  nlohmann::json record = nlohmann::json::parse(b.metadata[model::kOptimizationKey]);
+  EXPECT_EQ(record.back()["tool"], "qat");
+  EXPECT_EQ(record[record.size() - 2]["tool"], "quantize");
+  auto predictor = Predictor::LoadFromMemory(result.bytes, "qat");
+  predictor->Predict(ReadImage(Asset("images/bus.jpg")));
+}
+
+TEST(TrainApi, FailurePaths) {
+  const std::vector<uint8_t> model = ReadModelBytes(Asset("models/yolov8n-dq.onnx"));
+  const std::vector<uint8_t> pose = ReadModelBytes(Asset("models/yolo11n-pose-dq.onnx"));
+  const std::string data = SmallDataset(1, "train_fail");
+  TrainOptions o = Short(data, 1);
+  // A teacher with another head (1 class vs 80) is refused before training.
+  try {
+    Distill(model, "student", pose, "pose", o);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kBadInput);
+    EXPECT_NE(std::string(e.what()).find("teacher"), std::string::npos) << e.what();
+  }
+  TrainOptions no_images = o;
+  no_images.images = testing::MakeTempDir("train_empty");
+  EXPECT_THROW(Distill(model, "s", model, "t", no_images), Error);
+  TrainOptions bad_size = o;
+  bad_size.imgsz = 100;
+  try {
+    Distill(model, "s", model, "t", bad_size);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
+  }
+  EXPECT_THROW(Finetune(model, "m", o), Error);  // no --data
+  const std::vector<uint8_t> junk = {1, 2, 3};
+  EXPECT_THROW(Distill(junk, "junk", model, "t", o), Error);
+}
+
+}  // namespace
+}  // namespace cvdeploy
