@@ -115,7 +115,8 @@ std::string Accuracy(const PruneArgs& args, const std::vector<uint8_t>& before,
   if (share < kUsableShare) {
     out += Format(
         "UNUSABLE   without fine-tuning: the pruned model keeps %.0f%% of the original "
-        "mAP50-95; fine-tune it (e.g. Ultralytics training from the pruned weights) before use\n",
+        "mAP50-95; recover it with `cvdeploy distill --student PRUNED --teacher ORIGINAL --images "
+        "DIR` before use\n",
         100.0 * share);
   } else {
     out += Format("accuracy   the pruned model keeps %.0f%% of the original mAP50-95\n",
