@@ -102,6 +102,11 @@ class TorchGraph {
 
   const std::string& name() const;
 
+  // Converts the parameters and float constants to `type` (kDouble for gradient checks
+  // against finite differences); Parameters() returned before are stale afterwards.
+  // Throws Error(kBadInput) for graphs with fake-quantized parameters (float32 only).
+  void SetFloatType(torch::ScalarType type);
+
   struct Impl;
 
  private:
