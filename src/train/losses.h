@@ -98,8 +98,10 @@ struct AssignerOptions {
 
 // The task-aligned assigner's answer for B images, A anchors, nc classes.
 struct Assignment {
-  torch::Tensor labels;   // [B, A] int64, class of the assigned gt (0 where background)
-  torch::Tensor bboxes;   // [B, A, 4] assigned gt box (zeros where background), as gt_bboxes
+  // Where fg_mask is false, labels and bboxes are those of the image's gt 0 (as Ultralytics):
+  // only their foreground entries mean something.
+  torch::Tensor labels;   // [B, A] int64, class of the assigned gt
+  torch::Tensor bboxes;   // [B, A, 4] assigned gt box, in gt_bboxes' units
   torch::Tensor scores;   // [B, A, nc] one-hot class * normalised alignment metric
   torch::Tensor fg_mask;  // [B, A] bool, anchor has a gt
   torch::Tensor gt_idx;   // [B, A] int64, index of the assigned gt in its image (0 where bg)
