@@ -43,7 +43,8 @@ struct Batch {
 // total stays under ~1 GiB.
 class TrainImages {
  public:
-  // A directory of images (recursive, sorted by path) without labels.
+  // The images of a directory (not recursive, sorted by path; as ExpandSources lists them) or
+  // one image file, without labels.
   static TrainImages FromDirectory(const std::string& dir, const TrainDataOptions& options);
   // A YOLO dataset directory (images/ + labels/) or dataset YAML (`split` of it), read by the
   // project's dataset reader (bad labels: Error(kBadInput) naming the file).
@@ -56,6 +57,8 @@ class TrainImages {
   bool has_labels() const { return has_labels_; }
   const std::vector<LabelledImage>& images() const { return images_; }
   const TrainDataOptions& options() const { return options_; }
+  // The dataset reader's warnings (label lines or images left out), one line each.
+  const std::vector<std::string>& warnings() const { return warnings_; }
   int64_t StepsPerEpoch(int batch) const;
   // Completed passes over the images.
   int64_t epoch() const { return epoch_; }
@@ -71,7 +74,6 @@ class TrainImages {
   Batch Plain(size_t index);
 
  private:
-  struct Sample;
   const cv::Mat& Image(size_t index);
   void AddSample(size_t index, int batch_index, std::mt19937_64* rng, float* chw,
                  std::vector<float>& rows);
@@ -85,6 +87,8 @@ class TrainImages {
   size_t next_ = 0;
   int64_t epoch_ = 0;
   cv::Mat scratch_;
+  cv::Mat uncached_;  // the last image decoded beyond the cache budget
+  std::vector<std::string> warnings_;
 };
 
 struct DatasetSplit {
@@ -92,9 +96,10 @@ struct DatasetSplit {
 };
 
 // Deterministic split of `paths` into `train_count` training images and the rest for
-// validation: the paths are sorted, each is ranked by a 64-bit hash of (seed, path) and the
-// lowest train_count ranks train. The same paths and seed give the same split on every machine
-// and library; the order of `paths` does not matter. Throws Error(kInvalidArgument) when
+// validation: the paths are sorted, each is ranked by a 64-bit hash (FNV-1a, SplitMix64) of
+// (seed, file name) and the lowest train_count ranks train (ties by path). The same file names
+// and seed give the same split on every machine, library and dataset location; the order of
+// `paths` does not matter. Throws Error(kInvalidArgument) when
 // train_count is negative or larger than the number of paths, or paths repeat.
 DatasetSplit SplitDataset(const std::vector<std::string>& paths, int train_count, uint64_t seed);
 
