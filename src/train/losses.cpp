@@ -215,11 +215,13 @@ Assignment TaskAlignedAssign(const torch::Tensor& pd_scores, const torch::Tensor
   torch::Tensor labels = gt_labels.view({b, m}).to(torch::kLong).clamp_min(0);
   torch::Tensor scores =
       pd_scores.permute({0, 2, 1}).gather(1, labels.unsqueeze(-1).expand({b, m, a}));
-  torch::Tensor overlaps =
-      BboxIoU(gtb.unsqueeze(2), pd_bboxes.to(fopt).unsqueeze(1), true).squeeze(-1).clamp_min(0);
   torch::Tensor zero = torch::zeros({}, fopt);
   scores = torch::where(cand, scores, zero);
-  overlaps = torch::where(cand, overlaps, zero);
+  // CIoU only for the candidate pairs (anchors inside a gt): a few percent of B * M * A.
+  torch::Tensor overlaps = torch::zeros({b, m, a}, fopt);
+  torch::Tensor pair_gt = gtb.unsqueeze(2).expand({b, m, a, 4}).index({cand});
+  torch::Tensor pair_pd = pd_bboxes.to(fopt).unsqueeze(1).expand({b, m, a, 4}).index({cand});
+  overlaps.index_put_({cand}, BboxIoU(pair_gt, pair_pd, true).squeeze(-1).clamp_min(0));
   torch::Tensor align = scores.pow(options.alpha) * overlaps.pow(options.beta);  // b, m, a
 
   // Top-k anchors per gt; a padding row's indices all point at 0, counted k times, dropped.
