@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <numbers>
 #include <string>
 #include <vector>
 
@@ -153,7 +154,7 @@ torch::Tensor BboxIoU(const torch::Tensor& a, const torch::Tensor& b, bool ciou,
   torch::Tensor ch = torch::maximum(ay2, by2) - torch::minimum(ay1, by1);
   torch::Tensor c2 = cw.pow(2) + ch.pow(2) + eps;
   torch::Tensor rho2 = ((bx1 + bx2 - ax1 - ax2).pow(2) + (by1 + by2 - ay1 - ay2).pow(2)) / 4;
-  const double k = 4.0 / (M_PI * M_PI);
+  const double k = 4.0 / (std::numbers::pi * std::numbers::pi);
   torch::Tensor v = k * (torch::atan(w2 / h2) - torch::atan(w1 / h1)).pow(2);
   torch::Tensor alpha;
   {
