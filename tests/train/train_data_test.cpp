@@ -75,28 +75,29 @@ torch::Tensor InferenceTensor(const std::string& path, int side) {
   return t;
 }
 
-TEST(TrainImages, WithoutAugmentationABatchIsTheInferenceLetterbox) {
+void ExpectPlainBatches(int side) {
+  SCOPED_TRACE("imgsz " + std::to_string(side));
   TrainDataOptions options;
-  options.imgsz = 320;
+  options.imgsz = side;
   options.max_images = 3;
   TrainImages data = TrainImages::FromDataset(Asset("datasets/coco128"), options);
   ASSERT_EQ(data.size(), 3u);
   ASSERT_TRUE(data.has_labels());
   std::mt19937_64 rng(7);
   Batch batch = data.NextBatch(3, rng);
-  ASSERT_EQ(batch.images.sizes(), (std::vector<int64_t>{3, 3, 320, 320}));
+  ASSERT_EQ(batch.images.sizes(), (std::vector<int64_t>{3, 3, side, side}));
   for (int64_t b = 0; b < 3; ++b) {
     SCOPED_TRACE(batch.paths[b]);
-    EXPECT_TRUE(torch::equal(batch.images[b], InferenceTensor(batch.paths[b], 320)));
+    EXPECT_TRUE(torch::equal(batch.images[b], InferenceTensor(batch.paths[b], side)));
     // Labels: normalised * decoded size * scale + pad, computed here by hand.
     const auto it =
         std::find_if(data.images().begin(), data.images().end(),
                      [&](const LabelledImage& l) { return l.image_path == batch.paths[b]; });
     ASSERT_NE(it, data.images().end());
-    const cv::Mat image = ReadImageForModel(it->image_path, cv::Size(320, 320), nullptr);
-    const double r = std::min(320.0 / image.cols, 320.0 / image.rows);
-    const double pad_x = std::round((320 - std::round(image.cols * r)) / 2 - 0.1);
-    const double pad_y = std::round((320 - std::round(image.rows * r)) / 2 - 0.1);
+    const cv::Mat image = ReadImageForModel(it->image_path, cv::Size(side, side), nullptr);
+    const double r = std::min(double(side) / image.cols, double(side) / image.rows);
+    const double pad_x = std::round((side - std::round(image.cols * r)) / 2 - 0.1);
+    const double pad_y = std::round((side - std::round(image.rows * r)) / 2 - 0.1);
     torch::Tensor rows = batch.targets.index({batch.targets.select(1, 0) == b});
     size_t kept = 0;
     for (const GroundTruth& gt : it->labels) {
@@ -116,7 +117,13 @@ TEST(TrainImages, WithoutAugmentationABatchIsTheInferenceLetterbox) {
   }
   // Plain() gives the same as NextBatch without augmentation.
   EXPECT_TRUE(
-      torch::equal(data.Plain(0).images[0], InferenceTensor(data.images()[0].image_path, 320)));
+      torch::equal(data.Plain(0).images[0], InferenceTensor(data.images()[0].image_path, side)));
+}
+
+TEST(TrainImages, WithoutAugmentationABatchIsTheInferenceLetterbox) {
+  ExpectPlainBatches(320);
+  // At 160 the 640-pixel JPEGs are decoded at half scale, as validation decodes them.
+  ExpectPlainBatches(160);
 }
 
 TEST(TrainImages, AugmentationKeepsLabelsOnTheObject) {
