@@ -9,6 +9,7 @@
 #include <cmath>
 #include <filesystem>
 #include <opencv2/imgproc.hpp>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -322,6 +323,21 @@ DatasetSplit SplitDataset(const std::vector<std::string>& paths, int train_count
   }
   std::sort(out.train.begin(), out.train.end());
   std::sort(out.val.begin(), out.val.end());
+  return out;
+}
+
+Dataset SelectImages(const Dataset& data, const std::vector<std::string>& paths) {
+  std::set<std::string> wanted(paths.begin(), paths.end());
+  Dataset out;
+  out.names = data.names;
+  out.has_polygons = data.has_polygons;
+  out.has_keypoints = data.has_keypoints;
+  for (const LabelledImage& image : data.images) {
+    if (wanted.erase(image.image_path) > 0) out.images.push_back(image);
+  }
+  if (!wanted.empty()) {
+    throw Error(ErrorCode::kInvalidArgument, *wanted.begin() + ": not an image of the dataset");
+  }
   return out;
 }
 

@@ -103,4 +103,9 @@ struct DatasetSplit {
 // train_count is negative or larger than the number of paths, or paths repeat.
 DatasetSplit SplitDataset(const std::vector<std::string>& paths, int train_count, uint64_t seed);
 
+// The images of `data` whose paths are in `paths` (with their labels; names and flags kept), in
+// data's order: a split's training or validation part of a labelled dataset. Throws
+// Error(kInvalidArgument) naming a path that is not in `data`.
+Dataset SelectImages(const Dataset& data, const std::vector<std::string>& paths);
+
 }  // namespace cvdeploy::train

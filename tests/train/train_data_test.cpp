@@ -283,7 +283,29 @@ TEST(SplitDataset, DisjointCompleteAndStable) {
             "1057 1060 1071 1072 1073 1074 1081 1083 1084 1085 ");
 
   EXPECT_THROW(SplitDataset(paths, 87, 0), Error);
+  EXPECT_THROW(SplitDataset(paths, -1, 0), Error);
   EXPECT_THROW(SplitDataset({"a.jpg", "a.jpg"}, 1, 0), Error);
+}
+
+TEST(SplitDataset, SelectsTheLabelledPartsOfCoco128) {
+  Dataset coco = LoadYoloDataset(Asset("datasets/coco128"));
+  ASSERT_EQ(coco.images.size(), 86u);
+  std::vector<std::string> paths;
+  for (const LabelledImage& image : coco.images) paths.push_back(image.image_path);
+  DatasetSplit split = SplitDataset(paths, 60, 0);
+  Dataset train = SelectImages(coco, split.train), val = SelectImages(coco, split.val);
+  ASSERT_EQ(train.images.size(), 60u);
+  ASSERT_EQ(val.images.size(), 26u);
+  EXPECT_EQ(val.names, coco.names);
+  for (const LabelledImage& image : val.images) {
+    const auto it =
+        std::find_if(coco.images.begin(), coco.images.end(),
+                     [&](const LabelledImage& l) { return l.image_path == image.image_path; });
+    ASSERT_NE(it, coco.images.end());
+    EXPECT_EQ(it->labels.size(), image.labels.size());
+    EXPECT_FALSE(std::binary_search(split.train.begin(), split.train.end(), image.image_path));
+  }
+  EXPECT_THROW(SelectImages(coco, {"/nowhere/x.jpg"}), Error);
 }
 
 }  // namespace
