@@ -5,7 +5,9 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <cmath>
 #include <numbers>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -29,6 +31,14 @@ std::string ShapeText(const torch::Tensor& t) {
   }
   s += "]";
   return s;
+}
+
+// 3 for 3.0, 2.5 for 2.5: target values in messages.
+std::string NumberText(float v) {
+  if (std::abs(v) < 1e15f && v == std::trunc(v)) return std::to_string(static_cast<int64_t>(v));
+  std::ostringstream out;
+  out << v;
+  return out.str();
 }
 
 // cls [B, nc, A] and box [B, 4, reg_max, A] with matching B and A.
@@ -67,6 +77,7 @@ torch::Tensor DflLoss(const torch::Tensor& pred, const torch::Tensor& target, in
 // targets [N, 6] (batch_index, class, x1, y1, x2, y2) -> gt [B, M, 5] (class, box) and the mask
 // of real rows [B, M, 1], M the largest count of one image.
 std::pair<torch::Tensor, torch::Tensor> PadTargets(const torch::Tensor& targets, int64_t batch_size,
+                                                   int64_t num_classes,
                                                    const torch::TensorOptions& to) {
   Require(targets.defined() && targets.dim() == 2 && targets.size(1) == 6,
           "detection loss: targets must be [N, 6], got " + ShapeText(targets));
@@ -77,9 +88,15 @@ std::pair<torch::Tensor, torch::Tensor> PadTargets(const torch::Tensor& targets,
     float b = acc[i][0];
     Require(b >= 0 && b < static_cast<float>(batch_size) && b == static_cast<float>(int64_t(b)),
             "detection loss: target row " + std::to_string(i) + " has batch index " +
-                std::to_string(b) + " outside the batch of " + std::to_string(batch_size));
-    Require(acc[i][1] >= 0,
-            "detection loss: target row " + std::to_string(i) + " has a negative class");
+                NumberText(b) + " outside the batch of " + std::to_string(batch_size));
+    const float cls = acc[i][1];
+    Require(cls >= 0 && cls < static_cast<float>(num_classes) &&
+                cls == static_cast<float>(int64_t(cls)),
+            "detection loss: target row " + std::to_string(i) + " has class " + NumberText(cls) +
+                ", the model has " + std::to_string(num_classes));
+    Require(std::isfinite(acc[i][2]) && std::isfinite(acc[i][3]) && std::isfinite(acc[i][4]) &&
+                std::isfinite(acc[i][5]),
+            "detection loss: target row " + std::to_string(i) + " has a box that is not finite");
     ++counts[static_cast<size_t>(b)];
   }
   int64_t m = counts.empty() ? 0 : *std::max_element(counts.begin(), counts.end());
@@ -279,7 +296,7 @@ LossParts DetectionLoss(const HeadOut& pred, const torch::Tensor& anchors,
   torch::Tensor pred_scores = pred.cls.permute({0, 2, 1});                // b, a, nc
   torch::Tensor pred_dist = pred.box.permute({0, 3, 1, 2});               // b, a, 4, R
   torch::Tensor pred_bboxes = Dist2Bbox(DecodeDistances(pred.box), anc);  // b, a, 4 grid
-  auto [gt, mask_gt] = PadTargets(targets, b, fopt);
+  auto [gt, mask_gt] = PadTargets(targets, b, pred.cls.size(1), fopt);
   torch::Tensor gt_labels = gt.slice(2, 0, 1), gt_bboxes = gt.slice(2, 1, 5);
 
   Assignment as = TaskAlignedAssign(pred_scores.detach().sigmoid(), pred_bboxes.detach() * stride,

@@ -460,6 +460,16 @@ TEST(DetectionLoss, BackgroundOnlyBatchesAndBadTargets) {
     EXPECT_NE(std::string(e.what()).find("batch index"), std::string::npos) << e.what();
   }
   EXPECT_THROW(DetectionLoss(pred, anchors, strides, torch::zeros({1, 5}), 2), Error);
+  EXPECT_THROW(
+      DetectionLoss(pred, anchors, strides, torch::tensor({{0.f, 1.f, NAN, 1.f, 5.f, 5.f}}), 2),
+      Error);
+  try {  // a class the model does not have (4 classes here)
+    DetectionLoss(pred, anchors, strides, torch::tensor({{0.f, 4.f, 1.f, 1.f, 5.f, 5.f}}), 2);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
+    EXPECT_NE(std::string(e.what()).find("class 4"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace
