@@ -16,8 +16,7 @@ std::vector<uint8_t> AddTrainingRecord(const std::vector<uint8_t>& bytes, const 
   return model::SerializeModel(model);
 }
 
-std::pair<int64_t, int64_t> FixedInputSize(const std::vector<uint8_t>& bytes,
-                                           const std::string& name) {
+ImageInputDims ImageInput(const std::vector<uint8_t>& bytes, const std::string& name) {
   onnx::ModelProto model = model::ParseModel(bytes, name);
   std::map<std::string, bool> initializers;
   for (const onnx::TensorProto& t : model.graph().initializer()) initializers[t.name()] = true;
@@ -25,10 +24,10 @@ std::pair<int64_t, int64_t> FixedInputSize(const std::vector<uint8_t>& bytes,
     if (initializers.count(input.name()) != 0) continue;
     const onnx::TensorShapeProto& shape = input.type().tensor_type().shape();
     if (shape.dim_size() != 4) continue;
-    const onnx::TensorShapeProto::Dimension& h = shape.dim(2);
-    const onnx::TensorShapeProto::Dimension& w = shape.dim(3);
-    if (h.has_dim_value() && w.has_dim_value()) return {h.dim_value(), w.dim_value()};
-    return {0, 0};
+    auto dim = [&shape](int i) {
+      return shape.dim(i).has_dim_value() ? shape.dim(i).dim_value() : 0;
+    };
+    return ImageInputDims{dim(0), dim(2), dim(3)};
   }
   throw Error(ErrorCode::kBadInput, name + ": no image input [B, 3, H, W]");
 }

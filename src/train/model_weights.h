@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // The ONNX side of training that needs no libtorch (cheap to compile): the training step of the
-// model's `cvdeploy_optimizations` record and the model's fixed input size.
+// model's `cvdeploy_optimizations` record and the model's image input dims.
 #pragma once
 
 #include <cstdint>
@@ -15,9 +15,10 @@ namespace cvdeploy::train {
 std::vector<uint8_t> AddTrainingRecord(const std::vector<uint8_t>& bytes, const std::string& name,
                                        nlohmann::ordered_json step);
 
-// The model's spatial input size (height, width) when its image input has fixed dims; (0, 0)
-// when they are symbolic.
-std::pair<int64_t, int64_t> FixedInputSize(const std::vector<uint8_t>& bytes,
-                                           const std::string& name);
+// The dims of the model's image input [B, 3, H, W]; 0 for a symbolic dimension.
+struct ImageInputDims {
+  int64_t batch = 0, height = 0, width = 0;
+};
+ImageInputDims ImageInput(const std::vector<uint8_t>& bytes, const std::string& name);
 
 }  // namespace cvdeploy::train

@@ -14,14 +14,20 @@
 namespace cvdeploy {
 namespace {
 
-// The graph to train at `imgsz` x `imgsz`: the model itself when its input already has that
-// fixed size, else its --dynamic-shape conversion (the sample exports bake 640x640 into
-// anchors and reshapes); the trained weights go back into the original graph.
-std::vector<uint8_t> GraphForSize(const std::vector<uint8_t>& bytes, const std::string& name,
-                                  int imgsz) {
-  auto [h, w] = train::FixedInputSize(bytes, name);
-  if (h == 0 || (h == imgsz && w == imgsz)) return bytes;
-  return MakeShapeDynamic(bytes, name).bytes;
+// The graph to train at `imgsz` x `imgsz` in batches of `batch`: the model itself when its
+// input already has that fixed size and batch 1 is asked, else its conversion with a dynamic
+// batch axis (Ultralytics exports bake batch 1 into reshapes) and/or dynamic height and width
+// (they bake 640x640 into anchors and reshapes), as `cvdeploy convert --dynamic` does; the
+// trained weights go back into the original graph.
+std::vector<uint8_t> GraphForTraining(const std::vector<uint8_t>& bytes, const std::string& name,
+                                      int imgsz, int batch) {
+  const train::ImageInputDims dims = train::ImageInput(bytes, name);
+  std::vector<uint8_t> graph = bytes;
+  if (batch > 1 && dims.batch == 1) graph = MakeBatchDynamic(graph, name).bytes;
+  if (dims.height != 0 && (dims.height != imgsz || dims.width != imgsz)) {
+    graph = MakeShapeDynamic(graph, name).bytes;
+  }
+  return graph;
 }
 
 int TrainingSize(const std::vector<uint8_t>& bytes, const std::string& name, int imgsz) {
@@ -33,8 +39,8 @@ int TrainingSize(const std::vector<uint8_t>& bytes, const std::string& name, int
     }
     return imgsz;
   }
-  auto [h, w] = train::FixedInputSize(bytes, name);
-  return h > 0 ? static_cast<int>(std::max(h, w)) : 640;
+  const train::ImageInputDims dims = train::ImageInput(bytes, name);
+  return dims.height > 0 ? static_cast<int>(std::max(dims.height, dims.width)) : 640;
 }
 
 void CheckCommon(const TrainOptions& o) {
@@ -61,8 +67,8 @@ TrainResult Distill(const std::vector<uint8_t>& student_bytes, const std::string
   job.teacher_name = teacher_name;
   job.imgsz = TrainingSize(student_bytes, student_name, options.imgsz);
   job.output_graph = student_bytes;
-  job.student = GraphForSize(student_bytes, student_name, job.imgsz);
-  job.teacher = GraphForSize(teacher_bytes, teacher_name, job.imgsz);
+  job.student = GraphForTraining(student_bytes, student_name, job.imgsz, options.batch);
+  job.teacher = GraphForTraining(teacher_bytes, teacher_name, job.imgsz, options.batch);
   TrainOptions o = options;
   if (!o.data.empty()) {
     job.loss = train::LossKind::kDistillAndDetection;
@@ -84,7 +90,7 @@ TrainResult Finetune(const std::vector<uint8_t>& model_bytes, const std::string&
   job.name = name;
   job.imgsz = TrainingSize(model_bytes, name, options.imgsz);
   job.output_graph = model_bytes;
-  job.student = GraphForSize(model_bytes, name, job.imgsz);
+  job.student = GraphForTraining(model_bytes, name, job.imgsz, options.batch);
   job.loss = train::LossKind::kDetection;
   job.record = {{"loss", "tal + bce + ciou + dfl (7.5, 0.5, 1.5)"}, {"data", options.data}};
   return train::RunTraining(job, options);
@@ -99,16 +105,17 @@ TrainResult QuantizeAwareTrain(const std::vector<uint8_t>& model_bytes, const st
   if (options.train.images.empty()) {
     throw Error(ErrorCode::kInvalidArgument, "qat needs training images (--images DIR)", "images");
   }
-  auto [h, w] = train::FixedInputSize(model_bytes, name);
+  const train::ImageInputDims dims = train::ImageInput(model_bytes, name);
   train::TrainJob job;
   job.method = "qat";
   job.name = name;
   job.teacher_name = name + " (float)";
   job.imgsz = TrainingSize(model_bytes, name, options.train.imgsz);
-  if (h > 0 && (h != job.imgsz || w != job.imgsz)) {
+  if (dims.height > 0 && (dims.height != job.imgsz || dims.width != job.imgsz)) {
     throw Error(ErrorCode::kInvalidArgument,
-                name + ": qat trains at the model's input size " + std::to_string(h) + "x" +
-                    std::to_string(w) + " (the Q/DQ scales are the exported model's)",
+                name + ": qat trains at the model's input size " + std::to_string(dims.height) +
+                    "x" + std::to_string(dims.width) +
+                    " (the Q/DQ scales are the exported model's)",
                 "imgsz");
   }
   QuantizeOptions q;
@@ -118,8 +125,8 @@ TrainResult QuantizeAwareTrain(const std::vector<uint8_t>& model_bytes, const st
   q.log = options.train.log;
   QuantizeResult quantized = Quantize(model_bytes, name, q);
   job.output_graph = quantized.bytes;
-  job.student = quantized.bytes;
-  job.teacher = model_bytes;
+  job.student = GraphForTraining(quantized.bytes, name, job.imgsz, options.train.batch);
+  job.teacher = GraphForTraining(model_bytes, name, job.imgsz, options.train.batch);
   job.record = {{"teacher", "the float model"},
                 {"loss", "bce(cls, teacher p) + kl(dfl bins)"},
                 {"fake_quant", "quantize's Q/DQ positions and scales, straight-through estimator"},

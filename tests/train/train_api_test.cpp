@@ -14,6 +14,7 @@
 
 #include "cvdeploy/error.h"
 #include "cvdeploy/file.h"
+#include "cvdeploy/image.h"
 #include "cvdeploy/predictor.h"
 #include "cvdeploy/quantize.h"
 #include "cvdeploy/tools.h"
