@@ -65,9 +65,10 @@ void CheckCompatible(const TrainJob& job, const HeadTaps& s, const HeadTaps& t) 
   }
 }
 
-// Cosine decay from lr to lr/100 over the run, after a linear warm-up of 3% of the steps.
+// Cosine decay from lr to lr/100 over the run, after a linear warm-up over the first tenth
+// of the steps (at most 100).
 double LearningRate(double lr, int step, int total) {
-  const int warmup = std::max(1, total * 3 / 100);
+  const int warmup = std::max(1, std::min(100, total / 10));
   if (step < warmup) return lr * (step + 1) / warmup;
   const double t = static_cast<double>(step - warmup) / std::max(1, total - warmup);
   return lr * (0.01 + 0.99 * 0.5 * (1 + std::cos(M_PI * t)));
@@ -82,6 +83,12 @@ void CheckRuns(const std::vector<uint8_t>& bytes, const std::string& name, int t
   predictor->Predict(image);
 }
 
+void AddParts(const LossParts& parts, double weight, double* sums) {
+  sums[0] += weight * parts.cls;
+  sums[1] += weight * parts.box;
+  sums[2] += weight * parts.dfl;
+}
+
 struct LoopState {
   TrainReport report;
   std::vector<uint8_t> best;
@@ -90,6 +97,7 @@ struct LoopState {
   int step = 0;
   double loss_sum = 0;
   int loss_count = 0;
+  double parts_sum[3] = {0, 0, 0};  // cls, box, dfl of the epoch so far
 };
 
 void EndEpoch(const TrainJob& job, const TrainOptions& o, const TorchGraph& student, int epoch,
@@ -177,6 +185,7 @@ TrainResult RunTraining(const TrainJob& job, const TrainOptions& o) {
   for (int epoch = 1; epoch <= o.epochs && s.step < total; ++epoch) {
     s.loss_sum = 0;
     s.loss_count = 0;
+    std::fill(std::begin(s.parts_sum), std::end(s.parts_sum), 0.0);
     for (int i = 0; i < per_epoch && s.step < total; ++i) {
       Batch batch = data.NextBatch(o.batch, rng);
       HeadOut out = RunHead(student, student_taps, batch.images);
@@ -187,12 +196,16 @@ TrainResult RunTraining(const TrainJob& job, const TrainOptions& o) {
           torch::NoGradGuard no_grad;
           target = RunHead(*teacher, teacher_taps, batch.images);
         }
-        loss = loss + DistillLoss(out, target, distill_options).total;
+        LossParts parts = DistillLoss(out, target, distill_options);
+        loss = loss + parts.total;
+        AddParts(parts, 1.0, s.parts_sum);
       }
       if (labels) {
         const double weight = job.loss == LossKind::kDetection ? 1.0 : o.label_loss_weight;
         const int64_t b = batch.images.size(0);
-        loss = loss + weight * DetectionLoss(out, anchors, strides, batch.targets, b).total;
+        LossParts parts = DetectionLoss(out, anchors, strides, batch.targets, b);
+        loss = loss + weight * parts.total;
+        AddParts(parts, weight, s.parts_sum);
       }
       const double lr = LearningRate(o.lr, s.step, total);
       for (auto& group : optimizer.param_groups()) {
@@ -219,6 +232,9 @@ TrainResult RunTraining(const TrainJob& job, const TrainOptions& o) {
         p.step = i + 1;
         p.steps = per_epoch;
         p.loss = s.loss_sum / s.loss_count;
+        p.cls_loss = s.parts_sum[0] / s.loss_count;
+        p.box_loss = s.parts_sum[1] / s.loss_count;
+        p.dfl_loss = s.parts_sum[2] / s.loss_count;
         p.seconds = SecondsSince(start);
         p.eta_seconds = p.seconds / s.step * (total - s.step);
         o.progress(p);

@@ -115,10 +115,18 @@ nlohmann::json ReportJson(const cvdeploy::TrainReport& r) {
   return j;
 }
 
+// One line per optimizer step; an epoch's end (steps == 0) gets its mean loss and mAP.
 void PrintProgress(const cvdeploy::TrainProgress& p) {
-  std::fprintf(stderr, "epoch %d/%d step %d/%d loss %.5f %.0fs ETA %.0fs", p.epoch, p.epochs,
-               p.step, p.steps, p.loss, p.seconds, p.eta_seconds);
-  if (p.val_map50_95) std::fprintf(stderr, " val mAP50-95 %.4f", *p.val_map50_95);
+  if (p.steps == 0) {
+    std::fprintf(stderr, "epoch %d/%d done: mean loss %.5f, %.0fs", p.epoch, p.epochs, p.loss,
+                 p.seconds);
+  } else {
+    std::fprintf(stderr,
+                 "epoch %d/%d step %d/%d loss %.5f (cls %.4f box %.4f dfl %.4f) %.0fs ETA %.0fs",
+                 p.epoch, p.epochs, p.step, p.steps, p.loss, p.cls_loss, p.box_loss, p.dfl_loss,
+                 p.seconds, p.eta_seconds);
+  }
+  if (p.val_map50_95) std::fprintf(stderr, ", val mAP50-95 %.4f", *p.val_map50_95);
   std::fprintf(stderr, "\n");
 }
 
