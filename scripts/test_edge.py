@@ -225,6 +225,10 @@ def main():
         stripped_bytes = os.path.getsize(stripped)
     runtime_bytes = sum(os.path.getsize(p) for p in set(libs.values()))
     ort_bytes = sum(os.path.getsize(p) for n, p in libs.items() if n.startswith("libonnxruntime"))
+    # The model tools' libraries (ONNX graph classes, protobuf): what a build without them
+    # could drop at most, if the core did not parse models with them too.
+    onnx_pb_bytes = sum(os.path.getsize(p) for n, p in libs.items()
+                        if n.startswith(("libonnx.", "libonnx_proto", "libprotobuf")))
 
     report = dict(bundle_report, **{
         "binary_bytes": os.path.getsize(args.edge),
@@ -232,6 +236,7 @@ def main():
         "runtime_libraries": len(libs),
         "runtime_bytes": runtime_bytes,
         "runtime_onnxruntime_bytes": ort_bytes,
+        "runtime_onnx_protobuf_bytes": onnx_pb_bytes,
         "runtime_unresolved": missing,
         "qemu_peak_rss_kib_upper_bound": int(rss.group(1)) if rss else None,
         "qemu_predict_wall_s": round(wall_s, 2),
@@ -243,7 +248,8 @@ def main():
     print(f"edge binary: {report['binary_bytes'] / mib:.1f} MiB, stripped "
           f"{stripped_bytes / mib:.1f} MiB")
     print(f"edge runtime: {len(libs)} shared libraries, {runtime_bytes / mib:.1f} MiB "
-          f"(ONNX Runtime {ort_bytes / mib:.1f} MiB)" +
+          f"(ONNX Runtime {ort_bytes / mib:.1f} MiB, "
+          f"ONNX + protobuf {onnx_pb_bytes / mib:.1f} MiB)" +
           (f"; unresolved: {', '.join(missing)}" if missing else ""))
     if rss:
         print(f"one prediction under qemu: peak RSS {int(rss.group(1)) / 1024:.0f} MiB "
