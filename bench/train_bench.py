@@ -12,7 +12,8 @@ Honest data: coco128 (86 labelled images) is split deterministically into a trai
 "SEED/FILE_NAME" and the 60 lowest train. Training (distillation, QAT, calibration) sees only
 the training part, and every mAP reported is on the validation part.
 
-Distillation: `cvdeploy prune --ratio R` on yolov8n-dq, then `cvdeploy distill` with the
+Distillation: `cvdeploy prune --ratio R --method activation --calib TRAIN` on yolov8n-dq
+(ranking and mean compensation measured on the training part), then `cvdeploy distill` with the
 original as teacher on the training images (unlabelled: labels are not read), `--val` the
 validation part (the best epoch is kept). Speed: `cvdeploy bench` on bus.jpg in rounds that
 cycle through the original and every distilled model; ratios against the original of the
@@ -104,7 +105,9 @@ def distill_part(args, cli, split, out, c, bus, iters, rounds, lines):
     for ratio in [float(r) for r in args.ratios.split(",")]:
         tag = f"yolov8n-dq_p{ratio:g}"
         pruned = os.path.join(out, tag + ".onnx")
-        run([cli, "prune", "--model", teacher, "--ratio", f"{ratio:g}", "--out", pruned])
+        run([cli, "prune", "--model", teacher, "--ratio", f"{ratio:g}", "--method", "activation",
+             "--calib", os.path.join(split["train"], "images"), "--calib-size",
+             "4" if args.smoke else str(TRAIN_COUNT), "--out", pruned])
         distilled = os.path.join(out, tag + "_distilled.onnx")
         rep = train(cli, "distill", ["--student", pruned, "--teacher", teacher, "--out", distilled]
                     + common_args(args, split, os.path.join(split["train"], "images")), out, tag)
@@ -178,11 +181,11 @@ def main():
     ap = benchlib.argument_parser(__doc__)
     ap.add_argument("--out", default=None, help="keep models, reports and Markdown here")
     ap.add_argument("--ratios", default="0.1,0.2,0.3")
-    ap.add_argument("--epochs", type=int, default=10)
-    ap.add_argument("--qat-epochs", type=int, default=3)
-    ap.add_argument("--imgsz", type=int, default=320)
+    ap.add_argument("--epochs", type=int, default=5)
+    ap.add_argument("--qat-epochs", type=int, default=2)
+    ap.add_argument("--imgsz", type=int, default=640)
     ap.add_argument("--batch", type=int, default=8)
-    ap.add_argument("--lr", type=float, default=1e-4)
+    ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--iters", type=int, default=30)
     ap.add_argument("--skip-distill", action="store_true")
@@ -190,7 +193,7 @@ def main():
     ap.add_argument("--smoke", action="store_true")
     args = ap.parse_args()
     if args.smoke:
-        args.ratios, args.epochs, args.qat_epochs, args.batch = "0.3", 1, 1, 2
+        args.ratios, args.epochs, args.qat_epochs, args.batch, args.imgsz = "0.3", 1, 1, 2, 320
     out = args.out or tempfile.mkdtemp(prefix="cvdeploy_train_")
     os.makedirs(out, exist_ok=True)
     cli = args.cvdeploy

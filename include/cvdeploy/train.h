@@ -38,7 +38,8 @@ struct TrainOptions {
   int epochs = 10;
   int imgsz = 0;  // training letterbox long side; 0: the model's input size
   int batch = 8;
-  double lr = 1e-4;  // AdamW; Ultralytics picks 0.002 * 5 / (4 + nc) = 1.19e-4 for 80 classes
+  std::string optimizer = "sgd";  // "sgd" (Nesterov momentum 0.937) or "adamw"
+  double lr = 1e-3;
   double weight_decay = 5e-4;
   uint64_t seed = 0;
   int threads = 0;               // libtorch and ONNX Runtime threads; 0: physical cores

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <memory>
 #include <opencv2/core.hpp>
 #include <optional>
 #include <random>
@@ -81,6 +82,24 @@ void CheckRuns(const std::vector<uint8_t>& bytes, const std::string& name, int t
   auto predictor = Predictor::LoadFromMemory(bytes, name, session);
   cv::Mat image(320, 320, CV_8UC3, cv::Scalar(114, 114, 114));
   predictor->Predict(image);
+}
+
+// SGD with Nesterov momentum (Ultralytics' choice for long runs; its step is proportional to
+// the gradient, so weights whose gradient is tiny stay put), or AdamW (a step of about lr for
+// every weight, which on BatchNorm-folded Conv weights moves small ones far).
+std::unique_ptr<torch::optim::Optimizer> MakeOptimizer(const std::vector<torch::Tensor>& params,
+                                                       const TrainOptions& o) {
+  if (o.optimizer == "sgd") {
+    return std::make_unique<torch::optim::SGD>(
+        params,
+        torch::optim::SGDOptions(o.lr).momentum(0.937).nesterov(true).weight_decay(o.weight_decay));
+  }
+  if (o.optimizer == "adamw") {
+    return std::make_unique<torch::optim::AdamW>(
+        params, torch::optim::AdamWOptions(o.lr).weight_decay(o.weight_decay));
+  }
+  throw Error(ErrorCode::kInvalidArgument, "optimizer " + o.optimizer + " is not one of sgd, adamw",
+              "optimizer");
 }
 
 void AddParts(const LossParts& parts, double weight, double* sums) {
@@ -175,8 +194,7 @@ TrainResult RunTraining(const TrainJob& job, const TrainOptions& o) {
     s.report.val_map_before = s.best_map;
   }
   auto [anchors, strides] = MakeAnchors(job.imgsz, job.imgsz, student_taps.strides);
-  torch::optim::AdamW optimizer(student.Parameters(),
-                                torch::optim::AdamWOptions(o.lr).weight_decay(o.weight_decay));
+  std::unique_ptr<torch::optim::Optimizer> optimizer = MakeOptimizer(student.Parameters(), o);
   const int per_epoch = static_cast<int>(data.StepsPerEpoch(o.batch));
   int total = per_epoch * o.epochs;
   if (o.max_steps > 0) total = std::min(total, o.max_steps);
@@ -208,12 +226,10 @@ TrainResult RunTraining(const TrainJob& job, const TrainOptions& o) {
         AddParts(parts, weight, s.parts_sum);
       }
       const double lr = LearningRate(o.lr, s.step, total);
-      for (auto& group : optimizer.param_groups()) {
-        static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
-      }
-      optimizer.zero_grad();
+      for (auto& group : optimizer->param_groups()) group.options().set_lr(lr);
+      optimizer->zero_grad();
       loss.backward();
-      optimizer.step();
+      optimizer->step();
       const double value = loss.item<double>();
       if (!std::isfinite(value)) {
         throw Error(ErrorCode::kRuntime, job.name + ": the loss diverged (" +

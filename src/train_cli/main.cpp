@@ -66,7 +66,10 @@ void AddCommon(CLI::App* sub, Args* args) {
   sub->add_option("--batch", t.batch, "Images per step")
       ->check(CLI::Range(1, 1024))
       ->capture_default_str();
-  sub->add_option("--lr", t.lr, "Learning rate (AdamW)")
+  sub->add_option("--optimizer", t.optimizer, "sgd (Nesterov momentum) or adamw")
+      ->check(CLI::IsMember({"sgd", "adamw"}))
+      ->capture_default_str();
+  sub->add_option("--lr", t.lr, "Initial learning rate (cosine decay to lr/100)")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   sub->add_option("--seed", t.seed, "Random seed (same seed, same result)");
