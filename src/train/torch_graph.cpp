@@ -284,6 +284,8 @@ int TorchGraph::FakeQuantTensorCount() const {
   return n;
 }
 
+bool TorchGraph::IsFakeQuantized(size_t index) const { return impl_->params.at(index).fake_quant; }
+
 std::vector<std::string> TorchGraph::InputNames() const { return impl_->inputs; }
 std::vector<std::string> TorchGraph::OutputNames() const { return impl_->outputs; }
 

@@ -79,6 +79,8 @@ class TorchGraph {
   int TrainableTensorCount() const;
   // Parameters trained through fake quantization (QDQ weights/biases); 0 for float models.
   int FakeQuantTensorCount() const;
+  // Whether Parameters()[index] is such a fake-quantized master (its initializer is integer).
+  bool IsFakeQuantized(size_t index) const;
 
   std::vector<std::string> InputNames() const;
   std::vector<std::string> OutputNames() const;

@@ -175,5 +175,141 @@ TEST(TorchGraphTrain, RefusesWhatItCannotRunNamingTheNode) {
   EXPECT_THROW(graph.Head(), Error);
 }
 
+// Same graph: every node byte-identical (names, inputs, outputs, attributes: so the Q/DQ
+// structure of a QDQ model too), initializers of the same names, types and shapes, same
+// inputs, outputs, opset, IR version and metadata.
+void ExpectSameGraph(const std::vector<uint8_t>& before, const std::vector<uint8_t>& after) {
+  onnx::ModelProto a = model::ParseModel(before, "before"), b = model::ParseModel(after, "after");
+  ASSERT_EQ(a.graph().node_size(), b.graph().node_size());
+  for (int i = 0; i < a.graph().node_size(); ++i)
+    EXPECT_EQ(a.graph().node(i).SerializeAsString(), b.graph().node(i).SerializeAsString()) << i;
+  ASSERT_EQ(a.graph().initializer_size(), b.graph().initializer_size());
+  for (int i = 0; i < a.graph().initializer_size(); ++i) {
+    const auto &x = a.graph().initializer(i), &y = b.graph().initializer(i);
+    EXPECT_EQ(x.name(), y.name());
+    EXPECT_EQ(x.data_type(), y.data_type()) << x.name();
+    EXPECT_EQ(std::vector<int64_t>(x.dims().begin(), x.dims().end()),
+              std::vector<int64_t>(y.dims().begin(), y.dims().end()))
+        << x.name();
+  }
+  for (int i = 0; i < a.graph().input_size(); ++i)
+    EXPECT_EQ(a.graph().input(i).SerializeAsString(), b.graph().input(i).SerializeAsString());
+  for (int i = 0; i < a.graph().output_size(); ++i)
+    EXPECT_EQ(a.graph().output(i).SerializeAsString(), b.graph().output(i).SerializeAsString());
+  EXPECT_EQ(model::DefaultOpset(a), model::DefaultOpset(b));
+  EXPECT_EQ(a.ir_version(), b.ir_version());
+  EXPECT_EQ(model::Metadata(a), model::Metadata(b));
+  EXPECT_NO_THROW(model::CheckModel(b, "written"));
+}
+
+torch::Tensor Output0(const TorchGraph& graph, const torch::Tensor& x) {
+  torch::NoGradGuard no_grad;
+  return graph.Forward({{"images", x}}).at("output0");
+}
+
+TEST(TorchGraphTrain, WriteBackOfFloatWeightsRunsInOnnxRuntimeAsInterpreted) {
+  const std::vector<uint8_t>& original = ModelBytes("yolov8n-dq.onnx");
+  TorchGraph graph = TorchGraph::FromBytes(original, "yolov8n-dq");
+  torch::Tensor x = BusImage(640, 640);
+  {
+    torch::NoGradGuard no_grad;
+    torch::manual_seed(3);
+    std::vector<torch::Tensor> params = graph.Parameters();
+    params.front().add_(0.05 * torch::randn_like(params.front()));  // first Conv weight
+    params.back().add_(0.5);                                        // a head bias
+  }
+  torch::Tensor ours = Output0(graph, x);
+  std::vector<uint8_t> written = graph.WriteBack();
+  ExpectSameGraph(original, written);
+  torch::Tensor ort = RunOrt(written, "images", x, {"output0"}).at("output0");
+  torch::Tensor ort_before = RunOrt(original, "images", x, {"output0"}).at("output0");
+  const double changed = MaxAbsDiff(ort, ort_before), diff = MaxAbsDiff(ours, ort);
+  std::printf("float write-back: ORT output moved by %.3g; interpreter vs ORT %.3g\n", changed,
+              diff);
+  EXPECT_GT(changed, 0.1);
+  EXPECT_LE(((ours - ort).abs() - (1e-3 + 1e-5 * ort.abs())).max().item<double>(), 0.0);
+  // Written and re-read, the weights are bit-identical.
+  EXPECT_EQ(MaxAbsDiff(Output0(TorchGraph::FromBytes(written, "written"), x), ours), 0.0);
+}
+
+TEST(TorchGraphTrain, QdqWriteBackRequantizesWithTheSameScalesAndStructure) {
+  QuantizeOptions options;
+  options.calib_dir = CalibrationDir(4);
+  options.calib_size = 4;
+  QuantizeResult q = Quantize(ModelBytes("yolov8n-dq.onnx"), "yolov8n-dq", options);
+  TorchGraph graph = TorchGraph::FromBytes(q.bytes, "int8");
+  torch::Tensor x = BusImage(640, 640);
+  // Gradients reach the fake-quantized masters through the straight-through estimator.
+  graph.Forward({{"images", x}}).at("output0").sum().backward();
+  int with_grad = 0;
+  for (const auto& p : graph.Parameters())
+    with_grad += p.grad().defined() && p.grad().abs().sum().item<double>() > 0 ? 1 : 0;
+  EXPECT_GE(with_grad, graph.FakeQuantTensorCount() * 9 / 10);
+  std::string first;  // the first fake-quantized weight
+  {
+    torch::NoGradGuard no_grad;
+    int changed = 0;
+    for (size_t i = 0; i < graph.Parameters().size() && changed < 6; ++i) {
+      if (!graph.IsFakeQuantized(i)) continue;
+      if (first.empty()) first = graph.ParameterNames()[i];
+      graph.Parameters()[i].mul_(1.05);
+      ++changed;
+    }
+  }
+  ASSERT_FALSE(first.empty());
+  torch::Tensor ours = Output0(graph, x);
+  std::vector<uint8_t> written = graph.WriteBack();
+  ExpectSameGraph(q.bytes, written);
+  // The first quantized weight changed in the file, in its own int8 type.
+  onnx::ModelProto a = model::ParseModel(q.bytes, "a"), b = model::ParseModel(written, "b");
+  for (int i = 0; i < a.graph().initializer_size(); ++i) {
+    if (a.graph().initializer(i).name() != first) continue;
+    EXPECT_EQ(b.graph().initializer(i).data_type(), onnx::TensorProto::INT8);
+    EXPECT_NE(a.graph().initializer(i).raw_data(), b.graph().initializer(i).raw_data());
+  }
+  // Re-read, the requantized weights give exactly the trained interpreter's output.
+  EXPECT_EQ(MaxAbsDiff(Output0(TorchGraph::FromBytes(written, "written"), x), ours), 0.0);
+  // ONNX Runtime runs the written model as the interpreter does, within ORT's own spread
+  // between its fused and literal runs (see torch_graph_test's QDQ case).
+  torch::Tensor fused = RunOrt(written, "images", x, {"output0"}).at("output0");
+  torch::Tensor literal = RunOrtUnfused(written, "images", x, {"output0"}).at("output0");
+  torch::Tensor before = RunOrt(q.bytes, "images", x, {"output0"}).at("output0");
+  DiffStats ort = Stats(ours, fused), self = Stats(fused, literal);
+  std::printf(
+      "QDQ write-back: ORT output moved by %.3g; interpreter vs ORT p99 %.3g (ORT vs "
+      "ORT unoptimized %.3g)\n",
+      MaxAbsDiff(fused, before), ort.p99, self.p99);
+  EXPECT_GT(MaxAbsDiff(fused, before), 0.1);
+  EXPECT_LE(ort.p99, 1.5 * self.p99 + 1e-3);
+  EXPECT_GE(ort.within_1e3, self.within_1e3 - 0.01);
+}
+
+TEST(TorchGraphTrain, WriteBackIntoTheFixedShapeOriginal) {
+  const std::vector<uint8_t>& original = ModelBytes("yolov8n-dq.onnx");
+  DynamicShapeResult dyn = MakeShapeDynamic(original, "yolov8n-dq");
+  TorchGraph graph = TorchGraph::FromBytes(dyn.bytes, "dynamic");
+  {
+    torch::NoGradGuard no_grad;
+    graph.Parameters()[2].add_(0.1);
+  }
+  torch::Tensor x = BusImage(640, 640);
+  std::vector<uint8_t> written = graph.WriteBackInto(original, "yolov8n-dq.onnx");
+  ExpectSameGraph(original, written);
+  const double d =
+      MaxAbsDiff(Output0(TorchGraph::FromBytes(written, "written"), x), Output0(graph, x));
+  EXPECT_LE(d, 1e-3);
+  PruneOptions prune;
+  prune.ratio = 0.3;
+  std::vector<uint8_t> pruned = Prune(original, "yolov8n-dq", prune).bytes;
+  try {
+    graph.WriteBackInto(pruned, "pruned.onnx");
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kBadInput);
+    EXPECT_NE(std::string(e.what()).find("pruned.onnx: initializer '"), std::string::npos)
+        << e.what();
+  }
+}
+
 }  // namespace
 }  // namespace cvdeploy::testing
