@@ -74,6 +74,10 @@ Param FakeQuantParam(const TorchGraph::Impl& g, const onnx::NodeProto& dq,
   if (p.spec.scale.numel() > 1) {
     int64_t axis = model::IntAttribute(dq, "axis", 1);
     p.spec.axis = axis < 0 ? axis + q.dim() : axis;
+    if (p.spec.axis < 0 || p.spec.axis >= q.dim() || q.size(p.spec.axis) != p.spec.scale.numel() ||
+        p.spec.zero_point.numel() != p.spec.scale.numel())
+      throw BadInput(g.name + ": DequantizeLinear of '" + init.name() +
+                     "': scale or zero point does not match its axis");
   } else {
     p.spec.scale = p.spec.scale.reshape({});
     p.spec.zero_point = p.spec.zero_point.reshape({});

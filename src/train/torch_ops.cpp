@@ -188,6 +188,9 @@ Tensors Slice(const onnx::NodeProto& n, const Tensors& in, int opset) {
     if (in.size() > 3 && in[3].defined()) axes = IntValues(in[3]);
     if (in.size() > 4 && in[4].defined()) steps = IntValues(in[4]);
   }
+  if (ends.size() != starts.size() || (!axes.empty() && axes.size() != starts.size()) ||
+      (!steps.empty() && steps.size() != starts.size()))
+    Fail("Slice starts, ends, axes and steps of different lengths");
   for (size_t i = 0; i < starts.size(); ++i) {
     const int64_t axis = NormAxis(axes.empty() ? static_cast<int64_t>(i) : axes[i], x.dim());
     const int64_t step = steps.empty() ? 1 : steps[i], dim = x.size(axis);
