@@ -324,19 +324,6 @@ void StoreRaw(onnx::TensorProto& init, const torch::Tensor& values) {
   init.set_raw_data(std::string(static_cast<const char*>(c.data_ptr()), bytes));
 }
 
-torch::ScalarType StorageType(int32_t onnx_type) {
-  switch (onnx_type) {
-    case onnx::TensorProto::INT8:
-      return torch::kChar;
-    case onnx::TensorProto::UINT8:
-      return torch::kByte;
-    case onnx::TensorProto::INT32:
-      return torch::kInt;
-    default:
-      return torch::kFloat;
-  }
-}
-
 }  // namespace
 
 std::vector<uint8_t> TorchGraph::WriteBackInto(const std::vector<uint8_t>& target_bytes,
@@ -355,7 +342,7 @@ std::vector<uint8_t> TorchGraph::WriteBackInto(const std::vector<uint8_t>& targe
       throw BadInput(target_name + ": initializer '" + p.initializer +
                      "' differs in shape or element type from the trained one");
     torch::Tensor v = p.fake_quant ? detail::Requantize(p.value, p.spec) : p.value.detach();
-    StoreRaw(init, v.to(torch::kCPU).to(StorageType(p.onnx_type)));
+    StoreRaw(init, v.to(torch::kCPU).to(detail::ScalarTypeOf(p.onnx_type)));
   }
   model::CheckModel(target, target_name);
   return model::SerializeModel(target);

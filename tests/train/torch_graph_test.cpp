@@ -110,18 +110,15 @@ TEST(TorchGraph, ForwardEqualsOnnxRuntimeOnPrunedModel) {
 // Where no flip has accumulated yet (the first quantized activation) the interpreter is
 // exact up to single one-step flips in a tiny fraction of the elements.
 TEST(TorchGraph, ForwardMatchesOnnxRuntimeOnQuantizedModel) {
-  QuantizeOptions options;
-  options.calib_dir = CalibrationDir(4);
-  options.calib_size = 4;
-  QuantizeResult q = Quantize(ModelBytes("yolov8n-dq.onnx"), "yolov8n-dq", options);
-  TorchGraph graph = TorchGraph::FromBytes(q.bytes, "yolov8n-dq int8");
+  const std::vector<uint8_t>& q_bytes = QuantizedYolov8n();
+  TorchGraph graph = TorchGraph::FromBytes(q_bytes, "yolov8n-dq int8");
   EXPECT_GT(graph.FakeQuantTensorCount(), 100);
   const std::string first = "/model.0/act/Mul_output_0";  // DequantizeLinear output
   const std::string first_q = "/model.0/act/Mul_output_0_quantized";
   torch::Tensor x = BusImage(640, 640);
   torch::NoGradGuard no_grad;
   auto ours = graph.Forward({{"images", x}}, {first, first_q});
-  std::vector<uint8_t> probe = WithOutputs(q.bytes, {first});
+  std::vector<uint8_t> probe = WithOutputs(q_bytes, {first});
   auto fused = RunOrt(probe, "images", x, {"output0", first});
   auto literal = RunOrtUnfused(probe, "images", x, {"output0", first});
   DiffStats self = Stats(fused.at("output0"), literal.at("output0"));

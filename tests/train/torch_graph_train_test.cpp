@@ -234,11 +234,8 @@ TEST(TorchGraphTrain, WriteBackOfFloatWeightsRunsInOnnxRuntimeAsInterpreted) {
 }
 
 TEST(TorchGraphTrain, QdqWriteBackRequantizesWithTheSameScalesAndStructure) {
-  QuantizeOptions options;
-  options.calib_dir = CalibrationDir(4);
-  options.calib_size = 4;
-  QuantizeResult q = Quantize(ModelBytes("yolov8n-dq.onnx"), "yolov8n-dq", options);
-  TorchGraph graph = TorchGraph::FromBytes(q.bytes, "int8");
+  const std::vector<uint8_t>& q_bytes = QuantizedYolov8n();
+  TorchGraph graph = TorchGraph::FromBytes(q_bytes, "int8");
   torch::Tensor x = BusImage(640, 640);
   // Gradients reach the fake-quantized masters through the straight-through estimator.
   graph.Forward({{"images", x}}).at("output0").sum().backward();
@@ -260,9 +257,9 @@ TEST(TorchGraphTrain, QdqWriteBackRequantizesWithTheSameScalesAndStructure) {
   ASSERT_FALSE(first.empty());
   torch::Tensor ours = Output0(graph, x);
   std::vector<uint8_t> written = graph.WriteBack();
-  ExpectSameGraph(q.bytes, written);
+  ExpectSameGraph(q_bytes, written);
   // The first quantized weight changed in the file, in its own int8 type.
-  onnx::ModelProto a = model::ParseModel(q.bytes, "a"), b = model::ParseModel(written, "b");
+  onnx::ModelProto a = model::ParseModel(q_bytes, "a"), b = model::ParseModel(written, "b");
   for (int i = 0; i < a.graph().initializer_size(); ++i) {
     if (a.graph().initializer(i).name() != first) continue;
     EXPECT_EQ(b.graph().initializer(i).data_type(), onnx::TensorProto::INT8);
@@ -274,7 +271,7 @@ TEST(TorchGraphTrain, QdqWriteBackRequantizesWithTheSameScalesAndStructure) {
   // between its fused and literal runs (see torch_graph_test's QDQ case).
   torch::Tensor fused = RunOrt(written, "images", x, {"output0"}).at("output0");
   torch::Tensor literal = RunOrtUnfused(written, "images", x, {"output0"}).at("output0");
-  torch::Tensor before = RunOrt(q.bytes, "images", x, {"output0"}).at("output0");
+  torch::Tensor before = RunOrt(q_bytes, "images", x, {"output0"}).at("output0");
   DiffStats ort = Stats(ours, fused), self = Stats(fused, literal);
   std::printf(
       "QDQ write-back: ORT output moved by %.3g; interpreter vs ORT p99 %.3g (ORT vs "

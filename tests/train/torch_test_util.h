@@ -15,6 +15,7 @@
 #include "backends/backend.h"
 #include "backends/ort/ort_env.h"
 #include "cvdeploy/file.h"
+#include "cvdeploy/quantize.h"
 #include "model/onnx_model.h"
 #include "support/assets.h"
 #include "vision/letterbox.h"
@@ -160,6 +161,21 @@ inline std::string CalibrationDir(size_t n) {
     std::filesystem::create_symlink(Asset("datasets/coco128/images/" + stem + ".jpg"),
                                     std::filesystem::path(dir) / (stem + ".jpg"));
   return dir;
+}
+
+}  // namespace cvdeploy::testing
+
+namespace cvdeploy::testing {
+
+// quantize's QDQ model of yolov8n-dq (4 calibration images), made once per process.
+inline const std::vector<uint8_t>& QuantizedYolov8n() {
+  static const std::vector<uint8_t> bytes = [] {
+    QuantizeOptions options;
+    options.calib_dir = CalibrationDir(4);
+    options.calib_size = 4;
+    return Quantize(ModelBytes("yolov8n-dq.onnx"), "yolov8n-dq", options).bytes;
+  }();
+  return bytes;
 }
 
 }  // namespace cvdeploy::testing
