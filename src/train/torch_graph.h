@@ -55,6 +55,9 @@ class TorchGraph {
   // Parses serialized ONNX bytes (`name` for messages). Throws Error(kBadInput)
   // "NAME: node N (OpType): unsupported ..." naming the first op/attribute it cannot run, or
   // "NAME: not an ONNX model".
+  // Fixed-shape exports hard-code batch 1 and their image size in Reshape constants: to train
+  // at another batch or size, convert first (MakeBatchDynamic, MakeShapeDynamic: measured
+  // here, batch 2 at 320x480 equals ONNX Runtime) and WriteBackInto the original.
   static TorchGraph FromBytes(const std::vector<uint8_t>& bytes, const std::string& name);
 
   TorchGraph(TorchGraph&&) noexcept;

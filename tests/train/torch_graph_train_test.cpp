@@ -12,6 +12,7 @@
 #include "cvdeploy/tools.h"
 #include "model/onnx_model.h"
 #include "train/torch_graph.h"
+#include "train/torch_ops.h"
 #include "train/torch_test_util.h"
 
 namespace cvdeploy::testing {
@@ -149,6 +150,34 @@ TEST(TorchGraphTrain, AutogradEqualsCentralFiniteDifferences) {
   std::printf("%ld gradients checked, worst relative error %.3g\n", static_cast<long>(checked),
               worst);
   EXPECT_EQ(checked, graph.ParameterCount() + x.numel());
+}
+
+// Fake quantization: the dequantized value of the requantized weight forward, the
+// straight-through gradient backward (1 inside the representable range, 0 where clamped),
+// for 8-bit per-channel weights and 32-bit per-tensor biases alike.
+TEST(TorchGraphTrain, FakeQuantizationIsStraightThrough) {
+  train::detail::QuantSpec per_channel;
+  per_channel.scale = torch::tensor({0.1f, 0.5f});
+  per_channel.zero_point = torch::zeros({2}, torch::kLong);
+  per_channel.axis = 0;
+  torch::Tensor w = torch::tensor({{0.04f, 0.26f, 20.0f}, {0.7f, -80.0f, 1.3f}}).requires_grad_();
+  torch::Tensor y = train::detail::FakeQuantize(w, per_channel);
+  y.sum().backward();
+  EXPECT_TRUE(torch::allclose(y, torch::tensor({{0.0f, 0.3f, 12.7f}, {0.5f, -64.0f, 1.5f}}))) << y;
+  EXPECT_TRUE(torch::equal(w.grad(), torch::tensor({{1.0f, 1.0f, 0.0f}, {1.0f, 0.0f, 1.0f}})))
+      << w.grad();
+  EXPECT_TRUE(torch::equal(train::detail::Requantize(w, per_channel),
+                           torch::tensor({{0, 3, 127}, {1, -128, 3}}, torch::kLong)));
+  train::detail::QuantSpec bias;
+  bias.scale = torch::tensor(0.001f);
+  bias.zero_point = torch::tensor(int64_t{0});
+  bias.qmin = std::numeric_limits<int32_t>::min();
+  bias.qmax = std::numeric_limits<int32_t>::max();
+  torch::Tensor b = torch::tensor({1.23456f, -0.0004f}).requires_grad_();
+  torch::Tensor yb = train::detail::FakeQuantize(b, bias);
+  (yb * torch::tensor({2.0f, 3.0f})).sum().backward();
+  EXPECT_TRUE(torch::allclose(yb, torch::tensor({1.235f, 0.0f}), 0, 1e-6)) << yb;
+  EXPECT_TRUE(torch::equal(b.grad(), torch::tensor({2.0f, 3.0f})));
 }
 
 TEST(TorchGraphTrain, RefusesWhatItCannotRunNamingTheNode) {
