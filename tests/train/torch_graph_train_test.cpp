@@ -262,9 +262,9 @@ TEST(TorchGraphTrain, WriteBackOfFloatWeightsRunsInOnnxRuntimeAsInterpreted) {
   EXPECT_EQ(MaxAbsDiff(Output0(TorchGraph::FromBytes(written, "written"), x), ours), 0.0);
 }
 
-TEST(TorchGraphTrain, QdqWriteBackRequantizesWithTheSameScalesAndStructure) {
-  const std::vector<uint8_t>& q_bytes = QuantizedYolov8n();
-  TorchGraph graph = TorchGraph::FromBytes(q_bytes, "int8");
+// Trains a few fake-quantized weights of a QDQ model, writes them back and runs the result.
+void CheckQdqWriteBack(const std::vector<uint8_t>& q_bytes, const std::string& label) {
+  TorchGraph graph = TorchGraph::FromBytes(q_bytes, label);
   torch::Tensor x = BusImage(640, 640);
   // Gradients reach the fake-quantized masters through the straight-through estimator.
   graph.Forward({{"images", x}}).at("output0").sum().backward();
@@ -303,12 +303,25 @@ TEST(TorchGraphTrain, QdqWriteBackRequantizesWithTheSameScalesAndStructure) {
   torch::Tensor before = RunOrt(q_bytes, "images", x, {"output0"}).at("output0");
   DiffStats ort = Stats(ours, fused), self = Stats(fused, literal);
   std::printf(
-      "QDQ write-back: ORT output moved by %.3g; interpreter vs ORT p99 %.3g (ORT vs "
+      "%s write-back: ORT output moved by %.3g; interpreter vs ORT p99 %.3g (ORT vs "
       "ORT unoptimized %.3g)\n",
-      MaxAbsDiff(fused, before), ort.p99, self.p99);
+      label.c_str(), MaxAbsDiff(fused, before), ort.p99, self.p99);
   EXPECT_GT(MaxAbsDiff(fused, before), 0.1);
   EXPECT_LE(ort.p99, 1.5 * self.p99 + 1e-3);
   EXPECT_GE(ort.within_1e3, self.within_1e3 - 0.01);
+}
+
+TEST(TorchGraphTrain, QdqWriteBackRequantizesWithTheSameScalesAndStructure) {
+  CheckQdqWriteBack(QuantizedYolov8n(), "yolov8n-dq QDQ per channel");
+}
+
+TEST(TorchGraphTrain, QdqWriteBackWithPerTensorScales) {
+  QuantizeOptions options;
+  options.calib_dir = CalibrationDir(2);
+  options.calib_size = 2;
+  options.per_channel = false;
+  QuantizeResult q = Quantize(ModelBytes("yolo11n-dq.onnx"), "yolo11n-dq", options);
+  CheckQdqWriteBack(q.bytes, "yolo11n-dq QDQ per tensor");
 }
 
 TEST(TorchGraphTrain, WriteBackIntoTheFixedShapeOriginal) {
