@@ -74,6 +74,10 @@ Param FakeQuantParam(const TorchGraph::Impl& g, const onnx::NodeProto& dq,
   if (p.spec.scale.numel() > 1) {
     int64_t axis = model::IntAttribute(dq, "axis", 1);
     p.spec.axis = axis < 0 ? axis + q.dim() : axis;
+    if (p.spec.axis < 0 || p.spec.axis >= q.dim() || q.size(p.spec.axis) != p.spec.scale.numel() ||
+        p.spec.zero_point.numel() != p.spec.scale.numel())
+      throw BadInput(g.name + ": DequantizeLinear of '" + init.name() +
+                     "': scale or zero point does not match its axis");
   } else {
     p.spec.scale = p.spec.scale.reshape({});
     p.spec.zero_point = p.spec.zero_point.reshape({});
@@ -284,6 +288,8 @@ int TorchGraph::FakeQuantTensorCount() const {
   return n;
 }
 
+bool TorchGraph::IsFakeQuantized(size_t index) const { return impl_->params.at(index).fake_quant; }
+
 std::vector<std::string> TorchGraph::InputNames() const { return impl_->inputs; }
 std::vector<std::string> TorchGraph::OutputNames() const { return impl_->outputs; }
 
@@ -318,19 +324,6 @@ void StoreRaw(onnx::TensorProto& init, const torch::Tensor& values) {
   init.set_raw_data(std::string(static_cast<const char*>(c.data_ptr()), bytes));
 }
 
-torch::ScalarType StorageType(int32_t onnx_type) {
-  switch (onnx_type) {
-    case onnx::TensorProto::INT8:
-      return torch::kChar;
-    case onnx::TensorProto::UINT8:
-      return torch::kByte;
-    case onnx::TensorProto::INT32:
-      return torch::kInt;
-    default:
-      return torch::kFloat;
-  }
-}
-
 }  // namespace
 
 std::vector<uint8_t> TorchGraph::WriteBackInto(const std::vector<uint8_t>& target_bytes,
@@ -349,7 +342,7 @@ std::vector<uint8_t> TorchGraph::WriteBackInto(const std::vector<uint8_t>& targe
       throw BadInput(target_name + ": initializer '" + p.initializer +
                      "' differs in shape or element type from the trained one");
     torch::Tensor v = p.fake_quant ? detail::Requantize(p.value, p.spec) : p.value.detach();
-    StoreRaw(init, v.to(torch::kCPU).to(StorageType(p.onnx_type)));
+    StoreRaw(init, v.to(torch::kCPU).to(detail::ScalarTypeOf(p.onnx_type)));
   }
   model::CheckModel(target, target_name);
   return model::SerializeModel(target);

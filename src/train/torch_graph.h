@@ -55,6 +55,9 @@ class TorchGraph {
   // Parses serialized ONNX bytes (`name` for messages). Throws Error(kBadInput)
   // "NAME: node N (OpType): unsupported ..." naming the first op/attribute it cannot run, or
   // "NAME: not an ONNX model".
+  // Fixed-shape exports hard-code batch 1 and their image size in Reshape constants: to train
+  // at another batch or size, convert first (MakeBatchDynamic, MakeShapeDynamic: measured
+  // here, batch 2 at 320x480 equals ONNX Runtime) and WriteBackInto the original.
   static TorchGraph FromBytes(const std::vector<uint8_t>& bytes, const std::string& name);
 
   TorchGraph(TorchGraph&&) noexcept;
@@ -79,6 +82,8 @@ class TorchGraph {
   int TrainableTensorCount() const;
   // Parameters trained through fake quantization (QDQ weights/biases); 0 for float models.
   int FakeQuantTensorCount() const;
+  // Whether Parameters()[index] is such a fake-quantized master (its initializer is integer).
+  bool IsFakeQuantized(size_t index) const;
 
   std::vector<std::string> InputNames() const;
   std::vector<std::string> OutputNames() const;

@@ -188,6 +188,9 @@ Tensors Slice(const onnx::NodeProto& n, const Tensors& in, int opset) {
     if (in.size() > 3 && in[3].defined()) axes = IntValues(in[3]);
     if (in.size() > 4 && in[4].defined()) steps = IntValues(in[4]);
   }
+  if (ends.size() != starts.size() || (!axes.empty() && axes.size() != starts.size()) ||
+      (!steps.empty() && steps.size() != starts.size()))
+    Fail("Slice starts, ends, axes and steps of different lengths");
   for (size_t i = 0; i < starts.size(); ++i) {
     const int64_t axis = NormAxis(axes.empty() ? static_cast<int64_t>(i) : axes[i], x.dim());
     const int64_t step = steps.empty() ? 1 : steps[i], dim = x.size(axis);
@@ -294,7 +297,9 @@ Tensors Squeeze(const onnx::NodeProto& n, const Tensors& in, int opset) {
   return {x};
 }
 
-torch::ScalarType TypeOf(int64_t onnx_type) {
+}  // namespace
+
+torch::ScalarType ScalarTypeOf(int64_t onnx_type) {
   switch (onnx_type) {
     case onnx::TensorProto::FLOAT:
       return torch::kFloat;
@@ -317,8 +322,10 @@ torch::ScalarType TypeOf(int64_t onnx_type) {
   }
 }
 
+namespace {
+
 Tensors Cast(const onnx::NodeProto& n, const Tensors& in, int) {
-  const torch::ScalarType to = TypeOf(IntAttribute(n, "to", onnx::TensorProto::FLOAT));
+  const torch::ScalarType to = ScalarTypeOf(IntAttribute(n, "to", onnx::TensorProto::FLOAT));
   // A quantized value carried as float keeps its gradient path when cast to float.
   if (IsFloat(in[0]) && torch::isFloatingType(to)) return {in[0].to(to)};
   if (IsFloat(in[0])) return {torch::trunc(in[0]).to(to)};
@@ -431,7 +438,7 @@ std::string AttributeReason(const onnx::NodeProto& n) {
   }
   if (op == "Cast") {
     try {
-      TypeOf(IntAttribute(n, "to", 0));
+      ScalarTypeOf(IntAttribute(n, "to", 0));
     } catch (const std::exception&) {
       return "attribute to=" + std::to_string(IntAttribute(n, "to", 0));
     }
@@ -457,7 +464,7 @@ std::string UnsupportedReason(const onnx::NodeProto& node, int) {
 }
 
 torch::Tensor TensorFromProto(const onnx::TensorProto& proto) {
-  const torch::ScalarType type = TypeOf(proto.data_type());
+  const torch::ScalarType type = ScalarTypeOf(proto.data_type());
   std::vector<int64_t> dims(proto.dims().begin(), proto.dims().end());
   torch::Tensor t = torch::empty(dims, torch::TensorOptions().dtype(type));
   const size_t bytes = static_cast<size_t>(t.numel()) * t.element_size();

@@ -23,6 +23,10 @@ std::vector<torch::Tensor> RunOp(const onnx::NodeProto& node,
 // "attribute mode='linear'", ...), checked before any run.
 std::string UnsupportedReason(const onnx::NodeProto& node, int opset);
 
+// The libtorch element type of an ONNX element type (FLOAT, DOUBLE, FLOAT16, INT64, INT32,
+// INT8, UINT8, BOOL). Throws std::runtime_error for others.
+torch::ScalarType ScalarTypeOf(int64_t onnx_type);
+
 // The tensor an initializer or Constant value holds (its own element type: float, int64,
 // int32, int8, uint8, double, bool, float16).
 torch::Tensor TensorFromProto(const onnx::TensorProto& proto);

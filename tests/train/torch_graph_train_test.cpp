@@ -12,6 +12,7 @@
 #include "cvdeploy/tools.h"
 #include "model/onnx_model.h"
 #include "train/torch_graph.h"
+#include "train/torch_ops.h"
 #include "train/torch_test_util.h"
 
 namespace cvdeploy::testing {
@@ -151,6 +152,34 @@ TEST(TorchGraphTrain, AutogradEqualsCentralFiniteDifferences) {
   EXPECT_EQ(checked, graph.ParameterCount() + x.numel());
 }
 
+// Fake quantization: the dequantized value of the requantized weight forward, the
+// straight-through gradient backward (1 inside the representable range, 0 where clamped),
+// for 8-bit per-channel weights and 32-bit per-tensor biases alike.
+TEST(TorchGraphTrain, FakeQuantizationIsStraightThrough) {
+  train::detail::QuantSpec per_channel;
+  per_channel.scale = torch::tensor({0.1f, 0.5f});
+  per_channel.zero_point = torch::zeros({2}, torch::kLong);
+  per_channel.axis = 0;
+  torch::Tensor w = torch::tensor({{0.04f, 0.26f, 20.0f}, {0.7f, -80.0f, 1.3f}}).requires_grad_();
+  torch::Tensor y = train::detail::FakeQuantize(w, per_channel);
+  y.sum().backward();
+  EXPECT_TRUE(torch::allclose(y, torch::tensor({{0.0f, 0.3f, 12.7f}, {0.5f, -64.0f, 1.5f}}))) << y;
+  EXPECT_TRUE(torch::equal(w.grad(), torch::tensor({{1.0f, 1.0f, 0.0f}, {1.0f, 0.0f, 1.0f}})))
+      << w.grad();
+  EXPECT_TRUE(torch::equal(train::detail::Requantize(w, per_channel),
+                           torch::tensor({{0, 3, 127}, {1, -128, 3}}, torch::kLong)));
+  train::detail::QuantSpec bias;
+  bias.scale = torch::tensor(0.001f);
+  bias.zero_point = torch::tensor(int64_t{0});
+  bias.qmin = std::numeric_limits<int32_t>::min();
+  bias.qmax = std::numeric_limits<int32_t>::max();
+  torch::Tensor b = torch::tensor({1.23456f, -0.0004f}).requires_grad_();
+  torch::Tensor yb = train::detail::FakeQuantize(b, bias);
+  (yb * torch::tensor({2.0f, 3.0f})).sum().backward();
+  EXPECT_TRUE(torch::allclose(yb, torch::tensor({1.235f, 0.0f}), 0, 1e-6)) << yb;
+  EXPECT_TRUE(torch::equal(b.grad(), torch::tensor({2.0f, 3.0f})));
+}
+
 TEST(TorchGraphTrain, RefusesWhatItCannotRunNamingTheNode) {
   try {
     TorchGraph::FromBytes(TinyGraph("LSTM"), "tiny.onnx");
@@ -173,6 +202,153 @@ TEST(TorchGraphTrain, RefusesWhatItCannotRunNamingTheNode) {
   EXPECT_THROW(graph.Forward({{"wrong", torch::zeros({1, 2, 6, 6})}}), Error);
   EXPECT_THROW(graph.Forward({{"x", torch::zeros({1, 2, 6, 6})}}, {"nonexistent"}), Error);
   EXPECT_THROW(graph.Head(), Error);
+}
+
+// Same graph: every node byte-identical (names, inputs, outputs, attributes: so the Q/DQ
+// structure of a QDQ model too), initializers of the same names, types and shapes, same
+// inputs, outputs, opset, IR version and metadata.
+void ExpectSameGraph(const std::vector<uint8_t>& before, const std::vector<uint8_t>& after) {
+  onnx::ModelProto a = model::ParseModel(before, "before"), b = model::ParseModel(after, "after");
+  ASSERT_EQ(a.graph().node_size(), b.graph().node_size());
+  for (int i = 0; i < a.graph().node_size(); ++i)
+    EXPECT_EQ(a.graph().node(i).SerializeAsString(), b.graph().node(i).SerializeAsString()) << i;
+  ASSERT_EQ(a.graph().initializer_size(), b.graph().initializer_size());
+  for (int i = 0; i < a.graph().initializer_size(); ++i) {
+    const auto &x = a.graph().initializer(i), &y = b.graph().initializer(i);
+    EXPECT_EQ(x.name(), y.name());
+    EXPECT_EQ(x.data_type(), y.data_type()) << x.name();
+    EXPECT_EQ(std::vector<int64_t>(x.dims().begin(), x.dims().end()),
+              std::vector<int64_t>(y.dims().begin(), y.dims().end()))
+        << x.name();
+  }
+  for (int i = 0; i < a.graph().input_size(); ++i)
+    EXPECT_EQ(a.graph().input(i).SerializeAsString(), b.graph().input(i).SerializeAsString());
+  for (int i = 0; i < a.graph().output_size(); ++i)
+    EXPECT_EQ(a.graph().output(i).SerializeAsString(), b.graph().output(i).SerializeAsString());
+  EXPECT_EQ(model::DefaultOpset(a), model::DefaultOpset(b));
+  EXPECT_EQ(a.ir_version(), b.ir_version());
+  EXPECT_EQ(model::Metadata(a), model::Metadata(b));
+  EXPECT_NO_THROW(model::CheckModel(b, "written"));
+}
+
+torch::Tensor Output0(const TorchGraph& graph, const torch::Tensor& x) {
+  torch::NoGradGuard no_grad;
+  return graph.Forward({{"images", x}}).at("output0");
+}
+
+TEST(TorchGraphTrain, WriteBackOfFloatWeightsRunsInOnnxRuntimeAsInterpreted) {
+  const std::vector<uint8_t>& original = ModelBytes("yolov8n-dq.onnx");
+  TorchGraph graph = TorchGraph::FromBytes(original, "yolov8n-dq");
+  torch::Tensor x = BusImage(640, 640);
+  {
+    torch::NoGradGuard no_grad;
+    torch::manual_seed(3);
+    std::vector<torch::Tensor> params = graph.Parameters();
+    params.front().add_(0.05 * torch::randn_like(params.front()));  // first Conv weight
+    params.back().add_(0.5);                                        // a head bias
+  }
+  torch::Tensor ours = Output0(graph, x);
+  std::vector<uint8_t> written = graph.WriteBack();
+  ExpectSameGraph(original, written);
+  torch::Tensor ort = RunOrt(written, "images", x, {"output0"}).at("output0");
+  torch::Tensor ort_before = RunOrt(original, "images", x, {"output0"}).at("output0");
+  const double changed = MaxAbsDiff(ort, ort_before);
+  std::printf("float write-back: ORT output moved by %.3g\n", changed);
+  EXPECT_GT(changed, 0.1);
+  TorchGraph exact_graph = TorchGraph::FromBytes(written, "written");
+  exact_graph.SetFloatType(torch::kDouble);
+  ExpectCloseToOrt(ours, ort, Output0(exact_graph, x.to(torch::kDouble)), "float write-back");
+  // Written and re-read, the weights are bit-identical.
+  EXPECT_EQ(MaxAbsDiff(Output0(TorchGraph::FromBytes(written, "written"), x), ours), 0.0);
+}
+
+// Trains a few fake-quantized weights of a QDQ model, writes them back and runs the result.
+void CheckQdqWriteBack(const std::vector<uint8_t>& q_bytes, const std::string& label) {
+  TorchGraph graph = TorchGraph::FromBytes(q_bytes, label);
+  torch::Tensor x = BusImage(640, 640);
+  // Gradients reach the fake-quantized masters through the straight-through estimator.
+  graph.Forward({{"images", x}}).at("output0").sum().backward();
+  int with_grad = 0;
+  for (const auto& p : graph.Parameters())
+    with_grad += p.grad().defined() && p.grad().abs().sum().item<double>() > 0 ? 1 : 0;
+  EXPECT_GE(with_grad, graph.FakeQuantTensorCount() * 9 / 10);
+  std::string first;  // the first fake-quantized weight
+  {
+    torch::NoGradGuard no_grad;
+    int changed = 0;
+    for (size_t i = 0; i < graph.Parameters().size() && changed < 6; ++i) {
+      if (!graph.IsFakeQuantized(i)) continue;
+      if (first.empty()) first = graph.ParameterNames()[i];
+      graph.Parameters()[i].mul_(1.05);
+      ++changed;
+    }
+  }
+  ASSERT_FALSE(first.empty());
+  torch::Tensor ours = Output0(graph, x);
+  std::vector<uint8_t> written = graph.WriteBack();
+  ExpectSameGraph(q_bytes, written);
+  // The first quantized weight changed in the file, in its own int8 type.
+  onnx::ModelProto a = model::ParseModel(q_bytes, "a"), b = model::ParseModel(written, "b");
+  for (int i = 0; i < a.graph().initializer_size(); ++i) {
+    if (a.graph().initializer(i).name() != first) continue;
+    EXPECT_EQ(b.graph().initializer(i).data_type(), onnx::TensorProto::INT8);
+    EXPECT_NE(a.graph().initializer(i).raw_data(), b.graph().initializer(i).raw_data());
+  }
+  // Re-read, the requantized weights give exactly the trained interpreter's output.
+  EXPECT_EQ(MaxAbsDiff(Output0(TorchGraph::FromBytes(written, "written"), x), ours), 0.0);
+  // ONNX Runtime runs the written model as the interpreter does, within ORT's own spread
+  // between its fused and literal runs (see torch_graph_test's QDQ case).
+  torch::Tensor fused = RunOrt(written, "images", x, {"output0"}).at("output0");
+  torch::Tensor literal = RunOrtUnfused(written, "images", x, {"output0"}).at("output0");
+  torch::Tensor before = RunOrt(q_bytes, "images", x, {"output0"}).at("output0");
+  DiffStats ort = Stats(ours, fused), self = Stats(fused, literal);
+  std::printf(
+      "%s write-back: ORT output moved by %.3g; interpreter vs ORT p99 %.3g (ORT vs "
+      "ORT unoptimized %.3g)\n",
+      label.c_str(), MaxAbsDiff(fused, before), ort.p99, self.p99);
+  EXPECT_GT(MaxAbsDiff(fused, before), 0.1);
+  EXPECT_LE(ort.p99, 1.5 * self.p99 + 1e-3);
+  EXPECT_GE(ort.within_1e3, self.within_1e3 - 0.01);
+}
+
+TEST(TorchGraphTrain, QdqWriteBackRequantizesWithTheSameScalesAndStructure) {
+  CheckQdqWriteBack(QuantizedYolov8n(), "yolov8n-dq QDQ per channel");
+}
+
+TEST(TorchGraphTrain, QdqWriteBackWithPerTensorScales) {
+  QuantizeOptions options;
+  options.calib_dir = CalibrationDir(2);
+  options.calib_size = 2;
+  options.per_channel = false;
+  QuantizeResult q = Quantize(ModelBytes("yolo11n-dq.onnx"), "yolo11n-dq", options);
+  CheckQdqWriteBack(q.bytes, "yolo11n-dq QDQ per tensor");
+}
+
+TEST(TorchGraphTrain, WriteBackIntoTheFixedShapeOriginal) {
+  const std::vector<uint8_t>& original = ModelBytes("yolov8n-dq.onnx");
+  DynamicShapeResult dyn = MakeShapeDynamic(original, "yolov8n-dq");
+  TorchGraph graph = TorchGraph::FromBytes(dyn.bytes, "dynamic");
+  {
+    torch::NoGradGuard no_grad;
+    graph.Parameters()[2].add_(0.1);
+  }
+  torch::Tensor x = BusImage(640, 640);
+  std::vector<uint8_t> written = graph.WriteBackInto(original, "yolov8n-dq.onnx");
+  ExpectSameGraph(original, written);
+  const double d =
+      MaxAbsDiff(Output0(TorchGraph::FromBytes(written, "written"), x), Output0(graph, x));
+  EXPECT_LE(d, 1e-3);
+  PruneOptions prune;
+  prune.ratio = 0.3;
+  std::vector<uint8_t> pruned = Prune(original, "yolov8n-dq", prune).bytes;
+  try {
+    graph.WriteBackInto(pruned, "pruned.onnx");
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kBadInput);
+    EXPECT_NE(std::string(e.what()).find("pruned.onnx: initializer '"), std::string::npos)
+        << e.what();
+  }
 }
 
 }  // namespace

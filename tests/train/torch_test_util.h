@@ -15,6 +15,7 @@
 #include "backends/backend.h"
 #include "backends/ort/ort_env.h"
 #include "cvdeploy/file.h"
+#include "cvdeploy/quantize.h"
 #include "model/onnx_model.h"
 #include "support/assets.h"
 #include "vision/letterbox.h"
@@ -95,6 +96,32 @@ inline double MaxAbsDiff(const torch::Tensor& a, const torch::Tensor& b) {
   return (a.detach().to(torch::kDouble) - b.detach().to(torch::kDouble)).abs().max().item<double>();
 }
 
+// The float bound of the forward checks. Values up to 1 in magnitude (scores, probabilities,
+// mask prototypes mostly) must be within 1e-3 of ONNX Runtime. Box and keypoint coordinates
+// are pixels up to ~640, where float32 rounding alone is larger than 1e-3: measured against
+// the exact result (the interpreter in float64), ORT's float32 error is 0.4e-3..1.6e-3 px and
+// the interpreter's 0.8e-3..3.5e-3 px (libtorch's convolution and activation kernels round
+// differently; disabling oneDNN does not change it). So every element must be within
+// 1e-3 + 1e-5 x the output's largest magnitude (about 80 float32 ulps of that magnitude:
+// 7.4e-3 px at 640), and the interpreter's float32 error is printed beside ORT's.
+// Returns max |ours - ort|.
+inline double ExpectCloseToOrt(const torch::Tensor& ours, const torch::Tensor& ort,
+                               const torch::Tensor& exact, const std::string& label) {
+  torch::Tensor d = (ours.detach().to(torch::kDouble) - ort.to(torch::kDouble)).abs();
+  const double ort_error = (ort.to(torch::kDouble) - exact).abs().max().item<double>();
+  const double our_error = (ours.detach().to(torch::kDouble) - exact).abs().max().item<double>();
+  const double small = d.masked_select(ort.abs() <= 1).max().item<double>();
+  const double all = d.max().item<double>(), range = ort.abs().max().item<double>();
+  std::printf(
+      "%s: max |interpreter - ORT| %.3g (values <= 1: %.3g; largest |value| %.3g); "
+      "float32 error against float64: interpreter %.3g, ORT %.3g\n",
+      label.c_str(), all, small, range, our_error, ort_error);
+  EXPECT_LE(small, 1e-3) << label;
+  EXPECT_LE(all, 1e-3 + 1e-5 * range) << label;
+  EXPECT_LE(our_error, 1e-3 + 1e-5 * range) << label;
+  return all;
+}
+
 // Quantiles of |a - b| over all elements.
 struct DiffStats {
   double within_1e3 = 0;  // fraction of elements with |a - b| <= 1e-3
@@ -134,6 +161,21 @@ inline std::string CalibrationDir(size_t n) {
     std::filesystem::create_symlink(Asset("datasets/coco128/images/" + stem + ".jpg"),
                                     std::filesystem::path(dir) / (stem + ".jpg"));
   return dir;
+}
+
+}  // namespace cvdeploy::testing
+
+namespace cvdeploy::testing {
+
+// quantize's QDQ model of yolov8n-dq (4 calibration images), made once per process.
+inline const std::vector<uint8_t>& QuantizedYolov8n() {
+  static const std::vector<uint8_t> bytes = [] {
+    QuantizeOptions options;
+    options.calib_dir = CalibrationDir(4);
+    options.calib_size = 4;
+    return Quantize(ModelBytes("yolov8n-dq.onnx"), "yolov8n-dq", options).bytes;
+  }();
+  return bytes;
 }
 
 }  // namespace cvdeploy::testing
