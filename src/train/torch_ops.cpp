@@ -184,6 +184,7 @@ Tensors Slice(const onnx::NodeProto& n, const Tensors& in, int opset) {
   if (opset < 10) {
     starts = Ints(n, "starts"), ends = Ints(n, "ends"), axes = Ints(n, "axes");
   } else {
+    if (in.size() < 3 || !in[1].defined() || !in[2].defined()) Fail("Slice without starts/ends");
     starts = IntValues(in[1]), ends = IntValues(in[2]);
     if (in.size() > 3 && in[3].defined()) axes = IntValues(in[3]);
     if (in.size() > 4 && in[4].defined()) steps = IntValues(in[4]);
@@ -373,47 +374,55 @@ OpFn Binary(torch::Tensor (*f)(const torch::Tensor&, const torch::Tensor&)) {
   return [f](const onnx::NodeProto&, const Tensors& in, int) { return Tensors{f(in[0], in[1])}; };
 }
 
-const std::unordered_map<std::string, OpFn>& Ops() {
-  static const std::unordered_map<std::string, OpFn> ops = {
-      {"Conv", Conv},
-      {"ConvTranspose", ConvTranspose},
-      {"ConvInteger", ConvInteger},
-      {"QuantizeLinear", QuantizeLinear},
-      {"DequantizeLinear", DequantizeLinear},
-      {"DynamicQuantizeLinear", DynamicQuantizeLinear},
-      {"Sigmoid", Unary([](const torch::Tensor& x) { return torch::sigmoid(x); })},
-      {"Relu", Unary([](const torch::Tensor& x) { return torch::relu(x); })},
-      {"Floor", Unary([](const torch::Tensor& x) { return torch::floor(x); })},
-      {"Ceil", Unary([](const torch::Tensor& x) { return torch::ceil(x); })},
-      {"Sqrt", Unary([](const torch::Tensor& x) { return torch::sqrt(x); })},
-      {"Exp", Unary([](const torch::Tensor& x) { return torch::exp(x); })},
-      {"Neg", Unary([](const torch::Tensor& x) { return torch::neg(x); })},
-      {"Identity", Unary([](const torch::Tensor& x) { return x; })},
-      {"Add", Binary([](const torch::Tensor& a, const torch::Tensor& b) { return a + b; })},
-      {"Sub", Binary([](const torch::Tensor& a, const torch::Tensor& b) { return a - b; })},
-      {"Mul", Binary([](const torch::Tensor& a, const torch::Tensor& b) { return a * b; })},
-      {"Div", Binary(Divide)},
+// An operator and the number of leading inputs it cannot run without.
+struct OpDef {
+  OpFn fn;
+  int required = 1;
+};
+
+const std::unordered_map<std::string, OpDef>& Ops() {
+  static const std::unordered_map<std::string, OpDef> ops = {
+      {"Conv", {Conv, 2}},
+      {"ConvTranspose", {ConvTranspose, 2}},
+      {"ConvInteger", {ConvInteger, 2}},
+      {"QuantizeLinear", {QuantizeLinear, 2}},
+      {"DequantizeLinear", {DequantizeLinear, 2}},
+      {"DynamicQuantizeLinear", {DynamicQuantizeLinear, 1}},
+      {"Sigmoid", {Unary([](const torch::Tensor& x) { return torch::sigmoid(x); }), 1}},
+      {"Relu", {Unary([](const torch::Tensor& x) { return torch::relu(x); }), 1}},
+      {"Floor", {Unary([](const torch::Tensor& x) { return torch::floor(x); }), 1}},
+      {"Ceil", {Unary([](const torch::Tensor& x) { return torch::ceil(x); }), 1}},
+      {"Sqrt", {Unary([](const torch::Tensor& x) { return torch::sqrt(x); }), 1}},
+      {"Exp", {Unary([](const torch::Tensor& x) { return torch::exp(x); }), 1}},
+      {"Neg", {Unary([](const torch::Tensor& x) { return torch::neg(x); }), 1}},
+      {"Identity", {Unary([](const torch::Tensor& x) { return x; }), 1}},
+      {"Add", {Binary([](const torch::Tensor& a, const torch::Tensor& b) { return a + b; }), 2}},
+      {"Sub", {Binary([](const torch::Tensor& a, const torch::Tensor& b) { return a - b; }), 2}},
+      {"Mul", {Binary([](const torch::Tensor& a, const torch::Tensor& b) { return a * b; }), 2}},
+      {"Div", {Binary(Divide), 2}},
       {"Pow",
-       Binary([](const torch::Tensor& a, const torch::Tensor& b) { return torch::pow(a, b); })},
+       {Binary([](const torch::Tensor& a, const torch::Tensor& b) { return torch::pow(a, b); }),
+        2}},
       {"MatMul",
-       Binary([](const torch::Tensor& a, const torch::Tensor& b) { return torch::matmul(a, b); })},
-      {"Softmax", Softmax},
-      {"Concat", Concat},
-      {"Split", Split},
-      {"Slice", Slice},
-      {"MaxPool", MaxPool},
-      {"Resize", Resize},
-      {"Reshape", Reshape},
-      {"Transpose", Transpose},
-      {"Shape", Shape},
-      {"Gather", Gather},
-      {"Unsqueeze", Unsqueeze},
-      {"Squeeze", Squeeze},
-      {"Cast", Cast},
-      {"Range", Range},
-      {"Expand", Expand},
-      {"Constant", Constant},
-      {"ConstantOfShape", ConstantOfShape},
+       {Binary([](const torch::Tensor& a, const torch::Tensor& b) { return torch::matmul(a, b); }),
+        2}},
+      {"Softmax", {Softmax, 1}},
+      {"Concat", {Concat, 1}},
+      {"Split", {Split, 1}},
+      {"Slice", {Slice, 1}},
+      {"MaxPool", {MaxPool, 1}},
+      {"Resize", {Resize, 1}},
+      {"Reshape", {Reshape, 2}},
+      {"Transpose", {Transpose, 1}},
+      {"Shape", {Shape, 1}},
+      {"Gather", {Gather, 2}},
+      {"Unsqueeze", {Unsqueeze, 1}},
+      {"Squeeze", {Squeeze, 1}},
+      {"Cast", {Cast, 1}},
+      {"Range", {Range, 3}},
+      {"Expand", {Expand, 2}},
+      {"Constant", {Constant, 0}},
+      {"ConstantOfShape", {ConstantOfShape, 1}},
   };
   return ops;
 }
@@ -453,22 +462,44 @@ std::vector<torch::Tensor> RunOp(const onnx::NodeProto& node,
                                  const std::vector<torch::Tensor>& inputs, int opset) {
   auto it = Ops().find(node.op_type());
   if (it == Ops().end()) Fail("unsupported op type");
-  return it->second(node, inputs, opset);
+  const int required = it->second.required;
+  if (static_cast<int>(inputs.size()) < required) Fail("too few inputs");
+  for (int i = 0; i < required; ++i)
+    if (!inputs[static_cast<size_t>(i)].defined()) Fail("input " + std::to_string(i) + " missing");
+  return it->second.fn(node, inputs, opset);
 }
 
 std::string UnsupportedReason(const onnx::NodeProto& node, int) {
   if (!node.domain().empty() && node.domain() != "ai.onnx")
     return "op domain '" + node.domain() + "'";
-  if (Ops().count(node.op_type()) == 0) return "op type";
+  auto it = Ops().find(node.op_type());
+  if (it == Ops().end()) return "op type";
+  if (node.input_size() < it->second.required)
+    return "number of inputs " + std::to_string(node.input_size());
   return AttributeReason(node);
 }
 
 torch::Tensor TensorFromProto(const onnx::TensorProto& proto) {
   const torch::ScalarType type = ScalarTypeOf(proto.data_type());
   std::vector<int64_t> dims(proto.dims().begin(), proto.dims().end());
+  if (proto.data_location() == onnx::TensorProto::EXTERNAL) Fail("external tensor data");
+  // The element count is checked against the stored data before anything is allocated: the
+  // dims of an untrusted file must not size an allocation on their own.
+  int64_t count = 1;
+  for (int64_t d : dims) {
+    if (d < 0 || (d > 0 && count > (int64_t{1} << 40) / d))
+      Fail("tensor '" + proto.name() + "' dims");
+    count *= d;
+  }
+  const size_t stored =
+      !proto.raw_data().empty()
+          ? proto.raw_data().size() / c10::elementSize(type)
+          : static_cast<size_t>(std::max({proto.float_data_size(), proto.int32_data_size(),
+                                          proto.int64_data_size(), proto.double_data_size()}));
+  if (stored != static_cast<size_t>(count))
+    Fail("tensor '" + proto.name() + "' data size mismatch");
   torch::Tensor t = torch::empty(dims, torch::TensorOptions().dtype(type));
   const size_t bytes = static_cast<size_t>(t.numel()) * t.element_size();
-  if (proto.data_location() == onnx::TensorProto::EXTERNAL) Fail("external tensor data");
   if (!proto.raw_data().empty()) {
     if (proto.raw_data().size() != bytes) Fail("tensor '" + proto.name() + "' data size mismatch");
     std::memcpy(t.data_ptr(), proto.raw_data().data(), bytes);
