@@ -155,6 +155,9 @@ def qat_part(args, cli, split, out, c, bus, iters, rounds, lines):
     qat_args = ["--model", model, "--calib", train_images, "--calib-size", calib_size,
                 "--out", qat] + common_args(args, split, train_images)
     qat_args[qat_args.index("--epochs") + 1] = str(args.qat_epochs)
+    # QAT trains at the model's own size: the Q/DQ scales are those of the exported model.
+    at = qat_args.index("--imgsz")
+    del qat_args[at:at + 2]
     rep = train(cli, "qat", qat_args, out, "yolo11n-dq_qat")
     qat_map = validate(cli, qat, split["val"], out, "yolo11n-dq_qat")
     speed = speeds(cli, {"ptq": ptq, "qat": qat}, bus, out, rounds, iters)
@@ -181,11 +184,11 @@ def main():
     ap = benchlib.argument_parser(__doc__)
     ap.add_argument("--out", default=None, help="keep models, reports and Markdown here")
     ap.add_argument("--ratios", default="0.1,0.2,0.3")
-    ap.add_argument("--epochs", type=int, default=5)
+    ap.add_argument("--epochs", type=int, default=4)
     ap.add_argument("--qat-epochs", type=int, default=2)
     ap.add_argument("--imgsz", type=int, default=640)
     ap.add_argument("--batch", type=int, default=8)
-    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--lr", type=float, default=1e-4)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--iters", type=int, default=30)
     ap.add_argument("--skip-distill", action="store_true")
