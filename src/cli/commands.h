@@ -30,7 +30,7 @@ void RegisterGolden(CLI::App& app, int* exit_code);
 void RegisterDoctor(CLI::App& app, int* exit_code);
 void RegisterDrift(CLI::App& app, int* exit_code);  // profile-data and drift
 void RegisterHealth(CLI::App& app, int* exit_code);
-void RegisterSamples(CLI::App& app, int* exit_code);  // samples list, samples replay
+void RegisterSamples(CLI::App& app, int* exit_code);   // samples list, samples replay
 void RegisterTraining(CLI::App& app, int* exit_code);  // distill, finetune, qat -> cvdeploy-train
 
 }  // namespace cvdeploy::cli
