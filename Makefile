@@ -17,7 +17,7 @@ SANITIZE_BUILD_DIR ?= build-sanitize
 LSAN_SUPPRESSIONS := $(abspath tests/sanitizers/lsan.supp)
 
 .PHONY: all deps configure build test test-unit demo serve bench-serve bench-optimize bench-security format clean \
-	bench-drift bench-baseline \
+	bench-drift bench-baseline bench-train \
         fuzz-build fuzz fuzz-long test-sanitize test-deploy kube-play-test deb test-deb test-dashboard cli image test-image image-base edge edge-configure edge-bundle test-edge
 
 all: build
@@ -110,6 +110,11 @@ bench-serve: cli
 # float / int8 / fp16 / pruned table of docs/optimization.md, with PASS/FAIL per target.
 bench-optimize: build
 	@python3 bench/optimize_bench.py --cvdeploy $(CVDEPLOY) --assets $(CVDEPLOY_ASSETS) --out runs/optimize $(BENCH_ARGS)
+
+# Distillation after pruning and QAT on a 60/26 split of coco128 (docs/optimization.md
+# "Training"; about 40 minutes on 2 cores; needs the libtorch build, cvdeploy-train).
+bench-train: build
+	@python3 bench/train_bench.py --cvdeploy $(CVDEPLOY) --assets $(CVDEPLOY_ASSETS) --out runs/train $(BENCH_ARGS)
 
 # TLS + API key + audit log against plain HTTP, with the one-control-at-a-time breakdown of
 # docs/performance.md (about 5 minutes).
