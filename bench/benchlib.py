@@ -5,6 +5,7 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 
@@ -61,6 +62,21 @@ def process_cpu_seconds(pid):
         fields = f.read().rsplit(")", 1)[1].split()
     # fields[0] is the state (field 3); utime and stime are fields 14 and 15.
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def interleaved_speeds(cli, models, source, out, rounds, iters, prefix=""):
+    """Median end-to-end p50 (ms) and images/s of each model ({tag: path}) from `cvdeploy
+    bench` on `source`, measured in rounds that cycle through the models, so that a machine
+    whose speed drifts affects every model alike. `iters`: bench's --warmup/--iters flags."""
+    samples = {tag: [] for tag in models}
+    for r in range(rounds):
+        for tag, path in models.items():
+            bjson = os.path.join(out, f"{prefix}{tag}_bench{r}.json")
+            run([cli, "bench", "--model", path, "--source", source, "--json", bjson] + iters)
+            res = load_json(bjson)["results"][0]
+            samples[tag].append((res["stages_ms"]["end_to_end"]["p50"], res["throughput_ips"]))
+    return {tag: (statistics.median(s[0] for s in v), statistics.median(s[1] for s in v))
+            for tag, v in samples.items()}
 
 
 def load_json(path):

@@ -21,7 +21,6 @@ Exit status: 0 when every target passes (or, with --smoke, every step works), 1 
 import json
 import os
 import shutil
-import statistics
 import sys
 import tempfile
 
@@ -97,15 +96,8 @@ def main():
             vjson = os.path.join(out, f"{name}_{v}_val.json")
             run([cli, "validate", "--model", path, "--data", data, "--json", vjson])
             accuracy[v] = load_json(vjson)["map50_95"]
-        speed = {v: [] for v in variants}
-        for r in range(rounds):
-            for v, path in variants.items():
-                bjson = os.path.join(out, f"{name}_{v}_bench{r}.json")
-                run([cli, "bench", "--model", path, "--source", bus, "--json", bjson] + bench_iters)
-                res = load_json(bjson)["results"][0]
-                speed[v].append((res["stages_ms"]["end_to_end"]["p50"], res["throughput_ips"]))
-        med = {v: (statistics.median(s[0] for s in speed[v]),
-                   statistics.median(s[1] for s in speed[v])) for v in variants}
+        med = benchlib.interleaved_speeds(cli, variants, bus, out, rounds, bench_iters,
+                                          prefix=f"{name}_")
         base_ips = med["float"][1]
         for v, path in variants.items():
             cost = info[v].get("cost", {})

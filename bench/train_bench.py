@@ -27,7 +27,6 @@ Exit status: 0 when every target passes (with --smoke, every step works), 1 othe
 import hashlib
 import json
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -79,19 +78,6 @@ def train(cli, command, args, out, tag):
     return result
 
 
-def speeds(cli, models, bus, out, rounds, iters):
-    """Median end-to-end p50 (ms) and images/s per model, measured in interleaved rounds."""
-    samples = {tag: [] for tag in models}
-    for r in range(rounds):
-        for tag, path in models.items():
-            bjson = os.path.join(out, f"{tag}_bench{r}.json")
-            run([cli, "bench", "--model", path, "--source", bus, "--json", bjson] + iters)
-            res = load_json(bjson)["results"][0]
-            samples[tag].append((res["stages_ms"]["end_to_end"]["p50"], res["throughput_ips"]))
-    return {tag: (statistics.median(s[0] for s in v), statistics.median(s[1] for s in v))
-            for tag, v in samples.items()}
-
-
 def common_args(args, split, train_images):
     return ["--images", train_images, "--val", split["val"], "--epochs", str(args.epochs),
             "--imgsz", str(args.imgsz), "--batch", str(args.batch), "--lr", str(args.lr),
@@ -113,7 +99,7 @@ def distill_part(args, cli, split, out, c, bus, iters, rounds, lines):
                     + common_args(args, split, os.path.join(split["train"], "images")), out, tag)
         models[tag] = distilled
         rows.append((ratio, tag, rep))
-    speed = speeds(cli, models, bus, out, rounds, iters)
+    speed = benchlib.interleaved_speeds(cli, models, bus, out, rounds, iters)
     base_ips = speed["original"][1]
     lines += [f"Distillation (teacher yolov8n-dq, validation part mAP50-95 {base_map:.4f}):", "",
               "| prune ratio | mAP50-95 pruned | after distill (best epoch) | % of original "
@@ -160,7 +146,7 @@ def qat_part(args, cli, split, out, c, bus, iters, rounds, lines):
     del qat_args[at:at + 2]
     rep = train(cli, "qat", qat_args, out, "yolo11n-dq_qat")
     qat_map = validate(cli, qat, split["val"], out, "yolo11n-dq_qat")
-    speed = speeds(cli, {"ptq": ptq, "qat": qat}, bus, out, rounds, iters)
+    speed = benchlib.interleaved_speeds(cli, {"ptq": ptq, "qat": qat}, bus, out, rounds, iters)
     ptq_drop, qat_drop = float_map - ptq_map, float_map - qat_map
     lines += ["QAT (yolo11n-dq, calibration and training on the training part):", "",
               "| variant | mAP50-95 (validation part) | drop vs float | e2e p50 (ms) | img/s "

@@ -74,6 +74,9 @@ def _allowed_edges():
         below |= set(floor)
     for module in FRONT_ENDS:
         allowed[module] = {module, "api"}
+    # cvdeploy-train is run by `cvdeploy distill|finetune|qat`: it shares the CLI's exit-code
+    # table (cli/exit_codes.h, header-only) so that both binaries answer alike.
+    allowed["train_cli"].add("cli")
     allowed[SECURITY] = {SECURITY, "api"}
     allowed["api"] = {"api"}  # the public headers include only each other
     return allowed

@@ -5,7 +5,7 @@
 //   qat      --model M.onnx --calib DIR --images DIR [--val DATA] --out O
 // Common: --epochs --imgsz --batch --lr --seed --threads --max-images --max-steps
 // --checkpoint-dir --no-augment --mosaic --json FILE. Public API only (cvdeploy/train.h).
-// Exit codes as cvdeploy's: 0 ok, 2 usage, 3 bad input, 4 runtime failure.
+// Exit codes: cvdeploy's table (cli/exit_codes.h): 0 ok, 2 usage, 3 bad input, 4 runtime failure.
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <filesystem>
@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "cli/exit_codes.h"
 #include "cvdeploy/build_info.h"
 #include "cvdeploy/error.h"
 #include "cvdeploy/file.h"
@@ -33,25 +34,6 @@ struct Args {
 std::string FirstLine(const std::string& text) {
   size_t end = text.find('\n');
   return end == std::string::npos ? text : text.substr(0, end);
-}
-
-int ExitCodeOf(ErrorCode code) {
-  switch (code) {
-    case ErrorCode::kInvalidArgument:
-    case ErrorCode::kPermissionDenied:
-    case ErrorCode::kUnauthenticated:
-      return 2;
-    case ErrorCode::kBadInput:
-    case ErrorCode::kNotFound:
-    case ErrorCode::kTooLarge:
-    case ErrorCode::kUnsupportedMedia:
-      return 3;
-    case ErrorCode::kRuntime:
-    case ErrorCode::kUnavailable:
-    case ErrorCode::kDeadlineExceeded:
-      return 4;
-  }
-  return 4;
 }
 
 void AddCommon(CLI::App* sub, Args* args) {
@@ -214,16 +196,16 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     std::fprintf(stderr, "cvdeploy: usage error: %s (see 'cvdeploy %s --help')\n",
                  FirstLine(e.what()).c_str(), argc > 1 ? argv[1] : "distill");
-    return 2;
+    return cvdeploy::cli::ExitCodeOf(cvdeploy::cli::Outcome::kUsage);
   } catch (const Error& e) {
     std::fprintf(stderr, "cvdeploy: error: %s\n", FirstLine(e.what()).c_str());
-    return ExitCodeOf(e.code());
+    return cvdeploy::cli::ExitCodeOf(e.code());
   } catch (const std::bad_alloc&) {
     std::fprintf(stderr, "cvdeploy: error: out of memory\n");
-    return 4;
+    return cvdeploy::cli::ExitCodeOf(ErrorCode::kRuntime);
   } catch (const std::exception& e) {
     // libtorch's errors carry a multi-line backtrace: the first line is the reason.
     std::fprintf(stderr, "cvdeploy: error: %s\n", FirstLine(e.what()).c_str());
-    return 4;
+    return cvdeploy::cli::ExitCodeOf(ErrorCode::kRuntime);
   }
 }
