@@ -61,6 +61,9 @@ class LiveSource : public Source {
                                           const LiveOptions& options);
   // Stops and joins the readers.
   ~LiveSource() override = default;
+  // Stops the readers and waits until each has finished (idempotent): Stats() afterwards is
+  // final (every stream has its end reason). The destructor does the same.
+  virtual void Stop() = 0;
   virtual std::vector<StreamStats> Stats() const = 0;
 };
 

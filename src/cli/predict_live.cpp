@@ -240,8 +240,11 @@ int RunLive(const std::vector<std::string>& sources, const LiveArgs& live, const
   progress.Clear();
   progress.Finish();
   for (auto& rep : reports) rep.writer.release();
+  // Joined first: a reader that was still reading when the run stopped (SIGINT) sets its
+  // end reason ("interrupted") as it finishes, so the summary never says "running".
+  source->Stop();
   const std::vector<pipeline::StreamStats> stats = source->Stats();
-  source.reset();  // joins the readers
+  source.reset();
   long processed = 0;
   for (size_t i = 0; i < stats.size(); ++i) {
     std::fprintf(human, "%s\n", SummaryLine(stats[i], reports[i]).c_str());

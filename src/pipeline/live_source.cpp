@@ -113,7 +113,9 @@ class Live : public LiveSource {
     }
   }
 
-  ~Live() override {
+  ~Live() override { Stop(); }
+
+  void Stop() override {
     Cancel();
     for (auto& s : streams_) {
       if (s->reader.joinable()) s->reader.join();
