@@ -96,3 +96,11 @@ class Checks:
         print(line, flush=True)
         self.lines.append(line)
         self.failed += 0 if ok else 1
+
+    def finish(self, out_dir, file_name, md):
+        """Writes the Markdown `md` to out_dir/file_name, prints it with the failure count and
+        returns the script's exit status (1 when a target failed)."""
+        with open(os.path.join(out_dir, file_name), "w") as f:
+            f.write(md)
+        print("\n" + md + f"\noutputs in {out_dir}; {self.failed} failed", flush=True)
+        return 1 if self.failed else 0

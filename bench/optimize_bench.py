@@ -125,10 +125,7 @@ def main():
             c.check(f"{name} prune 0.3: >= 1.2 x faster", med["pruned"][1] >= 1.2 * base_ips,
                     f"{med['pruned'][1] / base_ips:.2f}x")
     md = header + "\n\n" + "\n".join(table) + "\n\n" + "\n".join(c.lines) + "\n"
-    with open(os.path.join(out, "optimization.md"), "w") as f:
-        f.write(md)
-    print("\n" + md + f"\noutputs in {out}; {c.failed} failed", flush=True)
-    return 1 if c.failed else 0
+    return c.finish(out, "optimization.md", md)
 
 
 if __name__ == "__main__":

@@ -203,10 +203,7 @@ def main():
     if not args.skip_qat:
         qat_part(args, cli, split, out, c, bus, iters, rounds, lines)
     md = "\n".join(lines) + "\n" + "\n".join(c.lines) + "\n"
-    with open(os.path.join(out, "training.md"), "w") as f:
-        f.write(md)
-    print("\n" + md + f"\noutputs in {out}; {c.failed} failed", flush=True)
-    return 1 if c.failed else 0
+    return c.finish(out, "training.md", md)
 
 
 if __name__ == "__main__":

@@ -75,7 +75,7 @@ def _allowed_edges():
     for module in FRONT_ENDS:
         allowed[module] = {module, "api"}
     # cvdeploy-train is run by `cvdeploy distill|finetune|qat`: it shares the CLI's exit-code
-    # table (cli/exit_codes.h, header-only) so that both binaries answer alike.
+    # table (cli/exit_codes.h) and output-path rule (cli/output_path.*) so both answer alike.
     allowed["train_cli"].add("cli")
     allowed[SECURITY] = {SECURITY, "api"}
     allowed["api"] = {"api"}  # the public headers include only each other

@@ -124,7 +124,10 @@ void EndEpoch(const TrainJob& job, const TrainOptions& o, const TorchGraph& stud
   TrainEpoch e;
   e.epoch = epoch;
   e.loss = s.loss_count > 0 ? s.loss_sum / s.loss_count : 0;
-  std::vector<uint8_t> bytes = CurrentBytes(job, student);
+  // Without validation or checkpoints only the last epoch's weights are written (after the
+  // loop): no write-back per epoch.
+  std::vector<uint8_t> bytes;
+  if (s.val || !o.checkpoint_dir.empty()) bytes = CurrentBytes(job, student);
   if (s.val) {
     e.val_map50_95 = optimize::ValidateBytes(bytes, job.name, *s.val, threads);
     if (!s.best_map || *e.val_map50_95 > *s.best_map) {
@@ -133,7 +136,6 @@ void EndEpoch(const TrainJob& job, const TrainOptions& o, const TorchGraph& stud
       s.report.best_epoch = epoch;
     }
   } else {
-    s.best = bytes;
     s.report.best_epoch = epoch;
   }
   if (!o.checkpoint_dir.empty()) {
@@ -258,6 +260,7 @@ TrainResult RunTraining(const TrainJob& job, const TrainOptions& o) {
     }
     EndEpoch(job, o, student, epoch, threads, start, s);
   }
+  if (!s.val) s.best = CurrentBytes(job, student);
   s.report.steps = s.step;
   s.report.val_map_best = s.best_map;
   s.report.seconds = SecondsSince(start);

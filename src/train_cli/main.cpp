@@ -8,12 +8,12 @@
 // Exit codes: cvdeploy's table (cli/exit_codes.h): 0 ok, 2 usage, 3 bad input, 4 runtime failure.
 #include <CLI/CLI.hpp>
 #include <cstdio>
-#include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <string>
 
 #include "cli/exit_codes.h"
+#include "cli/output_path.h"
 #include "cvdeploy/build_info.h"
 #include "cvdeploy/error.h"
 #include "cvdeploy/file.h"
@@ -67,16 +67,6 @@ void AddCommon(CLI::App* sub, Args* args) {
   sub->add_option("--json", args->json, "Write the training report as JSON to FILE");
 }
 
-void WriteParentDirs(const std::string& path) {
-  std::filesystem::path parent = std::filesystem::path(path).parent_path();
-  std::error_code ec;
-  if (!parent.empty()) std::filesystem::create_directories(parent, ec);
-  if (ec) {
-    throw Error(ErrorCode::kInvalidArgument,
-                path + ": cannot create directory " + parent.string() + ": " + ec.message());
-  }
-}
-
 nlohmann::json ReportJson(const cvdeploy::TrainReport& r) {
   nlohmann::json epochs = nlohmann::json::array();
   for (const cvdeploy::TrainEpoch& e : r.epochs) {
@@ -127,14 +117,14 @@ void Finish(const Args& args, const cvdeploy::TrainResult& result) {
   for (const std::string& note : r.notes) std::printf("note: %s\n", note.c_str());
   std::printf("wrote %s\n", args.out.c_str());
   if (!args.json.empty()) {
-    WriteParentDirs(args.json);
+    cvdeploy::cli::OutputPath("--json", args.json);
     std::string text = ReportJson(r).dump(2) + "\n";
     cvdeploy::WriteFileAtomically(args.json, std::vector<uint8_t>(text.begin(), text.end()));
   }
 }
 
 void Prepare(Args* args) {
-  WriteParentDirs(args->out);
+  cvdeploy::cli::OutputPath("--out", args->out);
   args->train.augment = !args->no_augment;
   args->train.progress = PrintProgress;
   args->train.log = [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); };
