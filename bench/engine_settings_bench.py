@@ -1,21 +1,25 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: Apache-2.0
-"""Engine thread spinning on vs off in the three modes of issue 16, interleaved rounds.
+"""Engine settings in the three modes of issue 16, interleaved rounds: thread spinning on vs
+off (`--axis spin`, the default) or ONNX Runtime's graph optimization levels (`--axis
+graph-opt`: all, extended, basic, disable).
 
     bench/engine_settings_bench.py [--cvdeploy build/cvdeploy] [--assets DIR]
-        [--model yolo11n-dq] [--rounds 4] [--iters 40] [--images 86] [--requests 64]
-        [--concurrency 4] [--out DIR] [--smoke]
+        [--model yolo11n-dq] [--axis spin|graph-opt] [--rounds 4] [--iters 40] [--images 86]
+        [--requests 64] [--concurrency 4] [--out DIR] [--smoke]
 
-Modes, each run with `--spin on` and `--spin off` (what `--spin auto` picks is printed too):
+Modes, each run with every value of the axis, e.g. `--spin on` and `--spin off` (what
+`--spin auto` picks is printed too):
   a  one image at a time with every core: `cvdeploy bench --source bus.jpg` (end-to-end p50
      and the bare engine's p50, measured in the same run on the same session);
   b  the directory pipeline: `cvdeploy bench --source DIR` over the first --images coco128
      images (throughput);
   c  the server under load: `cvdeploy serve`, --requests POSTs of bus.jpg over --concurrency
      keep-alive connections (throughput; the server's CPU time per request).
-Rounds alternate the order of the two settings (on, off, then off, on) so a drift of the
-machine's speed hits both alike; figures are medians over rounds, with how much better spin
-on is per figure (throughput on/off, times off/on; > 1: spin on is better). Every run also
+Rounds alternate the order of the settings (on, off, then off, on) so a drift of the
+machine's speed hits all alike; figures are medians over rounds, with how much better the
+first setting (spin on; graph-opt all, ONNX Runtime's default) is than each other one per
+figure (throughputs first/other, times other/first; > 1: the first is better). Every run also
 records its CPU time (user + system of the child process): on a host shared with other work,
 wall-clock ratios measure the scheduler as much as the engine, so the CPU time is printed
 beside them. The machine (CPU model, cores, load average before and after) is printed with the
@@ -34,7 +38,7 @@ import benchlib
 from benchlib import run
 import serve_bench
 
-SETTINGS = ("on", "off")
+AXES = {"spin": ("on", "off"), "graph-opt": ("all", "extended", "basic", "disable")}
 
 
 def machine():
@@ -47,11 +51,12 @@ def children_cpu():
     return u.ru_utime + u.ru_stime
 
 
-def bench_json(cli, model, source, spin, iters, warmup, tmp):
-    """One `cvdeploy bench` run: (its first result record, the child's CPU seconds)."""
+def bench_json(cli, model, source, setting, iters, warmup, tmp):
+    """One `cvdeploy bench` run with `setting` (its command-line flags): (its first result
+    record, the child's CPU seconds)."""
     out = os.path.join(tmp, "bench.json")
     cpu0 = children_cpu()
-    run([cli, "bench", "--model", model, "--source", source, "--spin", spin, "--iters", str(iters),
+    run([cli, "bench", "--model", model, "--source", source, *setting, "--iters", str(iters),
          "--warmup", str(warmup), "--json", out])
     return benchlib.load_json(out)["results"][0], children_cpu() - cpu0
 
@@ -63,21 +68,21 @@ def process_cpu(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def mode_a(args, spin, tmp):
-    r, cpu = bench_json(args.cvdeploy, args.model, args.bus, spin, args.iters, args.warmup, tmp)
+def mode_a(args, setting, tmp):
+    r, cpu = bench_json(args.cvdeploy, args.model, args.bus, setting, args.iters, args.warmup, tmp)
     return {"e2e_p50_ms": r["stages_ms"]["end_to_end"]["p50"],
             "bare_p50_ms": r["bare_engine_ms"]["p50"],
             "cpu_ms_per_iter": 1000 * cpu / (args.iters + args.warmup), "spin": r.get("spin")}
 
 
-def mode_b(args, spin, tmp):
-    r, cpu = bench_json(args.cvdeploy, args.model, args.image_dir, spin, args.images, 2, tmp)
+def mode_b(args, setting, tmp):
+    r, cpu = bench_json(args.cvdeploy, args.model, args.image_dir, setting, args.images, 2, tmp)
     return {"throughput_ips": r["throughput_ips"], "cpu_ms_per_image": 1000 * cpu / args.images,
             "spin": r.get("spin")}
 
 
-def mode_c(args, spin, tmp):
-    proc, port = serve_bench.start_server(args.cvdeploy, args.model, tmp, ("--spin", spin))
+def mode_c(args, setting, tmp):
+    proc, port = serve_bench.start_server(args.cvdeploy, args.model, tmp, setting)
     try:
         with open(args.bus, "rb") as f:
             body = f.read()
@@ -113,6 +118,8 @@ def main():
     ap.add_argument("--requests", type=int, default=64, help="mode c: requests per run")
     ap.add_argument("--concurrency", type=int, default=4, help="mode c: connections")
     ap.add_argument("--modes", default="abc", help="which modes to run (default: abc)")
+    ap.add_argument("--axis", choices=sorted(AXES), default="spin",
+                    help="the setting compared: spin on/off or the graph optimization levels")
     ap.add_argument("--out", default=None, help="write engine_settings.json and .md here")
     ap.add_argument("--smoke", action="store_true", help="one tiny round of every mode")
     args = ap.parse_args()
@@ -122,9 +129,11 @@ def main():
     if not os.path.exists(args.model):
         args.model = os.path.join(args.assets, "models", args.model + ".onnx")
     args.bus = os.path.join(args.assets, "images", "bus.jpg")
-    coco = os.path.join(args.assets, "datasets", "coco128", "images")
+    # Absolute: the images are linked from a temporary directory.
+    coco = os.path.abspath(os.path.join(args.assets, "datasets", "coco128", "images"))
     before = machine()
-    results = {m: {s: [] for s in SETTINGS} for m in args.modes}
+    settings = AXES[args.axis]
+    results = {m: {s: [] for s in settings} for m in args.modes}
     with tempfile.TemporaryDirectory(prefix="engine-settings-") as tmp:
         args.image_dir = os.path.join(tmp, "images")
         os.makedirs(args.image_dir)
@@ -133,27 +142,37 @@ def main():
         args.images = len(os.listdir(args.image_dir))
         for r in range(args.rounds):
             for m in args.modes:
-                for spin in (SETTINGS if r % 2 == 0 else SETTINGS[::-1]):
-                    results[m][spin].append(MODES[m][1](args, spin, tmp))
+                for s in (settings if r % 2 == 0 else settings[::-1]):
+                    results[m][s].append(MODES[m][1](args, ("--" + args.axis, s), tmp))
     after = machine()
     report = {"machine": before, "load_average_after": after["load_average"],
-              "model": args.model, "rounds": args.rounds, "smoke": args.smoke, "modes": {}}
+              "model": args.model, "axis": args.axis, "rounds": args.rounds, "smoke": args.smoke,
+              "modes": {}}
     lines = [f"machine: {before['cpu']}, {before['logical_cores']} logical cores, load average "
              f"{before['load_average'][0]:.2f} before, {after['load_average'][0]:.2f} after",
              f"model: {args.model}, {args.rounds} interleaved round(s)"
              + (" (smoke: figures mean nothing)" if args.smoke else ""), "",
-             "| mode | figure | spin on | spin off | on better by (> 1: spin on is better) |",
-             "|---|---|---|---|---|"]
+             "| mode | figure | " + " | ".join(f"{args.axis} {s}" for s in settings) + " | "
+             + " | ".join(f"{settings[0]} better than {s} by" for s in settings[1:])
+             + " (> 1: the first is better) |",
+             "|---|---|" + "---|" * (2 * len(settings) - 1)]
     for m in args.modes:
         title = MODES[m][0]
         med = {s: {k: statistics.median(x[k] for x in results[m][s])
-                   for k in results[m][s][0] if k != "spin"} for s in SETTINGS}
+                   for k, v in results[m][s][0].items() if isinstance(v, (int, float))}
+               for s in settings}
         report["modes"][m] = {"title": title, "median": med, "runs": results[m]}
-        for k in med["on"]:
-            on, off = med["on"][k], med["off"][k]
-            # Throughput: on / off; times (latency, CPU per item): off / on.
-            ratio = (on / off if k.startswith("throughput") else off / on) if on and off else 0
-            lines.append(f"| {m}: {title} | {k} | {on:.2f} | {off:.2f} | {ratio:.3f} |")
+        for k in med[settings[0]]:
+            first = med[settings[0]][k]
+            ratios = []
+            for s in settings[1:]:
+                other = med[s][k]
+                # Throughput: first / other; times (latency, CPU per item): other / first.
+                ratios.append((first / other if k.startswith("throughput") else other / first)
+                              if first and other else 0)
+            lines.append(f"| {m}: {title} | {k} | "
+                         + " | ".join(f"{med[s][k]:.2f}" for s in settings) + " | "
+                         + " | ".join(f"{x:.3f}" for x in ratios) + " |")
     print("\n".join(lines))
     if args.out:
         benchlib.write_report(args.out, "engine_settings", report, lines)

@@ -36,6 +36,13 @@ struct ModelOptions {
 // the mode (ResolveSpin in cvdeploy/system.h); the library itself treats kAuto as kOff.
 enum class Spin { kAuto, kOn, kOff };
 
+// ONNX Runtime's graph optimization level (GraphOptimizationLevel): kAll (the default) adds the
+// layout optimizations (NCHWc convolutions on x86) to kExtended's fusions (Conv+activation,
+// QDQ groups, attention), which add to kBasic's constant folding and redundant-node removal;
+// kDisabled runs the graph as written. Measured per model and mode in docs/performance.md
+// ("Graph optimization levels"); the fastest on the sample models is kAll.
+enum class GraphOptimization { kAll, kExtended, kBasic, kDisabled };
+
 // How the engine runs a model. It extends ModelOptions so that the one-call convenience
 // Predictor::Load(path, options) can read the model and set up the session from one struct.
 struct SessionOptions : ModelOptions {
@@ -43,6 +50,7 @@ struct SessionOptions : ModelOptions {
   std::string device = "cpu";
   int intra_op_threads = 0;  // 0: one per physical core
   Spin spin = Spin::kAuto;   // engine thread spinning (kAuto: off unless a front end decides)
+  GraphOptimization graph_optimization = GraphOptimization::kAll;
   // Non-empty: ONNX Runtime writes its per-operator profile to PREFIX_<date>.json; the
   // file is complete after Predictor::EndProfiling.
   std::string profile_prefix;

@@ -40,6 +40,8 @@ struct RepositoryOptions {
   // Engine thread spinning of every version (--spin); kAuto: off (instances and the HTTP
   // threads share the cores; ResolveSpin).
   Spin spin = Spin::kAuto;
+  // ONNX Runtime's graph optimization level of versions whose config leaves it out (--graph-opt).
+  GraphOptimization graph_optimization = GraphOptimization::kAll;
   uint64_t max_model_bytes = kDefaultMaxModelBytes;  // larger model files are refused unread
   // Protected models (docs/security.md): model packages (model.cvdm) are opened with the data
   // key from a file or a command run at each load; signed packages must verify against the

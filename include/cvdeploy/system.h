@@ -4,7 +4,9 @@
 // pipeline ask PlanThreads, so that `predict`, `bench` and `serve` split a machine alike.
 #pragma once
 
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -103,5 +105,10 @@ ThreadPlan PlanThreads(int cores, const ThreadRequest& request = {});
 Spin ResolveSpin(Spin requested, bool exclusive);
 // "on", "off", "auto".
 const char* SpinName(Spin spin);
+
+// "all", "extended", "basic", "disable" (the names of --graph-opt).
+const char* GraphOptimizationName(GraphOptimization level);
+// The level named `name` (one of GraphOptimizationName's), or nullopt.
+std::optional<GraphOptimization> ParseGraphOptimization(std::string_view name);
 
 }  // namespace cvdeploy

@@ -13,17 +13,20 @@
 
 #include "cvdeploy/error.h"
 #include "cvdeploy/model.h"
+#include "cvdeploy/options.h"
 #include "cvdeploy/tensor.h"
 
 namespace cvdeploy::backends {
 
 // Every session of a backend gets the measured thread policy (docs/performance.md): these
 // intra-op threads, one inter-op thread, threads that block instead of spinning between runs
-// unless `spin` (SessionOptions::spin, resolved by the front end).
+// unless `spin` (SessionOptions::spin, resolved by the front end), and the graph optimization
+// level asked for (all by default).
 struct BackendOptions {
   std::string device = "cpu";  // cpu | cuda[:N] | tensorrt[:N]
   int intra_op_threads = 0;    // <= 0: physical cores
   bool spin = false;           // engine threads busy-wait for work (Spin::kOn)
+  GraphOptimization graph_optimization = GraphOptimization::kAll;
   std::string profile_prefix;  // non-empty: write the engine's per-operator profile
 };
 

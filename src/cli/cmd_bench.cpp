@@ -54,10 +54,16 @@ struct Config {
   int threads = 0, batch = 1, imgsz = 0;
   Spin spin = Spin::kAuto;
   bool rect = true;
+  GraphOptimization graph_opt = GraphOptimization::kAll;
 };
 
-// A sweep value: a number, or on/off (and auto for spin) for the spin and rect axes.
+// A sweep value: a number, on/off (and auto for spin) for the spin and rect axes, a level
+// name for graph_opt.
 int SweepValue(const std::string& key, const std::string& v) {
+  if (key == "graph_opt") {
+    const auto level = ParseGraphOptimization(v);
+    return level ? static_cast<int>(*level) : -1;
+  }
   if (key == "spin" || key == "rect") {
     if (v == "on") return static_cast<int>(Spin::kOn);
     if (v == "off") return static_cast<int>(Spin::kOff);
@@ -73,15 +79,16 @@ int SweepValue(const std::string& key, const std::string& v) {
   return -1;
 }
 
-// "threads=1,2;batch=1,4;imgsz=320,640;spin=on,off;rect=on,off" -> every combination,
-// threads varying slowest.
+// "threads=1,2;batch=1,4;imgsz=320,640;spin=on,off;rect=on,off;graph_opt=all,basic" -> every
+// combination, threads varying slowest.
 std::vector<Config> ParseSweep(const BenchArgs& args) {
   std::map<std::string, std::vector<int>> axes = {
       {"threads", {args.model.threads}},
       {"batch", {args.batch}},
       {"imgsz", {args.model.imgsz}},
       {"spin", {static_cast<int>(args.engine.ParsedSpin())}},
-      {"rect", {static_cast<int>(args.engine.Rect() ? Spin::kOn : Spin::kOff)}}};
+      {"rect", {static_cast<int>(args.engine.Rect() ? Spin::kOn : Spin::kOff)}},
+      {"graph_opt", {static_cast<int>(args.engine.ParsedGraphOptimization())}}};
   std::stringstream spec(args.sweep);
   std::string part;
   while (std::getline(spec, part, ';')) {
@@ -90,7 +97,8 @@ std::vector<Config> ParseSweep(const BenchArgs& args) {
     const std::string key = part.substr(0, eq);
     if (eq == std::string::npos || !axes.count(key)) {
       throw InvalidArgument("--sweep '" + args.sweep +
-                            "': expected threads=..;batch=..;imgsz=..;spin=on,off;rect=on,off");
+                            "': expected threads=..;batch=..;imgsz=..;spin=on,off;rect=on,off;"
+                            "graph_opt=all,extended,basic,disable");
     }
     std::vector<int> values;
     std::stringstream list(part.substr(eq + 1));
@@ -110,9 +118,11 @@ std::vector<Config> ParseSweep(const BenchArgs& args) {
     for (int i : axes["imgsz"])
       for (int b : axes["batch"])
         for (int sp : axes["spin"])
-          for (int re : axes["rect"]) {
-            configs.push_back({t, b, i, static_cast<Spin>(sp), re == static_cast<int>(Spin::kOn)});
-          }
+          for (int re : axes["rect"])
+            for (int g : axes["graph_opt"]) {
+              configs.push_back({t, b, i, static_cast<Spin>(sp), re == static_cast<int>(Spin::kOn),
+                                 static_cast<GraphOptimization>(g)});
+            }
   return configs;
 }
 
@@ -146,6 +156,7 @@ std::unique_ptr<Predictor> LoadFor(const BenchArgs& args, const Config& c, doubl
   SessionOptions session = args.model.ToSessionOptions();
   session.intra_op_threads = c.threads;
   session.spin = ResolveSpin(c.spin, exclusive);
+  session.graph_optimization = c.graph_opt;
   if (c.imgsz > 0) session.imgsz = c.imgsz;
   auto t0 = Clock::now();
   auto predictor = LoadPredictor(args.model.path, session, args.model.protection.protection);
@@ -405,6 +416,7 @@ void PrintProfile(const BenchArgs& args, const Config& c, const Input& input,
   if (c.imgsz > 0) session.imgsz = c.imgsz;
   session.profile_prefix = prefix;
   session.spin = ResolveSpin(c.spin, true);  // Predict in a loop on one decoded image
+  session.graph_optimization = c.graph_opt;
   auto predictor = LoadPredictor(args.model.path, session, args.model.protection.protection);
   const cv::Size model_input = DecodeTarget(args, *predictor);
   cv::Size original;
@@ -495,9 +507,10 @@ int Run(const BenchArgs& args) {
     }
     const Spin spin = ResolveSpin(c.spin, files.empty());
     const bool rect = c.rect && predictor->meta().dynamic;
-    std::fprintf(stderr, "bench: threads=%d batch=%d imgsz=%d spin=%s rect=%s %s\n",
+    std::fprintf(stderr, "bench: threads=%d batch=%d imgsz=%d spin=%s rect=%s graph_opt=%s %s\n",
                  predictor->threads(), c.batch, predictor->meta().imgsz_w, SpinName(spin),
-                 rect ? "on" : "off", files.empty() ? "(single image)" : "(pipeline)");
+                 rect ? "on" : "off", GraphOptimizationName(c.graph_opt),
+                 files.empty() ? "(single image)" : "(pipeline)");
     if (files.empty()) {
       report.results.push_back(
           BenchSingle(args, c, *predictor, input, i == 0 ? &report.cold_start : nullptr));
@@ -515,6 +528,7 @@ int Run(const BenchArgs& args) {
     }
     report.results.back().extra["spin"] = SpinName(spin);
     report.results.back().extra["rect"] = rect;
+    report.results.back().extra["graph_opt"] = GraphOptimizationName(c.graph_opt);
     report.results.back().extra["decode_scale"] = args.decode_scale.value;
   }
   nlohmann::ordered_json json = bench::ToJson(report);
@@ -558,7 +572,7 @@ void RegisterBench(CLI::App& app, int* exit_code) {
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--sweep", args->sweep,
                   "Combinations to measure, e.g. 'threads=1,2;batch=1,4;imgsz=320,640;"
-                  "spin=on,off;rect=on,off'");
+                  "spin=on,off;rect=on,off;graph_opt=all,basic'");
   cmd->add_option("--json", args->json, "Write the report as JSON to FILE ('-': stdout)");
   cmd->add_option("--csv", args->csv, "Write one CSV row per configuration to FILE");
   cmd->add_flag("--md", args->md, "Print a Markdown table instead of text");

@@ -261,6 +261,7 @@ int Run(PredictArgs args) {
     // Several streams share the workers: the split of many inputs.
     args.pipeline.Resolve(2, &session.intra_op_threads, &popts.workers);
     session.spin = ResolveSpin(args.engine.ParsedSpin(), false);
+    session.graph_optimization = args.engine.ParsedGraphOptimization();
     auto predictor = LoadPredictor(args.model.path, session, args.model.protection.protection);
     OutputDirectory("--save-dir", args.save_dir);
     LiveRun run;
@@ -294,6 +295,7 @@ int Run(PredictArgs args) {
   args.pipeline.Resolve(inputs, &session.intra_op_threads, &popts.workers);
   // One image on one worker owns every core: the case that spinning helps (ResolveSpin).
   session.spin = ResolveSpin(args.engine.ParsedSpin(), inputs <= 1 && popts.workers == 1);
+  session.graph_optimization = args.engine.ParsedGraphOptimization();
   auto predictor = LoadPredictor(args.model.path, session, args.model.protection.protection);
   PredictOptions options =
       args.thresholds.ToPredictOptions(predictor->meta().names, args.all_contours);

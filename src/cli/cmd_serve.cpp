@@ -144,6 +144,7 @@ server::ServerOptions ToOptions(const ServeArgs& a, const std::string& host, int
   r.threads = threads;
   r.rect = a.engine.Rect();
   r.spin = a.engine.ParsedSpin();
+  r.graph_optimization = a.engine.ParsedGraphOptimization();
   r.max_model_bytes = a.max_model_bytes;
   a.protection.protection.Check();
   r.decrypt_key_file = a.protection.protection.decrypt_key_file;

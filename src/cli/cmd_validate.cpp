@@ -52,6 +52,7 @@ int Run(const ValidateArgs& args) {
   SessionOptions session = args.model.ToSessionOptions();
   // One image at a time, but decoding and scoring share the cores between engine calls.
   session.spin = ResolveSpin(args.engine.ParsedSpin(), false);
+  session.graph_optimization = args.engine.ParsedGraphOptimization();
   auto predictor = LoadPredictor(args.model.path, session, args.model.protection.protection);
   PredictOptions options = args.thresholds.ToPredictOptions(predictor->meta().names);
   options.rect = args.engine.Rect();

@@ -107,11 +107,20 @@ void EngineArgs::Add(CLI::App& cmd) {
                  "single image owning every core, off where work shares the cores)")
       ->check(CLI::IsMember({"on", "off", "auto"}))
       ->capture_default_str();
+  cmd.add_option("--graph-opt", graph_opt,
+                 "ONNX Runtime graph optimization level: all (fusions and the NCHWc layout), "
+                 "extended (fusions), basic (constant folding) or disable")
+      ->check(CLI::IsMember({"all", "extended", "basic", "disable"}))
+      ->capture_default_str();
 }
 
 bool EngineArgs::Rect() const {
   if (no_rect) return false;
   return rect_option == nullptr || rect_option->count() == 0 || rect;
+}
+
+GraphOptimization EngineArgs::ParsedGraphOptimization() const {
+  return ParseGraphOptimization(graph_opt).value_or(GraphOptimization::kAll);
 }
 
 Spin EngineArgs::ParsedSpin() const {

@@ -64,18 +64,22 @@ struct PipelineArgs {
   void Resolve(size_t inputs, int* threads, int* workers) const;
 };
 
-// --rect/--no-rect and --spin on|off|auto (predict, validate, bench, serve): the letterbox
-// shape on models with dynamic spatial axes and the engine threads' spinning.
+// --rect/--no-rect, --spin on|off|auto and --graph-opt (predict, validate, bench, serve): the
+// letterbox shape on models with dynamic spatial axes, the engine threads' spinning and the
+// engine's graph optimization level.
 struct EngineArgs {
   bool rect = false, no_rect = false;  // as given (--rect=false counts as --no-rect)
   CLI::Option* rect_option = nullptr;
   std::string spin = "auto";
+  std::string graph_opt = "all";
 
   void Add(CLI::App& cmd);
   // Rect letterbox unless --no-rect (or --rect=false) was given.
   bool Rect() const;
   // --spin as given; kAuto is resolved per mode by ResolveSpin (cvdeploy/system.h).
   Spin ParsedSpin() const;
+  // --graph-opt all|extended|basic|disable: ONNX Runtime's graph optimization level.
+  GraphOptimization ParsedGraphOptimization() const;
 };
 
 // --conf, --iou, --max-det, --classes, --agnostic-nms

@@ -184,6 +184,27 @@ const char* SpinName(Spin spin) {
   }
 }
 
+const char* GraphOptimizationName(GraphOptimization level) {
+  switch (level) {
+    case GraphOptimization::kExtended:
+      return "extended";
+    case GraphOptimization::kBasic:
+      return "basic";
+    case GraphOptimization::kDisabled:
+      return "disable";
+    default:
+      return "all";
+  }
+}
+
+std::optional<GraphOptimization> ParseGraphOptimization(std::string_view name) {
+  for (GraphOptimization level : {GraphOptimization::kAll, GraphOptimization::kExtended,
+                                  GraphOptimization::kBasic, GraphOptimization::kDisabled}) {
+    if (name == GraphOptimizationName(level)) return level;
+  }
+  return std::nullopt;
+}
+
 ThreadPlan PlanThreads(int cores, const ThreadRequest& request) {
   cores = std::max(1, cores);
   const int threads = std::max(0, request.engine_threads);

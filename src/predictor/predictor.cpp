@@ -138,6 +138,7 @@ std::unique_ptr<Predictor> Predictor::Create(const Model& model, const SessionOp
   bo.device = options.device;
   bo.intra_op_threads = options.intra_op_threads;
   bo.spin = options.spin == Spin::kOn;
+  bo.graph_optimization = options.graph_optimization;
   bo.profile_prefix = options.profile_prefix;
   impl->backend = backends::CreateOrtBackend(model.bytes(), model.info(), bo);
   impl->provider = impl->backend->Provider();

@@ -2,6 +2,7 @@
 #include "server/api.h"
 
 #include "cvdeploy/build_info.h"
+#include "cvdeploy/system.h"
 #include "server/http_error.h"
 #include "server/kserve.h"
 
@@ -188,6 +189,7 @@ void Api::ModelMetadata(const std::string& model, std::optional<int64_t> version
   doc["parameters"] = {{"task", std::string(TaskName(meta.task))},
                        {"imgsz", {meta.imgsz_h, meta.imgsz_w}},
                        {"rect", meta.dynamic && v->rect},
+                       {"graph_optimization", GraphOptimizationName(v->graph_optimization)},
                        {"classes", meta.names.size()},
                        {"max_batch_size", v->config.max_batch_size},
                        {"instances", v->scheduler->options().instances}};

@@ -14,6 +14,7 @@
 #include "cvdeploy/error.h"
 #include "cvdeploy/file.h"
 #include "cvdeploy/json.h"
+#include "cvdeploy/system.h"
 
 namespace cvdeploy::server {
 namespace fs = std::filesystem;
@@ -213,6 +214,15 @@ ModelConfig ParseModelConfig(const nlohmann::json& doc, const std::string& where
     } else if (key == "rect") {
       if (!v.is_boolean()) throw BadInput(where + ": \"rect\" must be true or false");
       c.rect = v.get<bool>();
+    } else if (key == "graph_optimization") {
+      const auto level = v.is_string() ? ParseGraphOptimization(v.get<std::string>())
+                                       : std::optional<GraphOptimization>{};
+      if (!level) {
+        throw BadInput(where +
+                       ": \"graph_optimization\" must be \"all\", \"extended\", \"basic\" or "
+                       "\"disable\"");
+      }
+      c.graph_optimization = *level;
     } else if (key == "max_batch_size") {
       c.max_batch_size = std::max(1, IntIn(v, where, key, 0, 256));
     } else if (key == "max_queue_delay_us") {

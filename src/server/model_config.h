@@ -12,6 +12,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cvdeploy/options.h"
+
 namespace cvdeploy::server {
 
 // Which of the available versions are served (Triton's version_policy).
@@ -45,6 +47,9 @@ struct ModelConfig {
   // Rect letterbox for a model with dynamic spatial axes ("rect": true/false); unset: the
   // server's --rect/--no-rect (default on). Fixed-size models ignore it.
   std::optional<bool> rect;
+  // ONNX Runtime's graph optimization level ("graph_optimization": "all", "extended", "basic"
+  // or "disable"); unset: the server's --graph-opt (default all).
+  std::optional<GraphOptimization> graph_optimization;
   // Dynamic batching: up to max_batch_size requests per engine call (needs a dynamic batch
   // axis), waiting at most max_queue_delay_us for the batch to fill. 0/1: no batching.
   int max_batch_size = 1;

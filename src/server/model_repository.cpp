@@ -459,6 +459,7 @@ std::shared_ptr<ModelVersion> ModelRepository::LoadVersion(const std::string& na
   mv->signature = file.signature;
   mv->config = config;
   mv->rect = config.rect.value_or(options_.rect);
+  mv->graph_optimization = config.graph_optimization.value_or(options_.graph_optimization);
   try {
     // Read, parsed and hashed once: the description and the session come from one Model.
     ModelOptions model_options;
@@ -487,6 +488,7 @@ std::shared_ptr<ModelVersion> ModelRepository::LoadVersion(const std::string& na
     so.device = config.device;
     so.intra_op_threads = threads;
     so.spin = ResolveSpin(options_.spin, false);
+    so.graph_optimization = mv->graph_optimization;
     so.max_model_bytes = options_.max_model_bytes;
     if (config.imgsz) so.imgsz = config.imgsz;
     // A package's plaintext is not kept once the session exists: the predictor keeps the

@@ -46,6 +46,8 @@ struct ModelVersion {
   std::string path, signature;
   ModelConfig config;
   bool rect = true;  // config.rect, else the server's default (RepositoryOptions::rect)
+  // config.graph_optimization, else the server's (RepositoryOptions::graph_optimization)
+  GraphOptimization graph_optimization = GraphOptimization::kAll;
   std::shared_ptr<const Predictor> predictor;
   VersionMetrics metrics;
   std::shared_ptr<DriftMonitor> drift;  // null without a baseline (drift_monitor.h)

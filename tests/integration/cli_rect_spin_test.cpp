@@ -41,6 +41,36 @@ TEST(CliRectSpinTest, BadSpinValueIsAUsageErrorNamingTheFlag) {
   ExpectCliError({"serve", "--model", model, "--port", "0", "--spin", "maybe"}, 2, "--spin");
 }
 
+TEST(CliRectSpinTest, BadGraphOptValueIsAUsageErrorNamingTheFlag) {
+  const std::string model = Asset("models/yolov8n-dq.onnx");
+  const std::string bus = Asset("images/bus.jpg");
+  ExpectCliError({"predict", "--model", model, "--source", bus, "--graph-opt", "max"}, 2,
+                 "--graph-opt");
+  ExpectCliError(
+      {"validate", "--model", model, "--data", Asset("datasets/coco128"), "--graph-opt", "3"}, 2,
+      "--graph-opt");
+  ExpectCliError({"bench", "--model", model, "--iters", "1", "--graph-opt", "none"}, 2,
+                 "--graph-opt");
+  ExpectCliError({"serve", "--model", model, "--port", "0", "--graph-opt", "fast"}, 2,
+                 "--graph-opt");
+  ExpectCliError({"bench", "--model", model, "--iters", "1", "--sweep", "graph_opt=all,ludicrous"},
+                 2, "graph_opt");
+}
+
+TEST(CliRectSpinTest, BenchSweepsGraphOptimizationLevels) {
+  const std::string json = MakeTempDir("graph-opt-bench") + "/bench.json";
+  const ProcessResult run = RunCli({"bench", "--model", Asset("models/yolov8n-dq.onnx"), "--source",
+                                    Asset("images/bus.jpg"), "--warmup", "0", "--iters", "1",
+                                    "--sweep", "graph_opt=disable,all", "--json", json});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  std::ifstream in(json);
+  const nlohmann::json report = nlohmann::json::parse(in);
+  ASSERT_EQ(report["results"].size(), 2u);
+  EXPECT_EQ(report["results"][0]["graph_opt"], "disable");
+  EXPECT_EQ(report["results"][1]["graph_opt"], "all");
+  EXPECT_NE(run.err.find("graph_opt=disable"), std::string::npos) << run.err;
+}
+
 TEST(CliRectSpinTest, RectAndNoRectExcludeEachOther) {
   const std::string model = Asset("models/yolov8n-dq.onnx");
   const std::string bus = Asset("images/bus.jpg");
@@ -144,6 +174,28 @@ TEST(ServerRectTest, ConfigJsonFlagAndEnvironmentChooseTheLetterbox) {
     ASSERT_TRUE(server.WaitReady());
     EXPECT_FALSE(ServedRect(server.port(), "rect"));
     EXPECT_TRUE(ServedRect(server.port(), "square"));
+  }
+  fs::remove_all(repo);
+}
+
+TEST(ServerGraphOptTest, ConfigJsonAndFlagChooseTheLevel) {
+  // "a" follows the server's --graph-opt, "b" sets its own in config.json; the model metadata
+  // reports what each version's engine session was given, and both predict.
+  const std::string repo = MakeTempDir("graph-opt-repo");
+  for (const char* name : {"a", "b"}) {
+    fs::create_directories(repo + "/" + name + "/1");
+    fs::copy_file(Asset("models/yolov8n-dq.onnx"), repo + "/" + name + "/1/model.onnx");
+  }
+  std::ofstream(repo + "/a/config.json") << R"({"warmup": 1})";
+  std::ofstream(repo + "/b/config.json") << R"({"graph_optimization": "disable", "warmup": 1})";
+  ServerProcess server({"--model-repository", repo, "--threads", "1", "--graph-opt", "extended"});
+  ASSERT_TRUE(server.WaitReady());
+  for (const auto& [name, level] : {std::pair<std::string, std::string>{"a", "extended"},
+                                    std::pair<std::string, std::string>{"b", "disable"}}) {
+    const HttpReply r = Http(server.port(), "GET", "/v2/models/" + name);
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(nlohmann::json::parse(r.body)["parameters"]["graph_optimization"], level) << name;
+    EXPECT_FALSE(Predict(server.port(), name)["detections"].empty()) << name;
   }
   fs::remove_all(repo);
 }

@@ -106,6 +106,30 @@ TEST(ModelConfigFile, RectIsABoolean) {
   EXPECT_FALSE(a.LoadsAlike(b));
 }
 
+TEST(ModelConfigFile, GraphOptimizationIsALevelName) {
+  TempDir dir;
+  EXPECT_FALSE(ReadModelConfig(dir.path()).graph_optimization.has_value());  // the server's
+  Write(dir / "config.json", R"({"graph_optimization": "basic"})");
+  EXPECT_EQ(ReadModelConfig(dir.path()).graph_optimization,
+            std::optional<GraphOptimization>(GraphOptimization::kBasic));
+  Write(dir / "config.json", R"({"graph_optimization": "disable"})");
+  EXPECT_EQ(ReadModelConfig(dir.path()).graph_optimization,
+            std::optional<GraphOptimization>(GraphOptimization::kDisabled));
+  for (const char* bad : {R"({"graph_optimization": 1})", R"({"graph_optimization": "ALL"})",
+                          R"({"graph_optimization": null})", R"({"graph_optimization": ""})"}) {
+    Write(dir / "config.json", bad);
+    const std::string error = ConfigError(dir.path());
+    EXPECT_TRUE(Contains(error,
+                         "\"graph_optimization\" must be \"all\", \"extended\", \"basic\" or "
+                         "\"disable\""))
+        << bad << ": " << error;
+  }
+  // A changed level reloads the version (another engine session).
+  ModelConfig a, b;
+  b.graph_optimization = GraphOptimization::kBasic;
+  EXPECT_FALSE(a.LoadsAlike(b));
+}
+
 TEST(ModelConfigFile, DeepNestingIsRefusedBeforeParsing) {
   TempDir dir;
   const std::string path = dir / "config.json";

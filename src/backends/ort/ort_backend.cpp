@@ -68,7 +68,7 @@ class OrtBackend : public Backend {
     Environment();  // provider registration logs through the environment: create it first
     const DeviceSpec device = ParseDevice(options.device);
     threads_ = ort::ResolveThreads(options.intra_op_threads);
-    Ort::SessionOptions so = ort::SessionPolicy(threads_, options.spin);
+    Ort::SessionOptions so = ort::SessionPolicy(threads_, options.spin, options.graph_optimization);
     profiling_ = !options.profile_prefix.empty();
     if (profiling_) so.EnableProfiling(options.profile_prefix.c_str());
     provider_ = "CPUExecutionProvider";

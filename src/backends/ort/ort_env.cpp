@@ -15,7 +15,7 @@ Ort::Env& Environment() {
 
 int ResolveThreads(int requested) { return requested > 0 ? requested : PhysicalCores(); }
 
-Ort::SessionOptions SessionPolicy(int threads, bool spin) {
+Ort::SessionOptions SessionPolicy(int threads, bool spin, GraphOptimization level) {
   Ort::SessionOptions so;
   so.SetIntraOpNumThreads(threads);
   so.SetInterOpNumThreads(1);
@@ -28,7 +28,19 @@ Ort::SessionOptions SessionPolicy(int threads, bool spin) {
   so.AddConfigEntry("session.intra_op.allow_spinning", spin ? "1" : "0");
   so.AddConfigEntry("session.inter_op.allow_spinning", spin ? "1" : "0");
   so.AddConfigEntry("session.force_spinning_stop", spin ? "0" : "1");
-  so.SetGraphOptimizationLevel(GraphOptimizationLevel::ORT_ENABLE_ALL);
+  switch (level) {
+    case GraphOptimization::kDisabled:
+      so.SetGraphOptimizationLevel(GraphOptimizationLevel::ORT_DISABLE_ALL);
+      break;
+    case GraphOptimization::kBasic:
+      so.SetGraphOptimizationLevel(GraphOptimizationLevel::ORT_ENABLE_BASIC);
+      break;
+    case GraphOptimization::kExtended:
+      so.SetGraphOptimizationLevel(GraphOptimizationLevel::ORT_ENABLE_EXTENDED);
+      break;
+    default:
+      so.SetGraphOptimizationLevel(GraphOptimizationLevel::ORT_ENABLE_ALL);
+  }
   return so;
 }
 

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "backends/backend.h"
+#include "cvdeploy/options.h"
 
 namespace cvdeploy::backends::ort {
 
@@ -23,10 +24,11 @@ Ort::Env& Environment();
 int ResolveThreads(int requested);
 
 // The session policy of every session: `threads` intra-op threads (resolved already), one
-// inter-op thread, all graph optimizations, and spinning as `spin` says: on sets
-// session.intra_op/inter_op.allow_spinning to 1 and session.force_spinning_stop to 0 (the
-// engine's own default); off sets them to 0, 0 and 1.
-Ort::SessionOptions SessionPolicy(int threads, bool spin = false);
+// inter-op thread, the graph optimization level `level` (all by default), and spinning as
+// `spin` says: on sets session.intra_op/inter_op.allow_spinning to 1 and
+// session.force_spinning_stop to 0 (the engine's own default); off sets them to 0, 0 and 1.
+Ort::SessionOptions SessionPolicy(int threads, bool spin = false,
+                                  GraphOptimization level = GraphOptimization::kAll);
 
 // The engine's message, first line only (ONNX Runtime appends stack-like detail lines).
 std::string EngineMessage(const Ort::Exception& e);
