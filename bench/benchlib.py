@@ -17,7 +17,8 @@ def argument_parser(doc):
     --assets (the sample models and data; $CVDEPLOY_ASSETS or ../shared/assets)."""
     ap = argparse.ArgumentParser(description=doc.splitlines()[0])
     ap.add_argument("--cvdeploy", default=os.path.join(REPO_ROOT, "build", "cvdeploy"))
-    ap.add_argument("--assets", default=os.environ.get(
+    # Absolute: several scripts link assets into temporary directories.
+    ap.add_argument("--assets", type=os.path.abspath, default=os.environ.get(
         "CVDEPLOY_ASSETS", os.path.join(REPO_ROOT, "..", "shared", "assets")))
     return ap
 

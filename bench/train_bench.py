@@ -5,7 +5,8 @@ checks issue 20's targets, printing PASS/FAIL per target.
 
     bench/train_bench.py [--cvdeploy build/cvdeploy] [--assets DIR] [--out DIR]
                          [--ratios 0.1,0.2,0.3] [--epochs N] [--imgsz N] [--batch N]
-                         [--qat-epochs N] [--skip-distill] [--skip-qat] [--smoke]
+                         [--qat-epochs N] [--hint-weight X] [--skip-distill] [--skip-qat]
+                         [--smoke]
 
 Honest data: coco128 (86 labelled images) is split deterministically into a training part
 (60 images) and a validation part (26): every image is ranked by the SHA-256 of
@@ -95,13 +96,15 @@ def distill_part(args, cli, split, out, c, bus, iters, rounds, lines):
              "--calib", os.path.join(split["train"], "images"), "--calib-size",
              "4" if args.smoke else str(TRAIN_COUNT), "--out", pruned])
         distilled = os.path.join(out, tag + "_distilled.onnx")
-        rep = train(cli, "distill", ["--student", pruned, "--teacher", teacher, "--out", distilled]
+        rep = train(cli, "distill", ["--student", pruned, "--teacher", teacher, "--out", distilled,
+                                     "--hint-weight", f"{args.hint_weight:g}"]
                     + common_args(args, split, os.path.join(split["train"], "images")), out, tag)
         models[tag] = distilled
         rows.append((ratio, tag, rep))
     speed = benchlib.interleaved_speeds(cli, models, bus, out, rounds, iters)
     base_ips = speed["original"][1]
-    lines += [f"Distillation (teacher yolov8n-dq, validation part mAP50-95 {base_map:.4f}):", "",
+    lines += [f"Distillation (teacher yolov8n-dq, validation part mAP50-95 {base_map:.4f}, "
+              f"hint weight {args.hint_weight:g}):", "",
               "| prune ratio | mAP50-95 pruned | after distill (best epoch) | % of original "
               "| e2e p50 (ms) | img/s | speed vs original | training time (s) | steps |",
               "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
@@ -175,6 +178,8 @@ def main():
     ap.add_argument("--imgsz", type=int, default=640)
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--lr", type=float, default=1e-4)
+    ap.add_argument("--hint-weight", type=float, default=0.0,
+                    help="distill --hint-weight: feature hints on every block output (0: none)")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--iters", type=int, default=30)
     ap.add_argument("--skip-distill", action="store_true")

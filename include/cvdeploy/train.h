@@ -26,6 +26,7 @@ struct TrainProgress {
   // Its parts (running means): distillation fills cls and box (the DFL distributions), the
   // detection loss cls, box (CIoU) and dfl, each times its gain.
   double cls_loss = 0, box_loss = 0, dfl_loss = 0;
+  double hint_loss = 0;                // feature hints (TrainOptions::hint_weight), weighted
   double seconds = 0;                  // since training started
   double eta_seconds = 0;              // estimated remaining
   std::optional<double> val_map50_95;  // at an epoch's end with a validation set
@@ -49,6 +50,13 @@ struct TrainOptions {
   bool mosaic = false;           // 4-image mosaic
   std::string checkpoint_dir;    // empty: no checkpoints
   double label_loss_weight = 0;  // distill with --data: weight of the detection loss
+  // Distillation: weight of the feature hints (FitNets), 0: none. Every block output the
+  // student and teacher share by name (TorchGraph::BlockOutputs; a pruned student keeps the
+  // teacher's names) gets a 1x1 regressor from the student's channels to the teacher's,
+  // initialised by least squares on the first batch; the loss is the mean over blocks of the
+  // regressed student's squared error relative to the teacher's mean square. The regressors
+  // train with the student and are not exported.
+  double hint_weight = 0;
   std::function<void(const TrainProgress&)> progress;
   std::function<void(const std::string&)> log;
 };

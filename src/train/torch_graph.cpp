@@ -5,6 +5,7 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cstring>
 #include <set>
 #include <unordered_map>
@@ -257,6 +258,48 @@ std::map<std::string, torch::Tensor> TorchGraph::Forward(
       result[t] = g.constants.at(t);
     } else {
       throw BadInput(g.name + ": no tensor named '" + t + "' in the graph");
+    }
+  }
+  return result;
+}
+
+namespace {
+
+// N of a node named "/model.N/...", else -1.
+int BlockOf(const std::string& node_name) {
+  static const std::string kPrefix = "/model.";
+  if (node_name.rfind(kPrefix, 0) != 0) return -1;
+  const size_t end = node_name.find('/', kPrefix.size());
+  if (end == std::string::npos || end == kPrefix.size() || end - kPrefix.size() > 4) return -1;
+  int n = 0;
+  for (size_t i = kPrefix.size(); i < end; ++i) {
+    if (node_name[i] < '0' || node_name[i] > '9') return -1;
+    n = n * 10 + (node_name[i] - '0');
+  }
+  return n;
+}
+
+}  // namespace
+
+std::vector<std::string> TorchGraph::BlockOutputs() const {
+  const onnx::GraphProto& graph = impl_->model.graph();
+  std::unordered_map<std::string, int> producer;
+  int last = -1;
+  for (const auto& node : graph.node()) {
+    const int b = BlockOf(node.name());
+    last = std::max(last, b);
+    // Concat and Resize blocks only move other blocks' outputs: not a feature of their own.
+    const bool moves = node.op_type() == "Concat" || node.op_type() == "Resize";
+    for (const auto& out : node.output()) producer[out] = moves ? -1 : b;
+  }
+  std::vector<std::string> result;
+  std::set<std::string> seen;
+  for (const auto& node : graph.node()) {
+    const int b = BlockOf(node.name());
+    for (const auto& in : node.input()) {
+      auto it = producer.find(in);
+      if (it == producer.end() || it->second < 0 || it->second == b || it->second == last) continue;
+      if (seen.insert(in).second) result.push_back(in);
     }
   }
   return result;

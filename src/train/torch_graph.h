@@ -105,6 +105,13 @@ class TorchGraph {
   // REASON" for graphs without one.
   HeadTaps Head() const;
 
+  // The tensors that leave an Ultralytics block: produced by a node named "/model.N/..." (not
+  // a Concat or Resize, which only move other blocks' outputs) and read by a node of another
+  // block, for every block but the last (the detection head), in the order they are first
+  // read. Distillation's feature hints match them between a
+  // student and its teacher (pruning keeps the names).
+  std::vector<std::string> BlockOutputs() const;
+
   const std::string& name() const;
 
   // Converts the parameters and float constants to `type` (kDouble for gradient checks

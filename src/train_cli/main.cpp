@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // cvdeploy-train: the training front end (libtorch), run by `cvdeploy distill|finetune|qat`.
-//   distill  --student S.onnx --teacher T.onnx --images DIR [--data DATA] [--val DATA] --out O
+//   distill  --student S.onnx --teacher T.onnx --images DIR [--data DATA] [--val DATA]
+//            [--hint-weight X] --out O
 //   finetune --model M.onnx --data DATA [--val DATA] --out O
 //   qat      --model M.onnx --calib DIR --images DIR [--val DATA] --out O
 // Common: --epochs --imgsz --batch --lr --seed --threads --max-images --max-steps
@@ -97,9 +98,10 @@ void PrintProgress(const cvdeploy::TrainProgress& p) {
                  p.seconds);
   } else {
     std::fprintf(stderr,
-                 "epoch %d/%d step %d/%d loss %.5f (cls %.4f box %.4f dfl %.4f) %.0fs ETA %.0fs",
+                 "epoch %d/%d step %d/%d loss %.5f (cls %.4f box %.4f dfl %.4f hint %.4f) %.0fs "
+                 "ETA %.0fs",
                  p.epoch, p.epochs, p.step, p.steps, p.loss, p.cls_loss, p.box_loss, p.dfl_loss,
-                 p.seconds, p.eta_seconds);
+                 p.hint_loss, p.seconds, p.eta_seconds);
   }
   if (p.val_map50_95) std::fprintf(stderr, ", val mAP50-95 %.4f", *p.val_map50_95);
   std::fprintf(stderr, "\n");
@@ -165,6 +167,10 @@ int main(int argc, char** argv) {
                       "Labelled training set: mix in the detection loss");
   distill->add_option("--label-weight", args.train.label_loss_weight,
                       "Weight of the detection loss with --data");
+  distill
+      ->add_option("--hint-weight", args.train.hint_weight,
+                   "Weight of the feature hints on every block output (0: none)")
+      ->check(CLI::Range(0.0, 1000.0));
   AddCommon(distill, &args);
   CLI::App* finetune = app.add_subcommand("finetune", "Fine-tune on a labelled YOLO dataset");
   finetune->add_option("--model", args.model, "Model (.onnx)")->required();

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 
@@ -99,6 +100,35 @@ TEST(TorchGraph, ForwardEqualsOnnxRuntimeOnPrunedModel) {
   TorchGraph graph = TorchGraph::FromBytes(pruned.bytes, "pruned");
   TorchGraph original = TorchGraph::FromBytes(ModelBytes("yolov8n-dq.onnx"), "original");
   EXPECT_LT(graph.ParameterCount(), original.ParameterCount());
+}
+
+// Feature-hint points: the outputs of yolov8n's computing blocks 0-21 (not the Concat/Resize
+// blocks, not the head, block 22), which a pruned copy shares by name with fewer channels.
+TEST(TorchGraph, BlockOutputsAreTheComputedBlockOutputsBeforeTheHead) {
+  TorchGraph graph = TorchGraph::FromBytes(ModelBytes("yolov8n-dq.onnx"), "v8");
+  const std::vector<std::string> outputs = graph.BlockOutputs();
+  ASSERT_GE(outputs.size(), 15u);
+  for (const std::string& t : outputs) {
+    EXPECT_EQ(t.rfind("/model.", 0), 0u) << t;
+    EXPECT_EQ(t.find("/model.22/"), std::string::npos) << t;
+    EXPECT_EQ(t.find("Concat"), std::string::npos) << t;
+    EXPECT_EQ(t.find("Resize"), std::string::npos) << t;
+  }
+  const auto has = [&](const std::string& t) {
+    return std::find(outputs.begin(), outputs.end(), t) != outputs.end();
+  };
+  EXPECT_TRUE(has("/model.0/act/Mul_output_0"));        // the stem
+  EXPECT_TRUE(has("/model.21/cv2/act/Mul_output_0"));  // P5, read by the head
+  // Every name is a tensor Forward can return, [B, C, H, W].
+  torch::NoGradGuard no_grad;
+  const auto values = graph.Forward({{graph.InputNames().at(0), BusImage(640, 640)}}, outputs);
+  for (const std::string& t : outputs) EXPECT_EQ(values.at(t).dim(), 4) << t;
+
+  PruneOptions options;
+  options.ratio = 0.3;
+  TorchGraph pruned =
+      TorchGraph::FromBytes(Prune(ModelBytes("yolov8n-dq.onnx"), "v8", options).bytes, "pruned");
+  EXPECT_EQ(pruned.BlockOutputs(), outputs);
 }
 
 // quantize's QDQ model. ONNX Runtime fuses DequantizeLinear -> Conv -> QuantizeLinear into

@@ -111,6 +111,43 @@ TEST(TrainApi, DistillLowersTheLossAndKeepsTheGraph) {
   (void)r;
 }
 
+// Feature hints on a 0.3-pruned student: every block output is matched through a 1x1
+// regressor that trains with the student and is not exported; the loss falls on a fixed batch.
+TEST(TrainApi, DistillWithFeatureHints) {
+  const std::vector<uint8_t> teacher = ReadModelBytes(Asset("models/yolov8n-dq.onnx"));
+  PruneOptions prune;
+  prune.ratio = 0.3;
+  const std::vector<uint8_t> student = Prune(teacher, "yolov8n-dq", prune).bytes;
+  const std::string data = SmallDataset(2, "distill_hints");
+  TrainOptions o = Short(data, 6);
+  o.lr = 1e-4;
+  o.hint_weight = 1;
+  double last_hint = -1;
+  o.progress = [&](const TrainProgress& p) {
+    if (p.steps > 0) last_hint = p.hint_loss;
+  };
+  TrainResult result = Distill(student, "pruned", teacher, "yolov8n-dq", o);
+  ASSERT_EQ(result.report.epochs.size(), 6u);
+  EXPECT_LT(result.report.epochs.back().loss, result.report.epochs.front().loss)
+      << "loss " << result.report.epochs.front().loss << " -> " << result.report.epochs.back().loss;
+  EXPECT_GT(last_hint, 0);  // the hint part is in the loss and reported
+  ASSERT_FALSE(result.report.notes.empty());
+  EXPECT_NE(result.report.notes.back().find("feature hints on 16 block outputs"), std::string::npos)
+      << result.report.notes.back();
+  GraphFacts before = Facts(student), after = Facts(result.bytes);
+  EXPECT_EQ(after.nodes, before.nodes);  // no regressor in the exported graph
+  EXPECT_EQ(after.outputs, before.outputs);
+  nlohmann::json record = nlohmann::json::parse(after.metadata[model::kOptimizationKey]);
+  EXPECT_EQ(record.back()["hints"], 16);
+  EXPECT_EQ(record.back()["hint_weight"], 1.0);
+  // Without hints the record says nothing about them.
+  TrainOptions plain = Short(data, 1);
+  TrainResult no_hints = Distill(student, "pruned", teacher, "yolov8n-dq", plain);
+  nlohmann::json plain_record =
+      nlohmann::json::parse(Facts(no_hints.bytes).metadata[model::kOptimizationKey]);
+  EXPECT_FALSE(plain_record.back().contains("hints"));
+}
+
 TEST(TrainApi, SameSeedSameModel) {
   const std::vector<uint8_t> teacher = ReadModelBytes(Asset("models/yolov8n-dq.onnx"));
   const std::string data = SmallDataset(2, "distill_seed");
