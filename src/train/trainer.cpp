@@ -306,15 +306,13 @@ TrainResult RunTraining(const TrainJob& job, const TrainOptions& o) {
       Batch batch = first ? std::move(*first) : data.NextBatch(o.batch, rng);
       first.reset();
       std::map<std::string, torch::Tensor> student_features, teacher_features;
-      HeadOut out =
-          RunHead(student, student_taps, batch.images, hint_tensors, &student_features);
+      HeadOut out = RunHead(student, student_taps, batch.images, hint_tensors, &student_features);
       torch::Tensor loss = torch::zeros({}, torch::kFloat32);
       if (teacher) {
         HeadOut target;
         {
           torch::NoGradGuard no_grad;
-          target =
-              RunHead(*teacher, teacher_taps, batch.images, hint_tensors, &teacher_features);
+          target = RunHead(*teacher, teacher_taps, batch.images, hint_tensors, &teacher_features);
         }
         LossParts parts = DistillLoss(out, target, distill_options);
         loss = loss + parts.total;

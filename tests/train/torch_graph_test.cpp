@@ -117,7 +117,7 @@ TEST(TorchGraph, BlockOutputsAreTheComputedBlockOutputsBeforeTheHead) {
   const auto has = [&](const std::string& t) {
     return std::find(outputs.begin(), outputs.end(), t) != outputs.end();
   };
-  EXPECT_TRUE(has("/model.0/act/Mul_output_0"));        // the stem
+  EXPECT_TRUE(has("/model.0/act/Mul_output_0"));       // the stem
   EXPECT_TRUE(has("/model.21/cv2/act/Mul_output_0"));  // P5, read by the head
   // Every name is a tensor Forward can return, [B, C, H, W].
   torch::NoGradGuard no_grad;
