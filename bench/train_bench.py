@@ -5,7 +5,7 @@ checks issue 20's targets, printing PASS/FAIL per target.
 
     bench/train_bench.py [--cvdeploy build/cvdeploy] [--assets DIR] [--out DIR]
                          [--ratios 0.1,0.2,0.3] [--epochs N] [--imgsz N] [--batch N]
-                         [--qat-epochs N] [--hint-weight X] [--skip-distill] [--skip-qat]
+                         [--qat-epochs N] [--qat-lr X] [--hint-weight X] [--skip-distill] [--skip-qat]
                          [--smoke]
 
 Honest data: coco128 (86 labelled images) is split deterministically into a training part
@@ -144,6 +144,7 @@ def qat_part(args, cli, split, out, c, bus, iters, rounds, lines):
     qat_args = ["--model", model, "--calib", train_images, "--calib-size", calib_size,
                 "--out", qat] + common_args(args, split, train_images)
     qat_args[qat_args.index("--epochs") + 1] = str(args.qat_epochs)
+    qat_args[qat_args.index("--lr") + 1] = str(args.qat_lr)
     # QAT trains at the model's own size: the Q/DQ scales are those of the exported model.
     at = qat_args.index("--imgsz")
     del qat_args[at:at + 2]
@@ -165,7 +166,7 @@ def qat_part(args, cli, split, out, c, bus, iters, rounds, lines):
     c.check("QAT drop <= half of PTQ's drop (validation part)",
             qat_drop <= max(ptq_drop, 0) / 2, f"PTQ {ptq_drop:+.4f}, QAT {qat_drop:+.4f}")
     ratio = speed["qat"][1] / speed["ptq"][1]
-    c.check("QAT model's speed unchanged from quantize's (within 5%)", ratio >= 0.95,
+    c.check("QAT model's speed unchanged from quantize's (not over 5% slower)", ratio >= 0.95,
             f"{ratio:.3f}x")
 
 
@@ -178,6 +179,7 @@ def main():
     ap.add_argument("--imgsz", type=int, default=640)
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--lr", type=float, default=1e-4)
+    ap.add_argument("--qat-lr", type=float, default=1e-5, help="qat's --lr (its default)")
     ap.add_argument("--hint-weight", type=float, default=0.0,
                     help="distill --hint-weight: feature hints on every block output (0: none)")
     ap.add_argument("--rounds", type=int, default=3)

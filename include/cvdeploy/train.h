@@ -100,8 +100,20 @@ TrainResult Distill(const std::vector<uint8_t>& student_bytes, const std::string
 TrainResult Finetune(const std::vector<uint8_t>& model_bytes, const std::string& name,
                      const TrainOptions& options);
 
+// QAT's learning rate: 10x below distillation's. Measured on yolo11n-dq (docs/optimization.md,
+// "Measured (issue 20 targets)"): at 1e-4 and 3e-5 the fake-quantized weights drift below the
+// PTQ starting point within a few epochs; at 1e-5 and 5e-6 they stay around it.
+inline constexpr double kQatLearningRate = 1e-5;
+
+// TrainOptions with QAT's defaults (lr kQatLearningRate).
+inline TrainOptions QatTrainDefaults() {
+  TrainOptions t;
+  t.lr = kQatLearningRate;
+  return t;
+}
+
 struct QatOptions {
-  TrainOptions train;     // images: training images; the float model is the teacher
+  TrainOptions train = QatTrainDefaults();  // images: training images; the float model teaches
   std::string calib_dir;  // calibration images for quantize's plan and scales
   int calib_size = 100;
 };

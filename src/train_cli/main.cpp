@@ -182,9 +182,15 @@ int main(int argc, char** argv) {
   qat->add_option("--calib-size", args.calib_size, "Calibration images used")
       ->check(CLI::Range(1, 100000));
   qat->add_option("--images", args.train.images, "Training images (unlabelled)")->required();
+  // --lr is shared by the subcommands; qat's default (shown in its --help) is lower.
+  args.train.lr = cvdeploy::kQatLearningRate;
   AddCommon(qat, &args);
+  args.train.lr = cvdeploy::TrainOptions{}.lr;
   try {
     app.parse(argc, argv);
+    if (qat->parsed() && qat->get_option("--lr")->count() == 0) {
+      args.train.lr = cvdeploy::kQatLearningRate;
+    }
     Prepare(&args);
     return Run(args, distill, finetune);
   } catch (const CLI::Success& e) {

@@ -21,6 +21,7 @@
 #include "cvdeploy/train.h"
 #include "model/onnx_model.h"
 #include "support/assets.h"
+#include "support/process.h"
 
 namespace cvdeploy {
 namespace {
@@ -191,6 +192,18 @@ TEST(TrainApi, QatKeepsQuantizesStructure) {
   EXPECT_EQ(record[record.size() - 2]["tool"], "quantize");
   auto predictor = Predictor::LoadFromMemory(result.bytes, "qat");
   predictor->Predict(ReadImage(Asset("images/bus.jpg")));
+}
+
+// QAT's learning rate default is 10x below distillation's, in the API and in `cvdeploy qat`.
+TEST(TrainApi, QatDefaultsToItsOwnLearningRate) {
+  EXPECT_EQ(QatOptions{}.train.lr, kQatLearningRate);
+  EXPECT_LT(kQatLearningRate, TrainOptions{}.lr);
+  const testing::ProcessResult qat = testing::RunCli({"qat", "--help"});
+  ASSERT_EQ(qat.exit_code, 0) << qat.err;
+  EXPECT_NE(qat.out.find("=1e-05"), std::string::npos) << qat.out;
+  const testing::ProcessResult distill = testing::RunCli({"distill", "--help"});
+  ASSERT_EQ(distill.exit_code, 0) << distill.err;
+  EXPECT_NE(distill.out.find("=0.0001"), std::string::npos) << distill.out;
 }
 
 TEST(TrainApi, FailurePaths) {
