@@ -114,7 +114,7 @@ inline TrainOptions QatTrainDefaults() {
 
 struct QatOptions {
   TrainOptions train = QatTrainDefaults();  // images: training images; the float model teaches
-  std::string calib_dir;  // calibration images for quantize's plan and scales
+  std::string calib_dir;                    // calibration images for quantize's plan and scales
   int calib_size = 100;
 };
 
