@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <map>
 #include <memory>
 #include <opencv2/core.hpp>
@@ -282,9 +283,11 @@ TrainResult RunTraining(const TrainJob& job, const TrainOptions& o) {
                                             " for feature hints (--hint-weight needs a student "
                                             "made from the teacher, e.g. by prune)");
     }
+    char weight[32];
+    std::snprintf(weight, sizeof weight, "%g", o.hint_weight);
     s.report.notes.push_back("feature hints on " + std::to_string(hints.size()) +
                              " block outputs (1x1 regressors, least-squares start), weight " +
-                             std::to_string(o.hint_weight));
+                             weight);
   }
   std::vector<std::string> hint_tensors;
   std::vector<torch::Tensor> trained = student.Parameters();

@@ -15,6 +15,8 @@
 #include "cvdeploy/error.h"
 #include "cvdeploy/file.h"
 #include "cvdeploy/image.h"
+#include "cvdeploy/model.h"
+#include "cvdeploy/obfuscate.h"
 #include "cvdeploy/predictor.h"
 #include "cvdeploy/quantize.h"
 #include "cvdeploy/tools.h"
@@ -233,6 +235,20 @@ TEST(TrainApi, FailurePaths) {
   EXPECT_THROW(Finetune(model, "m", o), Error);  // no --data
   const std::vector<uint8_t> junk = {1, 2, 3};
   EXPECT_THROW(Distill(junk, "junk", model, "t", o), Error);
+  // Feature hints need block outputs shared by name: an obfuscated copy has none.
+  const std::vector<uint8_t> renamed =
+      Obfuscate(Model::FromMemory(model, "yolov8n-dq"), ObfuscateOptions{}).bytes;
+  TrainOptions hints = o;
+  hints.hint_weight = 1;
+  try {
+    Distill(renamed, "renamed", model, "t", hints);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kBadInput);
+    EXPECT_NE(std::string(e.what()).find("no block output shared with the teacher t"),
+              std::string::npos)
+        << e.what();
+  }
 }
 
 }  // namespace
