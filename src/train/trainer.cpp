@@ -73,9 +73,11 @@ struct Hint {
 // the teacher's on `images` (normal equations with a ridge, in double): for a pruned
 // student that is the selection of its kept channels plus the best linear stand-in for the
 // removed ones, so the hint loss starts at what pruning actually lost.
-std::vector<Hint> MakeHints(const TorchGraph& student, const HeadTaps& student_taps,
-                            const TorchGraph& teacher, const HeadTaps& teacher_taps,
-                            const torch::Tensor& images) {
+// Throws Error(kBadInput) when no block output is shared (the student was not made from the
+// teacher, or its names were changed).
+std::vector<Hint> MakeHints(const TrainJob& job, const TorchGraph& student,
+                            const HeadTaps& student_taps, const TorchGraph& teacher,
+                            const HeadTaps& teacher_taps, const torch::Tensor& images) {
   const std::vector<std::string> theirs = teacher.BlockOutputs();
   const std::set<std::string> teacher_outputs(theirs.begin(), theirs.end());
   std::vector<std::string> common;
@@ -108,7 +110,23 @@ std::vector<Hint> MakeHints(const TorchGraph& student, const HeadTaps& student_t
     torch::Tensor w = map.t().to(torch::kFloat32).reshape({ct, cs, 1, 1}).contiguous();
     hints.push_back({name, w.set_requires_grad(true)});
   }
+  if (hints.empty()) {
+    throw Error(ErrorCode::kBadInput, job.name + ": no block output shared with the teacher " +
+                                          job.teacher_name +
+                                          " for feature hints (--hint-weight needs a student made "
+                                          "from the teacher, e.g. by prune)");
+  }
   return hints;
+}
+
+// The report's note on the hints in use.
+std::string HintNote(size_t count, double weight) {
+  char text[160];
+  std::snprintf(text, sizeof text,
+                "feature hints on %zu block outputs (1x1 regressors, least-squares start), "
+                "weight %g",
+                count, weight);
+  return text;
 }
 
 // Mean over hints of |regressed student - teacher|^2 / mean(teacher^2).
@@ -228,6 +246,25 @@ void EndEpoch(const TrainJob& job, const TrainOptions& o, const TorchGraph& stud
   }
 }
 
+// Progress after `step` of `steps` in `epoch` (running means of the epoch so far, and the ETA
+// over `total` steps).
+TrainProgress StepProgress(const TrainOptions& o, int epoch, int step, int steps, int total,
+                           Clock::time_point start, const LoopState& s) {
+  TrainProgress p;
+  p.epoch = epoch;
+  p.epochs = o.epochs;
+  p.step = step;
+  p.steps = steps;
+  p.loss = s.loss_sum / s.loss_count;
+  p.cls_loss = s.parts_sum[0] / s.loss_count;
+  p.box_loss = s.parts_sum[1] / s.loss_count;
+  p.dfl_loss = s.parts_sum[2] / s.loss_count;
+  p.hint_loss = s.parts_sum[3] / s.loss_count;
+  p.seconds = SecondsSince(start);
+  p.eta_seconds = p.seconds / s.step * (total - s.step);
+  return p;
+}
+
 }  // namespace
 
 TrainResult RunTraining(const TrainJob& job, const TrainOptions& o) {
@@ -276,18 +313,8 @@ TrainResult RunTraining(const TrainJob& job, const TrainOptions& o) {
   std::optional<Batch> first;
   if (o.hint_weight > 0 && teacher) {
     first = data.NextBatch(o.batch, rng);
-    hints = MakeHints(student, student_taps, *teacher, teacher_taps, first->images);
-    if (hints.empty()) {
-      throw Error(ErrorCode::kBadInput, job.name + ": no block output shared with the teacher " +
-                                            job.teacher_name +
-                                            " for feature hints (--hint-weight needs a student "
-                                            "made from the teacher, e.g. by prune)");
-    }
-    char weight[32];
-    std::snprintf(weight, sizeof weight, "%g", o.hint_weight);
-    s.report.notes.push_back("feature hints on " + std::to_string(hints.size()) +
-                             " block outputs (1x1 regressors, least-squares start), weight " +
-                             weight);
+    hints = MakeHints(job, student, student_taps, *teacher, teacher_taps, first->images);
+    s.report.notes.push_back(HintNote(hints.size(), o.hint_weight));
   }
   std::vector<std::string> hint_tensors;
   std::vector<torch::Tensor> trained = student.Parameters();
@@ -350,21 +377,7 @@ TrainResult RunTraining(const TrainJob& job, const TrainOptions& o) {
       s.loss_sum += value;
       ++s.loss_count;
       ++s.step;
-      if (o.progress) {
-        TrainProgress p;
-        p.epoch = epoch;
-        p.epochs = o.epochs;
-        p.step = i + 1;
-        p.steps = per_epoch;
-        p.loss = s.loss_sum / s.loss_count;
-        p.cls_loss = s.parts_sum[0] / s.loss_count;
-        p.box_loss = s.parts_sum[1] / s.loss_count;
-        p.dfl_loss = s.parts_sum[2] / s.loss_count;
-        p.hint_loss = s.parts_sum[3] / s.loss_count;
-        p.seconds = SecondsSince(start);
-        p.eta_seconds = p.seconds / s.step * (total - s.step);
-        o.progress(p);
-      }
+      if (o.progress) o.progress(StepProgress(o, epoch, i + 1, per_epoch, total, start, s));
     }
     EndEpoch(job, o, student, epoch, threads, start, s);
   }
