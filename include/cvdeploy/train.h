@@ -57,6 +57,13 @@ struct TrainOptions {
   // regressed student's squared error relative to the teacher's mean square. The regressors
   // train with the student and are not exported.
   double hint_weight = 0;
+  // The distillation loss (distill, qat): classes "bce" (the student's logits against the
+  // teacher's probabilities as soft targets) or "kl" (the Bernoulli KL: BCE minus the teacher's
+  // entropy, the same gradient); boxes "kl" (KL of the DFL bin distributions), "l1" (L1 of the
+  // decoded side distances) or "iou" (1 - CIoU of the decoded boxes), each weighted per anchor
+  // by the teacher's confidence. Measured against each other in docs/optimization.md.
+  std::string cls_loss = "bce";
+  std::string box_loss = "kl";
   std::function<void(const TrainProgress&)> progress;
   std::function<void(const std::string&)> log;
 };

@@ -126,8 +126,8 @@ LossParts DistillLoss(const HeadOut& student, const HeadOut& teacher,
               " heads differ in shape");
   Require(options.cls_loss == "bce" || options.cls_loss == "kl",
           "distill loss: class loss must be bce or kl, got " + options.cls_loss);
-  Require(options.box_loss == "kl" || options.box_loss == "l1",
-          "distill loss: box loss must be kl or l1, got " + options.box_loss);
+  Require(options.box_loss == "kl" || options.box_loss == "l1" || options.box_loss == "iou",
+          "distill loss: box loss must be kl, l1 or iou, got " + options.box_loss);
   torch::Tensor t_cls = teacher.cls.detach();
   torch::Tensor t_box = teacher.box.detach();
   torch::Tensor p_t = torch::sigmoid(t_cls);                  // [B, nc, A]
@@ -143,8 +143,15 @@ LossParts DistillLoss(const HeadOut& student, const HeadOut& teacher,
     torch::Tensor log_s = torch::log_softmax(student.box, 2);
     torch::Tensor log_t = torch::log_softmax(t_box, 2);
     per_anchor = (log_t.exp() * (log_t - log_s)).sum(2).mean(1);
-  } else {
+  } else if (options.box_loss == "l1") {
     per_anchor = (DecodeDistances(student.box) - DecodeDistances(t_box)).abs().mean(-1);
+  } else {
+    // CIoU is invariant to translation and scale, so both boxes can sit on the anchor at the
+    // origin in grid units: (-l, -t, r, b).
+    const torch::Tensor sign = torch::tensor({-1.0F, -1.0F, 1.0F, 1.0F}, student.box.options());
+    torch::Tensor s_box = DecodeDistances(student.box) * sign;  // [B, A, 4]
+    torch::Tensor t_box_xyxy = DecodeDistances(t_box) * sign;
+    per_anchor = (1.0 - BboxIoU(s_box, t_box_xyxy, /*ciou=*/true)).squeeze(-1);
   }
   torch::Tensor box = (per_anchor * w).sum() / norm;
 

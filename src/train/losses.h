@@ -46,7 +46,9 @@ struct DistillLossOptions {
   //   averaged over the 4 sides.
   // "l1": L1 distance between the decoded ltrb distances (expected bin value, grid units),
   //   averaged over the 4 sides.
-  // Both are weighted per anchor by the teacher's max class probability (background anchors,
+  // "iou": 1 - CIoU of the decoded boxes (the detection loss's box term, against the teacher's
+  //   box instead of a label).
+  // Each is weighted per anchor by the teacher's max class probability (background anchors,
   // whose boxes mean nothing, barely count) and normalised by the sum of those weights.
   std::string box_loss = "kl";
 };

@@ -47,6 +47,22 @@ void CheckCommon(const TrainOptions& o) {
   if (o.epochs < 1) throw Error(ErrorCode::kInvalidArgument, "epochs must be at least 1", "epochs");
   if (o.batch < 1) throw Error(ErrorCode::kInvalidArgument, "batch must be at least 1", "batch");
   if (!(o.lr > 0)) throw Error(ErrorCode::kInvalidArgument, "lr must be positive", "lr");
+  if (o.cls_loss != "bce" && o.cls_loss != "kl") {
+    throw Error(ErrorCode::kInvalidArgument, "cls_loss must be bce or kl, got '" + o.cls_loss + "'",
+                "cls_loss");
+  }
+  if (o.box_loss != "kl" && o.box_loss != "l1" && o.box_loss != "iou") {
+    throw Error(ErrorCode::kInvalidArgument,
+                "box_loss must be kl, l1 or iou, got '" + o.box_loss + "'", "box_loss");
+  }
+}
+
+// How the distillation loss is recorded in cvdeploy_optimizations.
+std::string DistillLossName(const TrainOptions& o) {
+  const std::string box = o.box_loss == "kl"   ? "kl(dfl bins)"
+                          : o.box_loss == "l1" ? "l1(decoded sides)"
+                                               : "1 - ciou(decoded boxes)";
+  return o.cls_loss + "(cls, teacher p) + " + box;
 }
 
 }  // namespace
@@ -74,7 +90,7 @@ TrainResult Distill(const std::vector<uint8_t>& student_bytes, const std::string
     job.loss = train::LossKind::kDistillAndDetection;
     if (o.label_loss_weight <= 0) o.label_loss_weight = 1.0;
   }
-  job.record = {{"teacher", teacher_name}, {"loss", "bce(cls, teacher p) + kl(dfl bins)"}};
+  job.record = {{"teacher", teacher_name}, {"loss", DistillLossName(o)}};
   if (!o.data.empty()) job.record["label_loss_weight"] = o.label_loss_weight;
   return train::RunTraining(job, o);
 }
@@ -128,7 +144,7 @@ TrainResult QuantizeAwareTrain(const std::vector<uint8_t>& model_bytes, const st
   job.student = GraphForTraining(quantized.bytes, name, job.imgsz, options.train.batch);
   job.teacher = GraphForTraining(model_bytes, name, job.imgsz, options.train.batch);
   job.record = {{"teacher", "the float model"},
-                {"loss", "bce(cls, teacher p) + kl(dfl bins)"},
+                {"loss", DistillLossName(options.train)},
                 {"fake_quant", "quantize's Q/DQ positions and scales, straight-through estimator"},
                 {"calibration_images", quantized.report.calibration_images},
                 {"quantized_nodes", quantized.report.quantized_nodes.size()}};

@@ -327,6 +327,8 @@ TrainResult RunTraining(const TrainJob& job, const TrainOptions& o) {
   int total = per_epoch * o.epochs;
   if (o.max_steps > 0) total = std::min(total, o.max_steps);
   DistillLossOptions distill_options;
+  distill_options.cls_loss = o.cls_loss;
+  distill_options.box_loss = o.box_loss;
 
   for (int epoch = 1; epoch <= o.epochs && s.step < total; ++epoch) {
     s.loss_sum = 0;

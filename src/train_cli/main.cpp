@@ -37,6 +37,18 @@ std::string FirstLine(const std::string& text) {
   return end == std::string::npos ? text : text.substr(0, end);
 }
 
+// The distillation loss's choices (distill and qat, which distils from the float model).
+void AddDistillLoss(CLI::App* sub, Args* args) {
+  sub->add_option("--cls-loss", args->train.cls_loss,
+                  "Class loss against the teacher: bce (soft targets) or kl")
+      ->check(CLI::IsMember({"bce", "kl"}))
+      ->capture_default_str();
+  sub->add_option("--box-loss", args->train.box_loss,
+                  "Box loss against the teacher: kl (DFL bins), l1 or iou (decoded boxes)")
+      ->check(CLI::IsMember({"kl", "l1", "iou"}))
+      ->capture_default_str();
+}
+
 void AddCommon(CLI::App* sub, Args* args) {
   cvdeploy::TrainOptions& t = args->train;
   sub->add_option("--out,-o", args->out, "Output model (.onnx)")->required();
@@ -172,6 +184,7 @@ int main(int argc, char** argv) {
                    "Weight of the feature hints on every block output (0: none)")
       ->check(CLI::Range(0.0, 1000.0));
   AddCommon(distill, &args);
+  AddDistillLoss(distill, &args);
   CLI::App* finetune = app.add_subcommand("finetune", "Fine-tune on a labelled YOLO dataset");
   finetune->add_option("--model", args.model, "Model (.onnx)")->required();
   finetune->add_option("--data", args.train.data, "Labelled training set")->required();
@@ -185,6 +198,7 @@ int main(int argc, char** argv) {
   // --lr is shared by the subcommands; qat's default (shown in its --help) is lower.
   args.train.lr = cvdeploy::kQatLearningRate;
   AddCommon(qat, &args);
+  AddDistillLoss(qat, &args);
   args.train.lr = cvdeploy::TrainOptions{}.lr;
   try {
     app.parse(argc, argv);

@@ -61,6 +61,9 @@ TEST(DistillLoss, ZeroOrEntropyAtTheTeacherAndPositiveElsewhere) {
   DistillLossOptions l1;
   l1.box_loss = "l1";
   EXPECT_NEAR(DistillLoss(same, teacher, l1).box, 0.0, 1e-6);
+  DistillLossOptions iou;
+  iou.box_loss = "iou";
+  EXPECT_NEAR(DistillLoss(same, teacher, iou).box, 0.0, 1e-5);
 
   HeadOut other = RandomHead(2, 5, 30, 2);
   LossParts off_kl = DistillLoss(other, teacher, kl);
@@ -68,6 +71,7 @@ TEST(DistillLoss, ZeroOrEntropyAtTheTeacherAndPositiveElsewhere) {
   EXPECT_GT(off_kl.box, 0.05);
   EXPECT_GT(DistillLoss(other, teacher, {}).cls, entropy + 0.05);
   EXPECT_GT(DistillLoss(other, teacher, l1).box, 0.05);
+  EXPECT_GT(DistillLoss(other, teacher, iou).box, 0.01);
   // KL and BCE differ by the constant entropy only.
   EXPECT_NEAR(DistillLoss(other, teacher, {}).cls - off_kl.cls, entropy, 1e-4 * entropy);
 }
@@ -120,6 +124,26 @@ TEST(DistillLoss, DescendsUnderSgdWithFiniteGradients) {
   options.cls_loss = "kl";
   options.box_loss = "l1";
   ExpectDescends(options);
+  options.box_loss = "iou";
+  ExpectDescends(options);
+}
+
+TEST(DistillLoss, IouBoxLossIsOneMinusCiouOfTheDecodedBoxes) {
+  // One anchor, one class: the teacher's sides are all 2 bins, the student's 1, 1, 3, 3 (one-hot
+  // enough that the expected distances are those bins), so the boxes are (-2, -2, 2, 2) and
+  // (-1, -1, 3, 3): IoU 9 / 23, equal aspect, centre distance^2 2, enclosing diagonal^2 50.
+  auto one_hot = [](std::vector<int64_t> bins) {
+    torch::Tensor box = torch::full({1, 4, 16, 1}, -40.0);
+    for (int64_t side = 0; side < 4; ++side) box.index_put_({0, side, bins[side], 0}, 40.0);
+    return box;
+  };
+  torch::Tensor cls = torch::full({1, 1, 1}, 40.0);  // teacher weight 1
+  HeadOut teacher{cls, one_hot({2, 2, 2, 2})};
+  HeadOut student{cls.clone(), one_hot({1, 1, 3, 3})};
+  DistillLossOptions iou;
+  iou.box_loss = "iou";
+  const double expected = 1.0 - (9.0 / 23.0 - 2.0 / 50.0);
+  EXPECT_NEAR(DistillLoss(student, teacher, iou).box, expected, 1e-4);
 }
 
 TEST(DistillLoss, RefusesMismatchedHeadsAndUnknownLosses) {

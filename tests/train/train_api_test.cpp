@@ -10,6 +10,8 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include "cvdeploy/error.h"
@@ -107,6 +109,7 @@ TEST(TrainApi, DistillLowersTheLossAndKeepsTheGraph) {
   EXPECT_EQ(record.back()["tool"], "distill");
   EXPECT_EQ(record.back()["steps"], 6);
   EXPECT_EQ(record.back()["imgsz"], 320);
+  EXPECT_EQ(record.back()["loss"], "bce(cls, teacher p) + kl(dfl bins)");
   // The weights changed, and the model runs in ONNX Runtime.
   EXPECT_NE(result.bytes, student);
   auto predictor = Predictor::LoadFromMemory(result.bytes, "distilled");
@@ -149,6 +152,67 @@ TEST(TrainApi, DistillWithFeatureHints) {
   nlohmann::json plain_record =
       nlohmann::json::parse(Facts(no_hints.bytes).metadata[model::kOptimizationKey]);
   EXPECT_FALSE(plain_record.back().contains("hints"));
+}
+
+// The alternative distillation losses train too and are recorded as chosen.
+TEST(TrainApi, DistillWithTheAlternativeLosses) {
+  const std::vector<uint8_t> teacher = ReadModelBytes(Asset("models/yolov8n-dq.onnx"));
+  PruneOptions prune;
+  prune.ratio = 0.1;
+  const std::vector<uint8_t> student = Prune(teacher, "yolov8n-dq", prune).bytes;
+  const std::string data = SmallDataset(2, "distill_losses");
+  for (const auto& [cls, box, name] :
+       std::vector<std::tuple<std::string, std::string, std::string>>{
+           {"kl", "l1", "kl(cls, teacher p) + l1(decoded sides)"},
+           {"bce", "iou", "bce(cls, teacher p) + 1 - ciou(decoded boxes)"}}) {
+    TrainOptions o = Short(data, 4);
+    o.lr = 1e-4;
+    o.cls_loss = cls;
+    o.box_loss = box;
+    TrainResult result = Distill(student, "pruned", teacher, "yolov8n-dq", o);
+    ASSERT_EQ(result.report.epochs.size(), 4u) << box;
+    EXPECT_LT(result.report.epochs.back().loss, result.report.epochs.front().loss)
+        << box << ": loss " << result.report.epochs.front().loss << " -> "
+        << result.report.epochs.back().loss;
+    nlohmann::json record =
+        nlohmann::json::parse(Facts(result.bytes).metadata[model::kOptimizationKey]);
+    EXPECT_EQ(record.back()["loss"], name);
+  }
+}
+
+// finetune (labels only) and distill with labels mixed in: the detection loss's three parts
+// are reported and the fixed batch is fitted better.
+TEST(TrainApi, FinetuneAndDistillWithLabels) {
+  const std::vector<uint8_t> model = ReadModelBytes(Asset("models/yolov8n-dq.onnx"));
+  const std::string data = SmallDataset(2, "finetune_short");
+  TrainOptions o = Short(data, 5);
+  o.images.clear();
+  o.data = data;
+  o.lr = 1e-4;
+  double dfl = 0;
+  o.progress = [&](const TrainProgress& p) {
+    if (p.steps > 0) dfl = p.dfl_loss;
+  };
+  TrainResult tuned = Finetune(model, "yolov8n-dq", o);
+  EXPECT_EQ(tuned.report.method, "finetune");
+  ASSERT_EQ(tuned.report.epochs.size(), 5u);
+  EXPECT_LT(tuned.report.epochs.back().loss, tuned.report.epochs.front().loss)
+      << "loss " << tuned.report.epochs.front().loss << " -> " << tuned.report.epochs.back().loss;
+  EXPECT_GT(dfl, 0);
+  nlohmann::json record =
+      nlohmann::json::parse(Facts(tuned.bytes).metadata[model::kOptimizationKey]);
+  EXPECT_EQ(record.back()["tool"], "finetune");
+  EXPECT_EQ(record.back()["data"], data);
+  Predictor::LoadFromMemory(tuned.bytes, "tuned")->Predict(ReadImage(Asset("images/bus.jpg")));
+
+  dfl = 0;
+  o.epochs = 1;
+  TrainResult mixed = Distill(model, "student", model, "teacher", o);
+  EXPECT_GT(dfl, 0);  // the detection loss is in
+  nlohmann::json mixed_record =
+      nlohmann::json::parse(Facts(mixed.bytes).metadata[model::kOptimizationKey]);
+  EXPECT_EQ(mixed_record.back()["tool"], "distill");
+  EXPECT_EQ(mixed_record.back()["label_loss_weight"], 1.0);
 }
 
 TEST(TrainApi, SameSeedSameModel) {
@@ -206,6 +270,29 @@ TEST(TrainApi, QatDefaultsToItsOwnLearningRate) {
   const testing::ProcessResult distill = testing::RunCli({"distill", "--help"});
   ASSERT_EQ(distill.exit_code, 0) << distill.err;
   EXPECT_NE(distill.out.find("=0.0001"), std::string::npos) << distill.out;
+  EXPECT_NE(distill.out.find("--box-loss"), std::string::npos) << distill.out;
+}
+
+// The command line: finetune end to end through `cvdeploy`, and the loss choices' usage errors.
+TEST(TrainCli, FinetuneRunsAndLossChoicesAreChecked) {
+  const std::string data = SmallDataset(1, "finetune_cli");
+  const std::string out = testing::MakeTempDir("finetune_cli_out");
+  const testing::ProcessResult tuned =
+      testing::RunCli({"finetune", "--model", Asset("models/yolov8n-dq.onnx"), "--data", data,
+                       "--epochs", "1", "--batch", "1", "--imgsz", "160", "--max-steps", "1",
+                       "--out", out + "/tuned.onnx", "--json", out + "/report.json"});
+  ASSERT_EQ(tuned.exit_code, 0) << tuned.err;
+  EXPECT_TRUE(fs::exists(out + "/tuned.onnx"));
+  nlohmann::json report = nlohmann::json::parse(ReadFileBytes(out + "/report.json"));
+  EXPECT_EQ(report["method"], "finetune");
+  EXPECT_EQ(report["steps"], 1);
+  const testing::ProcessResult bad =
+      testing::RunCli({"distill", "--student", Asset("models/yolov8n-dq.onnx"), "--teacher",
+                       Asset("models/yolov8n-dq.onnx"), "--images", data + "/images", "--box-loss",
+                       "giou", "--out", out + "/never.onnx"});
+  EXPECT_EQ(bad.exit_code, 2) << bad.err;
+  EXPECT_NE(bad.err.find("--box-loss"), std::string::npos) << bad.err;
+  EXPECT_FALSE(fs::exists(out + "/never.onnx"));
 }
 
 TEST(TrainApi, FailurePaths) {
@@ -233,6 +320,19 @@ TEST(TrainApi, FailurePaths) {
     EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
   }
   EXPECT_THROW(Finetune(model, "m", o), Error);  // no --data
+  for (const auto& [field, value] :
+       std::vector<std::pair<std::string, std::string>>{{"box_loss", "giou"}, {"cls_loss", "l2"}}) {
+    TrainOptions bad_loss = o;
+    (field == "box_loss" ? bad_loss.box_loss : bad_loss.cls_loss) = value;
+    try {
+      Distill(model, "s", model, "t", bad_loss);
+      FAIL() << "no error for " << field;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
+      EXPECT_NE(std::string(e.what()).find(field + " must be"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find(value), std::string::npos) << e.what();
+    }
+  }
   const std::vector<uint8_t> junk = {1, 2, 3};
   EXPECT_THROW(Distill(junk, "junk", model, "t", o), Error);
   // Feature hints need block outputs shared by name: an obfuscated copy has none.
