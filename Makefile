@@ -17,7 +17,7 @@ SANITIZE_BUILD_DIR ?= build-sanitize
 LSAN_SUPPRESSIONS := $(abspath tests/sanitizers/lsan.supp)
 
 .PHONY: all deps configure build test test-unit demo serve bench-serve bench-optimize bench-security format clean \
-	bench-drift bench-baseline bench-train \
+	bench-drift bench-baseline bench-train bench-distill-loss \
         fuzz-build fuzz fuzz-long test-sanitize test-deploy kube-play-test deb test-deb test-dashboard cli image test-image image-base edge edge-configure edge-bundle test-edge
 
 all: build
@@ -115,6 +115,11 @@ bench-optimize: build
 # "Training"; about 40 minutes on 2 cores; needs the libtorch build, cvdeploy-train).
 bench-train: build
 	@python3 bench/train_bench.py --cvdeploy $(CVDEPLOY) --assets $(CVDEPLOY_ASSETS) --out runs/train $(BENCH_ARGS)
+
+# The distillation losses against each other, labelled distillation and finetune on one pruned
+# student (docs/optimization.md "Distillation loss"; about 25 minutes on 2 cores; cvdeploy-train).
+bench-distill-loss: build
+	@python3 bench/distill_loss_bench.py --cvdeploy $(CVDEPLOY) --assets $(CVDEPLOY_ASSETS) --out runs/distill_loss $(BENCH_ARGS)
 
 # TLS + API key + audit log against plain HTTP, with the one-control-at-a-time breakdown of
 # docs/performance.md (about 5 minutes).

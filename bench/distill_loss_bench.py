@@ -6,7 +6,7 @@ mixed in, and fine-tuning on the labels alone.
 
     bench/distill_loss_bench.py [--cvdeploy build/cvdeploy] [--assets DIR] [--out DIR]
                                 [--ratio 0.1] [--epochs N] [--imgsz N] [--batch N] [--lr X]
-                                [--variants NAME,...] [--smoke]
+                                [--label-weight W] [--variants NAME,...] [--smoke]
 
 The data are train_bench.py's: coco128 split deterministically into 60 training and 26
 validation images; pruning (`--method activation`) and every training run see only the
@@ -17,7 +17,7 @@ seed, so the rows differ only in the loss. Variants (all by default):
   kl+kl     distill --cls-loss kl  (same gradient as bce: a check that it trains the same)
   bce+l1    distill --box-loss l1  (L1 on the decoded side distances)
   bce+iou   distill --box-loss iou (1 - CIoU of the decoded boxes)
-  labels    distill --data TRAIN --label-weight 1 (teacher + Ultralytics detection loss)
+  labels    distill --data TRAIN --label-weight W (teacher + Ultralytics detection loss)
   finetune  finetune --data TRAIN (labels only, no teacher)
 --smoke: one optimizer step on two images at imgsz 320 per variant (CTest: every command and
 the script keep working; its figures mean nothing).
@@ -36,19 +36,19 @@ VARIANTS = {
     "kl+kl": ("distill", ["--cls-loss", "kl", "--box-loss", "kl"]),
     "bce+l1": ("distill", ["--cls-loss", "bce", "--box-loss", "l1"]),
     "bce+iou": ("distill", ["--cls-loss", "bce", "--box-loss", "iou"]),
-    "labels": ("distill", ["--label-weight", "1"]),
+    "labels": ("distill", []),  # --label-weight from the command line
     "finetune": ("finetune", []),
 }
 
 
-def variant_args(name, student, teacher, split, out_model):
+def variant_args(name, student, teacher, split, out_model, label_weight):
     command, extra = VARIANTS[name]
     train_dir = split["train"]
     if command == "finetune":
         return command, ["--model", student, "--data", train_dir, "--out", out_model] + extra
     args = ["--student", student, "--teacher", teacher, "--out", out_model]
     if name == "labels":
-        args += ["--data", train_dir]
+        args += ["--data", train_dir, "--label-weight", f"{label_weight:g}"]
     else:
         args += ["--images", os.path.join(train_dir, "images")]
     return command, args + extra
@@ -62,6 +62,8 @@ def main():
     ap.add_argument("--imgsz", type=int, default=640)
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--lr", type=float, default=1e-4)
+    ap.add_argument("--label-weight", type=float, default=1.0,
+                    help="the labels variant's --label-weight (detection loss weight)")
     ap.add_argument("--variants", default=",".join(VARIANTS))
     ap.add_argument("--smoke", action="store_true")
     args = ap.parse_args()
@@ -88,7 +90,8 @@ def main():
     rows = []
     for name in variants:
         command, vargs = variant_args(name, student, teacher, split,
-                                      os.path.join(out, f"{name.replace('+', '_')}.onnx"))
+                                      os.path.join(out, f"{name.replace('+', '_')}.onnx"),
+                                      args.label_weight)
         rep = train(cli, command, vargs + common, out, name.replace("+", "_"))
         rows.append((name, rep))
     commit = run(["git", "-C", benchlib.REPO_ROOT, "rev-parse", "--short=12", "HEAD"]).stdout.strip()
@@ -104,7 +107,8 @@ def main():
         before = rep.get("val_map50_95_before", 0.0)
         best = rep.get("val_map50_95_best", 0.0)
         command, extra = VARIANTS[name]
-        shown = " ".join([command] + (["--data TRAIN"] if name == "labels" else []) + extra)
+        labelled = ["--data TRAIN", f"--label-weight {args.label_weight:g}"]
+        shown = " ".join([command] + (labelled if name == "labels" else []) + extra)
         lines.append(f"| {name} | `{shown}` | {before:.4f} | {best:.4f} ({rep['best_epoch']}) "
                      f"| {100 * best / max(base_map, 1e-9):.1f}% | {rep['final_loss']:.4f} "
                      f"| {rep['seconds']:.0f} | {rep['steps']} |")

@@ -47,6 +47,10 @@ void CheckCommon(const TrainOptions& o) {
   if (o.epochs < 1) throw Error(ErrorCode::kInvalidArgument, "epochs must be at least 1", "epochs");
   if (o.batch < 1) throw Error(ErrorCode::kInvalidArgument, "batch must be at least 1", "batch");
   if (!(o.lr > 0)) throw Error(ErrorCode::kInvalidArgument, "lr must be positive", "lr");
+  if (!(o.label_loss_weight >= 0)) {
+    throw Error(ErrorCode::kInvalidArgument, "label_loss_weight must not be negative",
+                "label_loss_weight");
+  }
   if (o.cls_loss != "bce" && o.cls_loss != "kl") {
     throw Error(ErrorCode::kInvalidArgument, "cls_loss must be bce or kl, got '" + o.cls_loss + "'",
                 "cls_loss");
@@ -88,7 +92,6 @@ TrainResult Distill(const std::vector<uint8_t>& student_bytes, const std::string
   TrainOptions o = options;
   if (!o.data.empty()) {
     job.loss = train::LossKind::kDistillAndDetection;
-    if (o.label_loss_weight <= 0) o.label_loss_weight = 1.0;
   }
   job.record = {{"teacher", teacher_name}, {"loss", DistillLossName(o)}};
   if (!o.data.empty()) job.record["label_loss_weight"] = o.label_loss_weight;

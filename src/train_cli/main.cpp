@@ -177,8 +177,11 @@ int main(int argc, char** argv) {
                       "Training images (unlabelled; with --data its images are used)");
   distill->add_option("--data", args.train.data,
                       "Labelled training set: mix in the detection loss");
-  distill->add_option("--label-weight", args.train.label_loss_weight,
-                      "Weight of the detection loss with --data");
+  distill
+      ->add_option("--label-weight", args.train.label_loss_weight,
+                   "Weight of the detection loss with --data")
+      ->check(CLI::Range(0.0, 1000.0))
+      ->capture_default_str();
   distill
       ->add_option("--hint-weight", args.train.hint_weight,
                    "Weight of the feature hints on every block output (0: none)")
@@ -188,6 +191,8 @@ int main(int argc, char** argv) {
   CLI::App* finetune = app.add_subcommand("finetune", "Fine-tune on a labelled YOLO dataset");
   finetune->add_option("--model", args.model, "Model (.onnx)")->required();
   finetune->add_option("--data", args.train.data, "Labelled training set")->required();
+  // --lr is shared by the subcommands; finetune's and qat's defaults (in their --help) are lower.
+  args.train.lr = cvdeploy::kFinetuneLearningRate;
   AddCommon(finetune, &args);
   CLI::App* qat = app.add_subcommand("qat", "Quantization-aware training");
   qat->add_option("--model", args.model, "Float model (.onnx)")->required();
@@ -195,7 +200,6 @@ int main(int argc, char** argv) {
   qat->add_option("--calib-size", args.calib_size, "Calibration images used")
       ->check(CLI::Range(1, 100000));
   qat->add_option("--images", args.train.images, "Training images (unlabelled)")->required();
-  // --lr is shared by the subcommands; qat's default (shown in its --help) is lower.
   args.train.lr = cvdeploy::kQatLearningRate;
   AddCommon(qat, &args);
   AddDistillLoss(qat, &args);
@@ -204,6 +208,9 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
     if (qat->parsed() && qat->get_option("--lr")->count() == 0) {
       args.train.lr = cvdeploy::kQatLearningRate;
+    }
+    if (finetune->parsed() && finetune->get_option("--lr")->count() == 0) {
+      args.train.lr = cvdeploy::kFinetuneLearningRate;
     }
     Prepare(&args);
     return Run(args, distill, finetune);

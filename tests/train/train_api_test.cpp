@@ -212,7 +212,7 @@ TEST(TrainApi, FinetuneAndDistillWithLabels) {
   nlohmann::json mixed_record =
       nlohmann::json::parse(Facts(mixed.bytes).metadata[model::kOptimizationKey]);
   EXPECT_EQ(mixed_record.back()["tool"], "distill");
-  EXPECT_EQ(mixed_record.back()["label_loss_weight"], 1.0);
+  EXPECT_EQ(mixed_record.back()["label_loss_weight"], kLabelLossWeight);
 }
 
 TEST(TrainApi, SameSeedSameModel) {
@@ -260,7 +260,8 @@ TEST(TrainApi, QatKeepsQuantizesStructure) {
   predictor->Predict(ReadImage(Asset("images/bus.jpg")));
 }
 
-// QAT's learning rate default is 10x below distillation's, in the API and in `cvdeploy qat`.
+// QAT's and finetune's learning rates default to 10x below distillation's, in the API and on the
+// command line; the label weight's default shows in distill's help.
 TEST(TrainApi, QatDefaultsToItsOwnLearningRate) {
   EXPECT_EQ(QatOptions{}.train.lr, kQatLearningRate);
   EXPECT_LT(kQatLearningRate, TrainOptions{}.lr);
@@ -271,6 +272,12 @@ TEST(TrainApi, QatDefaultsToItsOwnLearningRate) {
   ASSERT_EQ(distill.exit_code, 0) << distill.err;
   EXPECT_NE(distill.out.find("=0.0001"), std::string::npos) << distill.out;
   EXPECT_NE(distill.out.find("--box-loss"), std::string::npos) << distill.out;
+  EXPECT_NE(distill.out.find("=0.01"), std::string::npos) << distill.out;  // --label-weight
+  EXPECT_EQ(FinetuneTrainDefaults().lr, kFinetuneLearningRate);
+  EXPECT_LT(kFinetuneLearningRate, TrainOptions{}.lr);
+  const testing::ProcessResult finetune = testing::RunCli({"finetune", "--help"});
+  ASSERT_EQ(finetune.exit_code, 0) << finetune.err;
+  EXPECT_NE(finetune.out.find("=1e-05"), std::string::npos) << finetune.out;
 }
 
 // The command line: finetune end to end through `cvdeploy`, and the loss choices' usage errors.
