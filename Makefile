@@ -117,7 +117,7 @@ bench-train: build
 	@python3 bench/train_bench.py --cvdeploy $(CVDEPLOY) --assets $(CVDEPLOY_ASSETS) --out runs/train $(BENCH_ARGS)
 
 # The distillation losses against each other, labelled distillation and finetune on one pruned
-# student (docs/optimization.md "Distillation loss"; about 25 minutes on 2 cores; cvdeploy-train).
+# student (docs/optimization.md "Training"; about 20 minutes on 2 cores; cvdeploy-train).
 bench-distill-loss: build
 	@python3 bench/distill_loss_bench.py --cvdeploy $(CVDEPLOY) --assets $(CVDEPLOY_ASSETS) --out runs/distill_loss $(BENCH_ARGS)
 

@@ -33,9 +33,9 @@ struct TrainProgress {
 };
 
 // The detection loss's weight when labels are mixed into distillation. Measured on a 0.1-pruned
-// yolov8n-dq (docs/optimization.md "Distillation loss"): at 1 the detection loss (Ultralytics'
-// gains, times the batch) outweighs the teacher's and at lr 1e-4 the student collapses (mAP
-// 0.19 -> 0.03); 0.1 trails distillation alone, 0.01 matches it.
+// yolov8n-dq (docs/optimization.md, "The losses measured against each other"): at 1 the detection
+// loss (Ultralytics' gains, times the batch) outweighs the teacher's and at lr 1e-4 the student
+// collapses (mAP 0.19 -> 0.03); 0.1 trails distillation alone, 0.01 matches it.
 inline constexpr double kLabelLossWeight = 0.01;
 
 struct TrainOptions {
@@ -55,7 +55,8 @@ struct TrainOptions {
   bool augment = true;         // flip, scale, HSV
   bool mosaic = false;         // 4-image mosaic
   std::string checkpoint_dir;  // empty: no checkpoints
-  double label_loss_weight = kLabelLossWeight;  // distill with --data: the detection loss's
+  // distill with --data: the detection loss's weight; 0: none (the dataset's images only).
+  double label_loss_weight = kLabelLossWeight;
   // Distillation: weight of the feature hints (FitNets), 0: none. Every block output the
   // student and teacher share by name (TorchGraph::BlockOutputs; a pruned student keeps the
   // teacher's names) gets a 1x1 regressor from the student's channels to the teacher's,
@@ -112,7 +113,7 @@ TrainResult Distill(const std::vector<uint8_t>& student_bytes, const std::string
 // finetune's learning rate: 10x below distillation's. The detection loss is summed over the batch
 // (Ultralytics' convention), so its gradients are several times the distillation loss's: at 1e-4
 // a 0.1-pruned yolov8n-dq collapsed (mAP 0.19 -> 0.002-0.03), at 1e-5 and 1e-6 it rose to 0.22
-// and 0.24 (docs/optimization.md "Distillation loss").
+// and 0.24 (docs/optimization.md, "The losses measured against each other").
 inline constexpr double kFinetuneLearningRate = 1e-5;
 
 // TrainOptions with finetune's defaults (lr kFinetuneLearningRate).
@@ -122,8 +123,9 @@ inline TrainOptions FinetuneTrainDefaults() {
   return t;
 }
 
-// Fine-tunes on labelled data only (options.data), Ultralytics-style detection loss; start from
-// FinetuneTrainDefaults().
+// Fine-tunes on labelled data only (options.data), Ultralytics-style detection loss. Pass
+// FinetuneTrainDefaults() (lr 1e-5, `cvdeploy finetune`'s default), not TrainOptions{}, whose lr
+// 1e-4 is distillation's and collapses a folded-BatchNorm model under this loss.
 TrainResult Finetune(const std::vector<uint8_t>& model_bytes, const std::string& name,
                      const TrainOptions& options);
 

@@ -4,6 +4,8 @@
 #include "cvdeploy/train.h"
 
 #include <algorithm>
+#include <cmath>
+#include <string>
 
 #include "cvdeploy/error.h"
 #include "cvdeploy/quantize.h"
@@ -47,8 +49,10 @@ void CheckCommon(const TrainOptions& o) {
   if (o.epochs < 1) throw Error(ErrorCode::kInvalidArgument, "epochs must be at least 1", "epochs");
   if (o.batch < 1) throw Error(ErrorCode::kInvalidArgument, "batch must be at least 1", "batch");
   if (!(o.lr > 0)) throw Error(ErrorCode::kInvalidArgument, "lr must be positive", "lr");
-  if (!(o.label_loss_weight >= 0)) {
-    throw Error(ErrorCode::kInvalidArgument, "label_loss_weight must not be negative",
+  if (!std::isfinite(o.label_loss_weight) || o.label_loss_weight < 0) {
+    throw Error(ErrorCode::kInvalidArgument,
+                "label_loss_weight must be a finite number >= 0, got " +
+                    std::to_string(o.label_loss_weight),
                 "label_loss_weight");
   }
   if (o.cls_loss != "bce" && o.cls_loss != "kl") {
@@ -65,7 +69,7 @@ void CheckCommon(const TrainOptions& o) {
 std::string DistillLossName(const TrainOptions& o) {
   const std::string box = o.box_loss == "kl"   ? "kl(dfl bins)"
                           : o.box_loss == "l1" ? "l1(decoded sides)"
-                                               : "1 - ciou(decoded boxes)";
+                                               : "(1 - ciou)(decoded boxes)";
   return o.cls_loss + "(cls, teacher p) + " + box;
 }
 

@@ -356,8 +356,8 @@ TrainResult RunTraining(const TrainJob& job, const TrainOptions& o) {
           s.parts_sum[3] += hint.item<double>();
         }
       }
-      if (labels) {
-        const double weight = job.loss == LossKind::kDetection ? 1.0 : o.label_loss_weight;
+      const double weight = job.loss == LossKind::kDetection ? 1.0 : o.label_loss_weight;
+      if (labels && weight > 0) {
         const int64_t b = batch.images.size(0);
         LossParts parts = DetectionLoss(out, anchors, strides, batch.targets, b);
         loss = loss + weight * parts.total;

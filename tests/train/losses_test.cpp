@@ -144,6 +144,16 @@ TEST(DistillLoss, IouBoxLossIsOneMinusCiouOfTheDecodedBoxes) {
   iou.box_loss = "iou";
   const double expected = 1.0 - (9.0 / 23.0 - 2.0 / 50.0);
   EXPECT_NEAR(DistillLoss(student, teacher, iou).box, expected, 1e-4);
+  // Another aspect ratio adds CIoU's v * alpha term: the student (-1, -1, 3, 1) is 4x2 against
+  // the teacher's 4x4: IoU 6 / 18, centre distance^2 1, enclosing diagonal^2 5^2 + 4^2.
+  HeadOut flat{cls.clone(), one_hot({1, 1, 3, 1})};
+  const double iou_value = 6.0 / 18.0;
+  const double v = 4.0 / (std::numbers::pi * std::numbers::pi) *
+                   std::pow(std::atan(4.0 / 4.0) - std::atan(4.0 / 2.0), 2);
+  const double alpha = v / (v - iou_value + 1.0);
+  const double flat_expected = 1.0 - (iou_value - (1.0 / 41.0 + v * alpha));
+  EXPECT_GT(v * alpha, 20 * 1e-4);  // the aspect term is well above the tolerance
+  EXPECT_NEAR(DistillLoss(flat, teacher, iou).box, flat_expected, 1e-4);
 }
 
 TEST(DistillLoss, RefusesMismatchedHeadsAndUnknownLosses) {

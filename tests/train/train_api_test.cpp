@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <regex>
 #include <string>
 #include <tuple>
 #include <utility>
@@ -164,7 +165,7 @@ TEST(TrainApi, DistillWithTheAlternativeLosses) {
   for (const auto& [cls, box, name] :
        std::vector<std::tuple<std::string, std::string, std::string>>{
            {"kl", "l1", "kl(cls, teacher p) + l1(decoded sides)"},
-           {"bce", "iou", "bce(cls, teacher p) + 1 - ciou(decoded boxes)"}}) {
+           {"bce", "iou", "bce(cls, teacher p) + (1 - ciou)(decoded boxes)"}}) {
     TrainOptions o = Short(data, 4);
     o.lr = 1e-4;
     o.cls_loss = cls;
@@ -180,8 +181,9 @@ TEST(TrainApi, DistillWithTheAlternativeLosses) {
   }
 }
 
-// finetune (labels only) and distill with labels mixed in: the detection loss's three parts
-// are reported and the fixed batch is fitted better.
+// finetune (labels only) and distill with labels mixed in: the detection loss is reported (its
+// DFL part) and the fixed batch is fitted better (lr 1e-4 here: a handful of steps on one
+// batch measure the mechanics, not the recovery).
 TEST(TrainApi, FinetuneAndDistillWithLabels) {
   const std::vector<uint8_t> model = ReadModelBytes(Asset("models/yolov8n-dq.onnx"));
   const std::string data = SmallDataset(2, "finetune_short");
@@ -272,7 +274,8 @@ TEST(TrainApi, QatDefaultsToItsOwnLearningRate) {
   ASSERT_EQ(distill.exit_code, 0) << distill.err;
   EXPECT_NE(distill.out.find("=0.0001"), std::string::npos) << distill.out;
   EXPECT_NE(distill.out.find("--box-loss"), std::string::npos) << distill.out;
-  EXPECT_NE(distill.out.find("=0.01"), std::string::npos) << distill.out;  // --label-weight
+  EXPECT_TRUE(std::regex_search(distill.out, std::regex(R"(--label-weight[^\n]*=0\.01\b)")))
+      << distill.out;
   EXPECT_EQ(FinetuneTrainDefaults().lr, kFinetuneLearningRate);
   EXPECT_LT(kFinetuneLearningRate, TrainOptions{}.lr);
   const testing::ProcessResult finetune = testing::RunCli({"finetune", "--help"});
@@ -327,6 +330,15 @@ TEST(TrainApi, FailurePaths) {
     EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
   }
   EXPECT_THROW(Finetune(model, "m", o), Error);  // no --data
+  TrainOptions negative = o;
+  negative.label_loss_weight = -1;
+  try {
+    Distill(model, "s", model, "t", negative);
+    FAIL() << "no error for a negative label weight";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
+    EXPECT_NE(std::string(e.what()).find("label_loss_weight"), std::string::npos) << e.what();
+  }
   for (const auto& [field, value] :
        std::vector<std::pair<std::string, std::string>>{{"box_loss", "giou"}, {"cls_loss", "l2"}}) {
     TrainOptions bad_loss = o;
