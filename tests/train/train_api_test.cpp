@@ -305,53 +305,48 @@ TEST(TrainCli, FinetuneRunsAndLossChoicesAreChecked) {
   EXPECT_FALSE(fs::exists(out + "/never.onnx"));
 }
 
+// Distill(student, teacher, options) throws an Error with `code` whose message contains every
+// one of `parts`.
+void ExpectDistillError(const std::vector<uint8_t>& student, const std::vector<uint8_t>& teacher,
+                        const TrainOptions& options, ErrorCode code,
+                        const std::vector<std::string>& parts) {
+  try {
+    Distill(student, "s", teacher, "t", options);
+    ADD_FAILURE() << "no error (expected " << parts.front() << ")";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), code) << e.what();
+    for (const std::string& part : parts) {
+      EXPECT_NE(std::string(e.what()).find(part), std::string::npos) << e.what();
+    }
+  }
+}
+
 TEST(TrainApi, FailurePaths) {
   const std::vector<uint8_t> model = ReadModelBytes(Asset("models/yolov8n-dq.onnx"));
   const std::vector<uint8_t> pose = ReadModelBytes(Asset("models/yolo11n-pose-dq.onnx"));
   const std::string data = SmallDataset(1, "train_fail");
   TrainOptions o = Short(data, 1);
   // A teacher with another head (1 class vs 80) is refused before training.
-  try {
-    Distill(model, "student", pose, "pose", o);
-    FAIL() << "no error";
-  } catch (const Error& e) {
-    EXPECT_EQ(e.code(), ErrorCode::kBadInput);
-    EXPECT_NE(std::string(e.what()).find("teacher"), std::string::npos) << e.what();
-  }
+  ExpectDistillError(model, pose, o, ErrorCode::kBadInput, {"teacher"});
   TrainOptions no_images = o;
   no_images.images = testing::MakeTempDir("train_empty");
   EXPECT_THROW(Distill(model, "s", model, "t", no_images), Error);
   TrainOptions bad_size = o;
   bad_size.imgsz = 100;
-  try {
-    Distill(model, "s", model, "t", bad_size);
-    FAIL() << "no error";
-  } catch (const Error& e) {
-    EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
-  }
+  ExpectDistillError(model, model, bad_size, ErrorCode::kInvalidArgument,
+                     {"imgsz 100 is not a multiple of the stride 32"});
   EXPECT_THROW(Finetune(model, "m", o), Error);  // no --data
   TrainOptions negative = o;
   negative.label_loss_weight = -1;
-  try {
-    Distill(model, "s", model, "t", negative);
-    FAIL() << "no error for a negative label weight";
-  } catch (const Error& e) {
-    EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
-    EXPECT_NE(std::string(e.what()).find("label_loss_weight"), std::string::npos) << e.what();
-  }
-  for (const auto& [field, value] :
-       std::vector<std::pair<std::string, std::string>>{{"box_loss", "giou"}, {"cls_loss", "l2"}}) {
-    TrainOptions bad_loss = o;
-    (field == "box_loss" ? bad_loss.box_loss : bad_loss.cls_loss) = value;
-    try {
-      Distill(model, "s", model, "t", bad_loss);
-      FAIL() << "no error for " << field;
-    } catch (const Error& e) {
-      EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
-      EXPECT_NE(std::string(e.what()).find(field + " must be"), std::string::npos) << e.what();
-      EXPECT_NE(std::string(e.what()).find(value), std::string::npos) << e.what();
-    }
-  }
+  ExpectDistillError(model, model, negative, ErrorCode::kInvalidArgument, {"label_loss_weight"});
+  TrainOptions bad_box = o;
+  bad_box.box_loss = "giou";
+  ExpectDistillError(model, model, bad_box, ErrorCode::kInvalidArgument,
+                     {"box_loss must be", "giou"});
+  TrainOptions bad_cls = o;
+  bad_cls.cls_loss = "l2";
+  ExpectDistillError(model, model, bad_cls, ErrorCode::kInvalidArgument,
+                     {"cls_loss must be", "l2"});
   const std::vector<uint8_t> junk = {1, 2, 3};
   EXPECT_THROW(Distill(junk, "junk", model, "t", o), Error);
   // Feature hints need block outputs shared by name: an obfuscated copy has none.
@@ -359,15 +354,8 @@ TEST(TrainApi, FailurePaths) {
       Obfuscate(Model::FromMemory(model, "yolov8n-dq"), ObfuscateOptions{}).bytes;
   TrainOptions hints = o;
   hints.hint_weight = 1;
-  try {
-    Distill(renamed, "renamed", model, "t", hints);
-    FAIL() << "no error";
-  } catch (const Error& e) {
-    EXPECT_EQ(e.code(), ErrorCode::kBadInput);
-    EXPECT_NE(std::string(e.what()).find("no block output shared with the teacher t"),
-              std::string::npos)
-        << e.what();
-  }
+  ExpectDistillError(renamed, model, hints, ErrorCode::kBadInput,
+                     {"no block output shared with the teacher t"});
 }
 
 }  // namespace
