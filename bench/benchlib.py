@@ -34,6 +34,11 @@ def run(cmd, ok_codes=(0,), shown=None, **kw):
     return proc
 
 
+def git_commit():
+    """The checked-out commit (12 hex digits) that a report's figures come from."""
+    return run(["git", "-C", REPO_ROOT, "rev-parse", "--short=12", "HEAD"]).stdout.strip()
+
+
 def cpu_model():
     """The CPU's model name from /proc/cpuinfo (platform.processor() where it has none)."""
     try:

@@ -99,7 +99,7 @@ def main():
                                       args.label_weight)
         rep = train(cli, command, vargs + common, out, name.replace("+", "_"))
         rows.append((name, rep))
-    commit = run(["git", "-C", benchlib.REPO_ROOT, "rev-parse", "--short=12", "HEAD"]).stdout.strip()
+    commit = benchlib.git_commit()
     lines = [f"commit `{commit}`, {benchlib.cpu_model()}, {os.cpu_count()} logical cores; "
              f"yolov8n-dq pruned at {args.ratio:g} (activation ranking on the training part); "
              f"coco128 split {counts['train']} train / {counts['val']} validation; imgsz "

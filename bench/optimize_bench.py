@@ -48,7 +48,6 @@ def small_dataset(coco, out, n):
 
 
 def main():
-    root = benchlib.REPO_ROOT
     ap = benchlib.argument_parser(__doc__)
     ap.add_argument("--out", default=None, help="keep the models, JSON and Markdown here")
     ap.add_argument("--models", default=",".join(MODELS))
@@ -68,7 +67,7 @@ def main():
     bench_iters = ["--warmup", "1", "--iters", "2"] if args.smoke else \
         ["--warmup", "5", "--iters", str(args.iters)]
     c = Checks()
-    commit = run(["git", "-C", root, "rev-parse", "--short=12", "HEAD"]).stdout.strip()
+    commit = benchlib.git_commit()
     header = (f"commit `{commit}`, {benchlib.cpu_model()}, {os.cpu_count()} logical cores, "
               f"`cvdeploy bench` on bus.jpg ({bench_iters[-1]} iterations x {rounds} rounds, median), "
               f"`cvdeploy validate` on coco128 ({'4 images (smoke)' if args.smoke else '86 images'})")

@@ -224,7 +224,7 @@ def main():
     rounds = 1 if args.smoke else args.rounds
     iters = ["--warmup", "1", "--iters", "2"] if args.smoke else \
         ["--warmup", "5", "--iters", str(args.iters)]
-    commit = run(["git", "-C", benchlib.REPO_ROOT, "rev-parse", "--short=12", "HEAD"]).stdout.strip()
+    commit = benchlib.git_commit()
     lines = [f"commit `{commit}`, {benchlib.cpu_model()}, {os.cpu_count()} logical cores; coco128 "
              f"split {counts['train']} train / {counts['val']} validation (sha256 rank, "
              f"`bench/train_bench.py`); training at imgsz {args.imgsz}, batch {args.batch}, "

@@ -67,6 +67,20 @@ GraphFacts Facts(const std::vector<uint8_t>& bytes) {
   return f;
 }
 
+// yolov8n-dq (the teacher) and its copy pruned at `ratio` (the student).
+struct TeacherAndStudent {
+  std::vector<uint8_t> teacher, student;
+};
+
+TeacherAndStudent PrunedYolov8n(double ratio) {
+  TeacherAndStudent pair;
+  pair.teacher = ReadModelBytes(Asset("models/yolov8n-dq.onnx"));
+  PruneOptions prune;
+  prune.ratio = ratio;
+  pair.student = Prune(pair.teacher, "yolov8n-dq", prune).bytes;
+  return pair;
+}
+
 TrainOptions Short(const std::string& images, int steps) {
   TrainOptions o;
   o.images = images + "/images";
@@ -81,10 +95,7 @@ TrainOptions Short(const std::string& images, int steps) {
 }
 
 TEST(TrainApi, DistillLowersTheLossAndKeepsTheGraph) {
-  const std::vector<uint8_t> teacher = ReadModelBytes(Asset("models/yolov8n-dq.onnx"));
-  PruneOptions prune;
-  prune.ratio = 0.3;
-  const std::vector<uint8_t> student = Prune(teacher, "yolov8n-dq", prune).bytes;
+  const auto [teacher, student] = PrunedYolov8n(0.3);
   const std::string data = SmallDataset(2, "distill_short");
   // One batch of the same two images each epoch: six steps must fit them better.
   TrainResult result = Distill(student, "pruned", teacher, "yolov8n-dq", Short(data, 6));
@@ -121,10 +132,7 @@ TEST(TrainApi, DistillLowersTheLossAndKeepsTheGraph) {
 // Feature hints on a 0.3-pruned student: every block output is matched through a 1x1
 // regressor that trains with the student and is not exported; the loss falls on a fixed batch.
 TEST(TrainApi, DistillWithFeatureHints) {
-  const std::vector<uint8_t> teacher = ReadModelBytes(Asset("models/yolov8n-dq.onnx"));
-  PruneOptions prune;
-  prune.ratio = 0.3;
-  const std::vector<uint8_t> student = Prune(teacher, "yolov8n-dq", prune).bytes;
+  const auto [teacher, student] = PrunedYolov8n(0.3);
   const std::string data = SmallDataset(2, "distill_hints");
   TrainOptions o = Short(data, 6);
   o.lr = 1e-4;
@@ -157,10 +165,7 @@ TEST(TrainApi, DistillWithFeatureHints) {
 
 // The alternative distillation losses train too and are recorded as chosen.
 TEST(TrainApi, DistillWithTheAlternativeLosses) {
-  const std::vector<uint8_t> teacher = ReadModelBytes(Asset("models/yolov8n-dq.onnx"));
-  PruneOptions prune;
-  prune.ratio = 0.1;
-  const std::vector<uint8_t> student = Prune(teacher, "yolov8n-dq", prune).bytes;
+  const auto [teacher, student] = PrunedYolov8n(0.1);
   const std::string data = SmallDataset(2, "distill_losses");
   for (const auto& [cls, box, name] :
        std::vector<std::tuple<std::string, std::string, std::string>>{
